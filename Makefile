@@ -1,0 +1,96 @@
+# Bioviewer: two commands.
+#   make run   installs what is missing, builds in release mode, serves on http://127.0.0.1:3000
+#   make test  every test: cargo tests, then the browser tests (Playwright + Debian Chromium)
+# See docs/build.md for what each step needs and how long it takes.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# CI may point CARGO_TARGET_DIR at a cache outside the clone; everything below follows it.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+SITE_DIR := $(TARGET_DIR)/site
+PKG_DIR := $(SITE_DIR)/pkg
+OUTPUT_NAME := bioviewer
+WASM_FILE := $(TARGET_DIR)/wasm32-unknown-unknown/wasm-release/bioviewer_app.wasm
+# The wasm-bindgen CLI must be exactly the version of the crate in Cargo.lock.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3; exit}' Cargo.lock)
+CORPUS_DIR ?= $(CURDIR)/../shared/corpus/ans-cr-bio
+DATA_DIR ?= $(CURDIR)/data
+LISTEN ?= 127.0.0.1:3000
+CARGO ?= cargo
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: help run test deps deps-rust deps-browser site server-release test-rust test-e2e check clean-site
+
+help:
+	@echo "make run    build and serve Bioviewer on http://$(LISTEN)"
+	@echo "make test   run every test (Rust, then the browser tests)"
+
+## --- installation (idempotent, quick when everything is there) -----------------------------
+
+deps: deps-rust deps-browser
+
+deps-rust:
+	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first"; exit 1; }
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+	  || { echo "adding the wasm32-unknown-unknown target"; rustup target add wasm32-unknown-unknown; }
+	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (about 4 minutes)"; \
+	  $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	fi
+
+deps-browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@command -v npm >/dev/null || { echo "installing node and npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then \
+	  echo "installing the browser-test packages"; \
+	  cd end2end && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+## --- build ----------------------------------------------------------------------------------
+
+# The hydrate bundle, without cargo-leptos: cargo for wasm32, then wasm-bindgen, then the
+# stylesheet and public files, which is what `cargo leptos build` does.
+site: deps-rust
+	$(CARGO) build -p bioviewer-app --lib --target wasm32-unknown-unknown --profile wasm-release \
+	  --no-default-features --features hydrate
+	@mkdir -p $(PKG_DIR)
+	wasm-bindgen --target web --no-typescript --out-dir $(PKG_DIR) --out-name $(OUTPUT_NAME) $(WASM_FILE)
+	cp style/main.css $(PKG_DIR)/$(OUTPUT_NAME).css
+	cp -R public/. $(SITE_DIR)/
+	@echo "site ready in $(SITE_DIR): wasm $$(stat -c %s $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm) bytes, gzip $$(gzip -9c $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm | wc -c) bytes"
+
+server-release:
+	$(CARGO) build --release -p bioviewer
+
+## --- the two commands -------------------------------------------------------------------------
+
+run: deps-rust site server-release
+	@mkdir -p $(DATA_DIR)
+	@if [ ! -s $(DATA_DIR)/bioviewer.db ] && [ -d "$(CORPUS_DIR)" ]; then \
+	  echo "loading the demo documents from $(CORPUS_DIR)"; \
+	  $(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn import "$(CORPUS_DIR)" >/dev/null; \
+	fi
+	@echo "Open http://$(LISTEN) in a browser (Ctrl-C stops the server)."
+	$(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) serve --listen $(LISTEN) --site-root $(SITE_DIR)
+
+test: deps test-rust site test-e2e
+
+test-rust:
+	$(CARGO) test --workspace --all-targets
+
+# Uses the debug server binary that test-rust built (no second, release, server build).
+test-e2e:
+	cd end2end && BIOVIEWER_BIN=$(TARGET_DIR)/debug/bioviewer BIOVIEWER_SITE_ROOT=$(SITE_DIR) \
+	  BIOVIEWER_CORPUS=$(CORPUS_DIR) npx playwright test
+
+check:
+	$(CARGO) check --workspace --all-targets
+	$(CARGO) check -p bioviewer-app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate
+
+clean-site:
+	rm -rf $(SITE_DIR)

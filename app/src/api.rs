@@ -1,0 +1,77 @@
+//! Server functions: the browser calls them over HTTP; on the server they run against the
+//! [`ssr::Backend`] the server crate provides in context.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::Lang;
+use crate::model::{PatientDocuments, PatientSummary};
+
+/// Errors a server function reports to the interface. Messages are for logs; the interface shows
+/// its own translated text for each variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("the service is unavailable: {0}")]
+    Unavailable(String),
+    #[error("request failed: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[server(prefix = "/sfn")]
+pub async fn list_patients() -> Result<Vec<PatientSummary>, AppError> {
+    ssr::backend()?.list_patients().await
+}
+
+#[server(prefix = "/sfn")]
+pub async fn load_patient(patient_id: String) -> Result<PatientDocuments, AppError> {
+    ssr::backend()?.patient_documents(patient_id).await?.ok_or(AppError::NotFound)
+}
+
+/// Remembers the interface language in a cookie, so server-rendered pages come in it too.
+#[server(prefix = "/sfn")]
+pub async fn set_language(lang: Lang) -> Result<(), AppError> {
+    use http::header::{HeaderValue, SET_COOKIE};
+    let cookie = format!("{}={}; Path=/; Max-Age=31536000; SameSite=Lax", crate::i18n::LANG_COOKIE, lang.code());
+    let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::Transport(e.to_string()))?;
+    expect_context::<leptos_axum::ResponseOptions>().append_header(SET_COOKIE, value);
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! The port the server implements. Kept object-safe (boxed futures) so the server can hand
+    //! the app one `Arc<dyn Backend>` whatever store sits behind it.
+
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+
+    use leptos::prelude::use_context;
+
+    use super::AppError;
+    use crate::model::{PatientDocuments, PatientSummary};
+
+    pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AppError>> + Send + 'a>>;
+
+    pub trait Backend: Send + Sync + 'static {
+        fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>>;
+        fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
+    }
+
+    /// The backend the server put in context for this request.
+    pub fn backend() -> Result<Arc<dyn Backend>, AppError> {
+        use_context::<Arc<dyn Backend>>().ok_or_else(|| AppError::Unavailable("no backend in context".into()))
+    }
+}

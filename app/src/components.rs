@@ -1,0 +1,118 @@
+//! Pieces shared by several pages.
+
+use leptos::prelude::*;
+
+use crate::api::SetLanguage;
+use crate::i18n::{Lang, Msg, tr, use_lang};
+
+/// The application header: product name and the language switch.
+#[component]
+pub fn Header() -> impl IntoView {
+    let lang = use_lang();
+    let remember = ServerAction::<SetLanguage>::new();
+    let switch_to = move |to: Lang| {
+        if lang.get_untracked() != to {
+            lang.set(to);
+            remember.dispatch(SetLanguage { lang: to });
+        }
+    };
+    view! {
+        <a class="skip-link" href="#main">{tr(Msg::SkipToContent)}</a>
+        <header class="app-header">
+            <a class="brand" href="/">
+                <span class="brand-name">{tr(Msg::AppName)}</span>
+                <span class="tagline">{tr(Msg::Tagline)}</span>
+            </a>
+            <div class="lang-switch" role="group" aria-label=tr(Msg::LanguageLabel)>
+                <button
+                    type="button"
+                    lang="fr"
+                    data-testid="lang-fr"
+                    aria-pressed=move || (lang.get() == Lang::Fr).to_string()
+                    title=tr(Msg::SwitchToFrench)
+                    on:click=move |_| switch_to(Lang::Fr)
+                >
+                    "FR"
+                </button>
+                <button
+                    type="button"
+                    lang="en"
+                    data-testid="lang-en"
+                    aria-pressed=move || (lang.get() == Lang::En).to_string()
+                    title=tr(Msg::SwitchToEnglish)
+                    on:click=move |_| switch_to(Lang::En)
+                >
+                    "EN"
+                </button>
+            </div>
+        </header>
+    }
+}
+
+/// Formats an ISO date or date-time for display: `28/03/1979 07:35` in French,
+/// `1979-03-28 07:35` in English. Time zones are shown as the laboratory gave them.
+pub fn format_datetime(lang: Lang, iso: &str) -> String {
+    let (date, time) = iso.split_once('T').unwrap_or((iso, ""));
+    let clock: String = time.chars().take(5).collect();
+    let date = match (lang, date.split('-').collect::<Vec<_>>().as_slice()) {
+        (Lang::Fr, [y, m, d]) => format!("{d}/{m}/{y}"),
+        (Lang::Fr, [y, m]) => format!("{m}/{y}"),
+        _ => date.to_string(),
+    };
+    if clock.is_empty() { date } else { format!("{date} {clock}") }
+}
+
+/// A byte count for people: `1,2 Mo` / `1.2 MB`.
+pub fn format_size(lang: Lang, bytes: u64) -> String {
+    let (value, unit_fr, unit_en) = if bytes >= 1024 * 1024 {
+        (bytes as f64 / (1024.0 * 1024.0), "Mo", "MB")
+    } else {
+        (bytes as f64 / 1024.0, "ko", "KB")
+    };
+    let number = lang.decimal(&format!("{value:.1}"));
+    match lang {
+        Lang::Fr => format!("{number} {unit_fr}"),
+        Lang::En => format!("{number} {unit_en}"),
+    }
+}
+
+/// Lower-cases and strips French accents, for accent-insensitive search.
+pub fn fold_for_search(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'â' | 'ä' | 'á' => 'a',
+            'ç' => 'c',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' => 'i',
+            'ô' | 'ö' | 'ó' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ÿ' => 'y',
+            'œ' => 'o',
+            other => other,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_follow_the_language() {
+        assert_eq!(format_datetime(Lang::Fr, "2021-01-04T07:35:00+01:00"), "04/01/2021 07:35");
+        assert_eq!(format_datetime(Lang::En, "2021-01-04T07:35:00+01:00"), "2021-01-04 07:35");
+        assert_eq!(format_datetime(Lang::Fr, "1979-03-28"), "28/03/1979");
+    }
+
+    #[test]
+    fn sizes_use_the_local_decimal_mark() {
+        assert_eq!(format_size(Lang::Fr, 1_572_864), "1,5 Mo");
+        assert_eq!(format_size(Lang::En, 2048), "2.0 KB");
+    }
+
+    #[test]
+    fn search_ignores_accents_and_case() {
+        assert_eq!(fold_for_search("Glycémie À jeun"), "glycemie a jeun");
+    }
+}

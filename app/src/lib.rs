@@ -1,0 +1,78 @@
+//! Bioviewer's user interface, rendered on the server (SSR) and hydrated in the browser.
+//!
+//! Module map:
+//! - [`i18n`]: every user-visible string, French first, English second.
+//! - [`model`]: the data the UI shows, shared with the server (serde types).
+//! - [`api`]: server functions (their server side calls the [`api::ssr::Backend`] port that the
+//!   server crate implements; the browser side is a plain HTTP call).
+//! - `pages`: one module per page; `components` for pieces shared between pages.
+//!
+//! This crate never reads the database or the DMP itself: on the server it asks the backend
+//! given in context, so the dependency points from `server` to `app`, never back.
+
+pub mod api;
+pub mod i18n;
+pub mod model;
+
+mod components;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::i18n::{Msg, provide_lang, use_lang};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let lang = i18n::request_lang();
+    view! {
+        <!DOCTYPE html>
+        <html lang=lang.code()>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="stylesheet" href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name)/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_lang();
+    let lang = use_lang();
+    view! {
+        <Title text=move || Msg::AppName.text(lang.get())/>
+        <Router>
+            <components::Header/>
+            <main id="main" tabindex="-1">
+                <Routes fallback=|| view! { <pages::NotFound/> }>
+                    <Route path=path!("/") view=pages::PatientList/>
+                    <Route path=path!("/patients/:id") view=pages::PatientPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Entry point of the browser bundle: attaches to the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+    // Lets browser tests (and curious people) see that the bundle has taken over the page.
+    if let Some(root) = leptos::prelude::document().document_element() {
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
+}

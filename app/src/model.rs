@@ -1,0 +1,54 @@
+//! What the interface shows, as plain serialisable data shared by the server and the browser.
+//! Domain enums come from the pure core so the two sides can never disagree on them.
+
+use serde::{Deserialize, Serialize};
+
+pub use bioviewer_core::cda::{DocumentKind, ReportStatus, Sex};
+
+/// One patient in the patient list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientSummary {
+    /// Bioviewer's own patient id (a UUID), used in URLs; never the INS.
+    pub id: String,
+    /// The national identifier and the OID saying which kind it is.
+    pub ins: String,
+    pub ins_root: String,
+    pub display_name: String,
+    /// ISO date (`1979-03-28`), as precise as the document gave it.
+    pub birth_date: Option<String>,
+    pub sex: Option<Sex>,
+    pub document_count: u32,
+}
+
+impl PatientSummary {
+    /// Test and demonstration INS (OIDs `.10` and `.11`) must be visibly marked.
+    pub fn is_test_ins(&self) -> bool {
+        matches!(self.ins_root.as_str(), "1.2.250.1.213.1.4.10" | "1.2.250.1.213.1.4.11")
+    }
+}
+
+/// One stored source document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentSummary {
+    pub id: String,
+    pub title: Option<String>,
+    pub laboratory: Option<String>,
+    /// ISO timestamp of the report (`ClinicalDocument/effectiveTime`).
+    pub effective_time: Option<String>,
+    pub version: Option<u32>,
+    /// `None` when the document could not be read at all (see `problem`).
+    pub kind: Option<DocumentKind>,
+    pub status: Option<ReportStatus>,
+    /// RFC 3339 UTC time of the import.
+    pub imported_at: String,
+    pub size_bytes: u64,
+    /// Why the document could not be read, in the parser's words.
+    pub problem: Option<String>,
+}
+
+/// The patient page's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientDocuments {
+    pub patient: PatientSummary,
+    pub documents: Vec<DocumentSummary>,
+}

@@ -1,0 +1,30 @@
+//! One module per page.
+
+mod patient;
+mod patients;
+
+pub use patient::PatientPage;
+pub use patients::PatientList;
+
+use leptos::prelude::*;
+
+use crate::i18n::{Msg, tr};
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! { <p class="notice">{tr(Msg::PageNotFound)}</p> }
+}
+
+/// What every page shows when its data cannot be loaded.
+#[component]
+pub fn LoadError(error: crate::api::AppError) -> impl IntoView {
+    let msg = match error {
+        crate::api::AppError::NotFound => Msg::PatientNotFound,
+        _ => Msg::ErrorLoading,
+    };
+    view! { <p class="notice notice-error" role="alert">{tr(msg)}</p> }
+}

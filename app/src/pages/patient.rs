@@ -1,0 +1,142 @@
+//! One patient: identity and the documents received.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::load_patient;
+use crate::components::{fold_for_search, format_datetime, format_size};
+use crate::i18n::{Msg, tr, use_lang};
+use crate::model::{DocumentKind, DocumentSummary, PatientDocuments, ReportStatus};
+
+#[component]
+pub fn PatientPage() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(move || params.read().get("id").unwrap_or_default(), load_patient);
+    view! {
+        <section class="page">
+            <p class="breadcrumb"><a href="/">{tr(Msg::BackToPatients)}</a></p>
+            <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(found) => view! { <PatientView data=found/> }.into_any(),
+                        Err(error) => view! { <super::LoadError error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn PatientView(data: PatientDocuments) -> impl IntoView {
+    let lang = use_lang();
+    let PatientDocuments { patient, documents } = data;
+    let total = documents.len();
+    let filter = RwSignal::new(String::new());
+    let documents = StoredValue::new(documents);
+    let visible = Memo::new(move |_| {
+        let needle = fold_for_search(filter.get().trim());
+        documents.with_value(|docs| {
+            docs.iter()
+                .filter(|d| {
+                    needle.is_empty()
+                        || [d.title.as_deref(), d.laboratory.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .any(|field| fold_for_search(field).contains(&needle))
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let birth = patient.birth_date.clone();
+    let sex = patient.sex;
+    view! {
+        <header class="patient-banner">
+            <h1>{patient.display_name.clone()}</h1>
+            <dl class="identity">
+                <div><dt>{tr(Msg::Ins)}</dt><dd class="mono">{patient.ins.clone()}
+                    {patient.is_test_ins().then(|| view! { " " <span class="badge">{tr(Msg::InsTest)}</span> })}</dd></div>
+                <div><dt>{tr(Msg::BirthDate)}</dt>
+                    <dd>{move || birth.as_deref().map(|b| format_datetime(lang.get(), b)).unwrap_or_default()}</dd></div>
+                <div><dt>{tr(Msg::Sex)}</dt><dd>{move || super::patients::sex_label(sex).text(lang.get())}</dd></div>
+            </dl>
+        </header>
+        <h2 id="documents-heading">{tr(Msg::Documents)}</h2>
+        <p class="intro">{tr(Msg::DocumentsIntro)}</p>
+        <div class="toolbar">
+            <label for="document-filter">{tr(Msg::Filter)}</label>
+            <input
+                id="document-filter"
+                type="search"
+                data-testid="document-filter"
+                placeholder=tr(Msg::FilterPlaceholder)
+                prop:value=move || filter.get()
+                on:input=move |ev| filter.set(event_target_value(&ev))
+            />
+            <span class="count" aria-live="polite" data-testid="document-count">
+                {move || visible.with(Vec::len)} " / " {total} " " {tr(Msg::Shown)}
+            </span>
+        </div>
+        {if total == 0 {
+            view! { <p class="notice">{tr(Msg::NoDocuments)}</p> }.into_any()
+        } else {
+            view! {
+                <table class="data" aria-labelledby="documents-heading">
+                    <thead>
+                        <tr>
+                            <th scope="col">{tr(Msg::ReportDate)}</th>
+                            <th scope="col">{tr(Msg::Title)}</th>
+                            <th scope="col">{tr(Msg::Laboratory)}</th>
+                            <th scope="col">{tr(Msg::Kind)}</th>
+                            <th scope="col">{tr(Msg::Status)}</th>
+                            <th scope="col" class="num">{tr(Msg::Version)}</th>
+                            <th scope="col" class="num">{tr(Msg::Size)}</th>
+                            <th scope="col">{tr(Msg::Imported)}</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For each=move || visible.get() key=|d| d.id.clone() let:doc>
+                            <DocumentRow doc/>
+                        </For>
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+    }
+}
+
+#[component]
+fn DocumentRow(doc: DocumentSummary) -> impl IntoView {
+    let lang = use_lang();
+    let DocumentSummary { title, laboratory, effective_time, version, kind, status, imported_at, size_bytes, problem, .. } = doc;
+    let kind_msg = match kind {
+        Some(DocumentKind::CrBioStructured) => Msg::KindStructured,
+        Some(DocumentKind::CrBioAutoPresentable) => Msg::KindAutoPresentable,
+        Some(DocumentKind::CrBioPdfOnly) => Msg::KindPdfOnly,
+        Some(DocumentKind::OtherCda) => Msg::KindOtherCda,
+        Some(DocumentKind::NotCda) => Msg::KindNotCda,
+        None => Msg::KindUnreadable,
+    };
+    let status_msg = match status {
+        Some(ReportStatus::Completed) => Msg::StatusFinal,
+        Some(ReportStatus::Active) => Msg::StatusPartial,
+        None => Msg::StatusUnknown,
+    };
+    let row_class = if problem.is_some() { "problem" } else { "" };
+    view! {
+        <tr class=row_class>
+            <td class="nowrap">{move || effective_time.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}</td>
+            <td>
+                {title.unwrap_or_default()}
+                {problem.map(|p| view! { <div class="problem-text"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{p}</div> })}
+            </td>
+            <td>{laboratory.unwrap_or_else(|| "—".into())}</td>
+            <td>{tr(kind_msg)}</td>
+            <td>{tr(status_msg)}</td>
+            <td class="num">{version.map(|v| v.to_string()).unwrap_or_default()}</td>
+            <td class="num nowrap">{move || format_size(lang.get(), size_bytes)}</td>
+            <td class="nowrap">{move || format_datetime(lang.get(), &imported_at)}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,76 @@
+//! The list of patients with imported documents.
+
+use leptos::prelude::*;
+
+use crate::api::list_patients;
+use crate::components::format_datetime;
+use crate::i18n::{Msg, tr, use_lang};
+use crate::model::{PatientSummary, Sex};
+
+#[component]
+pub fn PatientList() -> impl IntoView {
+    let patients = Resource::new(|| (), |_| list_patients());
+    view! {
+        <section class="page">
+            <h1>{tr(Msg::Patients)}</h1>
+            <p class="intro">{tr(Msg::PatientsIntro)}</p>
+            <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match patients.await {
+                        Ok(list) if list.is_empty() => view! { <p class="notice">{tr(Msg::NoPatients)}</p> }.into_any(),
+                        Ok(list) => view! { <PatientTable patients=list/> }.into_any(),
+                        Err(error) => view! { <super::LoadError error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn PatientTable(patients: Vec<PatientSummary>) -> impl IntoView {
+    let lang = use_lang();
+    let rows = patients
+        .into_iter()
+        .map(|p| {
+            let href = format!("/patients/{}", p.id);
+            let test_ins = p.is_test_ins();
+            let birth = p.birth_date.clone();
+            let sex = p.sex;
+            view! {
+                <tr>
+                    <th scope="row"><a href=href>{p.display_name.clone()}</a></th>
+                    <td class="mono">
+                        {p.ins.clone()}
+                        {test_ins.then(|| view! { " " <span class="badge">{tr(Msg::InsTest)}</span> })}
+                    </td>
+                    <td>{move || birth.as_deref().map(|b| format_datetime(lang.get(), b)).unwrap_or_default()}</td>
+                    <td>{move || sex_label(sex).text(lang.get())}</td>
+                    <td class="num">{p.document_count}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="data">
+            <thead>
+                <tr>
+                    <th scope="col">{tr(Msg::Name)}</th>
+                    <th scope="col">{tr(Msg::Ins)}</th>
+                    <th scope="col">{tr(Msg::BirthDate)}</th>
+                    <th scope="col">{tr(Msg::Sex)}</th>
+                    <th scope="col" class="num">{tr(Msg::DocumentCount)}</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
+
+pub(crate) fn sex_label(sex: Option<Sex>) -> Msg {
+    match sex {
+        Some(Sex::Female) => Msg::SexFemale,
+        Some(Sex::Male) => Msg::SexMale,
+        _ => Msg::SexUnknown,
+    }
+}

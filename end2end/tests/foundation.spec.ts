@@ -1,0 +1,53 @@
+import { test } from "@playwright/test";
+import { url, waitForHydration, collectPageErrors, expect } from "./helpers";
+
+test("the patient list is served in French and lists the corpus patient", async ({ page }) => {
+  const errors = collectPageErrors(page);
+  await page.goto(url("/"));
+  await expect(page.locator("html")).toHaveAttribute("lang", "fr");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Patients");
+  const patient = page.getByRole("link", { name: /PAT-TROIS/ });
+  await expect(patient).toBeVisible();
+  await expect(page.getByText("INS de test")).toBeVisible();
+  await waitForHydration(page);
+  expect(errors).toEqual([]);
+});
+
+test("a patient's documents are listed, filtered in the browser, and the language switches", async ({ page }) => {
+  const errors = collectPageErrors(page);
+  await page.goto(url("/"));
+  await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  await expect(page.getByRole("heading", { level: 2 })).toHaveText("Documents");
+  const rows = page.locator("table.data tbody tr");
+  await expect(rows).toHaveCount(31);
+  await expect(page.getByTestId("document-count")).toContainText("31 / 31");
+
+  // Only works once the wasm bundle runs: filtering is done in the browser.
+  await waitForHydration(page);
+  await page.getByTestId("document-filter").fill("charmes");
+  await expect(page.getByTestId("document-count")).not.toContainText("31 / 31");
+  const filtered = await rows.count();
+  expect(filtered).toBeGreaterThan(0);
+  expect(filtered).toBeLessThan(31);
+  for (const text of await rows.locator("td:nth-child(3)").allTextContents()) {
+    expect(text.toLowerCase()).toContain("charmes");
+  }
+
+  // Language switch: in place, without a page load, then remembered by the server.
+  const remembered = page.waitForResponse((r) => r.url().includes("/sfn/set_language"));
+  await page.getByTestId("lang-en").click();
+  await expect(page.locator("html")).toHaveAttribute("lang", "en");
+  await expect(page.getByText("Reports received for this patient, newest first.")).toBeVisible();
+  await expect(page.getByTestId("lang-en")).toHaveAttribute("aria-pressed", "true");
+  await expect(page.getByRole("columnheader", { name: "Laboratory" })).toBeVisible();
+  expect((await remembered).ok()).toBe(true);
+  await page.reload();
+  await expect(page.locator("html")).toHaveAttribute("lang", "en");
+  await expect(page.getByRole("columnheader", { name: "Report date" })).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test("an unknown patient gets a clear message, not an error page", async ({ page }) => {
+  await page.goto(url("/patients/00000000-0000-4000-8000-000000000000"));
+  await expect(page.getByRole("alert")).toHaveText(/Patient introuvable/);
+});

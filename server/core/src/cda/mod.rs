@@ -1,0 +1,88 @@
+//! CR-BIO (CDA R2) parsing: bytes in, a typed [`Report`] or a [`ParseError`] out.
+//!
+//! - [`model`]: the typed report (the JSON contract of `bioviewer parse`).
+//! - [`time`]: HL7 timestamps.
+//! - `header`: who, what, when (document kind, ids, versions, patient, laboratory, ...).
+//!
+//! The parser never panics and never hangs on hostile input: XML-level defences live in
+//! [`crate::xml`], and every extraction step tolerates missing or odd elements, recording a
+//! warning instead of failing the whole document.
+
+pub mod model;
+pub mod time;
+
+mod header;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::xml::{Limits, XmlError, XmlErrorKind};
+use crate::xml::{Ns, Tree};
+pub use model::*;
+pub use time::CdaTime;
+
+/// LOINC code of a laboratory report (CR-BIO).
+pub const CR_BIO_CODE: &str = "11502-2";
+
+/// One parsed document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub kind: DocumentKind,
+    pub header: Header,
+    /// Things the parser noticed and worked around; never fatal.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
+}
+
+/// Why a document could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum ParseError {
+    #[error("unreadable XML: {0}")]
+    Xml(#[from] XmlError),
+}
+
+/// Parses one document with the default [`Limits`].
+pub fn parse(bytes: &[u8]) -> Result<Report, ParseError> {
+    parse_with_limits(bytes, &Limits::default())
+}
+
+pub fn parse_with_limits(bytes: &[u8], limits: &Limits) -> Result<Report, ParseError> {
+    let text = crate::xml::decode(bytes, limits)?;
+    let tree = Tree::parse(&text, limits)?;
+    Ok(extract(&tree))
+}
+
+fn extract(tree: &Tree<'_>) -> Report {
+    let mut warnings = Vec::new();
+    let (document, wrapped) = match find_clinical_document(tree) {
+        Some(found) => found,
+        None => return Report { kind: DocumentKind::NotCda, header: Header::default(), warnings },
+    };
+    let header = header::extract(tree, document, &mut warnings);
+    let is_cr_bio = header.code.as_ref().is_some_and(|c| c.is_loinc() && c.code.as_deref() == Some(CR_BIO_CODE));
+    let body = tree.cda_child(document, "component");
+    let structured = body.and_then(|c| tree.cda_child(c, "structuredBody")).is_some();
+    let kind = match (is_cr_bio, wrapped, structured) {
+        (false, _, _) => DocumentKind::OtherCda,
+        (true, true, _) => DocumentKind::CrBioAutoPresentable,
+        (true, false, true) => DocumentKind::CrBioStructured,
+        (true, false, false) => DocumentKind::CrBioPdfOnly,
+    };
+    Report { kind, header, warnings }
+}
+
+/// The `ClinicalDocument` element: the root, or (auto-présentable form) inside an XSL wrapper.
+/// Returns it and whether it was wrapped.
+fn find_clinical_document(tree: &Tree<'_>) -> Option<(crate::xml::NodeId, bool)> {
+    let root = tree.root();
+    if tree.is_cda(root, "ClinicalDocument") {
+        return Some((root, false));
+    }
+    if tree.ns(root) == Ns::Xsl {
+        return tree.descendants(root).find(|&n| tree.is_cda(n, "ClinicalDocument")).map(|n| (n, true));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

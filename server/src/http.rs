@@ -1,0 +1,161 @@
+//! The web application: Leptos pages (SSR + hydration), server functions, health, static files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, State};
+use axum::http::Request;
+use axum::routing::get;
+use axum::{Json, Router};
+use bioviewer_app::api::AppError;
+use bioviewer_app::api::ssr::{Backend, BackendFuture};
+use bioviewer_app::model::{DocumentSummary, PatientDocuments, PatientSummary};
+use bioviewer_app::{App, shell};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::domain::PatientId;
+use crate::store::{DocumentRecord, PatientRecord, Store};
+
+/// Shared state of the HTTP layer.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Arc<dyn Store>,
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Builds the router. `site_root` holds `pkg/` (bundle, stylesheet) and the public files.
+pub fn router(store: Arc<dyn Store>, site_root: &Path) -> Router {
+    let leptos_options = LeptosOptions::builder()
+        .output_name(env!("LEPTOS_OUTPUT_NAME"))
+        .site_root(site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .build();
+    let state = AppState { leptos_options: leptos_options.clone(), store: store.clone() };
+    let backend: Arc<dyn Backend> = Arc::new(StoreBackend { store });
+    let routes = generate_route_list(App);
+    Router::new()
+        .route("/healthz", get(health))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            // The route pattern, never the raw URI: query strings may one day carry search terms.
+            let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("static-or-unmatched");
+            tracing::info_span!("request", method = %request.method(), route)
+        }))
+        .with_state(state)
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, store: Arc<dyn Store>, site_root: &Path) -> std::io::Result<()> {
+    let app = router(store, site_root);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    schema_version: i64,
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, (axum::http::StatusCode, &'static str)> {
+    match state.store.schema_version().await {
+        Ok(schema_version) => Ok(Json(Health { status: "ok", schema_version })),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable"))
+        }
+    }
+}
+
+/// The app's [`Backend`] port over the store.
+struct StoreBackend {
+    store: Arc<dyn Store>,
+}
+
+fn unavailable(e: crate::store::StoreError) -> AppError {
+    tracing::error!(error = %e, "store error");
+    AppError::Unavailable("store".into())
+}
+
+fn patient_summary(p: PatientRecord) -> PatientSummary {
+    let display_name = format!("{} {}", p.family_name.unwrap_or_default(), p.given_names.unwrap_or_default()).trim().to_string();
+    PatientSummary {
+        id: p.id.to_string(),
+        ins: p.ins,
+        ins_root: p.ins_root,
+        display_name,
+        birth_date: p.birth_date.map(|d| d.to_string()),
+        sex: p.sex,
+        document_count: p.document_count,
+    }
+}
+
+fn document_summary(d: DocumentRecord) -> DocumentSummary {
+    let index = d.index;
+    DocumentSummary {
+        id: d.id.to_string(),
+        title: index.as_ref().and_then(|i| i.title.clone()).or(d.source_name),
+        laboratory: index.as_ref().and_then(|i| i.laboratory.clone()),
+        effective_time: index.as_ref().and_then(|i| i.effective_time).map(|t| t.to_string()),
+        version: index.as_ref().and_then(|i| i.version_number),
+        kind: index.as_ref().map(|i| i.kind),
+        status: index.as_ref().and_then(|i| i.report_status),
+        imported_at: d.imported_at,
+        size_bytes: d.size_bytes,
+        problem: d.parse_error,
+    }
+}
+
+impl Backend for StoreBackend {
+    fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>> {
+        Box::pin(async move {
+            let patients = self.store.list_patients().await.map_err(unavailable)?;
+            Ok(patients.into_iter().map(patient_summary).collect())
+        })
+    }
+
+    fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>> {
+        Box::pin(async move {
+            let Some(id) = PatientId::parse(&patient_id) else { return Ok(None) };
+            let Some(patient) = self.store.patient(id).await.map_err(unavailable)? else { return Ok(None) };
+            let documents = self.store.patient_documents(id).await.map_err(unavailable)?;
+            Ok(Some(PatientDocuments {
+                patient: patient_summary(patient),
+                documents: documents.into_iter().map(document_summary).collect(),
+            }))
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! Importing a document: parse its header with the pure core, then store the raw bytes verbatim
+//! with that index. A document that does not parse is stored anyway, with the reason, so that
+//! nothing a laboratory sent is ever lost and a parser fix can re-read it.
+
+use bioviewer_core::cda::{self, Report};
+use tracing::{info, warn};
+
+use crate::domain::Ins;
+use crate::store::{DocumentIndex, DocumentSource, NewDocument, NewPatient, Store, StoreError, Stored};
+
+/// What happened to one imported document (no health data: safe to log and print).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportOutcome {
+    pub name: String,
+    pub stored: Option<String>,
+    pub already_present: bool,
+    pub patient: Option<String>,
+    pub kind: Option<cda::DocumentKind>,
+    /// Why the document is kept without a patient or without an index.
+    pub problem: Option<String>,
+}
+
+pub async fn import_bytes(store: &dyn Store, name: &str, raw: Vec<u8>, source: DocumentSource) -> Result<ImportOutcome, StoreError> {
+    let parsed = cda::parse(&raw);
+    let (index, patient, problem) = match &parsed {
+        Ok(report) => {
+            let (patient, problem) = patient_of(report);
+            (Some(index_of(report)), patient, problem)
+        }
+        Err(e) => (None, None, Some(e.to_string())),
+    };
+    let kind = index.as_ref().map(|i| i.kind);
+    let document = NewDocument {
+        raw,
+        source,
+        source_name: Some(name.to_string()),
+        index,
+        parse_error: parsed.as_ref().err().map(ToString::to_string),
+        patient,
+    };
+    let outcome = match store.store_document(document).await? {
+        Stored::Inserted { document, patient } => ImportOutcome {
+            name: name.to_string(),
+            stored: Some(document.to_string()),
+            already_present: false,
+            patient: patient.map(|p| p.to_string()),
+            kind,
+            problem,
+        },
+        Stored::AlreadyPresent { document } => ImportOutcome {
+            name: name.to_string(),
+            stored: Some(document.to_string()),
+            already_present: true,
+            patient: None,
+            kind,
+            problem,
+        },
+    };
+    match &outcome.problem {
+        None => info!(document = ?outcome.stored, already_present = outcome.already_present, "document imported"),
+        Some(_) => warn!(document = ?outcome.stored, "document imported with a problem"),
+    }
+    Ok(outcome)
+}
+
+fn index_of(report: &Report) -> DocumentIndex {
+    let h = &report.header;
+    DocumentIndex {
+        kind: report.kind,
+        cda_id: h.id.as_ref().map(ToString::to_string),
+        set_id: h.set_id.as_ref().map(ToString::to_string),
+        version_number: h.version_number,
+        report_status: h.status,
+        title: h.title.clone(),
+        laboratory: h.laboratory.as_ref().and_then(|l| l.name.clone()),
+        effective_time: h.effective_time,
+    }
+}
+
+/// The patient a report is about, identified by a valid INS; otherwise why not.
+fn patient_of(report: &Report) -> (Option<NewPatient>, Option<String>) {
+    let Some(patient) = report.header.patient.as_ref() else {
+        return (None, report.kind.is_cr_bio().then(|| "no patient in the document".to_string()));
+    };
+    let Some(id) = patient.ins() else {
+        return (None, Some("the patient has no INS".to_string()));
+    };
+    match Ins::new(&id.root, id.extension.as_deref().unwrap_or_default()) {
+        Ok(ins) => (
+            Some(NewPatient {
+                ins,
+                family_name: patient.name.family.clone().or_else(|| patient.name.birth_family.clone()),
+                given_names: patient.name.given.first().cloned(),
+                birth_date: patient.birth_date,
+                sex: patient.sex,
+            }),
+            None,
+        ),
+        Err(e) => (None, Some(format!("invalid INS: {e}"))),
+    }
+}

@@ -1,0 +1,22 @@
+//! Bioviewer's server side: the adapters around the pure core (`bioviewer_core`).
+//!
+//! Module map:
+//! - [`cli`]: the `bioviewer` command line (serve, import, parse).
+//! - [`config`]: settings from flags and `BIOVIEWER_*` variables.
+//! - [`domain`]: validated identifiers (INS, patient and document ids).
+//! - [`store`]: the `Store` port and its SQLite implementation (sqlx).
+//! - [`import`]: bytes of a document in, stored verbatim and indexed by its header.
+//! - [`http`]: the axum application (Leptos SSR, server functions, health, static files).
+//! - [`telemetry`]: tracing set-up. Logs never carry health data: ids and counts only.
+//!
+//! Dependency rule: `http`/`cli` → `import` → `store` + `bioviewer_core`; nothing here is used by
+//! the core, and the UI crate (`bioviewer_app`) reaches the store only through the
+//! `Backend` port it defines.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod import;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,189 @@
+//! The `Store` port: where patients and source documents are kept.
+//!
+//! The trait is object-safe (boxed futures) so the server holds one `Arc<dyn Store>` whatever the
+//! database; [`sqlite::SqliteStore`] is the embedded default, and a PostgreSQL implementation can
+//! sit behind the same trait. Invariants every implementation keeps:
+//! - a document and its raw bytes are written in one transaction (never half-written);
+//! - raw bytes are stored verbatim, identified by their SHA-256; importing the same bytes twice
+//!   stores them once;
+//! - a patient is keyed by (INS OID, INS); a document is attached to at most one patient.
+
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bioviewer_core::cda::{CdaTime, DocumentKind, ReportStatus, Sex};
+
+use crate::domain::{DocumentId, Ins, PatientId};
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not open the database at {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {operation}: {source}")]
+    Query { operation: &'static str, source: sqlx::Error },
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn query(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Query { operation, source }
+    }
+}
+
+/// Where a document came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentSource {
+    File,
+    Dmp,
+}
+
+impl DocumentSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentSource::File => "file",
+            DocumentSource::Dmp => "dmp",
+        }
+    }
+}
+
+/// Identity of a patient as a document states it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPatient {
+    pub ins: Ins,
+    pub family_name: Option<String>,
+    pub given_names: Option<String>,
+    pub birth_date: Option<CdaTime>,
+    pub sex: Option<Sex>,
+}
+
+/// What the header of a readable document says, for listing and ordering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentIndex {
+    pub kind: DocumentKind,
+    pub cda_id: Option<String>,
+    pub set_id: Option<String>,
+    pub version_number: Option<u32>,
+    pub report_status: Option<ReportStatus>,
+    pub title: Option<String>,
+    pub laboratory: Option<String>,
+    pub effective_time: Option<CdaTime>,
+}
+
+/// A document to store.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub raw: Vec<u8>,
+    pub source: DocumentSource,
+    /// A name for people (the file name), never used as a key.
+    pub source_name: Option<String>,
+    /// `None` when the document could not be parsed; `parse_error` then says why.
+    pub index: Option<DocumentIndex>,
+    pub parse_error: Option<String>,
+    pub patient: Option<NewPatient>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Inserted { document: DocumentId, patient: Option<PatientId> },
+    /// The same bytes were already stored.
+    AlreadyPresent { document: DocumentId },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientRecord {
+    pub id: PatientId,
+    pub ins_root: String,
+    pub ins: String,
+    pub family_name: Option<String>,
+    pub given_names: Option<String>,
+    pub birth_date: Option<CdaTime>,
+    pub sex: Option<Sex>,
+    pub document_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentRecord {
+    pub id: DocumentId,
+    pub patient_id: Option<PatientId>,
+    pub size_bytes: u64,
+    pub source: String,
+    pub source_name: Option<String>,
+    pub index: Option<DocumentIndex>,
+    pub parse_error: Option<String>,
+    /// RFC 3339, UTC.
+    pub imported_at: String,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// The newest applied migration.
+    fn schema_version(&self) -> StoreFuture<'_, i64>;
+    /// Stores a document (and creates or updates its patient) atomically.
+    fn store_document(&self, document: NewDocument) -> StoreFuture<'_, Stored>;
+    fn list_patients(&self) -> StoreFuture<'_, Vec<PatientRecord>>;
+    fn patient(&self, id: PatientId) -> StoreFuture<'_, Option<PatientRecord>>;
+    /// A patient's documents, newest report first.
+    fn patient_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentRecord>>;
+    /// The raw bytes exactly as received.
+    fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>>;
+}
+
+pub(crate) fn sex_to_str(sex: Sex) -> &'static str {
+    match sex {
+        Sex::Female => "female",
+        Sex::Male => "male",
+        Sex::Undetermined => "undetermined",
+    }
+}
+
+pub(crate) fn sex_from_str(s: &str) -> Option<Sex> {
+    Some(match s {
+        "female" => Sex::Female,
+        "male" => Sex::Male,
+        "undetermined" => Sex::Undetermined,
+        _ => return None,
+    })
+}
+
+pub(crate) fn kind_to_str(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::CrBioStructured => "cr_bio_structured",
+        DocumentKind::CrBioAutoPresentable => "cr_bio_auto_presentable",
+        DocumentKind::CrBioPdfOnly => "cr_bio_pdf_only",
+        DocumentKind::OtherCda => "other_cda",
+        DocumentKind::NotCda => "not_cda",
+    }
+}
+
+pub(crate) fn kind_from_str(s: &str) -> Option<DocumentKind> {
+    [
+        DocumentKind::CrBioStructured,
+        DocumentKind::CrBioAutoPresentable,
+        DocumentKind::CrBioPdfOnly,
+        DocumentKind::OtherCda,
+        DocumentKind::NotCda,
+    ]
+    .into_iter()
+    .find(|k| kind_to_str(*k) == s)
+}
+
+pub(crate) fn status_to_str(status: ReportStatus) -> &'static str {
+    match status {
+        ReportStatus::Completed => "completed",
+        ReportStatus::Active => "active",
+    }
+}
+
+pub(crate) fn status_from_str(s: &str) -> Option<ReportStatus> {
+    match s {
+        "completed" => Some(ReportStatus::Completed),
+        "active" => Some(ReportStatus::Active),
+        _ => None,
+    }
+}
