@@ -60,9 +60,11 @@ site: deps-rust
 	  --no-default-features --features hydrate
 	@mkdir -p $(PKG_DIR)
 	wasm-bindgen --target web --no-typescript --out-dir $(PKG_DIR) --out-name $(OUTPUT_NAME) $(WASM_FILE)
+	@# Leptos's hydration script loads <output-name>.wasm, as cargo-leptos names it.
+	mv $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm $(PKG_DIR)/$(OUTPUT_NAME).wasm
 	cp style/main.css $(PKG_DIR)/$(OUTPUT_NAME).css
 	cp -R public/. $(SITE_DIR)/
-	@echo "site ready in $(SITE_DIR): wasm $$(stat -c %s $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm) bytes, gzip $$(gzip -9c $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm | wc -c) bytes"
+	@echo "site ready in $(SITE_DIR): wasm $$(stat -c %s $(PKG_DIR)/$(OUTPUT_NAME).wasm) bytes, gzip $$(gzip -9c $(PKG_DIR)/$(OUTPUT_NAME).wasm | wc -c) bytes"
 
 server-release:
 	$(CARGO) build --release -p bioviewer

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Bioviewer's user interface, rendered on the server (SSR) and hydrated in the browser.
 //!
 //! Module map:
