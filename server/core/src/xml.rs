@@ -159,8 +159,6 @@ struct Node<'a> {
     first_child: NodeId,
     last_child: NodeId,
     next_sibling: NodeId,
-    /// Byte offset of the start of the node, for error messages.
-    offset: u32,
 }
 
 /// The parsed tree. Node 0 is the root element.
@@ -451,7 +449,7 @@ impl<'a> Tree<'a> {
             return Err(XmlError::at(XmlErrorKind::TooManyNodes { limit: limits.max_nodes }, text, offset));
         }
         let id = self.nodes.len() as NodeId;
-        self.nodes.push(Node { kind, parent, first_child: NONE, last_child: NONE, next_sibling: NONE, offset: offset as u32 });
+        self.nodes.push(Node { kind, parent, first_child: NONE, last_child: NONE, next_sibling: NONE });
         if parent != NONE {
             let p = &mut self.nodes[parent as usize];
             if p.first_child == NONE {
@@ -471,10 +469,6 @@ impl<'a> Tree<'a> {
         0
     }
 
-    pub(crate) fn is_element(&self, id: NodeId) -> bool {
-        matches!(self.nodes[id as usize].kind, Kind::Element { .. })
-    }
-
     /// Local name of an element ("" for text).
     pub(crate) fn name(&self, id: NodeId) -> &'a str {
         match self.nodes[id as usize].kind {
@@ -488,10 +482,6 @@ impl<'a> Tree<'a> {
             Kind::Element { ns, .. } => ns,
             Kind::Text(_) => Ns::None,
         }
-    }
-
-    pub(crate) fn offset(&self, id: NodeId) -> u32 {
-        self.nodes[id as usize].offset
     }
 
     pub(crate) fn parent(&self, id: NodeId) -> Option<NodeId> {

@@ -11,7 +11,10 @@
 pub mod model;
 pub mod time;
 
+mod body;
 mod header;
+mod narrative;
+pub mod writer;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +31,18 @@ pub const CR_BIO_CODE: &str = "11502-2";
 pub struct Report {
     pub kind: DocumentKind,
     pub header: Header,
+    /// Body sections in document order, with the laboratory's narrative as safe HTML.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sections: Vec<Section>,
+    /// Every result, in document order; previous results (REFR) follow the result they came with.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub observations: Vec<Observation>,
+    /// Comments on entries and batteries (comments on one result are on that result).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub comments: Vec<Comment>,
+    /// PDF copies, second-intention reports and images, decoded.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attachments: Vec<Attachment>,
     /// Things the parser noticed and worked around; never fatal.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,
@@ -56,19 +71,46 @@ fn extract(tree: &Tree<'_>) -> Report {
     let mut warnings = Vec::new();
     let (document, wrapped) = match find_clinical_document(tree) {
         Some(found) => found,
-        None => return Report { kind: DocumentKind::NotCda, header: Header::default(), warnings },
+        None => return Report::empty(DocumentKind::NotCda, warnings),
     };
     let header = header::extract(tree, document, &mut warnings);
+    let body = body::extract(tree, document, &header, &mut warnings);
     let is_cr_bio = header.code.as_ref().is_some_and(|c| c.is_loinc() && c.code.as_deref() == Some(CR_BIO_CODE));
-    let body = tree.cda_child(document, "component");
-    let structured = body.and_then(|c| tree.cda_child(c, "structuredBody")).is_some();
+    let structured = tree.cda_path(document, &["component", "structuredBody"]).is_some();
     let kind = match (is_cr_bio, wrapped, structured) {
         (false, _, _) => DocumentKind::OtherCda,
         (true, true, _) => DocumentKind::CrBioAutoPresentable,
         (true, false, true) => DocumentKind::CrBioStructured,
         (true, false, false) => DocumentKind::CrBioPdfOnly,
     };
-    Report { kind, header, warnings }
+    Report {
+        kind,
+        header,
+        sections: body.sections,
+        observations: body.observations,
+        comments: body.comments,
+        attachments: body.attachments,
+        warnings,
+    }
+}
+
+impl Report {
+    fn empty(kind: DocumentKind, warnings: Vec<String>) -> Report {
+        Report {
+            kind,
+            header: Header::default(),
+            sections: Vec::new(),
+            observations: Vec::new(),
+            comments: Vec::new(),
+            attachments: Vec::new(),
+            warnings,
+        }
+    }
+
+    /// Results of this report itself, without the previous results it repeats.
+    pub fn current_results(&self) -> impl Iterator<Item = &Observation> {
+        self.observations.iter().filter(|o| !o.is_previous_result())
+    }
 }
 
 /// The `ClinicalDocument` element: the root, or (auto-présentable form) inside an XSL wrapper.

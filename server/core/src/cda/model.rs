@@ -229,3 +229,308 @@ pub struct Header {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub chapters: Vec<Code>,
 }
+
+/// A decimal number exactly as the laboratory wrote it. The literal is kept so that `1.950` is
+/// shown with its three decimals and no binary rounding ever changes a digit; arithmetic uses
+/// [`Decimal::to_f64`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Decimal(String);
+
+impl Decimal {
+    /// Longest literal accepted; longer ones are absurd in a laboratory report.
+    pub const MAX_LEN: usize = 40;
+
+    /// Accepts `[+-]digits[.digits][e[+-]digits]` (and `.5`, `5.`), finite, at most 40 characters.
+    /// A decimal comma is accepted and normalised to a point (some systems write `4,5`).
+    pub fn parse(raw: &str) -> Option<Decimal> {
+        let s = raw.trim();
+        if s.is_empty() || s.len() > Self::MAX_LEN {
+            return None;
+        }
+        let s = s.replace(',', ".");
+        let body = s.strip_prefix(['+', '-']).unwrap_or(&s);
+        let (mantissa, exponent) = match body.find(['e', 'E']) {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        let mut parts = mantissa.splitn(2, '.');
+        let int = parts.next().unwrap_or_default();
+        let frac = parts.next().unwrap_or_default();
+        let digits_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !digits_ok(int) || !digits_ok(frac) || frac.contains('.') {
+            return None;
+        }
+        if let Some(e) = exponent {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if e.is_empty() || e.len() > 3 || !digits_ok(e) {
+                return None;
+            }
+        }
+        let value: f64 = s.parse().ok()?;
+        value.is_finite().then(|| Decimal(s.strip_prefix('+').unwrap_or(&s).to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn to_f64(&self) -> f64 {
+        self.0.parse().unwrap_or(f64::NAN)
+    }
+
+    /// Number of digits after the decimal point as written.
+    pub fn scale(&self) -> usize {
+        let mantissa = self.0.split(['e', 'E']).next().unwrap_or_default();
+        mantissa.split_once('.').map_or(0, |(_, f)| f.len())
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Decimal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Decimal {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Decimal::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid decimal {s:?}")))
+    }
+}
+
+/// A physical quantity: a number and its unit as written (UCUM, or what the laboratory wrote).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quantity {
+    pub value: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unit: Option<String>,
+}
+
+/// Comparator of a censored result (`< 1.0`, `>= 0.512`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparator {
+    #[serde(rename = "<")]
+    Less,
+    #[serde(rename = "<=")]
+    LessOrEqual,
+    #[serde(rename = ">")]
+    Greater,
+    #[serde(rename = ">=")]
+    GreaterOrEqual,
+}
+
+impl Comparator {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparator::Less => "<",
+            Comparator::LessOrEqual => "≤",
+            Comparator::Greater => ">",
+            Comparator::GreaterOrEqual => "≥",
+        }
+    }
+}
+
+/// The value of a result, in every form CR-BIO allows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Value {
+    /// `PQ`: a number with a unit.
+    Quantity(Quantity),
+    /// `IVL_PQ` with a single bound: a censored result.
+    Censored { comparator: Comparator, quantity: Quantity },
+    /// `IVL_PQ` with both bounds (a range given as the result).
+    Interval {
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        low: Option<Quantity>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        high: Option<Quantity>,
+    },
+    /// `REAL` (e.g. INR).
+    Real { value: Decimal },
+    /// `INT`.
+    Integer { value: i64 },
+    /// `CD`/`CE`/`CV`: coded (SNOMED CT ...), or text by reference to the narrative.
+    Coded(Code),
+    /// `ST`/`ED`: free text.
+    Text { text: String },
+    /// `TS`.
+    Time { time: CdaTime },
+    /// `RTO` (titres): numerator / denominator.
+    Ratio { numerator: Quantity, denominator: Quantity },
+    /// A value replaced by a null flavour (`NA`, `UNK`, ...).
+    Null { flavor: String },
+    /// A value the parser cannot read; `reason` says why, `raw` keeps what was there.
+    Unreadable { xsi_type: String, reason: String, raw: String },
+}
+
+/// `statusCode` of a result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    Completed,
+    /// Not performed: shown, never charted.
+    Aborted,
+    Other(String),
+}
+
+/// A reference interval with its conditions.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ReferenceRange {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub low: Option<Quantity>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub high: Option<Quantity>,
+    /// Text form of the range when it is not numeric (or as well).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text: Option<String>,
+    /// XD-LAB `lab:precondition` text (age- or sex-specific ranges).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub precondition: Option<String>,
+}
+
+/// Which element gave a result's collection time (the order of preference of the CR-BIO notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionTimeSource {
+    /// The specimen collection procedure of the same entry.
+    SpecimenProcedure,
+    /// The sampler participant (PRELV) of the header.
+    Sampler,
+    /// `encompassingEncounter/effectiveTime/low`.
+    Encounter,
+    /// The result's own `effectiveTime` (the time of the result, not of collection).
+    ObservationTime,
+    /// `serviceEvent/effectiveTime/low`.
+    ServiceEvent,
+}
+
+/// A microbiology isolate (organism) a result belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Isolate {
+    pub organism: Code,
+}
+
+/// One laboratory result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Position in [`super::Report::observations`].
+    pub index: usize,
+    /// For a previous result (REFR) embedded in another result: that result's index.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub previous_of: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chapter: Option<Code>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_chapter: Option<Code>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub battery: Option<Code>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub isolate: Option<Isolate>,
+    pub code: Code,
+    pub status: ResultStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub interpretation: Vec<Code>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub method: Option<Code>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reference_ranges: Vec<ReferenceRange>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub effective_time: Option<CdaTime>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub collection_time: Option<CdaTime>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub collection_time_source: Option<CollectionTimeSource>,
+    /// The laboratory that performed this result (an override on the result, battery or entry,
+    /// else the report's executing laboratory).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub performer: Option<Organization>,
+    /// Whether `performer` came from an override rather than the report's laboratory.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub performer_overridden: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub specimen: Option<Code>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub comments: Vec<String>,
+}
+
+impl Observation {
+    pub fn is_previous_result(&self) -> bool {
+        self.previous_of.is_some()
+    }
+}
+
+/// A comment above the level of one result (on an entry or a battery).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chapter: Option<Code>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub battery: Option<Code>,
+    pub text: String,
+}
+
+/// What a section of the body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionKind {
+    /// A biology chapter (or sub-chapter) with results.
+    Chapter,
+    /// The PDF copy of the whole report.
+    PdfCopy,
+    /// Results of a second laboratory given as PDF.
+    SecondIntention,
+    /// A free comment section.
+    Comment,
+    Other,
+}
+
+/// A body section with the laboratory's own narrative, made safe to show as HTML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    pub kind: SectionKind,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code: Option<Code>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub title: Option<String>,
+    /// The `text` element rewritten as HTML from an allow-list of elements; never any script,
+    /// style, link or attribute from the document.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub narrative_html: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sub_sections: Vec<Section>,
+}
+
+/// Why a binary is in the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentPurpose {
+    /// The PDF copy of the report (section 1.2.250.1.213.1.1.2.243, or the level-1 body).
+    ReportCopy,
+    /// A second laboratory's report as PDF.
+    SecondIntention,
+    /// An illustrative image (electrophoresis curve ...).
+    Illustration,
+    Other,
+}
+
+/// A binary carried by the document (base64 in the XML), decoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub purpose: AttachmentPurpose,
+    pub media_type: String,
+    /// The `ID` the narrative's `renderMultiMedia` refers to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub anchor: Option<String>,
+    pub size_bytes: usize,
+    /// The decoded bytes (not in the JSON: `bioviewer parse` lists attachments without them).
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}

@@ -88,3 +88,159 @@ fn broken_input_is_an_error_with_a_position() {
         assert!(!err.to_string().is_empty());
     }
 }
+
+fn quantity(o: &Observation) -> (&str, Option<&str>) {
+    match o.value.as_ref() {
+        Some(Value::Quantity(q)) => (q.value.as_str(), q.unit.as_deref()),
+        other => panic!("not a quantity: {other:?}"),
+    }
+}
+
+fn flags(o: &Observation) -> Vec<&str> {
+    o.interpretation.iter().filter_map(|c| c.code.as_deref()).collect()
+}
+
+fn range(o: &Observation) -> (Option<&str>, Option<&str>) {
+    let r = &o.reference_ranges[0];
+    (r.low.as_ref().map(|q| q.value.as_str()), r.high.as_ref().map(|q| q.value.as_str()))
+}
+
+#[test]
+fn tsh_two_laboratories_two_loinc_codes() {
+    // TSH_1: narrative says "Thyréostimuline (TSH) 1.950 mUI/l (0.270 - 4.200)" and FT4 "7.67 pg/ml (9.30 - 17.00)".
+    let one = corpus("BIO-CR-BIO_2024.01_TSH_1.xml");
+    let tsh = &one.observations[0];
+    assert_eq!(tsh.code.loinc(), Some("3016-3"));
+    assert_eq!(quantity(tsh), ("1.950", Some("m[IU]/L")));
+    assert_eq!(range(tsh), (Some("0.270"), Some("4.200")));
+    assert_eq!(flags(tsh), ["N"]);
+    assert_eq!(tsh.code.original_text.as_deref(), Some("Thyréostimuline (TSH)"));
+    assert_eq!(tsh.method.as_ref().and_then(|m| m.original_text.as_deref()), Some("(ECL Modular)"));
+    let ft4 = &one.observations[1];
+    assert_eq!(quantity(ft4), ("7.67", Some("pg/mL")));
+    assert_eq!(flags(ft4), ["L"]);
+    assert_eq!(tsh.performer.as_ref().unwrap().name.as_deref(), Some("Laboratoire des charmes"));
+    assert_eq!(tsh.collection_time_source, Some(CollectionTimeSource::Sampler));
+
+    let two = corpus("BIO-CR-BIO_2024.01_TSH_2.xml");
+    let tsh2 = &two.observations[0];
+    assert_eq!(tsh2.code.loinc(), Some("29575-8"), "the other laboratory's code for TSH");
+    assert_eq!(range(tsh2), (Some("0.290"), Some("4.800")), "its own reference range");
+    assert_eq!(tsh2.performer.as_ref().unwrap().name.as_deref(), Some("Laboratoire des SORTES"));
+}
+
+#[test]
+fn glucose_given_in_two_units_is_two_sibling_results() {
+    let r = corpus("BIO-CR-BIO_2024.01_Glycémie deux unités principales_mole_masse.xml");
+    let codes: Vec<_> = r.observations.iter().map(|o| o.code.loinc().unwrap()).collect();
+    assert_eq!(codes, ["40193-5", "53049-3"]);
+    assert_eq!(quantity(&r.observations[0]), ("4.89", Some("mmol/L")));
+    assert_eq!(quantity(&r.observations[1]), ("0.88", Some("g/L")));
+    // Known oddity of the sample, kept as is: a reference range whose low equals its high.
+    assert_eq!(range(&r.observations[0]), (Some("3.89"), Some("3.89")));
+    let single = corpus("BIO-CR-BIO_2024.01_Glycémie mole.xml");
+    assert_eq!(single.observations.len(), 1);
+}
+
+#[test]
+fn crp_without_loinc_keeps_local_code_and_censored_value() {
+    let r = corpus("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml");
+    let crp = &r.observations[0];
+    assert_eq!(crp.code.code, None, "no LOINC code");
+    assert_eq!(crp.code.loinc(), None);
+    let local = &crp.code.translations[0];
+    assert_eq!((local.code.as_deref(), local.system.as_deref()), (Some("1234"), Some("1.2.250.1.2.3.4")));
+    match crp.value.as_ref().unwrap() {
+        Value::Censored { comparator, quantity } => {
+            assert_eq!(*comparator, Comparator::LessOrEqual);
+            assert_eq!((quantity.value.as_str(), quantity.unit.as_deref()), ("1.0", Some("mg/L")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(range(crp), (None, Some("5.0")), "a range with only a high bound");
+}
+
+#[test]
+fn microbiology_isolates_and_antibiograms() {
+    let r = corpus("BIO-CR-BIO_2024.01_Microbiologie_V1.xml");
+    let isolates: std::collections::BTreeSet<_> =
+        r.observations.iter().filter_map(|o| o.isolate.as_ref()).map(|i| i.organism.code.clone().unwrap()).collect();
+    assert!(isolates.contains("112283007"), "Escherichia coli by SNOMED CT: {isolates:?}");
+    assert_eq!(isolates.len(), 2);
+    let amoxicillin = r
+        .observations
+        .iter()
+        .find(|o| o.code.loinc() == Some("20-8") && o.isolate.as_ref().unwrap().organism.code.as_deref() == Some("112283007"))
+        .unwrap();
+    assert_eq!(amoxicillin.battery.as_ref().and_then(|b| b.code.as_deref()), Some("18769-0"), "inside the antibiogram battery");
+    assert!(matches!(amoxicillin.value, Some(Value::Censored { .. })), "MIC as IVL_PQ");
+    assert_eq!(flags(amoxicillin), ["R"]);
+    let colour = r.observations.iter().find(|o| o.code.loinc() == Some("5778-6")).unwrap();
+    match colour.value.as_ref().unwrap() {
+        Value::Coded(c) => assert!(c.label().is_some(), "qualitative result readable: {c:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(colour.collection_time_source, Some(CollectionTimeSource::SpecimenProcedure));
+}
+
+#[test]
+fn inr_is_a_real_and_second_intention_pdf_is_extracted() {
+    let r = corpus("BIO-CR-BIO_2024.01_CR-2nde-intention-PDF.xml");
+    assert!(matches!(r.observations[0].value, Some(Value::Real { .. })), "{:?}", r.observations[0].value);
+    let pdfs: Vec<_> = r.attachments.iter().map(|a| (a.purpose, a.media_type.as_str())).collect();
+    assert!(pdfs.contains(&(AttachmentPurpose::SecondIntention, "application/pdf")));
+    assert!(pdfs.contains(&(AttachmentPurpose::ReportCopy, "application/pdf")));
+    for a in &r.attachments {
+        assert!(a.bytes.starts_with(b"%PDF"), "decoded PDF bytes");
+    }
+}
+
+#[test]
+fn electrophoresis_has_twenty_previous_results_linked_to_theirs() {
+    let r = corpus("BIO-CR-BIO_2024.01_Electrophorese.xml");
+    let previous: Vec<_> = r.observations.iter().filter(|o| o.is_previous_result()).collect();
+    assert_eq!(previous.len(), 20);
+    for p in &previous {
+        let current = &r.observations[p.previous_of.unwrap()];
+        assert!(!current.is_previous_result());
+        assert_eq!(p.code.loinc(), current.code.loinc(), "same code as the result it came with");
+        assert_ne!(p.effective_time, current.effective_time);
+    }
+    assert_eq!(r.current_results().count(), 44);
+    let chapters: std::collections::BTreeSet<_> =
+        r.observations.iter().filter_map(|o| o.chapter.as_ref()?.code.clone()).collect();
+    assert_eq!(chapters.len(), 3, "three chapters: {chapters:?}");
+    assert!(r.attachments.iter().any(|a| a.purpose == AttachmentPurpose::Illustration && a.media_type == "image/png"));
+    assert!(!r.comments.is_empty() || r.observations.iter().any(|o| !o.comments.is_empty()));
+    // An impossible date in a previous result is reported, not guessed.
+    assert!(r.warnings.iter().any(|w| w.contains("20092012081500")));
+}
+
+#[test]
+fn auto_presentable_wrapper_is_read_like_a_plain_document() {
+    let r = corpus("BIO-CR-BIO_2021.01_Auto-Presentable.xml");
+    assert_eq!(r.kind, DocumentKind::CrBioAutoPresentable);
+    assert_eq!(r.observations.len(), 11);
+    assert!(r.observations.iter().all(|o| o.value.is_some()), "prefixed xsi:type values (c:PQ) understood");
+    assert!(r.header.patient.as_ref().unwrap().ins().is_some());
+}
+
+#[test]
+fn pdf_only_document_has_its_pdf_and_no_results() {
+    let r = corpus("BIO-CR-BIO_2021.01_CDA-R2-Niveau-1.xml");
+    assert_eq!(r.kind, DocumentKind::CrBioPdfOnly);
+    assert!(r.observations.is_empty());
+    assert_eq!(r.attachments.len(), 1);
+    assert!(r.attachments[0].bytes.starts_with(b"%PDF"));
+}
+
+#[test]
+fn narratives_are_kept_as_safe_html() {
+    let r = corpus("BIO-CR-BIO_2024.01_TSH_1.xml");
+    let chapter = &r.sections[0];
+    assert_eq!(chapter.kind, SectionKind::Chapter);
+    let sub = &chapter.sub_sections[0];
+    assert!(sub.narrative_html.contains("<table>"), "{}", sub.narrative_html);
+    assert!(sub.narrative_html.contains("1.950 mUI/l"));
+    assert!(r.sections.iter().any(|s| s.kind == SectionKind::PdfCopy));
+}
