@@ -15,9 +15,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use quick_xml::NsReader;
+use quick_xml::Reader;
 use quick_xml::events::Event;
-use quick_xml::name::{QName, ResolveResult};
 
 /// Namespaces the CDA parser cares about; everything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,18 +36,36 @@ pub(crate) enum Ns {
 }
 
 impl Ns {
-    fn classify(result: &ResolveResult<'_>) -> Ns {
-        match result {
-            ResolveResult::Bound(ns) => match ns.0 {
-                "urn:hl7-org:v3" => Ns::Cda,
-                "http://www.w3.org/2001/XMLSchema-instance" => Ns::Xsi,
-                "urn:oid:1.3.6.1.4.1.19376.1.3.2" => Ns::Lab,
-                "http://www.w3.org/1999/XSL/Transform" => Ns::Xsl,
-                _ => Ns::Other,
-            },
-            ResolveResult::Unbound => Ns::None,
-            ResolveResult::Unknown(_) => Ns::Other,
+    fn classify_uri(uri: &str) -> Ns {
+        match uri.trim() {
+            "urn:hl7-org:v3" => Ns::Cda,
+            "http://www.w3.org/2001/XMLSchema-instance" => Ns::Xsi,
+            "urn:oid:1.3.6.1.4.1.19376.1.3.2" => Ns::Lab,
+            "http://www.w3.org/1999/XSL/Transform" => Ns::Xsl,
+            // `xmlns=""` undeclares the default namespace.
+            "" => Ns::None,
+            _ => Ns::Other,
         }
+    }
+}
+
+/// The namespace a prefix is bound to where it is used ("" is the default namespace, which is no
+/// namespace when undeclared). An undeclared prefix resolves to `Other`, so that nothing it names
+/// is mistaken for CDA.
+fn resolve_prefix(bindings: &[(&str, Ns, usize)], prefix: &str) -> Ns {
+    // Prefixes are a few bytes: compare length and first byte before the full comparison.
+    let first = prefix.as_bytes().first();
+    let same = |p: &str| p.len() == prefix.len() && p.as_bytes().first() == first && p == prefix;
+    match bindings.iter().rev().find(|(p, _, _)| same(p)) {
+        Some((_, ns, _)) => *ns,
+        None if prefix.is_empty() => Ns::None,
+        None => Ns::Other,
+    }
+}
+
+fn pop_bindings(bindings: &mut Vec<(&str, Ns, usize)>, depth: usize) {
+    while bindings.last().is_some_and(|(_, _, d)| *d >= depth) {
+        bindings.pop();
     }
 }
 
@@ -148,7 +165,7 @@ pub(crate) struct Attr<'a> {
 
 #[derive(Debug)]
 enum Kind<'a> {
-    Element { ns: Ns, name: &'a str, attrs_start: u32, attrs_end: u32 },
+    Element { ns: Ns, name: &'a str, qname: &'a str, attrs_start: u32, attrs_end: u32 },
     Text(Cow<'a, str>),
 }
 
@@ -185,12 +202,15 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Cow<'a, str
         return Err(XmlError::without_position(XmlErrorKind::Empty));
     }
     match declared_encoding(bytes).as_deref() {
-        None | Some("utf-8") | Some("utf8") | Some("us-ascii") | Some("ascii") => match std::str::from_utf8(bytes) {
+        None | Some("utf-8") | Some("utf8") | Some("us-ascii") | Some("ascii") => match simdutf8::basic::from_utf8(bytes) {
             Ok(text) => Ok(Cow::Borrowed(text)),
-            Err(e) => {
-                let valid = &bytes[..e.valid_up_to()];
+            // The fast check says only "invalid"; std says where.
+            Err(_) => {
+                let e = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+                let e = Utf8Position(e);
+                let valid = &bytes[..e.0];
                 let text = std::str::from_utf8(valid).unwrap_or_default();
-                Err(XmlError::at(XmlErrorKind::InvalidUtf8, text, e.valid_up_to() as u64))
+                Err(XmlError::at(XmlErrorKind::InvalidUtf8, text, e.0 as u64))
             }
         },
         Some("iso-8859-1") | Some("iso8859-1") | Some("latin1") | Some("latin-1") | Some("iso-8859-15") => {
@@ -200,6 +220,8 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Cow<'a, str
         Some(other) => Err(XmlError::without_position(XmlErrorKind::UnsupportedEncoding(other.to_string()))),
     }
 }
+
+struct Utf8Position(usize);
 
 /// The `encoding` pseudo-attribute of the XML declaration, lower-cased.
 fn declared_encoding(bytes: &[u8]) -> Option<String> {
@@ -249,15 +271,18 @@ impl<'a> Tree<'a> {
         if text.len() > limits.max_bytes {
             return Err(XmlError::without_position(XmlErrorKind::TooLarge { size: text.len(), limit: limits.max_bytes }));
         }
-        let mut reader = NsReader::from_str(text);
+        let mut reader = Reader::from_str(text);
         let config = reader.config_mut();
         config.trim_text(false);
-        config.check_end_names = true;
+        // End names are checked below against our own stack (quick-xml's check copies every
+        // start name into a buffer of its own).
+        config.check_end_names = false;
         config.expand_empty_elements = false;
 
         let mut tree = Tree {
-            nodes: Vec::with_capacity(text.len() / 40),
-            attrs: Vec::with_capacity(text.len() / 60),
+            // Sized for markup-heavy documents; base64-heavy ones use far less.
+            nodes: Vec::with_capacity((text.len() / 200).min(1 << 20)),
+            attrs: Vec::with_capacity((text.len() / 200).min(1 << 20)),
             ids: HashMap::new(),
             processing_instructions: Vec::new(),
         };
@@ -267,6 +292,9 @@ impl<'a> Tree<'a> {
         // indentation. Depth at which we entered a CDA `text` element, if any.
         let mut narrative_depth: Option<usize> = None;
         let mut root_closed = false;
+        // In-scope namespace declarations: (prefix, namespace, depth of the declaring element).
+        let mut bindings: Vec<(&'a str, Ns, usize)> = Vec::with_capacity(8);
+        let mut prefixes: Vec<&'a str> = Vec::with_capacity(16);
 
         loop {
             let event_offset = reader.buffer_position();
@@ -296,33 +324,30 @@ impl<'a> Tree<'a> {
                     if stack.len() >= limits.max_depth {
                         return Err(XmlError::at(XmlErrorKind::TooDeep { limit: limits.max_depth }, text, event_offset));
                     }
-                    let (ns_result, local) = reader.resolver().resolve_element(start.name());
-                    let ns = Ns::classify(&ns_result);
-                    let name: &'a str = borrow_from(text, local.into_inner());
+                    // Namespaces are resolved here rather than by quick-xml's NsReader, which
+                    // parses every element's attributes a second time to find declarations.
+                    let depth = stack.len();
                     let attrs_start = tree.attrs.len() as u32;
-                    for attr in start.attributes() {
+                    prefixes.clear();
+                    for attr in start.attributes().with_checks(false) {
                         let attr = attr.map_err(|e| XmlError::at(XmlErrorKind::Malformed(e.to_string()), text, event_offset))?;
-                        let key = attr.key;
-                        if key.as_namespace_binding().is_some() {
-                            continue;
-                        }
-                        let (attr_ns, attr_local) = reader.resolver().resolve_attribute(key);
+                        let key = borrow_from(text, attr.key.0);
                         let value = attr
                             .normalized_value(quick_xml::XmlVersion::Explicit1_0)
                             .map_err(|e| XmlError::at(XmlErrorKind::Malformed(e.to_string()), text, event_offset))?;
                         let value = rebind(text, value);
-                        let value_ns = if value.contains(':') {
-                            Ns::classify(&reader.resolver().resolve_element(QName(&value)).0)
-                        } else {
-                            Ns::classify(&reader.resolver().resolve_element(QName("")).0)
-                        };
-                        tree.attrs.push(Attr {
-                            ns: Ns::classify(&attr_ns),
-                            name: borrow_from(text, attr_local.into_inner()),
-                            value,
-                            value_ns,
-                        });
-                        if tree.attrs.len() as u32 - attrs_start > limits.max_attributes as u32 {
+                        if key == "xmlns" {
+                            bindings.push(("", Ns::classify_uri(&value), depth));
+                            continue;
+                        }
+                        if let Some(prefix) = key.strip_prefix("xmlns:") {
+                            bindings.push((prefix, Ns::classify_uri(&value), depth));
+                            continue;
+                        }
+                        let (prefix, local) = key.split_once(':').unwrap_or(("", key));
+                        prefixes.push(prefix);
+                        tree.attrs.push(Attr { ns: Ns::None, name: local, value, value_ns: Ns::None });
+                        if prefixes.len() > limits.max_attributes {
                             return Err(XmlError::at(
                                 XmlErrorKind::TooManyAttributes { limit: limits.max_attributes },
                                 text,
@@ -330,9 +355,22 @@ impl<'a> Tree<'a> {
                             ));
                         }
                     }
+                    let qname = borrow_from(text, start.name().0);
+                    let (prefix, name) = qname.split_once(':').unwrap_or(("", qname));
+                    let ns = resolve_prefix(&bindings, prefix);
+                    for (attr, prefix) in tree.attrs[attrs_start as usize..].iter_mut().zip(prefixes.iter()) {
+                        if !prefix.is_empty() {
+                            attr.ns = resolve_prefix(&bindings, prefix);
+                        }
+                        // Only `xsi:type` values are qualified names whose prefix matters.
+                        if attr.ns == Ns::Xsi && attr.name == "type" {
+                            let value_prefix = attr.value.split_once(':').map_or("", |(p, _)| p);
+                            attr.value_ns = resolve_prefix(&bindings, value_prefix);
+                        }
+                    }
                     let attrs_end = tree.attrs.len() as u32;
                     let id = tree.push_node(
-                        Kind::Element { ns, name, attrs_start, attrs_end },
+                        Kind::Element { ns, name, qname, attrs_start, attrs_end },
                         stack.last().copied().unwrap_or(NONE),
                         event_offset,
                         limits,
@@ -347,6 +385,7 @@ impl<'a> Tree<'a> {
                         }
                     }
                     if is_empty {
+                        pop_bindings(&mut bindings, depth);
                         if stack.is_empty() {
                             root_closed = true;
                         }
@@ -357,8 +396,25 @@ impl<'a> Tree<'a> {
                         stack.push(id);
                     }
                 }
-                Event::End(_) => {
+                Event::End(ref end) => {
+                    let closing = end.name().0;
+                    match stack.last() {
+                        Some(&open) if tree.qname(open) == closing => {}
+                        Some(&open) => {
+                            let kind = XmlErrorKind::Malformed(format!(
+                                "expected </{}>, found </{}>",
+                                tree.qname(open),
+                                closing.chars().take(64).collect::<String>()
+                            ));
+                            return Err(XmlError::at(kind, text, event_offset));
+                        }
+                        None => {
+                            let kind = XmlErrorKind::Malformed(format!("unexpected </{}>", closing.chars().take(64).collect::<String>()));
+                            return Err(XmlError::at(kind, text, event_offset));
+                        }
+                    }
                     stack.pop();
+                    pop_bindings(&mut bindings, stack.len());
                     if narrative_depth == Some(stack.len()) {
                         narrative_depth = None;
                     }
@@ -366,22 +422,30 @@ impl<'a> Tree<'a> {
                         root_closed = true;
                     }
                 }
+                // Text is kept raw, line ends included: every reader of text collapses
+                // whitespace (or, for base64, ignores it), so XML's end-of-line normalisation
+                // would only copy megabytes for nothing.
                 Event::Text(t) => {
+                    let raw = t.into_inner();
+                    let blank = raw.bytes().all(|b| b.is_ascii_whitespace());
                     if stack.is_empty() {
-                        if t.xml10_content().trim().is_empty() {
+                        if blank {
                             continue;
                         }
                         let kind = if root_closed { XmlErrorKind::TrailingContent } else { XmlErrorKind::NoRoot };
                         return Err(XmlError::at(kind, text, event_offset));
                     }
-                    let piece = rebind(text, t.xml10_content());
-                    run.push(piece, event_offset);
+                    // Indentation between elements matters only in the narrative's mixed content.
+                    if blank && narrative_depth.is_none() && run.text.is_none() {
+                        continue;
+                    }
+                    run.push(rebind(text, raw), event_offset);
                 }
                 Event::CData(c) => {
                     if stack.is_empty() {
                         return Err(XmlError::at(XmlErrorKind::Malformed("CDATA outside the root".into()), text, event_offset));
                     }
-                    run.push(rebind(text, c.xml10_content()), event_offset);
+                    run.push(rebind(text, c.into_inner()), event_offset);
                 }
                 Event::GeneralRef(r) => {
                     let ch = if r.is_char_ref() {
@@ -467,6 +531,14 @@ impl<'a> Tree<'a> {
 
     pub(crate) fn root(&self) -> NodeId {
         0
+    }
+
+    /// Name of an element as written, prefix included ("" for text).
+    fn qname(&self, id: NodeId) -> &'a str {
+        match self.nodes[id as usize].kind {
+            Kind::Element { qname, .. } => qname,
+            Kind::Text(_) => "",
+        }
     }
 
     /// Local name of an element ("" for text).

@@ -1,6 +1,6 @@
 //! The body: sections with their narrative, every result at any depth, comments, attachments.
 
-use base64::Engine;
+use std::rc::Rc;
 
 use super::header::{code, interval_bound, organization, referenced_text, time_value};
 use super::model::*;
@@ -25,16 +25,21 @@ pub(super) struct Body {
     pub attachments: Vec<Attachment>,
 }
 
-/// What surrounds a result: inherited from sections, entries and organizers.
+/// What surrounds a result: inherited from sections, entries and organizers. Shared (`Rc`) so
+/// that descending into an entry or organizer copies pointers, not strings.
 #[derive(Clone, Default)]
 struct Context {
-    chapter: Option<Code>,
-    sub_chapter: Option<Code>,
-    battery: Option<Code>,
-    isolate: Option<Isolate>,
-    performer: Option<Organization>,
-    specimen: Option<Code>,
+    chapter: Option<Rc<Code>>,
+    sub_chapter: Option<Rc<Code>>,
+    battery: Option<Rc<Code>>,
+    isolate: Option<Rc<Isolate>>,
+    performer: Option<Rc<Organization>>,
+    specimen: Option<Rc<Code>>,
     specimen_time: Option<CdaTime>,
+}
+
+fn owned<T: Clone>(shared: &Option<Rc<T>>) -> Option<T> {
+    shared.as_deref().cloned()
 }
 
 struct Extractor<'t, 'a> {
@@ -93,9 +98,9 @@ impl Extractor<'_, '_> {
         let mut ctx = parent.clone();
         if kind == SectionKind::Chapter {
             if depth == 0 {
-                ctx.chapter = section_code.clone();
+                ctx.chapter = section_code.clone().map(Rc::new);
             } else {
-                ctx.sub_chapter = section_code.clone();
+                ctx.sub_chapter = section_code.clone().map(Rc::new);
             }
         }
         if kind == SectionKind::Chapter {
@@ -148,7 +153,7 @@ impl Extractor<'_, '_> {
                 }
                 let mut ctx = ctx.clone();
                 if let Some(p) = self.performer_override(node) {
-                    ctx.performer = Some(p);
+                    ctx.performer = Some(Rc::new(p));
                 }
                 self.specimen_context(node, &mut ctx);
                 self.children_statements(node, &ctx);
@@ -162,14 +167,14 @@ impl Extractor<'_, '_> {
                             .cda_path(node, &["specimen", "specimenRole", "specimenPlayingEntity", "code"])
                             .map(|c| code(tree, c));
                         if let Some(organism) = organism {
-                            ctx.isolate = Some(Isolate { organism });
+                            ctx.isolate = Some(Rc::new(Isolate { organism }));
                             ctx.battery = None;
                         }
                     }
-                    _ => ctx.battery = organizer_code.filter(|c| c.code.is_some() || c.label().is_some()),
+                    _ => ctx.battery = organizer_code.filter(|c| c.code.is_some() || c.label().is_some()).map(Rc::new),
                 }
                 if let Some(p) = self.performer_override(node) {
-                    ctx.performer = Some(p);
+                    ctx.performer = Some(Rc::new(p));
                 }
                 self.specimen_context(node, &mut ctx);
                 self.children_statements(node, &ctx);
@@ -217,7 +222,7 @@ impl Extractor<'_, '_> {
                     .find_map(|p| tree.cda_path(p, &["participantRole", "playingEntity", "code"]))
                     .map(|c| code(tree, c));
                 if specimen.is_some() {
-                    ctx.specimen = specimen;
+                    ctx.specimen = specimen.map(Rc::new);
                 }
             }
         }
@@ -233,7 +238,7 @@ impl Extractor<'_, '_> {
 
     fn report_comment(&mut self, act: NodeId, ctx: &Context) {
         if let Some(text) = self.comment_text(act) {
-            self.body.comments.push(Comment { chapter: ctx.chapter.clone(), battery: ctx.battery.clone(), text });
+            self.body.comments.push(Comment { chapter: owned(&ctx.chapter), battery: owned(&ctx.battery), text });
         }
     }
 
@@ -242,7 +247,7 @@ impl Extractor<'_, '_> {
         let index = self.body.observations.len();
         let mut ctx = ctx.clone();
         if let Some(p) = self.performer_override(node) {
-            ctx.performer = Some(p);
+            ctx.performer = Some(Rc::new(p));
         }
         let effective_time = tree.cda_child(node, "effectiveTime").and_then(|t| interval_bound(tree, t, "low", self.warnings));
         let status = match tree.cda_child(node, "statusCode").and_then(|s| tree.attr(s, "code")).map(str::trim) {
@@ -260,10 +265,10 @@ impl Extractor<'_, '_> {
         let observation = Observation {
             index,
             previous_of,
-            chapter: ctx.chapter.clone(),
-            sub_chapter: ctx.sub_chapter.clone(),
-            battery: ctx.battery.clone(),
-            isolate: ctx.isolate.clone(),
+            chapter: owned(&ctx.chapter),
+            sub_chapter: owned(&ctx.sub_chapter),
+            battery: owned(&ctx.battery),
+            isolate: owned(&ctx.isolate),
             code: tree.cda_child(node, "code").map(|c| code(tree, c)).unwrap_or_default(),
             status,
             value: tree.cda_child(node, "value").map(|v| self.value(v)),
@@ -276,9 +281,9 @@ impl Extractor<'_, '_> {
             effective_time,
             collection_time,
             collection_time_source,
-            performer: ctx.performer.clone().or_else(|| self.header.laboratory.clone()),
+            performer: owned(&ctx.performer).or_else(|| self.header.laboratory.clone()),
             performer_overridden,
-            specimen: ctx.specimen.clone(),
+            specimen: owned(&ctx.specimen),
             comments: Vec::new(),
         };
         self.body.observations.push(observation);
@@ -464,26 +469,20 @@ impl Extractor<'_, '_> {
         let tree = self.tree;
         let media_type = tree.attr_nonempty(value, "mediaType").unwrap_or("application/octet-stream").to_string();
         let text = tree.own_text(value);
-        let bytes = if tree.attr(value, "representation") == Some("B64") {
-            let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-            match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    self.warnings.push(format!("attachment {media_type} is not valid base64: {e}"));
-                    return;
-                }
-            }
+        let attachment = if tree.attr(value, "representation") == Some("B64") {
+            Attachment::from_base64(purpose, media_type, anchor, &text)
         } else {
-            text.as_bytes().to_vec()
+            Attachment::from_bytes(purpose, media_type, anchor, text.as_bytes().to_vec())
         };
-        if bytes.is_empty() {
-            self.warnings.push(format!("attachment {media_type} is empty"));
+        if attachment.size_bytes == 0 {
+            self.warnings.push(format!("attachment {} is empty", attachment.media_type));
             return;
         }
-        self.body.attachments.push(Attachment { purpose, media_type, anchor, size_bytes: bytes.len(), bytes });
+        self.body.attachments.push(attachment);
     }
 }
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
+

@@ -97,16 +97,24 @@ fn write_children(tree: &Tree<'_>, node: NodeId, out: &mut String, depth: usize)
 }
 
 fn escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+    // Copy runs between special characters in one go.
+    let mut last = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let replacement = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            // Raw line ends from the document: HTML needs none of them.
+            b'\r' => "",
+            _ => continue,
+        };
+        out.push_str(&text[last..i]);
+        out.push_str(replacement);
+        last = i + 1;
     }
+    out.push_str(&text[last..]);
 }
 
 #[cfg(test)]

@@ -191,7 +191,9 @@ fn inr_is_a_real_and_second_intention_pdf_is_extracted() {
     assert!(pdfs.contains(&(AttachmentPurpose::SecondIntention, "application/pdf")));
     assert!(pdfs.contains(&(AttachmentPurpose::ReportCopy, "application/pdf")));
     for a in &r.attachments {
-        assert!(a.bytes.starts_with(b"%PDF"), "decoded PDF bytes");
+        let bytes = a.bytes().unwrap();
+        assert!(bytes.starts_with(b"%PDF"), "decoded PDF bytes");
+        assert_eq!(bytes.len(), a.size_bytes, "the announced size is the decoded size");
     }
 }
 
@@ -231,7 +233,7 @@ fn pdf_only_document_has_its_pdf_and_no_results() {
     assert_eq!(r.kind, DocumentKind::CrBioPdfOnly);
     assert!(r.observations.is_empty());
     assert_eq!(r.attachments.len(), 1);
-    assert!(r.attachments[0].bytes.starts_with(b"%PDF"));
+    assert!(r.attachments[0].bytes().unwrap().starts_with(b"%PDF"));
 }
 
 #[test]
@@ -243,4 +245,81 @@ fn narratives_are_kept_as_safe_html() {
     assert!(sub.narrative_html.contains("<table>"), "{}", sub.narrative_html);
     assert!(sub.narrative_html.contains("1.950 mUI/l"));
     assert!(r.sections.iter().any(|s| s.kind == SectionKind::PdfCopy));
+}
+
+/// A minimal structured CR-BIO around one observation body, for hostile-input tests.
+fn one_result(observation_inner: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<code code="11502-2" codeSystem="2.16.840.1.113883.6.1"/>
+<component><structuredBody><component><section>
+<templateId root="1.3.6.1.4.1.19376.1.3.3.2.1"/><code code="18719-5" codeSystem="2.16.840.1.113883.6.1"/>
+<entry><act><entryRelationship typeCode="COMP"><observation>{observation_inner}</observation></entryRelationship></act></entry>
+</section></component></structuredBody></component></ClinicalDocument>"#
+    )
+}
+
+#[test]
+fn absurd_numbers_are_unreadable_values_not_numbers() {
+    for raw in ["1e999", "NaN", "inf", "1.2.3", "--1", "12345678901234567890123456789012345678901234567890", "0x1F", "", "1e"] {
+        let doc = one_result(&format!(r#"<code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><value xsi:type="PQ" value="{raw}" unit="mmol/L"/>"#));
+        let r = parse(doc.as_bytes()).unwrap();
+        assert!(
+            matches!(r.observations[0].value, Some(Value::Unreadable { .. })),
+            "{raw:?} gave {:?}",
+            r.observations[0].value
+        );
+    }
+    let doc = one_result(r#"<code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><value xsi:type="PQ" value="5,6" unit="mmol/L"/>"#);
+    let r = parse(doc.as_bytes()).unwrap();
+    assert_eq!(r.observations[0].value, Some(Value::Quantity(Quantity { value: Decimal::parse("5.6").unwrap(), unit: Some("mmol/L".into()) })));
+}
+
+#[test]
+fn aborted_and_null_results_are_kept_as_such() {
+    let doc = one_result(r#"<code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><statusCode code="aborted"/><value xsi:type="PQ" nullFlavor="NA"/>"#);
+    let r = parse(doc.as_bytes()).unwrap();
+    assert_eq!(r.observations[0].status, ResultStatus::Aborted);
+    assert_eq!(r.observations[0].value, Some(Value::Null { flavor: "NA".into() }));
+}
+
+#[test]
+fn censored_bounds_follow_inclusive() {
+    let doc = one_result(r#"<code code="1-8"/><value xsi:type="IVL_PQ"><low value="0.512" unit="mg/L" inclusive="false"/></value>"#);
+    let r = parse(doc.as_bytes()).unwrap();
+    assert!(matches!(r.observations[0].value, Some(Value::Censored { comparator: Comparator::Greater, .. })));
+}
+
+#[test]
+fn hostile_documents_fail_cleanly_with_a_position() {
+    let laughs = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">{}]><ClinicalDocument xmlns="urn:hl7-org:v3">&lol9;</ClinicalDocument>"#,
+        (1..10).map(|i| format!(r#"<!ENTITY lol{i} "{}">"#, format!("&lol{};", i - 1).repeat(10))).collect::<String>()
+    );
+    let err = parse(laughs.as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("DOCTYPE"), "{err}");
+    let xxe = r#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><ClinicalDocument xmlns="urn:hl7-org:v3">&x;</ClinicalDocument>"#;
+    assert!(parse(xxe.as_bytes()).is_err());
+    let doc = std::fs::read(corpus_dir().join("BIO-CR-BIO_2024.01_TSH_1.xml")).unwrap();
+    let truncated = &doc[..doc.len() / 2];
+    let err = parse(truncated).unwrap_err();
+    let ParseError::Xml(xml) = &err;
+    assert!(xml.line > 100, "the error says where: {err}");
+    let deep = format!("<a>{}{}</a>", "<b>".repeat(10_000), "</b>".repeat(10_000));
+    assert!(matches!(parse(deep.as_bytes()), Err(ParseError::Xml(XmlError { kind: XmlErrorKind::TooDeep { .. }, .. }))));
+    let limits = Limits { max_bytes: 1000, ..Limits::default() };
+    assert!(matches!(parse_with_limits(&doc, &limits), Err(ParseError::Xml(XmlError { kind: XmlErrorKind::TooLarge { .. }, .. }))));
+    let lying = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>\xE9</title></ClinicalDocument>";
+    assert!(matches!(parse(lying), Err(ParseError::Xml(XmlError { kind: XmlErrorKind::InvalidUtf8, .. }))));
+}
+
+#[test]
+fn every_prefix_of_a_real_document_is_handled() {
+    // Truncation at any point (a broken download) gives an error, never a panic or a partial
+    // report passed off as whole.
+    let doc = std::fs::read(corpus_dir().join("BIO-CR-BIO_2024.01_Glycémie mole.xml")).unwrap();
+    for cut in (0..doc.len()).step_by(997) {
+        assert!(parse(&doc[..cut]).is_err(), "cut at {cut}");
+    }
 }

@@ -522,7 +522,7 @@ fn write_attachment_section(w: &mut Writer, a: &Attachment) {
         _ => ("1.2.250.1.213.1.1.2.243", "55108-5"),
     };
     let anchor = a.anchor.clone().unwrap_or_else(|| "doc-1".into());
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&a.bytes);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(a.bytes().unwrap_or_default());
     w.line(&format!(
         "<component><section><templateId root=\"{template}\"/><code code=\"{code}\" codeSystem=\"2.16.840.1.113883.6.1\"/><text><renderMultiMedia referencedObject=\"{}\"/></text><entry><organizer classCode=\"CLUSTER\" moodCode=\"EVN\"><statusCode code=\"completed\"/><component><observationMedia classCode=\"OBS\" moodCode=\"EVN\" ID=\"{}\"><value mediaType=\"{}\" representation=\"B64\">{b64}</value></observationMedia></component></organizer></entry></section></component>",
         escape(&anchor),
