@@ -15,13 +15,16 @@ OUTPUT_NAME := bioviewer
 WASM_FILE := $(TARGET_DIR)/wasm32-unknown-unknown/wasm-release/bioviewer_app.wasm
 # The wasm-bindgen CLI must be exactly the version of the crate in Cargo.lock.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3; exit}' Cargo.lock)
+# The wasm features rustc 1.95 emits for wasm32-unknown-unknown by default.
+WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue
 CORPUS_DIR ?= $(CURDIR)/../shared/corpus/ans-cr-bio
 DATA_DIR ?= $(CURDIR)/data
 LISTEN ?= 127.0.0.1:3000
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help run test deps deps-rust deps-browser site server-release test-rust test-e2e check clean-site
+.PHONY: help run test deps deps-rust deps-browser site server-release test-rust test-e2e check clean-site fuzz bench
 
 help:
 	@echo "make run    build and serve Bioviewer on http://$(LISTEN)"
@@ -29,7 +32,7 @@ help:
 
 ## --- installation (idempotent, quick when everything is there) -----------------------------
 
-deps: deps-rust deps-browser
+deps: deps-rust deps-node deps-browser
 
 deps-rust:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first"; exit 1; }
@@ -40,28 +43,34 @@ deps-rust:
 	  $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
 	fi
 
+# npm packages: Playwright for the browser tests, binaryen's wasm-opt for the bundle (the npm
+# build; Debian's wasm-opt 108 produces a bundle that never hydrates, see docs/build.md).
+deps-node:
+	@command -v npm >/dev/null || { echo "installing node and npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ] \
+	    || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then \
+	  echo "installing the npm packages (Playwright, binaryen)"; \
+	  cd end2end && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
 deps-browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "installing Debian's chromium"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	fi
-	@command -v npm >/dev/null || { echo "installing node and npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
-	@if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then \
-	  echo "installing the browser-test packages"; \
-	  cd end2end && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 ## --- build ----------------------------------------------------------------------------------
 
 # The hydrate bundle, without cargo-leptos: cargo for wasm32, then wasm-bindgen, then the
 # stylesheet and public files, which is what `cargo leptos build` does.
-site: deps-rust
+site: deps-rust deps-node
 	$(CARGO) build -p bioviewer-app --lib --target wasm32-unknown-unknown --profile wasm-release \
 	  --no-default-features --features hydrate
 	@mkdir -p $(PKG_DIR)
 	wasm-bindgen --target web --no-typescript --out-dir $(PKG_DIR) --out-name $(OUTPUT_NAME) $(WASM_FILE)
 	@# Leptos's hydration script loads <output-name>.wasm, as cargo-leptos names it.
 	mv $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm $(PKG_DIR)/$(OUTPUT_NAME).wasm
+	end2end/node_modules/.bin/wasm-opt -Oz $(WASM_OPT_FEATURES) $(PKG_DIR)/$(OUTPUT_NAME).wasm -o $(PKG_DIR)/$(OUTPUT_NAME).wasm
 	cp style/main.css $(PKG_DIR)/$(OUTPUT_NAME).css
 	cp -R public/. $(SITE_DIR)/
 	@echo "site ready in $(SITE_DIR): wasm $$(stat -c %s $(PKG_DIR)/$(OUTPUT_NAME).wasm) bytes, gzip $$(gzip -9c $(PKG_DIR)/$(OUTPUT_NAME).wasm | wc -c) bytes"
@@ -71,7 +80,7 @@ server-release:
 
 ## --- the two commands -------------------------------------------------------------------------
 
-run: deps-rust site server-release
+run: deps-rust deps-node site server-release
 	@mkdir -p $(DATA_DIR)
 	@if [ ! -s $(DATA_DIR)/bioviewer.db ] && [ -d "$(CORPUS_DIR)" ]; then \
 	  echo "loading the demo documents from $(CORPUS_DIR)"; \
@@ -89,6 +98,24 @@ test-rust:
 test-e2e:
 	cd end2end && BIOVIEWER_BIN=$(TARGET_DIR)/debug/bioviewer BIOVIEWER_SITE_ROOT=$(SITE_DIR) \
 	  BIOVIEWER_CORPUS=$(CORPUS_DIR) npx playwright test
+
+## --- fuzzing and benchmarks (not part of make test) -----------------------------------------
+
+FUZZ_SECONDS ?= 600
+FUZZ_CORPUS := $(TARGET_DIR)/fuzz-corpus/parse
+
+# cargo-fuzz needs a nightly toolchain (sanitizers); only the fuzz build uses it.
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	@mkdir -p $(FUZZ_CORPUS)
+	@# Seeds: the shared corpus (kept out of git; the fuzzer's own finds stay in the cache).
+	@cp -n "$(CORPUS_DIR)"/*.xml $(FUZZ_CORPUS)/ 2>/dev/null || true
+	cd server/fuzz && CARGO_TARGET_DIR=$(TARGET_DIR)/fuzz $(CARGO) +nightly fuzz run --fuzz-dir . parse \
+	  $(FUZZ_CORPUS) -- -dict=cda.dict -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=4194304
+
+bench:
+	$(CARGO) bench -p bioviewer-core --bench parse
 
 check:
 	$(CARGO) check --workspace --all-targets

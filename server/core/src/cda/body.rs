@@ -273,7 +273,8 @@ impl Extractor<'_, '_> {
             status,
             value: tree.cda_child(node, "value").map(|v| self.value(v)),
             interpretation: tree.cda_children(node, "interpretationCode").map(|c| code(tree, c)).collect(),
-            method: tree.cda_child(node, "methodCode").map(|c| code(tree, c)),
+            // An empty `methodCode` (no code, no text) says nothing: leave it out.
+            method: tree.cda_child(node, "methodCode").map(|c| code(tree, c)).filter(|c| *c != Code::default()),
             reference_ranges: tree
                 .cda_children(node, "referenceRange")
                 .filter_map(|r| self.reference_range(r))

@@ -323,3 +323,53 @@ fn every_prefix_of_a_real_document_is_handled() {
         assert!(parse(&doc[..cut]).is_err(), "cut at {cut}");
     }
 }
+
+fn all_narrative(sections: &[Section], out: &mut String) {
+    for s in sections {
+        out.push_str(&s.narrative_html);
+        out.push('\n');
+        all_narrative(&s.sub_sections, out);
+    }
+}
+
+#[test]
+fn every_structured_result_value_appears_in_the_laboratory_narrative() {
+    // The narrative is what the laboratory's biologist signed: every numeric value the parser
+    // extracts must be found there, as written (point or comma).
+    let mut checked = 0;
+    let mut mismatches = Vec::new();
+    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let report = parse(&std::fs::read(&path).unwrap()).unwrap();
+        if !report.kind.has_structured_results() {
+            continue;
+        }
+        let mut narrative = String::new();
+        all_narrative(&report.sections, &mut narrative);
+        // Laboratories group thousands with (non-breaking) spaces: "100 000 /mL".
+        let narrative: String = narrative.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}').collect();
+        for o in report.current_results() {
+            let number = match &o.value {
+                Some(Value::Quantity(q)) => q.value.as_str().to_string(),
+                Some(Value::Censored { quantity, .. }) => quantity.value.as_str().to_string(),
+                Some(Value::Real { value }) => value.as_str().to_string(),
+                _ => continue,
+            };
+            let comma = number.replace('.', ",");
+            let code = o.code.loinc().or(o.code.label()).unwrap_or_default().to_string();
+            if !(narrative.contains(&number) || narrative.contains(&comma)) {
+                mismatches.push((name.clone(), code, number));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "checked {checked} values");
+    // The agency's samples disagree with themselves in one place, in every microbiology and
+    // electrophoresis example: gentamicin MIC (LOINC 18928-2, or 267-5 in later versions) is
+    // 0.032 in the structured body and "<0,0032" in the narrative. Kept as a known oddity; any
+    // other mismatch is a parser bug.
+    let gentamicin = |(_, code, number): &(String, String, String)| (code == "18928-2" || code == "267-5") && number == "0.032";
+    assert!(mismatches.iter().all(gentamicin), "{mismatches:#?}");
+    assert_eq!(mismatches.len(), 9, "{mismatches:#?}");
+}
