@@ -7,6 +7,11 @@
 //! Module map:
 //! - [`xml`]: a small borrowed XML tree with the safety limits (no DOCTYPE, caps).
 //! - [`cda`]: CR-BIO documents to typed reports.
+//! - [`catalogue`]: analytes (LOINC grouping, units, molar masses, biological variation) and
+//!   laboratories' local codes.
+//! - [`units`]: UCUM units as laboratories write them, and exact conversions.
 
+pub mod catalogue;
 pub mod cda;
+pub mod units;
 pub mod xml;

@@ -278,6 +278,58 @@ impl Decimal {
         self.0.parse().unwrap_or(f64::NAN)
     }
 
+    /// The same number times 10^`places`, by moving the decimal point of the literal: exact.
+    pub fn shift(&self, places: i32) -> Option<Decimal> {
+        if self.0.contains(['e', 'E']) {
+            return Decimal::from_f64(self.to_f64() * 10f64.powi(places));
+        }
+        let (negative, body) = match self.0.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, self.0.as_str()),
+        };
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        let digits: String = format!("{int}{frac}");
+        let point = int.len() as i64 + i64::from(places);
+        let (int_part, frac_part) = if point <= 0 {
+            ("0".to_string(), format!("{}{digits}", "0".repeat((-point) as usize)))
+        } else if point as usize >= digits.len() {
+            (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+        } else {
+            (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+        };
+        let int_part = int_part.trim_start_matches('0');
+        let int_part = if int_part.is_empty() { "0" } else { int_part };
+        let sign = if negative { "-" } else { "" };
+        let literal = if frac_part.is_empty() { format!("{sign}{int_part}") } else { format!("{sign}{int_part}.{frac_part}") };
+        Decimal::parse(&literal)
+    }
+
+    /// A computed value, to 12 significant digits (beyond what any laboratory reports).
+    pub fn from_f64(value: f64) -> Option<Decimal> {
+        if !value.is_finite() {
+            return None;
+        }
+        if value == 0.0 {
+            return Decimal::parse("0");
+        }
+        let magnitude = value.abs().log10().floor() as i32;
+        let decimals = (11 - magnitude).clamp(0, 20) as usize;
+        let text = format!("{value:.decimals$}");
+        let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
+        Decimal::parse(&text)
+    }
+
+    /// Rounded to `decimals` places (half away from zero), for display.
+    pub fn rounded(&self, decimals: usize) -> String {
+        if self.scale() <= decimals && !self.0.contains(['e', 'E']) {
+            return self.0.clone();
+        }
+        let v = self.to_f64();
+        let factor = 10f64.powi(decimals as i32);
+        let r = (v.abs() * factor + 0.5 + 1e-9).floor() / factor * v.signum();
+        format!("{r:.decimals$}")
+    }
+
     /// Number of digits after the decimal point as written.
     pub fn scale(&self) -> usize {
         let mantissa = self.0.split(['e', 'E']).next().unwrap_or_default();
