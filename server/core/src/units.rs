@@ -110,8 +110,11 @@ pub enum UnitError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
-    /// Same unit (after spelling aliases): the value as written.
+    /// Same unit, same spelling: the value as written.
     Identity,
+    /// The same unit spelled the laboratory's way (`G/L` for `10*9/L`, `µmol/L`): the value as
+    /// written, the unit in UCUM.
+    Alias,
     /// A power of ten: the decimal point moved, digits untouched.
     DecimalShift,
     /// A unit factor (e.g. mm[Hg] → kPa).
@@ -120,6 +123,8 @@ pub enum Rule {
     MolarMass,
     /// HbA1c between NGSP % and IFCC mmol/mol (master equation).
     HbA1cMasterEquation,
+    /// mEq/L read as mmol/L for a monovalent ion.
+    MonovalentEquivalent,
 }
 
 /// A converted value.
@@ -398,7 +403,8 @@ pub fn convert(value: &Decimal, from: &str, to: &str, molar_mass: Option<f64>) -
     let to_unit = parse_unit(to)?;
     let target = to.trim().to_string();
     if canonical_spelling(from) == canonical_spelling(to) {
-        return Ok(Converted { value: value.clone(), unit: target, rule: Rule::Identity });
+        let rule = if from.trim() == to.trim() { Rule::Identity } else { Rule::Alias };
+        return Ok(Converted { value: value.clone(), unit: target, rule });
     }
     if from_unit.special || to_unit.special {
         return Err(UnitError::NotRatioScale(if from_unit.special { from } else { to }.trim().to_string()));
@@ -464,10 +470,12 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Rule::Identity => "identity",
+            Rule::Alias => "alias",
             Rule::DecimalShift => "decimal_shift",
             Rule::Factor => "factor",
             Rule::MolarMass => "molar_mass",
             Rule::HbA1cMasterEquation => "hba1c_master_equation",
+            Rule::MonovalentEquivalent => "monovalent_equivalent",
         })
     }
 }
@@ -495,7 +503,8 @@ mod tests {
         assert_eq!(conv("4.95", "T/L", "10*12/L").value.as_str(), "4.95");
         assert_eq!(conv("1.950", "mUI/l", "m[IU]/L").value.as_str(), "1.950");
         assert_eq!(conv("1.950", "m[IU]/L", "u[IU]/mL").value.as_str(), "1.950");
-        assert_eq!(conv("60", "µmol/L", "umol/L").rule, Rule::Identity);
+        assert_eq!(conv("60", "µmol/L", "umol/L").rule, Rule::Alias);
+        assert_eq!(conv("60", "umol/L", "umol/L").rule, Rule::Identity);
         assert_eq!(conv("0.1", "mg/L", "g/L").value.as_str(), "0.0001");
         assert_eq!(conv("220", "10*3/uL", "10*9/L").value.as_str(), "220");
     }
@@ -532,10 +541,10 @@ mod tests {
         assert!((c.value.to_f64() - 1.0).abs() < 1e-9, "{}", c.value);
         let c = conv("40", "mm[Hg]", "kPa");
         assert!((c.value.to_f64() - 5.333).abs() < 1e-3, "{}", c.value);
-        assert_eq!(conv("40", "mmHg", "mm[Hg]").rule, Rule::Identity);
-        assert_eq!(conv("95", "mL/min/1,73m2", "mL/min/{1.73_m2}").rule, Rule::Identity);
+        assert_eq!(conv("40", "mmHg", "mm[Hg]").rule, Rule::Alias);
+        assert_eq!(conv("95", "mL/min/1,73m2", "mL/min/{1.73_m2}").rule, Rule::Alias);
         assert_eq!(conv("2", "g/(24.h)", "mg/(24.h)").value.as_str(), "2000");
-        assert_eq!(conv("12", "mm/1h", "mm/h").rule, Rule::Identity);
+        assert_eq!(conv("12", "mm/1h", "mm/h").rule, Rule::Alias);
         assert_eq!(conv("45", "%", "[ppth]").value.as_str(), "450");
     }
 

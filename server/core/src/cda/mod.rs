@@ -127,4 +127,4 @@ fn find_clinical_document(tree: &Tree<'_>) -> Option<(crate::xml::NodeId, bool)>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,0 +1,866 @@
+//! From all of one patient's reports, the unified history: one series per analyte across
+//! laboratories, every point in the display unit with its sources, other results, problems.
+//!
+//! Rules (each has a test in `normalise::tests`):
+//! - one patient: documents of another patient (or with no INS) are rejected, never merged;
+//! - versions: per setId only the highest versionNumber counts; older versions (partial reports
+//!   included) are listed as replaced and contribute nothing;
+//! - a result maps to an analyte by LOINC (its code or a translation), else by the laboratory's
+//!   local code through the transcoding table; otherwise it goes to "other results";
+//! - a measurement given in two units (sibling results, same times) is one point; the same
+//!   result repeated (REFR inside a later report, or in two documents) is one point with several
+//!   sources;
+//! - values are converted to the display unit; what cannot be converted keeps its original value
+//!   and unit and says why; aborted results are "not performed"; censored results keep their
+//!   comparator; text and coded results are points too;
+//! - flags: the laboratory's interpretation when given, else computed from its own range (and
+//!   marked computed); comparability markers when laboratory, method or range change; significant
+//!   change beyond the reference change value; eGFR (CKD-EPI 2021) derived from creatinine when
+//!   the laboratory gave none for that sample, marked derived.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::catalogue::{Analyte, AnalyteKind, Catalogue, Transcoding, UnitSystem};
+use crate::cda::{
+    CdaTime, Code, Comparator, Decimal, DocumentKind, InstanceId, Observation, Report, ReportStatus, ResultStatus, Sex, Value,
+};
+use crate::units::{self, Rule, UnitError};
+
+/// One stored document given to the normaliser.
+pub struct InputDocument<'r> {
+    /// The store's id for the document (shown as the source of every point).
+    pub id: String,
+    /// The parsed report, or why it could not be parsed.
+    pub report: Result<&'r Report, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The patient's INS (value only, or `root^value`); when absent, the INS most documents name.
+    pub patient_ins: Option<String>,
+    pub unit_system: UnitSystem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentState {
+    Current,
+    Replaced,
+    Unreadable,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DocumentEntry {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cda_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<DocumentKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_status: Option<ReportStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub laboratory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effective_time: Option<CdaTime>,
+    pub status: DocumentState,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientIdentity {
+    pub ins: String,
+    pub ins_root: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<CdaTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sex: Option<Sex>,
+}
+
+/// Where a point comes from: one result of one document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Source {
+    pub document: String,
+    /// Index of the result in the parsed report.
+    pub observation: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_system: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The value exactly as the laboratory wrote it (with its comparator for censored values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_unit: Option<String>,
+    pub converted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Rule>,
+    /// Why the value stays in its original unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_converted: Option<String>,
+    /// The result came as a previous result (REFR) inside this document.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub previous_result: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointStatus {
+    Completed,
+    NotPerformed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flag {
+    /// HL7 interpretation code (N, L, H, LL, HH, A, ...).
+    pub code: String,
+    /// True when Bioviewer computed it from the laboratory's range (no flag was sent).
+    pub computed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// What changed since the previous point of the series (charts break or annotate the line).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Comparability {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub laboratory: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub method: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reference_range: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unit: bool,
+}
+
+impl Comparability {
+    pub fn any(&self) -> bool {
+        self.laboratory || self.method || self.reference_range || self.unit
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<CdaTime>,
+    pub status: PointStatus,
+    /// The value in `unit` (the display unit when converted, else the original unit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Decimal>,
+    /// `value` rounded to the analyte's decimals, as shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    /// Text or coded result, or "not performed".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparator: Option<Comparator>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// False when the value could not be put in the display unit (see the source's reason).
+    pub in_display_unit: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<Flag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_low: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_high: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub laboratory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    pub sources: Vec<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub significant_change: Option<Direction>,
+    #[serde(skip_serializing_if = "Comparability::is_default")]
+    pub comparability: Comparability,
+    /// Computed by Bioviewer (eGFR from creatinine), not reported by a laboratory.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
+}
+
+impl Comparability {
+    fn is_default(&self) -> bool {
+        !self.any()
+    }
+}
+
+impl Point {
+    /// A numeric value that may be drawn as exact (not censored, converted, performed).
+    pub fn plottable(&self) -> Option<f64> {
+        if self.status != PointStatus::Completed || self.comparator.is_some() || !self.in_display_unit {
+            return None;
+        }
+        self.value.as_ref().map(Decimal::to_f64)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    pub analyte: String,
+    pub name_fr: String,
+    pub name_en: String,
+    pub chapter: String,
+    pub loinc_seen: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    pub decimals: usize,
+    pub points: Vec<Point>,
+}
+
+/// Results whose code maps to no analyte, grouped by code and laboratory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OtherResults {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_system: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub laboratory: Option<String>,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct History {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientIdentity>,
+    pub unit_system: UnitSystem,
+    pub documents: Vec<DocumentEntry>,
+    pub series: Vec<Series>,
+    pub other_results: Vec<OtherResults>,
+    pub problems: Vec<String>,
+}
+
+/// Monovalent ions: mEq/L is mmol/L.
+const MONOVALENT: &[&str] = &["sodium", "potassium", "chloride", "bicarbonate", "bicarbonate_arterial", "lithium", "urine_sodium", "urine_potassium"];
+
+fn ins_key(id: &InstanceId) -> String {
+    format!("{}^{}", id.root, id.extension.as_deref().unwrap_or_default())
+}
+
+fn matches_requested(ins: &InstanceId, requested: &str) -> bool {
+    let requested = requested.trim();
+    match requested.split_once('^') {
+        Some((root, value)) => ins.root == root && ins.extension.as_deref() == Some(value),
+        None => ins.extension.as_deref() == Some(requested),
+    }
+}
+
+/// A point under construction, with what the merge and comparability steps need.
+struct Candidate {
+    analyte: Option<usize>,
+    point: Point,
+    /// Epoch seconds for ordering; documents without a time sort first.
+    epoch: i64,
+    document_index: usize,
+    previous: bool,
+    effective_epoch: Option<i64>,
+    other_key: Option<(Option<String>, Option<String>, Option<String>, Option<String>)>,
+}
+
+/// Builds the history. Pure: everything it needs is in its arguments.
+pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transcoding: &Transcoding, options: &Options) -> History {
+    let mut problems = Vec::new();
+    let mut entries: Vec<DocumentEntry> = documents
+        .iter()
+        .map(|d| match &d.report {
+            Err(reason) => DocumentEntry {
+                id: d.id.clone(),
+                cda_id: None,
+                set_id: None,
+                version: None,
+                kind: None,
+                report_status: None,
+                laboratory: None,
+                effective_time: None,
+                status: DocumentState::Unreadable,
+                problems: vec![reason.clone()],
+            },
+            Ok(r) => DocumentEntry {
+                id: d.id.clone(),
+                cda_id: r.header.id.as_ref().map(ToString::to_string),
+                set_id: r.header.set_id.as_ref().map(ToString::to_string),
+                version: r.header.version_number,
+                kind: Some(r.kind),
+                report_status: r.header.status,
+                laboratory: r.header.laboratory.as_ref().and_then(|l| l.name.clone()),
+                effective_time: r.header.effective_time,
+                status: DocumentState::Current,
+                problems: Vec::new(),
+            },
+        })
+        .collect();
+
+    // 1. Which patient.
+    let reports: Vec<Option<&Report>> = documents.iter().map(|d| d.report.as_ref().ok().copied()).collect();
+    let patient_ins: Option<InstanceId> = match &options.patient_ins {
+        Some(requested) => reports
+            .iter()
+            .flatten()
+            .filter_map(|r| r.header.patient.as_ref()?.ins())
+            .find(|ins| matches_requested(ins, requested))
+            .cloned(),
+        None => {
+            let mut counts: BTreeMap<String, (usize, InstanceId)> = BTreeMap::new();
+            for ins in reports.iter().flatten().filter(|r| r.kind.is_cr_bio()).filter_map(|r| r.header.patient.as_ref()?.ins()) {
+                counts.entry(ins_key(ins)).or_insert((0, ins.clone())).0 += 1;
+            }
+            let best = counts.values().max_by_key(|(n, _)| *n).map(|(_, ins)| ins.clone());
+            if counts.len() > 1 {
+                problems.push(format!("documents name {} different patients; showing the one most documents name", counts.len()));
+            }
+            best
+        }
+    };
+    if patient_ins.is_none() {
+        problems.push(match &options.patient_ins {
+            Some(_) => "no document names the requested patient".to_string(),
+            None => "no document names a patient with an INS".to_string(),
+        });
+    }
+    let mut patient: Option<PatientIdentity> = None;
+    for (entry, report) in entries.iter_mut().zip(&reports) {
+        let Some(report) = report else { continue };
+        if !report.kind.is_cr_bio() {
+            entry.status = DocumentState::Rejected;
+            entry.problems.push("not a laboratory report (CR-BIO)".into());
+            continue;
+        }
+        let ins = report.header.patient.as_ref().and_then(|p| p.ins());
+        match (ins, &patient_ins) {
+            (Some(ins), Some(wanted)) if ins == wanted => {
+                if patient.is_none() {
+                    let p = report.header.patient.as_ref().expect("checked above");
+                    patient = Some(PatientIdentity {
+                        ins: ins.extension.clone().unwrap_or_default(),
+                        ins_root: ins.root.clone(),
+                        family_name: p.name.family.clone().or_else(|| p.name.birth_family.clone()),
+                        given_name: p.name.given.first().cloned(),
+                        birth_date: p.birth_date,
+                        sex: p.sex,
+                    });
+                }
+            }
+            (None, _) => {
+                entry.status = DocumentState::Rejected;
+                entry.problems.push("the document names no patient INS: it cannot be attributed safely".into());
+            }
+            _ => {
+                entry.status = DocumentState::Rejected;
+                entry.problems.push("the document is about another patient".into());
+            }
+        }
+        if report.kind == DocumentKind::CrBioPdfOnly {
+            entry.problems.push("PDF only: no structured results".into());
+        }
+    }
+
+    // 2. Versions: per setId, the highest version number is current.
+    let mut best_version: HashMap<String, (u32, usize)> = HashMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.status != DocumentState::Current {
+            continue;
+        }
+        let Some(set) = &entry.set_id else { continue };
+        let version = entry.version.unwrap_or(0);
+        let slot = best_version.entry(set.clone()).or_insert((version, i));
+        if version > slot.0 {
+            *slot = (version, i);
+        }
+    }
+    for i in 0..entries.len() {
+        let Some(set) = entries[i].set_id.clone() else { continue };
+        if entries[i].status != DocumentState::Current {
+            continue;
+        }
+        if let Some(&(version, winner)) = best_version.get(&set) {
+            if winner != i {
+                let superseded_partial = entries[i].report_status == Some(ReportStatus::Active);
+                entries[i].status = DocumentState::Replaced;
+                entries[i].problems.push(format!(
+                    "replaced by version {version}{}",
+                    if superseded_partial { " (this one was a partial report)" } else { "" }
+                ));
+            }
+        }
+    }
+
+    // 3. Candidate points from every current document.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (doc_index, (entry, report)) in entries.iter().zip(&reports).enumerate() {
+        let (DocumentState::Current, Some(report)) = (&entry.status, report) else { continue };
+        for o in &report.observations {
+            candidates.push(candidate(doc_index, &entry.id, report, o, catalogue, transcoding, options.unit_system));
+        }
+    }
+
+    // 4. Merge duplicates: dual-unit siblings and repeated results become one point.
+    let candidates = merge(candidates);
+
+    // 5. Series and other results.
+    let mut by_analyte: BTreeMap<usize, Vec<Candidate>> = BTreeMap::new();
+    let mut others: BTreeMap<(Option<String>, Option<String>, Option<String>, Option<String>), Vec<Candidate>> = BTreeMap::new();
+    for c in candidates {
+        match c.analyte {
+            Some(a) => by_analyte.entry(a).or_default().push(c),
+            None => others.entry(c.other_key.clone().unwrap_or_default()).or_default().push(c),
+        }
+    }
+    if let Some(p) = &patient {
+        derive_egfr(&mut by_analyte, catalogue, p, options.unit_system);
+    }
+    let mut series: Vec<Series> = by_analyte
+        .into_iter()
+        .map(|(index, mut points)| {
+            let analyte = &catalogue.analytes()[index];
+            points.sort_by_key(|c| (c.epoch, c.document_index));
+            let mut loinc_seen: Vec<String> = points
+                .iter()
+                .flat_map(|c| &c.point.sources)
+                .filter(|s| s.code_system.as_deref() == Some(crate::cda::oid::LOINC))
+                .filter_map(|s| s.code.clone())
+                .collect();
+            loinc_seen.sort();
+            loinc_seen.dedup();
+            let mut points: Vec<Point> = points.into_iter().map(|c| c.point).collect();
+            annotate(&mut points, analyte);
+            Series {
+                analyte: analyte.id.clone(),
+                name_fr: analyte.name_fr.clone(),
+                name_en: analyte.name_en.clone(),
+                chapter: analyte.chapter.clone(),
+                loinc_seen,
+                unit: analyte.display_unit(options.unit_system).map(str::to_string),
+                decimals: analyte.decimals(options.unit_system),
+                points,
+            }
+        })
+        .collect();
+    series.sort_by(|a, b| a.chapter.cmp(&b.chapter).then(a.analyte.cmp(&b.analyte)));
+    let other_results = others
+        .into_iter()
+        .map(|((code, code_system, label, laboratory), mut points)| {
+            points.sort_by_key(|c| (c.epoch, c.document_index));
+            OtherResults { code, code_system, label, laboratory, points: points.into_iter().map(|c| c.point).collect() }
+        })
+        .collect();
+    History { patient, unit_system: options.unit_system, documents: entries, series, other_results, problems }
+}
+
+fn analyte_of<'c>(o: &Observation, catalogue: &'c Catalogue, transcoding: &Transcoding) -> Option<(usize, &'c Analyte)> {
+    let by_loinc = o.code.loinc().and_then(|code| catalogue.by_loinc(code));
+    let analyte = by_loinc.or_else(|| {
+        std::iter::once(&o.code).chain(&o.code.translations).find_map(|c| {
+            let id = transcoding.analyte(c.system.as_deref()?, c.code.as_deref()?)?;
+            catalogue.by_id(id)
+        })
+    })?;
+    let index = catalogue.analytes().iter().position(|a| std::ptr::eq(a, analyte))?;
+    Some((index, analyte))
+}
+
+fn code_text(c: &Code) -> Option<String> {
+    c.label().map(str::to_string).or_else(|| c.code.clone())
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Coded(c) => c.label().map(str::to_string).or_else(|| c.code.clone()),
+        Value::Text { text } => Some(text.clone()),
+        Value::Time { time } => Some(time.to_string()),
+        Value::Ratio { numerator, denominator } => Some(format!("{}/{}", numerator.value, denominator.value)),
+        Value::Interval { low, high } => Some(format!(
+            "{}–{} {}",
+            low.as_ref().map(|q| q.value.as_str()).unwrap_or(""),
+            high.as_ref().map(|q| q.value.as_str()).unwrap_or(""),
+            low.as_ref().or(high.as_ref()).and_then(|q| q.unit.as_deref()).unwrap_or("")
+        )),
+        Value::Null { flavor } => Some(format!("({flavor})")),
+        Value::Unreadable { raw, reason, .. } => Some(format!("{raw} ({reason})")),
+        Value::Quantity(_) | Value::Censored { .. } | Value::Real { .. } | Value::Integer { .. } => None,
+    }
+}
+
+/// Converts to the display unit, or says why not.
+fn to_display(value: &Decimal, unit: Option<&str>, analyte: &Analyte, system: UnitSystem) -> Result<(Decimal, Option<String>, Rule), String> {
+    let Some(target) = analyte.display_unit(system) else {
+        return Ok((value.clone(), unit.map(str::to_string), Rule::Identity));
+    };
+    let from = unit.unwrap_or("1");
+    let canonical = units::canonical_spelling(from);
+    if (canonical == "mEq/L" || canonical == "meq/L") && MONOVALENT.contains(&analyte.id.as_str()) {
+        let converted = units::convert(value, "mmol/L", target, analyte.molar_mass).map_err(|e| e.to_string())?;
+        return Ok((converted.value, Some(target.to_string()), Rule::MonovalentEquivalent));
+    }
+    let converted = if analyte.is_hba1c() {
+        units::convert_hba1c(value, from, target)
+    } else {
+        units::convert(value, from, target, analyte.molar_mass)
+    };
+    match converted {
+        Ok(c) => Ok((c.value, Some(target.to_string()), c.rule)),
+        Err(UnitError::Missing) => Err("no unit given".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn candidate(
+    doc_index: usize,
+    document_id: &str,
+    report: &Report,
+    o: &Observation,
+    catalogue: &Catalogue,
+    transcoding: &Transcoding,
+    system: UnitSystem,
+) -> Candidate {
+    let mapped = analyte_of(o, catalogue, transcoding);
+    let time = if o.is_previous_result() { o.effective_time.or(o.collection_time) } else { o.collection_time.or(o.effective_time) };
+    let laboratory = o.performer.as_ref().and_then(|p| p.name.clone()).or_else(|| report.header.laboratory.as_ref()?.name.clone());
+    let (code, code_system) = match o.code.loinc() {
+        Some(l) => (Some(l.to_string()), Some(crate::cda::oid::LOINC.to_string())),
+        None => {
+            let local = std::iter::once(&o.code).chain(&o.code.translations).find(|c| c.code.is_some());
+            (local.and_then(|c| c.code.clone()), local.and_then(|c| c.system.clone()))
+        }
+    };
+    let mut source = Source {
+        document: document_id.to_string(),
+        observation: o.index,
+        code: code.clone(),
+        code_system: code_system.clone(),
+        label: code_text(&o.code),
+        original_value: None,
+        original_unit: None,
+        converted: false,
+        rule: None,
+        not_converted: None,
+        previous_result: o.is_previous_result(),
+    };
+    let (number, comparator, unit) = match &o.value {
+        Some(Value::Quantity(q)) => (Some(q.value.clone()), None, q.unit.clone()),
+        Some(Value::Censored { comparator, quantity }) => (Some(quantity.value.clone()), Some(*comparator), quantity.unit.clone()),
+        Some(Value::Real { value }) => (Some(value.clone()), None, None),
+        Some(Value::Integer { value }) => (Decimal::parse(&value.to_string()), None, None),
+        _ => (None, None, None),
+    };
+    source.original_value = match (&number, comparator) {
+        (Some(n), Some(c)) => Some(format!("{}{}", c.symbol(), n)),
+        (Some(n), None) => Some(n.to_string()),
+        (None, _) => o.value.as_ref().and_then(value_text),
+    };
+    source.original_unit = unit.clone();
+    let status = if o.status == ResultStatus::Aborted { PointStatus::NotPerformed } else { PointStatus::Completed };
+    let mut point = Point {
+        time,
+        status,
+        value: None,
+        display: None,
+        text: None,
+        comparator,
+        unit: unit.clone(),
+        in_display_unit: false,
+        flag: None,
+        reference_low: None,
+        reference_high: None,
+        reference_text: None,
+        laboratory,
+        method: o.method.as_ref().and_then(code_text),
+        sources: Vec::new(),
+        significant_change: None,
+        comparability: Comparability::default(),
+        derived: false,
+    };
+    if status == PointStatus::NotPerformed {
+        point.text = Some("not performed".into());
+    } else if number.is_none() {
+        point.text = o.value.as_ref().and_then(value_text);
+    }
+    let range = o.reference_ranges.first();
+    point.reference_text = range.and_then(|r| r.text.clone());
+    match (&mapped, &number) {
+        (Some((_, analyte)), Some(n)) if analyte.kind == AnalyteKind::Numeric && status == PointStatus::Completed => {
+            match to_display(n, unit.as_deref(), analyte, system) {
+                Ok((value, display_unit, rule)) => {
+                    let decimals = analyte.decimals(system);
+                    point.display = Some(value.rounded(decimals));
+                    point.value = Some(value);
+                    point.unit = display_unit;
+                    point.in_display_unit = true;
+                    source.converted = rule != Rule::Identity;
+                    source.rule = Some(rule);
+                    // The laboratory's range, in the same unit as the point.
+                    let convert_bound = |q: &crate::cda::Quantity| {
+                        to_display(&q.value, q.unit.as_deref().or(unit.as_deref()), analyte, system).ok().map(|(v, _, _)| v)
+                    };
+                    point.reference_low = range.and_then(|r| r.low.as_ref()).and_then(convert_bound);
+                    point.reference_high = range.and_then(|r| r.high.as_ref()).and_then(convert_bound);
+                }
+                Err(reason) => {
+                    point.value = Some(n.clone());
+                    point.display = Some(n.to_string());
+                    source.not_converted = Some(reason);
+                    point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
+                    point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
+                }
+            }
+        }
+        (_, Some(n)) if status == PointStatus::Completed => {
+            // Not in the catalogue (or not numeric there): shown as the laboratory wrote it.
+            point.value = Some(n.clone());
+            point.display = Some(n.to_string());
+            point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
+            point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
+        }
+        _ => {}
+    }
+    point.flag = flag(o, &point);
+    point.sources.push(source);
+    let other_key = mapped.is_none().then(|| (code.clone(), code_system.clone(), code_text(&o.code), point.laboratory.clone()));
+    Candidate {
+        analyte: mapped.map(|(i, _)| i),
+        epoch: time.map_or(i64::MIN, |t| t.epoch_seconds()),
+        effective_epoch: o.effective_time.map(|t| t.epoch_seconds()),
+        point,
+        document_index: doc_index,
+        previous: o.is_previous_result(),
+        other_key,
+    }
+}
+
+/// The laboratory's flag, else one computed from its own range (marked computed).
+fn flag(o: &Observation, point: &Point) -> Option<Flag> {
+    if let Some(code) = o.interpretation.iter().find_map(|c| c.code.clone()) {
+        return Some(Flag { code, computed: false });
+    }
+    if point.status != PointStatus::Completed {
+        return None;
+    }
+    let value = point.value.as_ref()?.to_f64();
+    let low = point.reference_low.as_ref().map(Decimal::to_f64);
+    let high = point.reference_high.as_ref().map(Decimal::to_f64);
+    if low.is_none() && high.is_none() {
+        return None;
+    }
+    let code = match point.comparator {
+        // A censored value is only known to be on one side of its bound.
+        Some(Comparator::Less | Comparator::LessOrEqual) => {
+            if low.is_some_and(|l| value <= l) {
+                "L"
+            } else if high.is_some_and(|h| value <= h) {
+                "N"
+            } else {
+                return None;
+            }
+        }
+        Some(Comparator::Greater | Comparator::GreaterOrEqual) => {
+            if high.is_some_and(|h| value >= h) {
+                "H"
+            } else if low.is_some_and(|l| value >= l) && high.is_none() {
+                "N"
+            } else {
+                return None;
+            }
+        }
+        None => {
+            if low.is_some_and(|l| value < l) {
+                "L"
+            } else if high.is_some_and(|h| value > h) {
+                "H"
+            } else {
+                "N"
+            }
+        }
+    };
+    Some(Flag { code: code.into(), computed: true })
+}
+
+/// Dual-unit siblings (same document, same analyte, same times) and repeated results (same
+/// analyte, same day, same value) become one point with all their sources.
+fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::with_capacity(candidates.len());
+    type RepeatKey = (usize, i64, Option<String>, Option<String>, Option<&'static str>, Option<String>);
+    let mut index: HashMap<RepeatKey, usize> = HashMap::new();
+    let mut siblings: HashMap<(usize, usize, i64, Option<i64>), usize> = HashMap::new();
+    for c in candidates {
+        let Some(analyte) = c.analyte else {
+            out.push(c);
+            continue;
+        };
+        // Same document, same analyte, same collection and result times: one measurement
+        // reported in two units.
+        if !c.previous {
+            let key = (c.document_index, analyte, c.epoch, c.effective_epoch);
+            if let Some(&existing) = siblings.get(&key) {
+                let target = &mut out[existing];
+                // Keep as the point's value the one already in the display unit when possible.
+                let prefer_new = !target.point.in_display_unit && c.point.in_display_unit;
+                let mut sources = c.point.sources;
+                if prefer_new {
+                    let old = std::mem::replace(&mut target.point, Point { sources: Vec::new(), ..c.point });
+                    target.point.sources = old.sources;
+                }
+                target.point.sources.append(&mut sources);
+                continue;
+            }
+            siblings.insert(key, out.len());
+        }
+        // The same result seen again (previous result in a later report, or another document):
+        // same analyte, day, value and laboratory. Two laboratories finding the same value the
+        // same day made two measurements.
+        let day = c.point.time.map_or(i64::MIN, |t| t.epoch_seconds().div_euclid(86_400));
+        let comparator = c.point.comparator.map(|c| c.symbol());
+        let value = c.point.value.as_ref().map(|v| v.to_string()).or_else(|| c.point.text.clone());
+        let key = (analyte, day, value, c.point.unit.clone(), comparator, c.point.laboratory.clone());
+        if let Some(&existing) = index.get(&key) {
+            let target = &mut out[existing];
+            // A point of a report's own result wins over its copy as a previous result.
+            if target.previous && !c.previous {
+                let old_sources = std::mem::take(&mut target.point.sources);
+                target.point = c.point;
+                target.point.sources.splice(0..0, old_sources);
+                target.previous = false;
+                target.epoch = c.epoch;
+            } else {
+                target.point.sources.extend(c.point.sources);
+            }
+            continue;
+        }
+        index.insert(key, out.len());
+        out.push(c);
+    }
+    out
+}
+
+/// Comparability markers and significant changes along one series (points in time order).
+fn annotate(points: &mut [Point], analyte: &Analyte) {
+    let rcv = analyte.rcv_percent();
+    let mut previous: Option<usize> = None;
+    for i in 0..points.len() {
+        if points[i].status != PointStatus::Completed || points[i].derived {
+            continue;
+        }
+        if let Some(p) = previous {
+            let (before, after) = points.split_at_mut(i);
+            let (prev, cur) = (&before[p], &mut after[0]);
+            cur.comparability = Comparability {
+                laboratory: prev.laboratory != cur.laboratory,
+                method: prev.method.is_some() && cur.method.is_some() && prev.method != cur.method,
+                reference_range: (prev.reference_low.as_ref().map(Decimal::to_f64), prev.reference_high.as_ref().map(Decimal::to_f64))
+                    != (cur.reference_low.as_ref().map(Decimal::to_f64), cur.reference_high.as_ref().map(Decimal::to_f64)),
+                unit: prev.in_display_unit != cur.in_display_unit || (!cur.in_display_unit && prev.unit != cur.unit),
+            };
+            if let (Some(rcv), Some(a), Some(b)) = (rcv, prev.plottable(), cur.plottable()) {
+                if a != 0.0 && !cur.comparability.laboratory && !cur.comparability.method {
+                    let change = (b - a) / a.abs() * 100.0;
+                    if change.abs() > rcv {
+                        cur.significant_change = Some(if change > 0.0 { Direction::Up } else { Direction::Down });
+                    }
+                }
+            }
+        }
+        previous = Some(i);
+    }
+}
+
+/// CKD-EPI 2021 (race-free) from serum creatinine (mg/dL), age (years) and sex.
+pub fn ckd_epi_2021(creatinine_mg_dl: f64, age_years: f64, sex: Sex) -> Option<f64> {
+    let (kappa, alpha, factor) = match sex {
+        Sex::Female => (0.7, -0.241, 1.012),
+        Sex::Male => (0.9, -0.302, 1.0),
+        Sex::Undetermined => return None,
+    };
+    if !(creatinine_mg_dl > 0.0) || !(18.0..=120.0).contains(&age_years) {
+        return None;
+    }
+    let ratio = creatinine_mg_dl / kappa;
+    Some(142.0 * ratio.min(1.0).powf(alpha) * ratio.max(1.0).powf(-1.200) * 0.9938f64.powf(age_years) * factor)
+}
+
+fn age_years(birth: &CdaTime, at: &CdaTime) -> f64 {
+    (at.epoch_seconds() - birth.epoch_seconds()) as f64 / (365.2425 * 86_400.0)
+}
+
+/// Adds eGFR (CKD-EPI 2021) points computed from creatinine where the laboratory reported no
+/// eGFR for the same sample.
+fn derive_egfr(by_analyte: &mut BTreeMap<usize, Vec<Candidate>>, catalogue: &Catalogue, patient: &PatientIdentity, system: UnitSystem) {
+    let (Some(creatinine), Some(target)) = (
+        catalogue.analytes().iter().position(|a| a.id == "creatinine"),
+        catalogue.analytes().iter().position(|a| a.id == "egfr_ckd_epi_2021"),
+    ) else {
+        return;
+    };
+    let (Some(sex), Some(birth)) = (patient.sex, patient.birth_date) else { return };
+    let reported: std::collections::HashSet<(usize, i64)> = catalogue
+        .analytes()
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.id.starts_with("egfr_"))
+        .filter_map(|(i, _)| by_analyte.get(&i))
+        .flatten()
+        .map(|c| (c.document_index, c.epoch))
+        .collect();
+    let creatinine_analyte = &catalogue.analytes()[creatinine];
+    let mut derived = Vec::new();
+    for c in by_analyte.get(&creatinine).into_iter().flatten() {
+        if c.previous || reported.contains(&(c.document_index, c.epoch)) {
+            continue;
+        }
+        let (Some(time), Some(value)) = (c.point.time, c.point.plottable()) else { continue };
+        // Creatinine in mg/dL from the display unit (µmol/L or mg/L).
+        let Some(unit) = creatinine_analyte.display_unit(system) else { continue };
+        let Ok(mg_dl) = Decimal::from_f64(value)
+            .ok_or(UnitError::Missing)
+            .and_then(|d| units::convert(&d, unit, "mg/dL", creatinine_analyte.molar_mass))
+        else {
+            continue;
+        };
+        let Some(egfr) = ckd_epi_2021(mg_dl.value.to_f64(), age_years(&birth, &time), sex) else { continue };
+        let Some(value) = Decimal::from_f64(egfr) else { continue };
+        let mut point = c.point.clone();
+        point.display = Some(value.rounded(0));
+        point.value = Some(value);
+        point.unit = Some("mL/min/{1.73_m2}".into());
+        point.flag = None;
+        point.reference_low = None;
+        point.reference_high = None;
+        point.method = Some("CKD-EPI 2021".into());
+        point.derived = true;
+        derived.push(Candidate {
+            analyte: Some(target),
+            point,
+            epoch: c.epoch,
+            document_index: c.document_index,
+            previous: false,
+            effective_epoch: c.effective_epoch,
+            other_key: None,
+        });
+    }
+    if !derived.is_empty() {
+        by_analyte.entry(target).or_default().extend(derived);
+    }
+}
+
+#[cfg(test)]
+mod tests;

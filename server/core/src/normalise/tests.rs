@@ -1,0 +1,373 @@
+//! Normalisation rules, on documents written by the CR-BIO writer and read back by the parser,
+//! and on the shared corpus.
+
+use super::*;
+use crate::catalogue::{EMBEDDED_TRANSCODING, Transcoding};
+use crate::cda::writer::write_cr_bio;
+use crate::cda::*;
+
+const INS: &str = "279035121518989";
+const OTHER_INS: &str = "180124562302465";
+
+fn code(loinc: &str) -> Code {
+    Code { code: Some(loinc.into()), system: Some(oid::LOINC.into()), ..Code::default() }
+}
+
+fn time(s: &str) -> CdaTime {
+    CdaTime::parse_hl7(s).unwrap()
+}
+
+fn q(value: &str, unit: &str) -> Value {
+    Value::Quantity(Quantity { value: Decimal::parse(value).unwrap(), unit: Some(unit.into()) })
+}
+
+/// A result: code, value, collection day, optional flag and range.
+struct R {
+    code: Code,
+    value: Option<Value>,
+    aborted: bool,
+    flag: Option<&'static str>,
+    range: Option<(&'static str, &'static str, &'static str)>,
+    previous: Vec<(&'static str, Value)>,
+}
+
+fn r(loinc: &str, value: Value) -> R {
+    R { code: code(loinc), value: Some(value), aborted: false, flag: None, range: None, previous: Vec::new() }
+}
+
+struct Doc {
+    set: &'static str,
+    version: u32,
+    status: ReportStatus,
+    lab: &'static str,
+    ins: &'static str,
+    day: &'static str,
+    results: Vec<R>,
+}
+
+fn doc(lab: &'static str, day: &'static str, results: Vec<R>) -> Doc {
+    Doc { set: day, version: 1, status: ReportStatus::Completed, lab, ins: INS, day, results }
+}
+
+/// Writes the document as CR-BIO XML and parses it back: the normaliser sees what it would see
+/// from a laboratory.
+fn report(d: &Doc) -> Report {
+    let laboratory = Organization { id: Some(InstanceId { root: oid::STRUCTURE.into(), extension: Some(format!("{}0", d.lab.len())) }), name: Some(d.lab.into()) };
+    let collected = time(&format!("{}0800+0100", d.day));
+    let mut observations = Vec::new();
+    for spec in &d.results {
+        let index = observations.len();
+        let base = Observation {
+            index,
+            previous_of: None,
+            chapter: Some(code("18719-5")),
+            sub_chapter: None,
+            battery: None,
+            isolate: None,
+            code: spec.code.clone(),
+            status: if spec.aborted { ResultStatus::Aborted } else { ResultStatus::Completed },
+            value: spec.value.clone(),
+            interpretation: spec.flag.map(|f| vec![Code { code: Some(f.into()), system: Some(oid::INTERPRETATION.into()), ..Code::default() }]).unwrap_or_default(),
+            method: None,
+            reference_ranges: spec
+                .range
+                .map(|(low, high, unit)| {
+                    vec![ReferenceRange {
+                        low: Some(Quantity { value: Decimal::parse(low).unwrap(), unit: Some(unit.into()) }),
+                        high: Some(Quantity { value: Decimal::parse(high).unwrap(), unit: Some(unit.into()) }),
+                        text: None,
+                        precondition: None,
+                    }]
+                })
+                .unwrap_or_default(),
+            effective_time: Some(time(&format!("{}1000+0100", d.day))),
+            collection_time: None,
+            collection_time_source: None,
+            performer: None,
+            performer_overridden: false,
+            specimen: None,
+            comments: Vec::new(),
+        };
+        observations.push(base.clone());
+        for (day, value) in &spec.previous {
+            let i = observations.len();
+            observations.push(Observation {
+                index: i,
+                previous_of: Some(index),
+                value: Some(value.clone()),
+                effective_time: Some(time(&format!("{day}0800+0100"))),
+                interpretation: Vec::new(),
+                reference_ranges: Vec::new(),
+                status: ResultStatus::Completed,
+                ..base.clone()
+            });
+        }
+    }
+    let report = Report {
+        kind: DocumentKind::CrBioStructured,
+        header: Header {
+            id: Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some(format!("{}-{}", d.set, d.version)) }),
+            set_id: Some(InstanceId { root: "1.2.250.1.999.2".into(), extension: Some(d.set.into()) }),
+            version_number: Some(d.version),
+            effective_time: Some(time(&format!("{}1700+0100", d.day))),
+            status: Some(d.status),
+            laboratory: Some(laboratory),
+            sampler: Some(Professional { time: Some(collected), ..Professional::default() }),
+            patient: Some(Patient {
+                ids: vec![InstanceId { root: oid::INS_NIR_TEST.into(), extension: Some(d.ins.into()) }],
+                name: PersonName { family: Some("TEST".into()), given: vec!["ALICE".into()], ..PersonName::default() },
+                birth_date: Some(time("19760315")),
+                sex: Some(Sex::Female),
+            }),
+            ..Header::default()
+        },
+        sections: Vec::new(),
+        observations,
+        comments: Vec::new(),
+        attachments: Vec::new(),
+        warnings: Vec::new(),
+    };
+    parse(write_cr_bio(&report).as_bytes()).expect("a written report parses")
+}
+
+fn history(docs: &[Doc]) -> History {
+    let reports: Vec<Report> = docs.iter().map(report).collect();
+    history_of(&reports, &Options::default())
+}
+
+fn history_of(reports: &[Report], options: &Options) -> History {
+    let catalogue = Catalogue::embedded();
+    let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
+    let inputs: Vec<InputDocument<'_>> =
+        reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r) }).collect();
+    normalise(&inputs, &catalogue, &transcoding, options)
+}
+
+fn series<'h>(h: &'h History, analyte: &str) -> &'h Series {
+    h.series.iter().find(|s| s.analyte == analyte).unwrap_or_else(|| panic!("no {analyte} series in {:?}", h.series.iter().map(|s| &s.analyte).collect::<Vec<_>>()))
+}
+
+#[test]
+fn mass_and_molar_units_from_two_labs_make_one_series() {
+    let h = history(&[doc("Lab A", "20240105", vec![r("14749-6", q("5.50", "mmol/L"))]), doc("Lab B", "20240305", vec![r("2345-7", q("0.99", "g/L"))])]);
+    let s = series(&h, "glucose");
+    assert_eq!(s.unit.as_deref(), Some("mmol/L"));
+    assert_eq!(s.points.len(), 2);
+    assert_eq!(s.points[0].display.as_deref(), Some("5.50"));
+    let converted = &s.points[1];
+    assert_eq!(converted.display.as_deref(), Some("5.50"), "0.99 g/L of glucose is 5.50 mmol/L");
+    let source = &converted.sources[0];
+    assert_eq!((source.original_value.as_deref(), source.original_unit.as_deref()), (Some("0.99"), Some("g/L")));
+    assert_eq!(source.rule, Some(Rule::MolarMass));
+    assert!(source.converted);
+    assert!(converted.comparability.laboratory, "the laboratory changed");
+}
+
+#[test]
+fn giga_per_litre_is_ten_to_the_ninth() {
+    let h = history(&[doc("Lab A", "20240105", vec![r("6690-2", q("8.2", "G/L"))])]);
+    let p = &series(&h, "leukocytes").points[0];
+    // Shown with the laboratory's own precision: never padded to look more precise.
+    assert_eq!((p.display.as_deref(), p.unit.as_deref()), (Some("8.2"), Some("10*9/L")));
+    assert_eq!(p.sources[0].original_unit.as_deref(), Some("G/L"));
+    assert_eq!(p.sources[0].rule, Some(Rule::Alias));
+    assert!(p.sources[0].converted, "the unit shown is not the one written");
+}
+
+#[test]
+fn one_measurement_in_two_units_is_one_point() {
+    let h = history(&[doc("Lab A", "20240105", vec![r("40193-5", q("4.89", "mmol/L")), r("53049-3", q("0.88", "g/L"))])]);
+    let s = series(&h, "glucose_fasting");
+    assert_eq!(s.points.len(), 1);
+    assert_eq!(s.points[0].sources.len(), 2);
+    assert_eq!(s.points[0].display.as_deref(), Some("4.89"), "the value already in mmol/L is kept");
+    assert_eq!(s.loinc_seen, ["40193-5", "53049-3"]);
+}
+
+#[test]
+fn a_previous_result_repeated_in_a_later_report_is_one_point_with_two_sources() {
+    let mut later = r("14682-9", q("85", "umol/L"));
+    later.previous = vec![("20240105", q("80", "umol/L"))];
+    let h = history(&[doc("Lab A", "20240105", vec![r("14682-9", q("80", "umol/L"))]), doc("Lab A", "20240605", vec![later])]);
+    let s = series(&h, "creatinine");
+    assert_eq!(s.points.len(), 2, "{:#?}", s.points);
+    assert_eq!(s.points[0].sources.len(), 2);
+    assert!(s.points[0].sources.iter().any(|src| src.previous_result));
+    assert!(s.points[0].sources.iter().any(|src| !src.previous_result), "the original report is a source");
+}
+
+#[test]
+fn only_the_latest_version_counts_and_the_partial_one_is_listed_replaced() {
+    let mut partial = doc("Lab A", "20240105", vec![r("2823-3", q("4.1", "mmol/L"))]);
+    partial.status = ReportStatus::Active;
+    let mut complete = doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L")), r("2951-2", q("140", "mmol/L"))]);
+    complete.version = 2;
+    let h = history(&[partial, complete]);
+    assert_eq!(h.documents[0].status, DocumentState::Replaced);
+    assert!(h.documents[0].problems[0].contains("partial"));
+    assert_eq!(h.documents[1].status, DocumentState::Current);
+    let k = series(&h, "potassium");
+    assert_eq!(k.points.len(), 1);
+    assert_eq!(k.points[0].display.as_deref(), Some("4.2"));
+}
+
+#[test]
+fn censored_and_aborted_results_are_never_plotted_as_numbers() {
+    let censored = r("1988-5", Value::Censored { comparator: Comparator::LessOrEqual, quantity: Quantity { value: Decimal::parse("1.0").unwrap(), unit: Some("mg/L".into()) } });
+    let mut aborted = r("2823-3", q("9.9", "mmol/L"));
+    aborted.aborted = true;
+    let h = history(&[doc("Lab A", "20240105", vec![censored, aborted])]);
+    let crp = &series(&h, "crp").points[0];
+    assert_eq!(crp.comparator, Some(Comparator::LessOrEqual));
+    assert_eq!(crp.plottable(), None);
+    assert_eq!(crp.sources[0].original_value.as_deref(), Some("≤1.0"));
+    let k = &series(&h, "potassium").points[0];
+    assert_eq!(k.status, PointStatus::NotPerformed);
+    assert_eq!(k.value, None, "no number for a result not performed");
+    assert_eq!(k.text.as_deref(), Some("not performed"));
+}
+
+#[test]
+fn local_codes_map_through_the_transcoding_table_and_unknown_ones_stay_visible() {
+    let local = R {
+        code: Code {
+            original_text: Some("CRP".into()),
+            translations: vec![Code { code: Some("1234".into()), system: Some("1.2.250.1.2.3.4".into()), ..Code::default() }],
+            ..Code::default()
+        },
+        value: Some(q("3.0", "mg/L")),
+        aborted: false,
+        flag: None,
+        range: None,
+        previous: Vec::new(),
+    };
+    let unknown = R { code: Code { code: Some("XYZ".into()), system: Some("1.2.250.1.2.3.4".into()), display: Some("Mystère".into()), ..Code::default() }, ..r("1-8", q("7", "U/L")) };
+    let h = history(&[doc("Lab A", "20240105", vec![local, unknown])]);
+    assert_eq!(series(&h, "crp").points[0].display.as_deref(), Some("3.0"));
+    assert_eq!(h.other_results.len(), 1);
+    let other = &h.other_results[0];
+    assert_eq!((other.code.as_deref(), other.label.as_deref()), (Some("XYZ"), Some("Mystère")));
+    assert_eq!(other.points[0].display.as_deref(), Some("7"), "its value is kept");
+}
+
+#[test]
+fn another_patients_document_is_rejected_not_merged() {
+    let mut stranger = doc("Lab B", "20240205", vec![r("2823-3", q("6.5", "mmol/L"))]);
+    stranger.ins = OTHER_INS;
+    let h = history(&[doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]), doc("Lab A", "20240305", vec![r("2823-3", q("4.3", "mmol/L"))]), stranger]);
+    assert_eq!(h.patient.as_ref().unwrap().ins, INS);
+    assert_eq!(h.documents[2].status, DocumentState::Rejected);
+    assert!(h.documents[2].problems[0].contains("another patient"));
+    assert_eq!(series(&h, "potassium").points.len(), 2, "6.5 never shows");
+    let reports: Vec<Report> = [doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))])].iter().map(report).collect();
+    let h = history_of(&reports, &Options { patient_ins: Some(OTHER_INS.into()), ..Options::default() });
+    assert!(h.series.is_empty());
+    assert_eq!(h.documents[0].status, DocumentState::Rejected);
+}
+
+#[test]
+fn flags_come_from_the_laboratory_or_are_computed_and_said_so() {
+    let mut flagged = r("2823-3", q("5.9", "mmol/L"));
+    flagged.flag = Some("H");
+    let mut ranged = r("2951-2", q("131", "mmol/L"));
+    ranged.range = Some(("135", "145", "mmol/L"));
+    let h = history(&[doc("Lab A", "20240105", vec![flagged, ranged])]);
+    assert_eq!(series(&h, "potassium").points[0].flag, Some(Flag { code: "H".into(), computed: false }));
+    let na = &series(&h, "sodium").points[0];
+    assert_eq!(na.flag, Some(Flag { code: "L".into(), computed: true }));
+    assert_eq!((na.reference_low.as_ref().map(Decimal::as_str), na.reference_high.as_ref().map(Decimal::as_str)), (Some("135"), Some("145")));
+}
+
+#[test]
+fn significant_change_beyond_the_reference_change_value() {
+    let h = history(&[
+        doc("Lab A", "20240105", vec![r("14682-9", q("80", "umol/L"))]),
+        doc("Lab A", "20240205", vec![r("14682-9", q("82", "umol/L"))]),
+        doc("Lab A", "20240305", vec![r("14682-9", q("120", "umol/L"))]),
+    ]);
+    let s = series(&h, "creatinine");
+    assert_eq!(s.points[1].significant_change, None, "2.5% is within the RCV");
+    assert_eq!(s.points[2].significant_change, Some(Direction::Up), "+46% is beyond it");
+}
+
+#[test]
+fn egfr_is_derived_from_creatinine_when_the_laboratory_gave_none() {
+    // Woman born 1976-03-15, creatinine 79.6 µmol/L (0.9 mg/dL) on 2024-01-05: age 47.8.
+    let h = history(&[doc("Lab A", "20240105", vec![r("14682-9", q("79.6", "umol/L"))])]);
+    let egfr = &series(&h, "egfr_ckd_epi_2021").points[0];
+    assert!(egfr.derived);
+    let age = (time("202401050800+0100").epoch_seconds() - time("19760315").epoch_seconds()) as f64 / (365.2425 * 86400.0);
+    let scr = 79.6 / 88.4017;
+    let expected = 142.0 * (scr / 0.7f64).powf(-1.2) * 0.9938f64.powf(age) * 1.012;
+    assert!((egfr.value.as_ref().unwrap().to_f64() - expected).abs() < 0.1, "{:?} vs {expected}", egfr.value);
+    let reported = history(&[doc("Lab A", "20240105", vec![r("14682-9", q("79.6", "umol/L")), r("62238-1", q("80", "mL/min/{1.73_m2}"))])]);
+    assert!(reported.series.iter().all(|s| s.analyte != "egfr_ckd_epi_2021"), "the laboratory's own eGFR is enough");
+}
+
+#[test]
+fn an_unconvertible_unit_keeps_the_original_and_says_why() {
+    let h = history(&[doc("Lab A", "20240105", vec![r("14682-9", q("9", "bananas/L"))])]);
+    let p = &series(&h, "creatinine").points[0];
+    assert!(!p.in_display_unit);
+    assert_eq!((p.display.as_deref(), p.unit.as_deref()), (Some("9"), Some("bananas/L")));
+    assert!(p.sources[0].not_converted.as_deref().unwrap().contains("unknown unit"));
+    assert_eq!(p.plottable(), None);
+}
+
+#[test]
+fn conventional_units_on_request() {
+    let reports: Vec<Report> = [doc("Lab A", "20240105", vec![r("14749-6", q("5.50", "mmol/L"))])].iter().map(report).collect();
+    let h = history_of(&reports, &Options { unit_system: UnitSystem::Conventional, ..Options::default() });
+    let s = series(&h, "glucose");
+    assert_eq!(s.unit.as_deref(), Some("g/L"));
+    assert_eq!(s.points[0].display.as_deref(), Some("0.99"));
+}
+
+fn corpus(name: &str) -> Report {
+    crate::cda::tests::corpus(name)
+}
+
+#[test]
+fn corpus_tsh_from_two_labs_is_one_series() {
+    let reports = [corpus("BIO-CR-BIO_2024.01_TSH_1.xml"), corpus("BIO-CR-BIO_2024.01_TSH_2.xml")];
+    let h = history_of(&reports, &Options::default());
+    let tsh = series(&h, "tsh");
+    assert_eq!(tsh.points.len(), 2, "{:#?}", tsh.points);
+    let labs: std::collections::BTreeSet<_> = tsh.points.iter().filter_map(|p| p.laboratory.clone()).collect();
+    assert_eq!(labs.len(), 2);
+    assert_eq!(tsh.loinc_seen, ["29575-8", "3016-3"]);
+}
+
+#[test]
+fn corpus_glucose_documents_give_one_series_and_the_crp_lands_in_its_analyte() {
+    let reports = [
+        corpus("BIO-CR-BIO_2024.01_Glycémie mole.xml"),
+        corpus("BIO-CR-BIO_2024.01_Glycémie deux unités principales_mole_masse.xml"),
+        corpus("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml"),
+    ];
+    let h = history_of(&reports, &Options::default());
+    let glucose: Vec<_> = h.series.iter().filter(|s| s.analyte.starts_with("glucose")).collect();
+    assert_eq!(glucose.len(), 1, "one glucose series");
+    assert_eq!(series(&h, "crp").points[0].comparator, Some(Comparator::LessOrEqual));
+}
+
+#[test]
+fn the_whole_corpus_normalises_without_losing_a_result() {
+    let dir = crate::cda::tests::corpus_dir();
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    names.sort();
+    let reports: Vec<Report> = names.iter().map(|n| corpus(n)).collect();
+    let h = history_of(&reports, &Options::default());
+    let current_results: usize = h
+        .documents
+        .iter()
+        .zip(&reports)
+        .filter(|(d, _)| d.status == DocumentState::Current)
+        .map(|(_, r)| r.observations.len())
+        .sum();
+    let sources: usize = h.series.iter().flat_map(|s| &s.points).filter(|p| !p.derived).map(|p| p.sources.len()).sum::<usize>()
+        + h.other_results.iter().flat_map(|o| &o.points).map(|p| p.sources.len()).sum::<usize>();
+    assert_eq!(sources, current_results, "every result of every current document is a source somewhere");
+    assert!(h.documents.iter().any(|d| d.status == DocumentState::Replaced), "microbiology V1 is replaced by V2");
+    assert!(h.documents.iter().filter(|d| d.status == DocumentState::Rejected).all(|d| d.problems[0].contains("CR-BIO")));
+}
