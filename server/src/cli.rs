@@ -34,6 +34,48 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print one patient's unified history from documents (files or folders) as JSON
+    /// (see docs/normalised-json.md).
+    Normalize {
+        /// The patient's INS (or ROOT^INS); default: the patient most documents name.
+        #[arg(long)]
+        patient: Option<String>,
+        /// Display units.
+        #[arg(long, value_enum, default_value = "si")]
+        unit_system: UnitSystemArg,
+        /// A transcoding table of local codes (TSV) instead of the one shipped.
+        #[arg(long, env = "BIOVIEWER_TRANSCODING")]
+        transcoding: Option<PathBuf>,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Unit tools for laboratory staff.
+    Units {
+        #[command(subcommand)]
+        command: UnitsCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum UnitSystemArg {
+    Si,
+    Conventional,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitsCommand {
+    /// Convert a value: prints {"value", "unit", "rule"} as JSON, or exits 1 with the reason.
+    Convert {
+        value: String,
+        from: String,
+        to: String,
+        /// Molar mass in g/mol, for mass <-> substance.
+        #[arg(long, conflicts_with = "analyte")]
+        molar_mass: Option<f64>,
+        /// An analyte of the catalogue (its molar mass, or HbA1c's master equation).
+        #[arg(long)]
+        analyte: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -109,6 +151,88 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 writeln!(out).map_err(|e| e.to_string())?;
             }
             Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Normalize { patient, unit_system, transcoding, paths } => normalize_command(patient, unit_system, transcoding, &paths),
+        Command::Units { command } => units_command(command),
+    }
+}
+
+fn normalize_command(
+    patient: Option<String>,
+    unit_system: UnitSystemArg,
+    transcoding: Option<PathBuf>,
+    paths: &[PathBuf],
+) -> Result<ExitCode, String> {
+    use bioviewer_core::catalogue::{Catalogue, EMBEDDED_TRANSCODING, Transcoding, UnitSystem};
+    use bioviewer_core::normalise::{InputDocument, Options, normalise};
+    let catalogue = Catalogue::embedded();
+    let table = match &transcoding {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        None => EMBEDDED_TRANSCODING.to_string(),
+    };
+    let transcoding = Transcoding::from_tsv(&table, &catalogue).map_err(|e| format!("transcoding table: {e}"))?;
+    let files = collect_files(paths)?;
+    let parsed: Vec<(String, Result<bioviewer_core::cda::Report, String>)> = files
+        .iter()
+        .map(|f| {
+            let name = f.display().to_string();
+            let report = std::fs::read(f)
+                .map_err(|e| format!("cannot read the file: {e}"))
+                .and_then(|raw| bioviewer_core::cda::parse(&raw).map_err(|e| e.to_string()));
+            (name, report)
+        })
+        .collect();
+    let inputs: Vec<InputDocument<'_>> =
+        parsed.iter().map(|(name, r)| InputDocument { id: name.clone(), report: r.as_ref().map_err(Clone::clone) }).collect();
+    let options = Options {
+        patient_ins: patient,
+        unit_system: match unit_system {
+            UnitSystemArg::Si => UnitSystem::Si,
+            UnitSystemArg::Conventional => UnitSystem::Conventional,
+        },
+    };
+    let history = normalise(&inputs, &catalogue, &transcoding, &options);
+    let out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(out, &history).map_err(|e| e.to_string())?;
+    println!();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn units_command(command: UnitsCommand) -> Result<ExitCode, String> {
+    use bioviewer_core::catalogue::Catalogue;
+    use bioviewer_core::cda::Decimal;
+    use bioviewer_core::units;
+    let UnitsCommand::Convert { value, from, to, molar_mass, analyte } = command;
+    let Some(number) = Decimal::parse(&value) else {
+        eprintln!("bioviewer: {value:?} is not a number");
+        return Ok(ExitCode::FAILURE);
+    };
+    let catalogue = Catalogue::embedded();
+    let analyte = match analyte.as_deref().map(|id| catalogue.by_id(id).ok_or(id)) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(id)) => {
+            eprintln!("bioviewer: no analyte {id:?} in the catalogue");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    // The same code path as the normaliser: HbA1c by its master equation, others by units.
+    let result = match analyte {
+        Some(a) if a.is_hba1c() => units::convert_hba1c(&number, &from, &to),
+        Some(a) => units::convert(&number, &from, &to, a.molar_mass),
+        None => units::convert(&number, &from, &to, molar_mass),
+    };
+    match result {
+        Ok(converted) => {
+            println!(
+                "{}",
+                serde_json::json!({"value": converted.value.as_str(), "unit": converted.unit, "rule": converted.rule.to_string()})
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("bioviewer: refused: {e}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -224,6 +224,15 @@ impl Catalogue {
         self.by_loinc.get(code.trim()).map(|&i| &self.analytes[i])
     }
 
+    /// The analyte's position in [`Catalogue::analytes`] and the analyte.
+    pub fn index_by_loinc(&self, code: &str) -> Option<(usize, &Analyte)> {
+        self.by_loinc.get(code.trim()).map(|&i| (i, &self.analytes[i]))
+    }
+
+    pub fn index_by_id(&self, id: &str) -> Option<(usize, &Analyte)> {
+        self.by_id.get(id.trim()).map(|&i| (i, &self.analytes[i]))
+    }
+
     pub fn by_id(&self, id: &str) -> Option<&Analyte> {
         self.by_id.get(id.trim()).map(|&i| &self.analytes[i])
     }

@@ -19,6 +19,7 @@
 //!   the laboratory gave none for that sample, marked derived.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -91,13 +92,14 @@ pub struct PatientIdentity {
 /// Where a point comes from: one result of one document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Source {
-    pub document: String,
+    pub document: Arc<str>,
     /// Index of the result in the parsed report.
     pub observation: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code_system: Option<String>,
+    pub code_system: Option<Arc<str>>,
+    /// The laboratory's label, for results that map to no analyte (a series has its names).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// The value exactly as the laboratory wrote it (with its comparator for censored values).
@@ -174,7 +176,7 @@ pub struct Point {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparator: Option<Comparator>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
+    pub unit: Option<Arc<str>>,
     /// False when the value could not be put in the display unit (see the source's reason).
     pub in_display_unit: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,7 +188,7 @@ pub struct Point {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub laboratory: Option<String>,
+    pub laboratory: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     pub sources: Vec<Source>,
@@ -271,7 +273,8 @@ fn matches_requested(ins: &InstanceId, requested: &str) -> bool {
 /// A point under construction, with what the merge and comparability steps need.
 struct Candidate {
     analyte: Option<usize>,
-    point: Point,
+    /// Boxed: candidates are moved and sorted by the ten thousand; a point is large.
+    point: Box<Point>,
     /// Epoch seconds for ordering; documents without a time sort first.
     epoch: i64,
     document_index: usize,
@@ -409,10 +412,12 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
 
     // 3. Candidate points from every current document.
     let mut candidates: Vec<Candidate> = Vec::new();
-    for (doc_index, (entry, report)) in entries.iter().zip(&reports).enumerate() {
+    let mut builder = Builder { catalogue, transcoding, system: options.unit_system, plans: Plans::default(), strings: Interner::default() };
+    for (index, (entry, report)) in entries.iter().zip(&reports).enumerate() {
         let (DocumentState::Current, Some(report)) = (&entry.status, report) else { continue };
+        let doc = DocumentContext { index, id: Arc::from(entry.id.as_str()), report };
         for o in &report.observations {
-            candidates.push(candidate(doc_index, &entry.id, report, o, catalogue, transcoding, options.unit_system));
+            candidates.push(builder.candidate(&doc, o));
         }
     }
 
@@ -444,7 +449,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                 .collect();
             loinc_seen.sort();
             loinc_seen.dedup();
-            let mut points: Vec<Point> = points.into_iter().map(|c| c.point).collect();
+            let mut points: Vec<Point> = points.into_iter().map(|c| *c.point).collect();
             annotate(&mut points, analyte);
             Series {
                 analyte: analyte.id.clone(),
@@ -463,22 +468,19 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         .into_iter()
         .map(|((code, code_system, label, laboratory), mut points)| {
             points.sort_by_key(|c| (c.epoch, c.document_index));
-            OtherResults { code, code_system, label, laboratory, points: points.into_iter().map(|c| c.point).collect() }
+            OtherResults { code, code_system, label, laboratory, points: points.into_iter().map(|c| *c.point).collect() }
         })
         .collect();
     History { patient, unit_system: options.unit_system, documents: entries, series, other_results, problems }
 }
 
 fn analyte_of<'c>(o: &Observation, catalogue: &'c Catalogue, transcoding: &Transcoding) -> Option<(usize, &'c Analyte)> {
-    let by_loinc = o.code.loinc().and_then(|code| catalogue.by_loinc(code));
-    let analyte = by_loinc.or_else(|| {
+    o.code.loinc().and_then(|code| catalogue.index_by_loinc(code)).or_else(|| {
         std::iter::once(&o.code).chain(&o.code.translations).find_map(|c| {
             let id = transcoding.analyte(c.system.as_deref()?, c.code.as_deref()?)?;
-            catalogue.by_id(id)
+            catalogue.index_by_id(id)
         })
-    })?;
-    let index = catalogue.analytes().iter().position(|a| std::ptr::eq(a, analyte))?;
-    Some((index, analyte))
+    })
 }
 
 fn code_text(c: &Code) -> Option<String> {
@@ -503,149 +505,216 @@ fn value_text(v: &Value) -> Option<String> {
     }
 }
 
-/// Converts to the display unit, or says why not.
-fn to_display(value: &Decimal, unit: Option<&str>, analyte: &Analyte, system: UnitSystem) -> Result<(Decimal, Option<String>, Rule), String> {
-    let Some(target) = analyte.display_unit(system) else {
-        return Ok((value.clone(), unit.map(str::to_string), Rule::Identity));
-    };
-    let from = unit.unwrap_or("1");
-    let canonical = units::canonical_spelling(from);
-    if (canonical == "mEq/L" || canonical == "meq/L") && MONOVALENT.contains(&analyte.id.as_str()) {
-        let converted = units::convert(value, "mmol/L", target, analyte.molar_mass).map_err(|e| e.to_string())?;
-        return Ok((converted.value, Some(target.to_string()), Rule::MonovalentEquivalent));
-    }
-    let converted = if analyte.is_hba1c() {
-        units::convert_hba1c(value, from, target)
-    } else {
-        units::convert(value, from, target, analyte.molar_mass)
-    };
-    match converted {
-        Ok(c) => Ok((c.value, Some(target.to_string()), c.rule)),
-        Err(UnitError::Missing) => Err("no unit given".into()),
-        Err(e) => Err(e.to_string()),
+/// Conversion plans already worked out, per analyte and original unit: a decade of results
+/// uses a handful of units per analyte, so each pair is parsed once.
+#[derive(Default)]
+struct Plans {
+    by_analyte: HashMap<usize, Vec<(String, Result<units::Plan, String>)>>,
+}
+
+impl Plans {
+    fn plan(&mut self, index: usize, analyte: &Analyte, unit: Option<&str>, system: UnitSystem) -> Option<&Result<units::Plan, String>> {
+        let target = analyte.display_unit(system)?;
+        let from = unit.unwrap_or("1");
+        let plans = self.by_analyte.entry(index).or_default();
+        if let Some(i) = plans.iter().position(|(u, _)| u == from) {
+            return Some(&plans[i].1);
+        }
+        let canonical = units::canonical_spelling(from);
+        let plan = if (canonical == "mEq/L" || canonical == "meq/L") && MONOVALENT.contains(&analyte.id.as_str()) {
+            units::plan("mmol/L", target, analyte.molar_mass)
+        } else if analyte.is_hba1c() {
+            units::plan_hba1c(from, target)
+        } else {
+            units::plan(from, target, analyte.molar_mass)
+        };
+        let plan = plan.map_err(|e| match e {
+            UnitError::Missing => "no unit given".to_string(),
+            e => e.to_string(),
+        });
+        plans.push((from.to_string(), plan));
+        plans.last().map(|(_, p)| p)
     }
 }
 
-fn candidate(
-    doc_index: usize,
-    document_id: &str,
-    report: &Report,
-    o: &Observation,
-    catalogue: &Catalogue,
-    transcoding: &Transcoding,
+/// Converts to the display unit, or says why not.
+fn to_display(
+    plans: &mut Plans,
+    index: usize,
+    value: &Decimal,
+    unit: Option<&str>,
+    analyte: &Analyte,
     system: UnitSystem,
-) -> Candidate {
-    let mapped = analyte_of(o, catalogue, transcoding);
-    let time = if o.is_previous_result() { o.effective_time.or(o.collection_time) } else { o.collection_time.or(o.effective_time) };
-    let laboratory = o.performer.as_ref().and_then(|p| p.name.clone()).or_else(|| report.header.laboratory.as_ref()?.name.clone());
-    let (code, code_system) = match o.code.loinc() {
-        Some(l) => (Some(l.to_string()), Some(crate::cda::oid::LOINC.to_string())),
-        None => {
-            let local = std::iter::once(&o.code).chain(&o.code.translations).find(|c| c.code.is_some());
-            (local.and_then(|c| c.code.clone()), local.and_then(|c| c.system.clone()))
+) -> Result<(Decimal, Option<String>, Rule), String> {
+    let Some(plan) = plans.plan(index, analyte, unit, system) else {
+        return Ok((value.clone(), unit.map(str::to_string), Rule::Identity));
+    };
+    let plan = plan.as_ref().map_err(Clone::clone)?;
+    let monovalent = unit.is_some_and(|u| {
+        let c = units::canonical_spelling(u);
+        c == "mEq/L" || c == "meq/L"
+    });
+    let converted = plan.apply(value).map_err(|e| e.to_string())?;
+    let rule = if monovalent { Rule::MonovalentEquivalent } else { converted.rule };
+    Ok((converted.value, Some(converted.unit), rule))
+}
+
+/// Shared strings: a decade of results names a handful of laboratories and units.
+#[derive(Default)]
+struct Interner {
+    strings: HashMap<String, Arc<str>>,
+}
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(s) {
+            return shared.clone();
         }
-    };
-    let mut source = Source {
-        document: document_id.to_string(),
-        observation: o.index,
-        code: code.clone(),
-        code_system: code_system.clone(),
-        label: code_text(&o.code),
-        original_value: None,
-        original_unit: None,
-        converted: false,
-        rule: None,
-        not_converted: None,
-        previous_result: o.is_previous_result(),
-    };
-    let (number, comparator, unit) = match &o.value {
-        Some(Value::Quantity(q)) => (Some(q.value.clone()), None, q.unit.clone()),
-        Some(Value::Censored { comparator, quantity }) => (Some(quantity.value.clone()), Some(*comparator), quantity.unit.clone()),
-        Some(Value::Real { value }) => (Some(value.clone()), None, None),
-        Some(Value::Integer { value }) => (Decimal::parse(&value.to_string()), None, None),
-        _ => (None, None, None),
-    };
-    source.original_value = match (&number, comparator) {
-        (Some(n), Some(c)) => Some(format!("{}{}", c.symbol(), n)),
-        (Some(n), None) => Some(n.to_string()),
-        (None, _) => o.value.as_ref().and_then(value_text),
-    };
-    source.original_unit = unit.clone();
-    let status = if o.status == ResultStatus::Aborted { PointStatus::NotPerformed } else { PointStatus::Completed };
-    let mut point = Point {
-        time,
-        status,
-        value: None,
-        display: None,
-        text: None,
-        comparator,
-        unit: unit.clone(),
-        in_display_unit: false,
-        flag: None,
-        reference_low: None,
-        reference_high: None,
-        reference_text: None,
-        laboratory,
-        method: o.method.as_ref().and_then(code_text),
-        sources: Vec::new(),
-        significant_change: None,
-        comparability: Comparability::default(),
-        derived: false,
-    };
-    if status == PointStatus::NotPerformed {
-        point.text = Some("not performed".into());
-    } else if number.is_none() {
-        point.text = o.value.as_ref().and_then(value_text);
+        let shared: Arc<str> = Arc::from(s);
+        self.strings.insert(s.to_string(), shared.clone());
+        shared
     }
-    let range = o.reference_ranges.first();
-    point.reference_text = range.and_then(|r| r.text.clone());
-    match (&mapped, &number) {
-        (Some((_, analyte)), Some(n)) if analyte.kind == AnalyteKind::Numeric && status == PointStatus::Completed => {
-            match to_display(n, unit.as_deref(), analyte, system) {
-                Ok((value, display_unit, rule)) => {
-                    let decimals = analyte.decimals(system);
-                    point.display = Some(value.rounded(decimals));
-                    point.value = Some(value);
-                    point.unit = display_unit;
-                    point.in_display_unit = true;
-                    source.converted = rule != Rule::Identity;
-                    source.rule = Some(rule);
-                    // The laboratory's range, in the same unit as the point.
-                    let convert_bound = |q: &crate::cda::Quantity| {
-                        to_display(&q.value, q.unit.as_deref().or(unit.as_deref()), analyte, system).ok().map(|(v, _, _)| v)
-                    };
-                    point.reference_low = range.and_then(|r| r.low.as_ref()).and_then(convert_bound);
-                    point.reference_high = range.and_then(|r| r.high.as_ref()).and_then(convert_bound);
-                }
-                Err(reason) => {
-                    point.value = Some(n.clone());
-                    point.display = Some(n.to_string());
-                    source.not_converted = Some(reason);
-                    point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
-                    point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
+}
+
+/// What a candidate needs from its document.
+struct DocumentContext<'a> {
+    index: usize,
+    id: Arc<str>,
+    report: &'a Report,
+}
+
+/// Per-run caches and settings for building candidates.
+struct Builder<'c> {
+    catalogue: &'c Catalogue,
+    transcoding: &'c Transcoding,
+    system: UnitSystem,
+    plans: Plans,
+    strings: Interner,
+}
+
+impl Builder<'_> {
+    fn candidate(&mut self, doc: &DocumentContext<'_>, o: &Observation) -> Candidate {
+        let report = doc.report;
+        let system = self.system;
+        let mapped = analyte_of(o, self.catalogue, self.transcoding);
+        let time = if o.is_previous_result() { o.effective_time.or(o.collection_time) } else { o.collection_time.or(o.effective_time) };
+        let laboratory = o
+            .performer
+            .as_ref()
+            .and_then(|p| p.name.as_deref())
+            .or_else(|| report.header.laboratory.as_ref()?.name.as_deref())
+            .map(|l| self.strings.get(l));
+        let (code, code_system) = match o.code.loinc() {
+            Some(l) => (Some(l.to_string()), Some(self.strings.get(crate::cda::oid::LOINC))),
+            None => {
+                let local = std::iter::once(&o.code).chain(&o.code.translations).find(|c| c.code.is_some());
+                (local.and_then(|c| c.code.clone()), local.and_then(|c| c.system.as_deref()).map(|s| self.strings.get(s)))
+            }
+        };
+        let mut source = Source {
+            document: doc.id.clone(),
+            observation: o.index,
+            code: code.clone(),
+            code_system: code_system.clone(),
+            label: if mapped.is_none() { code_text(&o.code) } else { None },
+            original_value: None,
+            original_unit: None,
+            converted: false,
+            rule: None,
+            not_converted: None,
+            previous_result: o.is_previous_result(),
+        };
+        let (number, comparator, unit) = match &o.value {
+            Some(Value::Quantity(q)) => (Some(q.value.clone()), None, q.unit.as_deref()),
+            Some(Value::Censored { comparator, quantity }) => (Some(quantity.value.clone()), Some(*comparator), quantity.unit.as_deref()),
+            Some(Value::Real { value }) => (Some(value.clone()), None, None),
+            Some(Value::Integer { value }) => (Decimal::parse(&value.to_string()), None, None),
+            _ => (None, None, None),
+        };
+        source.original_value = match (&number, comparator) {
+            (Some(n), Some(c)) => Some(format!("{}{}", c.symbol(), n)),
+            (Some(n), None) => Some(n.to_string()),
+            (None, _) => o.value.as_ref().and_then(value_text),
+        };
+        source.original_unit = unit.map(str::to_string);
+        let status = if o.status == ResultStatus::Aborted { PointStatus::NotPerformed } else { PointStatus::Completed };
+        let mut point = Point {
+            time,
+            status,
+            value: None,
+            display: None,
+            text: None,
+            comparator,
+            unit: unit.map(|u| self.strings.get(u)),
+            in_display_unit: false,
+            flag: None,
+            reference_low: None,
+            reference_high: None,
+            reference_text: None,
+            laboratory,
+            method: o.method.as_ref().and_then(code_text),
+            sources: Vec::new(),
+            significant_change: None,
+            comparability: Comparability::default(),
+            derived: false,
+        };
+        if status == PointStatus::NotPerformed {
+            point.text = Some("not performed".into());
+        } else if number.is_none() {
+            point.text = o.value.as_ref().and_then(value_text);
+        }
+        let range = o.reference_ranges.first();
+        point.reference_text = range.and_then(|r| r.text.clone());
+        match (&mapped, &number) {
+            (Some((analyte_index, analyte)), Some(n)) if analyte.kind == AnalyteKind::Numeric && status == PointStatus::Completed => {
+                match to_display(&mut self.plans, *analyte_index, n, unit, analyte, system) {
+                    Ok((value, display_unit, rule)) => {
+                        let decimals = analyte.decimals(system);
+                        point.display = Some(value.rounded(decimals));
+                        point.value = Some(value);
+                        point.unit = display_unit.map(|u| self.strings.get(&u));
+                        point.in_display_unit = true;
+                        source.converted = rule != Rule::Identity;
+                        source.rule = Some(rule);
+                        // The laboratory's range, in the same unit as the point.
+                        let plans = &mut self.plans;
+                        let mut convert_bound = |q: &crate::cda::Quantity| {
+                            to_display(plans, *analyte_index, &q.value, q.unit.as_deref().or(unit), analyte, system).ok().map(|(v, _, _)| v)
+                        };
+                        point.reference_low = range.and_then(|r| r.low.as_ref()).and_then(&mut convert_bound);
+                        point.reference_high = range.and_then(|r| r.high.as_ref()).and_then(&mut convert_bound);
+                    }
+                    Err(reason) => {
+                        point.value = Some(n.clone());
+                        point.display = Some(n.to_string());
+                        source.not_converted = Some(reason);
+                        point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
+                        point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
+                    }
                 }
             }
+            (_, Some(n)) if status == PointStatus::Completed => {
+                // Not in the catalogue (or not numeric there): shown as the laboratory wrote it.
+                point.value = Some(n.clone());
+                point.display = Some(n.to_string());
+                point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
+                point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
+            }
+            _ => {}
         }
-        (_, Some(n)) if status == PointStatus::Completed => {
-            // Not in the catalogue (or not numeric there): shown as the laboratory wrote it.
-            point.value = Some(n.clone());
-            point.display = Some(n.to_string());
-            point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
-            point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
+        point.flag = flag(o, &point);
+        point.sources.push(source);
+        let other_key =
+            mapped.is_none().then(|| (code, code_system.map(|s| s.to_string()), code_text(&o.code), point.laboratory.as_ref().map(|l| l.to_string())));
+        Candidate {
+            analyte: mapped.map(|(i, _)| i),
+            epoch: time.map_or(i64::MIN, |t| t.epoch_seconds()),
+            effective_epoch: o.effective_time.map(|t| t.epoch_seconds()),
+            point: Box::new(point),
+            document_index: doc.index,
+            previous: o.is_previous_result(),
+            other_key,
         }
-        _ => {}
-    }
-    point.flag = flag(o, &point);
-    point.sources.push(source);
-    let other_key = mapped.is_none().then(|| (code.clone(), code_system.clone(), code_text(&o.code), point.laboratory.clone()));
-    Candidate {
-        analyte: mapped.map(|(i, _)| i),
-        epoch: time.map_or(i64::MIN, |t| t.epoch_seconds()),
-        effective_epoch: o.effective_time.map(|t| t.epoch_seconds()),
-        point,
-        document_index: doc_index,
-        previous: o.is_previous_result(),
-        other_key,
     }
 }
 
@@ -696,16 +765,69 @@ fn flag(o: &Observation, point: &Point) -> Option<Flag> {
     Some(Flag { code: code.into(), computed: true })
 }
 
+/// FxHash (rustc's): the merge keys are small and hashed 30,000 times a history; SipHash's
+/// flooding resistance buys nothing on data we parsed ourselves.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+/// What makes two results the same measurement seen twice: analyte, day, value, unit,
+/// comparator and laboratory. Hashed without copying; equality is checked on the points.
+fn repeat_hash(analyte: usize, day: i64, p: &Point) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = FxHasher::default();
+    analyte.hash(&mut h);
+    day.hash(&mut h);
+    p.value.as_ref().map(Decimal::as_str).or(p.text.as_deref()).hash(&mut h);
+    p.unit.hash(&mut h);
+    p.comparator.map(|c| c.symbol()).hash(&mut h);
+    p.laboratory.hash(&mut h);
+    h.finish()
+}
+
+fn same_measurement(a: &Point, b: &Point) -> bool {
+    a.value.as_ref().map(Decimal::as_str).or(a.text.as_deref()) == b.value.as_ref().map(Decimal::as_str).or(b.text.as_deref())
+        && a.unit == b.unit
+        && a.comparator == b.comparator
+        && a.laboratory == b.laboratory
+}
+
 /// Dual-unit siblings (same document, same analyte, same times) and repeated results (same
-/// analyte, same day, same value) become one point with all their sources.
+/// analyte, same day, same value, same laboratory) become one point with all their sources.
 fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::with_capacity(candidates.len());
-    type RepeatKey = (usize, i64, Option<String>, Option<String>, Option<&'static str>, Option<String>);
-    let mut index: HashMap<RepeatKey, usize> = HashMap::new();
-    let mut siblings: HashMap<(usize, usize, i64, Option<i64>), usize> = HashMap::new();
+    // First candidate per hash, and for each kept candidate the next one with the same hash.
+    let mut repeats: HashMap<u64, usize, FxBuild> = HashMap::with_capacity_and_hasher(candidates.len(), FxBuild::default());
+    let mut chain: Vec<Option<usize>> = Vec::with_capacity(candidates.len());
+    let mut siblings: HashMap<(usize, usize, i64, Option<i64>), usize, FxBuild> =
+        HashMap::with_capacity_and_hasher(candidates.len(), FxBuild::default());
     for c in candidates {
         let Some(analyte) = c.analyte else {
             out.push(c);
+            chain.push(None);
             continue;
         };
         // Same document, same analyte, same collection and result times: one measurement
@@ -718,7 +840,7 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
                 let prefer_new = !target.point.in_display_unit && c.point.in_display_unit;
                 let mut sources = c.point.sources;
                 if prefer_new {
-                    let old = std::mem::replace(&mut target.point, Point { sources: Vec::new(), ..c.point });
+                    let old = std::mem::replace(&mut target.point, Box::new(Point { sources: Vec::new(), ..*c.point }));
                     target.point.sources = old.sources;
                 }
                 target.point.sources.append(&mut sources);
@@ -726,14 +848,24 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
             }
             siblings.insert(key, out.len());
         }
-        // The same result seen again (previous result in a later report, or another document):
-        // same analyte, day, value and laboratory. Two laboratories finding the same value the
-        // same day made two measurements.
+        // The same result seen again (previous result in a later report, or another document).
+        // Two laboratories finding the same value the same day made two measurements.
         let day = c.point.time.map_or(i64::MIN, |t| t.epoch_seconds().div_euclid(86_400));
-        let comparator = c.point.comparator.map(|c| c.symbol());
-        let value = c.point.value.as_ref().map(|v| v.to_string()).or_else(|| c.point.text.clone());
-        let key = (analyte, day, value, c.point.unit.clone(), comparator, c.point.laboratory.clone());
-        if let Some(&existing) = index.get(&key) {
+        let hash = repeat_hash(analyte, day, &c.point);
+        let mut next = repeats.get(&hash).copied();
+        let mut found = None;
+        while let Some(i) = next {
+            let o = &out[i];
+            if o.analyte == Some(analyte)
+                && o.point.time.map_or(i64::MIN, |t| t.epoch_seconds().div_euclid(86_400)) == day
+                && same_measurement(&o.point, &c.point)
+            {
+                found = Some(i);
+                break;
+            }
+            next = chain[i];
+        }
+        if let Some(existing) = found {
             let target = &mut out[existing];
             // A point of a report's own result wins over its copy as a previous result.
             if target.previous && !c.previous {
@@ -747,7 +879,8 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
             }
             continue;
         }
-        index.insert(key, out.len());
+        chain.resize(out.len(), None);
+        chain.push(repeats.insert(hash, out.len()));
         out.push(c);
     }
     out
@@ -841,7 +974,7 @@ fn derive_egfr(by_analyte: &mut BTreeMap<usize, Vec<Candidate>>, catalogue: &Cat
         let mut point = c.point.clone();
         point.display = Some(value.rounded(0));
         point.value = Some(value);
-        point.unit = Some("mL/min/{1.73_m2}".into());
+        point.unit = Some(Arc::from("mL/min/{1.73_m2}"));
         point.flag = None;
         point.reference_low = None;
         point.reference_high = None;

@@ -397,73 +397,110 @@ fn simple_unit(text: &str) -> Option<Unit> {
     Some(base.pow(exponent))
 }
 
-/// Converts a value between units; `molar_mass` (g/mol) allows mass ↔ substance.
-pub fn convert(value: &Decimal, from: &str, to: &str, molar_mass: Option<f64>) -> Result<Converted, UnitError> {
+/// A conversion worked out once for a pair of units, applied to many values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    rule: Rule,
+    op: Op,
+    unit: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Keep,
+    Shift(i32),
+    Multiply(f64),
+    NgspToIfcc,
+    IfccToNgsp,
+}
+
+impl Plan {
+    pub fn rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    pub fn apply(&self, value: &Decimal) -> Result<Converted, UnitError> {
+        let bad = || UnitError::BadNumber(value.to_string());
+        let converted = match self.op {
+            Op::Keep => value.clone(),
+            Op::Shift(places) => value.shift(places).ok_or_else(bad)?,
+            Op::Multiply(factor) => Decimal::from_f64(value.to_f64() * factor).ok_or_else(bad)?,
+            Op::NgspToIfcc => Decimal::from_f64((value.to_f64() - 2.15) * 10.929).ok_or_else(bad)?,
+            Op::IfccToNgsp => Decimal::from_f64(value.to_f64() / 10.929 + 2.15).ok_or_else(bad)?,
+        };
+        Ok(Converted { value: converted, unit: self.unit.clone(), rule: self.rule.clone() })
+    }
+}
+
+/// Works out how to convert from one unit to another; `molar_mass` (g/mol) allows
+/// mass ↔ substance.
+pub fn plan(from: &str, to: &str, molar_mass: Option<f64>) -> Result<Plan, UnitError> {
     let from_unit = parse_unit(from)?;
     let to_unit = parse_unit(to)?;
     let target = to.trim().to_string();
     if canonical_spelling(from) == canonical_spelling(to) {
         let rule = if from.trim() == to.trim() { Rule::Identity } else { Rule::Alias };
-        return Ok(Converted { value: value.clone(), unit: target, rule });
+        return Ok(Plan { rule, op: Op::Keep, unit: target });
     }
     if from_unit.special || to_unit.special {
         return Err(UnitError::NotRatioScale(if from_unit.special { from } else { to }.trim().to_string()));
     }
-    let incompatible = || UnitError::Incompatible { from: from.trim().to_string(), to: target.clone() };
     if from_unit.dimension == to_unit.dimension {
         let mantissa = from_unit.mantissa / to_unit.mantissa;
         let shift = from_unit.exponent - to_unit.exponent;
         if (mantissa - 1.0).abs() < 1e-15 {
-            let shifted = value.shift(shift).ok_or_else(|| UnitError::BadNumber(value.to_string()))?;
-            return Ok(Converted { value: shifted, unit: target, rule: Rule::DecimalShift });
+            return Ok(Plan { rule: Rule::DecimalShift, op: Op::Shift(shift), unit: target });
         }
-        let v = value.to_f64() * mantissa * 10f64.powi(shift);
-        return Ok(Converted { value: Decimal::from_f64(v).ok_or_else(incompatible)?, unit: target, rule: Rule::Factor });
+        return Ok(Plan { rule: Rule::Factor, op: Op::Multiply(mantissa * 10f64.powi(shift)), unit: target });
     }
     // Mass ↔ substance: one more mol and one less g (or the reverse).
     let amount_to_mass = from_unit.dimension.combine(Dimension::base(AMOUNT), -1).combine(Dimension::base(MASS), 1);
     let mass_to_amount = from_unit.dimension.combine(Dimension::base(MASS), -1).combine(Dimension::base(AMOUNT), 1);
     let direction = if amount_to_mass == to_unit.dimension {
-        Some(1.0)
+        Some(true)
     } else if mass_to_amount == to_unit.dimension {
-        Some(-1.0)
+        Some(false)
     } else {
         None
     };
     match (direction, molar_mass) {
-        (None, _) => Err(incompatible()),
+        (None, _) => Err(UnitError::Incompatible { from: from.trim().to_string(), to: target }),
         (Some(_), None) => Err(UnitError::NeedsMolarMass { from: from.trim().to_string(), to: target }),
-        (Some(d), Some(mm)) => {
-            let base = value.to_f64() * from_unit.mantissa * 10f64.powi(from_unit.exponent);
-            let converted = if d > 0.0 { base * mm } else { base / mm };
-            let v = converted / (to_unit.mantissa * 10f64.powi(to_unit.exponent));
-            Ok(Converted { value: Decimal::from_f64(v).ok_or_else(incompatible)?, unit: target, rule: Rule::MolarMass })
+        (Some(to_mass), Some(mm)) => {
+            let scale = from_unit.mantissa * 10f64.powi(from_unit.exponent) / (to_unit.mantissa * 10f64.powi(to_unit.exponent));
+            let factor = if to_mass { scale * mm } else { scale / mm };
+            Ok(Plan { rule: Rule::MolarMass, op: Op::Multiply(factor), unit: target })
         }
     }
 }
 
+/// Converts a value between units; `molar_mass` (g/mol) allows mass ↔ substance.
+pub fn convert(value: &Decimal, from: &str, to: &str, molar_mass: Option<f64>) -> Result<Converted, UnitError> {
+    plan(from, to, molar_mass)?.apply(value)
+}
+
 /// HbA1c between the NGSP percentage and the IFCC mmol/mol (master equation:
 /// IFCC = 10.929 × (NGSP − 2.15)). A unit factor cannot do this: the scales have different zeros.
-pub fn convert_hba1c(value: &Decimal, from: &str, to: &str) -> Result<Converted, UnitError> {
+pub fn plan_hba1c(from: &str, to: &str) -> Result<Plan, UnitError> {
     let from_c = canonical_spelling(from);
     let to_c = canonical_spelling(to);
     let is_percent = |u: &str| u == "%" || u == "%{HbA1c}" || u == "%{Hb}";
     let is_ifcc = |u: &str| u == "mmol/mol" || u == "mmol/mol{Hb}";
-    let v = value.to_f64();
-    let converted = if is_percent(&from_c) && is_ifcc(&to_c) {
-        (v - 2.15) * 10.929
+    let unit = to.trim().to_string();
+    if is_percent(&from_c) && is_ifcc(&to_c) {
+        Ok(Plan { rule: Rule::HbA1cMasterEquation, op: Op::NgspToIfcc, unit })
     } else if is_ifcc(&from_c) && is_percent(&to_c) {
-        v / 10.929 + 2.15
+        Ok(Plan { rule: Rule::HbA1cMasterEquation, op: Op::IfccToNgsp, unit })
     } else if from_c == to_c {
-        return Ok(Converted { value: value.clone(), unit: to.trim().to_string(), rule: Rule::Identity });
+        let rule = if from.trim() == to.trim() { Rule::Identity } else { Rule::Alias };
+        Ok(Plan { rule, op: Op::Keep, unit })
     } else {
-        return Err(UnitError::Incompatible { from: from.trim().to_string(), to: to.trim().to_string() });
-    };
-    Ok(Converted {
-        value: Decimal::from_f64(converted).ok_or_else(|| UnitError::BadNumber(value.to_string()))?,
-        unit: to.trim().to_string(),
-        rule: Rule::HbA1cMasterEquation,
-    })
+        Err(UnitError::Incompatible { from: from.trim().to_string(), to: unit })
+    }
+}
+
+pub fn convert_hba1c(value: &Decimal, from: &str, to: &str) -> Result<Converted, UnitError> {
+    plan_hba1c(from, to)?.apply(value)
 }
 
 impl fmt::Display for Rule {

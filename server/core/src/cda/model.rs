@@ -234,7 +234,7 @@ pub struct Header {
 /// shown with its three decimals and no binary rounding ever changes a digit; arithmetic uses
 /// [`Decimal::to_f64`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Decimal(String);
+pub struct Decimal(std::sync::Arc<str>);
 
 impl Decimal {
     /// Longest literal accepted; longer ones are absurd in a laboratory report.
@@ -247,7 +247,7 @@ impl Decimal {
         if s.is_empty() || s.len() > Self::MAX_LEN {
             return None;
         }
-        let s = s.replace(',', ".");
+        let s: std::borrow::Cow<'_, str> = if s.contains(',') { s.replace(',', ".").into() } else { s.into() };
         let body = s.strip_prefix(['+', '-']).unwrap_or(&s);
         let (mantissa, exponent) = match body.find(['e', 'E']) {
             Some(i) => (&body[..i], Some(&body[i + 1..])),
@@ -266,8 +266,11 @@ impl Decimal {
                 return None;
             }
         }
-        let value: f64 = s.parse().ok()?;
-        value.is_finite().then(|| Decimal(s.strip_prefix('+').unwrap_or(&s).to_string()))
+        // Only an exponent can make a literal of at most 40 digits overflow.
+        if exponent.is_some() && !s.parse::<f64>().ok()?.is_finite() {
+            return None;
+        }
+        Some(Decimal(std::sync::Arc::from(s.strip_prefix('+').unwrap_or(&s))))
     }
 
     pub fn as_str(&self) -> &str {
@@ -285,7 +288,7 @@ impl Decimal {
         }
         let (negative, body) = match self.0.strip_prefix('-') {
             Some(rest) => (true, rest),
-            None => (false, self.0.as_str()),
+            None => (false, &*self.0),
         };
         let (int, frac) = body.split_once('.').unwrap_or((body, ""));
         let digits: String = format!("{int}{frac}");
@@ -322,7 +325,7 @@ impl Decimal {
     /// Rounded to `decimals` places (half away from zero), for display.
     pub fn rounded(&self, decimals: usize) -> String {
         if self.scale() <= decimals && !self.0.contains(['e', 'E']) {
-            return self.0.clone();
+            return self.0.to_string();
         }
         let v = self.to_f64();
         let factor = 10f64.powi(decimals as i32);
