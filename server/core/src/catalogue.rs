@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::fxhash::FxBuild;
 use crate::units::{self, UnitError};
 
 /// The catalogue shipped with Bioviewer.
@@ -123,8 +124,8 @@ pub fn loinc_check_digit_ok(code: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     analytes: Vec<Analyte>,
-    by_loinc: HashMap<String, usize>,
-    by_id: HashMap<String, usize>,
+    by_loinc: HashMap<String, usize, FxBuild>,
+    by_id: HashMap<String, usize, FxBuild>,
 }
 
 fn data_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
@@ -143,8 +144,8 @@ impl Catalogue {
 
     pub fn from_tsv(text: &str) -> Result<Catalogue, CatalogueError> {
         let mut analytes = Vec::new();
-        let mut by_loinc = HashMap::new();
-        let mut by_id = HashMap::new();
+        let mut by_loinc = HashMap::default();
+        let mut by_id = HashMap::default();
         for (line, f) in data_lines(text) {
             if f.len() != 14 {
                 return Err(CatalogueError::Columns { line, expected: 14, found: f.len() });

@@ -14,6 +14,7 @@
 
 pub mod catalogue;
 pub mod cda;
+mod fxhash;
 pub mod normalise;
 pub mod units;
 pub mod xml;

@@ -27,6 +27,7 @@ use crate::catalogue::{Analyte, AnalyteKind, Catalogue, Transcoding, UnitSystem}
 use crate::cda::{
     CdaTime, Code, Comparator, Decimal, DocumentKind, InstanceId, Observation, Report, ReportStatus, ResultStatus, Sex, Value,
 };
+use crate::fxhash::{FxBuild, FxHasher};
 use crate::units::{self, Rule, UnitError};
 
 /// One stored document given to the normaliser.
@@ -96,7 +97,7 @@ pub struct Source {
     /// Index of the result in the parsed report.
     pub observation: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_system: Option<Arc<str>>,
     /// The laboratory's label, for results that map to no analyte (a series has its names).
@@ -104,9 +105,9 @@ pub struct Source {
     pub label: Option<String>,
     /// The value exactly as the laboratory wrote it (with its comparator for censored values).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub original_value: Option<String>,
+    pub original_value: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub original_unit: Option<String>,
+    pub original_unit: Option<Arc<str>>,
     pub converted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<Rule>,
@@ -128,7 +129,7 @@ pub enum PointStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Flag {
     /// HL7 interpretation code (N, L, H, LL, HH, A, ...).
-    pub code: String,
+    pub code: Arc<str>,
     /// True when Bioviewer computed it from the laboratory's range (no flag was sent).
     pub computed: bool,
 }
@@ -169,7 +170,7 @@ pub struct Point {
     pub value: Option<Decimal>,
     /// `value` rounded to the analyte's decimals, as shown.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub display: Option<String>,
+    pub display: Option<Arc<str>>,
     /// Text or coded result, or "not performed".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -273,8 +274,7 @@ fn matches_requested(ins: &InstanceId, requested: &str) -> bool {
 /// A point under construction, with what the merge and comparability steps need.
 struct Candidate {
     analyte: Option<usize>,
-    /// Boxed: candidates are moved and sorted by the ten thousand; a point is large.
-    point: Box<Point>,
+    point: Point,
     /// Epoch seconds for ordering; documents without a time sort first.
     epoch: i64,
     document_index: usize,
@@ -410,21 +410,41 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         }
     }
 
-    // 3. Candidate points from every current document.
+    // 3. Previous results (REFR) that repeat a result already in the history are recognised
+    //    on what was written, before anything is built: they become sources of that result.
+    let current: Vec<Option<&Report>> =
+        entries.iter().zip(&reports).map(|(e, r)| if e.status == DocumentState::Current { *r } else { None }).collect();
+    let analytes = map_analytes(&current, catalogue, transcoding);
+    let repeats = find_repeats(&current, &analytes);
+
+    // 4. Candidate points from every current document.
     let mut candidates: Vec<Candidate> = Vec::new();
-    let mut builder = Builder { catalogue, transcoding, system: options.unit_system, plans: Plans::default(), strings: Interner::default() };
-    for (index, (entry, report)) in entries.iter().zip(&reports).enumerate() {
-        let (DocumentState::Current, Some(report)) = (&entry.status, report) else { continue };
-        let doc = DocumentContext { index, id: Arc::from(entry.id.as_str()), report };
+    let mut builder = Builder { catalogue, system: options.unit_system, plans: Plans::default(), strings: Interner::default() };
+    let ids: Vec<Arc<str>> = entries.iter().map(|e| Arc::from(e.id.as_str())).collect();
+    for (index, report) in current.iter().enumerate() {
+        let Some(report) = report else { continue };
+        let doc = DocumentContext { index, id: ids[index].clone(), report };
         for o in &report.observations {
-            candidates.push(builder.candidate(&doc, o));
+            if repeats.absorbed.contains(&(index, o.index)) {
+                continue;
+            }
+            let mut c = builder.candidate(&doc, o, analytes[index][o.index]);
+            let copies = repeats.of((index, o.index));
+            if !copies.is_empty() {
+                let own = c.point.sources[0].clone();
+                c.point.sources.reserve(copies.len());
+                for &(_, (d, i)) in copies {
+                    c.point.sources.push(Source { document: ids[d].clone(), observation: i, previous_result: true, ..own.clone() });
+                }
+            }
+            candidates.push(c);
         }
     }
 
-    // 4. Merge duplicates: dual-unit siblings and repeated results become one point.
+    // 5. Merge what remains: dual-unit siblings, results present in two documents.
     let candidates = merge(candidates);
 
-    // 5. Series and other results.
+    // 6. Series and other results.
     let mut by_analyte: BTreeMap<usize, Vec<Candidate>> = BTreeMap::new();
     let mut others: BTreeMap<(Option<String>, Option<String>, Option<String>, Option<String>), Vec<Candidate>> = BTreeMap::new();
     for c in candidates {
@@ -441,15 +461,16 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         .map(|(index, mut points)| {
             let analyte = &catalogue.analytes()[index];
             points.sort_by_key(|c| (c.epoch, c.document_index));
-            let mut loinc_seen: Vec<String> = points
+            let mut loinc: Vec<&str> = points
                 .iter()
                 .flat_map(|c| &c.point.sources)
                 .filter(|s| s.code_system.as_deref() == Some(crate::cda::oid::LOINC))
-                .filter_map(|s| s.code.clone())
+                .filter_map(|s| s.code.as_deref())
                 .collect();
-            loinc_seen.sort();
-            loinc_seen.dedup();
-            let mut points: Vec<Point> = points.into_iter().map(|c| *c.point).collect();
+            loinc.sort_unstable();
+            loinc.dedup();
+            let loinc_seen: Vec<String> = loinc.into_iter().map(str::to_string).collect();
+            let mut points: Vec<Point> = points.into_iter().map(|c| c.point).collect();
             annotate(&mut points, analyte);
             Series {
                 analyte: analyte.id.clone(),
@@ -468,7 +489,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         .into_iter()
         .map(|((code, code_system, label, laboratory), mut points)| {
             points.sort_by_key(|c| (c.epoch, c.document_index));
-            OtherResults { code, code_system, label, laboratory, points: points.into_iter().map(|c| *c.point).collect() }
+            OtherResults { code, code_system, label, laboratory, points: points.into_iter().map(|c| c.point).collect() }
         })
         .collect();
     History { patient, unit_system: options.unit_system, documents: entries, series, other_results, problems }
@@ -509,19 +530,27 @@ fn value_text(v: &Value) -> Option<String> {
 /// uses a handful of units per analyte, so each pair is parsed once.
 #[derive(Default)]
 struct Plans {
-    by_analyte: HashMap<usize, Vec<(String, Result<units::Plan, String>)>>,
+    by_analyte: HashMap<usize, Vec<CachedPlan>, FxBuild>,
+}
+
+struct CachedPlan {
+    from: String,
+    plan: Result<units::Plan, String>,
+    /// mEq/L read as mmol/L (monovalent ion).
+    monovalent: bool,
 }
 
 impl Plans {
-    fn plan(&mut self, index: usize, analyte: &Analyte, unit: Option<&str>, system: UnitSystem) -> Option<&Result<units::Plan, String>> {
+    fn plan(&mut self, index: usize, analyte: &Analyte, unit: Option<&str>, system: UnitSystem) -> Option<&CachedPlan> {
         let target = analyte.display_unit(system)?;
         let from = unit.unwrap_or("1");
         let plans = self.by_analyte.entry(index).or_default();
-        if let Some(i) = plans.iter().position(|(u, _)| u == from) {
-            return Some(&plans[i].1);
+        if let Some(i) = plans.iter().position(|p| p.from == from) {
+            return Some(&plans[i]);
         }
         let canonical = units::canonical_spelling(from);
-        let plan = if (canonical == "mEq/L" || canonical == "meq/L") && MONOVALENT.contains(&analyte.id.as_str()) {
+        let monovalent = (canonical == "mEq/L" || canonical == "meq/L") && MONOVALENT.contains(&analyte.id.as_str());
+        let plan = if monovalent {
             units::plan("mmol/L", target, analyte.molar_mass)
         } else if analyte.is_hba1c() {
             units::plan_hba1c(from, target)
@@ -532,8 +561,8 @@ impl Plans {
             UnitError::Missing => "no unit given".to_string(),
             e => e.to_string(),
         });
-        plans.push((from.to_string(), plan));
-        plans.last().map(|(_, p)| p)
+        plans.push(CachedPlan { from: from.to_string(), plan, monovalent });
+        plans.last()
     }
 }
 
@@ -546,23 +575,96 @@ fn to_display(
     analyte: &Analyte,
     system: UnitSystem,
 ) -> Result<(Decimal, Option<String>, Rule), String> {
-    let Some(plan) = plans.plan(index, analyte, unit, system) else {
+    let Some(cached) = plans.plan(index, analyte, unit, system) else {
         return Ok((value.clone(), unit.map(str::to_string), Rule::Identity));
     };
-    let plan = plan.as_ref().map_err(Clone::clone)?;
-    let monovalent = unit.is_some_and(|u| {
-        let c = units::canonical_spelling(u);
-        c == "mEq/L" || c == "meq/L"
-    });
+    let plan = cached.plan.as_ref().map_err(Clone::clone)?;
     let converted = plan.apply(value).map_err(|e| e.to_string())?;
-    let rule = if monovalent { Rule::MonovalentEquivalent } else { converted.rule };
+    let rule = if cached.monovalent { Rule::MonovalentEquivalent } else { converted.rule };
     Ok((converted.value, Some(converted.unit), rule))
+}
+
+/// A measurement as the laboratory wrote it, borrowed from the report.
+#[derive(Hash, PartialEq, Eq)]
+struct WrittenKey<'r> {
+    analyte: usize,
+    day: i64,
+    value: &'r str,
+    unit: Option<&'r str>,
+    comparator: Option<&'static str>,
+    laboratory: Option<&'r str>,
+}
+
+fn written_key<'r>(report: &'r Report, o: &'r Observation, analyte: usize) -> Option<WrittenKey<'r>> {
+    if o.status == ResultStatus::Aborted {
+        return None;
+    }
+    let (value, unit, comparator) = match &o.value {
+        Some(Value::Quantity(q)) => (q.value.as_str(), q.unit.as_deref(), None),
+        Some(Value::Censored { comparator, quantity }) => (quantity.value.as_str(), quantity.unit.as_deref(), Some(comparator.symbol())),
+        Some(Value::Real { value }) => (value.as_str(), None, None),
+        _ => return None,
+    };
+    // The same time and laboratory rules as the points themselves.
+    let time = if o.is_previous_result() { o.effective_time.or(o.collection_time) } else { o.collection_time.or(o.effective_time) };
+    let laboratory = o.performer.as_ref().and_then(|p| p.name.as_deref()).or_else(|| report.header.laboratory.as_ref()?.name.as_deref());
+    Some(WrittenKey { analyte, day: time?.epoch_seconds().div_euclid(86_400), value, unit, comparator, laboratory })
+}
+
+/// Which previous results repeat a report's own result, by (document, observation index).
+#[derive(Default)]
+struct Repeats {
+    /// (own result, previous result repeating it), sorted by own result.
+    copies: Vec<((usize, usize), (usize, usize))>,
+    /// Previous results that need no point of their own.
+    absorbed: std::collections::HashSet<(usize, usize), FxBuild>,
+}
+
+impl Repeats {
+    fn of(&self, own: (usize, usize)) -> &[((usize, usize), (usize, usize))] {
+        let start = self.copies.partition_point(|(o, _)| *o < own);
+        let end = self.copies.partition_point(|(o, _)| *o <= own);
+        &self.copies[start..end]
+    }
+}
+
+/// The analyte of every result of every current document (`analytes[document][observation]`).
+fn map_analytes(current: &[Option<&Report>], catalogue: &Catalogue, transcoding: &Transcoding) -> Vec<Vec<Option<usize>>> {
+    current
+        .iter()
+        .map(|r| r.map_or_else(Vec::new, |r| r.observations.iter().map(|o| analyte_of(o, catalogue, transcoding).map(|(i, _)| i)).collect()))
+        .collect()
+}
+
+fn find_repeats(current: &[Option<&Report>], analytes: &[Vec<Option<usize>>]) -> Repeats {
+    let mut own: HashMap<WrittenKey<'_>, (usize, usize), FxBuild> = HashMap::default();
+    for (d, report) in current.iter().enumerate() {
+        let Some(report) = report else { continue };
+        for o in report.observations.iter().filter(|o| !o.is_previous_result()) {
+            if let Some(key) = analytes[d][o.index].and_then(|a| written_key(report, o, a)) {
+                own.entry(key).or_insert((d, o.index));
+            }
+        }
+    }
+    let mut repeats = Repeats::default();
+    for (d, report) in current.iter().enumerate() {
+        let Some(report) = report else { continue };
+        for o in report.observations.iter().filter(|o| o.is_previous_result()) {
+            let Some(key) = analytes[d][o.index].and_then(|a| written_key(report, o, a)) else { continue };
+            if let Some(&original) = own.get(&key) {
+                repeats.copies.push((original, (d, o.index)));
+                repeats.absorbed.insert((d, o.index));
+            }
+        }
+    }
+    repeats.copies.sort_unstable();
+    repeats
 }
 
 /// Shared strings: a decade of results names a handful of laboratories and units.
 #[derive(Default)]
 struct Interner {
-    strings: HashMap<String, Arc<str>>,
+    strings: HashMap<String, Arc<str>, FxBuild>,
 }
 
 impl Interner {
@@ -586,17 +688,16 @@ struct DocumentContext<'a> {
 /// Per-run caches and settings for building candidates.
 struct Builder<'c> {
     catalogue: &'c Catalogue,
-    transcoding: &'c Transcoding,
     system: UnitSystem,
     plans: Plans,
     strings: Interner,
 }
 
 impl Builder<'_> {
-    fn candidate(&mut self, doc: &DocumentContext<'_>, o: &Observation) -> Candidate {
+    fn candidate(&mut self, doc: &DocumentContext<'_>, o: &Observation, analyte: Option<usize>) -> Candidate {
         let report = doc.report;
         let system = self.system;
-        let mapped = analyte_of(o, self.catalogue, self.transcoding);
+        let mapped = analyte.map(|i| (i, &self.catalogue.analytes()[i]));
         let time = if o.is_previous_result() { o.effective_time.or(o.collection_time) } else { o.collection_time.or(o.effective_time) };
         let laboratory = o
             .performer
@@ -605,10 +706,13 @@ impl Builder<'_> {
             .or_else(|| report.header.laboratory.as_ref()?.name.as_deref())
             .map(|l| self.strings.get(l));
         let (code, code_system) = match o.code.loinc() {
-            Some(l) => (Some(l.to_string()), Some(self.strings.get(crate::cda::oid::LOINC))),
+            Some(l) => (Some(self.strings.get(l)), Some(self.strings.get(crate::cda::oid::LOINC))),
             None => {
                 let local = std::iter::once(&o.code).chain(&o.code.translations).find(|c| c.code.is_some());
-                (local.and_then(|c| c.code.clone()), local.and_then(|c| c.system.as_deref()).map(|s| self.strings.get(s)))
+                (
+                    local.and_then(|c| c.code.as_deref()).map(|c| self.strings.get(c)),
+                    local.and_then(|c| c.system.as_deref()).map(|s| self.strings.get(s)),
+                )
             }
         };
         let mut source = Source {
@@ -632,11 +736,11 @@ impl Builder<'_> {
             _ => (None, None, None),
         };
         source.original_value = match (&number, comparator) {
-            (Some(n), Some(c)) => Some(format!("{}{}", c.symbol(), n)),
-            (Some(n), None) => Some(n.to_string()),
-            (None, _) => o.value.as_ref().and_then(value_text),
+            (Some(n), Some(c)) => Some(Arc::from(format!("{}{}", c.symbol(), n))),
+            (Some(n), None) => Some(n.shared()),
+            (None, _) => o.value.as_ref().and_then(value_text).map(Arc::from),
         };
-        source.original_unit = unit.map(str::to_string);
+        source.original_unit = unit.map(|u| self.strings.get(u));
         let status = if o.status == ResultStatus::Aborted { PointStatus::NotPerformed } else { PointStatus::Completed };
         let mut point = Point {
             time,
@@ -670,7 +774,7 @@ impl Builder<'_> {
                 match to_display(&mut self.plans, *analyte_index, n, unit, analyte, system) {
                     Ok((value, display_unit, rule)) => {
                         let decimals = analyte.decimals(system);
-                        point.display = Some(value.rounded(decimals));
+                        point.display = Some(value.display(decimals));
                         point.value = Some(value);
                         point.unit = display_unit.map(|u| self.strings.get(&u));
                         point.in_display_unit = true;
@@ -686,7 +790,7 @@ impl Builder<'_> {
                     }
                     Err(reason) => {
                         point.value = Some(n.clone());
-                        point.display = Some(n.to_string());
+                        point.display = Some(n.shared());
                         source.not_converted = Some(reason);
                         point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
                         point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
@@ -696,21 +800,22 @@ impl Builder<'_> {
             (_, Some(n)) if status == PointStatus::Completed => {
                 // Not in the catalogue (or not numeric there): shown as the laboratory wrote it.
                 point.value = Some(n.clone());
-                point.display = Some(n.to_string());
+                point.display = Some(n.shared());
                 point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
                 point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
             }
             _ => {}
         }
-        point.flag = flag(o, &point);
+        point.flag = flag(o, &point, &mut self.strings);
         point.sources.push(source);
-        let other_key =
-            mapped.is_none().then(|| (code, code_system.map(|s| s.to_string()), code_text(&o.code), point.laboratory.as_ref().map(|l| l.to_string())));
+        let other_key = mapped.is_none().then(|| {
+            (code.map(|c| c.to_string()), code_system.map(|s| s.to_string()), code_text(&o.code), point.laboratory.as_ref().map(|l| l.to_string()))
+        });
         Candidate {
             analyte: mapped.map(|(i, _)| i),
             epoch: time.map_or(i64::MIN, |t| t.epoch_seconds()),
             effective_epoch: o.effective_time.map(|t| t.epoch_seconds()),
-            point: Box::new(point),
+            point,
             document_index: doc.index,
             previous: o.is_previous_result(),
             other_key,
@@ -719,9 +824,9 @@ impl Builder<'_> {
 }
 
 /// The laboratory's flag, else one computed from its own range (marked computed).
-fn flag(o: &Observation, point: &Point) -> Option<Flag> {
-    if let Some(code) = o.interpretation.iter().find_map(|c| c.code.clone()) {
-        return Some(Flag { code, computed: false });
+fn flag(o: &Observation, point: &Point, strings: &mut Interner) -> Option<Flag> {
+    if let Some(code) = o.interpretation.iter().find_map(|c| c.code.as_deref()) {
+        return Some(Flag { code: strings.get(code), computed: false });
     }
     if point.status != PointStatus::Completed {
         return None;
@@ -762,37 +867,10 @@ fn flag(o: &Observation, point: &Point) -> Option<Flag> {
             }
         }
     };
-    Some(Flag { code: code.into(), computed: true })
+    Some(Flag { code: strings.get(code), computed: true })
 }
 
-/// FxHash (rustc's): the merge keys are small and hashed 30,000 times a history; SipHash's
-/// flooding resistance buys nothing on data we parsed ourselves.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
 
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-}
-
-type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 
 /// What makes two results the same measurement seen twice: analyte, day, value, unit,
 /// comparator and laboratory. Hashed without copying; equality is checked on the points.
@@ -840,7 +918,7 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
                 let prefer_new = !target.point.in_display_unit && c.point.in_display_unit;
                 let mut sources = c.point.sources;
                 if prefer_new {
-                    let old = std::mem::replace(&mut target.point, Box::new(Point { sources: Vec::new(), ..*c.point }));
+                    let old = std::mem::replace(&mut target.point, Point { sources: Vec::new(), ..c.point });
                     target.point.sources = old.sources;
                 }
                 target.point.sources.append(&mut sources);
@@ -972,7 +1050,7 @@ fn derive_egfr(by_analyte: &mut BTreeMap<usize, Vec<Candidate>>, catalogue: &Cat
         let Some(egfr) = ckd_epi_2021(mg_dl.value.to_f64(), age_years(&birth, &time), sex) else { continue };
         let Some(value) = Decimal::from_f64(egfr) else { continue };
         let mut point = c.point.clone();
-        point.display = Some(value.rounded(0));
+        point.display = Some(value.display(0));
         point.value = Some(value);
         point.unit = Some(Arc::from("mL/min/{1.73_m2}"));
         point.flag = None;

@@ -233,8 +233,23 @@ pub struct Header {
 /// A decimal number exactly as the laboratory wrote it. The literal is kept so that `1.950` is
 /// shown with its three decimals and no binary rounding ever changes a digit; arithmetic uses
 /// [`Decimal::to_f64`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Decimal(std::sync::Arc<str>);
+#[derive(Debug, Clone)]
+pub struct Decimal(std::sync::Arc<str>, f64);
+
+// Equality and hashing are on the literal: `1.0` and `1.00` are different results as written.
+impl PartialEq for Decimal {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Decimal {}
+
+impl std::hash::Hash for Decimal {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Decimal {
     /// Longest literal accepted; longer ones are absurd in a laboratory report.
@@ -266,11 +281,8 @@ impl Decimal {
                 return None;
             }
         }
-        // Only an exponent can make a literal of at most 40 digits overflow.
-        if exponent.is_some() && !s.parse::<f64>().ok()?.is_finite() {
-            return None;
-        }
-        Some(Decimal(std::sync::Arc::from(s.strip_prefix('+').unwrap_or(&s))))
+        let value: f64 = s.parse().ok()?;
+        value.is_finite().then(|| Decimal(std::sync::Arc::from(s.strip_prefix('+').unwrap_or(&s)), value))
     }
 
     pub fn as_str(&self) -> &str {
@@ -278,7 +290,12 @@ impl Decimal {
     }
 
     pub fn to_f64(&self) -> f64 {
-        self.0.parse().unwrap_or(f64::NAN)
+        self.1
+    }
+
+    /// The literal, shared.
+    pub fn shared(&self) -> std::sync::Arc<str> {
+        self.0.clone()
     }
 
     /// The same number times 10^`places`, by moving the decimal point of the literal: exact.
@@ -331,6 +348,14 @@ impl Decimal {
         let factor = 10f64.powi(decimals as i32);
         let r = (v.abs() * factor + 0.5 + 1e-9).floor() / factor * v.signum();
         format!("{r:.decimals$}")
+    }
+
+    /// [`Decimal::rounded`], sharing the literal when no rounding is needed.
+    pub fn display(&self, decimals: usize) -> std::sync::Arc<str> {
+        if self.scale() <= decimals && !self.0.contains(['e', 'E']) {
+            return self.0.clone();
+        }
+        std::sync::Arc::from(self.rounded(decimals))
     }
 
     /// Number of digits after the decimal point as written.
