@@ -7,7 +7,7 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
-use crate::model::{PatientDocuments, PatientSummary};
+use crate::model::{History, PatientDocuments, PatientSummary, UnitSystem};
 
 /// Errors a server function reports to the interface. Messages are for logs; the interface shows
 /// its own translated text for each variant.
@@ -39,6 +39,12 @@ pub async fn load_patient(patient_id: String) -> Result<PatientDocuments, AppErr
     ssr::backend()?.patient_documents(patient_id).await?.ok_or(AppError::NotFound)
 }
 
+/// The patient's unified history across laboratories (one series per analyte).
+#[server(prefix = "/sfn")]
+pub async fn load_history(patient_id: String, unit_system: UnitSystem) -> Result<History, AppError> {
+    ssr::backend()?.patient_history(patient_id, unit_system).await?.ok_or(AppError::NotFound)
+}
+
 /// Remembers the interface language in a cookie, so server-rendered pages come in it too.
 #[server(prefix = "/sfn")]
 pub async fn set_language(lang: Lang) -> Result<(), AppError> {
@@ -61,12 +67,13 @@ pub mod ssr {
     use leptos::prelude::use_context;
 
     use super::AppError;
-    use crate::model::{PatientDocuments, PatientSummary};
+    use crate::model::{History, PatientDocuments, PatientSummary, UnitSystem};
 
     pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AppError>> + Send + 'a>>;
 
     pub trait Backend: Send + Sync + 'static {
         fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>>;
+        fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<History>>;
         fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
     }
 

@@ -118,6 +118,63 @@ messages! {
     Loading => "Chargement…", "Loading…";
     ErrorLoading => "Le chargement a échoué. Réessayez ; si cela persiste, contactez l'administrateur.", "Loading failed. Try again; if it persists, contact the administrator.";
     ProblemLabel => "Problème", "Problem";
+    Results => "Résultats cumulés", "Cumulative results";
+    ResultsLink => "Voir les résultats cumulés →", "See cumulative results →";
+    DocumentsLink => "← Documents du patient", "← Patient's documents";
+    ResultsIntro => "Tous les laboratoires, une ligne par analyse, dans une même unité. Les valeurs converties sont marquées ; survolez ou sélectionnez-les pour voir l'original.", "All laboratories, one row per test, in one unit. Converted values are marked; hover or focus them to see the original.";
+    Units => "Unités", "Units";
+    UnitsSi => "Molaires (SI)", "Molar (SI)";
+    UnitsConventional => "Massiques", "Mass";
+    Chapter => "Chapitre", "Chapter";
+    AllChapters => "Tous les chapitres", "All chapters";
+    SearchAnalyte => "Rechercher une analyse", "Search a test";
+    AbnormalOnly => "Anormaux seulement", "Abnormal only";
+    Older => "← Plus anciens", "← Older";
+    Newer => "Plus récents →", "Newer →";
+    NotPerformed => "Non réalisé", "Not performed";
+    Analyte => "Analyse", "Test";
+    Unit => "Unité", "Unit";
+    NoResults => "Aucun résultat ne correspond.", "No result matches.";
+    ConvertedMark => "Valeur convertie", "Converted value";
+    OriginalValue => "Valeur d'origine", "Original value";
+    Source => "Source", "Source";
+    Derived => "Calculé par Bioviewer", "Computed by Bioviewer";
+    High => "élevé", "high";
+    Low => "bas", "low";
+    Abnormal => "anormal", "abnormal";
+    SignificantRise => "hausse significative", "significant rise";
+    SignificantFall => "baisse significative", "significant fall";
+    ColumnsShown => "colonnes", "columns";
+    OtherResults => "Autres résultats (codes non reconnus)", "Other results (unrecognised codes)";
+}
+
+/// Chapter names of the analyte catalogue.
+pub fn chapter_name(chapter: &str, lang: Lang) -> String {
+    let (fr, en) = match chapter {
+        "haematology" => ("Hématologie", "Haematology"),
+        "haemostasis" => ("Hémostase", "Haemostasis"),
+        "biochemistry" => ("Biochimie", "Biochemistry"),
+        "lipids" => ("Lipides", "Lipids"),
+        "endocrinology" => ("Endocrinologie", "Endocrinology"),
+        "iron" => ("Bilan martial", "Iron studies"),
+        "inflammation" => ("Inflammation", "Inflammation"),
+        "proteins" => ("Protéines", "Proteins"),
+        "vitamins" => ("Vitamines et oligo-éléments", "Vitamins and trace elements"),
+        "cardiac" => ("Marqueurs cardiaques", "Cardiac markers"),
+        "tumour_markers" => ("Marqueurs tumoraux", "Tumour markers"),
+        "urine" => ("Urines", "Urine"),
+        "blood_gases" => ("Gaz du sang", "Blood gases"),
+        "drug_levels" => ("Dosages de médicaments", "Drug levels"),
+        "toxicology" => ("Toxicologie", "Toxicology"),
+        "immunology" => ("Immunologie", "Immunology"),
+        "serology" => ("Sérologie", "Serology"),
+        "microbiology" => ("Microbiologie", "Microbiology"),
+        other => (other, other),
+    };
+    match lang {
+        Lang::Fr => fr.to_string(),
+        Lang::En => en.to_string(),
+    }
 }
 
 /// The language signal shared by the whole app.

@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <pages::NotFound/> }>
                     <Route path=path!("/") view=pages::PatientList/>
                     <Route path=path!("/patients/:id") view=pages::PatientPage/>
+                    <Route path=path!("/patients/:id/results") view=pages::ResultsPage/>
                 </Routes>
             </main>
         </Router>

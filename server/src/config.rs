@@ -36,4 +36,7 @@ pub struct ServeSettings {
     /// Folder with the built site (`pkg/` with the wasm bundle and stylesheet, and public files).
     #[arg(long, env = "BIOVIEWER_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// Transcoding table of laboratories' local codes (TSV); default: the one shipped.
+    #[arg(long, env = "BIOVIEWER_TRANSCODING")]
+    pub transcoding: Option<PathBuf>,
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, State};
+use axum::extract::{MatchedPath, Path as UrlPath, Query, State};
 use axum::http::Request;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -11,6 +11,7 @@ use bioviewer_app::api::AppError;
 use bioviewer_app::api::ssr::{Backend, BackendFuture};
 use bioviewer_app::model::{DocumentSummary, PatientDocuments, PatientSummary};
 use bioviewer_app::{App, shell};
+use bioviewer_core::catalogue::UnitSystem;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -18,6 +19,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::domain::PatientId;
+use crate::history::{Normaliser, patient_history};
 use crate::store::{DocumentRecord, PatientRecord, Store};
 
 /// Shared state of the HTTP layer.
@@ -25,6 +27,7 @@ use crate::store::{DocumentRecord, PatientRecord, Store};
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: Arc<dyn Store>,
+    pub normaliser: Arc<Normaliser>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -34,17 +37,18 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 }
 
 /// Builds the router. `site_root` holds `pkg/` (bundle, stylesheet) and the public files.
-pub fn router(store: Arc<dyn Store>, site_root: &Path) -> Router {
+pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, site_root: &Path) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name(env!("LEPTOS_OUTPUT_NAME"))
         .site_root(site_root.display().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let state = AppState { leptos_options: leptos_options.clone(), store: store.clone() };
-    let backend: Arc<dyn Backend> = Arc::new(StoreBackend { store });
+    let state = AppState { leptos_options: leptos_options.clone(), store: store.clone(), normaliser: normaliser.clone() };
+    let backend: Arc<dyn Backend> = Arc::new(StoreBackend { store, normaliser });
     let routes = generate_route_list(App);
     Router::new()
         .route("/healthz", get(health))
+        .route("/api/patients/{id}/history", get(history_json))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -61,8 +65,13 @@ pub fn router(store: Arc<dyn Store>, site_root: &Path) -> Router {
         .with_state(state)
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, store: Arc<dyn Store>, site_root: &Path) -> std::io::Result<()> {
-    let app = router(store, site_root);
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    normaliser: Arc<Normaliser>,
+    site_root: &Path,
+) -> std::io::Result<()> {
+    let app = router(store, normaliser, site_root);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
 }
 
@@ -100,9 +109,41 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, (axum::ht
     }
 }
 
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    units: Option<String>,
+}
+
+fn unit_system(name: Option<&str>) -> UnitSystem {
+    match name {
+        Some("conventional") => UnitSystem::Conventional,
+        _ => UnitSystem::Si,
+    }
+}
+
+/// `GET /api/patients/{id}/history[?units=si|conventional]`: the normalised history
+/// (docs/normalised-json.md).
+async fn history_json(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<bioviewer_core::normalise::History>, (axum::http::StatusCode, &'static str)> {
+    let not_found = (axum::http::StatusCode::NOT_FOUND, "no such patient");
+    let patient = PatientId::parse(&id).ok_or(not_found)?;
+    match patient_history(state.store.as_ref(), state.normaliser.clone(), patient, unit_system(query.units.as_deref())).await {
+        Ok(Some(history)) => Ok(Json(history)),
+        Ok(None) => Err(not_found),
+        Err(e) => {
+            tracing::error!(error = %e, "history failed");
+            Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "history unavailable"))
+        }
+    }
+}
+
 /// The app's [`Backend`] port over the store.
 struct StoreBackend {
     store: Arc<dyn Store>,
+    normaliser: Arc<Normaliser>,
 }
 
 fn unavailable(e: crate::store::StoreError) -> AppError {
@@ -140,6 +181,16 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
 }
 
 impl Backend for StoreBackend {
+    fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<bioviewer_core::normalise::History>> {
+        Box::pin(async move {
+            let Some(id) = PatientId::parse(&patient_id) else { return Ok(None) };
+            patient_history(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
+                tracing::error!(error = %e, "history failed");
+                AppError::Unavailable("history".into())
+            })
+        })
+    }
+
     fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>> {
         Box::pin(async move {
             let patients = self.store.list_patients().await.map_err(unavailable)?;

@@ -5,6 +5,7 @@
 //! - [`config`]: settings from flags and `BIOVIEWER_*` variables.
 //! - [`domain`]: validated identifiers (INS, patient and document ids).
 //! - [`store`]: the `Store` port and its SQLite implementation (sqlx).
+//! - [`history`]: a stored patient's documents through the core's parser and normaliser.
 //! - [`import`]: bytes of a document in, stored verbatim and indexed by its header.
 //! - [`http`]: the axum application (Leptos SSR, server functions, health, static files).
 //! - [`telemetry`]: tracing set-up. Logs never carry health data: ids and counts only.
@@ -16,6 +17,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod history;
 pub mod http;
 pub mod import;
 pub mod store;

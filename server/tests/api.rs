@@ -27,7 +27,8 @@ async fn spawn_app() -> TestApp {
     bioviewer::telemetry::init("warn");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.expect("in-memory SQLite"));
     let site = tempfile::tempdir().expect("temp site root").keep();
-    let router = bioviewer::http::router(store.clone(), &site);
+    let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).expect("shipped tables"));
+    let router = bioviewer::http::router(store.clone(), normaliser, &site);
     TestApp { router, store }
 }
 
@@ -134,4 +135,23 @@ async fn whole_corpus_imports_under_one_patient() {
     let patients = app.store.list_patients().await.unwrap();
     assert_eq!(patients.len(), 1, "the corpus has one fictitious patient");
     assert_eq!(patients[0].document_count as usize, names.len());
+}
+
+#[tokio::test]
+async fn history_api_serves_the_normalised_structure() {
+    let app = spawn_app().await;
+    let first = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
+    app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_2.xml").await;
+    app.import_corpus_file("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml").await;
+    let patient = first.patient.unwrap();
+    let (status, body) = app.get(&format!("/api/patients/{patient}/history")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let history: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let tsh = history["series"].as_array().unwrap().iter().find(|s| s["analyte"] == "tsh").expect("a TSH series");
+    assert_eq!(tsh["points"].as_array().unwrap().len(), 2, "TSH from two laboratories");
+    assert!(history["series"].as_array().unwrap().iter().any(|s| s["analyte"] == "crp"), "the local-code CRP is mapped");
+    let (status, _) = app.get("/api/patients/00000000-0000-4000-8000-000000000000/history").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get("/api/patients/not-a-uuid/history").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

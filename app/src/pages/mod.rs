@@ -2,9 +2,11 @@
 
 mod patient;
 mod patients;
+mod results;
 
 pub use patient::PatientPage;
 pub use patients::PatientList;
+pub use results::ResultsPage;
 
 use leptos::prelude::*;
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fxhash::FxBuild;
 use crate::units::{self, UnitError};
@@ -19,7 +19,7 @@ pub const EMBEDDED_CATALOGUE: &str = include_str!("../data/analytes.tsv");
 pub const EMBEDDED_TRANSCODING: &str = include_str!("../data/transcoding.tsv");
 
 /// Display-unit system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitSystem {
     /// Substance units where they exist (mmol/L, µmol/L): the default.

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Analyte, AnalyteKind, Catalogue, Transcoding, UnitSystem};
 use crate::cda::{
@@ -45,7 +45,7 @@ pub struct Options {
     pub unit_system: UnitSystem,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentState {
     Current,
@@ -54,7 +54,7 @@ pub enum DocumentState {
     Rejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentEntry {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,11 +72,11 @@ pub struct DocumentEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_time: Option<CdaTime>,
     pub status: DocumentState,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub problems: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatientIdentity {
     pub ins: String,
     pub ins_root: String,
@@ -91,7 +91,7 @@ pub struct PatientIdentity {
 }
 
 /// Where a point comes from: one result of one document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
     pub document: Arc<str>,
     /// Index of the result in the parsed report.
@@ -115,18 +115,18 @@ pub struct Source {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_converted: Option<String>,
     /// The result came as a previous result (REFR) inside this document.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub previous_result: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PointStatus {
     Completed,
     NotPerformed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flag {
     /// HL7 interpretation code (N, L, H, LL, HH, A, ...).
     pub code: Arc<str>,
@@ -134,7 +134,7 @@ pub struct Flag {
     pub computed: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Up,
@@ -142,15 +142,15 @@ pub enum Direction {
 }
 
 /// What changed since the previous point of the series (charts break or annotate the line).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Comparability {
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub laboratory: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub method: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub reference_range: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub unit: bool,
 }
 
@@ -160,7 +160,7 @@ impl Comparability {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<CdaTime>,
@@ -195,10 +195,10 @@ pub struct Point {
     pub sources: Vec<Source>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub significant_change: Option<Direction>,
-    #[serde(skip_serializing_if = "Comparability::is_default")]
+    #[serde(skip_serializing_if = "Comparability::is_default", default)]
     pub comparability: Comparability,
     /// Computed by Bioviewer (eGFR from creatinine), not reported by a laboratory.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub derived: bool,
 }
 
@@ -218,7 +218,7 @@ impl Point {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Series {
     pub analyte: String,
     pub name_fr: String,
@@ -232,7 +232,7 @@ pub struct Series {
 }
 
 /// Results whose code maps to no analyte, grouped by code and laboratory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OtherResults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
@@ -245,7 +245,7 @@ pub struct OtherResults {
     pub points: Vec<Point>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct History {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient: Option<PatientIdentity>,
@@ -536,8 +536,6 @@ struct Plans {
 struct CachedPlan {
     from: String,
     plan: Result<units::Plan, String>,
-    /// mEq/L read as mmol/L (monovalent ion).
-    monovalent: bool,
 }
 
 impl Plans {
@@ -550,8 +548,11 @@ impl Plans {
         }
         let canonical = units::canonical_spelling(from);
         let monovalent = (canonical == "mEq/L" || canonical == "meq/L") && MONOVALENT.contains(&analyte.id.as_str());
+        let enzyme_iu = canonical.contains("[IU]") && units::is_catalytic(target);
         let plan = if monovalent {
-            units::plan("mmol/L", target, analyte.molar_mass)
+            units::plan("mmol/L", target, analyte.molar_mass).map(|p| p.with_rule(Rule::MonovalentEquivalent))
+        } else if enzyme_iu {
+            units::plan(&canonical.replace("[IU]", "U"), target, analyte.molar_mass).map(|p| p.with_rule(Rule::EnzymeInternationalUnit))
         } else if analyte.is_hba1c() {
             units::plan_hba1c(from, target)
         } else {
@@ -561,7 +562,7 @@ impl Plans {
             UnitError::Missing => "no unit given".to_string(),
             e => e.to_string(),
         });
-        plans.push(CachedPlan { from: from.to_string(), plan, monovalent });
+        plans.push(CachedPlan { from: from.to_string(), plan });
         plans.last()
     }
 }
@@ -580,8 +581,7 @@ fn to_display(
     };
     let plan = cached.plan.as_ref().map_err(Clone::clone)?;
     let converted = plan.apply(value).map_err(|e| e.to_string())?;
-    let rule = if cached.monovalent { Rule::MonovalentEquivalent } else { converted.rule };
-    Ok((converted.value, Some(converted.unit), rule))
+    Ok((converted.value, Some(converted.unit), converted.rule))
 }
 
 /// A measurement as the laboratory wrote it, borrowed from the report.

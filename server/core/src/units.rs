@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cda::Decimal;
 
@@ -107,7 +107,7 @@ pub enum UnitError {
 }
 
 /// How a value was converted (part of the JSON contract: say what was done, always).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// Same unit, same spelling: the value as written.
@@ -125,6 +125,9 @@ pub enum Rule {
     HbA1cMasterEquation,
     /// mEq/L read as mmol/L for a monovalent ion.
     MonovalentEquivalent,
+    /// "International unit" of an enzyme activity (`[IU]`, `UI`), which is the enzyme unit U
+    /// (µmol/min), not the WHO international unit UCUM's `[IU]` means.
+    EnzymeInternationalUnit,
 }
 
 /// A converted value.
@@ -419,6 +422,12 @@ impl Plan {
         &self.rule
     }
 
+    /// The same plan, reporting `rule` (for conversions whose reading of the unit is itself a
+    /// rule worth showing, such as mEq/L for a monovalent ion).
+    pub fn with_rule(self, rule: Rule) -> Plan {
+        Plan { rule, ..self }
+    }
+
     pub fn apply(&self, value: &Decimal) -> Result<Converted, UnitError> {
         let bad = || UnitError::BadNumber(value.to_string());
         let converted = match self.op {
@@ -479,6 +488,12 @@ pub fn convert(value: &Decimal, from: &str, to: &str, molar_mass: Option<f64>) -
     plan(from, to, molar_mass)?.apply(value)
 }
 
+/// Whether a unit measures a catalytic activity (enzyme units: amount per time).
+pub fn is_catalytic(unit: &str) -> bool {
+    let catalytic = Dimension::base(AMOUNT).combine(Dimension::base(TIME), -1).combine(Dimension::base(LENGTH).pow(3), -1);
+    parse_unit(unit).is_ok_and(|u| u.dimension == catalytic)
+}
+
 /// HbA1c between the NGSP percentage and the IFCC mmol/mol (master equation:
 /// IFCC = 10.929 × (NGSP − 2.15)). A unit factor cannot do this: the scales have different zeros.
 pub fn plan_hba1c(from: &str, to: &str) -> Result<Plan, UnitError> {
@@ -513,6 +528,7 @@ impl fmt::Display for Rule {
             Rule::MolarMass => "molar_mass",
             Rule::HbA1cMasterEquation => "hba1c_master_equation",
             Rule::MonovalentEquivalent => "monovalent_equivalent",
+            Rule::EnzymeInternationalUnit => "enzyme_international_unit",
         })
     }
 }

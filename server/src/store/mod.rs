@@ -132,6 +132,8 @@ pub trait Store: Send + Sync + 'static {
     fn patient_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentRecord>>;
     /// The raw bytes exactly as received.
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>>;
+    /// Every document of a patient with its raw bytes (for normalisation), oldest import first.
+    fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, Vec<u8>)>>;
 }
 
 pub(crate) fn sex_to_str(sex: Sex) -> &'static str {

@@ -237,6 +237,26 @@ impl Store for SqliteStore {
         })
     }
 
+    fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, Vec<u8>)>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT d.id, c.raw FROM documents d JOIN document_contents c ON c.document_id = d.id
+                 WHERE d.patient_id = ? ORDER BY d.imported_at, d.id",
+            )
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("reading a patient's documents"))?;
+            rows.iter()
+                .map(|row| {
+                    let id: String = row.try_get("id").map_err(StoreError::query("reading a patient's documents"))?;
+                    let raw: Vec<u8> = row.try_get("raw").map_err(StoreError::query("reading a patient's documents"))?;
+                    Ok((DocumentId(parse_uuid(&id, "document id")?), raw))
+                })
+                .collect()
+        })
+    }
+
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>> {
         Box::pin(async move {
             sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM document_contents WHERE document_id = ?")

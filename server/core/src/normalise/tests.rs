@@ -371,3 +371,25 @@ fn the_whole_corpus_normalises_without_losing_a_result() {
     assert!(h.documents.iter().any(|d| d.status == DocumentState::Replaced), "microbiology V1 is replaced by V2");
     assert!(h.documents.iter().filter(|d| d.status == DocumentState::Rejected).all(|d| d.problems[0].contains("CR-BIO")));
 }
+
+#[test]
+fn the_history_json_reads_back() {
+    let h = history(&[doc("Lab A", "20240105", vec![r("14749-6", q("5.50", "mmol/L")), r("1-8", q("7", "U/L"))]), doc("Lab B", "20240305", vec![r("2345-7", q("0.99", "g/L"))])]);
+    let json = serde_json::to_string(&h).unwrap();
+    let back: History = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, h);
+}
+
+#[test]
+fn enzyme_activities_in_international_units_are_enzyme_units() {
+    // French laboratories (and the agency's own samples) write ALT in "UI/L" or "[IU]/L":
+    // the international unit of enzyme activity, i.e. U/L; not the WHO unit of TSH's mUI/L.
+    let h = history(&[doc("Lab A", "20240105", vec![r("1742-6", q("49", "[IU]/L")), r("1920-8", q("30", "UI/L")), r("3016-3", q("1.2", "mUI/L"))])]);
+    let alt = &series(&h, "alt").points[0];
+    assert!(alt.in_display_unit);
+    assert_eq!((alt.display.as_deref(), alt.unit.as_deref()), (Some("49"), Some("U/L")));
+    assert_eq!(alt.sources[0].rule, Some(Rule::EnzymeInternationalUnit));
+    assert!(series(&h, "ast").points[0].in_display_unit);
+    let tsh = &series(&h, "tsh").points[0];
+    assert_eq!(tsh.sources[0].rule, Some(Rule::Alias), "mUI/L stays the WHO unit");
+}

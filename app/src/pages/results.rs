@@ -1,0 +1,269 @@
+//! The cumulative table: analytes as rows grouped by chapter, collection days as columns
+//! (newest first, paged), every laboratory in one unit.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::load_history;
+use crate::components::{fold_for_search, format_datetime};
+use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
+use crate::model::{Comparator, Direction, History, Point, PointStatus, Series, UnitSystem};
+
+/// Columns shown at once: a decade has hundreds of sampling days; the table pages through them.
+const PAGE: usize = 12;
+
+#[component]
+pub fn ResultsPage() -> impl IntoView {
+    let params = use_params_map();
+    let units = RwSignal::new(UnitSystem::Si);
+    let data = Resource::new(
+        move || (params.read().get("id").unwrap_or_default(), units.get()),
+        |(id, units)| load_history(id, units),
+    );
+    let patient_id = move || params.read().get("id").unwrap_or_default();
+    view! {
+        <section class="page">
+            <p class="breadcrumb"><a href=move || format!("/patients/{}", patient_id())>{tr(Msg::DocumentsLink)}</a></p>
+            <h1>{tr(Msg::Results)}</h1>
+            <p class="intro">{tr(Msg::ResultsIntro)}</p>
+            <div class="toolbar" role="group" aria-label=tr(Msg::Units)>
+                <span>{tr(Msg::Units)} ":"</span>
+                <button type="button" class="toggle" data-testid="units-si" aria-pressed=move || (units.get() == UnitSystem::Si).to_string()
+                    on:click=move |_| units.set(UnitSystem::Si)>{tr(Msg::UnitsSi)}</button>
+                <button type="button" class="toggle" data-testid="units-conventional" aria-pressed=move || (units.get() == UnitSystem::Conventional).to_string()
+                    on:click=move |_| units.set(UnitSystem::Conventional)>{tr(Msg::UnitsConventional)}</button>
+            </div>
+            <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(history) => view! { <ResultsTable history/> }.into_any(),
+                        Err(error) => view! { <super::LoadError error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// A column: one collection day.
+#[derive(Clone, PartialEq)]
+struct Column {
+    day: String,
+    laboratories: Vec<String>,
+}
+
+fn day_of(p: &Point) -> Option<String> {
+    p.time.map(|t| t.date_string())
+}
+
+fn is_abnormal(p: &Point) -> bool {
+    p.flag.as_ref().is_some_and(|f| !matches!(&*f.code, "N" | "NEG" | "S"))
+}
+
+#[component]
+fn ResultsTable(history: History) -> impl IntoView {
+    let lang = use_lang();
+    let series = StoredValue::new(history.series);
+    let chapters: Vec<String> = {
+        let mut c: Vec<String> = series.with_value(|s| s.iter().map(|s| s.chapter.clone()).collect());
+        c.dedup();
+        c
+    };
+    let chapter = RwSignal::new(String::new());
+    let search = RwSignal::new(String::new());
+    let abnormal_only = RwSignal::new(false);
+    let page = RwSignal::new(0usize);
+
+    // The rows shown, after filters.
+    let visible = Memo::new(move |_| {
+        let needle = fold_for_search(search.get().trim());
+        let chapter = chapter.get();
+        let abnormal = abnormal_only.get();
+        series.with_value(|all| {
+            all.iter()
+                .filter(|s| chapter.is_empty() || s.chapter == chapter)
+                .filter(|s| needle.is_empty() || fold_for_search(&s.name_fr).contains(&needle) || fold_for_search(&s.name_en).contains(&needle))
+                .filter(|s| !abnormal || s.points.iter().any(is_abnormal))
+                .cloned()
+                .collect::<Vec<Series>>()
+        })
+    });
+    // Every collection day of the rows shown, newest first, with its laboratories.
+    let columns = Memo::new(move |_| {
+        let mut days: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+        for s in visible.get().iter() {
+            for p in &s.points {
+                if let Some(day) = day_of(p) {
+                    let labs = days.entry(day).or_default();
+                    if let Some(l) = &p.laboratory {
+                        labs.insert(l.to_string());
+                    }
+                }
+            }
+        }
+        days.into_iter().rev().map(|(day, labs)| Column { day, laboratories: labs.into_iter().collect() }).collect::<Vec<_>>()
+    });
+    let page_columns = Memo::new(move |_| {
+        let all = columns.get();
+        let start = (page.get() * PAGE).min(all.len().saturating_sub(1));
+        all.iter().skip(start).take(PAGE).cloned().collect::<Vec<_>>()
+    });
+    let pages = move || columns.with(|c| c.len().div_ceil(PAGE)).max(1);
+
+    view! {
+        <div class="toolbar filters">
+            <label for="chapter-filter">{tr(Msg::Chapter)}</label>
+            <select id="chapter-filter" data-testid="chapter-filter" on:change=move |ev| { chapter.set(event_target_value(&ev)); page.set(0); }>
+                <option value="">{tr(Msg::AllChapters)}</option>
+                {chapters.into_iter().map(|c| {
+                    let value = c.clone();
+                    view! { <option value=value>{move || chapter_name(&c, lang.get())}</option> }
+                }).collect_view()}
+            </select>
+            <label for="analyte-search">{tr(Msg::SearchAnalyte)}</label>
+            <input id="analyte-search" type="search" data-testid="analyte-search"
+                on:input=move |ev| { search.set(event_target_value(&ev)); page.set(0); }/>
+            <label class="check">
+                <input type="checkbox" data-testid="abnormal-only" on:change=move |ev| { abnormal_only.set(event_target_checked(&ev)); page.set(0); }/>
+                {tr(Msg::AbnormalOnly)}
+            </label>
+            <span class="pager">
+                <button type="button" data-testid="older" disabled=move || { page.get() + 1 >= pages() } on:click=move |_| page.update(|p| *p += 1)>{tr(Msg::Older)}</button>
+                <span class="count">{move || page.get() + 1} " / " {pages}</span>
+                <button type="button" data-testid="newer" disabled=move || page.get() == 0 on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>{tr(Msg::Newer)}</button>
+            </span>
+        </div>
+        <Show when=move || !visible.with(Vec::is_empty) fallback=|| view! { <p class="notice">{tr(Msg::NoResults)}</p> }>
+            <div class="table-scroll">
+                <table class="data cumulative" data-testid="cumulative-table">
+                    <thead>
+                        <tr>
+                            <th scope="col" class="sticky-col">{tr(Msg::Analyte)}</th>
+                            <th scope="col">{tr(Msg::Unit)}</th>
+                            <For each=move || page_columns.get() key=|c| c.day.clone() let:column>
+                                <th scope="col" class="day">
+                                    <span class="date">{move || format_datetime(lang.get(), &column.day)}</span>
+                                    <span class="labs">{column.laboratories.join(", ")}</span>
+                                </th>
+                            </For>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {move || {
+                            let cols = page_columns.get();
+                            let lang_now = lang.get();
+                            let mut current_chapter = String::new();
+                            let mut rows = Vec::new();
+                            for s in visible.get() {
+                                if s.chapter != current_chapter {
+                                    current_chapter = s.chapter.clone();
+                                    rows.push(view! {
+                                        <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 2).to_string()>{chapter_name(&s.chapter, lang_now)}</th></tr>
+                                    }.into_any());
+                                }
+                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now/> }.into_any());
+                            }
+                            rows
+                        }}
+                    </tbody>
+                </table>
+            </div>
+        </Show>
+    }
+}
+
+#[component]
+fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang) -> impl IntoView {
+    let name = match lang {
+        Lang::Fr => series.name_fr.clone(),
+        Lang::En => series.name_en.clone(),
+    };
+    let cells = columns
+        .iter()
+        .map(|c| {
+            let points: Vec<&Point> = series.points.iter().filter(|p| day_of(p).as_deref() == Some(c.day.as_str())).collect();
+            match points.first() {
+                None => view! { <td class="empty"></td> }.into_any(),
+                Some(p) => view! { <ResultCell point=(*p).clone() lang more=points.len() - 1/> }.into_any(),
+            }
+        })
+        .collect_view();
+    view! {
+        <tr>
+            <th scope="row" class="sticky-col">{name}</th>
+            <td class="unit">{series.unit.clone().unwrap_or_default()}</td>
+            {cells}
+        </tr>
+    }
+}
+
+fn flag_symbol(code: &str) -> (&'static str, &'static str, Msg) {
+    match code {
+        "H" | "HU" => ("↑", "flag-high", Msg::High),
+        "HH" => ("↑↑", "flag-high", Msg::High),
+        "L" | "LU" => ("↓", "flag-low", Msg::Low),
+        "LL" => ("↓↓", "flag-low", Msg::Low),
+        "A" | "AA" | "POS" | "R" => ("!", "flag-abnormal", Msg::Abnormal),
+        _ => ("", "", Msg::Abnormal),
+    }
+}
+
+#[component]
+fn ResultCell(point: Point, lang: Lang, more: usize) -> impl IntoView {
+    let decimal = |s: &str| lang.decimal(s);
+    let comparator = point.comparator.map(|c| match c {
+        Comparator::Less => "<",
+        Comparator::LessOrEqual => "≤",
+        Comparator::Greater => ">",
+        Comparator::GreaterOrEqual => "≥",
+    });
+    let value = match point.status {
+        PointStatus::NotPerformed => Msg::NotPerformed.text(lang).to_string(),
+        PointStatus::Completed => match (&point.display, &point.text) {
+            (Some(d), _) => format!("{}{}", comparator.unwrap_or(""), decimal(d)),
+            (None, Some(t)) => t.clone(),
+            (None, None) => String::new(),
+        },
+    };
+    let (symbol, class, flag_msg) = point.flag.as_ref().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
+    let converted = point.sources.iter().any(|s| s.converted) || !point.in_display_unit;
+    let detail = point
+        .sources
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {} {} — {} — {}",
+                Msg::OriginalValue.text(lang),
+                s.original_value.as_deref().map(&decimal).unwrap_or_default(),
+                s.original_unit.as_deref().unwrap_or(""),
+                point.laboratory.as_deref().unwrap_or(""),
+                s.code.as_deref().unwrap_or(""),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let change = point.significant_change.map(|d| match d {
+        Direction::Up => ("▲", Msg::SignificantRise),
+        Direction::Down => ("▼", Msg::SignificantFall),
+    });
+    let mut label = value.clone();
+    if !symbol.is_empty() {
+        label.push_str(&format!(" ({})", flag_msg.text(lang)));
+    }
+    if let Some((_, msg)) = change {
+        label.push_str(&format!(", {}", msg.text(lang)));
+    }
+    if converted {
+        label.push_str(&format!(". {}", detail));
+    }
+    let classes = format!("result {class}{}{}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
+    view! {
+        <td class=classes title=detail.clone() tabindex="0" aria-label=label data-testid="result-cell">
+            {value}
+            {(!symbol.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{symbol}</span> })}
+            {change.map(|(s, _)| view! { <span class="change" aria-hidden="true">{s}</span> })}
+            {converted.then(|| view! { <span class="conv-mark" aria-hidden="true" title=Msg::ConvertedMark.text(lang)>"*"</span> })}
+            {(more > 0).then(|| view! { <span class="more">{format!(" +{more}")}</span> })}
+        </td>
+    }
+}
