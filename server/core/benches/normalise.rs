@@ -108,29 +108,16 @@ fn generated_history() -> Vec<Report> {
             }
             previous[lab][i] = Some((time, value));
         }
-        reports.push(Report {
-            kind: DocumentKind::CrBioStructured,
-            header: Header {
+        reports.push(Report::structured(Header {
                 id: Some(InstanceId { root: "1.2.250.1.999".into(), extension: Some(format!("d{n}")) }),
                 set_id: Some(InstanceId { root: "1.2.250.1.999".into(), extension: Some(format!("s{n}")) }),
                 version_number: Some(1),
                 effective_time: Some(time),
                 status: Some(ReportStatus::Completed),
                 laboratory: Some(Organization { id: None, name: Some(labs[lab].into()) }),
-                patient: Some(Patient {
-                    ids: vec![InstanceId { root: oid::INS_NIR_TEST.into(), extension: Some("279035121518989".into()) }],
-                    name: PersonName::default(),
-                    birth_date: CdaTime::parse_hl7("19600101").ok(),
-                    sex: Some(Sex::Male),
-                }),
+                patient: Some(Patient::with_id(oid::INS_NIR_TEST, "279035121518989", PersonName::default(), CdaTime::parse_hl7("19600101").ok(), Some(Sex::Male))),
                 ..Header::default()
-            },
-            sections: Vec::new(),
-            observations,
-            comments: Vec::new(),
-            attachments: Vec::new(),
-            warnings: Vec::new(),
-        });
+            }, observations));
     }
     reports
 }

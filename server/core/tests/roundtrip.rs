@@ -195,9 +195,7 @@ fn report() -> impl Strategy<Value = Report> {
                     }
                 }
             }
-            Report {
-                kind: DocumentKind::CrBioStructured,
-                header: Header {
+            Report::structured(Header {
                     id: Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some(format!("doc{version}")) }),
                     set_id: Some(InstanceId { root: "1.2.250.1.999.2".into(), extension: Some("set".into()) }),
                     version_number: Some(version),
@@ -205,20 +203,9 @@ fn report() -> impl Strategy<Value = Report> {
                     status: Some(if version % 2 == 0 { ReportStatus::Active } else { ReportStatus::Completed }),
                     laboratory: Some(laboratory),
                     title: Some("Compte rendu d'examens biologiques".into()),
-                    patient: Some(Patient {
-                        ids: vec![InstanceId { root: oid::INS_NIR_TEST.into(), extension: Some("279035121518989".into()) }],
-                        name: PersonName { family: Some("PAT-TROIS".into()), birth_family: Some("PAT-TROIS".into()), given: vec!["DOMINIQUE".into()], prefix: None },
-                        birth_date: CdaTime::parse_hl7("19790328").ok(),
-                        sex: Some(Sex::Female),
-                    }),
+                    patient: Some(Patient::with_id(oid::INS_NIR_TEST, "279035121518989", PersonName { family: Some("PAT-TROIS".into()), birth_family: Some("PAT-TROIS".into()), given: vec!["DOMINIQUE".into()], prefix: None }, CdaTime::parse_hl7("19790328").ok(), Some(Sex::Female))),
                     ..Header::default()
-                },
-                sections: Vec::new(),
-                observations,
-                comments: Vec::new(),
-                attachments: Vec::new(),
-                warnings: Vec::new(),
-            }
+                }, observations)
         })
 }
 

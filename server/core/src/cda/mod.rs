@@ -95,6 +95,17 @@ fn extract(tree: &Tree<'_>) -> Report {
 }
 
 impl Report {
+    /// A structured CR-BIO report made of a header and results (generated data and tests; the
+    /// writer turns it into a document).
+    pub fn structured(header: Header, observations: Vec<Observation>) -> Report {
+        Report { observations, ..Report::empty(DocumentKind::CrBioStructured, Vec::new()) }.with_header(header)
+    }
+
+    fn with_header(mut self, header: Header) -> Report {
+        self.header = header;
+        self
+    }
+
     fn empty(kind: DocumentKind, warnings: Vec<String>) -> Report {
         Report {
             kind,

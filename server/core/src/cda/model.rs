@@ -146,6 +146,11 @@ pub struct Patient {
 }
 
 impl Patient {
+    /// A patient known by one identifier (an INS, for generated data and tests).
+    pub fn with_id(root: &str, extension: &str, name: PersonName, birth_date: Option<CdaTime>, sex: Option<Sex>) -> Patient {
+        Patient { ids: vec![InstanceId { root: root.into(), extension: Some(extension.into()) }], name, birth_date, sex }
+    }
+
     /// The national identifier (INS-NIR, INS-NIA or a test/demo INS), preferred in that order.
     pub fn ins(&self) -> Option<&InstanceId> {
         [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO]

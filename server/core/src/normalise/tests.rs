@@ -103,9 +103,7 @@ fn report(d: &Doc) -> Report {
             });
         }
     }
-    let report = Report {
-        kind: DocumentKind::CrBioStructured,
-        header: Header {
+    let report = Report::structured(Header {
             id: Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some(format!("{}-{}", d.set, d.version)) }),
             set_id: Some(InstanceId { root: "1.2.250.1.999.2".into(), extension: Some(d.set.into()) }),
             version_number: Some(d.version),
@@ -113,20 +111,9 @@ fn report(d: &Doc) -> Report {
             status: Some(d.status),
             laboratory: Some(laboratory),
             sampler: Some(Professional { time: Some(collected), ..Professional::default() }),
-            patient: Some(Patient {
-                ids: vec![InstanceId { root: oid::INS_NIR_TEST.into(), extension: Some(d.ins.into()) }],
-                name: PersonName { family: Some("TEST".into()), given: vec!["ALICE".into()], ..PersonName::default() },
-                birth_date: Some(time("19760315")),
-                sex: Some(Sex::Female),
-            }),
+            patient: Some(Patient::with_id(oid::INS_NIR_TEST, d.ins, PersonName { family: Some("TEST".into()), given: vec!["ALICE".into()], ..PersonName::default() }, Some(time("19760315")), Some(Sex::Female))),
             ..Header::default()
-        },
-        sections: Vec::new(),
-        observations,
-        comments: Vec::new(),
-        attachments: Vec::new(),
-        warnings: Vec::new(),
-    };
+        }, observations);
     parse(write_cr_bio(&report).as_bytes()).expect("a written report parses")
 }
 
