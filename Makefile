@@ -82,9 +82,14 @@ server-release:
 
 run: deps-rust deps-node site server-release
 	@mkdir -p $(DATA_DIR)
-	@if [ ! -s $(DATA_DIR)/bioviewer.db ] && [ -d "$(CORPUS_DIR)" ]; then \
-	  echo "loading the demo documents from $(CORPUS_DIR)"; \
-	  $(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn import "$(CORPUS_DIR)" >/dev/null; \
+	@if [ ! -s $(DATA_DIR)/bioviewer.db ]; then \
+	  echo "generating demo patients (10 years of reports from 5 laboratories) and loading them"; \
+	  $(TARGET_DIR)/release/bioviewer demo-data --patients 6 --years 10 --out $(DATA_DIR)/demo; \
+	  $(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn import $(DATA_DIR)/demo >/dev/null; \
+	  if [ -d "$(CORPUS_DIR)" ]; then \
+	    echo "loading the national agency's example documents from $(CORPUS_DIR)"; \
+	    $(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn import "$(CORPUS_DIR)" >/dev/null; \
+	  fi; \
 	fi
 	@echo "Open http://$(LISTEN) in a browser (Ctrl-C stops the server)."
 	$(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) serve --listen $(LISTEN) --site-root $(SITE_DIR)

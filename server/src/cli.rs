@@ -49,6 +49,18 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Write generated CR-BIO documents: fictitious patients with clinical stories, seen over
+    /// the years by laboratories with their own habits (one folder per patient INS).
+    DemoData {
+        #[arg(long, default_value_t = 6)]
+        patients: usize,
+        #[arg(long, default_value_t = 10)]
+        years: u32,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Unit tools for laboratory staff.
     Units {
         #[command(subcommand)]
@@ -156,6 +168,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Normalize { patient, unit_system, transcoding, paths } => normalize_command(patient, unit_system, transcoding, &paths),
         Command::Units { command } => units_command(command),
+        Command::DemoData { patients, years, out, seed } => demo_data_command(patients, years, &out, seed),
     }
 }
 
@@ -197,6 +210,20 @@ fn normalize_command(
     let out = std::io::stdout().lock();
     serde_json::to_writer_pretty(out, &history).map_err(|e| e.to_string())?;
     println!();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_data_command(patients: usize, years: u32, out: &Path, seed: u64) -> Result<ExitCode, String> {
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let documents = bioviewer_core::demo::generate(patients, years, seed, today);
+    for d in &documents {
+        let folder = out.join(&d.patient);
+        std::fs::create_dir_all(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+        let path = folder.join(&d.file_name);
+        std::fs::write(&path, bioviewer_core::cda::writer::write_cr_bio(&d.report))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    println!("{} documents for {patients} patients written to {}", documents.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -226,7 +226,9 @@ fn ResultCell(point: Point, lang: Lang, more: usize) -> impl IntoView {
         },
     };
     let (symbol, class, flag_msg) = point.flag.as_ref().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
-    let converted = point.sources.iter().any(|s| s.converted) || !point.in_display_unit;
+    // Marked when the value shown is not in the unit the laboratory wrote (or could not be put
+    // in the display unit); a result not performed has no value to mark.
+    let converted = point.status == PointStatus::Completed && (point.sources.iter().any(|s| s.converted) || !point.in_display_unit);
     let detail = point
         .sources
         .iter()

@@ -9,11 +9,13 @@
 //! - [`cda`]: CR-BIO documents to typed reports.
 //! - [`catalogue`]: analytes (LOINC grouping, units, molar masses, biological variation) and
 //!   laboratories' local codes.
+//! - [`demo`]: generated patients with clinical stories and laboratories with their habits.
 //! - [`normalise`]: all of a patient's reports into one history (series per analyte).
 //! - [`units`]: UCUM units as laboratories write them, and exact conversions.
 
 pub mod catalogue;
 pub mod cda;
+pub mod demo;
 mod fxhash;
 pub mod normalise;
 pub mod units;

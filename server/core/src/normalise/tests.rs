@@ -380,3 +380,26 @@ fn enzyme_activities_in_international_units_are_enzyme_units() {
     let tsh = &series(&h, "tsh").points[0];
     assert_eq!(tsh.sources[0].rule, Some(Rule::Alias), "mUI/L stays the WHO unit");
 }
+
+#[test]
+fn a_generated_ten_year_history_normalises_cleanly() {
+    // Every habit of the generated laboratories must be understood: no result lost to "other
+    // results", no value left unconverted, one series per analyte whatever the code or unit.
+    let end = CdaTime::parse_hl7("20261101").unwrap().epoch_seconds() / 86_400;
+    let docs = crate::demo::generate(6, 10, 11, end);
+    for ins in docs.iter().map(|d| d.patient.clone()).collect::<std::collections::BTreeSet<_>>() {
+        let reports: Vec<Report> = docs.iter().filter(|d| d.patient == ins).map(|d| parse(write_cr_bio(&d.report).as_bytes()).unwrap()).collect();
+        let h = history_of(&reports, &Options::default());
+        assert_eq!(h.patient.as_ref().unwrap().ins, ins);
+        assert!(h.other_results.is_empty(), "{ins}: unmapped {:?}", h.other_results.iter().map(|o| &o.code).collect::<Vec<_>>());
+        for s in &h.series {
+            for p in s.points.iter().filter(|p| p.status == PointStatus::Completed) {
+                assert!(p.in_display_unit, "{ins} {}: {:?}", s.analyte, p.sources[0].not_converted);
+            }
+        }
+        let replaced = h.documents.iter().filter(|d| d.status == DocumentState::Replaced).count();
+        let partial = reports.iter().filter(|r| r.header.status == Some(ReportStatus::Active)).count();
+        assert_eq!(replaced, partial, "every partial report is replaced by its complete version");
+        assert!(h.series.iter().all(|s| s.points.windows(2).all(|w| w[0].time.map(|t| t.epoch_seconds()) <= w[1].time.map(|t| t.epoch_seconds()))));
+    }
+}
