@@ -45,6 +45,20 @@ pub async fn load_history(patient_id: String, unit_system: UnitSystem) -> Result
     ssr::backend()?.patient_history(patient_id, unit_system).await?.ok_or(AppError::NotFound)
 }
 
+/// The trend chart of one analyte as SVG (drawn on the server), zoomed to `from`..`to`
+/// (ISO dates, inclusive) when given.
+#[server(prefix = "/sfn")]
+pub async fn load_chart(
+    patient_id: String,
+    analyte: String,
+    unit_system: UnitSystem,
+    lang: Lang,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<String, AppError> {
+    ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, from, to).await?.ok_or(AppError::NotFound)
+}
+
 /// Remembers the interface language in a cookie, so server-rendered pages come in it too.
 #[server(prefix = "/sfn")]
 pub async fn set_language(lang: Lang) -> Result<(), AppError> {
@@ -74,6 +88,16 @@ pub mod ssr {
     pub trait Backend: Send + Sync + 'static {
         fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>>;
         fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<History>>;
+        /// An analyte's chart as SVG; `None` when the patient or the series does not exist.
+        fn analyte_chart(
+            &self,
+            patient_id: String,
+            analyte: String,
+            unit_system: UnitSystem,
+            lang: crate::i18n::Lang,
+            from: Option<String>,
+            to: Option<String>,
+        ) -> BackendFuture<'_, Option<String>>;
         fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
     }
 

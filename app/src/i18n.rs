@@ -146,6 +146,20 @@ messages! {
     SignificantFall => "baisse significative", "significant fall";
     ColumnsShown => "colonnes", "columns";
     OtherResults => "Autres résultats (codes non reconnus)", "Other results (unrecognised codes)";
+    BackToResults => "← Résultats cumulés", "← Cumulative results";
+    Trend => "Évolution", "Trend";
+    TrendIntro => "Axe du temps proportionnel ; bande de référence de chaque laboratoire ; triangles ouverts : valeurs sous ou au-dessus d'un seuil ; cercles vides : valeurs calculées ; la ligne s'interrompt quand le laboratoire, la méthode ou les normes changent.", "Proportional time axis; each laboratory's reference band; open triangles: values below or above a threshold; hollow circles: computed values; the line breaks when laboratory, method or range change.";
+    From => "Du", "From";
+    To => "Au", "To";
+    NoChart => "Aucune valeur numérique à tracer sur cette période.", "No numeric value to plot in this period.";
+    Points => "Tous les résultats", "All results";
+    Date => "Date", "Date";
+    Value => "Valeur", "Value";
+    Reference => "Valeurs de référence", "Reference range";
+    Method => "Méthode", "Method";
+    Sources => "Sources", "Sources";
+    Rule => "Conversion", "Conversion";
+    AnalyteNotFound => "Cette analyse n'a pas de résultats pour ce patient.", "This test has no results for this patient.";
 }
 
 /// Chapter names of the analyte catalogue.

@@ -48,3 +48,29 @@ test("the history API serves the normalised JSON", async ({ request, page }) => 
   const tsh = history.series.find((s: { analyte: string }) => s.analyte === "tsh");
   expect(tsh.loinc_seen).toEqual(["29575-8", "3016-3"]);
 });
+
+test("an analyte's trend chart shows every value by hover and focus, and zooms", async ({ page }) => {
+  const errors = collectPageErrors(page);
+  await page.goto(url("/"));
+  await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  await page.getByTestId("results-link").click();
+  await page.getByRole("link", { name: "Urée" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Urée");
+  const chart = page.getByTestId("chart");
+  await expect(chart.locator("svg")).toBeVisible();
+  await waitForHydration(page);
+  const marks = chart.locator("g.bv-point");
+  const all = await marks.count();
+  expect(all).toBeGreaterThan(2);
+  // Every mark carries its exact value and unit, for the mouse (title) and the keyboard.
+  await expect(marks.first().locator("title")).toContainText("mmol/L");
+  await marks.first().focus();
+  await expect(marks.first()).toBeFocused();
+  // The table under the chart lists every result with its sources.
+  await expect(page.getByTestId("points-table").locator("tbody tr")).toHaveCount(all);
+  // Zoom to the last years: fewer marks.
+  await page.getByTestId("zoom-from").fill("2023-01-01");
+  await page.getByTestId("zoom-from").dispatchEvent("change");
+  await expect.poll(async () => await marks.count()).toBeLessThan(all);
+  expect(errors).toEqual([]);
+});

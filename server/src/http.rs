@@ -180,7 +180,58 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
     }
 }
 
+/// Epoch seconds of an ISO date (`2024-01-05`), at the start (or end) of that day.
+fn day_bound(date: Option<&str>, end_of_day: bool) -> Option<i64> {
+    let t = bioviewer_core::cda::CdaTime::parse_iso(date?.trim())?;
+    Some(t.epoch_seconds() + if end_of_day { 86_399 } else { 0 })
+}
+
+impl StoreBackend {
+    async fn chart(
+        &self,
+        patient_id: &str,
+        analyte: &str,
+        unit_system: UnitSystem,
+        lang: crate::chart::ChartLang,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Option<String>, AppError> {
+        let Some(id) = PatientId::parse(patient_id) else { return Ok(None) };
+        let history = patient_history(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
+            tracing::error!(error = %e, "history failed");
+            AppError::Unavailable("history".into())
+        })?;
+        let Some(series) = history.and_then(|h| h.series.into_iter().find(|s| s.analyte == analyte)) else { return Ok(None) };
+        match crate::chart::render(&series, lang, day_bound(from, false), day_bound(to, true), 900, 420) {
+            Ok(svg) => Ok(Some(svg)),
+            Err(crate::chart::ChartError::Empty) => Ok(Some(String::new())),
+            Err(e) => {
+                tracing::error!(error = %e, "chart failed");
+                Err(AppError::Unavailable("chart".into()))
+            }
+        }
+    }
+}
+
 impl Backend for StoreBackend {
+    fn analyte_chart(
+        &self,
+        patient_id: String,
+        analyte: String,
+        unit_system: UnitSystem,
+        lang: bioviewer_app::i18n::Lang,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> BackendFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let lang = match lang {
+                bioviewer_app::i18n::Lang::Fr => crate::chart::ChartLang::Fr,
+                bioviewer_app::i18n::Lang::En => crate::chart::ChartLang::En,
+            };
+            self.chart(&patient_id, &analyte, unit_system, lang, from.as_deref(), to.as_deref()).await
+        })
+    }
+
     fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<bioviewer_core::normalise::History>> {
         Box::pin(async move {
             let Some(id) = PatientId::parse(&patient_id) else { return Ok(None) };

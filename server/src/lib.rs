@@ -1,6 +1,7 @@
 //! Bioviewer's server side: the adapters around the pure core (`bioviewer_core`).
 //!
 //! Module map:
+//! - [`chart`]: trend charts as SVG (plotters), drawn on the server.
 //! - [`cli`]: the `bioviewer` command line (serve, import, parse).
 //! - [`config`]: settings from flags and `BIOVIEWER_*` variables.
 //! - [`domain`]: validated identifiers (INS, patient and document ids).
@@ -14,6 +15,7 @@
 //! the core, and the UI crate (`bioviewer_app`) reaches the store only through the
 //! `Backend` port it defines.
 
+pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod domain;

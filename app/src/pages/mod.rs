@@ -1,9 +1,11 @@
 //! One module per page.
 
+mod analyte;
 mod patient;
 mod patients;
 mod results;
 
+pub use analyte::AnalytePage;
 pub use patient::PatientPage;
 pub use patients::PatientList;
 pub use results::ResultsPage;

@@ -36,7 +36,7 @@ pub fn ResultsPage() -> impl IntoView {
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(history) => view! { <ResultsTable history/> }.into_any(),
+                        Ok(history) => view! { <ResultsTable history patient=patient_id()/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}
@@ -61,8 +61,9 @@ fn is_abnormal(p: &Point) -> bool {
 }
 
 #[component]
-fn ResultsTable(history: History) -> impl IntoView {
+fn ResultsTable(history: History, patient: String) -> impl IntoView {
     let lang = use_lang();
+    let patient = StoredValue::new(patient);
     let series = StoredValue::new(history.series);
     let chapters: Vec<String> = {
         let mut c: Vec<String> = series.with_value(|s| s.iter().map(|s| s.chapter.clone()).collect());
@@ -161,7 +162,7 @@ fn ResultsTable(history: History) -> impl IntoView {
                                         <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 2).to_string()>{chapter_name(&s.chapter, lang_now)}</th></tr>
                                     }.into_any());
                                 }
-                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now/> }.into_any());
+                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now patient=patient.get_value()/> }.into_any());
                             }
                             rows
                         }}
@@ -173,7 +174,8 @@ fn ResultsTable(history: History) -> impl IntoView {
 }
 
 #[component]
-fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang) -> impl IntoView {
+fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang, patient: String) -> impl IntoView {
+    let href = format!("/patients/{patient}/analytes/{}", series.analyte);
     let name = match lang {
         Lang::Fr => series.name_fr.clone(),
         Lang::En => series.name_en.clone(),
@@ -190,7 +192,7 @@ fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang) -> impl IntoView 
         .collect_view();
     view! {
         <tr>
-            <th scope="row" class="sticky-col">{name}</th>
+            <th scope="row" class="sticky-col"><a href=href>{name}</a></th>
             <td class="unit">{series.unit.clone().unwrap_or_default()}</td>
             {cells}
         </tr>
