@@ -147,6 +147,7 @@ messages! {
     ColumnsShown => "colonnes", "columns";
     OtherResults => "Autres résultats (codes non reconnus)", "Other results (unrecognised codes)";
     BackToResults => "← Résultats cumulés", "← Cumulative results";
+    ExportCsv => "Exporter (CSV)", "Export (CSV)";
     Trend => "Évolution", "Trend";
     TrendIntro => "Axe du temps proportionnel ; bande de référence de chaque laboratoire ; triangles ouverts : valeurs sous ou au-dessus d'un seuil ; cercles vides : valeurs calculées ; la ligne s'interrompt quand le laboratoire, la méthode ou les normes changent.", "Proportional time axis; each laboratory's reference band; open triangles: values below or above a threshold; hollow circles: computed values; the line breaks when laboratory, method or range change.";
     From => "Du", "From";

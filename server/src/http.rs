@@ -49,6 +49,7 @@ pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, site_root: &Pa
     Router::new()
         .route("/healthz", get(health))
         .route("/api/patients/{id}/history", get(history_json))
+        .route("/api/patients/{id}/history.csv", get(history_csv))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -138,6 +139,25 @@ async fn history_json(
             Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "history unavailable"))
         }
     }
+}
+
+/// `GET /api/patients/{id}/history.csv`: the same history as CSV, one line per source.
+async fn history_csv(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<axum::response::Response, (axum::http::StatusCode, &'static str)> {
+    use axum::response::IntoResponse;
+    let Json(history) = history_json(State(state), UrlPath(id), Query(query)).await?;
+    let body = bioviewer_core::export::csv(&history);
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"bioviewer-history.csv\""),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// The app's [`Backend`] port over the store.

@@ -155,3 +155,15 @@ async fn history_api_serves_the_normalised_structure() {
     let (status, _) = app.get("/api/patients/not-a-uuid/history").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn history_exports_as_csv() {
+    let app = spawn_app().await;
+    let first = app.import_corpus_file("BIO-CR-BIO_2024.01_Glycémie deux unités principales_mole_masse.xml").await;
+    let patient = first.patient.unwrap();
+    let (status, body) = app.get(&format!("/api/patients/{patient}/history.csv?units=conventional")).await;
+    assert_eq!(status, StatusCode::OK);
+    let glucose: Vec<&str> = body.lines().filter(|l| l.starts_with("glucose_fasting,")).collect();
+    assert_eq!(glucose.len(), 2, "one line per source of the dual-unit point: {body}");
+    assert!(glucose.iter().all(|l| l.contains(",g/L,")), "in the requested unit system");
+}

@@ -32,6 +32,10 @@ pub fn ResultsPage() -> impl IntoView {
                     on:click=move |_| units.set(UnitSystem::Si)>{tr(Msg::UnitsSi)}</button>
                 <button type="button" class="toggle" data-testid="units-conventional" aria-pressed=move || (units.get() == UnitSystem::Conventional).to_string()
                     on:click=move |_| units.set(UnitSystem::Conventional)>{tr(Msg::UnitsConventional)}</button>
+                <a class="export" data-testid="export-csv" rel="nofollow"
+                    href=move || format!("/api/patients/{}/history.csv?units={}", patient_id(), if units.get() == UnitSystem::Si { "si" } else { "conventional" })>
+                    {tr(Msg::ExportCsv)}
+                </a>
             </div>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {

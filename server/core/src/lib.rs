@@ -10,12 +10,14 @@
 //! - [`catalogue`]: analytes (LOINC grouping, units, molar masses, biological variation) and
 //!   laboratories' local codes.
 //! - [`demo`]: generated patients with clinical stories and laboratories with their habits.
+//! - [`export`]: the history as CSV.
 //! - [`normalise`]: all of a patient's reports into one history (series per analyte).
 //! - [`units`]: UCUM units as laboratories write them, and exact conversions.
 
 pub mod catalogue;
 pub mod cda;
 pub mod demo;
+pub mod export;
 mod fxhash;
 pub mod normalise;
 pub mod units;

@@ -380,16 +380,19 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         }
     }
 
-    // 2. Versions: per setId, the highest version number is current.
+    // 2. Versions: per setId, the highest version number is current (two copies of the same
+    //    version: the later report, then the greater id, so the choice never depends on order).
+    let order = document_order(&entries);
     let mut best_version: HashMap<String, (u32, usize)> = HashMap::new();
-    for (i, entry) in entries.iter().enumerate() {
+    for &i in &order {
+        let entry = &entries[i];
         if entry.status != DocumentState::Current {
             continue;
         }
         let Some(set) = &entry.set_id else { continue };
         let version = entry.version.unwrap_or(0);
         let slot = best_version.entry(set.clone()).or_insert((version, i));
-        if version > slot.0 {
+        if version >= slot.0 {
             *slot = (version, i);
         }
     }
@@ -421,8 +424,11 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut builder = Builder { catalogue, system: options.unit_system, plans: Plans::default(), strings: Interner::default() };
     let ids: Vec<Arc<str>> = entries.iter().map(|e| Arc::from(e.id.as_str())).collect();
-    for (index, report) in current.iter().enumerate() {
-        let Some(report) = report else { continue };
+    // Documents are read in a fixed order (report time, then id) so that the history does not
+    // depend on the order the store returns them in: which source of a merged point comes
+    // first, and which of two same-time results is listed first, are always the same.
+    for index in order.iter().copied() {
+        let Some(report) = current[index] else { continue };
         let doc = DocumentContext { index, id: ids[index].clone(), report };
         for o in &report.observations {
             if repeats.absorbed.contains(&(index, o.index)) {
@@ -439,6 +445,11 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             }
             candidates.push(c);
         }
+    }
+
+    let mut rank = vec![0usize; entries.len()];
+    for (position, &index) in order.iter().enumerate() {
+        rank[index] = position;
     }
 
     // 5. Merge what remains: dual-unit siblings, results present in two documents.
@@ -460,7 +471,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         .into_iter()
         .map(|(index, mut points)| {
             let analyte = &catalogue.analytes()[index];
-            points.sort_by_key(|c| (c.epoch, c.document_index));
+            points.sort_by_key(|c| (c.epoch, c.effective_epoch, rank[c.document_index]));
             let mut loinc: Vec<&str> = points
                 .iter()
                 .flat_map(|c| &c.point.sources)
@@ -488,7 +499,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     let other_results = others
         .into_iter()
         .map(|((code, code_system, label, laboratory), mut points)| {
-            points.sort_by_key(|c| (c.epoch, c.document_index));
+            points.sort_by_key(|c| (c.epoch, c.effective_epoch, rank[c.document_index]));
             OtherResults { code, code_system, label, laboratory, points: points.into_iter().map(|c| c.point).collect() }
         })
         .collect();
@@ -582,6 +593,16 @@ fn to_display(
     let plan = cached.plan.as_ref().map_err(Clone::clone)?;
     let converted = plan.apply(value).map_err(|e| e.to_string())?;
     Ok((converted.value, Some(converted.unit), converted.rule))
+}
+
+/// Document indexes ordered by report time, then id.
+fn document_order(entries: &[DocumentEntry]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |e: &DocumentEntry| e.effective_time.map_or(i64::MIN, |t| t.epoch_seconds());
+        key(&entries[a]).cmp(&key(&entries[b])).then_with(|| entries[a].id.cmp(&entries[b].id))
+    });
+    order
 }
 
 /// A measurement as the laboratory wrote it, borrowed from the report.

@@ -411,6 +411,17 @@ pub enum Comparator {
 }
 
 impl Comparator {
+    /// ASCII form (`<=`), as in the JSON and CSV exports.
+    pub fn ascii(self) -> &'static str {
+        match self {
+            Comparator::Less => "<",
+            Comparator::LessOrEqual => "<=",
+            Comparator::Greater => ">",
+            Comparator::GreaterOrEqual => ">=",
+        }
+    }
+
+    /// Typographic form (`≤`), for people.
     pub fn symbol(self) -> &'static str {
         match self {
             Comparator::Less => "<",

@@ -403,3 +403,31 @@ fn a_generated_ten_year_history_normalises_cleanly() {
         assert!(h.series.iter().all(|s| s.points.windows(2).all(|w| w[0].time.map(|t| t.epoch_seconds()) <= w[1].time.map(|t| t.epoch_seconds()))));
     }
 }
+
+#[test]
+fn the_history_does_not_depend_on_the_order_of_the_documents() {
+    let mut other_lab = doc("Lab B", "20240105", vec![r("40193-5", q("7.20", "mmol/L"))]);
+    other_lab.set = "other";
+    // A duplicate upload: same setId and version as the first, another file.
+    let duplicate = doc("Lab A", "20240105", vec![r("40193-5", q("4.89", "mmol/L"))]);
+    let docs = [
+        doc("Lab A", "20240105", vec![r("40193-5", q("4.89", "mmol/L")), r("53049-3", q("0.88", "g/L"))]),
+        other_lab,
+        doc("Lab A", "20240305", vec![r("14682-9", q("80", "umol/L"))]),
+        duplicate,
+    ];
+    let mut reports: Vec<Report> = docs.iter().map(report).collect();
+    let catalogue = Catalogue::embedded();
+    let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
+    let run = |reports: &[Report], names: &[&str]| {
+        let inputs: Vec<InputDocument<'_>> = reports.iter().zip(names).map(|(r, n)| InputDocument { id: n.to_string(), report: Ok(r) }).collect();
+        let h = normalise(&inputs, &catalogue, &transcoding, &Options::default());
+        h.series
+    };
+    let forward = run(&reports, &["a", "b", "c", "d"]);
+    reports.reverse();
+    let backward = run(&reports, &["d", "c", "b", "a"]);
+    assert_eq!(forward, backward);
+    let glucose = forward.iter().find(|s| s.analyte == "glucose_fasting").unwrap();
+    assert_eq!(glucose.points.len(), 2, "two laboratories, two measurements");
+}
