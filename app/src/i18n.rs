@@ -148,6 +148,17 @@ messages! {
     OtherResults => "Autres résultats (codes non reconnus)", "Other results (unrecognised codes)";
     BackToResults => "← Résultats cumulés", "← Cumulative results";
     ExportCsv => "Exporter (CSV)", "Export (CSV)";
+    AllLaboratories => "Tous les laboratoires", "All laboratories";
+    DataQuality => "Qualité des données", "Data quality";
+    DataQualityIntro => "Ce qui n'a pas pu être rangé, converti ou lu : rien n'est masqué.", "What could not be filed, converted or read: nothing is hidden.";
+    UnmappedCodes => "Codes non reconnus", "Unrecognised codes";
+    NotConverted => "Valeurs non converties", "Values not converted";
+    UnmappedResults => "Résultats de ces codes", "Results under those codes";
+    UnreadableDocuments => "Documents illisibles", "Unreadable documents";
+    RejectedDocuments => "Documents rejetés", "Rejected documents";
+    ReplacedDocuments => "Versions remplacées", "Replaced versions";
+    Count => "Nombre", "Count";
+    Latest => "Dernier résultat", "Latest result";
     Trend => "Évolution", "Trend";
     TrendIntro => "Axe du temps proportionnel ; bande de référence de chaque laboratoire ; triangles ouverts : valeurs sous ou au-dessus d'un seuil ; cercles vides : valeurs calculées ; la ligne s'interrompt quand le laboratoire, la méthode ou les normes changent.", "Proportional time axis; each laboratory's reference band; open triangles: values below or above a threshold; hollow circles: computed values; the line breaks when laboratory, method or range change.";
     From => "Du", "From";

@@ -31,6 +31,16 @@ test("the cumulative table groups laboratories, converts units on request and sh
   await converted.focus();
   await expect(converted).toBeFocused();
 
+  // Nothing is hidden: antibiograms and other codes outside the catalogue are listed, and the
+  // data-quality panel counts them and the documents that could not be used.
+  await page.getByTestId("analyte-search").fill("");
+  await expect(page.getByTestId("other-results").locator("tbody tr").first()).toBeVisible();
+  await expect(page.getByTestId("quality-rejected")).not.toHaveText("0");
+  // Filtering on one laboratory keeps only its results.
+  await page.getByTestId("lab-filter").selectOption("Laboratoire des SORTES");
+  await expect(tsh.locator("td.result")).toHaveCount(1);
+  await page.getByTestId("lab-filter").selectOption("");
+
   // English everywhere after the switch.
   await page.getByTestId("lang-en").click();
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Cumulative results");

@@ -8,6 +8,7 @@ use crate::api::load_history;
 use crate::components::{fold_for_search, format_datetime};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Comparator, Direction, History, Point, PointStatus, Series, UnitSystem};
+use bioviewer_core::normalise::{DocumentState, OtherResults};
 
 /// Columns shown at once: a decade has hundreds of sampling days; the table pages through them.
 const PAGE: usize = 12;
@@ -68,7 +69,18 @@ fn is_abnormal(p: &Point) -> bool {
 fn ResultsTable(history: History, patient: String) -> impl IntoView {
     let lang = use_lang();
     let patient = StoredValue::new(patient);
+    let quality = DataQualityCounts::of(&history);
+    let others = history.other_results.clone();
     let series = StoredValue::new(history.series);
+    let laboratories: Vec<String> = {
+        let mut labs: Vec<String> = series.with_value(|s| s.iter().flat_map(|s| &s.points).filter_map(|p| p.laboratory.as_deref().map(str::to_string)).collect());
+        labs.sort();
+        labs.dedup();
+        labs
+    };
+    let laboratory = RwSignal::new(String::new());
+    let date_from = RwSignal::new(String::new());
+    let date_to = RwSignal::new(String::new());
     let chapters: Vec<String> = {
         let mut c: Vec<String> = series.with_value(|s| s.iter().map(|s| s.chapter.clone()).collect());
         c.dedup();
@@ -84,12 +96,20 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
         let needle = fold_for_search(search.get().trim());
         let chapter = chapter.get();
         let abnormal = abnormal_only.get();
+        let lab = laboratory.get();
+        let (from, to) = (date_from.get(), date_to.get());
+        // Points outside the laboratory or the dates chosen are left out; rows left empty go.
+        let keep = |p: &Point| {
+            (lab.is_empty() || p.laboratory.as_deref() == Some(lab.as_str()))
+                && day_of(p).is_some_and(|d| (from.is_empty() || d >= from) && (to.is_empty() || d <= to))
+        };
         series.with_value(|all| {
             all.iter()
                 .filter(|s| chapter.is_empty() || s.chapter == chapter)
                 .filter(|s| needle.is_empty() || fold_for_search(&s.name_fr).contains(&needle) || fold_for_search(&s.name_en).contains(&needle))
+                .map(|s| Series { points: s.points.iter().filter(|p| keep(p)).cloned().collect(), ..s.clone() })
+                .filter(|s| !s.points.is_empty())
                 .filter(|s| !abnormal || s.points.iter().any(is_abnormal))
-                .cloned()
                 .collect::<Vec<Series>>()
         })
     });
@@ -128,6 +148,15 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
             <label for="analyte-search">{tr(Msg::SearchAnalyte)}</label>
             <input id="analyte-search" type="search" data-testid="analyte-search"
                 on:input=move |ev| { search.set(event_target_value(&ev)); page.set(0); }/>
+            <label for="lab-filter">{tr(Msg::Laboratory)}</label>
+            <select id="lab-filter" data-testid="lab-filter" on:change=move |ev| { laboratory.set(event_target_value(&ev)); page.set(0); }>
+                <option value="">{tr(Msg::AllLaboratories)}</option>
+                {laboratories.into_iter().map(|l| view! { <option value=l.clone()>{l.clone()}</option> }).collect_view()}
+            </select>
+            <label for="date-from">{tr(Msg::From)}</label>
+            <input id="date-from" type="date" data-testid="date-from" on:change=move |ev| { date_from.set(event_target_value(&ev)); page.set(0); }/>
+            <label for="date-to">{tr(Msg::To)}</label>
+            <input id="date-to" type="date" data-testid="date-to" on:change=move |ev| { date_to.set(event_target_value(&ev)); page.set(0); }/>
             <label class="check">
                 <input type="checkbox" data-testid="abnormal-only" on:change=move |ev| { abnormal_only.set(event_target_checked(&ev)); page.set(0); }/>
                 {tr(Msg::AbnormalOnly)}
@@ -174,7 +203,112 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
                 </table>
             </div>
         </Show>
+        <OtherResultsLane others/>
+        <DataQualityPanel counts=quality/>
     }
+}
+
+/// Counts for the data-quality panel.
+#[derive(Clone, Copy, Default)]
+struct DataQualityCounts {
+    unmapped_codes: usize,
+    unmapped_results: usize,
+    not_converted: usize,
+    unreadable: usize,
+    rejected: usize,
+    replaced: usize,
+}
+
+impl DataQualityCounts {
+    fn of(history: &History) -> DataQualityCounts {
+        let docs = |state: DocumentState| history.documents.iter().filter(|d| d.status == state).count();
+        DataQualityCounts {
+            unmapped_codes: history.other_results.len(),
+            unmapped_results: history.other_results.iter().map(|o| o.points.len()).sum(),
+            not_converted: history
+                .series
+                .iter()
+                .flat_map(|s| &s.points)
+                .filter(|p| p.status == PointStatus::Completed && p.value.is_some() && !p.in_display_unit)
+                .count(),
+            unreadable: docs(DocumentState::Unreadable),
+            rejected: docs(DocumentState::Rejected),
+            replaced: docs(DocumentState::Replaced),
+        }
+    }
+}
+
+#[component]
+fn DataQualityPanel(counts: DataQualityCounts) -> impl IntoView {
+    let row = |msg: Msg, n: usize, testid: &'static str| {
+        let class = if n > 0 { "problem" } else { "" };
+        view! { <tr class=class><th scope="row">{tr(msg)}</th><td class="num" data-testid=testid>{n}</td></tr> }
+    };
+    view! {
+        <section class="quality" aria-labelledby="quality-heading">
+            <h2 id="quality-heading">{tr(Msg::DataQuality)}</h2>
+            <p class="intro">{tr(Msg::DataQualityIntro)}</p>
+            <table class="data compact">
+                <tbody>
+                    {row(Msg::UnmappedCodes, counts.unmapped_codes, "quality-unmapped")}
+                    {row(Msg::UnmappedResults, counts.unmapped_results, "quality-unmapped-results")}
+                    {row(Msg::NotConverted, counts.not_converted, "quality-not-converted")}
+                    {row(Msg::UnreadableDocuments, counts.unreadable, "quality-unreadable")}
+                    {row(Msg::RejectedDocuments, counts.rejected, "quality-rejected")}
+                    {row(Msg::ReplacedDocuments, counts.replaced, "quality-replaced")}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+/// Results whose code maps to no analyte: listed with their values, never dropped.
+#[component]
+fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
+    let lang = use_lang();
+    (!others.is_empty()).then(|| {
+        let rows = move || {
+            let lang = lang.get();
+            others
+                .iter()
+                .map(|o| {
+                    let latest = o.points.last().map(|p| {
+                        let value = match (&p.display, &p.text) {
+                            (Some(d), _) => format!("{}{} {}", p.comparator.map(Comparator::symbol).unwrap_or(""), lang.decimal(d), p.unit.as_deref().unwrap_or("")),
+                            (None, Some(t)) => t.clone(),
+                            _ => String::new(),
+                        };
+                        let when = p.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default();
+                        format!("{value} ({when})")
+                    });
+                    view! {
+                        <tr>
+                            <th scope="row">{o.label.clone().unwrap_or_default()}</th>
+                            <td class="mono">{o.code.clone().unwrap_or_default()}</td>
+                            <td>{o.laboratory.clone().unwrap_or_default()}</td>
+                            <td class="num">{o.points.len()}</td>
+                            <td>{latest.unwrap_or_default()}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+        };
+        view! {
+            <section class="other-results" aria-labelledby="other-heading">
+                <h2 id="other-heading">{tr(Msg::OtherResults)}</h2>
+                <table class="data" data-testid="other-results">
+                    <thead><tr>
+                        <th scope="col">{tr(Msg::Analyte)}</th>
+                        <th scope="col">"Code"</th>
+                        <th scope="col">{tr(Msg::Laboratory)}</th>
+                        <th scope="col" class="num">{tr(Msg::Count)}</th>
+                        <th scope="col">{tr(Msg::Latest)}</th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </section>
+        }
+    })
 }
 
 #[component]
