@@ -148,6 +148,14 @@ messages! {
     OtherResults => "Autres résultats (codes non reconnus)", "Other results (unrecognised codes)";
     BackToResults => "← Résultats cumulés", "← Cumulative results";
     ExportCsv => "Exporter (CSV)", "Export (CSV)";
+    Summary => "Synthèse", "Summary";
+    SummaryLink => "Synthèse : dernières valeurs →", "Summary: latest values →";
+    SummaryIntro => "La dernière valeur de chaque analyse ; les valeurs anormales et les variations significatives d'abord.", "The latest value of every test; abnormal values and significant changes first.";
+    Since => "Depuis la précédente", "Since the previous";
+    Rising => "en hausse", "rising";
+    Falling => "en baisse", "falling";
+    Stable => "stable", "stable";
+    NoPrevious => "première valeur", "first value";
     AllLaboratories => "Tous les laboratoires", "All laboratories";
     DataQuality => "Qualité des données", "Data quality";
     DataQualityIntro => "Ce qui n'a pas pu être rangé, converti ou lu : rien n'est masqué.", "What could not be filed, converted or read: nothing is hidden.";

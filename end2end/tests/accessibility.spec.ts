@@ -35,6 +35,12 @@ test("the main views have no serious or critical accessibility violation, in bot
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "documents-fr");
 
+  await page.getByTestId("summary-link").click();
+  await expect(page.getByTestId("summary-table")).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "summary-fr");
+
+  await page.goBack();
   await page.getByTestId("results-link").click();
   await expect(page.getByTestId("cumulative-table")).toBeVisible();
   expect(await seriousViolations(page)).toEqual([]);

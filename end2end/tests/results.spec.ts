@@ -84,3 +84,21 @@ test("an analyte's trend chart shows every value by hover and focus, and zooms",
   await expect.poll(async () => await marks.count()).toBeLessThan(all);
   expect(errors).toEqual([]);
 });
+
+test("the summary puts abnormal and significantly changed values first", async ({ page }) => {
+  const errors = collectPageErrors(page);
+  await page.goto(url("/"));
+  await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  await page.getByTestId("summary-link").click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Synthèse");
+  const rows = page.getByTestId("summary-row");
+  await expect(rows.first()).toBeVisible();
+  expect(await rows.count()).toBeGreaterThan(10);
+  // Rows needing attention come first, and none comes after a row that does not.
+  const classes = await rows.evaluateAll((trs) => trs.map((tr) => tr.className));
+  const firstCalm = classes.findIndex((c) => !c.includes("attention"));
+  expect(classes[0]).toContain("attention");
+  expect(classes.slice(firstCalm).every((c) => !c.includes("attention"))).toBe(true);
+  await waitForHydration(page);
+  expect(errors).toEqual([]);
+});

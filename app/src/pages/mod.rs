@@ -4,11 +4,13 @@ mod analyte;
 mod patient;
 mod patients;
 mod results;
+mod summary;
 
 pub use analyte::AnalytePage;
 pub use patient::PatientPage;
 pub use patients::PatientList;
 pub use results::ResultsPage;
+pub use summary::SummaryPage;
 
 use leptos::prelude::*;
 

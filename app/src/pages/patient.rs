@@ -62,7 +62,11 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
                 <div><dt>{tr(Msg::Sex)}</dt><dd>{move || super::patients::sex_label(sex).text(lang.get())}</dd></div>
             </dl>
         </header>
-        <p class="next-link"><a href=format!("/patients/{}/results", patient.id) data-testid="results-link">{tr(Msg::ResultsLink)}</a></p>
+        <p class="next-link">
+            <a href=format!("/patients/{}/summary", patient.id) data-testid="summary-link">{tr(Msg::SummaryLink)}</a>
+            " · "
+            <a href=format!("/patients/{}/results", patient.id) data-testid="results-link">{tr(Msg::ResultsLink)}</a>
+        </p>
         <h2 id="documents-heading">{tr(Msg::Documents)}</h2>
         <p class="intro">{tr(Msg::DocumentsIntro)}</p>
         <div class="toolbar">
