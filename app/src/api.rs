@@ -7,7 +7,7 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
-use crate::model::{History, PatientDocuments, PatientSummary, UnitSystem};
+use crate::model::{DocumentView, History, PatientDocuments, PatientSummary, UnitSystem};
 
 /// Errors a server function reports to the interface. Messages are for logs; the interface shows
 /// its own translated text for each variant.
@@ -59,6 +59,12 @@ pub async fn load_chart(
     ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, from, to).await?.ok_or(AppError::NotFound)
 }
 
+/// One document of the patient, with its narrative and attachments.
+#[server(prefix = "/sfn")]
+pub async fn load_document(patient_id: String, document_id: String) -> Result<DocumentView, AppError> {
+    ssr::backend()?.document(patient_id, document_id).await?.ok_or(AppError::NotFound)
+}
+
 /// Remembers the interface language in a cookie, so server-rendered pages come in it too.
 #[server(prefix = "/sfn")]
 pub async fn set_language(lang: Lang) -> Result<(), AppError> {
@@ -81,13 +87,15 @@ pub mod ssr {
     use leptos::prelude::use_context;
 
     use super::AppError;
-    use crate::model::{History, PatientDocuments, PatientSummary, UnitSystem};
+    use crate::model::{DocumentView, History, PatientDocuments, PatientSummary, UnitSystem};
 
     pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AppError>> + Send + 'a>>;
 
     pub trait Backend: Send + Sync + 'static {
         fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>>;
         fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<History>>;
+        /// A document of the patient; `None` when it does not exist or belongs to someone else.
+        fn document(&self, patient_id: String, document_id: String) -> BackendFuture<'_, Option<DocumentView>>;
         /// An analyte's chart as SVG; `None` when the patient or the series does not exist.
         fn analyte_chart(
             &self,

@@ -149,6 +149,15 @@ messages! {
     BackToResults => "← Résultats cumulés", "← Cumulative results";
     ExportCsv => "Exporter (CSV)", "Export (CSV)";
     Summary => "Synthèse", "Summary";
+    Document => "Document", "Document";
+    LabNarrative => "Le compte rendu tel que rédigé par le laboratoire", "The report as the laboratory wrote it";
+    Attachments => "Pièces jointes", "Attachments";
+    OpenAttachment => "Ouvrir", "Open";
+    PurposeReportCopy => "Copie PDF du compte rendu", "PDF copy of the report";
+    PurposeSecondIntention => "Compte rendu d'un second laboratoire", "Report of a second laboratory";
+    PurposeIllustration => "Illustration", "Illustration";
+    PurposeOther => "Autre pièce jointe", "Other attachment";
+    DocumentNotFound => "Document introuvable pour ce patient.", "No such document for this patient.";
     SummaryLink => "Synthèse : dernières valeurs →", "Summary: latest values →";
     SummaryIntro => "La dernière valeur de chaque analyse ; les valeurs anormales et les variations significatives d'abord.", "The latest value of every test; abnormal values and significant changes first.";
     Since => "Depuis la précédente", "Since the previous";

@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/patients/:id") view=pages::PatientPage/>
                     <Route path=path!("/patients/:id/results") view=pages::ResultsPage/>
                     <Route path=path!("/patients/:id/summary") view=pages::SummaryPage/>
+                    <Route path=path!("/patients/:id/documents/:doc") view=pages::DocumentPage/>
                     <Route path=path!("/patients/:id/analytes/:analyte") view=pages::AnalytePage/>
                 </Routes>
             </main>

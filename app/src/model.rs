@@ -54,3 +54,27 @@ pub struct PatientDocuments {
     pub patient: PatientSummary,
     pub documents: Vec<DocumentSummary>,
 }
+
+/// One source document as the laboratory wrote it: its narrative sections (made safe by the
+/// parser) and its attachments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentView {
+    pub summary: DocumentSummary,
+    pub sections: Vec<NarrativeSection>,
+    pub attachments: Vec<AttachmentInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NarrativeSection {
+    pub title: Option<String>,
+    /// Allow-listed HTML from the parser (no script, link, style or attribute of the document).
+    pub html: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    pub index: usize,
+    pub media_type: String,
+    pub purpose: bioviewer_core::cda::AttachmentPurpose,
+    pub size_bytes: usize,
+}

@@ -102,3 +102,20 @@ test("the summary puts abnormal and significantly changed values first", async (
   await waitForHydration(page);
   expect(errors).toEqual([]);
 });
+
+test("a document shows the laboratory's own narrative safely and opens its PDF", async ({ page, request }) => {
+  const errors = collectPageErrors(page);
+  await page.goto(url("/"));
+  await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  await page.getByTestId("document-filter").fill("SORTES");
+  await page.locator("table.data tbody tr a").first().click();
+  await expect(page.getByTestId("narrative").locator("table").first()).toBeVisible();
+  await expect(page.getByTestId("narrative")).toContainText("Thyréostimuline");
+  await expect(page.getByTestId("narrative").locator("script")).toHaveCount(0);
+  const pdf = page.getByTestId("attachments").getByRole("link").first();
+  const href = await pdf.getAttribute("href");
+  const response = await request.get(url(href!));
+  expect(response.headers()["content-type"]).toBe("application/pdf");
+  expect((await response.body()).subarray(0, 4).toString()).toBe("%PDF");
+  expect(errors).toEqual([]);
+});

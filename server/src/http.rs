@@ -50,6 +50,7 @@ pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, site_root: &Pa
         .route("/healthz", get(health))
         .route("/api/patients/{id}/history", get(history_json))
         .route("/api/patients/{id}/history.csv", get(history_csv))
+        .route("/api/patients/{id}/documents/{doc}/attachments/{n}", get(attachment))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -160,6 +161,54 @@ async fn history_csv(
         .into_response())
 }
 
+/// The raw bytes of a document of this patient (never of another one).
+async fn patient_document_raw(store: &dyn Store, patient: &str, document: &str) -> Result<Option<(DocumentRecord, Vec<u8>)>, crate::store::StoreError> {
+    let (Some(patient), Some(document)) = (PatientId::parse(patient), crate::domain::DocumentId::parse(document)) else { return Ok(None) };
+    let Some(record) = store.patient_documents(patient).await?.into_iter().find(|d| d.id == document) else { return Ok(None) };
+    Ok(store.document_raw(document).await?.map(|raw| (record, raw)))
+}
+
+/// `GET /api/patients/{id}/documents/{doc}/attachments/{n}`: a PDF copy or image of the document.
+async fn attachment(
+    State(state): State<AppState>,
+    UrlPath((patient, document, index)): UrlPath<(String, String, usize)>,
+) -> Result<axum::response::Response, (axum::http::StatusCode, &'static str)> {
+    use axum::response::IntoResponse;
+    let not_found = (axum::http::StatusCode::NOT_FOUND, "no such attachment");
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "attachment failed");
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "attachment unavailable")
+    };
+    let (_, raw) = patient_document_raw(state.store.as_ref(), &patient, &document).await.map_err(|e| unavailable(&e))?.ok_or(not_found)?;
+    let report = tokio::task::spawn_blocking(move || bioviewer_core::cda::parse(&raw)).await.map_err(|e| unavailable(&e))?.map_err(|_| not_found)?;
+    let item = report.attachments.get(index).ok_or(not_found)?;
+    let bytes = item.bytes().map_err(|e| unavailable(&e))?;
+    // Only types a browser shows safely are served inline; anything else is a download.
+    let (content_type, disposition) = match item.media_type.as_str() {
+        "application/pdf" => ("application/pdf", "inline"),
+        "image/png" => ("image/png", "inline"),
+        "image/jpeg" => ("image/jpeg", "inline"),
+        "image/gif" => ("image/gif", "inline"),
+        _ => ("application/octet-stream", "attachment"),
+    };
+    let extension = match content_type {
+        "application/pdf" => "pdf",
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        _ => "bin",
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"document-{index}.{extension}\"")),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// The app's [`Backend`] port over the store.
 struct StoreBackend {
     store: Arc<dyn Store>,
@@ -234,6 +283,40 @@ impl StoreBackend {
 }
 
 impl Backend for StoreBackend {
+    fn document(&self, patient_id: String, document_id: String) -> BackendFuture<'_, Option<bioviewer_app::model::DocumentView>> {
+        Box::pin(async move {
+            use bioviewer_app::model::{AttachmentInfo, DocumentView, NarrativeSection};
+            let found = patient_document_raw(self.store.as_ref(), &patient_id, &document_id).await.map_err(unavailable)?;
+            let Some((record, raw)) = found else { return Ok(None) };
+            let report = tokio::task::spawn_blocking(move || bioviewer_core::cda::parse(&raw))
+                .await
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            let (sections, attachments) = match report {
+                Err(_) => (Vec::new(), Vec::new()),
+                Ok(report) => {
+                    fn flatten(sections: &[bioviewer_core::cda::Section], out: &mut Vec<NarrativeSection>) {
+                        for s in sections {
+                            if !s.narrative_html.is_empty() {
+                                out.push(NarrativeSection { title: s.title.clone(), html: s.narrative_html.clone() });
+                            }
+                            flatten(&s.sub_sections, out);
+                        }
+                    }
+                    let mut sections = Vec::new();
+                    flatten(&report.sections, &mut sections);
+                    let attachments = report
+                        .attachments
+                        .iter()
+                        .enumerate()
+                        .map(|(index, a)| AttachmentInfo { index, media_type: a.media_type.clone(), purpose: a.purpose, size_bytes: a.size_bytes })
+                        .collect();
+                    (sections, attachments)
+                }
+            };
+            Ok(Some(DocumentView { summary: document_summary(record), sections, attachments }))
+        })
+    }
+
     fn analyte_chart(
         &self,
         patient_id: String,

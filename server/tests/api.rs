@@ -167,3 +167,27 @@ async fn history_exports_as_csv() {
     assert_eq!(glucose.len(), 2, "one line per source of the dual-unit point: {body}");
     assert!(glucose.iter().all(|l| l.contains(",g/L,")), "in the requested unit system");
 }
+
+#[tokio::test]
+async fn attachments_are_served_only_through_their_patient() {
+    let app = spawn_app().await;
+    let tsh = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
+    let patient = tsh.patient.clone().unwrap();
+    let document = tsh.stored.clone().unwrap();
+    let response = app
+        .router
+        .clone()
+        .oneshot(Request::get(format!("/api/patients/{patient}/documents/{document}/attachments/0")).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
+    assert!(bytes.starts_with(b"%PDF"));
+    // The same document asked for under another patient id is not found.
+    let other = "00000000-0000-4000-8000-000000000000";
+    let (status, _) = app.get(&format!("/api/patients/{other}/documents/{document}/attachments/0")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get(&format!("/api/patients/{patient}/documents/{document}/attachments/9")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,12 +1,14 @@
 //! One module per page.
 
 mod analyte;
+mod document;
 mod patient;
 mod patients;
 mod results;
 mod summary;
 
 pub use analyte::AnalytePage;
+pub use document::DocumentPage;
 pub use patient::PatientPage;
 pub use patients::PatientList;
 pub use results::ResultsPage;

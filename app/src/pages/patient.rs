@@ -31,6 +31,7 @@ pub fn PatientPage() -> impl IntoView {
 fn PatientView(data: PatientDocuments) -> impl IntoView {
     let lang = use_lang();
     let PatientDocuments { patient, documents } = data;
+    let patient_id = patient.id.clone();
     let total = documents.len();
     let filter = RwSignal::new(String::new());
     let documents = StoredValue::new(documents);
@@ -102,7 +103,7 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
                     </thead>
                     <tbody>
                         <For each=move || visible.get() key=|d| d.id.clone() let:doc>
-                            <DocumentRow doc/>
+                            <DocumentRow doc patient=patient_id.clone()/>
                         </For>
                     </tbody>
                 </table>
@@ -112,8 +113,9 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
 }
 
 #[component]
-fn DocumentRow(doc: DocumentSummary) -> impl IntoView {
+fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
     let lang = use_lang();
+    let href = format!("/patients/{patient}/documents/{}", doc.id);
     let DocumentSummary { title, laboratory, effective_time, version, kind, status, imported_at, size_bytes, problem, .. } = doc;
     let kind_msg = match kind {
         Some(DocumentKind::CrBioStructured) => Msg::KindStructured,
@@ -133,7 +135,7 @@ fn DocumentRow(doc: DocumentSummary) -> impl IntoView {
         <tr class=row_class>
             <td class="nowrap">{move || effective_time.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}</td>
             <td>
-                {title.unwrap_or_default()}
+                <a href=href>{title.unwrap_or_default()}</a>
                 {problem.map(|p| view! { <div class="problem-text"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{p}</div> })}
             </td>
             <td>{laboratory.unwrap_or_else(|| "—".into())}</td>
