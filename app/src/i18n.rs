@@ -148,7 +148,10 @@ messages! {
     OtherResults => "Autres résultats (codes non reconnus)", "Other results (unrecognised codes)";
     BackToResults => "← Résultats cumulés", "← Cumulative results";
     ExportCsv => "Exporter (CSV)", "Export (CSV)";
+    ExportFhir => "Exporter (FHIR)", "Export (FHIR)";
     Summary => "Synthèse", "Summary";
+    SearchPatient => "Rechercher un patient", "Find a patient";
+    SearchPatientHint => "INS, nom ou date de naissance (JJ/MM/AAAA)", "INS, name or date of birth (YYYY-MM-DD)";
     Document => "Document", "Document";
     LabNarrative => "Le compte rendu tel que rédigé par le laboratoire", "The report as the laboratory wrote it";
     Attachments => "Pièces jointes", "Attachments";

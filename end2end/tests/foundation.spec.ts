@@ -10,6 +10,16 @@ test("the patient list is served in French and lists the corpus patient", async 
   await expect(patient).toBeVisible();
   await expect(page.getByText("INS de test")).toBeVisible();
   await waitForHydration(page);
+  // Search by INS, by name without accents, by birth date; a stranger's name finds nobody.
+  const rows = page.getByTestId("patient-row");
+  await page.getByTestId("patient-search").fill("279035121518989");
+  await expect(rows.filter({ hasText: "PAT-TROIS" })).toBeVisible();
+  await page.getByTestId("patient-search").fill("pat-trois dominique");
+  await expect(rows.filter({ hasText: "PAT-TROIS" })).toBeVisible();
+  await page.getByTestId("patient-search").fill("28/03/1979");
+  await expect(rows.filter({ hasText: "PAT-TROIS" })).toBeVisible();
+  await page.getByTestId("patient-search").fill("Dupont");
+  await expect(rows.filter({ hasText: "PAT-TROIS" })).toBeHidden();
   expect(errors).toEqual([]);
 });
 

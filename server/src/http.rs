@@ -50,6 +50,7 @@ pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, site_root: &Pa
         .route("/healthz", get(health))
         .route("/api/patients/{id}/history", get(history_json))
         .route("/api/patients/{id}/history.csv", get(history_csv))
+        .route("/api/patients/{id}/history.fhir.json", get(history_fhir))
         .route("/api/patients/{id}/documents/{doc}/attachments/{n}", get(attachment))
         .leptos_routes_with_context(
             &state,
@@ -159,6 +160,18 @@ async fn history_csv(
         body,
     )
         .into_response())
+}
+
+/// `GET /api/patients/{id}/history.fhir.json`: the same history as a FHIR R4 Bundle.
+async fn history_fhir(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<axum::response::Response, (axum::http::StatusCode, &'static str)> {
+    use axum::response::IntoResponse;
+    let Json(history) = history_json(State(state), UrlPath(id), Query(query)).await?;
+    let body = bioviewer_core::export::fhir_bundle(&history).to_string();
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body).into_response())
 }
 
 /// The raw bytes of a document of this patient (never of another one).

@@ -191,3 +191,22 @@ async fn attachments_are_served_only_through_their_patient() {
     let (status, _) = app.get(&format!("/api/patients/{patient}/documents/{document}/attachments/9")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn history_exports_as_a_fhir_bundle() {
+    let app = spawn_app().await;
+    let first = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_2.xml").await;
+    let patient = first.patient.unwrap();
+    let response = app
+        .router
+        .clone()
+        .oneshot(Request::get(format!("/api/patients/{patient}/history.fhir.json")).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/fhir+json"));
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
+    let bundle: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(bundle["type"], "collection");
+    assert!(bundle["entry"].as_array().unwrap().iter().any(|e| e["resource"]["code"]["coding"][0]["code"] == "29575-8"));
+}

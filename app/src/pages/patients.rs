@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::list_patients;
-use crate::components::format_datetime;
+use crate::components::{fold_for_search, format_datetime};
 use crate::i18n::{Msg, tr, use_lang};
 use crate::model::{PatientSummary, Sex};
 
@@ -27,18 +27,44 @@ pub fn PatientList() -> impl IntoView {
     }
 }
 
+/// Whether a patient matches what was typed: the INS, words of the name (accents ignored), or
+/// the birth date as typed in either language.
+fn matches(p: &PatientSummary, query: &str) -> bool {
+    let query = query.trim();
+    if query.is_empty() {
+        return true;
+    }
+    let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() >= 6 && p.ins.contains(&digits) {
+        return true;
+    }
+    if let Some(birth) = &p.birth_date {
+        let fr = format_datetime(crate::i18n::Lang::Fr, birth);
+        if birth.starts_with(query) || fr.starts_with(query) {
+            return true;
+        }
+    }
+    let name = fold_for_search(&p.display_name);
+    fold_for_search(query).split_whitespace().all(|word| name.contains(word))
+}
+
 #[component]
 fn PatientTable(patients: Vec<PatientSummary>) -> impl IntoView {
     let lang = use_lang();
+    let query = RwSignal::new(String::new());
     let rows = patients
         .into_iter()
         .map(|p| {
+            let visible = {
+                let p = p.clone();
+                move || matches(&p, &query.get())
+            };
             let href = format!("/patients/{}", p.id);
             let test_ins = p.is_test_ins();
             let birth = p.birth_date.clone();
             let sex = p.sex;
             view! {
-                <tr>
+                <tr data-testid="patient-row" style:display=move || if visible() { "" } else { "none" }>
                     <th scope="row"><a href=href>{p.display_name.clone()}</a></th>
                     <td class="mono">
                         {p.ins.clone()}
@@ -52,6 +78,11 @@ fn PatientTable(patients: Vec<PatientSummary>) -> impl IntoView {
         })
         .collect_view();
     view! {
+        <div class="toolbar">
+            <label for="patient-search">{tr(Msg::SearchPatient)}</label>
+            <input id="patient-search" type="search" data-testid="patient-search" placeholder=tr(Msg::SearchPatientHint)
+                on:input=move |ev| query.set(event_target_value(&ev))/>
+        </div>
         <table class="data">
             <thead>
                 <tr>

@@ -37,6 +37,10 @@ pub fn ResultsPage() -> impl IntoView {
                     href=move || format!("/api/patients/{}/history.csv?units={}", patient_id(), if units.get() == UnitSystem::Si { "si" } else { "conventional" })>
                     {tr(Msg::ExportCsv)}
                 </a>
+                <a class="export-fhir" data-testid="export-fhir" rel="nofollow"
+                    href=move || format!("/api/patients/{}/history.fhir.json?units={}", patient_id(), if units.get() == UnitSystem::Si { "si" } else { "conventional" })>
+                    {tr(Msg::ExportFhir)}
+                </a>
             </div>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
