@@ -150,6 +150,10 @@ messages! {
     ExportCsv => "Exporter (CSV)", "Export (CSV)";
     ExportFhir => "Exporter (FHIR)", "Export (FHIR)";
     Summary => "Synthèse", "Summary";
+    SinceLastVisit => "Nouveau depuis le", "New since";
+    NewMark => "nouveau", "new";
+    PrintedFor => "Patient", "Patient";
+    Period => "Période", "Period";
     SearchPatient => "Rechercher un patient", "Find a patient";
     SearchPatientHint => "INS, nom ou date de naissance (JJ/MM/AAAA)", "INS, name or date of birth (YYYY-MM-DD)";
     Document => "Document", "Document";

@@ -41,6 +41,12 @@ test("the cumulative table groups laboratories, converts units on request and sh
   await expect(tsh.locator("td.result")).toHaveCount(1);
   await page.getByTestId("lab-filter").selectOption("");
 
+  // Since the last visit: only columns after the chosen date are marked new.
+  await page.getByTestId("since").fill("2023-06-01");
+  await page.getByTestId("since").dispatchEvent("change");
+  await expect(table.locator("th.day.new")).toHaveCount(1);
+  await expect(table.locator("th.day.new")).toContainText("04/01/2024");
+
   // English everywhere after the switch.
   await page.getByTestId("lang-en").click();
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Cumulative results");

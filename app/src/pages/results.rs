@@ -85,6 +85,11 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
     let laboratory = RwSignal::new(String::new());
     let date_from = RwSignal::new(String::new());
     let date_to = RwSignal::new(String::new());
+    // "Since last visit": columns after this date are highlighted as new.
+    let since = RwSignal::new(String::new());
+    let print_header = history.patient.as_ref().map(|p| {
+        format!("{} {} — INS {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default(), p.ins)
+    });
     let chapters: Vec<String> = {
         let mut c: Vec<String> = series.with_value(|s| s.iter().map(|s| s.chapter.clone()).collect());
         c.dedup();
@@ -161,6 +166,8 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
             <input id="date-from" type="date" data-testid="date-from" on:change=move |ev| { date_from.set(event_target_value(&ev)); page.set(0); }/>
             <label for="date-to">{tr(Msg::To)}</label>
             <input id="date-to" type="date" data-testid="date-to" on:change=move |ev| { date_to.set(event_target_value(&ev)); page.set(0); }/>
+            <label for="since">{tr(Msg::SinceLastVisit)}</label>
+            <input id="since" type="date" data-testid="since" on:change=move |ev| since.set(event_target_value(&ev))/>
             <label class="check">
                 <input type="checkbox" data-testid="abnormal-only" on:change=move |ev| { abnormal_only.set(event_target_checked(&ev)); page.set(0); }/>
                 {tr(Msg::AbnormalOnly)}
@@ -171,6 +178,18 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
                 <button type="button" data-testid="newer" disabled=move || page.get() == 0 on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>{tr(Msg::Newer)}</button>
             </span>
         </div>
+        <p class="print-only print-header">
+            <strong>{tr(Msg::PrintedFor)} ": "</strong>{print_header.unwrap_or_default()}
+            " — " <strong>{tr(Msg::Period)} ": "</strong>
+            {move || {
+                let cols = page_columns.get();
+                let l = lang.get();
+                match (cols.last(), cols.first()) {
+                    (Some(a), Some(b)) => format!("{} – {}", format_datetime(l, &a.day), format_datetime(l, &b.day)),
+                    _ => String::new(),
+                }
+            }}
+        </p>
         <Show when=move || !visible.with(Vec::is_empty) fallback=|| view! { <p class="notice">{tr(Msg::NoResults)}</p> }>
             <div class="table-scroll">
                 <table class="data cumulative" data-testid="cumulative-table">
@@ -179,9 +198,10 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
                             <th scope="col" class="sticky-col">{tr(Msg::Analyte)}</th>
                             <th scope="col">{tr(Msg::Unit)}</th>
                             <For each=move || page_columns.get() key=|c| c.day.clone() let:column>
-                                <th scope="col" class="day">
-                                    <span class="date">{move || format_datetime(lang.get(), &column.day)}</span>
+                                <th scope="col" class="day" class:new={ let day = column.day.clone(); move || { let s = since.get(); !s.is_empty() && day > s } }>
+                                    <span class="date">{ let day = column.day.clone(); move || format_datetime(lang.get(), &day) }</span>
                                     <span class="labs">{column.laboratories.join(", ")}</span>
+                                    <span class="new-mark">{tr(Msg::NewMark)}</span>
                                 </th>
                             </For>
                         </tr>
@@ -190,6 +210,7 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
                         {move || {
                             let cols = page_columns.get();
                             let lang_now = lang.get();
+                            let since_now = since.get();
                             let mut current_chapter = String::new();
                             let mut rows = Vec::new();
                             for s in visible.get() {
@@ -199,7 +220,7 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
                                         <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 2).to_string()>{chapter_name(&s.chapter, lang_now)}</th></tr>
                                     }.into_any());
                                 }
-                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now patient=patient.get_value()/> }.into_any());
+                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone()/> }.into_any());
                             }
                             rows
                         }}
@@ -316,7 +337,7 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
 }
 
 #[component]
-fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang, patient: String) -> impl IntoView {
+fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang, patient: String, since: String) -> impl IntoView {
     let href = format!("/patients/{patient}/analytes/{}", series.analyte);
     let name = match lang {
         Lang::Fr => series.name_fr.clone(),
@@ -328,7 +349,10 @@ fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang, patient: String) 
             let points: Vec<&Point> = series.points.iter().filter(|p| day_of(p).as_deref() == Some(c.day.as_str())).collect();
             match points.first() {
                 None => view! { <td class="empty"></td> }.into_any(),
-                Some(p) => view! { <ResultCell point=(*p).clone() lang more=points.len() - 1/> }.into_any(),
+                Some(p) => {
+                    let new = !since.is_empty() && c.day > since;
+                    view! { <ResultCell point=(*p).clone() lang more=points.len() - 1 new/> }.into_any()
+                }
             }
         })
         .collect_view();
@@ -353,7 +377,7 @@ fn flag_symbol(code: &str) -> (&'static str, &'static str, Msg) {
 }
 
 #[component]
-fn ResultCell(point: Point, lang: Lang, more: usize) -> impl IntoView {
+fn ResultCell(point: Point, lang: Lang, more: usize, new: bool) -> impl IntoView {
     let decimal = |s: &str| lang.decimal(s);
     let comparator = point.comparator.map(|c| match c {
         Comparator::Less => "<",
@@ -402,7 +426,13 @@ fn ResultCell(point: Point, lang: Lang, more: usize) -> impl IntoView {
     if converted {
         label.push_str(&format!(". {}", detail));
     }
-    let classes = format!("result {class}{}{}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
+    // New since the chosen visit; new and significantly changed stands out most.
+    let novelty = match (new, point.significant_change.is_some()) {
+        (true, true) => " new changed",
+        (true, false) => " new",
+        _ => "",
+    };
+    let classes = format!("result {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
     view! {
         <td class=classes title=detail.clone() tabindex="0" aria-label=label data-testid="result-cell">
             {value}
