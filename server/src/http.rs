@@ -52,6 +52,7 @@ pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, site_root: &Pa
         .route("/api/patients/{id}/history.csv", get(history_csv))
         .route("/api/patients/{id}/history.fhir.json", get(history_fhir))
         .route("/api/patients/{id}/documents/{doc}/attachments/{n}", get(attachment))
+        .route("/api/patients/{id}/analytes/{analyte}/chart.svg", get(chart_svg))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -172,6 +173,33 @@ async fn history_fhir(
     let Json(history) = history_json(State(state), UrlPath(id), Query(query)).await?;
     let body = bioviewer_core::export::fhir_bundle(&history).to_string();
     Ok(([(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ChartQuery {
+    units: Option<String>,
+    lang: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/patients/{id}/analytes/{analyte}/chart.svg[?units&lang&from&to]`: the trend chart
+/// the analyte page shows, as an image (printing, embedding, benchmarks).
+async fn chart_svg(
+    State(state): State<AppState>,
+    UrlPath((id, analyte)): UrlPath<(String, String)>,
+    Query(query): Query<ChartQuery>,
+) -> Result<axum::response::Response, (axum::http::StatusCode, &'static str)> {
+    use axum::response::IntoResponse;
+    let backend = StoreBackend { store: state.store.clone(), normaliser: state.normaliser.clone() };
+    let lang = if query.lang.as_deref() == Some("en") { crate::chart::ChartLang::En } else { crate::chart::ChartLang::Fr };
+    let svg = backend
+        .chart(&id, &analyte, unit_system(query.units.as_deref()), lang, query.from.as_deref(), query.to.as_deref())
+        .await
+        .map_err(|_| (axum::http::StatusCode::SERVICE_UNAVAILABLE, "chart unavailable"))?
+        .filter(|svg| !svg.is_empty())
+        .ok_or((axum::http::StatusCode::NOT_FOUND, "no such chart"))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
 /// The raw bytes of a document of this patient (never of another one).
