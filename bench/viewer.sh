@@ -33,10 +33,10 @@ echo "patient: $docs (documents, points); chart of $analyte; $requests requests 
 measure() {
   local name=$1 url=$2
   for _ in $(seq 1 3); do curl -s -o /dev/null "$url"; done
-  for _ in $(seq 1 "$requests"); do curl -s -o /dev/null -w '%{time_total}\n' "$url"; done | python3 -c "
+  for _ in $(seq 1 "$requests"); do curl -s -o /dev/null -w '%{time_total}\n' "$url"; done | python3 -c '
 import sys, statistics
 t = sorted(float(x) * 1000 for x in sys.stdin)
-print(f'$name: median {statistics.median(t):.1f} ms, p95 {t[int(len(t) * 0.95) - 1]:.1f} ms')"
+print(f"{sys.argv[1]}: median {statistics.median(t):.1f} ms, p95 {t[int(len(t) * 0.95) - 1]:.1f} ms")' "$name"
 }
 measure "cumulative table data (GET /api/patients/{id}/history)" "$base/api/patients/$patient/history"
 measure "results page (SSR)" "$base/patients/$patient/results"
