@@ -150,6 +150,16 @@ messages! {
     ExportCsv => "Exporter (CSV)", "Export (CSV)";
     ExportFhir => "Exporter (FHIR)", "Export (FHIR)";
     Summary => "Synthèse", "Summary";
+    Panels => "Bilans en un coup d'œil", "Panels at a glance";
+    Panel => "Bilan", "Panel";
+    PanelRenal => "Rénal", "Renal";
+    PanelLipids => "Lipidique", "Lipids";
+    PanelDiabetes => "Glycémique", "Diabetes";
+    PanelBloodCount => "Numération", "Blood count";
+    PanelLiver => "Hépatique", "Liver";
+    PanelThyroid => "Thyroïdien", "Thyroid";
+    PanelIron => "Martial", "Iron";
+    NoPanelResults => "Aucun résultat pour ce bilan.", "No result for this panel.";
     SinceLastVisit => "Nouveau depuis le", "New since";
     NewMark => "nouveau", "new";
     PrintedFor => "Patient", "Patient";

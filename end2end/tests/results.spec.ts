@@ -106,6 +106,10 @@ test("the summary puts abnormal and significantly changed values first", async (
   expect(classes[0]).toContain("attention");
   expect(classes.slice(firstCalm).every((c) => !c.includes("attention"))).toBe(true);
   await waitForHydration(page);
+  // Small multiples: the renal panel first, then the blood count on request.
+  await expect(page.getByTestId("sparkline").filter({ hasText: "Urée" })).toBeVisible();
+  await page.getByTestId("panel-3").click();
+  await expect(page.getByTestId("sparkline").filter({ hasText: "Hémoglobine" })).toBeVisible();
   expect(errors).toEqual([]);
 });
 

@@ -23,7 +23,7 @@ pub fn SummaryPage() -> impl IntoView {
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(h) => view! { <SummaryTable series=h.series patient=patient()/> }.into_any(),
+                        Ok(h) => view! { <Panels series=h.series.clone() patient=patient()/> <SummaryTable series=h.series patient=patient()/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}
@@ -140,5 +140,94 @@ fn SummaryTable(series: Vec<Series>, patient: String) -> impl IntoView {
             </thead>
             <tbody>{rows}</tbody>
         </table>
+    }
+}
+
+/// Panels of related analytes, shown as small multiples.
+const PANELS: &[(Msg, &[&str])] = &[
+    (Msg::PanelRenal, &["creatinine", "egfr_ckd_epi_2021", "egfr_ckd_epi_2009", "urea", "potassium", "sodium", "urine_acr"]),
+    (Msg::PanelDiabetes, &["glucose_fasting", "glucose", "hba1c"]),
+    (Msg::PanelLipids, &["cholesterol_total", "hdl", "ldl", "non_hdl", "triglycerides"]),
+    (Msg::PanelBloodCount, &["haemoglobin", "leukocytes", "platelets", "mcv", "neutrophils", "lymphocytes"]),
+    (Msg::PanelLiver, &["alt", "ast", "ggt", "alp", "bilirubin_total", "albumin"]),
+    (Msg::PanelThyroid, &["tsh", "ft4", "ft3"]),
+    (Msg::PanelIron, &["ferritin", "iron", "transferrin_saturation", "haemoglobin"]),
+];
+
+const SPARK_W: f64 = 180.0;
+const SPARK_H: f64 = 44.0;
+
+/// A sparkline: the exact values over a proportional time axis, the latest reference band, the
+/// latest value written beside it. Censored and unconverted values are not drawn as points.
+#[component]
+fn Sparkline(series: Series, patient: String) -> impl IntoView {
+    let lang = use_lang();
+    let points: Vec<(f64, f64)> = series
+        .points
+        .iter()
+        .filter(|p| !p.derived)
+        .filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?)))
+        .collect();
+    let latest = series.points.iter().rev().find(|p| p.status == PointStatus::Completed && !p.derived).cloned();
+    let band = latest.as_ref().and_then(|p| Some((p.reference_low.as_ref().map(|d| d.to_f64()), p.reference_high.as_ref()?.to_f64())));
+    let (t0, t1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), (t, _)| (a.min(*t), b.max(*t)));
+    let values = points.iter().map(|(_, v)| *v).chain(band.iter().flat_map(|(l, h)| l.iter().copied().chain([*h])));
+    let (v0, v1) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    let x = move |t: f64| if t1 > t0 { 4.0 + (t - t0) / (t1 - t0) * (SPARK_W - 8.0) } else { SPARK_W / 2.0 };
+    let y = move |v: f64| if v1 > v0 { SPARK_H - 4.0 - (v - v0) / (v1 - v0) * (SPARK_H - 8.0) } else { SPARK_H / 2.0 };
+    let polyline = points.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v))).collect::<Vec<_>>().join(" ");
+    let band_rect = band.map(|(low, high)| {
+        let top = y(high);
+        let bottom = y(low.unwrap_or(v0));
+        view! { <rect x="0" y=format!("{top:.1}") width=SPARK_W.to_string() height=format!("{:.1}", (bottom - top).max(1.0)) class="spark-band"/> }
+    });
+    let last = points.last().map(|(t, v)| view! { <circle cx=format!("{:.1}", x(*t)) cy=format!("{:.1}", y(*v)) r="3" class="spark-last"/> });
+    let name_fr = series.name_fr.clone();
+    let name_en = series.name_en.clone();
+    let unit = series.unit.clone().unwrap_or_default();
+    let href = format!("/patients/{patient}/analytes/{}", series.analyte);
+    let value = latest.map(|p| match (&p.display, &p.text) {
+        (Some(d), _) => format!("{}{}", p.comparator.map(|c| c.symbol()).unwrap_or(""), d),
+        (None, Some(t)) => t.clone(),
+        _ => String::new(),
+    });
+    view! {
+        <li class="spark" data-testid="sparkline">
+            <a href=href>{move || match lang.get() { Lang::Fr => name_fr.clone(), Lang::En => name_en.clone() }}</a>
+            <svg viewBox=format!("0 0 {SPARK_W} {SPARK_H}") width=SPARK_W.to_string() height=SPARK_H.to_string() role="img"
+                aria-label=format!("{} {}", value.clone().unwrap_or_default(), unit)>
+                {band_rect}
+                <polyline points=polyline class="spark-line"/>
+                {last}
+            </svg>
+            <span class="spark-value">{move || value.as_deref().map(|v| lang.get().decimal(v)).unwrap_or_default()} " " {unit.clone()}</span>
+        </li>
+    }
+}
+
+#[component]
+fn Panels(series: Vec<Series>, patient: String) -> impl IntoView {
+    let chosen = RwSignal::new(0usize);
+    let series = StoredValue::new(series);
+    let patient = StoredValue::new(patient);
+    view! {
+        <section class="panels" aria-labelledby="panels-heading">
+            <h2 id="panels-heading">{tr(Msg::Panels)}</h2>
+            <div class="toolbar" role="group" aria-label=tr(Msg::Panel)>
+                {PANELS.iter().enumerate().map(|(i, (name, _))| view! {
+                    <button type="button" class="toggle" data-testid=format!("panel-{i}")
+                        aria-pressed=move || (chosen.get() == i).to_string() on:click=move |_| chosen.set(i)>{tr(*name)}</button>
+                }).collect_view()}
+            </div>
+            {move || {
+                let (_, ids) = PANELS[chosen.get()];
+                let members: Vec<Series> = series.with_value(|all| ids.iter().filter_map(|id| all.iter().find(|s| s.analyte == *id).cloned()).collect());
+                if members.is_empty() {
+                    view! { <p class="notice">{tr(Msg::NoPanelResults)}</p> }.into_any()
+                } else {
+                    view! { <ul class="sparklines">{members.into_iter().map(|s| view! { <Sparkline series=s patient=patient.get_value()/> }).collect_view()}</ul> }.into_any()
+                }
+            }}
+        </section>
     }
 }
