@@ -51,6 +51,7 @@ test("the main views have no serious or critical accessibility violation, in bot
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "analyte-fr");
 
+  await waitForHydration(page);
   await page.getByTestId("lang-en").click();
   await expect(page.locator("html")).toHaveAttribute("lang", "en");
   expect(await seriousViolations(page)).toEqual([]);

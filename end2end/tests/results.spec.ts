@@ -117,7 +117,10 @@ test("a document shows the laboratory's own narrative safely and opens its PDF",
   const errors = collectPageErrors(page);
   await page.goto(url("/"));
   await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  // The filter runs in the browser: wait for the bundle before typing.
+  await waitForHydration(page);
   await page.getByTestId("document-filter").fill("SORTES");
+  await expect(page.locator("table.data tbody tr")).toHaveCount(1);
   await page.locator("table.data tbody tr a").first().click();
   await expect(page.getByTestId("narrative").locator("table").first()).toBeVisible();
   await expect(page.getByTestId("narrative")).toContainText("Thyréostimuline");
@@ -127,5 +130,15 @@ test("a document shows the laboratory's own narrative safely and opens its PDF",
   const response = await request.get(url(href!));
   expect(response.headers()["content-type"]).toBe("application/pdf");
   expect((await response.body()).subarray(0, 4).toString()).toBe("%PDF");
+
+  // The exports linked from the table answer in their formats.
+  await page.getByRole("link", { name: /Documents du patient/ }).click();
+  await page.getByTestId("results-link").click();
+  const csv = await request.get(url((await page.getByTestId("export-csv").getAttribute("href"))!));
+  expect(csv.headers()["content-type"]).toContain("text/csv");
+  expect((await csv.text()).split("\n")[0]).toContain("analyte,name_fr,name_en");
+  const fhir = await request.get(url((await page.getByTestId("export-fhir").getAttribute("href"))!));
+  expect(fhir.headers()["content-type"]).toContain("application/fhir+json");
+  expect((await fhir.json()).resourceType).toBe("Bundle");
   expect(errors).toEqual([]);
 });
