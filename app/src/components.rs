@@ -64,11 +64,8 @@ pub fn format_datetime(lang: Lang, iso: &str) -> String {
 
 /// A byte count for people: `1,2 Mo` / `1.2 MB`.
 pub fn format_size(lang: Lang, bytes: u64) -> String {
-    let (value, unit_fr, unit_en) = if bytes >= 1024 * 1024 {
-        (bytes as f64 / (1024.0 * 1024.0), "Mo", "MB")
-    } else {
-        (bytes as f64 / 1024.0, "ko", "KB")
-    };
+    let (value, unit_fr, unit_en) =
+        if bytes >= 1024 * 1024 { (bytes as f64 / (1024.0 * 1024.0), "Mo", "MB") } else { (bytes as f64 / 1024.0, "ko", "KB") };
     let number = lang.decimal(&format!("{value:.1}"));
     match lang {
         Lang::Fr => format!("{number} {unit_fr}"),

@@ -247,9 +247,7 @@ pub fn request_lang() -> Lang {
     #[cfg(feature = "ssr")]
     {
         use_context::<http::request::Parts>()
-            .and_then(|parts| {
-                parts.headers.get_all(http::header::COOKIE).iter().find_map(|v| Lang::from_cookie_header(v.to_str().ok()?))
-            })
+            .and_then(|parts| parts.headers.get_all(http::header::COOKIE).iter().find_map(|v| Lang::from_cookie_header(v.to_str().ok()?)))
             .unwrap_or_default()
     }
     #[cfg(not(feature = "ssr"))]

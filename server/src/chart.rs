@@ -222,10 +222,26 @@ pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i6
             );
             let shape = match m.point.comparator {
                 Some(Comparator::Less | Comparator::LessOrEqual) => {
-                    format!(r#"<path d="M{} {} L{} {} L{} {} Z" fill="white" stroke="{fill}" stroke-width="2"/>"#, px - 6, py - 4, px + 6, py - 4, px, py + 6)
+                    format!(
+                        r#"<path d="M{} {} L{} {} L{} {} Z" fill="white" stroke="{fill}" stroke-width="2"/>"#,
+                        px - 6,
+                        py - 4,
+                        px + 6,
+                        py - 4,
+                        px,
+                        py + 6
+                    )
                 }
                 Some(Comparator::Greater | Comparator::GreaterOrEqual) => {
-                    format!(r#"<path d="M{} {} L{} {} L{} {} Z" fill="white" stroke="{fill}" stroke-width="2"/>"#, px - 6, py + 4, px + 6, py + 4, px, py - 6)
+                    format!(
+                        r#"<path d="M{} {} L{} {} L{} {} Z" fill="white" stroke="{fill}" stroke-width="2"/>"#,
+                        px - 6,
+                        py + 4,
+                        px + 6,
+                        py + 4,
+                        px,
+                        py - 6
+                    )
                 }
                 None if m.point.derived => format!(r#"<circle cx="{px}" cy="{py}" r="5" fill="white" stroke="{fill}" stroke-width="2"/>"#),
                 None => format!(r#"<circle cx="{px}" cy="{py}" r="5" fill="{fill}"/>"#),
@@ -284,7 +300,11 @@ mod tests {
         let times: Vec<i64> = series.points.iter().filter_map(|p| p.time.map(|t| t.epoch_seconds())).collect();
         let middle = times[times.len() / 2];
         let svg = render(&series, ChartLang::En, Some(middle), None, 800, 400).unwrap();
-        let kept = series.points.iter().filter(|p| p.status == PointStatus::Completed && p.in_display_unit && p.time.is_some_and(|t| t.epoch_seconds() >= middle)).count();
+        let kept = series
+            .points
+            .iter()
+            .filter(|p| p.status == PointStatus::Completed && p.in_display_unit && p.time.is_some_and(|t| t.epoch_seconds() >= middle))
+            .count();
         assert_eq!(svg.matches("class=\"bv-point\"").count(), kept);
         assert!(matches!(render(&series, ChartLang::En, Some(0), Some(1), 800, 400), Err(ChartError::Empty)));
     }

@@ -115,9 +115,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let store = open_store(&cli.common).await?;
             let normaliser =
                 std::sync::Arc::new(crate::history::Normaliser::load(serve.transcoding.as_deref()).map_err(|e| e.to_string())?);
-            let listener = tokio::net::TcpListener::bind(serve.listen)
-                .await
-                .map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
+            let listener =
+                tokio::net::TcpListener::bind(serve.listen).await.map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("Bioviewer is listening on http://{address}");
             crate::http::serve(listener, store, normaliser, &serve.site_root).await.map_err(|e| e.to_string())?;

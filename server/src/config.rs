@@ -21,9 +21,7 @@ pub struct CommonSettings {
 
 impl CommonSettings {
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("bioviewer.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("bioviewer.db").display()))
     }
 }
 

@@ -45,10 +45,8 @@ impl Normaliser {
 
     /// Normalises raw documents (id, bytes) of one patient, identified by `ins` (`root^value`).
     pub fn history(&self, documents: &[(String, Vec<u8>)], ins: &str, unit_system: UnitSystem) -> History {
-        let parsed: Vec<(&str, Result<bioviewer_core::cda::Report, String>)> = documents
-            .iter()
-            .map(|(id, raw)| (id.as_str(), bioviewer_core::cda::parse(raw).map_err(|e| e.to_string())))
-            .collect();
+        let parsed: Vec<(&str, Result<bioviewer_core::cda::Report, String>)> =
+            documents.iter().map(|(id, raw)| (id.as_str(), bioviewer_core::cda::parse(raw).map_err(|e| e.to_string()))).collect();
         let inputs: Vec<InputDocument<'_>> = parsed
             .iter()
             .map(|(id, report)| InputDocument { id: (*id).to_string(), report: report.as_ref().map_err(Clone::clone) })

@@ -53,12 +53,7 @@ pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, site_root: &Pa
         .route("/api/patients/{id}/history.fhir.json", get(history_fhir))
         .route("/api/patients/{id}/documents/{doc}/attachments/{n}", get(attachment))
         .route("/api/patients/{id}/analytes/{analyte}/chart.svg", get(chart_svg))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(backend.clone()),
-            move || shell(leptos_options.clone()),
-        )
+        .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -203,7 +198,11 @@ async fn chart_svg(
 }
 
 /// The raw bytes of a document of this patient (never of another one).
-async fn patient_document_raw(store: &dyn Store, patient: &str, document: &str) -> Result<Option<(DocumentRecord, Vec<u8>)>, crate::store::StoreError> {
+async fn patient_document_raw(
+    store: &dyn Store,
+    patient: &str,
+    document: &str,
+) -> Result<Option<(DocumentRecord, Vec<u8>)>, crate::store::StoreError> {
     let (Some(patient), Some(document)) = (PatientId::parse(patient), crate::domain::DocumentId::parse(document)) else { return Ok(None) };
     let Some(record) = store.patient_documents(patient).await?.into_iter().find(|d| d.id == document) else { return Ok(None) };
     Ok(store.document_raw(document).await?.map(|raw| (record, raw)))
@@ -221,7 +220,8 @@ async fn attachment(
         (axum::http::StatusCode::SERVICE_UNAVAILABLE, "attachment unavailable")
     };
     let (_, raw) = patient_document_raw(state.store.as_ref(), &patient, &document).await.map_err(|e| unavailable(&e))?.ok_or(not_found)?;
-    let report = tokio::task::spawn_blocking(move || bioviewer_core::cda::parse(&raw)).await.map_err(|e| unavailable(&e))?.map_err(|_| not_found)?;
+    let report =
+        tokio::task::spawn_blocking(move || bioviewer_core::cda::parse(&raw)).await.map_err(|e| unavailable(&e))?.map_err(|_| not_found)?;
     let item = report.attachments.get(index).ok_or(not_found)?;
     let bytes = item.bytes().map_err(|e| unavailable(&e))?;
     // Only types a browser shows safely are served inline; anything else is a download.
@@ -349,7 +349,12 @@ impl Backend for StoreBackend {
                         .attachments
                         .iter()
                         .enumerate()
-                        .map(|(index, a)| AttachmentInfo { index, media_type: a.media_type.clone(), purpose: a.purpose, size_bytes: a.size_bytes })
+                        .map(|(index, a)| AttachmentInfo {
+                            index,
+                            media_type: a.media_type.clone(),
+                            purpose: a.purpose,
+                            size_bytes: a.size_bytes,
+                        })
                         .collect();
                     (sections, attachments)
                 }
@@ -376,7 +381,11 @@ impl Backend for StoreBackend {
         })
     }
 
-    fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<bioviewer_core::normalise::History>> {
+    fn patient_history(
+        &self,
+        patient_id: String,
+        unit_system: UnitSystem,
+    ) -> BackendFuture<'_, Option<bioviewer_core::normalise::History>> {
         Box::pin(async move {
             let Some(id) = PatientId::parse(&patient_id) else { return Ok(None) };
             patient_history(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {

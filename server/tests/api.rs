@@ -39,12 +39,7 @@ impl TestApp {
     }
 
     async fn get(&self, path: &str) -> (StatusCode, String) {
-        let response = self
-            .router
-            .clone()
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .expect("response");
+        let response = self.router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.expect("response");
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.expect("body");
         (status, String::from_utf8_lossy(&bytes).into_owned())
@@ -79,7 +74,7 @@ async fn patient_page_lists_documents_newest_first() {
     let patient = first.patient.expect("patient recorded");
     let (status, body) = app.get(&format!("/patients/{patient}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body.matches("Laboratoire des charmes").count() + body.matches("<tr").count() > 2, true);
+    assert!(body.contains("Laboratoire des charmes") && body.contains("Laboratoire des SORTES"), "both laboratories' reports are listed");
     let documents = app.store.patient_documents(bioviewer::domain::PatientId::parse(&patient).unwrap()).await.unwrap();
     assert_eq!(documents.len(), 2);
     let times: Vec<_> = documents.iter().map(|d| d.index.as_ref().unwrap().effective_time.unwrap().epoch_seconds()).collect();
@@ -94,21 +89,15 @@ async fn same_bytes_are_stored_once() {
     assert!(!first.already_present);
     assert!(second.already_present);
     assert_eq!(first.stored, second.stored);
-    let raw = app
-        .store
-        .document_raw(bioviewer::domain::DocumentId::parse(first.stored.as_deref().unwrap()).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let raw =
+        app.store.document_raw(bioviewer::domain::DocumentId::parse(first.stored.as_deref().unwrap()).unwrap()).await.unwrap().unwrap();
     assert_eq!(raw, std::fs::read(corpus_dir().join("BIO-CR-BIO_2024.01_TSH_1.xml")).unwrap(), "bytes kept verbatim");
 }
 
 #[tokio::test]
 async fn unreadable_document_is_kept_with_its_reason() {
     let app = spawn_app().await;
-    let outcome = import_bytes(app.store.as_ref(), "broken.xml", b"<ClinicalDocument><id".to_vec(), DocumentSource::File)
-        .await
-        .unwrap();
+    let outcome = import_bytes(app.store.as_ref(), "broken.xml", b"<ClinicalDocument><id".to_vec(), DocumentSource::File).await.unwrap();
     assert!(outcome.stored.is_some(), "stored despite the error");
     assert!(outcome.problem.as_deref().unwrap_or_default().contains("XML"), "{outcome:?}");
     assert_eq!(outcome.patient, None);

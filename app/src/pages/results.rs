@@ -17,10 +17,7 @@ const PAGE: usize = 12;
 pub fn ResultsPage() -> impl IntoView {
     let params = use_params_map();
     let units = RwSignal::new(UnitSystem::Si);
-    let data = Resource::new(
-        move || (params.read().get("id").unwrap_or_default(), units.get()),
-        |(id, units)| load_history(id, units),
-    );
+    let data = Resource::new(move || (params.read().get("id").unwrap_or_default(), units.get()), |(id, units)| load_history(id, units));
     let patient_id = move || params.read().get("id").unwrap_or_default();
     view! {
         <section class="page">
@@ -77,7 +74,8 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
     let others = history.other_results.clone();
     let series = StoredValue::new(history.series);
     let laboratories: Vec<String> = {
-        let mut labs: Vec<String> = series.with_value(|s| s.iter().flat_map(|s| &s.points).filter_map(|p| p.laboratory.as_deref().map(str::to_string)).collect());
+        let mut labs: Vec<String> =
+            series.with_value(|s| s.iter().flat_map(|s| &s.points).filter_map(|p| p.laboratory.as_deref().map(str::to_string)).collect());
         labs.sort();
         labs.dedup();
         labs
@@ -87,9 +85,10 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
     let date_to = RwSignal::new(String::new());
     // "Since last visit": columns after this date are highlighted as new.
     let since = RwSignal::new(String::new());
-    let print_header = history.patient.as_ref().map(|p| {
-        format!("{} {} — INS {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default(), p.ins)
-    });
+    let print_header = history
+        .patient
+        .as_ref()
+        .map(|p| format!("{} {} — INS {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default(), p.ins));
     let chapters: Vec<String> = {
         let mut c: Vec<String> = series.with_value(|s| s.iter().map(|s| s.chapter.clone()).collect());
         c.dedup();
@@ -115,7 +114,9 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
         series.with_value(|all| {
             all.iter()
                 .filter(|s| chapter.is_empty() || s.chapter == chapter)
-                .filter(|s| needle.is_empty() || fold_for_search(&s.name_fr).contains(&needle) || fold_for_search(&s.name_en).contains(&needle))
+                .filter(|s| {
+                    needle.is_empty() || fold_for_search(&s.name_fr).contains(&needle) || fold_for_search(&s.name_en).contains(&needle)
+                })
                 .map(|s| Series { points: s.points.iter().filter(|p| keep(p)).cloned().collect(), ..s.clone() })
                 .filter(|s| !s.points.is_empty())
                 .filter(|s| !abnormal || s.points.iter().any(is_abnormal))
@@ -299,7 +300,12 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
                 .map(|o| {
                     let latest = o.points.last().map(|p| {
                         let value = match (&p.display, &p.text) {
-                            (Some(d), _) => format!("{}{} {}", p.comparator.map(Comparator::symbol).unwrap_or(""), lang.decimal(d), p.unit.as_deref().unwrap_or("")),
+                            (Some(d), _) => format!(
+                                "{}{} {}",
+                                p.comparator.map(Comparator::symbol).unwrap_or(""),
+                                lang.decimal(d),
+                                p.unit.as_deref().unwrap_or("")
+                            ),
                             (None, Some(t)) => t.clone(),
                             _ => String::new(),
                         };
@@ -432,7 +438,8 @@ fn ResultCell(point: Point, lang: Lang, more: usize, new: bool) -> impl IntoView
         (true, false) => " new",
         _ => "",
     };
-    let classes = format!("result {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
+    let classes =
+        format!("result {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
     view! {
         <td class=classes title=detail.clone() tabindex="0" aria-label=label data-testid="result-cell">
             {value}

@@ -162,12 +162,8 @@ const SPARK_H: f64 = 44.0;
 #[component]
 fn Sparkline(series: Series, patient: String) -> impl IntoView {
     let lang = use_lang();
-    let points: Vec<(f64, f64)> = series
-        .points
-        .iter()
-        .filter(|p| !p.derived)
-        .filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?)))
-        .collect();
+    let points: Vec<(f64, f64)> =
+        series.points.iter().filter(|p| !p.derived).filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?))).collect();
     let latest = series.points.iter().rev().find(|p| p.status == PointStatus::Completed && !p.derived).cloned();
     let band = latest.as_ref().and_then(|p| Some((p.reference_low.as_ref().map(|d| d.to_f64()), p.reference_high.as_ref()?.to_f64())));
     let (t0, t1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), (t, _)| (a.min(*t), b.max(*t)));
@@ -181,7 +177,8 @@ fn Sparkline(series: Series, patient: String) -> impl IntoView {
         let bottom = y(low.unwrap_or(v0));
         view! { <rect x="0" y=format!("{top:.1}") width=SPARK_W.to_string() height=format!("{:.1}", (bottom - top).max(1.0)) class="spark-band"/> }
     });
-    let last = points.last().map(|(t, v)| view! { <circle cx=format!("{:.1}", x(*t)) cy=format!("{:.1}", y(*v)) r="3" class="spark-last"/> });
+    let last =
+        points.last().map(|(t, v)| view! { <circle cx=format!("{:.1}", x(*t)) cy=format!("{:.1}", y(*v)) r="3" class="spark-last"/> });
     let name_fr = series.name_fr.clone();
     let name_en = series.name_en.clone();
     let unit = series.unit.clone().unwrap_or_default();

@@ -104,20 +104,36 @@ fn generated_history() -> Vec<Report> {
             // Every laboratory repeats its own previous result of the same test.
             if let Some((t, v)) = &previous[lab][i] {
                 let index = observations.len();
-                observations.push(Observation { index, previous_of: Some(index - 1), value: Some(v.clone()), effective_time: Some(*t), collection_time: Some(*t), ..observation });
+                observations.push(Observation {
+                    index,
+                    previous_of: Some(index - 1),
+                    value: Some(v.clone()),
+                    effective_time: Some(*t),
+                    collection_time: Some(*t),
+                    ..observation
+                });
             }
             previous[lab][i] = Some((time, value));
         }
-        reports.push(Report::structured(Header {
+        reports.push(Report::structured(
+            Header {
                 id: Some(InstanceId { root: "1.2.250.1.999".into(), extension: Some(format!("d{n}")) }),
                 set_id: Some(InstanceId { root: "1.2.250.1.999".into(), extension: Some(format!("s{n}")) }),
                 version_number: Some(1),
                 effective_time: Some(time),
                 status: Some(ReportStatus::Completed),
                 laboratory: Some(Organization { id: None, name: Some(labs[lab].into()) }),
-                patient: Some(Patient::with_id(oid::INS_NIR_TEST, "279035121518989", PersonName::default(), CdaTime::parse_hl7("19600101").ok(), Some(Sex::Male))),
+                patient: Some(Patient::with_id(
+                    oid::INS_NIR_TEST,
+                    "279035121518989",
+                    PersonName::default(),
+                    CdaTime::parse_hl7("19600101").ok(),
+                    Some(Sex::Male),
+                )),
                 ..Header::default()
-            }, observations));
+            },
+            observations,
+        ));
     }
     reports
 }
@@ -128,7 +144,8 @@ fn bench(c: &mut Criterion) {
     assert!(reports.len() >= 400 && results >= 15_000, "{} reports, {results} results", reports.len());
     let catalogue = Catalogue::embedded();
     let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-    let inputs: Vec<InputDocument<'_>> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r) }).collect();
+    let inputs: Vec<InputDocument<'_>> =
+        reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r) }).collect();
     let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
     let points: usize = history.series.iter().map(|s| s.points.len()).sum();
     eprintln!("{} reports, {results} results -> {} series, {points} points", reports.len(), history.series.len());

@@ -11,10 +11,8 @@ use quick_xml::events::Event;
 
 fn corpus() -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/ans-cr-bio");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
     files.sort();
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()
 }
@@ -43,15 +41,9 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("corpus");
     group.throughput(Throughput::Bytes(total as u64));
     group.sample_size(30);
-    group.bench_function("bare_quick_xml_pass", |b| {
-        b.iter(|| docs.iter().map(|d| bare_pass(black_box(d))).sum::<usize>())
-    });
+    group.bench_function("bare_quick_xml_pass", |b| b.iter(|| docs.iter().map(|d| bare_pass(black_box(d))).sum::<usize>()));
     group.bench_function("full_extraction", |b| {
-        b.iter(|| {
-            docs.iter()
-                .map(|d| bioviewer_core::cda::parse(black_box(d)).map_or(0, |r| r.observations.len()))
-                .sum::<usize>()
-        })
+        b.iter(|| docs.iter().map(|d| bioviewer_core::cda::parse(black_box(d)).map_or(0, |r| r.observations.len())).sum::<usize>())
     });
     // The same, also decoding every attachment (PDF copies, images), which the parser leaves to
     // whoever opens one.
@@ -59,9 +51,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             docs.iter()
                 .map(|d| {
-                    bioviewer_core::cda::parse(black_box(d)).map_or(0, |r| {
-                        r.attachments.iter().map(|a| a.bytes().map_or(0, |b| b.len())).sum::<usize>()
-                    })
+                    bioviewer_core::cda::parse(black_box(d))
+                        .map_or(0, |r| r.attachments.iter().map(|a| a.bytes().map_or(0, |b| b.len())).sum::<usize>())
                 })
                 .sum::<usize>()
         })

@@ -155,11 +155,11 @@ impl Catalogue {
                 if s.is_empty() {
                     return Ok(None);
                 }
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v > 0.0)
-                    .map(Some)
-                    .ok_or(CatalogueError::Field { line, what, value: s.to_string() })
+                s.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).map(Some).ok_or(CatalogueError::Field {
+                    line,
+                    what,
+                    value: s.to_string(),
+                })
             };
             let decimals = |s: &str| -> Result<usize, CatalogueError> {
                 if s.is_empty() {
@@ -193,12 +193,15 @@ impl Catalogue {
             for unit in [&analyte.unit_si, &analyte.unit_conventional].into_iter().flatten() {
                 units::parse_unit(unit).map_err(|error| CatalogueError::Unit { line, unit: unit.clone(), error })?;
             }
-            if let (Some(si), Some(conv)) = (&analyte.unit_si, &analyte.unit_conventional) {
-                if !analyte.is_hba1c() {
-                    let one = crate::cda::Decimal::parse("1").expect("a literal");
-                    units::convert(&one, si, conv, analyte.molar_mass)
-                        .map_err(|error| CatalogueError::Unit { line, unit: conv.clone(), error })?;
-                }
+            if let (Some(si), Some(conv)) = (&analyte.unit_si, &analyte.unit_conventional)
+                && !analyte.is_hba1c()
+            {
+                let one = crate::cda::Decimal::parse("1").expect("a literal");
+                units::convert(&one, si, conv, analyte.molar_mass).map_err(|error| CatalogueError::Unit {
+                    line,
+                    unit: conv.clone(),
+                    error,
+                })?;
             }
             let index = analytes.len();
             if by_id.insert(analyte.id.clone(), index).is_some() {
@@ -305,7 +308,20 @@ mod tests {
         assert_eq!(catalogue.by_loinc("3016-3").unwrap().id, "tsh");
         assert_eq!(catalogue.by_loinc("29575-8").unwrap().id, "tsh");
         assert_eq!(catalogue.by_loinc("40193-5").unwrap().id, catalogue.by_loinc("53049-3").unwrap().id);
-        for chapter in ["haematology", "haemostasis", "biochemistry", "lipids", "endocrinology", "iron", "vitamins", "cardiac", "tumour_markers", "urine", "blood_gases", "proteins"] {
+        for chapter in [
+            "haematology",
+            "haemostasis",
+            "biochemistry",
+            "lipids",
+            "endocrinology",
+            "iron",
+            "vitamins",
+            "cardiac",
+            "tumour_markers",
+            "urine",
+            "blood_gases",
+            "proteins",
+        ] {
             assert!(catalogue.analytes().iter().any(|a| a.chapter == chapter), "{chapter}");
         }
     }

@@ -8,8 +8,8 @@
 //! occasional aborted and censored results.
 
 use crate::cda::{
-    CdaTime, Code, Comparator, Decimal, Header, InstanceId, Observation, Organization, Patient, PersonName, Quantity,
-    ReferenceRange, Report, ReportStatus, ResultStatus, Sex, Value, oid,
+    CdaTime, Code, Comparator, Decimal, Header, InstanceId, Observation, Organization, Patient, PersonName, Quantity, ReferenceRange,
+    Report, ReportStatus, ResultStatus, Sex, Value, oid,
 };
 
 /// A small deterministic generator (xorshift64*): the same seed gives the same histories.
@@ -56,11 +56,56 @@ struct Lab {
 }
 
 const LABS: [Lab; 5] = [
-    Lab { name: "Laboratoire des Charmes", finess: "920000011", mass_units: false, giga_per_litre: true, tsh_alternative_code: false, local_crp: None, range_factor: 1.0, method: "Cobas" },
-    Lab { name: "Biologie Saint-Martin", finess: "750000022", mass_units: true, giga_per_litre: true, tsh_alternative_code: true, local_crp: None, range_factor: 1.04, method: "Alinity" },
-    Lab { name: "LBM du Parc", finess: "690000033", mass_units: false, giga_per_litre: false, tsh_alternative_code: false, local_crp: None, range_factor: 0.97, method: "Atellica" },
-    Lab { name: "Cerballiance Rive Gauche", finess: "330000044", mass_units: true, giga_per_litre: true, tsh_alternative_code: true, local_crp: None, range_factor: 1.02, method: "Architect" },
-    Lab { name: "CHU — Laboratoire central", finess: "130000055", mass_units: false, giga_per_litre: false, tsh_alternative_code: false, local_crp: Some("1.2.250.1.999.7.1"), range_factor: 1.0, method: "Vitros" },
+    Lab {
+        name: "Laboratoire des Charmes",
+        finess: "920000011",
+        mass_units: false,
+        giga_per_litre: true,
+        tsh_alternative_code: false,
+        local_crp: None,
+        range_factor: 1.0,
+        method: "Cobas",
+    },
+    Lab {
+        name: "Biologie Saint-Martin",
+        finess: "750000022",
+        mass_units: true,
+        giga_per_litre: true,
+        tsh_alternative_code: true,
+        local_crp: None,
+        range_factor: 1.04,
+        method: "Alinity",
+    },
+    Lab {
+        name: "LBM du Parc",
+        finess: "690000033",
+        mass_units: false,
+        giga_per_litre: false,
+        tsh_alternative_code: false,
+        local_crp: None,
+        range_factor: 0.97,
+        method: "Atellica",
+    },
+    Lab {
+        name: "Cerballiance Rive Gauche",
+        finess: "330000044",
+        mass_units: true,
+        giga_per_litre: true,
+        tsh_alternative_code: true,
+        local_crp: None,
+        range_factor: 1.02,
+        method: "Architect",
+    },
+    Lab {
+        name: "CHU — Laboratoire central",
+        finess: "130000055",
+        mass_units: false,
+        giga_per_litre: false,
+        tsh_alternative_code: false,
+        local_crp: Some("1.2.250.1.999.7.1"),
+        range_factor: 1.0,
+        method: "Vitros",
+    },
 ];
 
 /// A clinical story: which tests, how often, how values move.
@@ -74,8 +119,14 @@ pub enum Story {
     HealthyAdult,
 }
 
-const STORIES: [Story; 6] =
-    [Story::Type2Diabetes, Story::ChronicKidneyDisease, Story::Anticoagulation, Story::Hypothyroidism, Story::IronDeficiency, Story::HealthyAdult];
+const STORIES: [Story; 6] = [
+    Story::Type2Diabetes,
+    Story::ChronicKidneyDisease,
+    Story::Anticoagulation,
+    Story::Hypothyroidism,
+    Story::IronDeficiency,
+    Story::HealthyAdult,
+];
 
 /// One test: codes (molar lab, mass lab), units (molar, mass), mass-per-molar factor, reference
 /// range in molar units, decimals.
@@ -97,18 +148,95 @@ const fn test(id: &'static str, code: &'static str, unit: &'static str, low: f64
 }
 
 const TESTS: &[Test] = &[
-    Test { id: "glucose", code_molar: "14749-6", code_mass: "2345-7", unit_molar: "mmol/L", unit_mass: "g/L", mass_per_molar: 0.180156, low: 3.9, high: 6.1, decimals: 2, label: "Glucose" },
+    Test {
+        id: "glucose",
+        code_molar: "14749-6",
+        code_mass: "2345-7",
+        unit_molar: "mmol/L",
+        unit_mass: "g/L",
+        mass_per_molar: 0.180156,
+        low: 3.9,
+        high: 6.1,
+        decimals: 2,
+        label: "Glucose",
+    },
     test("hba1c", "4548-4", "%", 4.0, 6.0, 1, "Hémoglobine glyquée"),
-    Test { id: "creatinine", code_molar: "14682-9", code_mass: "2160-0", unit_molar: "umol/L", unit_mass: "mg/L", mass_per_molar: 0.11312, low: 45.0, high: 90.0, decimals: 0, label: "Créatinine" },
+    Test {
+        id: "creatinine",
+        code_molar: "14682-9",
+        code_mass: "2160-0",
+        unit_molar: "umol/L",
+        unit_mass: "mg/L",
+        mass_per_molar: 0.11312,
+        low: 45.0,
+        high: 90.0,
+        decimals: 0,
+        label: "Créatinine",
+    },
     test("potassium", "2823-3", "mmol/L", 3.5, 5.0, 1, "Potassium"),
     test("sodium", "2951-2", "mmol/L", 135.0, 145.0, 0, "Sodium"),
-    Test { id: "urea", code_molar: "22664-7", code_mass: "3091-6", unit_molar: "mmol/L", unit_mass: "g/L", mass_per_molar: 0.060056, low: 2.5, high: 7.5, decimals: 1, label: "Urée" },
-    Test { id: "cholesterol", code_molar: "14647-2", code_mass: "2093-3", unit_molar: "mmol/L", unit_mass: "g/L", mass_per_molar: 0.38665, low: 0.0, high: 5.2, decimals: 2, label: "Cholestérol total" },
-    Test { id: "ldl", code_molar: "22748-8", code_mass: "13457-7", unit_molar: "mmol/L", unit_mass: "g/L", mass_per_molar: 0.38665, low: 0.0, high: 3.0, decimals: 2, label: "Cholestérol LDL" },
-    Test { id: "triglycerides", code_molar: "14927-8", code_mass: "2571-8", unit_molar: "mmol/L", unit_mass: "g/L", mass_per_molar: 0.8857, low: 0.0, high: 1.7, decimals: 2, label: "Triglycérides" },
+    Test {
+        id: "urea",
+        code_molar: "22664-7",
+        code_mass: "3091-6",
+        unit_molar: "mmol/L",
+        unit_mass: "g/L",
+        mass_per_molar: 0.060056,
+        low: 2.5,
+        high: 7.5,
+        decimals: 1,
+        label: "Urée",
+    },
+    Test {
+        id: "cholesterol",
+        code_molar: "14647-2",
+        code_mass: "2093-3",
+        unit_molar: "mmol/L",
+        unit_mass: "g/L",
+        mass_per_molar: 0.38665,
+        low: 0.0,
+        high: 5.2,
+        decimals: 2,
+        label: "Cholestérol total",
+    },
+    Test {
+        id: "ldl",
+        code_molar: "22748-8",
+        code_mass: "13457-7",
+        unit_molar: "mmol/L",
+        unit_mass: "g/L",
+        mass_per_molar: 0.38665,
+        low: 0.0,
+        high: 3.0,
+        decimals: 2,
+        label: "Cholestérol LDL",
+    },
+    Test {
+        id: "triglycerides",
+        code_molar: "14927-8",
+        code_mass: "2571-8",
+        unit_molar: "mmol/L",
+        unit_mass: "g/L",
+        mass_per_molar: 0.8857,
+        low: 0.0,
+        high: 1.7,
+        decimals: 2,
+        label: "Triglycérides",
+    },
     test("alt", "1742-6", "U/L", 0.0, 40.0, 0, "ALAT"),
     test("tsh", "3016-3", "m[IU]/L", 0.27, 4.2, 2, "TSH"),
-    Test { id: "ft4", code_molar: "14920-3", code_mass: "3024-7", unit_molar: "pmol/L", unit_mass: "pg/mL", mass_per_molar: 0.77687, low: 12.0, high: 22.0, decimals: 1, label: "T4 libre" },
+    Test {
+        id: "ft4",
+        code_molar: "14920-3",
+        code_mass: "3024-7",
+        unit_molar: "pmol/L",
+        unit_mass: "pg/mL",
+        mass_per_molar: 0.77687,
+        low: 12.0,
+        high: 22.0,
+        decimals: 1,
+        label: "T4 libre",
+    },
     test("inr", "6301-6", "1", 0.8, 1.2, 1, "INR"),
     test("haemoglobin", "718-7", "g/dL", 12.0, 16.0, 1, "Hémoglobine"),
     test("leukocytes", "6690-2", "10*9/L", 4.0, 10.0, 1, "Leucocytes"),
@@ -132,7 +260,9 @@ impl Story {
             Story::Anticoagulation => (30, &["inr", "haemoglobin", "platelets"]),
             Story::Hypothyroidism => (120, &["tsh", "ft4", "cholesterol"]),
             Story::IronDeficiency => (75, &["haemoglobin", "mcv", "ferritin", "crp", "leukocytes", "platelets"]),
-            Story::HealthyAdult => (365, &["glucose", "creatinine", "cholesterol", "ldl", "haemoglobin", "leukocytes", "platelets", "tsh", "crp"]),
+            Story::HealthyAdult => {
+                (365, &["glucose", "creatinine", "cholesterol", "ldl", "haemoglobin", "leukocytes", "platelets", "tsh", "crp"])
+            }
         }
     }
 
@@ -310,7 +440,10 @@ pub fn generate(patients: usize, years: u32, seed: u64, end_day: i64) -> Vec<Gen
                     file_name: format!("{stem}_v2.xml"),
                     patient: ins.clone(),
                     report: Report::structured(
-                        Header { replaces: Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some(format!("{set}.1")) }), ..header(2, ReportStatus::Completed, later) },
+                        Header {
+                            replaces: Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some(format!("{set}.1")) }),
+                            ..header(2, ReportStatus::Completed, later)
+                        },
                         observations,
                     ),
                 });
@@ -356,17 +489,25 @@ fn result(
 ) -> Vec<Observation> {
     let molar = story.level(t.id, progress, r);
     let mass = lab.mass_units && t.unit_mass != t.unit_molar;
-    let (value, unit, decimals) = if mass { (molar * t.mass_per_molar, t.unit_mass, t.decimals + 1) } else { (molar, t.unit_molar, t.decimals) };
+    let (value, unit, decimals) =
+        if mass { (molar * t.mass_per_molar, t.unit_mass, t.decimals + 1) } else { (molar, t.unit_molar, t.decimals) };
     let unit = match (t.unit_molar, lab.giga_per_litre) {
         ("10*9/L", true) => "G/L",
         _ => unit,
     };
     let scale = if mass { t.mass_per_molar } else { 1.0 };
     let code = match t.id {
-        "tsh" if lab.tsh_alternative_code => Code { code: Some("29575-8".into()), system: Some(oid::LOINC.into()), display: Some(t.label.into()), ..Code::default() },
+        "tsh" if lab.tsh_alternative_code => {
+            Code { code: Some("29575-8".into()), system: Some(oid::LOINC.into()), display: Some(t.label.into()), ..Code::default() }
+        }
         "crp" if lab.local_crp.is_some() => Code {
             original_text: Some("CRP".into()),
-            translations: vec![Code { code: Some("CRP01".into()), system: lab.local_crp.map(str::to_string), display: Some("Protéine C réactive".into()), ..Code::default() }],
+            translations: vec![Code {
+                code: Some("CRP01".into()),
+                system: lab.local_crp.map(str::to_string),
+                display: Some("Protéine C réactive".into()),
+                ..Code::default()
+            }],
             ..Code::default()
         },
         _ => Code {
@@ -404,9 +545,16 @@ fn result(
         code,
         status: if aborted { ResultStatus::Aborted } else { ResultStatus::Completed },
         value: value.clone(),
-        interpretation: flag.map(|f| vec![Code { code: Some(f.into()), system: Some(oid::INTERPRETATION.into()), ..Code::default() }]).unwrap_or_default(),
+        interpretation: flag
+            .map(|f| vec![Code { code: Some(f.into()), system: Some(oid::INTERPRETATION.into()), ..Code::default() }])
+            .unwrap_or_default(),
         method: Some(Code { original_text: Some(lab.method.into()), ..Code::default() }),
-        reference_ranges: vec![ReferenceRange { low: (low > 0.0).then(|| bound(low)), high: Some(bound(high)), text: None, precondition: None }],
+        reference_ranges: vec![ReferenceRange {
+            low: (low > 0.0).then(|| bound(low)),
+            high: Some(bound(high)),
+            text: None,
+            precondition: None,
+        }],
         effective_time: Some(CdaTime { hour: Some(12), ..when }),
         collection_time: None,
         collection_time_source: None,
@@ -460,7 +608,17 @@ mod tests {
         }
         // The habits show: two TSH codes, G/L, a local CRP code, partial reports, REFR.
         let xml: String = docs.iter().map(|d| write_cr_bio(&d.report)).collect();
-        for needle in ["29575-8", "3016-3", "unit=\"G/L\"", "CRP01", "lab:statusCode code=\"active\"", "typeCode=\"REFR\"", "g/L", "mmol/L", "aborted"] {
+        for needle in [
+            "29575-8",
+            "3016-3",
+            "unit=\"G/L\"",
+            "CRP01",
+            "lab:statusCode code=\"active\"",
+            "typeCode=\"REFR\"",
+            "g/L",
+            "mmol/L",
+            "aborted",
+        ] {
             assert!(xml.contains(needle), "no {needle}");
         }
     }

@@ -114,9 +114,7 @@ pub fn csv(history: &History) -> String {
 /// range and interpretation, the collection time and the performing laboratory. Results not
 /// performed carry `dataAbsentReason` and no value.
 pub fn fhir_bundle(history: &History) -> Json {
-    let subject = history.patient.as_ref().map(|p| {
-        json!({"identifier": {"system": format!("urn:oid:{}", p.ins_root), "value": p.ins}})
-    });
+    let subject = history.patient.as_ref().map(|p| json!({"identifier": {"system": format!("urn:oid:{}", p.ins_root), "value": p.ins}}));
     let mut entries = Vec::new();
     let mut observation = |p: &Point, label: &str| {
         if p.derived {
@@ -124,7 +122,9 @@ pub fn fhir_bundle(history: &History) -> Json {
         }
         let source = p.sources.first();
         let code = match (source.and_then(|s| s.code.as_deref()), source.and_then(|s| s.code_system.as_deref())) {
-            (Some(c), Some(system)) if system == oid::LOINC => json!({"coding": [{"system": "http://loinc.org", "code": c}], "text": label}),
+            (Some(c), Some(system)) if system == oid::LOINC => {
+                json!({"coding": [{"system": "http://loinc.org", "code": c}], "text": label})
+            }
             (Some(c), Some(system)) => json!({"coding": [{"system": format!("urn:oid:{system}"), "code": c}], "text": label}),
             _ => json!({"text": label}),
         };
@@ -180,7 +180,10 @@ pub fn fhir_bundle(history: &History) -> Json {
             let unit = p.unit.as_deref().unwrap_or("");
             for (key, bound) in [("low", &p.reference_low), ("high", &p.reference_high)] {
                 if let Some(b) = bound {
-                    range.insert(key.into(), json!({"value": b.to_f64(), "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}));
+                    range.insert(
+                        key.into(),
+                        json!({"value": b.to_f64(), "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}),
+                    );
                 }
             }
             map.insert("referenceRange".into(), json!([range]));
@@ -239,7 +242,8 @@ mod fhir_tests {
 
     #[test]
     fn observations_carry_loinc_ucum_ranges_and_comparators() {
-        let reports = [crate::cda::tests::corpus("BIO-CR-BIO_2024.01_TSH_1.xml"), crate::cda::tests::corpus("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml")];
+        let reports =
+            [crate::cda::tests::corpus("BIO-CR-BIO_2024.01_TSH_1.xml"), crate::cda::tests::corpus("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml")];
         let catalogue = Catalogue::embedded();
         let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
         let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r) }).collect();

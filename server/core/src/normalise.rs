@@ -257,7 +257,8 @@ pub struct History {
 }
 
 /// Monovalent ions: mEq/L is mmol/L.
-const MONOVALENT: &[&str] = &["sodium", "potassium", "chloride", "bicarbonate", "bicarbonate_arterial", "lithium", "urine_sodium", "urine_potassium"];
+const MONOVALENT: &[&str] =
+    &["sodium", "potassium", "chloride", "bicarbonate", "bicarbonate_arterial", "lithium", "urine_sodium", "urine_potassium"];
 
 fn ins_key(id: &InstanceId) -> String {
     format!("{}^{}", id.root, id.extension.as_deref().unwrap_or_default())
@@ -319,12 +320,9 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     // 1. Which patient.
     let reports: Vec<Option<&Report>> = documents.iter().map(|d| d.report.as_ref().ok().copied()).collect();
     let patient_ins: Option<InstanceId> = match &options.patient_ins {
-        Some(requested) => reports
-            .iter()
-            .flatten()
-            .filter_map(|r| r.header.patient.as_ref()?.ins())
-            .find(|ins| matches_requested(ins, requested))
-            .cloned(),
+        Some(requested) => {
+            reports.iter().flatten().filter_map(|r| r.header.patient.as_ref()?.ins()).find(|ins| matches_requested(ins, requested)).cloned()
+        }
         None => {
             let mut counts: BTreeMap<String, (usize, InstanceId)> = BTreeMap::new();
             for ins in reports.iter().flatten().filter(|r| r.kind.is_cr_bio()).filter_map(|r| r.header.patient.as_ref()?.ins()) {
@@ -401,15 +399,14 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         if entries[i].status != DocumentState::Current {
             continue;
         }
-        if let Some(&(version, winner)) = best_version.get(&set) {
-            if winner != i {
-                let superseded_partial = entries[i].report_status == Some(ReportStatus::Active);
-                entries[i].status = DocumentState::Replaced;
-                entries[i].problems.push(format!(
-                    "replaced by version {version}{}",
-                    if superseded_partial { " (this one was a partial report)" } else { "" }
-                ));
-            }
+        if let Some(&(version, winner)) = best_version.get(&set)
+            && winner != i
+        {
+            let superseded_partial = entries[i].report_status == Some(ReportStatus::Active);
+            entries[i].status = DocumentState::Replaced;
+            entries[i]
+                .problems
+                .push(format!("replaced by version {version}{}", if superseded_partial { " (this one was a partial report)" } else { "" }));
         }
     }
 
@@ -653,7 +650,9 @@ impl Repeats {
 fn map_analytes(current: &[Option<&Report>], catalogue: &Catalogue, transcoding: &Transcoding) -> Vec<Vec<Option<usize>>> {
     current
         .iter()
-        .map(|r| r.map_or_else(Vec::new, |r| r.observations.iter().map(|o| analyte_of(o, catalogue, transcoding).map(|(i, _)| i)).collect()))
+        .map(|r| {
+            r.map_or_else(Vec::new, |r| r.observations.iter().map(|o| analyte_of(o, catalogue, transcoding).map(|(i, _)| i)).collect())
+        })
         .collect()
 }
 
@@ -830,7 +829,12 @@ impl Builder<'_> {
         point.flag = flag(o, &point, &mut self.strings);
         point.sources.push(source);
         let other_key = mapped.is_none().then(|| {
-            (code.map(|c| c.to_string()), code_system.map(|s| s.to_string()), code_text(&o.code), point.laboratory.as_ref().map(|l| l.to_string()))
+            (
+                code.map(|c| c.to_string()),
+                code_system.map(|s| s.to_string()),
+                code_text(&o.code),
+                point.laboratory.as_ref().map(|l| l.to_string()),
+            )
         });
         Candidate {
             analyte: mapped.map(|(i, _)| i),
@@ -890,8 +894,6 @@ fn flag(o: &Observation, point: &Point, strings: &mut Interner) -> Option<Flag> 
     };
     Some(Flag { code: strings.get(code), computed: true })
 }
-
-
 
 /// What makes two results the same measurement seen twice: analyte, day, value, unit,
 /// comparator and laboratory. Hashed without copying; equality is checked on the points.
@@ -1003,12 +1005,14 @@ fn annotate(points: &mut [Point], analyte: &Analyte) {
                     != (cur.reference_low.as_ref().map(Decimal::to_f64), cur.reference_high.as_ref().map(Decimal::to_f64)),
                 unit: prev.in_display_unit != cur.in_display_unit || (!cur.in_display_unit && prev.unit != cur.unit),
             };
-            if let (Some(rcv), Some(a), Some(b)) = (rcv, prev.plottable(), cur.plottable()) {
-                if a != 0.0 && !cur.comparability.laboratory && !cur.comparability.method {
-                    let change = (b - a) / a.abs() * 100.0;
-                    if change.abs() > rcv {
-                        cur.significant_change = Some(if change > 0.0 { Direction::Up } else { Direction::Down });
-                    }
+            if let (Some(rcv), Some(a), Some(b)) = (rcv, prev.plottable(), cur.plottable())
+                && a != 0.0
+                && !cur.comparability.laboratory
+                && !cur.comparability.method
+            {
+                let change = (b - a) / a.abs() * 100.0;
+                if change.abs() > rcv {
+                    cur.significant_change = Some(if change > 0.0 { Direction::Up } else { Direction::Down });
                 }
             }
         }

@@ -245,7 +245,10 @@ fn atom(name: &str) -> Option<(Unit, bool)> {
         // Pascal = kg/(m.s2) = 10^3 g/(m.s2).
         "Pa" => (u(1.0, 3, Dimension::base(MASS).combine(Dimension::base(LENGTH), -1).combine(Dimension::base(TIME).pow(2), -1)), true),
         // mm[Hg] is parsed as prefix m + atom m[Hg]: 1 m[Hg] = 133.322387415 kPa.
-        "m[Hg]" => (u(1.333_223_874_15, 8, Dimension::base(MASS).combine(Dimension::base(LENGTH), -1).combine(Dimension::base(TIME).pow(2), -1)), true),
+        "m[Hg]" => (
+            u(1.333_223_874_15, 8, Dimension::base(MASS).combine(Dimension::base(LENGTH), -1).combine(Dimension::base(TIME).pow(2), -1)),
+            true,
+        ),
         "[pH]" => (Unit { special: true, ..Unit::ONE }, false),
         _ => return None,
     })
@@ -373,12 +376,8 @@ fn simple_unit(text: &str) -> Option<Unit> {
         return (n > 0.0).then_some(Unit { mantissa: n, ..Unit::ONE });
     }
     // Trailing exponent (`m2`, `s-1`), unless the symbol ends in a bracket.
-    let digits_start = text
-        .char_indices()
-        .rev()
-        .take_while(|(_, c)| c.is_ascii_digit() || *c == '-' || *c == '+')
-        .last()
-        .map_or(text.len(), |(i, _)| i);
+    let digits_start =
+        text.char_indices().rev().take_while(|(_, c)| c.is_ascii_digit() || *c == '-' || *c == '+').last().map_or(text.len(), |(i, _)| i);
     let (symbol, exponent) = if digits_start < text.len() && digits_start > 0 {
         let e: i8 = text[digits_start..].parse().ok()?;
         (&text[..digits_start], e)
@@ -571,10 +570,7 @@ mod tests {
         // Creatinine 113.12 g/mol: 1.0 mg/dL = 88.4 µmol/L.
         let c = convert(&d("1.0"), "mg/dL", "umol/L", Some(113.12)).unwrap();
         assert!((c.value.to_f64() - 88.40).abs() < 0.01, "{}", c.value);
-        assert_eq!(
-            convert(&d("1"), "g/L", "mmol/L", None),
-            Err(UnitError::NeedsMolarMass { from: "g/L".into(), to: "mmol/L".into() })
-        );
+        assert_eq!(convert(&d("1"), "g/L", "mmol/L", None), Err(UnitError::NeedsMolarMass { from: "g/L".into(), to: "mmol/L".into() }));
     }
 
     #[test]

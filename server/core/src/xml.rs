@@ -243,8 +243,8 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
 
 fn windows_1252(b: u8) -> char {
     const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}', '\u{90}', '‘',
-        '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}', '\u{90}', '‘', '’', '“', '”', '•',
+        '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
     ];
     if (0x80..0xA0).contains(&b) { HIGH[(b - 0x80) as usize] } else { b as char }
 }
@@ -348,11 +348,7 @@ impl<'a> Tree<'a> {
                         prefixes.push(prefix);
                         tree.attrs.push(Attr { ns: Ns::None, name: local, value, value_ns: Ns::None });
                         if prefixes.len() > limits.max_attributes {
-                            return Err(XmlError::at(
-                                XmlErrorKind::TooManyAttributes { limit: limits.max_attributes },
-                                text,
-                                event_offset,
-                            ));
+                            return Err(XmlError::at(XmlErrorKind::TooManyAttributes { limit: limits.max_attributes }, text, event_offset));
                         }
                     }
                     let qname = borrow_from(text, start.name().0);
@@ -376,13 +372,11 @@ impl<'a> Tree<'a> {
                         limits,
                         text,
                     )?;
-                    if let Some(anchor) = tree.attrs[attrs_start as usize..attrs_end as usize]
-                        .iter()
-                        .find(|a| a.name == "ID" && a.ns == Ns::None)
+                    if let Some(anchor) =
+                        tree.attrs[attrs_start as usize..attrs_end as usize].iter().find(|a| a.name == "ID" && a.ns == Ns::None)
+                        && let Cow::Borrowed(anchor) = anchor.value
                     {
-                        if let Cow::Borrowed(anchor) = anchor.value {
-                            tree.ids.entry(anchor).or_insert(id);
-                        }
+                        tree.ids.entry(anchor).or_insert(id);
                     }
                     if is_empty {
                         pop_bindings(&mut bindings, depth);
@@ -449,8 +443,7 @@ impl<'a> Tree<'a> {
                 }
                 Event::GeneralRef(r) => {
                     let ch = if r.is_char_ref() {
-                        r.resolve_char_ref()
-                            .map_err(|e| XmlError::at(XmlErrorKind::Malformed(e.to_string()), text, event_offset))?
+                        r.resolve_char_ref().map_err(|e| XmlError::at(XmlErrorKind::Malformed(e.to_string()), text, event_offset))?
                     } else {
                         predefined_entity(&r.xml10_content())
                     };
@@ -461,11 +454,7 @@ impl<'a> Tree<'a> {
                         }
                         Some(ch) => run.push(Cow::Owned(ch.to_string()), event_offset),
                         None => {
-                            return Err(XmlError::at(
-                                XmlErrorKind::UndefinedEntity(r.xml10_content().into_owned()),
-                                text,
-                                event_offset,
-                            ));
+                            return Err(XmlError::at(XmlErrorKind::UndefinedEntity(r.xml10_content().into_owned()), text, event_offset));
                         }
                     }
                 }
@@ -499,11 +488,11 @@ impl<'a> Tree<'a> {
         limits: &Limits,
         text: &str,
     ) -> Result<(), XmlError> {
-        if let Some(piece) = run.text.take() {
-            if keep_whitespace || !piece.trim().is_empty() {
-                let parent = stack.last().copied().unwrap_or(NONE);
-                self.push_node(Kind::Text(piece), parent, run.offset as u64, limits, text)?;
-            }
+        if let Some(piece) = run.text.take()
+            && (keep_whitespace || !piece.trim().is_empty())
+        {
+            let parent = stack.last().copied().unwrap_or(NONE);
+            self.push_node(Kind::Text(piece), parent, run.offset as u64, limits, text)?;
         }
         Ok(())
     }

@@ -49,7 +49,10 @@ fn time() -> impl Strategy<Value = CdaTime> {
 fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
         quantity().prop_map(Value::Quantity),
-        (prop::sample::select(vec![Comparator::Less, Comparator::LessOrEqual, Comparator::Greater, Comparator::GreaterOrEqual]), quantity())
+        (
+            prop::sample::select(vec![Comparator::Less, Comparator::LessOrEqual, Comparator::Greater, Comparator::GreaterOrEqual]),
+            quantity()
+        )
             .prop_map(|(comparator, quantity)| Value::Censored { comparator, quantity }),
         (quantity(), quantity()).prop_map(|(l, h)| Value::Interval { low: Some(l), high: Some(h) }),
         decimal().prop_map(|value| Value::Real { value }),
@@ -142,8 +145,8 @@ fn group() -> impl Strategy<Value = Group> {
 
 fn report() -> impl Strategy<Value = Report> {
     let chapters = prop::sample::subsequence(vec!["18719-5", "18723-7", "18720-3", "18725-2", "18729-4"], 1..4);
-    (chapters, prop::collection::vec((any::<bool>(), prop::collection::vec(group(), 1..3)), 4), time(), 1u32..5, words())
-        .prop_map(|(chapters, chapter_groups, effective, version, lab_name)| {
+    (chapters, prop::collection::vec((any::<bool>(), prop::collection::vec(group(), 1..3)), 4), time(), 1u32..5, words()).prop_map(
+        |(chapters, chapter_groups, effective, version, lab_name)| {
             let laboratory = Organization {
                 id: Some(InstanceId { root: oid::STRUCTURE.into(), extension: Some("1120459876".into()) }),
                 name: Some(lab_name),
@@ -195,7 +198,8 @@ fn report() -> impl Strategy<Value = Report> {
                     }
                 }
             }
-            Report::structured(Header {
+            Report::structured(
+                Header {
                     id: Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some(format!("doc{version}")) }),
                     set_id: Some(InstanceId { root: "1.2.250.1.999.2".into(), extension: Some("set".into()) }),
                     version_number: Some(version),
@@ -203,10 +207,24 @@ fn report() -> impl Strategy<Value = Report> {
                     status: Some(if version % 2 == 0 { ReportStatus::Active } else { ReportStatus::Completed }),
                     laboratory: Some(laboratory),
                     title: Some("Compte rendu d'examens biologiques".into()),
-                    patient: Some(Patient::with_id(oid::INS_NIR_TEST, "279035121518989", PersonName { family: Some("PAT-TROIS".into()), birth_family: Some("PAT-TROIS".into()), given: vec!["DOMINIQUE".into()], prefix: None }, CdaTime::parse_hl7("19790328").ok(), Some(Sex::Female))),
+                    patient: Some(Patient::with_id(
+                        oid::INS_NIR_TEST,
+                        "279035121518989",
+                        PersonName {
+                            family: Some("PAT-TROIS".into()),
+                            birth_family: Some("PAT-TROIS".into()),
+                            given: vec!["DOMINIQUE".into()],
+                            prefix: None,
+                        },
+                        CdaTime::parse_hl7("19790328").ok(),
+                        Some(Sex::Female),
+                    )),
                     ..Header::default()
-                }, observations)
-        })
+                },
+                observations,
+            )
+        },
+    )
 }
 
 /// What the parser must give back exactly (derived fields such as collection time are checked

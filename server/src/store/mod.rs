@@ -91,9 +91,14 @@ pub struct NewDocument {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
-    Inserted { document: DocumentId, patient: Option<PatientId> },
+    Inserted {
+        document: DocumentId,
+        patient: Option<PatientId>,
+    },
     /// The same bytes were already stored.
-    AlreadyPresent { document: DocumentId },
+    AlreadyPresent {
+        document: DocumentId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

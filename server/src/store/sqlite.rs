@@ -212,11 +212,8 @@ impl Store for SqliteStore {
     fn patient(&self, id: PatientId) -> StoreFuture<'_, Option<PatientRecord>> {
         Box::pin(async move {
             let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = ?"));
-            let row = sqlx::query(sql)
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::query("reading a patient"))?;
+            let row =
+                sqlx::query(sql).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(StoreError::query("reading a patient"))?;
             row.as_ref().map(patient_from_row).transpose()
         })
     }

@@ -6,7 +6,7 @@ use super::header::{code, interval_bound, organization, referenced_text, time_va
 use super::model::*;
 use super::narrative::to_safe_html;
 use super::time::CdaTime;
-use crate::xml::{Ns, NodeId, Tree, collapse_whitespace};
+use crate::xml::{NodeId, Ns, Tree, collapse_whitespace};
 
 const TEMPLATE_CHAPTER: &str = "1.3.6.1.4.1.19376.1.3.3.2.1";
 const TEMPLATE_SUB_CHAPTER: &str = "1.3.6.1.4.1.19376.1.3.3.2.2";
@@ -59,10 +59,10 @@ pub(super) fn extract(tree: &Tree<'_>, doc: NodeId, header: &Header, warnings: &
         }
         ex.attachments(structured);
     }
-    if let Some(non_xml) = tree.cda_child(component, "nonXMLBody") {
-        if let Some(text) = tree.cda_child(non_xml, "text") {
-            ex.attachment(text, AttachmentPurpose::ReportCopy, None);
-        }
+    if let Some(non_xml) = tree.cda_child(component, "nonXMLBody")
+        && let Some(text) = tree.cda_child(non_xml, "text")
+    {
+        ex.attachment(text, AttachmentPurpose::ReportCopy, None);
     }
     ex.body
 }
@@ -163,9 +163,8 @@ impl Extractor<'_, '_> {
                 let organizer_code = tree.cda_child(node, "code").map(|c| code(tree, c));
                 match tree.attr(node, "classCode") {
                     Some("CLUSTER") => {
-                        let organism = tree
-                            .cda_path(node, &["specimen", "specimenRole", "specimenPlayingEntity", "code"])
-                            .map(|c| code(tree, c));
+                        let organism =
+                            tree.cda_path(node, &["specimen", "specimenRole", "specimenPlayingEntity", "code"]).map(|c| code(tree, c));
                         if let Some(organism) = organism {
                             ctx.isolate = Some(Rc::new(Isolate { organism }));
                             ctx.battery = None;
@@ -275,10 +274,7 @@ impl Extractor<'_, '_> {
             interpretation: tree.cda_children(node, "interpretationCode").map(|c| code(tree, c)).collect(),
             // An empty `methodCode` (no code, no text) says nothing: leave it out.
             method: tree.cda_child(node, "methodCode").map(|c| code(tree, c)).filter(|c| *c != Code::default()),
-            reference_ranges: tree
-                .cda_children(node, "referenceRange")
-                .filter_map(|r| self.reference_range(r))
-                .collect(),
+            reference_ranges: tree.cda_children(node, "referenceRange").filter_map(|r| self.reference_range(r)).collect(),
             effective_time,
             collection_time,
             collection_time_source,
@@ -320,10 +316,7 @@ impl Extractor<'_, '_> {
             (observation_time, CollectionTimeSource::ObservationTime),
             (self.header.service_start, CollectionTimeSource::ServiceEvent),
         ];
-        candidates
-            .into_iter()
-            .find_map(|(t, source)| t.map(|t| (Some(t), Some(source))))
-            .unwrap_or((None, None))
+        candidates.into_iter().find_map(|(t, source)| t.map(|t| (Some(t), Some(source)))).unwrap_or((None, None))
     }
 
     fn quantity(&mut self, node: NodeId) -> Option<Quantity> {
@@ -486,4 +479,3 @@ impl Extractor<'_, '_> {
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
-

@@ -2,7 +2,7 @@
 
 use super::model::*;
 use super::time::CdaTime;
-use crate::xml::{Ns, NodeId, Tree, collapse_whitespace};
+use crate::xml::{NodeId, Ns, Tree, collapse_whitespace};
 
 pub(super) fn extract(tree: &Tree<'_>, doc: NodeId, warnings: &mut Vec<String>) -> Header {
     let service_event = tree.cda_path(doc, &["documentationOf", "serviceEvent"]);
@@ -52,17 +52,17 @@ pub(super) fn extract(tree: &Tree<'_>, doc: NodeId, warnings: &mut Vec<String>) 
             }
         }
         if header.status.is_none() {
-            header.status = tree
-                .children(event)
-                .find(|&n| tree.ns(n) == Ns::Lab && tree.name(n) == "statusCode")
-                .and_then(|n| match tree.attr(n, "code").map(str::trim) {
-                    Some("completed") => Some(ReportStatus::Completed),
-                    Some("active") => Some(ReportStatus::Active),
-                    other => {
-                        warnings.push(format!("unknown report status {other:?}"));
-                        None
-                    }
-                });
+            header.status = tree.children(event).find(|&n| tree.ns(n) == Ns::Lab && tree.name(n) == "statusCode").and_then(|n| match tree
+                .attr(n, "code")
+                .map(str::trim)
+            {
+                Some("completed") => Some(ReportStatus::Completed),
+                Some("active") => Some(ReportStatus::Active),
+                other => {
+                    warnings.push(format!("unknown report status {other:?}"));
+                    None
+                }
+            });
         }
         if header.laboratory.is_none() {
             header.laboratory = tree
@@ -94,14 +94,13 @@ pub(crate) fn code(tree: &Tree<'_>, node: NodeId) -> Code {
 
 /// Text of an element that holds text inline or a `<reference value="#id"/>` into the narrative.
 pub(crate) fn referenced_text(tree: &Tree<'_>, node: NodeId) -> Option<String> {
-    if let Some(reference) = tree.cda_child(node, "reference") {
-        if let Some(target) = tree.attr_nonempty(reference, "value").and_then(|v| v.strip_prefix('#')) {
-            if let Some(anchor) = tree.by_id(target) {
-                let text = tree.text_content(anchor);
-                if !text.is_empty() {
-                    return Some(text);
-                }
-            }
+    if let Some(reference) = tree.cda_child(node, "reference")
+        && let Some(target) = tree.attr_nonempty(reference, "value").and_then(|v| v.strip_prefix('#'))
+        && let Some(anchor) = tree.by_id(target)
+    {
+        let text = tree.text_content(anchor);
+        if !text.is_empty() {
+            return Some(text);
         }
     }
     let inline = collapse_whitespace(&tree.own_text(node));
@@ -165,10 +164,8 @@ pub(crate) fn person_name(tree: &Tree<'_>, name: NodeId) -> PersonName {
             },
             // Several `given` elements: the full list of first names, then the used one(s).
             // Keep each distinct value once, in document order.
-            "given" => {
-                if !out.given.contains(&text) {
-                    out.given.push(text);
-                }
+            "given" if !out.given.contains(&text) => {
+                out.given.push(text);
             }
             "prefix" => {
                 out.prefix.get_or_insert(text);
@@ -195,12 +192,8 @@ pub(crate) fn professional(tree: &Tree<'_>, node: NodeId, warnings: &mut Vec<Str
         .cda_child(node, "assignedEntity")
         .or_else(|| tree.cda_child(node, "associatedEntity"))
         .or_else(|| tree.cda_child(node, "assignedAuthor"));
-    let person = entity.and_then(|e| {
-        tree.cda_child(e, "assignedPerson").or_else(|| tree.cda_child(e, "associatedPerson"))
-    });
-    let org = entity.and_then(|e| {
-        tree.cda_child(e, "representedOrganization").or_else(|| tree.cda_child(e, "scopingOrganization"))
-    });
+    let person = entity.and_then(|e| tree.cda_child(e, "assignedPerson").or_else(|| tree.cda_child(e, "associatedPerson")));
+    let org = entity.and_then(|e| tree.cda_child(e, "representedOrganization").or_else(|| tree.cda_child(e, "scopingOrganization")));
     Professional {
         id: entity.and_then(|e| tree.cda_children(e, "id").find_map(|n| instance_id(tree, n))),
         name: person.and_then(|p| tree.cda_child(p, "name")).map(|n| person_name(tree, n)),
@@ -209,19 +202,11 @@ pub(crate) fn professional(tree: &Tree<'_>, node: NodeId, warnings: &mut Vec<Str
     }
 }
 
-fn participant(
-    tree: &Tree<'_>,
-    doc: NodeId,
-    type_code: &str,
-    function: Option<&str>,
-    warnings: &mut Vec<String>,
-) -> Option<Professional> {
+fn participant(tree: &Tree<'_>, doc: NodeId, type_code: &str, function: Option<&str>, warnings: &mut Vec<String>) -> Option<Professional> {
     tree.cda_children(doc, "participant")
         .find(|&p| {
             tree.attr(p, "typeCode") == Some(type_code)
-                && function.is_none_or(|f| {
-                    tree.cda_child(p, "functionCode").and_then(|c| tree.attr(c, "code")) == Some(f)
-                })
+                && function.is_none_or(|f| tree.cda_child(p, "functionCode").and_then(|c| tree.attr(c, "code")) == Some(f))
         })
         .map(|p| professional(tree, p, warnings))
 }

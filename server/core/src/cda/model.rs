@@ -698,7 +698,7 @@ fn decode_wrapped_base64(text: &str) -> Result<Vec<u8>, base64::DecodeSliceError
         }
         let end = rest.iter().position(u8::is_ascii_whitespace).unwrap_or(rest.len());
         let line = &rest[..end];
-        if line.len() % 4 != 0 {
+        if !line.len().is_multiple_of(4) {
             // Irregular wrapping: compact what is left and decode it in one go.
             let compact: Vec<u8> = rest.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
             let written = out.len();
@@ -730,4 +730,3 @@ mod tests {
         assert!(super::decode_wrapped_base64("abc$").is_err());
     }
 }
-

@@ -5,7 +5,7 @@
 //! class names). Text is escaped. Links become plain text and multimedia a placeholder naming its
 //! anchor: nothing in a document can run script, load a resource or navigate.
 
-use crate::xml::{Ns, NodeId, Tree};
+use crate::xml::{NodeId, Ns, Tree};
 
 pub(crate) fn to_safe_html(tree: &Tree<'_>, text: NodeId) -> String {
     let mut out = String::new();
@@ -39,8 +39,7 @@ fn write_node(tree: &Tree<'_>, node: NodeId, out: &mut String, depth: usize) {
             }
         }
         "item" => "li",
-        name @ ("table" | "thead" | "tbody" | "tfoot" | "tr" | "th" | "td" | "caption" | "col" | "colgroup" | "sub"
-        | "sup") => name,
+        name @ ("table" | "thead" | "tbody" | "tfoot" | "tr" | "th" | "td" | "caption" | "col" | "colgroup" | "sub" | "sup") => name,
         "br" => {
             out.push_str("<br>");
             return;

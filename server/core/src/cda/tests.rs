@@ -209,8 +209,7 @@ fn electrophoresis_has_twenty_previous_results_linked_to_theirs() {
         assert_ne!(p.effective_time, current.effective_time);
     }
     assert_eq!(r.current_results().count(), 44);
-    let chapters: std::collections::BTreeSet<_> =
-        r.observations.iter().filter_map(|o| o.chapter.as_ref()?.code.clone()).collect();
+    let chapters: std::collections::BTreeSet<_> = r.observations.iter().filter_map(|o| o.chapter.as_ref()?.code.clone()).collect();
     assert_eq!(chapters.len(), 3, "three chapters: {chapters:?}");
     assert!(r.attachments.iter().any(|a| a.purpose == AttachmentPurpose::Illustration && a.media_type == "image/png"));
     assert!(!r.comments.is_empty() || r.observations.iter().any(|o| !o.comments.is_empty()));
@@ -263,22 +262,25 @@ fn one_result(observation_inner: &str) -> String {
 #[test]
 fn absurd_numbers_are_unreadable_values_not_numbers() {
     for raw in ["1e999", "NaN", "inf", "1.2.3", "--1", "12345678901234567890123456789012345678901234567890", "0x1F", "", "1e"] {
-        let doc = one_result(&format!(r#"<code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><value xsi:type="PQ" value="{raw}" unit="mmol/L"/>"#));
+        let doc = one_result(&format!(
+            r#"<code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><value xsi:type="PQ" value="{raw}" unit="mmol/L"/>"#
+        ));
         let r = parse(doc.as_bytes()).unwrap();
-        assert!(
-            matches!(r.observations[0].value, Some(Value::Unreadable { .. })),
-            "{raw:?} gave {:?}",
-            r.observations[0].value
-        );
+        assert!(matches!(r.observations[0].value, Some(Value::Unreadable { .. })), "{raw:?} gave {:?}", r.observations[0].value);
     }
     let doc = one_result(r#"<code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><value xsi:type="PQ" value="5,6" unit="mmol/L"/>"#);
     let r = parse(doc.as_bytes()).unwrap();
-    assert_eq!(r.observations[0].value, Some(Value::Quantity(Quantity { value: Decimal::parse("5.6").unwrap(), unit: Some("mmol/L".into()) })));
+    assert_eq!(
+        r.observations[0].value,
+        Some(Value::Quantity(Quantity { value: Decimal::parse("5.6").unwrap(), unit: Some("mmol/L".into()) }))
+    );
 }
 
 #[test]
 fn aborted_and_null_results_are_kept_as_such() {
-    let doc = one_result(r#"<code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><statusCode code="aborted"/><value xsi:type="PQ" nullFlavor="NA"/>"#);
+    let doc = one_result(
+        r#"<code code="2345-7" codeSystem="2.16.840.1.113883.6.1"/><statusCode code="aborted"/><value xsi:type="PQ" nullFlavor="NA"/>"#,
+    );
     let r = parse(doc.as_bytes()).unwrap();
     assert_eq!(r.observations[0].status, ResultStatus::Aborted);
     assert_eq!(r.observations[0].value, Some(Value::Null { flavor: "NA".into() }));
@@ -310,7 +312,8 @@ fn hostile_documents_fail_cleanly_with_a_position() {
     assert!(matches!(parse(deep.as_bytes()), Err(ParseError::Xml(XmlError { kind: XmlErrorKind::TooDeep { .. }, .. }))));
     let limits = Limits { max_bytes: 1000, ..Limits::default() };
     assert!(matches!(parse_with_limits(&doc, &limits), Err(ParseError::Xml(XmlError { kind: XmlErrorKind::TooLarge { .. }, .. }))));
-    let lying = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>\xE9</title></ClinicalDocument>";
+    let lying =
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>\xE9</title></ClinicalDocument>";
     assert!(matches!(parse(lying), Err(ParseError::Xml(XmlError { kind: XmlErrorKind::InvalidUtf8, .. }))));
 }
 

@@ -80,10 +80,8 @@ impl CdaTime {
     /// offset as UTC. Used to order and space points; never shown.
     pub fn epoch_seconds(&self) -> i64 {
         let days = days_from_civil(self.year as i64, self.month.unwrap_or(1) as i64, self.day.unwrap_or(1) as i64);
-        let secs = days * 86_400
-            + self.hour.unwrap_or(0) as i64 * 3600
-            + self.minute.unwrap_or(0) as i64 * 60
-            + self.second.unwrap_or(0) as i64;
+        let secs =
+            days * 86_400 + self.hour.unwrap_or(0) as i64 * 3600 + self.minute.unwrap_or(0) as i64 * 60 + self.second.unwrap_or(0) as i64;
         secs - self.offset_minutes.unwrap_or(0) as i64 * 60
     }
 
@@ -102,7 +100,7 @@ impl CdaTime {
 
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,

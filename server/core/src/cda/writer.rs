@@ -79,10 +79,10 @@ fn name_element(name: &PersonName) -> String {
     if let Some(f) = &name.birth_family {
         let _ = write!(s, "<family qualifier=\"BR\">{}</family>", escape(f));
     }
-    if let Some(f) = &name.family {
-        if name.birth_family.as_ref() != Some(f) {
-            let _ = write!(s, "<family qualifier=\"CL\">{}</family>", escape(f));
-        }
+    if let Some(f) = &name.family
+        && name.birth_family.as_ref() != Some(f)
+    {
+        let _ = write!(s, "<family qualifier=\"CL\">{}</family>", escape(f));
     }
     for g in &name.given {
         let _ = write!(s, "<given>{}</given>", escape(g));
@@ -171,13 +171,7 @@ fn value_element(w: &mut Writer, value: &Value, narrative: &mut Vec<(String, Str
     }
 }
 
-fn observation_element(
-    w: &mut Writer,
-    report: &Report,
-    index: usize,
-    narrative: &mut Vec<(String, String)>,
-    wrapper: &str,
-) -> String {
+fn observation_element(w: &mut Writer, report: &Report, index: usize, narrative: &mut Vec<(String, String)>, wrapper: &str) -> String {
     let o = &report.observations[index];
     let mut s = String::new();
     let _ = write!(s, "<{wrapper}><observation classCode=\"OBS\" moodCode=\"EVN\">");
@@ -203,10 +197,14 @@ fn observation_element(
     if let Some(m) = &o.method {
         s.push_str(&code_element(w, "methodCode", m, narrative, ""));
     }
-    if o.performer_overridden {
-        if let Some(p) = &o.performer {
-            let _ = write!(s, "<performer typeCode=\"PRF\"><assignedEntity>{}</assignedEntity></performer>", organization_element("representedOrganization", p));
-        }
+    if o.performer_overridden
+        && let Some(p) = &o.performer
+    {
+        let _ = write!(
+            s,
+            "<performer typeCode=\"PRF\"><assignedEntity>{}</assignedEntity></performer>",
+            organization_element("representedOrganization", p)
+        );
     }
     for c in &o.comments {
         let anchor = w.anchor();
@@ -314,7 +312,10 @@ pub fn write_cr_bio(report: &Report) -> String {
         h.effective_time.as_ref().map(hl7_time).unwrap_or_else(|| "20000101".into()),
         organization_element("representedOrganization", &lab)
     ));
-    w.line(&format!("<custodian><assignedCustodian>{}</assignedCustodian></custodian>", organization_element("representedCustodianOrganization", &lab)));
+    w.line(&format!(
+        "<custodian><assignedCustodian>{}</assignedCustodian></custodian>",
+        organization_element("representedCustodianOrganization", &lab)
+    ));
     if let Some(v) = &h.validator {
         w.line(&professional_element("authenticator", v, None));
     }
@@ -322,7 +323,11 @@ pub fn write_cr_bio(report: &Report) -> String {
         w.line(&professional_element("participant typeCode=\"REF\"", p, None));
     }
     if let Some(p) = &h.sampler {
-        w.line(&professional_element("participant typeCode=\"PRF\"", p, Some("<functionCode code=\"PRELV\" codeSystem=\"1.2.250.1.213.1.1.4.2.280\"/>")));
+        w.line(&professional_element(
+            "participant typeCode=\"PRF\"",
+            p,
+            Some("<functionCode code=\"PRELV\" codeSystem=\"1.2.250.1.213.1.1.4.2.280\"/>"),
+        ));
     }
     let chapters: Vec<&Code> = {
         let mut seen: Vec<&Code> = Vec::new();
@@ -357,7 +362,10 @@ pub fn write_cr_bio(report: &Report) -> String {
         w.line(&s);
     }
     if let Some(parent) = &h.replaces {
-        w.line(&format!("<relatedDocument typeCode=\"RPLC\"><parentDocument>{}</parentDocument></relatedDocument>", id_element("id", parent)));
+        w.line(&format!(
+            "<relatedDocument typeCode=\"RPLC\"><parentDocument>{}</parentDocument></relatedDocument>",
+            id_element("id", parent)
+        ));
     }
     if let Some(start) = &h.encounter_start {
         w.line(&format!(
@@ -409,12 +417,8 @@ fn write_chapter(w: &mut Writer, report: &Report, chapter: &Code) {
     let mut scratch = Vec::new();
     let chapter_code = code_element(w, "code", chapter, &mut scratch, "");
     // Results of this chapter that are not previous results, grouped in runs.
-    let members: Vec<usize> = report
-        .observations
-        .iter()
-        .filter(|o| o.previous_of.is_none() && o.chapter.as_ref() == Some(chapter))
-        .map(|o| o.index)
-        .collect();
+    let members: Vec<usize> =
+        report.observations.iter().filter(|o| o.previous_of.is_none() && o.chapter.as_ref() == Some(chapter)).map(|o| o.index).collect();
     let mut sub_chapters: Vec<Option<&Code>> = Vec::new();
     for &i in &members {
         let sub = report.observations[i].sub_chapter.as_ref();

@@ -52,7 +52,10 @@ fn doc(lab: &'static str, day: &'static str, results: Vec<R>) -> Doc {
 /// Writes the document as CR-BIO XML and parses it back: the normaliser sees what it would see
 /// from a laboratory.
 fn report(d: &Doc) -> Report {
-    let laboratory = Organization { id: Some(InstanceId { root: oid::STRUCTURE.into(), extension: Some(format!("{}0", d.lab.len())) }), name: Some(d.lab.into()) };
+    let laboratory = Organization {
+        id: Some(InstanceId { root: oid::STRUCTURE.into(), extension: Some(format!("{}0", d.lab.len())) }),
+        name: Some(d.lab.into()),
+    };
     let collected = time(&format!("{}0800+0100", d.day));
     let mut observations = Vec::new();
     for spec in &d.results {
@@ -67,7 +70,10 @@ fn report(d: &Doc) -> Report {
             code: spec.code.clone(),
             status: if spec.aborted { ResultStatus::Aborted } else { ResultStatus::Completed },
             value: spec.value.clone(),
-            interpretation: spec.flag.map(|f| vec![Code { code: Some(f.into()), system: Some(oid::INTERPRETATION.into()), ..Code::default() }]).unwrap_or_default(),
+            interpretation: spec
+                .flag
+                .map(|f| vec![Code { code: Some(f.into()), system: Some(oid::INTERPRETATION.into()), ..Code::default() }])
+                .unwrap_or_default(),
             method: None,
             reference_ranges: spec
                 .range
@@ -103,7 +109,8 @@ fn report(d: &Doc) -> Report {
             });
         }
     }
-    let report = Report::structured(Header {
+    let report = Report::structured(
+        Header {
             id: Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some(format!("{}-{}", d.set, d.version)) }),
             set_id: Some(InstanceId { root: "1.2.250.1.999.2".into(), extension: Some(d.set.into()) }),
             version_number: Some(d.version),
@@ -111,9 +118,17 @@ fn report(d: &Doc) -> Report {
             status: Some(d.status),
             laboratory: Some(laboratory),
             sampler: Some(Professional { time: Some(collected), ..Professional::default() }),
-            patient: Some(Patient::with_id(oid::INS_NIR_TEST, d.ins, PersonName { family: Some("TEST".into()), given: vec!["ALICE".into()], ..PersonName::default() }, Some(time("19760315")), Some(Sex::Female))),
+            patient: Some(Patient::with_id(
+                oid::INS_NIR_TEST,
+                d.ins,
+                PersonName { family: Some("TEST".into()), given: vec!["ALICE".into()], ..PersonName::default() },
+                Some(time("19760315")),
+                Some(Sex::Female),
+            )),
             ..Header::default()
-        }, observations);
+        },
+        observations,
+    );
     parse(write_cr_bio(&report).as_bytes()).expect("a written report parses")
 }
 
@@ -131,12 +146,18 @@ fn history_of(reports: &[Report], options: &Options) -> History {
 }
 
 fn series<'h>(h: &'h History, analyte: &str) -> &'h Series {
-    h.series.iter().find(|s| s.analyte == analyte).unwrap_or_else(|| panic!("no {analyte} series in {:?}", h.series.iter().map(|s| &s.analyte).collect::<Vec<_>>()))
+    h.series
+        .iter()
+        .find(|s| s.analyte == analyte)
+        .unwrap_or_else(|| panic!("no {analyte} series in {:?}", h.series.iter().map(|s| &s.analyte).collect::<Vec<_>>()))
 }
 
 #[test]
 fn mass_and_molar_units_from_two_labs_make_one_series() {
-    let h = history(&[doc("Lab A", "20240105", vec![r("14749-6", q("5.50", "mmol/L"))]), doc("Lab B", "20240305", vec![r("2345-7", q("0.99", "g/L"))])]);
+    let h = history(&[
+        doc("Lab A", "20240105", vec![r("14749-6", q("5.50", "mmol/L"))]),
+        doc("Lab B", "20240305", vec![r("2345-7", q("0.99", "g/L"))]),
+    ]);
     let s = series(&h, "glucose");
     assert_eq!(s.unit.as_deref(), Some("mmol/L"));
     assert_eq!(s.points.len(), 2);
@@ -200,7 +221,13 @@ fn only_the_latest_version_counts_and_the_partial_one_is_listed_replaced() {
 
 #[test]
 fn censored_and_aborted_results_are_never_plotted_as_numbers() {
-    let censored = r("1988-5", Value::Censored { comparator: Comparator::LessOrEqual, quantity: Quantity { value: Decimal::parse("1.0").unwrap(), unit: Some("mg/L".into()) } });
+    let censored = r(
+        "1988-5",
+        Value::Censored {
+            comparator: Comparator::LessOrEqual,
+            quantity: Quantity { value: Decimal::parse("1.0").unwrap(), unit: Some("mg/L".into()) },
+        },
+    );
     let mut aborted = r("2823-3", q("9.9", "mmol/L"));
     aborted.aborted = true;
     let h = history(&[doc("Lab A", "20240105", vec![censored, aborted])]);
@@ -228,7 +255,12 @@ fn local_codes_map_through_the_transcoding_table_and_unknown_ones_stay_visible()
         range: None,
         previous: Vec::new(),
     };
-    let unknown = R { code: Code { code: Some("XYZ".into()), system: Some("1.2.250.1.2.3.4".into()), display: Some("Mystère".into()), ..Code::default() }, ..r("1-8", q("7", "U/L")) };
+    let unknown = R {
+        code: Code {
+            code: Some("XYZ".into()), system: Some("1.2.250.1.2.3.4".into()), display: Some("Mystère".into()), ..Code::default()
+        },
+        ..r("1-8", q("7", "U/L"))
+    };
     let h = history(&[doc("Lab A", "20240105", vec![local, unknown])]);
     assert_eq!(series(&h, "crp").points[0].display.as_deref(), Some("3.0"));
     assert_eq!(h.other_results.len(), 1);
@@ -241,7 +273,11 @@ fn local_codes_map_through_the_transcoding_table_and_unknown_ones_stay_visible()
 fn another_patients_document_is_rejected_not_merged() {
     let mut stranger = doc("Lab B", "20240205", vec![r("2823-3", q("6.5", "mmol/L"))]);
     stranger.ins = OTHER_INS;
-    let h = history(&[doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]), doc("Lab A", "20240305", vec![r("2823-3", q("4.3", "mmol/L"))]), stranger]);
+    let h = history(&[
+        doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]),
+        doc("Lab A", "20240305", vec![r("2823-3", q("4.3", "mmol/L"))]),
+        stranger,
+    ]);
     assert_eq!(h.patient.as_ref().unwrap().ins, INS);
     assert_eq!(h.documents[2].status, DocumentState::Rejected);
     assert!(h.documents[2].problems[0].contains("another patient"));
@@ -262,7 +298,10 @@ fn flags_come_from_the_laboratory_or_are_computed_and_said_so() {
     assert_eq!(series(&h, "potassium").points[0].flag, Some(Flag { code: "H".into(), computed: false }));
     let na = &series(&h, "sodium").points[0];
     assert_eq!(na.flag, Some(Flag { code: "L".into(), computed: true }));
-    assert_eq!((na.reference_low.as_ref().map(Decimal::as_str), na.reference_high.as_ref().map(Decimal::as_str)), (Some("135"), Some("145")));
+    assert_eq!(
+        (na.reference_low.as_ref().map(Decimal::as_str), na.reference_high.as_ref().map(Decimal::as_str)),
+        (Some("135"), Some("145"))
+    );
 }
 
 #[test]
@@ -345,13 +384,8 @@ fn the_whole_corpus_normalises_without_losing_a_result() {
     names.sort();
     let reports: Vec<Report> = names.iter().map(|n| corpus(n)).collect();
     let h = history_of(&reports, &Options::default());
-    let current_results: usize = h
-        .documents
-        .iter()
-        .zip(&reports)
-        .filter(|(d, _)| d.status == DocumentState::Current)
-        .map(|(_, r)| r.observations.len())
-        .sum();
+    let current_results: usize =
+        h.documents.iter().zip(&reports).filter(|(d, _)| d.status == DocumentState::Current).map(|(_, r)| r.observations.len()).sum();
     let sources: usize = h.series.iter().flat_map(|s| &s.points).filter(|p| !p.derived).map(|p| p.sources.len()).sum::<usize>()
         + h.other_results.iter().flat_map(|o| &o.points).map(|p| p.sources.len()).sum::<usize>();
     assert_eq!(sources, current_results, "every result of every current document is a source somewhere");
@@ -361,7 +395,10 @@ fn the_whole_corpus_normalises_without_losing_a_result() {
 
 #[test]
 fn the_history_json_reads_back() {
-    let h = history(&[doc("Lab A", "20240105", vec![r("14749-6", q("5.50", "mmol/L")), r("1-8", q("7", "U/L"))]), doc("Lab B", "20240305", vec![r("2345-7", q("0.99", "g/L"))])]);
+    let h = history(&[
+        doc("Lab A", "20240105", vec![r("14749-6", q("5.50", "mmol/L")), r("1-8", q("7", "U/L"))]),
+        doc("Lab B", "20240305", vec![r("2345-7", q("0.99", "g/L"))]),
+    ]);
     let json = serde_json::to_string(&h).unwrap();
     let back: History = serde_json::from_str(&json).unwrap();
     assert_eq!(back, h);
@@ -371,7 +408,11 @@ fn the_history_json_reads_back() {
 fn enzyme_activities_in_international_units_are_enzyme_units() {
     // French laboratories (and the agency's own samples) write ALT in "UI/L" or "[IU]/L":
     // the international unit of enzyme activity, i.e. U/L; not the WHO unit of TSH's mUI/L.
-    let h = history(&[doc("Lab A", "20240105", vec![r("1742-6", q("49", "[IU]/L")), r("1920-8", q("30", "UI/L")), r("3016-3", q("1.2", "mUI/L"))])]);
+    let h = history(&[doc(
+        "Lab A",
+        "20240105",
+        vec![r("1742-6", q("49", "[IU]/L")), r("1920-8", q("30", "UI/L")), r("3016-3", q("1.2", "mUI/L"))],
+    )]);
     let alt = &series(&h, "alt").points[0];
     assert!(alt.in_display_unit);
     assert_eq!((alt.display.as_deref(), alt.unit.as_deref()), (Some("49"), Some("U/L")));
@@ -388,7 +429,8 @@ fn a_generated_ten_year_history_normalises_cleanly() {
     let end = CdaTime::parse_hl7("20261101").unwrap().epoch_seconds() / 86_400;
     let docs = crate::demo::generate(6, 10, 11, end);
     for ins in docs.iter().map(|d| d.patient.clone()).collect::<std::collections::BTreeSet<_>>() {
-        let reports: Vec<Report> = docs.iter().filter(|d| d.patient == ins).map(|d| parse(write_cr_bio(&d.report).as_bytes()).unwrap()).collect();
+        let reports: Vec<Report> =
+            docs.iter().filter(|d| d.patient == ins).map(|d| parse(write_cr_bio(&d.report).as_bytes()).unwrap()).collect();
         let h = history_of(&reports, &Options::default());
         assert_eq!(h.patient.as_ref().unwrap().ins, ins);
         assert!(h.other_results.is_empty(), "{ins}: unmapped {:?}", h.other_results.iter().map(|o| &o.code).collect::<Vec<_>>());
@@ -400,7 +442,11 @@ fn a_generated_ten_year_history_normalises_cleanly() {
         let replaced = h.documents.iter().filter(|d| d.status == DocumentState::Replaced).count();
         let partial = reports.iter().filter(|r| r.header.status == Some(ReportStatus::Active)).count();
         assert_eq!(replaced, partial, "every partial report is replaced by its complete version");
-        assert!(h.series.iter().all(|s| s.points.windows(2).all(|w| w[0].time.map(|t| t.epoch_seconds()) <= w[1].time.map(|t| t.epoch_seconds()))));
+        assert!(
+            h.series
+                .iter()
+                .all(|s| s.points.windows(2).all(|w| w[0].time.map(|t| t.epoch_seconds()) <= w[1].time.map(|t| t.epoch_seconds())))
+        );
     }
 }
 
@@ -420,7 +466,8 @@ fn the_history_does_not_depend_on_the_order_of_the_documents() {
     let catalogue = Catalogue::embedded();
     let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
     let run = |reports: &[Report], names: &[&str]| {
-        let inputs: Vec<InputDocument<'_>> = reports.iter().zip(names).map(|(r, n)| InputDocument { id: n.to_string(), report: Ok(r) }).collect();
+        let inputs: Vec<InputDocument<'_>> =
+            reports.iter().zip(names).map(|(r, n)| InputDocument { id: n.to_string(), report: Ok(r) }).collect();
         let h = normalise(&inputs, &catalogue, &transcoding, &Options::default());
         h.series
     };
