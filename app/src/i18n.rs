@@ -111,6 +111,9 @@ messages! {
     StatusFinal => "Définitif", "Final";
     StatusPartial => "Partiel", "Partial";
     StatusUnknown => "Non précisé", "Not stated";
+    StateReplaced => "Remplacé", "Replaced";
+    StateRejected => "Rejeté", "Rejected";
+    StateUnreadable => "Illisible", "Unreadable";
     Unknown => "Inconnu", "Unknown";
     BackToPatients => "← Tous les patients", "← All patients";
     PatientNotFound => "Patient introuvable.", "Patient not found.";

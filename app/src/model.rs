@@ -46,6 +46,10 @@ pub struct DocumentSummary {
     pub size_bytes: u64,
     /// Why the document could not be read, in the parser's words.
     pub problem: Option<String>,
+    /// Its place in the patient's history (current, replaced, unreadable, rejected), as the
+    /// normalisation decided (the interface translates it; the reasons in words are in the
+    /// history API); `None` when the history could not be computed.
+    pub state: Option<bioviewer_core::normalise::DocumentState>,
 }
 
 /// The patient page's data.

@@ -31,6 +31,11 @@ test("a patient's documents are listed, filtered in the browser, and the languag
   const rows = page.locator("table.data tbody tr");
   await expect(rows).toHaveCount(31);
   await expect(page.getByTestId("document-count")).toContainText("31 / 31");
+  // What the history made of each document: older versions of a set are replaced (the agency's
+  // examples reuse set ids, so several are), the pharmacy rapid tests are rejected (not CR-BIO).
+  expect(await rows.filter({ hasText: "Remplacé" }).count()).toBeGreaterThanOrEqual(3);
+  await expect(rows.filter({ hasText: "Rejeté" })).toHaveCount(6);
+  await expect(rows.filter({ hasText: "Rejeté" }).first()).toContainText(/TROD|dépistage/);
 
   // Only works once the wasm bundle runs: filtering is done in the browser.
   await waitForHydration(page);

@@ -287,6 +287,7 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
         imported_at: d.imported_at,
         size_bytes: d.size_bytes,
         problem: d.parse_error,
+        state: None,
     }
 }
 
@@ -407,10 +408,22 @@ impl Backend for StoreBackend {
             let Some(id) = PatientId::parse(&patient_id) else { return Ok(None) };
             let Some(patient) = self.store.patient(id).await.map_err(unavailable)? else { return Ok(None) };
             let documents = self.store.patient_documents(id).await.map_err(unavailable)?;
-            Ok(Some(PatientDocuments {
-                patient: patient_summary(patient),
-                documents: documents.into_iter().map(document_summary).collect(),
-            }))
+            // The history says which documents count: replaced versions, rejected ones.
+            let history = patient_history(self.store.as_ref(), self.normaliser.clone(), id, UnitSystem::Si).await.map_err(|e| {
+                tracing::error!(error = %e, "history failed");
+                AppError::Unavailable("history".into())
+            })?;
+            let entries: std::collections::HashMap<String, bioviewer_core::normalise::DocumentEntry> =
+                history.map(|h| h.documents.into_iter().map(|d| (d.id.clone(), d)).collect()).unwrap_or_default();
+            let documents = documents
+                .into_iter()
+                .map(document_summary)
+                .map(|mut d| {
+                    d.state = entries.get(&d.id).map(|entry| entry.status.clone());
+                    d
+                })
+                .collect();
+            Ok(Some(PatientDocuments { patient: patient_summary(patient), documents }))
         })
     }
 }

@@ -7,6 +7,7 @@ use crate::api::load_patient;
 use crate::components::{fold_for_search, format_datetime, format_size};
 use crate::i18n::{Msg, tr, use_lang};
 use crate::model::{DocumentKind, DocumentSummary, PatientDocuments, ReportStatus};
+use bioviewer_core::normalise::DocumentState;
 
 #[component]
 pub fn PatientPage() -> impl IntoView {
@@ -116,7 +117,7 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
 fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
     let lang = use_lang();
     let href = format!("/patients/{patient}/documents/{}", doc.id);
-    let DocumentSummary { title, laboratory, effective_time, version, kind, status, imported_at, size_bytes, problem, .. } = doc;
+    let DocumentSummary { title, laboratory, effective_time, version, kind, status, imported_at, size_bytes, problem, state, .. } = doc;
     let kind_msg = match kind {
         Some(DocumentKind::CrBioStructured) => Msg::KindStructured,
         Some(DocumentKind::CrBioAutoPresentable) => Msg::KindAutoPresentable,
@@ -125,12 +126,24 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
         Some(DocumentKind::NotCda) => Msg::KindNotCda,
         None => Msg::KindUnreadable,
     };
-    let status_msg = match status {
-        Some(ReportStatus::Completed) => Msg::StatusFinal,
-        Some(ReportStatus::Active) => Msg::StatusPartial,
-        None => Msg::StatusUnknown,
+    // What the history made of it first (replaced, rejected, unreadable), else the report's own
+    // status (final or partial).
+    let status_msg = match (&state, status) {
+        (Some(DocumentState::Replaced), _) => Msg::StateReplaced,
+        (Some(DocumentState::Rejected), _) => Msg::StateRejected,
+        (Some(DocumentState::Unreadable), _) => Msg::StateUnreadable,
+        (_, Some(ReportStatus::Completed)) => Msg::StatusFinal,
+        (_, Some(ReportStatus::Active)) => Msg::StatusPartial,
+        (_, None) => Msg::StatusUnknown,
     };
-    let row_class = if problem.is_some() { "problem" } else { "" };
+    let row_class = if matches!(state, Some(DocumentState::Rejected | DocumentState::Unreadable)) || (problem.is_some() && state.is_none())
+    {
+        "problem"
+    } else if state == Some(DocumentState::Replaced) {
+        "replaced"
+    } else {
+        ""
+    };
     view! {
         <tr class=row_class>
             <td class="nowrap">{move || effective_time.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}</td>
