@@ -47,17 +47,7 @@ fn plain(s: &str) -> String {
 }
 
 fn date_label(epoch: i64, lang: ChartLang) -> String {
-    let days = epoch.div_euclid(86_400);
-    // Civil date from days since 1970 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = bioviewer_core::cda::civil_from_days(epoch.div_euclid(86_400));
     match lang {
         ChartLang::Fr => format!("{d:02}/{m:02}/{y}"),
         ChartLang::En => format!("{y}-{m:02}-{d:02}"),

@@ -348,21 +348,13 @@ pub struct GeneratedDocument {
     pub report: Report,
 }
 
+/// A morning sampling time on day `start_day + day` (days since 1970).
 fn time_at(start_day: i64, day: i64) -> CdaTime {
-    // Days since 1970 to a civil date (Howard Hinnant's algorithm, inverse of CdaTime's).
-    let z = start_day + day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::cda::civil_from_days(start_day + day);
     CdaTime {
         year: y as u16,
-        month: Some(m as u8),
-        day: Some(d as u8),
+        month: Some(m),
+        day: Some(d),
         hour: Some(7 + day.rem_euclid(3) as u8),
         minute: Some((day * 7).rem_euclid(60) as u8),
         second: None,

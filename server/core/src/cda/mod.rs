@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::xml::{Limits, XmlError, XmlErrorKind};
 use crate::xml::{Ns, Tree};
 pub use model::*;
-pub use time::CdaTime;
+pub use time::{CdaTime, civil_from_days};
 
 /// LOINC code of a laboratory report (CR-BIO).
 pub const CR_BIO_CODE: &str = "11502-2";

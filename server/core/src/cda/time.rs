@@ -98,6 +98,20 @@ impl CdaTime {
     }
 }
 
+/// The civil date (year, month, day) of a day counted from 1970-01-01 (Howard Hinnant's
+/// algorithm; the inverse of the day count [`CdaTime::epoch_seconds`] uses).
+pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m as u8, d as u8)
+}
+
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
@@ -198,6 +212,15 @@ mod tests {
     fn refuses_impossible_dates() {
         for raw in ["20210230", "20211301", "2021010425", "abc", "20210104+99", "", "202101041"] {
             assert!(CdaTime::parse_hl7(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn civil_dates_and_day_counts_are_inverse() {
+        for raw in ["19700101", "20000229", "20261126", "19000301", "21001231"] {
+            let t = CdaTime::parse_hl7(raw).unwrap();
+            let (y, m, d) = civil_from_days(t.epoch_seconds().div_euclid(86_400));
+            assert_eq!((y as u16, Some(m), Some(d)), (t.year, t.month, t.day), "{raw}");
         }
     }
 
