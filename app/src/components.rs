@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use crate::api::SetLanguage;
 use crate::i18n::{Lang, Msg, tr, use_lang};
+use crate::model::{Point, PointStatus};
 
 /// The application header: product name and the language switch.
 #[component]
@@ -46,6 +47,19 @@ pub fn Header() -> impl IntoView {
                 </button>
             </div>
         </header>
+    }
+}
+
+/// A result's value as every page writes it: the comparator, then the number with the
+/// language's decimal mark; a text result verbatim; "not performed" when the laboratory said so.
+pub fn point_text(point: &Point, lang: Lang) -> String {
+    if point.status == PointStatus::NotPerformed {
+        return Msg::NotPerformed.text(lang).to_string();
+    }
+    match (&point.display, &point.text) {
+        (Some(d), _) => format!("{}{}", point.comparator.map(|c| c.symbol()).unwrap_or(""), lang.decimal(d)),
+        (None, Some(t)) => t.clone(),
+        (None, None) => String::new(),
     }
 }
 

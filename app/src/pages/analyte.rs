@@ -4,9 +4,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{load_chart, load_history};
-use crate::components::format_datetime;
+use crate::components::{format_datetime, point_text};
 use crate::i18n::{Lang, Msg, tr, use_lang};
-use crate::model::{Point, PointStatus, Series, UnitSystem};
+use crate::model::{Series, UnitSystem};
 
 #[component]
 pub fn AnalytePage() -> impl IntoView {
@@ -77,20 +77,6 @@ fn AnalyteHeader(series: Series) -> impl IntoView {
     }
 }
 
-fn value_text(p: &Point, lang: Lang) -> String {
-    match p.status {
-        PointStatus::NotPerformed => Msg::NotPerformed.text(lang).to_string(),
-        PointStatus::Completed => {
-            let comparator = p.comparator.map(|c| c.symbol()).unwrap_or("");
-            match (&p.display, &p.text) {
-                (Some(d), _) => format!("{comparator}{}", lang.decimal(d)),
-                (None, Some(t)) => t.clone(),
-                _ => String::new(),
-            }
-        }
-    }
-}
-
 #[component]
 fn PointsTable(series: Series) -> impl IntoView {
     let lang = use_lang();
@@ -128,7 +114,7 @@ fn PointsTable(series: Series) -> impl IntoView {
                 view! {
                     <tr class:derived=p.derived>
                         <td class="nowrap">{p.time.map(|t| format_datetime(lang, &t.to_string())).unwrap_or_default()}</td>
-                        <td class="num">{value_text(p, lang)}</td>
+                        <td class="num">{point_text(p, lang)}</td>
                         <td>{flag}</td>
                         <td class="nowrap">{reference}</td>
                         <td>{p.laboratory.as_deref().unwrap_or("").to_string()}</td>

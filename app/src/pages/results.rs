@@ -5,9 +5,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::load_history;
-use crate::components::{fold_for_search, format_datetime};
+use crate::components::{fold_for_search, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
-use crate::model::{Comparator, Direction, History, Point, PointStatus, Series, UnitSystem};
+use crate::model::{Direction, History, Point, PointStatus, Series, UnitSystem};
 use bioviewer_core::normalise::{DocumentState, OtherResults};
 
 /// Columns shown at once: a decade has hundreds of sampling days; the table pages through them.
@@ -299,15 +299,9 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
                 .iter()
                 .map(|o| {
                     let latest = o.points.last().map(|p| {
-                        let value = match (&p.display, &p.text) {
-                            (Some(d), _) => format!(
-                                "{}{} {}",
-                                p.comparator.map(Comparator::symbol).unwrap_or(""),
-                                lang.decimal(d),
-                                p.unit.as_deref().unwrap_or("")
-                            ),
-                            (None, Some(t)) => t.clone(),
-                            _ => String::new(),
+                        let value = match (&p.display, p.unit.as_deref()) {
+                            (Some(_), Some(unit)) => format!("{} {unit}", point_text(p, lang)),
+                            _ => point_text(p, lang),
                         };
                         let when = p.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default();
                         format!("{value} ({when})")
@@ -385,20 +379,7 @@ fn flag_symbol(code: &str) -> (&'static str, &'static str, Msg) {
 #[component]
 fn ResultCell(point: Point, lang: Lang, more: usize, new: bool) -> impl IntoView {
     let decimal = |s: &str| lang.decimal(s);
-    let comparator = point.comparator.map(|c| match c {
-        Comparator::Less => "<",
-        Comparator::LessOrEqual => "≤",
-        Comparator::Greater => ">",
-        Comparator::GreaterOrEqual => "≥",
-    });
-    let value = match point.status {
-        PointStatus::NotPerformed => Msg::NotPerformed.text(lang).to_string(),
-        PointStatus::Completed => match (&point.display, &point.text) {
-            (Some(d), _) => format!("{}{}", comparator.unwrap_or(""), decimal(d)),
-            (None, Some(t)) => t.clone(),
-            (None, None) => String::new(),
-        },
-    };
+    let value = point_text(&point, lang);
     let (symbol, class, flag_msg) = point.flag.as_ref().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
     // Marked when the value shown is not in the unit the laboratory wrote (or could not be put
     // in the display unit); a result not performed has no value to mark.

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::load_history;
-use crate::components::format_datetime;
+use crate::components::{format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, Point, PointStatus, Series, UnitSystem};
 
@@ -95,11 +95,7 @@ fn SummaryTable(series: Vec<Series>, patient: String) -> impl IntoView {
                         Lang::En => l.series.name_en.clone(),
                     };
                     let href = format!("/patients/{patient}/analytes/{}", l.series.analyte);
-                    let value = match (&l.latest.display, &l.latest.text) {
-                        (Some(d), _) => format!("{}{}", l.latest.comparator.map(|c| c.symbol()).unwrap_or(""), lang.decimal(d)),
-                        (None, Some(t)) => t.clone(),
-                        _ => String::new(),
-                    };
+                    let value = point_text(&l.latest, lang);
                     let flag = l.latest.flag.as_ref().map(|f| f.code.to_string()).unwrap_or_default();
                     let (arrow, words) = match l.trend {
                         Some(Trend::SignificantRise) => ("⬆", Msg::SignificantRise),
@@ -183,21 +179,20 @@ fn Sparkline(series: Series, patient: String) -> impl IntoView {
     let name_en = series.name_en.clone();
     let unit = series.unit.clone().unwrap_or_default();
     let href = format!("/patients/{patient}/analytes/{}", series.analyte);
-    let value = latest.map(|p| match (&p.display, &p.text) {
-        (Some(d), _) => format!("{}{}", p.comparator.map(|c| c.symbol()).unwrap_or(""), d),
-        (None, Some(t)) => t.clone(),
-        _ => String::new(),
-    });
+    let value = move || latest.as_ref().map(|p| point_text(p, lang.get())).unwrap_or_default();
     view! {
         <li class="spark" data-testid="sparkline">
             <a href=href>{move || match lang.get() { Lang::Fr => name_fr.clone(), Lang::En => name_en.clone() }}</a>
             <svg viewBox=format!("0 0 {SPARK_W} {SPARK_H}") width=SPARK_W.to_string() height=SPARK_H.to_string() role="img"
-                aria-label=format!("{} {}", value.clone().unwrap_or_default(), unit)>
+                aria-label={
+                    let (value, unit) = (value.clone(), unit.clone());
+                    move || format!("{} {}", value(), unit)
+                }>
                 {band_rect}
                 <polyline points=polyline class="spark-line"/>
                 {last}
             </svg>
-            <span class="spark-value">{move || value.as_deref().map(|v| lang.get().decimal(v)).unwrap_or_default()} " " {unit.clone()}</span>
+            <span class="spark-value">{value.clone()} " " {unit.clone()}</span>
         </li>
     }
 }
