@@ -1,7 +1,10 @@
-// Starts Bioviewer for the browser tests: a free port, a fresh data folder, the shared corpus
-// imported through the real `bioviewer import` command, and waits for /healthz.
+// Starts Bioviewer for the browser tests: a free port, a fresh data folder, the shared corpus and
+// six generated patients imported through the real `bioviewer import` command, the demo accounts
+// created by `bioviewer accounts demo`, and waits for /healthz. Then signs in as the hospital
+// clinician (who cares for the corpus patient) and saves that session for the tests that need
+// one (playwright.config.ts: storageState).
 import { spawn, execFileSync, ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -34,6 +37,32 @@ async function waitForHealth(url: string, server: ChildProcess, timeoutMs: numbe
   throw new Error(`bioviewer did not answer on ${url} within ${timeoutMs} ms`);
 }
 
+/** Signs in through the real form post; returns the session cookie's value. */
+export async function signIn(url: string, login: string, password: string): Promise<string> {
+  const response = await fetch(`${url}/auth/sign-in`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: url },
+    body: new URLSearchParams({ login, password }).toString(),
+  });
+  const cookie = (response.headers.getSetCookie?.() ?? []).find((c) => c.startsWith("bv_session="));
+  const token = cookie?.split(";")[0].slice("bv_session=".length);
+  if (!token) throw new Error(`could not sign in as ${login}: ${response.status} ${response.headers.get("location")}`);
+  return token;
+}
+
+/** Where the signed-in browser state lives (the config points every test at it). */
+export const SIGNED_IN_STATE = join(__dirname, ".auth", "hopital.json");
+
+function writeSignedInState(token: string, _port: number): void {
+  mkdirSync(join(__dirname, ".auth"), { recursive: true });
+  const state = {
+    cookies: [{ name: "bv_session", value: token, domain: "127.0.0.1", path: "/", expires: -1, httpOnly: true, secure: false, sameSite: "Lax" }],
+    origins: [],
+  };
+  writeFileSync(SIGNED_IN_STATE, JSON.stringify(state));
+}
+
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const repo = resolve(__dirname, "..");
   const binary = process.env.BIOVIEWER_BIN ?? join(repo, "target", "debug", "bioviewer");
@@ -45,6 +74,10 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const dataDir = mkdtempSync(join(tmpdir(), "bioviewer-e2e-"));
   const env = { ...process.env, BIOVIEWER_DATA_DIR: dataDir, BIOVIEWER_LOG: "warn" };
   execFileSync(binary, ["import", corpus], { env, stdio: ["ignore", "ignore", "inherit"] });
+  const demo = join(dataDir, "demo");
+  execFileSync(binary, ["demo-data", "--patients", "6", "--years", "2", "--out", demo], { env, stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync(binary, ["import", demo], { env, stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync(binary, ["accounts", "demo"], { env, stdio: ["ignore", "ignore", "inherit"] });
 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -54,6 +87,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   });
   await waitForHealth(url, server, 30_000);
   process.env.BIOVIEWER_URL = url;
+  writeSignedInState(await signIn(url, "hopital", "demo-hopital-2026"), port);
 
   return async () => {
     server.kill("SIGTERM");

@@ -1,4 +1,5 @@
 import { defineConfig } from "@playwright/test";
+import { join } from "node:path";
 
 // Browser tests run against a real `bioviewer serve` started by global-setup.ts on a free port,
 // with a throw-away database filled from the shared corpus. Chromium is Debian's: no browser is
@@ -15,6 +16,8 @@ export default defineConfig({
   outputDir: "test-results",
   use: {
     headless: true,
+    // Signed in as the demo hospital clinician (global-setup.ts); access.spec.ts signs in itself.
+    storageState: join(__dirname, ".auth", "hopital.json"),
     locale: "fr-FR",
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",

@@ -7,14 +7,17 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
-use crate::model::{DocumentView, History, PatientDocuments, PatientSummary, UnitSystem};
+use crate::model::{AccessLog, AdminOverview, DocumentView, History, PatientDocuments, PatientSummary, UnitSystem, Viewer};
 
 /// Errors a server function reports to the interface. Messages are for logs; the interface shows
 /// its own translated text for each variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
+    /// No such thing, or no right to see it: the two are never told apart.
     #[error("not found")]
     NotFound,
+    #[error("not signed in")]
+    NotSignedIn,
     #[error("the service is unavailable: {0}")]
     Unavailable(String),
     #[error("request failed: {0}")]
@@ -29,25 +32,25 @@ impl FromServerFnError for AppError {
     }
 }
 
-#[server(prefix = "/sfn")]
+#[server(prefix = "/sfn", endpoint = "list_patients")]
 pub async fn list_patients() -> Result<Vec<PatientSummary>, AppError> {
     ssr::backend()?.list_patients().await
 }
 
-#[server(prefix = "/sfn")]
+#[server(prefix = "/sfn", endpoint = "load_patient")]
 pub async fn load_patient(patient_id: String) -> Result<PatientDocuments, AppError> {
     ssr::backend()?.patient_documents(patient_id).await?.ok_or(AppError::NotFound)
 }
 
 /// The patient's unified history across laboratories (one series per analyte).
-#[server(prefix = "/sfn")]
+#[server(prefix = "/sfn", endpoint = "load_history")]
 pub async fn load_history(patient_id: String, unit_system: UnitSystem) -> Result<History, AppError> {
     ssr::backend()?.patient_history(patient_id, unit_system).await?.ok_or(AppError::NotFound)
 }
 
 /// The trend chart of one analyte as SVG (drawn on the server), zoomed to `from`..`to`
 /// (ISO dates, inclusive) when given.
-#[server(prefix = "/sfn")]
+#[server(prefix = "/sfn", endpoint = "load_chart")]
 pub async fn load_chart(
     patient_id: String,
     analyte: String,
@@ -60,13 +63,31 @@ pub async fn load_chart(
 }
 
 /// One document of the patient, with its narrative and attachments.
-#[server(prefix = "/sfn")]
+#[server(prefix = "/sfn", endpoint = "load_document")]
 pub async fn load_document(patient_id: String, document_id: String) -> Result<DocumentView, AppError> {
     ssr::backend()?.document(patient_id, document_id).await?.ok_or(AppError::NotFound)
 }
 
+/// The signed-in user, or `None`.
+#[server(prefix = "/sfn", endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<Viewer>, AppError> {
+    ssr::backend()?.viewer().await
+}
+
+/// Who accessed the patient's record (the patient's own read-access log).
+#[server(prefix = "/sfn", endpoint = "load_access_log")]
+pub async fn load_access_log(patient_id: String) -> Result<AccessLog, AppError> {
+    ssr::backend()?.access_log(patient_id).await?.ok_or(AppError::NotFound)
+}
+
+/// Accounts and care relationships (administrators only).
+#[server(prefix = "/sfn", endpoint = "load_admin")]
+pub async fn load_admin() -> Result<AdminOverview, AppError> {
+    ssr::backend()?.admin_overview().await
+}
+
 /// Remembers the interface language in a cookie, so server-rendered pages come in it too.
-#[server(prefix = "/sfn")]
+#[server(prefix = "/sfn", endpoint = "set_language")]
 pub async fn set_language(lang: Lang) -> Result<(), AppError> {
     use http::header::{HeaderValue, SET_COOKIE};
     let cookie = format!("{}={}; Path=/; Max-Age=31536000; SameSite=Lax", crate::i18n::LANG_COOKIE, lang.code());
@@ -87,7 +108,7 @@ pub mod ssr {
     use leptos::prelude::use_context;
 
     use super::AppError;
-    use crate::model::{DocumentView, History, PatientDocuments, PatientSummary, UnitSystem};
+    use crate::model::{AccessLog, AdminOverview, DocumentView, History, PatientDocuments, PatientSummary, UnitSystem, Viewer};
 
     pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AppError>> + Send + 'a>>;
 
@@ -107,10 +128,17 @@ pub mod ssr {
             to: Option<String>,
         ) -> BackendFuture<'_, Option<String>>;
         fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
+        fn viewer(&self) -> BackendFuture<'_, Option<Viewer>>;
+        /// The patient's read-access log; only the patient reads it.
+        fn access_log(&self, patient_id: String) -> BackendFuture<'_, Option<AccessLog>>;
+        fn admin_overview(&self) -> BackendFuture<'_, AdminOverview>;
     }
 
-    /// The backend the server put in context for this request.
+    /// The backend of this request: the server builds one per request, bound to the signed-in
+    /// user (or to nobody), and every method checks that user's rights.
     pub fn backend() -> Result<Arc<dyn Backend>, AppError> {
-        use_context::<Arc<dyn Backend>>().ok_or_else(|| AppError::Unavailable("no backend in context".into()))
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Arc<dyn Backend>>().cloned())
+            .ok_or_else(|| AppError::Unavailable("no backend for this request".into()))
     }
 }

@@ -24,6 +24,7 @@ pub fn Header() -> impl IntoView {
                 <span class="brand-name">{tr(Msg::AppName)}</span>
                 <span class="tagline">{tr(Msg::Tagline)}</span>
             </a>
+            <crate::pages::UserMenu/>
             <div class="lang-switch" role="group" aria-label=tr(Msg::LanguageLabel)>
                 <button
                     type="button"

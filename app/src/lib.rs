@@ -51,14 +51,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_lang();
+    pages::provide_viewer();
     let lang = use_lang();
     view! {
         <Title text=move || Msg::AppName.text(lang.get())/>
         <Router>
             <components::Header/>
+            <pages::BreakGlassBanner/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <pages::NotFound/> }>
                     <Route path=path!("/") view=pages::PatientList/>
+                    <Route path=path!("/connexion") view=pages::SignInPage/>
+                    <Route path=path!("/admin") view=pages::AdminPage/>
+                    <Route path=path!("/patients/:id/access-log") view=pages::AccessLogPage/>
                     <Route path=path!("/patients/:id") view=pages::PatientPage/>
                     <Route path=path!("/patients/:id/results") view=pages::ResultsPage/>
                     <Route path=path!("/patients/:id/summary") view=pages::SummaryPage/>

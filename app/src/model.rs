@@ -82,3 +82,92 @@ pub struct AttachmentInfo {
     pub purpose: bioviewer_core::cda::AttachmentPurpose,
     pub size_bytes: usize,
 }
+
+/// What a signed-in user is, as the interface needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewerRole {
+    Professional,
+    Patient,
+    Admin,
+}
+
+/// The signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub name: String,
+    pub role: ViewerRole,
+    pub profession: Option<String>,
+    pub structure: Option<String>,
+    /// Sent back in every form that changes something (CSRF protection).
+    pub csrf_token: String,
+    /// Patients: their own record's id.
+    pub own_patient: Option<String>,
+    /// Break-the-glass accesses in force.
+    pub break_glass: Vec<BreakGlassBanner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlassBanner {
+    pub patient_id: String,
+    pub reason: String,
+    /// RFC 3339, UTC.
+    pub expires_at: String,
+}
+
+/// One access to a patient's record, as the patient reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogLine {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub action: String,
+    pub mode: Option<String>,
+    pub who: Option<String>,
+    pub role: Option<String>,
+    pub profession: Option<String>,
+    pub structure: Option<String>,
+}
+
+/// A break-the-glass access to the patient's record, with the reason given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlassLine {
+    pub who: String,
+    pub reason: String,
+    pub started_at: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLog {
+    pub entries: Vec<AccessLogLine>,
+    pub break_glass: Vec<BreakGlassLine>,
+}
+
+/// An account, as the administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountLine {
+    pub login: String,
+    pub name: String,
+    pub role: ViewerRole,
+    pub profession: Option<String>,
+    pub structure: Option<String>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationshipLine {
+    pub id: String,
+    pub login: String,
+    pub professional: String,
+    pub patient_ins: String,
+    pub patient_name: String,
+    pub kind: String,
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+}
+
+/// What the administration page shows (no results: an administrator sees none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminOverview {
+    pub accounts: Vec<AccountLine>,
+    pub relationships: Vec<RelationshipLine>,
+}

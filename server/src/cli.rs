@@ -61,6 +61,16 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Accounts and care relationships (the administrator's tools on the command line).
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Unit tools for laboratory staff.
     Units {
         #[command(subcommand)]
@@ -72,6 +82,52 @@ pub enum Command {
 pub enum UnitSystemArg {
     Si,
     Conventional,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Create an account. The password is read from BIOVIEWER_NEW_PASSWORD or standard input.
+    Add {
+        #[arg(long)]
+        login: String,
+        /// professional, patient or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// Professionals: national id as ROOT^EXTENSION (RPPS).
+        #[arg(long)]
+        rpps: Option<String>,
+        #[arg(long)]
+        profession: Option<String>,
+        #[arg(long)]
+        structure: Option<String>,
+        /// Patients: the INS of their record.
+        #[arg(long)]
+        patient_ins: Option<String>,
+    },
+    /// Record a care relationship between a professional and a patient.
+    Relate {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        patient_ins: String,
+        /// attending_gp or hospital_stay.
+        #[arg(long)]
+        kind: String,
+        /// Ends after this many days (default: until ended).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Create the demo accounts (a GP, a hospital clinician, a patient, an administrator) and
+    /// their care relationships with the demo patients, then print the logins. Idempotent.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain; names the first bad record (exit 1) or prints the head.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,14 +168,20 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve(serve) => {
-            let store = open_store(&cli.common).await?;
+            let sqlite = open_sqlite(&cli.common).await?;
+            let access = Arc::new(crate::access::Access::new(sqlite.pool().clone(), serve.access_settings()).map_err(|e| e.to_string())?);
+            match access.verify_audit().await.map_err(|e| e.to_string())? {
+                Ok(head) => tracing::info!(records = head.records, head = %head.last_hash, "audit trail verified"),
+                Err(bad) => tracing::error!(first_bad_record = bad.first_bad_record(), "the audit trail is broken: {bad}"),
+            }
+            let store: Arc<dyn Store> = Arc::new(sqlite);
             let normaliser =
                 std::sync::Arc::new(crate::history::Normaliser::load(serve.transcoding.as_deref()).map_err(|e| e.to_string())?);
             let listener =
                 tokio::net::TcpListener::bind(serve.listen).await.map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("Bioviewer is listening on http://{address}");
-            crate::http::serve(listener, store, normaliser, &serve.site_root).await.map_err(|e| e.to_string())?;
+            crate::http::serve(listener, store, normaliser, access, &serve.site_root).await.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { paths } => {
@@ -167,6 +229,20 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Normalize { patient, unit_system, transcoding, paths } => normalize_command(patient, unit_system, transcoding, &paths),
         Command::Units { command } => units_command(command),
+        Command::Accounts { command } => accounts_command(&cli.common, command).await,
+        Command::Audit { command: AuditCommand::Verify } => {
+            let access = open_access(&cli.common).await?;
+            match access.verify_audit().await.map_err(|e| e.to_string())? {
+                Ok(head) => {
+                    println!("audit trail intact: {} records; head {} {}", head.records, head.last_seq, head.last_hash);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(bad) => {
+                    println!("audit trail BROKEN at record {}: {bad}", bad.first_bad_record());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::DemoData { patients, years, out, seed } => demo_data_command(patients, years, &out, seed),
     }
 }
@@ -265,14 +341,153 @@ fn units_command(command: UnitsCommand) -> Result<ExitCode, String> {
     }
 }
 
-async fn open_store(common: &CommonSettings) -> Result<Arc<dyn Store>, String> {
+async fn open_sqlite(common: &CommonSettings) -> Result<SqliteStore, String> {
     let url = common.database_url();
     if url.starts_with("sqlite://") && !url.contains(":memory:") {
         std::fs::create_dir_all(&common.data_dir)
             .map_err(|e| format!("cannot create the data folder {}: {e}", common.data_dir.display()))?;
     }
-    let store = SqliteStore::open(&url).await.map_err(|e| e.to_string())?;
-    Ok(Arc::new(store))
+    SqliteStore::open(&url).await.map_err(|e| e.to_string())
+}
+
+async fn open_store(common: &CommonSettings) -> Result<Arc<dyn Store>, String> {
+    Ok(Arc::new(open_sqlite(common).await?))
+}
+
+async fn open_access(common: &CommonSettings) -> Result<crate::access::Access, String> {
+    let sqlite = open_sqlite(common).await?;
+    crate::access::Access::new(sqlite.pool().clone(), crate::access::AccessSettings::default()).map_err(|e| e.to_string())
+}
+
+async fn accounts_command(common: &CommonSettings, command: AccountsCommand) -> Result<ExitCode, String> {
+    use crate::access::{NewAccount, Role};
+    let access = open_access(common).await?;
+    match command {
+        AccountsCommand::Add { login, role, name, rpps, profession, structure, patient_ins } => {
+            let role = Role::parse(&role).ok_or("the role is professional, patient or admin")?;
+            let password = match std::env::var("BIOVIEWER_NEW_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let new = NewAccount {
+                login,
+                password: Some(password),
+                role,
+                display_name: name,
+                rpps,
+                profession,
+                structure_id: None,
+                structure_name: structure,
+                patient_ins,
+            };
+            let id = access.create_account(None, new).await.map_err(|e| e.to_string())?;
+            println!("account {id} created");
+        }
+        AccountsCommand::Relate { login, patient_ins, kind, days } => {
+            access.add_relationship(None, true, &login, &patient_ins, &kind, days).await.map_err(|e| e.to_string())?;
+            println!("care relationship recorded");
+        }
+        AccountsCommand::Demo => demo_accounts(&access).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The demo accounts `make run` prints. Their passwords are public: demo data only.
+pub const DEMO_ACCOUNTS: [(&str, &str, &str); 4] = [
+    ("medecin", "demo-medecin-2026", "Dr Sophie DURAND, médecin généraliste (patients MARTIN, BERNARD; prescriptrice pour PETIT)"),
+    ("hopital", "demo-hopital-2026", "Dr Karim BENALI, CHU (séjour en cours : ROUX, et la patiente des exemples de l'ANS)"),
+    ("patient", "demo-patient-2026", "Claire MARTIN, patiente (son propre dossier)"),
+    ("admin", "demo-admin-2026", "Administrateur (comptes et relations de soin, aucun résultat)"),
+];
+
+/// The INS of the ANS example documents' fictitious patient.
+const ANS_CORPUS_PATIENT_INS: &str = "279035121518989";
+
+async fn demo_accounts(access: &crate::access::Access) -> Result<(), String> {
+    use crate::access::{NewAccount, Role};
+    use bioviewer_core::demo::{GENERATED_PRESCRIBERS, RPPS_ROOT, patient_ins};
+    let professional = |login: &str, password: &str, name: &str, rpps: String, profession: &str, structure: &str| NewAccount {
+        login: login.into(),
+        password: Some(password.into()),
+        role: Role::Professional,
+        display_name: name.into(),
+        rpps: Some(rpps),
+        profession: Some(profession.into()),
+        structure_id: None,
+        structure_name: Some(structure.into()),
+        patient_ins: None,
+    };
+    let [gp, hospital, patient, admin] = DEMO_ACCOUNTS;
+    let accounts = [
+        (
+            professional(
+                gp.0,
+                gp.1,
+                "Dr Sophie DURAND",
+                format!("{RPPS_ROOT}^{}", GENERATED_PRESCRIBERS[0].0),
+                "Médecin généraliste",
+                "Cabinet médical des Tilleuls",
+            ),
+            vec![(patient_ins(0), "attending_gp", None), (patient_ins(1), "attending_gp", None)],
+        ),
+        (
+            professional(hospital.0, hospital.1, "Dr Karim BENALI", format!("{RPPS_ROOT}^810000000037"), "Médecin interniste", "CHU de Démo"),
+            vec![(patient_ins(3), "hospital_stay", Some(14)), (ANS_CORPUS_PATIENT_INS.to_string(), "hospital_stay", Some(14))],
+        ),
+        (
+            NewAccount {
+                login: patient.0.into(),
+                password: Some(patient.1.into()),
+                role: Role::Patient,
+                display_name: "Claire MARTIN".into(),
+                rpps: None,
+                profession: None,
+                structure_id: None,
+                structure_name: None,
+                patient_ins: Some(patient_ins(0)),
+            },
+            vec![],
+        ),
+        (
+            NewAccount {
+                login: admin.0.into(),
+                password: Some(admin.1.into()),
+                role: Role::Admin,
+                display_name: "Administrateur".into(),
+                rpps: None,
+                profession: None,
+                structure_id: None,
+                structure_name: None,
+                patient_ins: None,
+            },
+            vec![],
+        ),
+    ];
+    for (account, relationships) in accounts {
+        let login = account.login.clone();
+        if access.account_by_login(&login).await.map_err(|e| e.to_string())?.is_some() {
+            continue;
+        }
+        if let Err(e) = access.create_account(None, account).await {
+            // The demo patient may be missing (no demo data loaded): say so, go on.
+            eprintln!("demo account {login} not created: {e}");
+            continue;
+        }
+        for (ins, kind, days) in relationships {
+            if let Err(e) = access.add_relationship(None, true, &login, &ins, kind, days).await {
+                eprintln!("care relationship of {login} not recorded: {e}");
+            }
+        }
+    }
+    println!("Demo logins (fictitious data only):");
+    for (login, password, who) in DEMO_ACCOUNTS {
+        println!("  {login:<8} / {password:<18} {who}");
+    }
+    Ok(())
 }
 
 fn print_outcome(outcome: &ImportOutcome) {

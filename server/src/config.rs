@@ -37,4 +37,25 @@ pub struct ServeSettings {
     /// Transcoding table of laboratories' local codes (TSV); default: the one shipped.
     #[arg(long, env = "BIOVIEWER_TRANSCODING")]
     pub transcoding: Option<PathBuf>,
+    /// Mark cookies `Secure` and send HSTS: set when users reach Bioviewer over HTTPS (directly
+    /// or through a TLS-terminating proxy).
+    #[arg(long, env = "BIOVIEWER_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// A session unused this many minutes ends.
+    #[arg(long, env = "BIOVIEWER_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after sign-in.
+    #[arg(long, env = "BIOVIEWER_SESSION_MAX_HOURS", default_value_t = 12)]
+    pub session_max_hours: u64,
+}
+
+impl ServeSettings {
+    pub fn access_settings(&self) -> crate::access::AccessSettings {
+        crate::access::AccessSettings {
+            idle_timeout: std::time::Duration::from_secs(self.session_idle_minutes.max(1) * 60),
+            absolute_timeout: std::time::Duration::from_secs(self.session_max_hours.max(1) * 3600),
+            secure_cookies: self.secure_cookies,
+            ..Default::default()
+        }
+    }
 }

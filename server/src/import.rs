@@ -74,6 +74,7 @@ fn index_of(report: &Report) -> DocumentIndex {
         title: h.title.clone(),
         laboratory: h.laboratory.as_ref().and_then(|l| l.name.clone()),
         effective_time: h.effective_time,
+        prescriber_id: h.prescriber.as_ref().and_then(|p| p.id.as_ref()).map(ToString::to_string),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Bioviewer's server side: the adapters around the pure core (`bioviewer_core`).
 //!
 //! Module map:
+//! - [`access`]: accounts, sessions, care relationships, break-the-glass, the audit trail.
 //! - [`chart`]: trend charts as SVG (plotters), drawn on the server.
 //! - [`cli`]: the `bioviewer` command line (serve, import, parse).
 //! - [`config`]: settings from flags and `BIOVIEWER_*` variables.
@@ -15,6 +16,7 @@
 //! the core, and the UI crate (`bioviewer_app`) reaches the store only through the
 //! `Backend` port it defines.
 
+pub mod access;
 pub mod chart;
 pub mod cli;
 pub mod config;

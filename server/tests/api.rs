@@ -3,19 +3,35 @@
 //! cover the real network and the hydrated page.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use bioviewer::access::{Access, AccessSettings, NewAccount, Role};
 use bioviewer::import::import_bytes;
 use bioviewer::store::sqlite::SqliteStore;
 use bioviewer::store::{DocumentSource, Store};
 use tower::ServiceExt;
 
+const PASSWORD: &str = "correct horse battery staple";
+const HOST: &str = "bioviewer.test";
+const ORIGIN: &str = "http://bioviewer.test";
+
+/// A signed-in browser: its session cookie and the CSRF token its pages carry.
+#[derive(Clone, Debug)]
+struct Session {
+    token: String,
+    csrf: String,
+}
+
 struct TestApp {
     router: Router,
     store: Arc<dyn Store>,
+    access: Arc<Access>,
+    pool: sqlx::SqlitePool,
+    /// The session `get` uses.
+    session: Mutex<Option<Session>>,
 }
 
 fn corpus_dir() -> PathBuf {
@@ -24,12 +40,27 @@ fn corpus_dir() -> PathBuf {
 
 /// A fresh app over its own in-memory database (nothing shared between tests).
 async fn spawn_app() -> TestApp {
+    spawn_app_with(AccessSettings::default()).await
+}
+
+async fn spawn_app_with(settings: AccessSettings) -> TestApp {
     bioviewer::telemetry::init("warn");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.expect("in-memory SQLite"));
+    let sqlite = SqliteStore::open("sqlite::memory:").await.expect("in-memory SQLite");
+    let pool = sqlite.pool().clone();
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let access = Arc::new(Access::new(pool.clone(), settings).expect("access service"));
     let site = tempfile::tempdir().expect("temp site root").keep();
     let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).expect("shipped tables"));
-    let router = bioviewer::http::router(store.clone(), normaliser, &site);
-    TestApp { router, store }
+    let router = bioviewer::http::router(store.clone(), normaliser, access.clone(), &site);
+    TestApp { router, store, access, pool, session: Mutex::new(None) }
+}
+
+fn cookie_of(response: &axum::response::Response, name: &str) -> Option<String> {
+    response.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+        let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
 }
 
 impl TestApp {
@@ -38,26 +69,124 @@ impl TestApp {
         import_bytes(self.store.as_ref(), name, raw, DocumentSource::File).await.expect("import")
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let response = self.router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.expect("response");
-        let status = response.status();
+    /// Generated patients (demo patients 0..n, one year of reports each): their patient ids.
+    async fn import_demo_patients(&self, n: usize) -> Vec<String> {
+        let today = chrono::Utc::now().timestamp() / 86_400;
+        let mut ids: Vec<String> = Vec::new();
+        for d in bioviewer_core::demo::generate(n, 1, 7, today) {
+            let raw = bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes();
+            let outcome = import_bytes(self.store.as_ref(), &d.file_name, raw, DocumentSource::File).await.unwrap();
+            if let Some(p) = outcome.patient
+                && !ids.contains(&p)
+            {
+                ids.push(p);
+            }
+        }
+        ids
+    }
+
+    async fn create_account(&self, login: &str, role: Role, patient_ins: Option<String>, rpps: Option<String>) {
+        let new = NewAccount {
+            login: login.into(),
+            password: Some(PASSWORD.into()),
+            role,
+            display_name: format!("Test {login}"),
+            rpps,
+            profession: Some("Médecin".into()),
+            structure_id: None,
+            structure_name: Some("Structure de test".into()),
+            patient_ins,
+        };
+        self.access.create_account(None, new).await.expect("account created");
+    }
+
+    async fn relate(&self, login: &str, ins: &str, kind: &str) {
+        self.access.add_relationship(None, true, login, ins, kind, None).await.expect("relationship recorded");
+    }
+
+    async fn send(&self, request: Request<Body>) -> axum::response::Response {
+        self.router.clone().oneshot(request).await.expect("response")
+    }
+
+    async fn body(response: axum::response::Response) -> String {
         let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.expect("body");
-        (status, String::from_utf8_lossy(&bytes).into_owned())
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Signs in through the real form post; returns the new session.
+    async fn sign_in(&self, login: &str, password: &str, old_cookie: Option<&str>) -> Result<Session, String> {
+        let mut request = Request::post("/auth/sign-in")
+            .header("host", HOST)
+            .header("origin", ORIGIN)
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(old) = old_cookie {
+            request = request.header("cookie", format!("bv_session={old}"));
+        }
+        let response = self.send(request.body(Body::from(format!("login={login}&password={}", password.replace(' ', "+")))).unwrap()).await;
+        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        match cookie_of(&response, "bv_session") {
+            Some(token) if !token.is_empty() => {
+                let principal = self.access.session(&token, None).await.unwrap().expect("a valid session");
+                Ok(Session { token, csrf: principal.csrf_token })
+            }
+            _ => Err(location),
+        }
+    }
+
+    /// Signs in and makes that session the one `get` uses.
+    async fn use_session_of(&self, login: &str) -> Session {
+        let session = self.sign_in(login, PASSWORD, None).await.expect("signed in");
+        *self.session.lock().unwrap() = Some(session.clone());
+        session
+    }
+
+    /// A clinician with a hospital stay recorded for the patient of `ins`, signed in.
+    async fn clinician_of(&self, ins: &str) -> Session {
+        self.create_account("clinician", Role::Professional, None, None).await;
+        self.relate("clinician", ins, "hospital_stay").await;
+        self.use_session_of("clinician").await
+    }
+
+    async fn get_with(&self, session: Option<&Session>, path: &str) -> (StatusCode, String) {
+        let mut request = Request::get(path).header("host", HOST);
+        if let Some(s) = session {
+            request = request.header("cookie", format!("bv_session={}", s.token));
+        }
+        let response = self.send(request.body(Body::empty()).unwrap()).await;
+        let status = response.status();
+        (status, Self::body(response).await)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let session = self.session.lock().unwrap().clone();
+        self.get_with(session.as_ref(), path).await
+    }
+
+    /// A form post from one of our pages (same origin), with the session's cookie.
+    async fn post_form(&self, session: Option<&Session>, path: &str, body: &str) -> axum::response::Response {
+        let mut request = Request::post(path).header("host", HOST).header("origin", ORIGIN).header("content-type", "application/x-www-form-urlencoded");
+        if let Some(s) = session {
+            request = request.header("cookie", format!("bv_session={}", s.token));
+        }
+        self.send(request.body(Body::from(body.to_string())).unwrap()).await
     }
 }
+
+const CORPUS_INS: &str = "279035121518989";
 
 #[tokio::test]
 async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":1"), "{body}");
+    assert!(body.contains("\"schema_version\":2"), "{body}");
 }
 
 #[tokio::test]
 async fn patient_list_shows_imported_patient_in_french() {
     let app = spawn_app().await;
     app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
+    app.clinician_of(CORPUS_INS).await;
     let (status, body) = app.get("/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains(r#"<html lang="fr""#), "French by default");
@@ -71,6 +200,7 @@ async fn patient_page_lists_documents_newest_first() {
     let app = spawn_app().await;
     let first = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
     app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_2.xml").await;
+    app.clinician_of(CORPUS_INS).await;
     let patient = first.patient.expect("patient recorded");
     let (status, body) = app.get(&format!("/patients/{patient}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -106,6 +236,8 @@ async fn unreadable_document_is_kept_with_its_reason() {
 #[tokio::test]
 async fn unknown_patient_is_a_clear_not_found() {
     let app = spawn_app().await;
+    app.create_account("clinician", Role::Professional, None, None).await;
+    app.use_session_of("clinician").await;
     let (_, body) = app.get("/patients/00000000-0000-4000-8000-000000000000").await;
     assert!(body.contains("Patient introuvable"), "{body}");
     let (status, _) = app.get("/no/such/page").await;
@@ -132,6 +264,7 @@ async fn history_api_serves_the_normalised_structure() {
     let first = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
     app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_2.xml").await;
     app.import_corpus_file("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml").await;
+    app.clinician_of(CORPUS_INS).await;
     let patient = first.patient.unwrap();
     let (status, body) = app.get(&format!("/api/patients/{patient}/history")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -149,6 +282,7 @@ async fn history_api_serves_the_normalised_structure() {
 async fn history_exports_as_csv() {
     let app = spawn_app().await;
     let first = app.import_corpus_file("BIO-CR-BIO_2024.01_Glycémie deux unités principales_mole_masse.xml").await;
+    app.clinician_of(CORPUS_INS).await;
     let patient = first.patient.unwrap();
     let (status, body) = app.get(&format!("/api/patients/{patient}/history.csv?units=conventional")).await;
     assert_eq!(status, StatusCode::OK);
@@ -163,12 +297,15 @@ async fn attachments_are_served_only_through_their_patient() {
     let tsh = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
     let patient = tsh.patient.clone().unwrap();
     let document = tsh.stored.clone().unwrap();
+    let session = app.clinician_of(CORPUS_INS).await;
     let response = app
-        .router
-        .clone()
-        .oneshot(Request::get(format!("/api/patients/{patient}/documents/{document}/attachments/0")).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+        .send(
+            Request::get(format!("/api/patients/{patient}/documents/{document}/attachments/0"))
+                .header("cookie", format!("bv_session={}", session.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/pdf");
     let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
@@ -185,17 +322,365 @@ async fn attachments_are_served_only_through_their_patient() {
 async fn history_exports_as_a_fhir_bundle() {
     let app = spawn_app().await;
     let first = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_2.xml").await;
+    let session = app.clinician_of(CORPUS_INS).await;
     let patient = first.patient.unwrap();
     let response = app
-        .router
-        .clone()
-        .oneshot(Request::get(format!("/api/patients/{patient}/history.fhir.json")).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+        .send(
+            Request::get(format!("/api/patients/{patient}/history.fhir.json"))
+                .header("cookie", format!("bv_session={}", session.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/fhir+json"));
     let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
     let bundle: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(bundle["type"], "collection");
     assert!(bundle["entry"].as_array().unwrap().iter().any(|e| e["resource"]["code"]["coding"][0]["code"] == "29575-8"));
+}
+
+// --- who may see what (issue 7) -------------------------------------------------------------
+
+/// Two generated patients, A (attending GP `gp`, account `patient_a`) and B (nobody's), an
+/// administrator, and a professional who prescribed their reports.
+struct TwoPatients {
+    app: TestApp,
+    a: String,
+    b: String,
+    b_document: String,
+}
+
+async fn two_patients() -> TwoPatients {
+    let app = spawn_app().await;
+    let ids = app.import_demo_patients(2).await;
+    let (a, b) = (ids[0].clone(), ids[1].clone());
+    let ins_a = bioviewer_core::demo::patient_ins(0);
+    app.create_account("gp", Role::Professional, None, Some("1.2.250.1.71.4.2.1^899999999990".into())).await;
+    app.relate("gp", &ins_a, "attending_gp").await;
+    app.create_account("patient_a", Role::Patient, Some(ins_a), None).await;
+    app.create_account("admin", Role::Admin, None, None).await;
+    app.create_account("hospital", Role::Professional, None, None).await;
+    let b_document = app.store.patient_documents(bioviewer::domain::PatientId::parse(&b).unwrap()).await.unwrap()[0].id.to_string();
+    TwoPatients { app, a, b, b_document }
+}
+
+/// Every route that shows something of a patient, for patient `p` and its document `d`.
+fn patient_routes(p: &str, d: &str) -> Vec<String> {
+    vec![
+        format!("/api/patients/{p}/history"),
+        format!("/api/patients/{p}/history.csv"),
+        format!("/api/patients/{p}/history.fhir.json"),
+        format!("/api/patients/{p}/documents/{d}/attachments/0"),
+        format!("/api/patients/{p}/analytes/glucose_fasting/chart.svg"),
+        format!("/patients/{p}"),
+        format!("/patients/{p}/summary"),
+        format!("/patients/{p}/results"),
+        format!("/patients/{p}/documents/{d}"),
+        format!("/patients/{p}/analytes/glucose_fasting"),
+        format!("/patients/{p}/access-log"),
+    ]
+}
+
+/// Server functions that take a patient id, with their form bodies.
+fn patient_server_functions(p: &str, d: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("/sfn/load_patient", format!("patient_id={p}")),
+        ("/sfn/load_history", format!("patient_id={p}&unit_system=si")),
+        ("/sfn/load_document", format!("patient_id={p}&document_id={d}")),
+        ("/sfn/load_chart", format!("patient_id={p}&analyte=glucose_fasting&unit_system=si&lang=Fr")),
+        ("/sfn/load_access_log", format!("patient_id={p}")),
+    ]
+}
+
+#[tokio::test]
+async fn every_role_is_refused_someone_elses_patient_on_every_route() {
+    let t = two_patients().await;
+    let family_b = "BERNARD";
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    for login in ["gp", "patient_a", "admin", "hospital"] {
+        let session = t.app.sign_in(login, PASSWORD, None).await.unwrap();
+        for route in patient_routes(&t.b, &t.b_document) {
+            let (status, body) = t.app.get_with(Some(&session), &route).await;
+            assert!(!body.contains(family_b) && !body.contains(&ins_b), "{login} sees B's identity on {route}");
+            assert!(!body.contains("glucose") || route.starts_with("/patients/"), "{login} gets results on {route}");
+            if route.starts_with("/api/") {
+                assert_eq!(status, StatusCode::NOT_FOUND, "{login} on {route}");
+                // Someone else's patient and a patient that does not exist answer alike.
+                let other = route.replace(&t.b, "00000000-0000-4000-8000-000000000000");
+                assert_eq!(t.app.get_with(Some(&session), &other).await, (status, body.clone()), "{login} on {route}");
+            } else {
+                assert!(body.contains("Patient introuvable") || body.contains("Page introuvable") || status == StatusCode::OK, "{login} on {route}");
+            }
+        }
+        for (path, form) in patient_server_functions(&t.b, &t.b_document) {
+            let response = t.app.post_form(Some(&session), path, &form).await;
+            let status = response.status();
+            let body = TestApp::body(response).await;
+            assert!(!status.is_success(), "{login} on {path}: {status} {body}");
+            assert!(body.contains("NotFound"), "{login} on {path}: {body}");
+        }
+        let (_, list) = t.app.get_with(Some(&session), "/").await;
+        assert!(!list.contains(family_b), "{login} sees B in the patient list");
+    }
+    // Nobody signed in: API 401, pages redirect to sign-in, server functions refuse.
+    for route in patient_routes(&t.b, &t.b_document) {
+        let (status, body) = t.app.get_with(None, &route).await;
+        assert!(!body.contains(family_b));
+        assert!(matches!(status, StatusCode::UNAUTHORIZED | StatusCode::SEE_OTHER), "anonymous on {route}: {status}");
+    }
+    for (path, form) in patient_server_functions(&t.b, &t.b_document) {
+        let response = t.app.post_form(None, path, &form).await;
+        assert!(TestApp::body(response).await.contains("NotSignedIn"), "anonymous on {path}");
+    }
+}
+
+#[tokio::test]
+async fn each_role_sees_what_it_should() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let (status, _) = t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await;
+    assert_eq!(status, StatusCode::OK, "the attending GP sees their patient");
+    let (_, list) = t.app.get_with(Some(&gp), "/").await;
+    assert!(list.contains("MARTIN") && !list.contains("BERNARD"), "the GP's list holds their patient only");
+
+    let patient = t.app.sign_in("patient_a", PASSWORD, None).await.unwrap();
+    let (status, _) = t.app.get_with(Some(&patient), &format!("/api/patients/{}/history", t.a)).await;
+    assert_eq!(status, StatusCode::OK, "the patient sees their own record");
+    let (_, log) = t.app.get_with(Some(&patient), &format!("/patients/{}/access-log", t.a)).await;
+    assert!(log.contains("Test gp") && log.contains("Médecin traitant"), "the patient sees the GP's access: {log}");
+
+    let admin = t.app.sign_in("admin", PASSWORD, None).await.unwrap();
+    let (status, _) = t.app.get_with(Some(&admin), &format!("/api/patients/{}/history", t.a)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an administrator sees no results");
+    let (_, page) = t.app.get_with(Some(&admin), "/admin").await;
+    assert!(page.contains("gp") && page.contains("patient_a") && page.contains("Médecin traitant"), "the admin page lists accounts and relationships");
+
+    // Prescribing one of the patient's reports is a care relationship.
+    let rpps = format!("{}^{}", bioviewer_core::demo::RPPS_ROOT, bioviewer_core::demo::GENERATED_PRESCRIBERS[0].0);
+    t.app.create_account("prescriber", Role::Professional, None, Some(rpps)).await;
+    let prescriber = t.app.sign_in("prescriber", PASSWORD, None).await.unwrap();
+    for p in [&t.a, &t.b] {
+        let (status, _) = t.app.get_with(Some(&prescriber), &format!("/api/patients/{p}/history")).await;
+        assert_eq!(status, StatusCode::OK, "the prescriber of the reports sees the patient");
+    }
+}
+
+#[tokio::test]
+async fn sign_in_checks_the_password_and_rotates_the_session() {
+    let t = two_patients().await;
+    assert!(t.app.sign_in("gp", "wrong password", None).await.unwrap_err().contains("error=invalid"));
+    assert!(t.app.sign_in("nobody", PASSWORD, None).await.unwrap_err().contains("error=invalid"));
+    let first = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let second = t.app.sign_in("gp", PASSWORD, Some(&first.token)).await.unwrap();
+    assert_ne!(first.token, second.token, "a new session id at sign-in");
+    let (status, _) = t.app.get_with(Some(&first), &format!("/api/patients/{}/history", t.a)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the session the browser brought is ended");
+    let (status, _) = t.app.get_with(Some(&second), &format!("/api/patients/{}/history", t.a)).await;
+    assert_eq!(status, StatusCode::OK);
+    // The cookie's attributes.
+    let response = t
+        .app
+        .send(
+            Request::post("/auth/sign-in")
+                .header("host", HOST)
+                .header("origin", ORIGIN)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!("login=gp&password={}", PASSWORD.replace(' ', "+"))))
+                .unwrap(),
+        )
+        .await;
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_for_good() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let response = t.app.post_form(Some(&gp), "/auth/sign-out", &format!("csrf={}", gp.csrf)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    // A replayed cookie opens nothing.
+    let (status, _) = t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = t.app.get_with(Some(&gp), "/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "pages send back to sign-in");
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_after_their_absolute_lifetime() {
+    let t = two_patients().await;
+    let route = format!("/api/patients/{}/history", t.a);
+    let idle = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let old = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let digest = |s: &Session| bioviewer::access::secrets::token_digest(&s.token);
+    // 31 minutes without a request (idle limit 30 minutes).
+    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ?").bind(now - 31 * 60).bind(digest(&idle)).execute(&t.app.pool).await.unwrap();
+    // Busy, but signed in 13 hours ago (absolute limit 12 hours).
+    sqlx::query("UPDATE sessions SET created_at = ? WHERE token_sha256 = ?").bind(now - 13 * 3600).bind(digest(&old)).execute(&t.app.pool).await.unwrap();
+    assert_eq!(t.app.get_with(Some(&idle), &route).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.app.get_with(Some(&old), &route).await.0, StatusCode::UNAUTHORIZED);
+    let fresh = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    assert_eq!(t.app.get_with(Some(&fresh), &route).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_for_a_while() {
+    let t = two_patients().await;
+    for _ in 0..5 {
+        assert!(t.app.sign_in("gp", "wrong password", None).await.unwrap_err().contains("error=invalid"));
+    }
+    let refused = t.app.sign_in("gp", PASSWORD, None).await.unwrap_err();
+    assert!(refused.contains("error=rate"), "even the right password is refused now: {refused}");
+    assert!(t.app.sign_in("hospital", PASSWORD, None).await.is_ok(), "other accounts are not affected");
+}
+
+#[tokio::test]
+async fn state_changing_requests_need_our_origin_and_the_session_token() {
+    let t = two_patients().await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    let form = format!("csrf={}&ins={ins_b}&reason=Admission+aux+urgences+inconscient&minutes=60", hospital.csrf);
+    for origin in [None, Some("http://evil.example")] {
+        let mut request = Request::post("/break-glass").header("host", HOST).header("content-type", "application/x-www-form-urlencoded");
+        request = request.header("cookie", format!("bv_session={}", hospital.token));
+        if let Some(o) = origin {
+            request = request.header("origin", o);
+        }
+        let response = t.app.send(request.body(Body::from(form.clone())).unwrap()).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "origin {origin:?}");
+    }
+    let forged = form.replace(&hospital.csrf, "forged-token");
+    assert_eq!(t.app.post_form(Some(&hospital), "/break-glass", &forged).await.status(), StatusCode::FORBIDDEN);
+    let (status, _) = t.app.get_with(Some(&hospital), &format!("/api/patients/{}/history", t.b)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no access was opened by the refused requests");
+    // Sign-out is state-changing too.
+    let response = t.app.post_form(Some(&hospital), "/auth/sign-out", "csrf=forged").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn break_the_glass_opens_for_a_limited_time_with_a_reason_and_is_recorded() {
+    let t = two_patients().await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let route = format!("/api/patients/{}/history", t.b);
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::NOT_FOUND);
+    let post = |reason: &str, minutes: u32| format!("csrf={}&ins={ins_b}&reason={reason}&minutes={minutes}", hospital.csrf);
+    let short = t.app.post_form(Some(&hospital), "/break-glass", &post("urgence", 60)).await;
+    assert_eq!(short.headers()["location"], "/?break_glass=reason", "a reason is required");
+    let long = t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60 * 48)).await;
+    assert_eq!(long.headers()["location"], "/?break_glass=duration", "the duration is limited");
+    let unknown = t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60).replace(&ins_b, "100000000000000")).await;
+    assert_eq!(unknown.headers()["location"], "/?break_glass=unknown");
+    let opened = t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60)).await;
+    assert_eq!(opened.headers()["location"].to_str().unwrap(), format!("/patients/{}/summary", t.b));
+    assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::OK, "open during the access");
+    // The mode sent to the DMP is bris_de_glace.
+    let principal = t.app.access.session(&hospital.token, None).await.unwrap().unwrap();
+    let mode = t.app.access.mode_for(&principal, bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap().unwrap();
+    assert_eq!(mode.dmp_access_mode(), "bris_de_glace");
+    // The banner data: the grant, with its reason.
+    let whoami = TestApp::body(t.app.post_form(Some(&hospital), "/sfn/whoami", "").await).await;
+    assert!(whoami.contains("Admission aux urgences inconscient") && whoami.contains(&t.b), "{whoami}");
+    // Ended early: closed again.
+    let ended = t.app.post_form(Some(&hospital), &format!("/patients/{}/break-glass/end", t.b), &format!("csrf={}", hospital.csrf)).await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::NOT_FOUND);
+    // Expired: closed too.
+    t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60)).await;
+    assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::OK);
+    sqlx::query("UPDATE break_glass SET expires_at = ? WHERE ended_at IS NULL").bind(chrono::Utc::now().timestamp() - 1).execute(&t.app.pool).await.unwrap();
+    assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::NOT_FOUND);
+    // The patient will see it all: who, the mode, the reason.
+    let log = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "break_glass_start" && e.who.as_deref() == Some("Test hospital")));
+    assert!(log.iter().any(|e| e.action == "export_json" && e.mode.as_deref() == Some("break_glass")));
+    assert!(log.iter().any(|e| e.mode.as_deref() == Some("denied")), "refusals are recorded too");
+    let reasons = t.app.access.break_glass_history(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
+    assert_eq!(reasons.len(), 2);
+    assert!(reasons.iter().all(|r| r.1 == "Admission aux urgences inconscient"));
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let response = t.app.send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", gp.token)).body(Body::empty()).unwrap()).await;
+    let headers = response.headers().clone();
+    let html = TestApp::body(response).await;
+    let csp = headers["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'") && csp.contains("object-src 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("a nonce");
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the page's scripts carry the header's nonce");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(!headers.contains_key("strict-transport-security"), "no HSTS over plain HTTP");
+    // A second page gets another nonce.
+    let again = t.app.send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", gp.token)).body(Body::empty()).unwrap()).await;
+    assert_ne!(again.headers()["content-security-policy"].to_str().unwrap(), csp);
+    // Refusals carry them too.
+    let (_, _) = t.app.get_with(None, "/api/patients/x/history").await;
+    let refused = t.app.send(Request::get("/api/patients/x/history").body(Body::empty()).unwrap()).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().contains_key("content-security-policy"));
+    // Behind TLS: HSTS and Secure cookies.
+    let tls = spawn_app_with(AccessSettings { secure_cookies: true, ..Default::default() }).await;
+    tls.create_account("gp", Role::Professional, None, None).await;
+    let response = tls
+        .send(
+            Request::post("/auth/sign-in")
+                .header("host", HOST)
+                .header("origin", "https://bioviewer.test")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!("login=gp&password={}", PASSWORD.replace(' ', "+"))))
+                .unwrap(),
+        )
+        .await;
+    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+    assert!(response.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+}
+
+#[tokio::test]
+async fn request_bodies_are_bounded() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let huge = format!("csrf={}&reason={}", gp.csrf, "x".repeat(2 * 1024 * 1024));
+    let response = t.app.post_form(Some(&gp), "/break-glass", &huge).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn the_audit_chain_detects_a_modified_and_a_deleted_record() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    for _ in 0..3 {
+        t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await;
+    }
+    let head = t.app.access.verify_audit().await.unwrap().expect("an intact chain");
+    assert!(head.records >= 8, "accounts, relationships, sign-in and views are recorded: {head:?}");
+    // Append-only: the database itself refuses changes.
+    assert!(sqlx::query("UPDATE audit_events SET action = 'x' WHERE seq = 3").execute(&t.app.pool).await.is_err());
+    assert!(sqlx::query("DELETE FROM audit_events WHERE seq = 3").execute(&t.app.pool).await.is_err());
+    // Someone with the file in hand drops the guards: the chain still tells.
+    sqlx::query("DROP TRIGGER audit_events_no_update").execute(&t.app.pool).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_events_no_delete").execute(&t.app.pool).await.unwrap();
+    let original: String = sqlx::query_scalar("SELECT action FROM audit_events WHERE seq = 5").fetch_one(&t.app.pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET action = 'view_patient' WHERE seq = 5").execute(&t.app.pool).await.unwrap();
+    let broken = t.app.access.verify_audit().await.unwrap().unwrap_err();
+    assert_eq!(broken.first_bad_record(), 5, "{broken}");
+    sqlx::query("UPDATE audit_events SET action = ? WHERE seq = 5").bind(&original).execute(&t.app.pool).await.unwrap();
+    assert!(t.app.access.verify_audit().await.unwrap().is_ok(), "restored");
+    sqlx::query("DELETE FROM audit_events WHERE seq = 4").execute(&t.app.pool).await.unwrap();
+    let broken = t.app.access.verify_audit().await.unwrap().unwrap_err();
+    assert_eq!(broken.first_bad_record(), 4, "{broken}");
+    // No clinical data in the trail: identifiers, actions and modes only.
+    let details: Vec<(String, Option<String>)> = sqlx::query_as("SELECT action, detail FROM audit_events").fetch_all(&t.app.pool).await.unwrap();
+    for (action, detail) in details {
+        assert!(!detail.unwrap_or_default().contains("MARTIN"), "{action}");
+    }
 }

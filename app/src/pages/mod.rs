@@ -1,5 +1,6 @@
 //! One module per page.
 
+mod access;
 mod analyte;
 mod document;
 mod patient;
@@ -7,6 +8,7 @@ mod patients;
 mod results;
 mod summary;
 
+pub use access::{AccessLogPage, AdminPage, BreakGlassBanner, SignInPage, UserMenu, provide_viewer, use_viewer};
 pub use analyte::AnalytePage;
 pub use document::DocumentPage;
 pub use patient::PatientPage;
@@ -32,6 +34,7 @@ pub fn NotFound() -> impl IntoView {
 pub fn LoadError(error: crate::api::AppError) -> impl IntoView {
     let msg = match error {
         crate::api::AppError::NotFound => Msg::PatientNotFound,
+        crate::api::AppError::NotSignedIn => Msg::SessionExpired,
         _ => Msg::ErrorLoading,
     };
     view! { <p class="notice notice-error" role="alert">{tr(msg)}</p> }

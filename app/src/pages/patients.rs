@@ -5,22 +5,33 @@ use leptos::prelude::*;
 use crate::api::list_patients;
 use crate::components::{fold_for_search, format_datetime};
 use crate::i18n::{Msg, tr, use_lang};
-use crate::model::{PatientSummary, Sex};
+use crate::model::{PatientSummary, Sex, ViewerRole};
 
 #[component]
 pub fn PatientList() -> impl IntoView {
     let patients = Resource::new(|| (), |_| list_patients());
+    let viewer = super::use_viewer();
     view! {
         <section class="page">
             <h1>{tr(Msg::Patients)}</h1>
-            <p class="intro">{tr(Msg::PatientsIntro)}</p>
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
-                    match patients.await {
+                    let viewer = viewer.await.ok().flatten();
+                    let role = viewer.as_ref().map(|v| v.role);
+                    let intro = match role {
+                        Some(ViewerRole::Patient) => Msg::PatientsIntroPatient,
+                        Some(ViewerRole::Admin) => Msg::AdminSeesNoResults,
+                        _ => Msg::PatientsIntroProfessional,
+                    };
+                    let break_glass = viewer
+                        .filter(|v| v.role == ViewerRole::Professional)
+                        .map(|v| view! { <super::access::BreakGlassForm csrf=v.csrf_token/> });
+                    let list = match patients.await {
                         Ok(list) if list.is_empty() => view! { <p class="notice">{tr(Msg::NoPatients)}</p> }.into_any(),
                         Ok(list) => view! { <PatientTable patients=list/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
-                    }
+                    };
+                    view! { <p class="intro">{tr(intro)}</p> {list} {break_glass} }
                 })}
             </Suspense>
         </section>
@@ -64,7 +75,7 @@ fn PatientTable(patients: Vec<PatientSummary>) -> impl IntoView {
             let birth = p.birth_date.clone();
             let sex = p.sex;
             view! {
-                <tr data-testid="patient-row" style:display=move || if visible() { "" } else { "none" }>
+                <tr data-testid="patient-row" hidden=move || !visible()>
                     <th scope="row"><a href=href>{p.display_name.clone()}</a></th>
                     <td class="mono">
                         {p.ins.clone()}

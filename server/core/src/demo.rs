@@ -341,6 +341,16 @@ const NAMES: [(&str, &str, Sex); 8] = [
     ("MOREL", "Théo", Sex::Male),
 ];
 
+/// The INS of generated patient `n` (the same one `generate` writes).
+pub fn patient_ins(n: usize) -> String {
+    test_ins(n, NAMES[n % NAMES.len()].2)
+}
+
+/// The RPPS root OID and the national ids of the two attending GPs who prescribe the generated
+/// reports: the first three patients see the first, the others the second.
+pub const RPPS_ROOT: &str = "1.2.250.1.71.4.2.1";
+pub const GENERATED_PRESCRIBERS: [(&str, &str, &str); 2] = [("810000000011", "DURAND", "Sophie"), ("810000000029", "LEFEBVRE", "Marc")];
+
 /// One generated document: a file name and its report.
 pub struct GeneratedDocument {
     pub file_name: String,
@@ -385,6 +395,17 @@ pub fn generate(patients: usize, years: u32, seed: u64, end_day: i64) -> Vec<Gen
         );
         let (interval, tests) = story.plan();
         let home_lab = n % LABS.len();
+        let (rpps, prescriber_family, prescriber_given) = GENERATED_PRESCRIBERS[usize::from(n >= 3)];
+        let prescriber = crate::cda::Professional {
+            id: Some(InstanceId { root: RPPS_ROOT.into(), extension: Some(rpps.into()) }),
+            name: Some(PersonName {
+                family: Some(prescriber_family.into()),
+                birth_family: None,
+                given: vec![prescriber_given.into()],
+                prefix: Some("Dr".into()),
+            }),
+            ..Default::default()
+        };
         // Last value each laboratory measured for each test (what it repeats as REFR).
         let mut previous: Vec<Vec<Option<(CdaTime, Value)>>> = vec![vec![None; TESTS.len()]; LABS.len()];
         let mut day = end_day - span + r.below(interval as usize) as i64;
@@ -415,6 +436,7 @@ pub fn generate(patients: usize, years: u32, seed: u64, end_day: i64) -> Vec<Gen
                     name: Some(lab.name.into()),
                 }),
                 sampler: Some(crate::cda::Professional { time: Some(when), ..Default::default() }),
+                prescriber: Some(prescriber.clone()),
                 ..Header::default()
             };
             let later = CdaTime { hour: Some(18), ..when };

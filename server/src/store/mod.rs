@@ -74,6 +74,9 @@ pub struct DocumentIndex {
     pub title: Option<String>,
     pub laboratory: Option<String>,
     pub effective_time: Option<CdaTime>,
+    /// The prescriber's national id (`root^extension`): prescribing one of a patient's reports
+    /// is a care relationship.
+    pub prescriber_id: Option<String>,
 }
 
 /// A document to store.

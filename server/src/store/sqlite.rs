@@ -91,6 +91,7 @@ fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
             title: text("title")?,
             laboratory: text("laboratory")?,
             effective_time: text("effective_time")?.as_deref().and_then(CdaTime::parse_iso),
+            prescriber_id: text("prescriber_id")?,
         }),
     };
     Ok(DocumentRecord {
@@ -165,8 +166,8 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT INTO documents (id, patient_id, content_sha256, size_bytes, source, source_name, cda_id, set_id,
                      version_number, kind, report_status, title, laboratory, effective_time, effective_epoch, parse_error,
-                     imported_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     imported_at, prescriber_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id.to_string())
             .bind(patient_id.map(|p| p.to_string()))
@@ -185,6 +186,7 @@ impl Store for SqliteStore {
             .bind(index.and_then(|i| i.effective_time).map(|t| t.epoch_seconds()))
             .bind(&document.parse_error)
             .bind(&now)
+            .bind(index.and_then(|i| i.prescriber_id.clone()))
             .execute(&mut *tx)
             .await
             .map_err(StoreError::query("recording a document"))?;
@@ -222,7 +224,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let rows = sqlx::query(
                 "SELECT id, patient_id, size_bytes, source, source_name, cda_id, set_id, version_number, kind, report_status,
-                        title, laboratory, effective_time, parse_error, imported_at
+                        title, laboratory, effective_time, parse_error, imported_at, prescriber_id
                  FROM documents WHERE patient_id = ?
                  ORDER BY effective_epoch IS NULL, effective_epoch DESC, imported_at DESC, id",
             )

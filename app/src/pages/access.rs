@@ -1,0 +1,418 @@
+//! Sign-in, the signed-in user's menu, break-the-glass, the patient's access log, administration.
+//!
+//! Every form here is a plain HTML form posted to the server (`server/src/http/forms.rs`): it
+//! works before the bundle has loaded, and the server checks rights and the CSRF token itself.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_location, use_params_map, use_query_map};
+
+use crate::api::{AppError, load_access_log, load_admin, whoami};
+use crate::components::format_datetime;
+use crate::i18n::{Lang, Msg, tr, use_lang};
+use crate::model::{AccessLog, AdminOverview, Viewer, ViewerRole};
+
+/// The signed-in user, loaded once per page and shared by every component.
+#[derive(Clone, Copy)]
+pub struct ViewerResource(pub Resource<Result<Option<Viewer>, AppError>>);
+
+pub fn provide_viewer() {
+    provide_context(ViewerResource(Resource::new(|| (), |_| whoami())));
+}
+
+pub fn use_viewer() -> Resource<Result<Option<Viewer>, AppError>> {
+    expect_context::<ViewerResource>().0
+}
+
+/// A UTC time for people; the zone is written out, never implied.
+fn format_utc(lang: Lang, iso: &str) -> String {
+    format!("{} UTC", format_datetime(lang, iso.trim_end_matches('Z')))
+}
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_default();
+    let notice = move || {
+        let q = query.read();
+        match (q.get("error").as_deref(), q.get("signed_out").is_some()) {
+            (Some("invalid"), _) => Some((Msg::SignInInvalid, true)),
+            (Some("rate"), _) => Some((Msg::SignInRateLimited, true)),
+            (_, true) => Some((Msg::SignedOut, false)),
+            _ => None,
+        }
+    };
+    view! {
+        <section class="page sign-in">
+            <h1>{tr(Msg::SignIn)}</h1>
+            <p class="intro">{tr(Msg::SignInIntro)}</p>
+            {move || notice().map(|(msg, error)| view! {
+                <p class=if error { "notice notice-error" } else { "notice" } role=if error { "alert" } else { "status" } data-testid="sign-in-notice">
+                    {tr(msg)}
+                </p>
+            })}
+            <form method="post" action="/auth/sign-in" class="form-grid" data-testid="sign-in-form">
+                <input type="hidden" name="next" value=next/>
+                <label for="login">{tr(Msg::Login)}</label>
+                <input id="login" name="login" autocomplete="username" required autofocus/>
+                <label for="password">{tr(Msg::Password)}</label>
+                <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                <span></span>
+                <button type="submit" class="primary">{tr(Msg::SignInButton)}</button>
+            </form>
+        </section>
+    }
+}
+
+/// Who is signed in, and the way out. Shown in the header.
+#[component]
+pub fn UserMenu() -> impl IntoView {
+    let viewer = use_viewer();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match viewer.await {
+                    Ok(Some(v)) => {
+                        let own = v.own_patient.clone();
+                        let admin = v.role == ViewerRole::Admin;
+                        let details = [v.profession.clone(), v.structure.clone()].into_iter().flatten().collect::<Vec<_>>().join(", ");
+                        view! {
+                            <div class="user-menu" data-testid="user-menu">
+                                <span class="user-name">
+                                    <span class="visually-hidden">{tr(Msg::SignedInAs)} " "</span>
+                                    {v.name.clone()}
+                                    {(!details.is_empty()).then(|| view! { <span class="user-details">{details}</span> })}
+                                </span>
+                                {own.map(|id| view! { <a href=format!("/patients/{id}/access-log") data-testid="access-log-link">{tr(Msg::AccessLog)}</a> })}
+                                {admin.then(|| view! { <a href="/admin">{tr(Msg::Administration)}</a> })}
+                                <form method="post" action="/auth/sign-out">
+                                    <input type="hidden" name="csrf" value=v.csrf_token.clone()/>
+                                    <button type="submit" data-testid="sign-out">{tr(Msg::SignOut)}</button>
+                                </form>
+                            </div>
+                        }
+                        .into_any()
+                    }
+                    _ => ().into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The banner on every page of a patient opened in break-the-glass mode, while it lasts.
+#[component]
+pub fn BreakGlassBanner() -> impl IntoView {
+    let viewer = use_viewer();
+    let location = use_location();
+    let patient_in_path = move || {
+        let path = location.pathname.get();
+        path.strip_prefix("/patients/").map(|rest| rest.split('/').next().unwrap_or_default().to_string())
+    };
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let viewer = viewer.await.ok().flatten();
+                let current = patient_in_path();
+                let grant = viewer.as_ref().and_then(|v| v.break_glass.iter().find(|g| Some(&g.patient_id) == current.as_ref()).cloned());
+                match (viewer, grant) {
+                    (Some(v), Some(g)) => {
+                        let lang = use_lang();
+                        let until = g.expires_at.clone();
+                        view! {
+                            <div class="banner banner-emergency" role="alert" data-testid="break-glass-banner">
+                                <strong>{tr(Msg::BreakGlassBanner)} " " {move || format_utc(lang.get(), &until)}</strong>
+                                " · " {tr(Msg::BreakGlassReasonLabel)} " " {g.reason.clone()}
+                                <form method="post" action=format!("/patients/{}/break-glass/end", g.patient_id)>
+                                    <input type="hidden" name="csrf" value=v.csrf_token.clone()/>
+                                    <button type="submit">{tr(Msg::BreakGlassEnd)}</button>
+                                </form>
+                            </div>
+                        }
+                        .into_any()
+                    }
+                    _ => ().into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The break-the-glass form of the patient list (professionals only).
+#[component]
+pub fn BreakGlassForm(csrf: String) -> impl IntoView {
+    let query = use_query_map();
+    let error = move || match query.read().get("break_glass").as_deref() {
+        Some("reason") => Some(Msg::BreakGlassErrorReason),
+        Some("duration") => Some(Msg::BreakGlassErrorDuration),
+        Some("unknown") => Some(Msg::BreakGlassErrorUnknown),
+        _ => None,
+    };
+    view! {
+        <details class="break-glass" open=move || error().is_some() data-testid="break-glass">
+            <summary>{tr(Msg::BreakGlass)}</summary>
+            <p>{tr(Msg::BreakGlassIntro)}</p>
+            {move || error().map(|msg| view! { <p class="notice notice-error" role="alert">{tr(msg)}</p> })}
+            <form method="post" action="/break-glass" class="form-grid">
+                <input type="hidden" name="csrf" value=csrf/>
+                <label for="bg-ins">{tr(Msg::Ins)}</label>
+                <input id="bg-ins" name="ins" inputmode="numeric" autocomplete="off" required/>
+                <label for="bg-reason">{tr(Msg::BreakGlassReason)}</label>
+                <textarea id="bg-reason" name="reason" minlength="15" required rows="2"></textarea>
+                <label for="bg-minutes">{tr(Msg::BreakGlassDuration)}</label>
+                <select id="bg-minutes" name="minutes">
+                    <option value="60">{tr(Msg::OneHour)}</option>
+                    <option value="240" selected>{tr(Msg::FourHours)}</option>
+                    <option value="720">{tr(Msg::TwelveHours)}</option>
+                </select>
+                <span></span>
+                <button type="submit" class="danger">{tr(Msg::BreakGlassButton)}</button>
+            </form>
+        </details>
+    }
+}
+
+fn action_label(action: &str) -> Msg {
+    match action {
+        a if a.starts_with("view_") => Msg::ActionView,
+        a if a.starts_with("export_") => Msg::ActionExport,
+        "break_glass_start" => Msg::ActionBreakGlass,
+        _ => Msg::ActionOther,
+    }
+}
+
+fn mode_label(mode: Option<&str>) -> Option<Msg> {
+    Some(match mode? {
+        "attending_gp" => Msg::ModeAttendingGp,
+        "hospital_stay" => Msg::ModeHospitalStay,
+        "prescriber" => Msg::ModePrescriber,
+        "break_glass" => Msg::ModeBreakGlass,
+        "own_record" => Msg::ModeOwnRecord,
+        "denied" => Msg::ModeDenied,
+        _ => return None,
+    })
+}
+
+/// The patient's read-access log: who looked at their results, when, and on what grounds.
+#[component]
+pub fn AccessLogPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let log = Resource::new(id, load_access_log);
+    view! {
+        <section class="page">
+            <h1>{tr(Msg::AccessLog)}</h1>
+            <p class="intro">{tr(Msg::AccessLogIntro)}</p>
+            <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match log.await {
+                        Ok(log) => view! { <AccessLogTables log/> }.into_any(),
+                        Err(error) => view! { <super::LoadError error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn AccessLogTables(log: AccessLog) -> impl IntoView {
+    let lang = use_lang();
+    let break_glass = log.break_glass;
+    view! {
+        {(!break_glass.is_empty()).then(|| view! {
+            <h2>{tr(Msg::BreakGlassAccesses)}</h2>
+            <ul class="break-glass-list" data-testid="break-glass-list">
+                {break_glass.into_iter().map(|b| {
+                    let (from, until) = (b.started_at.clone(), b.expires_at.clone());
+                    view! {
+                        <li>
+                            <strong>{b.who}</strong> " · " {move || format_utc(lang.get(), &from)} " " {tr(Msg::Until)} " "
+                            {move || format_utc(lang.get(), &until)} " · " {tr(Msg::BreakGlassReasonLabel)} " " {b.reason}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        })}
+        {if log.entries.is_empty() {
+            view! { <p class="notice">{tr(Msg::AccessLogEmpty)}</p> }.into_any()
+        } else {
+            view! {
+                <table class="data" data-testid="access-log">
+                    <thead>
+                        <tr>
+                            <th scope="col">{tr(Msg::When)}</th>
+                            <th scope="col">{tr(Msg::Who)}</th>
+                            <th scope="col">{tr(Msg::What)}</th>
+                            <th scope="col">{tr(Msg::Why)}</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {log.entries.into_iter().map(|e| {
+                            let at = e.at.clone();
+                            let own = e.mode.as_deref() == Some("own_record");
+                            let who = [e.who.clone(), e.profession.clone(), e.structure.clone()].into_iter().flatten().collect::<Vec<_>>().join(", ");
+                            let mode = mode_label(e.mode.as_deref());
+                            view! {
+                                <tr data-testid="access-row">
+                                    <td>{move || format_utc(lang.get(), &at)}</td>
+                                    <td>{move || if own { Msg::You.text(lang.get()).to_string() } else { who.clone() }}</td>
+                                    <td>{tr(action_label(&e.action))}</td>
+                                    <td>{mode.map(tr)}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }
+            .into_any()
+        }}
+    }
+}
+
+fn role_label(role: ViewerRole) -> Msg {
+    match role {
+        ViewerRole::Professional => Msg::RoleProfessional,
+        ViewerRole::Patient => Msg::RolePatient,
+        ViewerRole::Admin => Msg::RoleAdmin,
+    }
+}
+
+/// Accounts and care relationships. No results: an administrator sees none.
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let overview = Resource::new(|| (), |_| load_admin());
+    let viewer = use_viewer();
+    let query = use_query_map();
+    view! {
+        <section class="page">
+            <h1>{tr(Msg::Administration)}</h1>
+            <p class="intro">{tr(Msg::AdminSeesNoResults)}</p>
+            {move || query.read().get("done").map(|_| view! { <p class="notice" role="status">{tr(Msg::Done)}</p> })}
+            {move || query.read().get("error").map(|e| view! { <p class="notice notice-error" role="alert">{e}</p> })}
+            <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
+                {move || Suspend::new(async move {
+                    let csrf = viewer.await.ok().flatten().map(|v| v.csrf_token).unwrap_or_default();
+                    match overview.await {
+                        Ok(overview) => view! { <AdminTables overview csrf/> }.into_any(),
+                        Err(error) => view! { <super::LoadError error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn AdminTables(overview: AdminOverview, csrf: String) -> impl IntoView {
+    let lang = use_lang();
+    let csrf_end = csrf.clone();
+    let csrf_relationship = csrf.clone();
+    view! {
+        <h2>{tr(Msg::Accounts)}</h2>
+        <table class="data" data-testid="accounts">
+            <thead>
+                <tr>
+                    <th scope="col">{tr(Msg::Login)}</th>
+                    <th scope="col">{tr(Msg::Name)}</th>
+                    <th scope="col">{tr(Msg::Role)}</th>
+                    <th scope="col">{tr(Msg::Profession)}</th>
+                    <th scope="col">{tr(Msg::Structure)}</th>
+                </tr>
+            </thead>
+            <tbody>
+                {overview.accounts.into_iter().map(|a| view! {
+                    <tr>
+                        <td class="mono">{a.login}</td>
+                        <td>{a.name}</td>
+                        <td>{tr(role_label(a.role))}</td>
+                        <td>{a.profession.unwrap_or_default()}</td>
+                        <td>{a.structure.unwrap_or_default()}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <details class="admin-form">
+            <summary>{tr(Msg::NewAccount)}</summary>
+            <form method="post" action="/admin/accounts" class="form-grid">
+                <input type="hidden" name="csrf" value=csrf/>
+                <label for="acc-login">{tr(Msg::Login)}</label>
+                <input id="acc-login" name="login" required autocomplete="off"/>
+                <label for="acc-password">{tr(Msg::Password)}</label>
+                <input id="acc-password" name="password" type="password" minlength="12" required autocomplete="new-password"/>
+                <label for="acc-role">{tr(Msg::Role)}</label>
+                <select id="acc-role" name="role">
+                    <option value="professional">{tr(Msg::RoleProfessional)}</option>
+                    <option value="patient">{tr(Msg::RolePatient)}</option>
+                    <option value="admin">{tr(Msg::RoleAdmin)}</option>
+                </select>
+                <label for="acc-name">{tr(Msg::DisplayName)}</label>
+                <input id="acc-name" name="display_name" required/>
+                <label for="acc-rpps">{tr(Msg::Rpps)}</label>
+                <input id="acc-rpps" name="rpps"/>
+                <label for="acc-profession">{tr(Msg::Profession)}</label>
+                <input id="acc-profession" name="profession"/>
+                <label for="acc-structure">{tr(Msg::Structure)}</label>
+                <input id="acc-structure" name="structure_name"/>
+                <label for="acc-ins">{tr(Msg::PatientInsForAccount)}</label>
+                <input id="acc-ins" name="patient_ins" inputmode="numeric"/>
+                <span></span>
+                <button type="submit" class="primary">{tr(Msg::Create)}</button>
+            </form>
+        </details>
+        <h2>{tr(Msg::CareRelationships)}</h2>
+        <table class="data" data-testid="relationships">
+            <thead>
+                <tr>
+                    <th scope="col">{tr(Msg::Professional)}</th>
+                    <th scope="col">{tr(Msg::Patient)}</th>
+                    <th scope="col">{tr(Msg::RelationshipKind)}</th>
+                    <th scope="col">{tr(Msg::Since2)}</th>
+                    <th scope="col">{tr(Msg::Until)}</th>
+                    <th scope="col"><span class="visually-hidden">{tr(Msg::End)}</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                {overview.relationships.into_iter().map(|r| {
+                    let since = r.starts_at.clone();
+                    let until = r.ends_at.clone();
+                    let kind = if r.kind == "hospital_stay" { Msg::KindHospitalStay } else { Msg::KindAttendingGp };
+                    let csrf = csrf_end.clone();
+                    view! {
+                        <tr>
+                            <td>{r.professional} " (" <span class="mono">{r.login}</span> ")"</td>
+                            <td>{r.patient_name} " · " <span class="mono">{r.patient_ins}</span></td>
+                            <td>{tr(kind)}</td>
+                            <td>{move || format_utc(lang.get(), &since)}</td>
+                            <td>{move || until.as_deref().map(|u| format_utc(lang.get(), u)).unwrap_or_default()}</td>
+                            <td>
+                                <form method="post" action=format!("/admin/relationships/{}/end", r.id)>
+                                    <input type="hidden" name="csrf" value=csrf/>
+                                    <button type="submit">{tr(Msg::End)}</button>
+                                </form>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <details class="admin-form">
+            <summary>{tr(Msg::NewRelationship)}</summary>
+            <form method="post" action="/admin/relationships" class="form-grid">
+                <input type="hidden" name="csrf" value=csrf_relationship/>
+                <label for="rel-login">{tr(Msg::Login)}</label>
+                <input id="rel-login" name="login" required/>
+                <label for="rel-ins">{tr(Msg::Ins)}</label>
+                <input id="rel-ins" name="patient_ins" inputmode="numeric" required/>
+                <label for="rel-kind">{tr(Msg::RelationshipKind)}</label>
+                <select id="rel-kind" name="kind">
+                    <option value="attending_gp">{tr(Msg::KindAttendingGp)}</option>
+                    <option value="hospital_stay">{tr(Msg::KindHospitalStay)}</option>
+                </select>
+                <label for="rel-days">{tr(Msg::DurationDays)}</label>
+                <input id="rel-days" name="days" inputmode="numeric"/>
+                <span></span>
+                <button type="submit" class="primary">{tr(Msg::Record)}</button>
+            </form>
+        </details>
+    }
+}

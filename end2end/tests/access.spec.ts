@@ -1,0 +1,115 @@
+import { test, Page, APIRequestContext } from "@playwright/test";
+import { url, waitForHydration, collectPageErrors, expect } from "./helpers";
+
+// Each test signs in itself: no stored session.
+test.use({ storageState: { cookies: [], origins: [] } });
+
+type PatientSummary = { id: string; ins: string; display_name: string };
+
+/** The demo patients, as the hospital clinician's session lists them (global-setup signed in). */
+async function patientsOf(request: APIRequestContext, login: string, password: string): Promise<PatientSummary[]> {
+  const signIn = await request.post(url("/auth/sign-in"), {
+    form: { login, password },
+    headers: { origin: url("") },
+    maxRedirects: 0,
+  });
+  expect(signIn.status()).toBe(303);
+  const response = await request.post(url("/sfn/list_patients"), { headers: { origin: url("") }, form: {} });
+  expect(response.ok()).toBe(true);
+  return (await response.json()) as PatientSummary[];
+}
+
+async function signIn(page: Page, login: string, password: string): Promise<void> {
+  await page.goto(url("/"));
+  await expect(page).toHaveURL(/\/connexion/);
+  await page.getByLabel("Identifiant").fill(login);
+  await page.getByLabel("Mot de passe").fill(password);
+  await page.getByRole("button", { name: "Se connecter" }).click();
+  await expect(page.getByTestId("user-menu")).toBeVisible();
+}
+
+test("a wrong password is refused with a clear message", async ({ page }) => {
+  await page.goto(url("/patients"));
+  await expect(page).toHaveURL(/\/connexion\?next=/);
+  await page.getByLabel("Identifiant").fill("medecin");
+  await page.getByLabel("Mot de passe").fill("not the password");
+  await page.getByRole("button", { name: "Se connecter" }).click();
+  await expect(page.getByTestId("sign-in-notice")).toHaveText("Identifiant ou mot de passe incorrect.");
+  await expect(page.getByTestId("user-menu")).toHaveCount(0);
+});
+
+test("a GP sees an own patient, not another, until breaking the glass with a reason", async ({ page, request }) => {
+  const errors = collectPageErrors(page);
+  // Ids and INS of the demo patients, from the hospital clinician's own session.
+  const hospitalPatients = await patientsOf(request, "hopital", "demo-hopital-2026");
+  const roux = hospitalPatients.find((p) => p.display_name.startsWith("ROUX"));
+  expect(roux, "the hospital clinician cares for ROUX").toBeTruthy();
+
+  await signIn(page, "medecin", "demo-medecin-2026");
+  await expect(page.getByTestId("user-menu")).toContainText("Dr Sophie DURAND");
+  const rows = page.getByTestId("patient-row");
+  await expect(rows.filter({ hasText: "MARTIN" })).toBeVisible();
+  await expect(rows.filter({ hasText: "ROUX" })).toHaveCount(0);
+  await expect(rows.filter({ hasText: "PAT-TROIS" })).toHaveCount(0);
+
+  // Her own patient's results.
+  await rows.filter({ hasText: "MARTIN" }).getByRole("link").click();
+  await expect(page.getByRole("heading", { level: 2 })).toHaveText("Documents");
+  await waitForHydration(page);
+
+  // Another patient, by address: refused, and nothing of the patient shows.
+  await page.goto(url(`/patients/${roux!.id}/summary`));
+  await expect(page.getByText(/Patient introuvable, ou vous n'avez pas de relation de soin/)).toBeVisible();
+  await expect(page.getByText("ROUX")).toHaveCount(0);
+  const api = await page.request.get(url(`/api/patients/${roux!.id}/history`));
+  expect(api.status()).toBe(404);
+
+  // Break the glass: reason and duration, then the record opens with a banner.
+  await page.goto(url("/"));
+  await page.getByText("Accès en urgence (bris de glace)").click();
+  await page.getByLabel("INS").fill(roux!.ins);
+  await page.getByLabel("Motif (au moins 15 caractères)").fill("Malaise au cabinet, patient inconscient");
+  await page.getByLabel("Durée").selectOption("60");
+  await page.getByRole("button", { name: "Ouvrir le dossier en urgence" }).click();
+  await expect(page).toHaveURL(new RegExp(`/patients/${roux!.id}/summary`));
+  const banner = page.getByTestId("break-glass-banner");
+  await expect(banner).toBeVisible();
+  await expect(banner).toContainText("Malaise au cabinet, patient inconscient");
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("ROUX");
+  await page.screenshot({ path: "screenshots/break-glass.png", fullPage: true });
+  // The banner stays on every page of that patient while it lasts.
+  await page.goto(url(`/patients/${roux!.id}/results`));
+  await expect(page.getByTestId("break-glass-banner")).toBeVisible();
+  // Ended early: refused again.
+  await page.getByTestId("break-glass-banner").getByRole("button", { name: "Terminer l'accès" }).click();
+  await expect(page).toHaveURL(url("/"));
+  expect((await page.request.get(url(`/api/patients/${roux!.id}/history`))).status()).toBe(404);
+
+  // Sign-out really ends the session.
+  await page.getByTestId("sign-out").click();
+  await expect(page).toHaveURL(/\/connexion\?signed_out=1/);
+  await page.goto(url(`/patients/${roux!.id}/summary`));
+  await expect(page).toHaveURL(/\/connexion/);
+  expect(errors).toEqual([]);
+});
+
+test("the patient signs in, sees her own results and who accessed them", async ({ page }) => {
+  const errors = collectPageErrors(page);
+  await signIn(page, "patient", "demo-patient-2026");
+  const rows = page.getByTestId("patient-row");
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText("MARTIN");
+  await page.getByTestId("access-log-link").click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Qui a consulté mon dossier");
+  // The GP's visit of the previous test, with its grounds.
+  const gp = page.getByTestId("access-row").filter({ hasText: "Dr Sophie DURAND" });
+  await expect(gp.first()).toBeVisible();
+  await expect(gp.first()).toContainText("Médecin traitant");
+  await expect(page.getByTestId("access-row").filter({ hasText: "Vous" }).first()).toBeVisible();
+  await page.screenshot({ path: "screenshots/access-log.png", fullPage: true });
+  await waitForHydration(page);
+  await page.getByTestId("lang-en").click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Who accessed my record");
+  await expect(gp.first()).toContainText("Attending doctor");
+  expect(errors).toEqual([]);
+});

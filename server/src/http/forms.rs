@@ -1,0 +1,229 @@
+//! The HTML forms that change something: sign-in, sign-out, break-the-glass, administration.
+//! Plain form posts (they work before the bundle loads); each answers with a redirect
+//! (post/redirect/get). Every form of a signed-in user carries the session's CSRF token, checked
+//! here on top of the same-origin check of the guard.
+
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::{Extension, Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::guard::{RequestAuth, SESSION_COOKIE, append_cookie, clear_session_cookie, cookie_value, safe_next, session_cookie};
+use crate::access::secrets::constant_time_eq;
+use crate::access::{AdminError, BreakGlassError, NewAccount, Principal, Role, SignInError};
+use crate::domain::PatientId;
+
+fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_string())]).into_response()
+}
+
+fn failed(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "form failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response()
+}
+
+/// The signed-in user, if the form's CSRF token is theirs.
+fn checked<'a>(auth: &'a RequestAuth, csrf: &str) -> Result<&'a Principal, Response> {
+    match &auth.principal {
+        None => Err((StatusCode::UNAUTHORIZED, "sign in first").into_response()),
+        Some(p) if constant_time_eq(&p.csrf_token, csrf) => Ok(p),
+        Some(_) => Err((StatusCode::FORBIDDEN, "invalid form token: reload the page").into_response()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct SignInForm {
+    login: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// `POST /auth/sign-in`: a new session (a new id, whatever the browser had), then back where
+/// the user was going.
+pub(crate) async fn sign_in(State(state): State<AppState>, headers: axum::http::HeaderMap, Extension(auth): Extension<RequestAuth>, Form(form): Form<SignInForm>) -> Response {
+    let secure = state.access.settings().secure_cookies;
+    let address = auth.address.clone();
+    let next = safe_next(form.next.as_deref());
+    match state.access.sign_in(&form.login, &form.password, address.as_deref()).await {
+        Ok(signed_in) => {
+            // Session fixation: whatever session the browser brought ends here.
+            if let Some(old) = cookie_value(&headers, SESSION_COOKIE)
+                && let Err(e) = state.access.discard_session_token(&old).await
+            {
+                return failed(&e);
+            }
+            let mut response = see_other(&next);
+            let max_age = state.access.settings().absolute_timeout.as_secs();
+            append_cookie(response.headers_mut(), &session_cookie(&signed_in.token, max_age, secure));
+            response
+        }
+        Err(SignInError::Invalid) => see_other(&format!("/connexion?error=invalid&next={}", url_encode(&next))),
+        Err(SignInError::RateLimited) => see_other(&format!("/connexion?error=rate&next={}", url_encode(&next))),
+        Err(SignInError::Failed(e)) => failed(&e),
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /auth/sign-out`: the session ends in the database, not only in the browser.
+pub(crate) async fn sign_out(State(state): State<AppState>, Extension(auth): Extension<RequestAuth>, Form(form): Form<CsrfForm>) -> Response {
+    let principal = match checked(&auth, &form.csrf) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = state.access.sign_out(principal).await {
+        return failed(&e);
+    }
+    let mut response = see_other("/connexion?signed_out=1");
+    append_cookie(response.headers_mut(), &clear_session_cookie(state.access.settings().secure_cookies));
+    response
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct BreakGlassForm {
+    csrf: String,
+    ins: String,
+    reason: String,
+    minutes: u64,
+}
+
+/// `POST /break-glass`: opens a patient's record without a care relationship.
+pub(crate) async fn break_glass(State(state): State<AppState>, Extension(auth): Extension<RequestAuth>, Form(form): Form<BreakGlassForm>) -> Response {
+    let principal = match checked(&auth, &form.csrf) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match state.access.start_break_glass(principal, &form.ins, &form.reason, Duration::from_secs(form.minutes.saturating_mul(60))).await {
+        Ok(patient) => see_other(&format!("/patients/{patient}/summary")),
+        Err(BreakGlassError::NotAProfessional) => (StatusCode::FORBIDDEN, "only professionals may break the glass").into_response(),
+        Err(BreakGlassError::ReasonTooShort { .. }) => see_other("/?break_glass=reason"),
+        Err(BreakGlassError::BadDuration { .. }) => see_other("/?break_glass=duration"),
+        Err(BreakGlassError::UnknownPatient) => see_other("/?break_glass=unknown"),
+        Err(BreakGlassError::Failed(e)) => failed(&e),
+    }
+}
+
+/// `POST /patients/{id}/break-glass/end`: ends a break-the-glass access before it expires.
+pub(crate) async fn end_break_glass(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath(id): UrlPath<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let principal = match checked(&auth, &form.csrf) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(patient) = PatientId::parse(&id) else { return see_other("/") };
+    match state.access.end_break_glass(principal, patient).await {
+        Ok(_) => see_other("/"),
+        Err(e) => failed(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct AccountForm {
+    csrf: String,
+    login: String,
+    password: String,
+    role: String,
+    display_name: String,
+    rpps: Option<String>,
+    profession: Option<String>,
+    structure_name: Option<String>,
+    patient_ins: Option<String>,
+}
+
+fn admin_outcome(result: Result<(), AdminError>, done: &str) -> Response {
+    match result {
+        Ok(()) => see_other(&format!("/admin?done={done}")),
+        Err(AdminError::NotAnAdmin) => (StatusCode::FORBIDDEN, "administrators only").into_response(),
+        Err(AdminError::Invalid(reason)) => {
+            // The reason is ours (no user data beyond a login): shown on the page.
+            see_other(&format!("/admin?error={}", url_encode(&reason)))
+        }
+        Err(AdminError::Failed(e)) => failed(&e),
+    }
+}
+
+/// `POST /admin/accounts`.
+pub(crate) async fn create_account(State(state): State<AppState>, Extension(auth): Extension<RequestAuth>, Form(form): Form<AccountForm>) -> Response {
+    let principal = match checked(&auth, &form.csrf) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(role) = Role::parse(&form.role) else { return admin_outcome(Err(AdminError::Invalid("unknown role".into())), "") };
+    let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let new = NewAccount {
+        login: form.login,
+        password: Some(form.password),
+        role,
+        display_name: form.display_name,
+        rpps: nonempty(form.rpps),
+        profession: nonempty(form.profession),
+        structure_id: None,
+        structure_name: nonempty(form.structure_name),
+        patient_ins: nonempty(form.patient_ins),
+    };
+    admin_outcome(state.access.create_account(Some(principal), new).await.map(|_| ()), "account")
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct RelationshipForm {
+    csrf: String,
+    login: String,
+    patient_ins: String,
+    kind: String,
+    days: Option<String>,
+}
+
+/// `POST /admin/relationships`.
+pub(crate) async fn add_relationship(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    Form(form): Form<RelationshipForm>,
+) -> Response {
+    let principal = match checked(&auth, &form.csrf) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let days = match form.days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => match d.parse::<u32>() {
+            Ok(d) if (1..=3650).contains(&d) => Some(d),
+            _ => return admin_outcome(Err(AdminError::Invalid("the duration is 1 to 3650 days".into())), ""),
+        },
+    };
+    let result = state.access.add_relationship(Some(principal), false, &form.login, &form.patient_ins, &form.kind, days).await;
+    admin_outcome(result.map(|_| ()), "relationship")
+}
+
+/// `POST /admin/relationships/{id}/end`.
+pub(crate) async fn end_relationship(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath(id): UrlPath<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let principal = match checked(&auth, &form.csrf) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    admin_outcome(state.access.end_relationship(Some(principal), &id).await.map(|_| ()), "ended")
+}

@@ -1,0 +1,640 @@
+//! The web application: Leptos pages (SSR + hydration), server functions, the JSON/CSV/FHIR API,
+//! health, static files.
+//!
+//! - [`guard`]: the middleware every request passes (session, CSRF, security headers);
+//! - [`forms`]: the form posts that change something (sign-in, break-the-glass, administration);
+//! - this module: the router, the API routes and the app's `Backend` port over the store. Every
+//!   route and backend method that touches a patient goes through `Access::open_patient`.
+
+mod forms;
+mod guard;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Extension, MatchedPath, Path as UrlPath, Query, State};
+use axum::http::{Request, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bioviewer_app::api::AppError;
+use bioviewer_app::api::ssr::{Backend, BackendFuture};
+use bioviewer_app::model::{
+    AccessLog, AccessLogLine, AccountLine, AdminOverview, BreakGlassBanner, BreakGlassLine, DocumentSummary, PatientDocuments, PatientSummary,
+    RelationshipLine, Viewer, ViewerRole,
+};
+use bioviewer_app::{App, shell};
+use bioviewer_core::catalogue::UnitSystem;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::access::{Access, AccessMode, Action, Principal, Refusal};
+use crate::domain::PatientId;
+use crate::history::{Normaliser, patient_history};
+use guard::{CspNonce, RequestAuth};
+use crate::store::{DocumentRecord, PatientRecord, Store};
+
+/// Shared state of the HTTP layer.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Arc<dyn Store>,
+    pub normaliser: Arc<Normaliser>,
+    pub access: Arc<Access>,
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Builds the router. `site_root` holds `pkg/` (bundle, stylesheet) and the public files.
+pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, access: Arc<Access>, site_root: &Path) -> Router {
+    let leptos_options = LeptosOptions::builder()
+        .output_name(env!("LEPTOS_OUTPUT_NAME"))
+        .site_root(site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .build();
+    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access };
+    let routes = generate_route_list(App);
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/auth/sign-in", post(forms::sign_in))
+        .route("/auth/sign-out", post(forms::sign_out))
+        .route("/break-glass", post(forms::break_glass))
+        .route("/patients/{id}/break-glass/end", post(forms::end_break_glass))
+        .route("/admin/accounts", post(forms::create_account))
+        .route("/admin/relationships", post(forms::add_relationship))
+        .route("/admin/relationships/{id}/end", post(forms::end_relationship))
+        .route("/api/patients/{id}/history", get(history_json))
+        .route("/api/patients/{id}/history.csv", get(history_csv))
+        .route("/api/patients/{id}/history.fhir.json", get(history_fhir))
+        .route("/api/patients/{id}/documents/{doc}/attachments/{n}", get(attachment))
+        .route("/api/patients/{id}/analytes/{analyte}/chart.svg", get(chart_svg))
+        .leptos_routes_with_context(&state, routes, provide_request_nonce, move || shell(leptos_options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        // Nothing a user sends is large (documents come from the DMP, not from requests) and
+        // nothing should take long: bounded bodies and time.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(60)))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            // The route pattern, never the raw URI: query strings may one day carry search terms.
+            let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("static-or-unmatched");
+            tracing::info_span!("request", method = %request.method(), route)
+        }))
+        .with_state(state)
+}
+
+/// Leptos puts the nonce in context on its scripts; the guard wrote the same one in the
+/// Content-Security-Policy header.
+fn provide_request_nonce() {
+    if let Some(nonce) = leptos::prelude::use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<CspNonce>().cloned()) {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    normaliser: Arc<Normaliser>,
+    access: Arc<Access>,
+    site_root: &Path,
+) -> std::io::Result<()> {
+    let app = router(store, normaliser, access, site_root);
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    schema_version: i64,
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, (axum::http::StatusCode, &'static str)> {
+    match state.store.schema_version().await {
+        Ok(schema_version) => Ok(Json(Health { status: "ok", schema_version })),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable"))
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    units: Option<String>,
+}
+
+fn unit_system(name: Option<&str>) -> UnitSystem {
+    match name {
+        Some("conventional") => UnitSystem::Conventional,
+        _ => UnitSystem::Si,
+    }
+}
+
+type ApiError = (StatusCode, &'static str);
+
+/// The gate of every API route: the signed-in user's right to this patient, recorded in the
+/// audit trail. "No such patient" and "not yours" are the same answer.
+async fn api_gate(state: &AppState, auth: &RequestAuth, id: &str, action: Action) -> Result<PatientId, ApiError> {
+    match state.access.open_patient(auth.principal.as_ref(), id, action).await {
+        Ok((patient, _)) => Ok(patient),
+        Err(Refusal::NotSignedIn) => Err((StatusCode::UNAUTHORIZED, "sign in first")),
+        Err(Refusal::NoAccess) => Err((StatusCode::NOT_FOUND, "no such patient")),
+        Err(Refusal::Failed(e)) => {
+            tracing::error!(error = %e, "access check failed");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "service unavailable"))
+        }
+    }
+}
+
+async fn api_history(state: &AppState, patient: PatientId, query: &HistoryQuery) -> Result<bioviewer_core::normalise::History, ApiError> {
+    match patient_history(state.store.as_ref(), state.normaliser.clone(), patient, unit_system(query.units.as_deref())).await {
+        Ok(Some(history)) => Ok(history),
+        Ok(None) => Err((StatusCode::NOT_FOUND, "no such patient")),
+        Err(e) => {
+            tracing::error!(error = %e, "history failed");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "history unavailable"))
+        }
+    }
+}
+
+/// `GET /api/patients/{id}/history[?units=si|conventional]`: the normalised history
+/// (docs/normalised-json.md).
+async fn history_json(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<bioviewer_core::normalise::History>, ApiError> {
+    let patient = api_gate(&state, &auth, &id, Action::ExportJson).await?;
+    Ok(Json(api_history(&state, patient, &query).await?))
+}
+
+/// `GET /api/patients/{id}/history.csv`: the same history as CSV, one line per source.
+async fn history_csv(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let patient = api_gate(&state, &auth, &id, Action::ExportCsv).await?;
+    let body = bioviewer_core::export::csv(&api_history(&state, patient, &query).await?);
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"bioviewer-history.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /api/patients/{id}/history.fhir.json`: the same history as a FHIR R4 Bundle.
+async fn history_fhir(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let patient = api_gate(&state, &auth, &id, Action::ExportFhir).await?;
+    let body = bioviewer_core::export::fhir_bundle(&api_history(&state, patient, &query).await?).to_string();
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ChartQuery {
+    units: Option<String>,
+    lang: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/patients/{id}/analytes/{analyte}/chart.svg[?units&lang&from&to]`: the trend chart
+/// the analyte page shows, as an image (printing, embedding, benchmarks).
+async fn chart_svg(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath((id, analyte)): UrlPath<(String, String)>,
+    Query(query): Query<ChartQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let patient = api_gate(&state, &auth, &id, Action::ViewChart).await?;
+    let lang = if query.lang.as_deref() == Some("en") { crate::chart::ChartLang::En } else { crate::chart::ChartLang::Fr };
+    let svg = chart_of(&state.store, &state.normaliser, patient, &analyte, unit_system(query.units.as_deref()), lang, query.from.as_deref(), query.to.as_deref())
+        .await
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "chart unavailable"))?
+        .filter(|svg| !svg.is_empty())
+        .ok_or((StatusCode::NOT_FOUND, "no such chart"))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// The raw bytes of a document of this patient (never of another one).
+async fn patient_document_raw(
+    store: &dyn Store,
+    patient: PatientId,
+    document: &str,
+) -> Result<Option<(DocumentRecord, Vec<u8>)>, crate::store::StoreError> {
+    let Some(document) = crate::domain::DocumentId::parse(document) else { return Ok(None) };
+    let Some(record) = store.patient_documents(patient).await?.into_iter().find(|d| d.id == document) else { return Ok(None) };
+    Ok(store.document_raw(document).await?.map(|raw| (record, raw)))
+}
+
+/// `GET /api/patients/{id}/documents/{doc}/attachments/{n}`: a PDF copy or image of the document.
+async fn attachment(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath((patient, document, index)): UrlPath<(String, String, usize)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let not_found = (StatusCode::NOT_FOUND, "no such attachment");
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "attachment failed");
+        (StatusCode::SERVICE_UNAVAILABLE, "attachment unavailable")
+    };
+    let patient = api_gate(&state, &auth, &patient, Action::ViewAttachment).await?;
+    let (_, raw) = patient_document_raw(state.store.as_ref(), patient, &document).await.map_err(|e| unavailable(&e))?.ok_or(not_found)?;
+    let report =
+        tokio::task::spawn_blocking(move || bioviewer_core::cda::parse(&raw)).await.map_err(|e| unavailable(&e))?.map_err(|_| not_found)?;
+    let item = report.attachments.get(index).ok_or(not_found)?;
+    let bytes = item.bytes().map_err(|e| unavailable(&e))?;
+    // Only types a browser shows safely are served inline; anything else is a download.
+    let (content_type, disposition) = match item.media_type.as_str() {
+        "application/pdf" => ("application/pdf", "inline"),
+        "image/png" => ("image/png", "inline"),
+        "image/jpeg" => ("image/jpeg", "inline"),
+        "image/gif" => ("image/gif", "inline"),
+        _ => ("application/octet-stream", "attachment"),
+    };
+    let extension = match content_type {
+        "application/pdf" => "pdf",
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        _ => "bin",
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"document-{index}.{extension}\"")),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            // The browser's PDF viewer must run, so the page policy does not apply; the file may
+            // still not be framed by another site.
+            (axum::http::header::CONTENT_SECURITY_POLICY, "frame-ancestors 'self'".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The app's [`Backend`] port over the store.
+/// One per request, bound to the signed-in user: every method checks that user's rights.
+pub(crate) struct StoreBackend {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) normaliser: Arc<Normaliser>,
+    pub(crate) access: Arc<Access>,
+    pub(crate) principal: Option<Principal>,
+}
+
+fn unavailable(e: crate::store::StoreError) -> AppError {
+    tracing::error!(error = %e, "store error");
+    AppError::Unavailable("store".into())
+}
+
+fn patient_summary(p: PatientRecord) -> PatientSummary {
+    let display_name = format!("{} {}", p.family_name.unwrap_or_default(), p.given_names.unwrap_or_default()).trim().to_string();
+    PatientSummary {
+        id: p.id.to_string(),
+        ins: p.ins,
+        ins_root: p.ins_root,
+        display_name,
+        birth_date: p.birth_date.map(|d| d.to_string()),
+        sex: p.sex,
+        document_count: p.document_count,
+    }
+}
+
+fn document_summary(d: DocumentRecord) -> DocumentSummary {
+    let index = d.index;
+    DocumentSummary {
+        id: d.id.to_string(),
+        title: index.as_ref().and_then(|i| i.title.clone()).or(d.source_name),
+        laboratory: index.as_ref().and_then(|i| i.laboratory.clone()),
+        effective_time: index.as_ref().and_then(|i| i.effective_time).map(|t| t.to_string()),
+        version: index.as_ref().and_then(|i| i.version_number),
+        kind: index.as_ref().map(|i| i.kind),
+        status: index.as_ref().and_then(|i| i.report_status),
+        imported_at: d.imported_at,
+        size_bytes: d.size_bytes,
+        problem: d.parse_error,
+        state: None,
+    }
+}
+
+/// Epoch seconds of an ISO date (`2024-01-05`), at the start (or end) of that day.
+fn day_bound(date: Option<&str>, end_of_day: bool) -> Option<i64> {
+    let t = bioviewer_core::cda::CdaTime::parse_iso(date?.trim())?;
+    Some(t.epoch_seconds() + if end_of_day { 86_399 } else { 0 })
+}
+
+/// An analyte's chart of a patient whose access was checked; `Some("")` when nothing to plot.
+#[allow(clippy::too_many_arguments)]
+async fn chart_of(
+    store: &Arc<dyn Store>,
+    normaliser: &Arc<Normaliser>,
+    patient: PatientId,
+    analyte: &str,
+    unit_system: UnitSystem,
+    lang: crate::chart::ChartLang,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let history = patient_history(store.as_ref(), normaliser.clone(), patient, unit_system).await.map_err(|e| {
+        tracing::error!(error = %e, "history failed");
+        AppError::Unavailable("history".into())
+    })?;
+    let Some(series) = history.and_then(|h| h.series.into_iter().find(|s| s.analyte == analyte)) else { return Ok(None) };
+    match crate::chart::render(&series, lang, day_bound(from, false), day_bound(to, true), 900, 420) {
+        Ok(svg) => Ok(Some(svg)),
+        Err(crate::chart::ChartError::Empty) => Ok(Some(String::new())),
+        Err(e) => {
+            tracing::error!(error = %e, "chart failed");
+            Err(AppError::Unavailable("chart".into()))
+        }
+    }
+}
+
+impl StoreBackend {
+    /// The gate of every backend method that touches a patient (decision + audit record).
+    async fn gate(&self, patient_id: &str, action: Action) -> Result<Option<(PatientId, AccessMode)>, AppError> {
+        match self.access.open_patient(self.principal.as_ref(), patient_id, action).await {
+            Ok(granted) => Ok(Some(granted)),
+            Err(Refusal::NotSignedIn) => Err(AppError::NotSignedIn),
+            Err(Refusal::NoAccess) => Ok(None),
+            Err(Refusal::Failed(e)) => {
+                tracing::error!(error = %e, "access check failed");
+                Err(AppError::Unavailable("access".into()))
+            }
+        }
+    }
+}
+
+impl Backend for StoreBackend {
+    fn document(&self, patient_id: String, document_id: String) -> BackendFuture<'_, Option<bioviewer_app::model::DocumentView>> {
+        Box::pin(async move {
+            use bioviewer_app::model::{AttachmentInfo, DocumentView, NarrativeSection};
+            let Some((patient, _)) = self.gate(&patient_id, Action::ViewDocument).await? else { return Ok(None) };
+            let found = patient_document_raw(self.store.as_ref(), patient, &document_id).await.map_err(unavailable)?;
+            let Some((record, raw)) = found else { return Ok(None) };
+            let report = tokio::task::spawn_blocking(move || bioviewer_core::cda::parse(&raw))
+                .await
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            let (sections, attachments) = match report {
+                Err(_) => (Vec::new(), Vec::new()),
+                Ok(report) => {
+                    fn flatten(sections: &[bioviewer_core::cda::Section], out: &mut Vec<NarrativeSection>) {
+                        for s in sections {
+                            if !s.narrative_html.is_empty() {
+                                out.push(NarrativeSection { title: s.title.clone(), html: s.narrative_html.clone() });
+                            }
+                            flatten(&s.sub_sections, out);
+                        }
+                    }
+                    let mut sections = Vec::new();
+                    flatten(&report.sections, &mut sections);
+                    let attachments = report
+                        .attachments
+                        .iter()
+                        .enumerate()
+                        .map(|(index, a)| AttachmentInfo {
+                            index,
+                            media_type: a.media_type.clone(),
+                            purpose: a.purpose,
+                            size_bytes: a.size_bytes,
+                        })
+                        .collect();
+                    (sections, attachments)
+                }
+            };
+            Ok(Some(DocumentView { summary: document_summary(record), sections, attachments }))
+        })
+    }
+
+    fn analyte_chart(
+        &self,
+        patient_id: String,
+        analyte: String,
+        unit_system: UnitSystem,
+        lang: bioviewer_app::i18n::Lang,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> BackendFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let lang = match lang {
+                bioviewer_app::i18n::Lang::Fr => crate::chart::ChartLang::Fr,
+                bioviewer_app::i18n::Lang::En => crate::chart::ChartLang::En,
+            };
+            let Some((patient, _)) = self.gate(&patient_id, Action::ViewChart).await? else { return Ok(None) };
+            chart_of(&self.store, &self.normaliser, patient, &analyte, unit_system, lang, from.as_deref(), to.as_deref()).await
+        })
+    }
+
+    fn patient_history(
+        &self,
+        patient_id: String,
+        unit_system: UnitSystem,
+    ) -> BackendFuture<'_, Option<bioviewer_core::normalise::History>> {
+        Box::pin(async move {
+            let Some((id, _)) = self.gate(&patient_id, Action::ViewHistory).await? else { return Ok(None) };
+            patient_history(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
+                tracing::error!(error = %e, "history failed");
+                AppError::Unavailable("history".into())
+            })
+        })
+    }
+
+    fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>> {
+        Box::pin(async move {
+            let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
+            let visible = self.access.visible_patients(principal).await.map_err(|e| {
+                tracing::error!(error = %e, "listing visible patients failed");
+                AppError::Unavailable("access".into())
+            })?;
+            let mut patients = Vec::with_capacity(visible.len());
+            for (id, _) in visible {
+                if let Some(patient) = self.store.patient(id).await.map_err(unavailable)? {
+                    patients.push(patient_summary(patient));
+                }
+            }
+            patients.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()).then(a.id.cmp(&b.id)));
+            Ok(patients)
+        })
+    }
+
+    fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>> {
+        Box::pin(async move {
+            let Some((id, _)) = self.gate(&patient_id, Action::ViewPatient).await? else { return Ok(None) };
+            let Some(patient) = self.store.patient(id).await.map_err(unavailable)? else { return Ok(None) };
+            let documents = self.store.patient_documents(id).await.map_err(unavailable)?;
+            // The history says which documents count: replaced versions, rejected ones.
+            let history = patient_history(self.store.as_ref(), self.normaliser.clone(), id, UnitSystem::Si).await.map_err(|e| {
+                tracing::error!(error = %e, "history failed");
+                AppError::Unavailable("history".into())
+            })?;
+            let entries: std::collections::HashMap<String, bioviewer_core::normalise::DocumentEntry> =
+                history.map(|h| h.documents.into_iter().map(|d| (d.id.clone(), d)).collect()).unwrap_or_default();
+            let documents = documents
+                .into_iter()
+                .map(document_summary)
+                .map(|mut d| {
+                    d.state = entries.get(&d.id).map(|entry| entry.status.clone());
+                    d
+                })
+                .collect();
+            Ok(Some(PatientDocuments { patient: patient_summary(patient), documents }))
+        })
+    }
+
+    fn viewer(&self) -> BackendFuture<'_, Option<Viewer>> {
+        Box::pin(async move {
+            let Some(principal) = &self.principal else { return Ok(None) };
+            let grants = self.access.active_break_glass(principal).await.map_err(|e| {
+                tracing::error!(error = %e, "break-the-glass lookup failed");
+                AppError::Unavailable("access".into())
+            })?;
+            let account = &principal.account;
+            Ok(Some(Viewer {
+                name: account.display_name.clone(),
+                role: viewer_role(account.role),
+                profession: account.profession.clone(),
+                structure: account.structure_name.clone(),
+                csrf_token: principal.csrf_token.clone(),
+                own_patient: account.patient_id.map(|p| p.to_string()),
+                break_glass: grants
+                    .into_iter()
+                    .map(|g| BreakGlassBanner { patient_id: g.patient_id, reason: g.reason, expires_at: epoch_to_rfc3339(g.expires_at) })
+                    .collect(),
+            }))
+        })
+    }
+
+    fn access_log(&self, patient_id: String) -> BackendFuture<'_, Option<AccessLog>> {
+        Box::pin(async move {
+            // Only the patient reads their access log.
+            let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
+            if principal.account.role != crate::access::Role::Patient {
+                return Ok(None);
+            }
+            let Some((patient, AccessMode::OwnRecord)) = self.gate(&patient_id, Action::ViewAccessLog).await? else { return Ok(None) };
+            let failed = |e: crate::access::AccessError| {
+                tracing::error!(error = %e, "access log failed");
+                AppError::Unavailable("access".into())
+            };
+            let entries = self.access.access_log(patient).await.map_err(failed)?;
+            let break_glass = self.access.break_glass_history(patient).await.map_err(failed)?;
+            Ok(Some(AccessLog {
+                entries: entries
+                    .into_iter()
+                    .map(|e| AccessLogLine {
+                        at: e.at,
+                        action: e.action,
+                        mode: e.mode,
+                        who: e.who,
+                        role: e.role,
+                        profession: e.profession,
+                        structure: e.structure,
+                    })
+                    .collect(),
+                break_glass: break_glass
+                    .into_iter()
+                    .map(|(who, reason, started, expires)| BreakGlassLine {
+                        who,
+                        reason,
+                        started_at: epoch_to_rfc3339(started),
+                        expires_at: epoch_to_rfc3339(expires),
+                    })
+                    .collect(),
+            }))
+        })
+    }
+
+    fn admin_overview(&self) -> BackendFuture<'_, AdminOverview> {
+        Box::pin(async move {
+            let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
+            let refused = |e: crate::access::AdminError| match e {
+                crate::access::AdminError::NotAnAdmin => AppError::NotFound,
+                other => {
+                    tracing::error!(error = %other, "administration failed");
+                    AppError::Unavailable("access".into())
+                }
+            };
+            let accounts = self.access.accounts(Some(principal)).await.map_err(refused)?;
+            let relationships = self.access.relationships(Some(principal)).await.map_err(refused)?;
+            Ok(AdminOverview {
+                accounts: accounts
+                    .into_iter()
+                    .map(|a| AccountLine {
+                        login: a.login,
+                        name: a.display_name,
+                        role: viewer_role(a.role),
+                        profession: a.profession,
+                        structure: a.structure_name,
+                        disabled: a.disabled,
+                    })
+                    .collect(),
+                relationships: relationships
+                    .into_iter()
+                    .map(|r| RelationshipLine {
+                        id: r.id,
+                        login: r.login,
+                        professional: r.professional,
+                        patient_ins: r.patient_ins,
+                        patient_name: r.patient_name,
+                        kind: r.kind,
+                        starts_at: epoch_to_rfc3339(r.starts_at),
+                        ends_at: r.ends_at.map(epoch_to_rfc3339),
+                    })
+                    .collect(),
+            })
+        })
+    }
+}
+
+fn viewer_role(role: crate::access::Role) -> ViewerRole {
+    match role {
+        crate::access::Role::Professional => ViewerRole::Professional,
+        crate::access::Role::Patient => ViewerRole::Patient,
+        crate::access::Role::Admin => ViewerRole::Admin,
+    }
+}
+
+fn epoch_to_rfc3339(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
+}
