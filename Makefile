@@ -63,6 +63,7 @@ deps-browser:
 
 # The hydrate bundle, without cargo-leptos: cargo for wasm32, then wasm-bindgen, then the
 # stylesheet and public files, which is what `cargo leptos build` does.
+# .cargo/config.toml sets `--cfg erase_components` for every build (bundle and server must agree).
 site: deps-rust deps-node
 	$(CARGO) build -p bioviewer-app --lib --target wasm32-unknown-unknown --profile wasm-release \
 	  --no-default-features --features hydrate
@@ -91,7 +92,9 @@ run: deps-rust deps-node site server-release
 	    $(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn import "$(CORPUS_DIR)" >/dev/null; \
 	  fi; \
 	fi
-	@echo "Open http://$(LISTEN) in a browser (Ctrl-C stops the server)."
+	@# Idempotent: creates the demo accounts once, prints the logins every time.
+	@$(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn accounts demo
+	@echo "Open http://$(LISTEN) in a browser and sign in with one of the logins above (Ctrl-C stops the server)."
 	$(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) serve --listen $(LISTEN) --site-root $(SITE_DIR)
 
 test: deps test-rust site test-e2e

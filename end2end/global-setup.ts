@@ -81,9 +81,33 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  // A real OpenID provider (npm oidc-provider) standing in for Pro Santé Connect.
+  const oidcPort = await freePort();
+  const provider = spawn("node", [join(__dirname, "oidc", "provider.mjs"), String(oidcPort), `${url}/auth/oidc/callback`], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((ready, fail) => {
+    const timer = setTimeout(() => fail(new Error("the OpenID provider did not start")), 15_000);
+    provider.stdout!.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("ready")) {
+        clearTimeout(timer);
+        ready();
+      }
+    });
+    provider.on("exit", (code) => fail(new Error(`the OpenID provider exited with ${code}`)));
+  });
   const server = spawn(binary, ["serve", "--listen", `127.0.0.1:${port}`, "--site-root", siteRoot], {
-    env,
-    stdio: ["ignore", "ignore", "inherit"],
+    env: {
+      ...env,
+      BIOVIEWER_OIDC_ISSUER: `http://127.0.0.1:${oidcPort}`,
+      BIOVIEWER_OIDC_CLIENT_ID: "bioviewer",
+      BIOVIEWER_OIDC_CLIENT_SECRET: "bioviewer-test-secret",
+      BIOVIEWER_OIDC_REDIRECT_URL: `${url}/auth/oidc/callback`,
+      // No acr_values: oidc-provider's development login sets no authentication level (the
+      // acr check is covered by server/src/oidc.rs's tests).
+    },
+    // The server logs (warnings and errors only) to standard output: shown with the test run.
+    stdio: ["ignore", "inherit", "inherit"],
   });
   await waitForHealth(url, server, 30_000);
   process.env.BIOVIEWER_URL = url;
@@ -91,6 +115,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
 
   return async () => {
     server.kill("SIGTERM");
+    provider.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 300));
     if (server.exitCode === null) server.kill("SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });

@@ -74,6 +74,12 @@ pub async fn whoami() -> Result<Option<Viewer>, AppError> {
     ssr::backend()?.viewer().await
 }
 
+/// Whether professionals may sign in with OpenID Connect (Pro Santé Connect) here.
+#[server(prefix = "/sfn", endpoint = "oidc_enabled")]
+pub async fn oidc_enabled() -> Result<bool, AppError> {
+    Ok(ssr::backend()?.oidc_enabled())
+}
+
 /// Who accessed the patient's record (the patient's own read-access log).
 #[server(prefix = "/sfn", endpoint = "load_access_log")]
 pub async fn load_access_log(patient_id: String) -> Result<AccessLog, AppError> {
@@ -129,6 +135,7 @@ pub mod ssr {
         ) -> BackendFuture<'_, Option<String>>;
         fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
         fn viewer(&self) -> BackendFuture<'_, Option<Viewer>>;
+        fn oidc_enabled(&self) -> bool;
         /// The patient's read-access log; only the patient reads it.
         fn access_log(&self, patient_id: String) -> BackendFuture<'_, Option<AccessLog>>;
         fn admin_overview(&self) -> BackendFuture<'_, AdminOverview>;

@@ -51,6 +51,23 @@ pub fn Header() -> impl IntoView {
     }
 }
 
+/// Whose record this is, on top of every page of results: a clinician must never wonder.
+#[component]
+pub fn PatientBanner(identity: Option<crate::model::PatientIdentity>) -> impl IntoView {
+    let lang = use_lang();
+    identity.map(|p| {
+        let name = format!("{} {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default());
+        let birth = p.birth_date.map(|b| b.to_string());
+        view! {
+            <p class="patient-banner" data-testid="patient-banner">
+                <strong>{name.trim().to_string()}</strong>
+                {birth.map(|b| view! { " · " {tr(Msg::BirthDate)} " " {move || format_datetime(lang.get(), &b)} })}
+                " · " {tr(Msg::Ins)} " " <span class="mono">{p.ins.clone()}</span>
+            </p>
+        }
+    })
+}
+
 /// A result's value as every page writes it: the comparator, then the number with the
 /// language's decimal mark; a text result verbatim; "not performed" when the laboratory said so.
 pub fn point_text(point: &Point, lang: Lang) -> String {

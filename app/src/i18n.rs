@@ -126,6 +126,9 @@ messages! {
     Password => "Mot de passe", "Password";
     SignInButton => "Se connecter", "Sign in";
     SignOut => "Se déconnecter", "Sign out";
+    SignInWithPsc => "Se connecter avec Pro Santé Connect", "Sign in with Pro Santé Connect";
+    OrLocalAccount => "ou avec un compte local :", "or with a local account:";
+    SignInOidcFailed => "La connexion par Pro Santé Connect n'a pas abouti. Réessayez.", "Signing in with Pro Santé Connect failed. Try again.";
     SignInInvalid => "Identifiant ou mot de passe incorrect.", "Wrong login or password.";
     SignInRateLimited => "Trop de tentatives échouées. Réessayez dans quelques minutes.", "Too many failed attempts. Try again in a few minutes.";
     SignedOut => "Vous êtes déconnecté.", "You are signed out.";
@@ -190,6 +193,12 @@ messages! {
     Done => "Enregistré.", "Saved.";
     Professional => "Professionnel", "Professional";
     Patient => "Patient", "Patient";
+    FlagColumn => "Interprétation", "Flag";
+    PlainIntro => "Vos derniers résultats, analyse par analyse. Seul votre médecin peut les interpréter pour vous : parlez-lui de toute question.", "Your latest results, test by test. Only your doctor can interpret them for you: ask them any question.";
+    PlainSignificantRise => "Changement important depuis la dernière fois (en hausse)", "A significant change since last time (up)";
+    PlainSignificantFall => "Changement important depuis la dernière fois (en baisse)", "A significant change since last time (down)";
+    PlainSmallChange => "Peu de changement depuis la dernière fois", "Little change since last time";
+    PlainFirst => "Premier résultat", "First result";
     PageNotFound => "Page introuvable.", "Page not found.";
     Loading => "Chargement…", "Loading…";
     ErrorLoading => "Le chargement a échoué. Réessayez ; si cela persiste, contactez l'administrateur.", "Loading failed. Try again; if it persists, contact the administrator.";

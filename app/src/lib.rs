@@ -14,6 +14,7 @@
 pub mod api;
 pub mod i18n;
 pub mod model;
+pub mod plain;
 
 mod components;
 mod pages;

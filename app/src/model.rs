@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bioviewer_core::catalogue::UnitSystem;
 pub use bioviewer_core::cda::{Comparator, DocumentKind, ReportStatus, Sex};
-pub use bioviewer_core::normalise::{Direction, History, Point, PointStatus, Series};
+pub use bioviewer_core::normalise::{Direction, History, PatientIdentity, Point, PointStatus, Series};
 
 /// One patient in the patient list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -67,7 +67,7 @@ test("a GP sees an own patient, not another, until breaking the glass with a rea
   // Break the glass: reason and duration, then the record opens with a banner.
   await page.goto(url("/"));
   await page.getByText("Accès en urgence (bris de glace)").click();
-  await page.getByLabel("INS").fill(roux!.ins);
+  await page.getByLabel("INS", { exact: true }).fill(roux!.ins);
   await page.getByLabel("Motif (au moins 15 caractères)").fill("Malaise au cabinet, patient inconscient");
   await page.getByLabel("Durée").selectOption("60");
   await page.getByRole("button", { name: "Ouvrir le dossier en urgence" }).click();
@@ -75,7 +75,7 @@ test("a GP sees an own patient, not another, until breaking the glass with a rea
   const banner = page.getByTestId("break-glass-banner");
   await expect(banner).toBeVisible();
   await expect(banner).toContainText("Malaise au cabinet, patient inconscient");
-  await expect(page.getByRole("heading", { level: 1 })).toContainText("ROUX");
+  await expect(page.getByTestId("patient-banner")).toContainText("ROUX");
   await page.screenshot({ path: "screenshots/break-glass.png", fullPage: true });
   // The banner stays on every page of that patient while it lasts.
   await page.goto(url(`/patients/${roux!.id}/results`));
@@ -99,6 +99,13 @@ test("the patient signs in, sees her own results and who accessed them", async (
   const rows = page.getByTestId("patient-row");
   await expect(rows).toHaveCount(1);
   await expect(rows.first()).toContainText("MARTIN");
+  // Her summary, in plainer words: what a test measures, "within the usual range".
+  await rows.first().getByRole("link").click();
+  await page.getByTestId("summary-link").click();
+  const summary = page.getByTestId("summary-table");
+  await expect(summary).toContainText("Le reflet de votre taux de sucre moyen des 2 à 3 derniers mois");
+  await expect(summary).toContainText(/valeurs habituelles/);
+  await expect(page.getByText("Seul votre médecin peut les interpréter pour vous")).toBeVisible();
   await page.getByTestId("access-log-link").click();
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Qui a consulté mon dossier");
   // The GP's visit of the previous test, with its grounds.
@@ -112,4 +119,27 @@ test("the patient signs in, sees her own results and who accessed them", async (
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Who accessed my record");
   await expect(gp.first()).toContainText("Attending doctor");
   expect(errors).toEqual([]);
+});
+
+test("a professional signs in with Pro Santé Connect (a real OpenID provider) and has no patient yet", async ({ page }) => {
+  const errors = collectPageErrors(page);
+  await page.goto(url("/connexion"));
+  await page.getByTestId("oidc-sign-in").click();
+  // The provider's own pages (oidc-provider's development login and consent).
+  await expect(page).not.toHaveURL(new RegExp(`^${url("")}`));
+  await page.locator("input[name=login]").fill("psc-urgentiste");
+  await page.locator("input[name=password]").fill("any");
+  await page.locator("button[type=submit]").click();
+  await page.locator("button[type=submit]").click(); // consent
+  // Back in Bioviewer, signed in with the identity the provider vouched for.
+  await expect(page.getByTestId("user-menu")).toContainText("Dr MOREAU Léa");
+  await expect(page.getByTestId("user-menu")).toContainText("Médecin, Centre hospitalier de test");
+  await expect(page.getByText("Aucun patient à afficher")).toBeVisible();
+  // A tampered callback (a state this browser did not start) is refused.
+  await page.goto(url("/auth/oidc/callback?code=forged&state=forged"));
+  await expect(page).toHaveURL(/error=oidc/);
+  await expect(page.getByTestId("sign-in-notice")).toContainText("Pro Santé Connect");
+  // The provider's development pages link a stylesheet on the internet (unreachable here); the
+  // forged callback's refusal is an expected 4xx.
+  expect(errors.filter((e) => !e.includes("ERR_NAME_NOT_RESOLVED") && !e.includes("status of 4"))).toEqual([]);
 });

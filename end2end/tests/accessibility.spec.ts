@@ -4,6 +4,9 @@ import { mkdirSync } from "node:fs";
 import { url, waitForHydration, expect } from "./helpers";
 
 const require = createRequire(__filename);
+// axe-core is injected as an inline script, which the page's Content-Security-Policy forbids
+// (as it should): the browser is told to let this test's own script in.
+test.use({ bypassCSP: true });
 const axePath = require.resolve("axe-core/axe.min.js");
 
 /** Serious and critical axe-core violations of the page, as "rule: target" lines. */
@@ -56,4 +59,40 @@ test("the main views have no serious or critical accessibility violation, in bot
   await expect(page.locator("html")).toHaveAttribute("lang", "en");
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "analyte-en");
+});
+
+test.describe("access pages", () => {
+  test.use({ storageState: { cookies: [], origins: [] } });
+
+  test("sign-in, break-the-glass, the access log and administration have no serious violation", async ({ page }) => {
+    await page.goto(url("/connexion"));
+    await waitForHydration(page);
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, "sign-in-fr");
+
+    for (const [login, password] of [["patient", "demo-patient-2026"], ["admin", "demo-admin-2026"], ["medecin", "demo-medecin-2026"]]) {
+      await page.goto(url("/connexion"));
+      await page.getByLabel("Identifiant").fill(login);
+      await page.getByLabel("Mot de passe").fill(password);
+      await page.getByRole("button", { name: "Se connecter" }).click();
+      await expect(page.getByTestId("user-menu")).toBeVisible();
+      if (login === "patient") {
+        await page.getByTestId("access-log-link").click();
+        await expect(page.getByRole("heading", { level: 1 })).toHaveText("Qui a consulté mon dossier");
+        expect(await seriousViolations(page)).toEqual([]);
+      } else if (login === "admin") {
+        await page.goto(url("/admin"));
+        await expect(page.getByTestId("relationships")).toBeVisible();
+        await page.getByText("Nouveau compte").click();
+        expect(await seriousViolations(page)).toEqual([]);
+        await screenshot(page, "admin-fr");
+      } else {
+        await page.getByText("Accès en urgence (bris de glace)").click();
+        expect(await seriousViolations(page)).toEqual([]);
+        await screenshot(page, "patients-gp-fr");
+      }
+      await page.getByTestId("sign-out").click();
+      await expect(page).toHaveURL(/signed_out=1/);
+    }
+  });
 });

@@ -8,7 +8,7 @@ test("the patient list is served in French and lists the corpus patient", async 
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Patients");
   const patient = page.getByRole("link", { name: /PAT-TROIS/ });
   await expect(patient).toBeVisible();
-  await expect(page.getByText("INS de test")).toBeVisible();
+  await expect(page.getByRole("row", { name: /PAT-TROIS/ }).getByText("INS de test")).toBeVisible();
   await waitForHydration(page);
   // Search by INS, by name without accents, by birth date; a stranger's name finds nobody.
   const rows = page.getByTestId("patient-row");

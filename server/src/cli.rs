@@ -175,13 +175,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 Err(bad) => tracing::error!(first_bad_record = bad.first_bad_record(), "the audit trail is broken: {bad}"),
             }
             let store: Arc<dyn Store> = Arc::new(sqlite);
+            let oidc = match serve.oidc_settings()? {
+                Some(settings) => Some(Arc::new(crate::oidc::Oidc::new(settings).map_err(|e| e.to_string())?)),
+                None => None,
+            };
             let normaliser =
                 std::sync::Arc::new(crate::history::Normaliser::load(serve.transcoding.as_deref()).map_err(|e| e.to_string())?);
             let listener =
                 tokio::net::TcpListener::bind(serve.listen).await.map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("Bioviewer is listening on http://{address}");
-            crate::http::serve(listener, store, normaliser, access, &serve.site_root).await.map_err(|e| e.to_string())?;
+            crate::http::serve(listener, store, normaliser, access, oidc, &serve.site_root).await.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { paths } => {
@@ -435,7 +439,14 @@ async fn demo_accounts(access: &crate::access::Access) -> Result<(), String> {
             vec![(patient_ins(0), "attending_gp", None), (patient_ins(1), "attending_gp", None)],
         ),
         (
-            professional(hospital.0, hospital.1, "Dr Karim BENALI", format!("{RPPS_ROOT}^810000000037"), "Médecin interniste", "CHU de Démo"),
+            professional(
+                hospital.0,
+                hospital.1,
+                "Dr Karim BENALI",
+                format!("{RPPS_ROOT}^810000000037"),
+                "Médecin interniste",
+                "CHU de Démo",
+            ),
             vec![(patient_ins(3), "hospital_stay", Some(14)), (ANS_CORPUS_PATIENT_INS.to_string(), "hospital_stay", Some(14))],
         ),
         (

@@ -47,9 +47,38 @@ pub struct ServeSettings {
     /// A session ends this many hours after sign-in.
     #[arg(long, env = "BIOVIEWER_SESSION_MAX_HOURS", default_value_t = 12)]
     pub session_max_hours: u64,
+    /// OpenID Connect issuer for professionals (Pro Santé Connect); off when absent.
+    #[arg(long, env = "BIOVIEWER_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    #[arg(long, env = "BIOVIEWER_OIDC_CLIENT_ID", default_value = "bioviewer")]
+    pub oidc_client_id: String,
+    #[arg(long, env = "BIOVIEWER_OIDC_CLIENT_SECRET", hide_env_values = true, default_value = "")]
+    pub oidc_client_secret: String,
+    /// Our callback as registered with the provider, e.g. `https://bioviewer.example/auth/oidc/callback`.
+    #[arg(long, env = "BIOVIEWER_OIDC_REDIRECT_URL")]
+    pub oidc_redirect_url: Option<String>,
+    #[arg(long, env = "BIOVIEWER_OIDC_SCOPES", default_value = "openid profile scope_all")]
+    pub oidc_scopes: String,
+    /// Required authentication levels, space-separated (e.g. `eidas1`).
+    #[arg(long, env = "BIOVIEWER_OIDC_ACR_VALUES")]
+    pub oidc_acr_values: Option<String>,
 }
 
 impl ServeSettings {
+    /// The OpenID Connect settings, when an issuer is configured.
+    pub fn oidc_settings(&self) -> Result<Option<crate::oidc::OidcSettings>, String> {
+        let Some(issuer) = &self.oidc_issuer else { return Ok(None) };
+        let redirect_url = self.oidc_redirect_url.clone().ok_or("--oidc-redirect-url is required with --oidc-issuer")?;
+        Ok(Some(crate::oidc::OidcSettings {
+            issuer: issuer.clone(),
+            client_id: self.oidc_client_id.clone(),
+            client_secret: self.oidc_client_secret.clone(),
+            redirect_url,
+            scopes: self.oidc_scopes.clone(),
+            acr_values: self.oidc_acr_values.clone().filter(|a| !a.trim().is_empty()),
+        }))
+    }
+
     pub fn access_settings(&self) -> crate::access::AccessSettings {
         crate::access::AccessSettings {
             idle_timeout: std::time::Duration::from_secs(self.session_idle_minutes.max(1) * 60),

@@ -8,6 +8,7 @@
 //! - [`domain`]: validated identifiers (INS, patient and document ids).
 //! - [`store`]: the `Store` port and its SQLite implementation (sqlx).
 //! - [`history`]: a stored patient's documents through the core's parser and normaliser.
+//! - [`oidc`]: OpenID Connect sign-in for professionals (Pro Santé Connect).
 //! - [`import`]: bytes of a document in, stored verbatim and indexed by its header.
 //! - [`http`]: the axum application (Leptos SSR, server functions, health, static files).
 //! - [`telemetry`]: tracing set-up. Logs never carry health data: ids and counts only.
@@ -24,5 +25,7 @@ pub mod domain;
 pub mod history;
 pub mod http;
 pub mod import;
+pub mod oidc;
 pub mod store;
 pub mod telemetry;
+mod urlencode;

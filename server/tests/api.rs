@@ -32,7 +32,16 @@ struct TestApp {
     pool: sqlx::SqlitePool,
     /// The session `get` uses.
     session: Mutex<Option<Session>>,
+    /// Held for the whole test: see `SERIAL`.
+    _serial: Option<std::sync::MutexGuard<'static, ()>>,
 }
+
+/// The tests of this binary run one at a time. Leptos's server-side rendering keeps some state
+/// process-wide; with one tokio runtime per test (as `#[tokio::test]` makes them), two tests
+/// rendering pages at once on two threads occasionally left a page's stream waiting forever.
+/// The server itself runs one multi-threaded runtime, where this does not happen (200
+/// concurrent page loads checked by hand, and the browser tests).
+static SERIAL: Mutex<()> = Mutex::new(());
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/ans-cr-bio")
@@ -43,7 +52,16 @@ async fn spawn_app() -> TestApp {
     spawn_app_with(AccessSettings::default()).await
 }
 
+#[allow(clippy::await_holding_lock)] // on purpose: the guard serialises the tests (see SERIAL)
 async fn spawn_app_with(settings: AccessSettings) -> TestApp {
+    let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut app = spawn_second_app(settings).await;
+    app._serial = Some(serial);
+    app
+}
+
+/// Another app inside a test that already holds `SERIAL`.
+async fn spawn_second_app(settings: AccessSettings) -> TestApp {
     bioviewer::telemetry::init("warn");
     let sqlite = SqliteStore::open("sqlite::memory:").await.expect("in-memory SQLite");
     let pool = sqlite.pool().clone();
@@ -51,8 +69,8 @@ async fn spawn_app_with(settings: AccessSettings) -> TestApp {
     let access = Arc::new(Access::new(pool.clone(), settings).expect("access service"));
     let site = tempfile::tempdir().expect("temp site root").keep();
     let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).expect("shipped tables"));
-    let router = bioviewer::http::router(store.clone(), normaliser, access.clone(), &site);
-    TestApp { router, store, access, pool, session: Mutex::new(None) }
+    let router = bioviewer::http::router(store.clone(), normaliser, access.clone(), None, &site);
+    TestApp { router, store, access, pool, session: Mutex::new(None), _serial: None }
 }
 
 fn cookie_of(response: &axum::response::Response, name: &str) -> Option<String> {
@@ -164,7 +182,8 @@ impl TestApp {
 
     /// A form post from one of our pages (same origin), with the session's cookie.
     async fn post_form(&self, session: Option<&Session>, path: &str, body: &str) -> axum::response::Response {
-        let mut request = Request::post(path).header("host", HOST).header("origin", ORIGIN).header("content-type", "application/x-www-form-urlencoded");
+        let mut request =
+            Request::post(path).header("host", HOST).header("origin", ORIGIN).header("content-type", "application/x-www-form-urlencoded");
         if let Some(s) = session {
             request = request.header("cookie", format!("bv_session={}", s.token));
         }
@@ -410,7 +429,10 @@ async fn every_role_is_refused_someone_elses_patient_on_every_route() {
                 let other = route.replace(&t.b, "00000000-0000-4000-8000-000000000000");
                 assert_eq!(t.app.get_with(Some(&session), &other).await, (status, body.clone()), "{login} on {route}");
             } else {
-                assert!(body.contains("Patient introuvable") || body.contains("Page introuvable") || status == StatusCode::OK, "{login} on {route}");
+                assert!(
+                    body.contains("Patient introuvable") || body.contains("Page introuvable") || status == StatusCode::OK,
+                    "{login} on {route}"
+                );
             }
         }
         for (path, form) in patient_server_functions(&t.b, &t.b_document) {
@@ -454,7 +476,10 @@ async fn each_role_sees_what_it_should() {
     let (status, _) = t.app.get_with(Some(&admin), &format!("/api/patients/{}/history", t.a)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "an administrator sees no results");
     let (_, page) = t.app.get_with(Some(&admin), "/admin").await;
-    assert!(page.contains("gp") && page.contains("patient_a") && page.contains("Médecin traitant"), "the admin page lists accounts and relationships");
+    assert!(
+        page.contains("gp") && page.contains("patient_a") && page.contains("Médecin traitant"),
+        "the admin page lists accounts and relationships"
+    );
 
     // Prescribing one of the patient's reports is a care relationship.
     let rpps = format!("{}^{}", bioviewer_core::demo::RPPS_ROOT, bioviewer_core::demo::GENERATED_PRESCRIBERS[0].0);
@@ -517,9 +542,19 @@ async fn sessions_expire_when_idle_and_after_their_absolute_lifetime() {
     let now = chrono::Utc::now().timestamp();
     let digest = |s: &Session| bioviewer::access::secrets::token_digest(&s.token);
     // 31 minutes without a request (idle limit 30 minutes).
-    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ?").bind(now - 31 * 60).bind(digest(&idle)).execute(&t.app.pool).await.unwrap();
+    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ?")
+        .bind(now - 31 * 60)
+        .bind(digest(&idle))
+        .execute(&t.app.pool)
+        .await
+        .unwrap();
     // Busy, but signed in 13 hours ago (absolute limit 12 hours).
-    sqlx::query("UPDATE sessions SET created_at = ? WHERE token_sha256 = ?").bind(now - 13 * 3600).bind(digest(&old)).execute(&t.app.pool).await.unwrap();
+    sqlx::query("UPDATE sessions SET created_at = ? WHERE token_sha256 = ?")
+        .bind(now - 13 * 3600)
+        .bind(digest(&old))
+        .execute(&t.app.pool)
+        .await
+        .unwrap();
     assert_eq!(t.app.get_with(Some(&idle), &route).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(t.app.get_with(Some(&old), &route).await.0, StatusCode::UNAUTHORIZED);
     let fresh = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
@@ -573,7 +608,10 @@ async fn break_the_glass_opens_for_a_limited_time_with_a_reason_and_is_recorded(
     assert_eq!(short.headers()["location"], "/?break_glass=reason", "a reason is required");
     let long = t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60 * 48)).await;
     assert_eq!(long.headers()["location"], "/?break_glass=duration", "the duration is limited");
-    let unknown = t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60).replace(&ins_b, "100000000000000")).await;
+    let unknown = t
+        .app
+        .post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60).replace(&ins_b, "100000000000000"))
+        .await;
     assert_eq!(unknown.headers()["location"], "/?break_glass=unknown");
     let opened = t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60)).await;
     assert_eq!(opened.headers()["location"].to_str().unwrap(), format!("/patients/{}/summary", t.b));
@@ -592,7 +630,11 @@ async fn break_the_glass_opens_for_a_limited_time_with_a_reason_and_is_recorded(
     // Expired: closed too.
     t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60)).await;
     assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::OK);
-    sqlx::query("UPDATE break_glass SET expires_at = ? WHERE ended_at IS NULL").bind(chrono::Utc::now().timestamp() - 1).execute(&t.app.pool).await.unwrap();
+    sqlx::query("UPDATE break_glass SET expires_at = ? WHERE ended_at IS NULL")
+        .bind(chrono::Utc::now().timestamp() - 1)
+        .execute(&t.app.pool)
+        .await
+        .unwrap();
     assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::NOT_FOUND);
     // The patient will see it all: who, the mode, the reason.
     let log = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
@@ -608,7 +650,10 @@ async fn break_the_glass_opens_for_a_limited_time_with_a_reason_and_is_recorded(
 async fn every_response_carries_the_security_headers() {
     let t = two_patients().await;
     let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
-    let response = t.app.send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", gp.token)).body(Body::empty()).unwrap()).await;
+    let response = t
+        .app
+        .send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", gp.token)).body(Body::empty()).unwrap())
+        .await;
     let headers = response.headers().clone();
     let html = TestApp::body(response).await;
     let csp = headers["content-security-policy"].to_str().unwrap().to_string();
@@ -621,7 +666,10 @@ async fn every_response_carries_the_security_headers() {
     assert_eq!(headers["cache-control"], "no-store");
     assert!(!headers.contains_key("strict-transport-security"), "no HSTS over plain HTTP");
     // A second page gets another nonce.
-    let again = t.app.send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", gp.token)).body(Body::empty()).unwrap()).await;
+    let again = t
+        .app
+        .send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", gp.token)).body(Body::empty()).unwrap())
+        .await;
     assert_ne!(again.headers()["content-security-policy"].to_str().unwrap(), csp);
     // Refusals carry them too.
     let (_, _) = t.app.get_with(None, "/api/patients/x/history").await;
@@ -629,7 +677,7 @@ async fn every_response_carries_the_security_headers() {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(refused.headers().contains_key("content-security-policy"));
     // Behind TLS: HSTS and Secure cookies.
-    let tls = spawn_app_with(AccessSettings { secure_cookies: true, ..Default::default() }).await;
+    let tls = spawn_second_app(AccessSettings { secure_cookies: true, ..Default::default() }).await;
     tls.create_account("gp", Role::Professional, None, None).await;
     let response = tls
         .send(
@@ -679,8 +727,41 @@ async fn the_audit_chain_detects_a_modified_and_a_deleted_record() {
     let broken = t.app.access.verify_audit().await.unwrap().unwrap_err();
     assert_eq!(broken.first_bad_record(), 4, "{broken}");
     // No clinical data in the trail: identifiers, actions and modes only.
-    let details: Vec<(String, Option<String>)> = sqlx::query_as("SELECT action, detail FROM audit_events").fetch_all(&t.app.pool).await.unwrap();
+    let details: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT action, detail FROM audit_events").fetch_all(&t.app.pool).await.unwrap();
     for (action, detail) in details {
         assert!(!detail.unwrap_or_default().contains("MARTIN"), "{action}");
     }
+}
+
+#[tokio::test]
+async fn an_openid_sign_in_links_to_the_account_with_the_same_national_id() {
+    let t = two_patients().await;
+    let gp_id = t.app.access.account_by_login("gp").await.unwrap().unwrap().id;
+    let identity = bioviewer::oidc::ProfessionalIdentity {
+        subject: "psc-subject-1".into(),
+        display_name: "Dr GP Renamed".into(),
+        national_id: Some("1.2.250.1.71.4.2.1^899999999990".into()),
+        profession: Some("Médecin".into()),
+        structure_id: None,
+        structure_name: Some("Maison de santé".into()),
+    };
+    let signed_in = t.app.access.sign_in_oidc(&identity, None).await.unwrap();
+    assert_eq!(signed_in.principal.account.id, gp_id, "the existing account, found by national id");
+    assert_eq!(signed_in.principal.account.display_name, "Dr GP Renamed", "refreshed from the claims");
+    let session = Session { token: signed_in.token, csrf: signed_in.principal.csrf_token };
+    assert_eq!(
+        t.app.get_with(Some(&session), &format!("/api/patients/{}/history", t.a)).await.0,
+        StatusCode::OK,
+        "with its care relationships"
+    );
+    // Next time the subject alone finds it; a stranger gets a new account with no patient.
+    let again =
+        t.app.access.sign_in_oidc(&bioviewer::oidc::ProfessionalIdentity { national_id: None, ..identity.clone() }, None).await.unwrap();
+    assert_eq!(again.principal.account.id, gp_id);
+    let stranger = bioviewer::oidc::ProfessionalIdentity { subject: "psc-subject-2".into(), national_id: None, ..identity };
+    let new = t.app.access.sign_in_oidc(&stranger, None).await.unwrap();
+    assert_ne!(new.principal.account.id, gp_id);
+    let session = Session { token: new.token, csrf: new.principal.csrf_token };
+    assert_eq!(t.app.get_with(Some(&session), &format!("/api/patients/{}/history", t.a)).await.0, StatusCode::NOT_FOUND);
 }

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 
-use crate::api::{AppError, load_access_log, load_admin, whoami};
+use crate::api::{AppError, load_access_log, load_admin, oidc_enabled, whoami};
 use crate::components::format_datetime;
 use crate::i18n::{Lang, Msg, tr, use_lang};
 use crate::model::{AccessLog, AdminOverview, Viewer, ViewerRole};
@@ -37,14 +37,29 @@ pub fn SignInPage() -> impl IntoView {
         match (q.get("error").as_deref(), q.get("signed_out").is_some()) {
             (Some("invalid"), _) => Some((Msg::SignInInvalid, true)),
             (Some("rate"), _) => Some((Msg::SignInRateLimited, true)),
+            (Some("oidc"), _) => Some((Msg::SignInOidcFailed, true)),
             (_, true) => Some((Msg::SignedOut, false)),
             _ => None,
         }
     };
+    let oidc = Resource::new(|| (), |_| oidc_enabled());
     view! {
         <section class="page sign-in">
             <h1>{tr(Msg::SignIn)}</h1>
             <p class="intro">{tr(Msg::SignInIntro)}</p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    oidc.await.unwrap_or(false).then(|| {
+                        // Only a plain local path goes along (the server checks it again).
+                        let next = Some(next()).filter(|n| n.starts_with('/') && n.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c)));
+                        let href = format!("/auth/oidc/start?next={}", next.unwrap_or_else(|| "/".into()));
+                        view! {
+                            <p><a class="button-link" href=href rel="external" data-testid="oidc-sign-in">{tr(Msg::SignInWithPsc)}</a></p>
+                            <p class="muted">{tr(Msg::OrLocalAccount)}</p>
+                        }
+                    })
+                })}
+            </Suspense>
             {move || notice().map(|(msg, error)| view! {
                 <p class=if error { "notice notice-error" } else { "notice" } role=if error { "alert" } else { "status" } data-testid="sign-in-notice">
                     {tr(msg)}
@@ -80,7 +95,7 @@ pub fn UserMenu() -> impl IntoView {
                                 <span class="user-name">
                                     <span class="visually-hidden">{tr(Msg::SignedInAs)} " "</span>
                                     {v.name.clone()}
-                                    {(!details.is_empty()).then(|| view! { <span class="user-details">{details}</span> })}
+                                    {(!details.is_empty()).then(|| view! { " " <span class="user-details">{details}</span> })}
                                 </span>
                                 {own.map(|id| view! { <a href=format!("/patients/{id}/access-log") data-testid="access-log-link">{tr(Msg::AccessLog)}</a> })}
                                 {admin.then(|| view! { <a href="/admin">{tr(Msg::Administration)}</a> })}

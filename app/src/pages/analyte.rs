@@ -21,7 +21,7 @@ pub fn AnalytePage() -> impl IntoView {
         move || (patient(), analyte(), lang.get(), from.get(), to.get()),
         move |(p, a, l, f, t)| load_chart(p, a, UnitSystem::Si, l, optional(f), optional(t)),
     );
-    let history = Resource::new(move || patient(), |p| load_history(p, UnitSystem::Si));
+    let history = Resource::new(patient, |p| load_history(p, UnitSystem::Si));
     view! {
         <section class="page">
             <p class="breadcrumb"><a href=move || format!("/patients/{}/results", patient())>{tr(Msg::BackToResults)}</a></p>
@@ -30,7 +30,7 @@ pub fn AnalytePage() -> impl IntoView {
                     let wanted = analyte();
                     match history.await {
                         Ok(h) => match h.series.into_iter().find(|s| s.analyte == wanted) {
-                            Some(series) => view! { <AnalyteHeader series/> }.into_any(),
+                            Some(series) => view! { <crate::components::PatientBanner identity=h.patient.clone()/> <AnalyteHeader series/> }.into_any(),
                             None => view! { <p class="notice" role="alert">{tr(Msg::AnalyteNotFound)}</p> }.into_any(),
                         },
                         Err(error) => view! { <super::LoadError error/> }.into_any(),

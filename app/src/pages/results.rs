@@ -42,7 +42,7 @@ pub fn ResultsPage() -> impl IntoView {
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(history) => view! { <ResultsTable history patient=patient_id()/> }.into_any(),
+                        Ok(history) => view! { <crate::components::PatientBanner identity=history.patient.clone()/> <ResultsTable history patient=patient_id()/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}

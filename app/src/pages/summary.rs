@@ -14,16 +14,25 @@ use crate::model::{Direction, Point, PointStatus, Series, UnitSystem};
 pub fn SummaryPage() -> impl IntoView {
     let params = use_params_map();
     let patient = move || params.read().get("id").unwrap_or_default();
-    let data = Resource::new(move || patient(), |p| load_history(p, UnitSystem::Si));
+    let data = Resource::new(patient, |p| load_history(p, UnitSystem::Si));
+    let viewer = super::use_viewer();
     view! {
         <section class="page">
             <p class="breadcrumb"><a href=move || format!("/patients/{}", patient())>{tr(Msg::DocumentsLink)}</a></p>
             <h1>{tr(Msg::Summary)}</h1>
-            <p class="intro">{tr(Msg::SummaryIntro)}</p>
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
+                    // Patients read their own results in plainer words.
+                    let plain = matches!(viewer.await, Ok(Some(v)) if v.role == crate::model::ViewerRole::Patient);
+                    let intro = if plain { Msg::PlainIntro } else { Msg::SummaryIntro };
                     match data.await {
-                        Ok(h) => view! { <Panels series=h.series.clone() patient=patient()/> <SummaryTable series=h.series patient=patient()/> }.into_any(),
+                        Ok(h) => view! {
+                            <p class="intro">{tr(intro)}</p>
+                            <crate::components::PatientBanner identity=h.patient.clone()/>
+                            <Panels series=h.series.clone() patient=patient()/>
+                            <SummaryTable series=h.series patient=patient() plain/>
+                        }
+                        .into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}
@@ -73,7 +82,7 @@ fn line(series: Series) -> Option<Line> {
 }
 
 #[component]
-fn SummaryTable(series: Vec<Series>, patient: String) -> impl IntoView {
+fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoView {
     let lang = use_lang();
     let mut lines: Vec<Line> = series.into_iter().filter_map(line).collect();
     // Attention first, then the most recent, then by chapter.
@@ -96,19 +105,28 @@ fn SummaryTable(series: Vec<Series>, patient: String) -> impl IntoView {
                     };
                     let href = format!("/patients/{patient}/analytes/{}", l.series.analyte);
                     let value = point_text(&l.latest, lang);
-                    let flag = l.latest.flag.as_ref().map(|f| f.code.to_string()).unwrap_or_default();
-                    let (arrow, words) = match l.trend {
-                        Some(Trend::SignificantRise) => ("⬆", Msg::SignificantRise),
-                        Some(Trend::SignificantFall) => ("⬇", Msg::SignificantFall),
-                        Some(Trend::Rising) => ("↗", Msg::Rising),
-                        Some(Trend::Falling) => ("↘", Msg::Falling),
-                        Some(Trend::Stable) => ("→", Msg::Stable),
-                        None => ("", Msg::NoPrevious),
+                    let flag = match (&l.latest.flag, plain) {
+                        (Some(f), true) => crate::plain::flag_words(&f.code, lang).to_string(),
+                        (Some(f), false) => f.code.to_string(),
+                        (None, _) => String::new(),
+                    };
+                    let help = if plain { crate::plain::analyte_description(&l.series.analyte, lang) } else { None };
+                    let (arrow, words) = match (l.trend, plain) {
+                        (Some(Trend::SignificantRise), false) => ("⬆", Msg::SignificantRise),
+                        (Some(Trend::SignificantFall), false) => ("⬇", Msg::SignificantFall),
+                        (Some(Trend::Rising), false) => ("↗", Msg::Rising),
+                        (Some(Trend::Falling), false) => ("↘", Msg::Falling),
+                        (Some(Trend::Stable), false) => ("→", Msg::Stable),
+                        (None, false) => ("", Msg::NoPrevious),
+                        (Some(Trend::SignificantRise), true) => ("⬆", Msg::PlainSignificantRise),
+                        (Some(Trend::SignificantFall), true) => ("⬇", Msg::PlainSignificantFall),
+                        (Some(_), true) => ("", Msg::PlainSmallChange),
+                        (None, true) => ("", Msg::PlainFirst),
                     };
                     let class = if l.attention { "attention" } else { "" };
                     view! {
                         <tr class=class data-testid="summary-row">
-                            <th scope="row"><a href=href>{name}</a></th>
+                            <th scope="row"><a href=href>{name}</a>{help.map(|h| view! { <span class="analyte-help">{h}</span> })}</th>
                             <td class="num"><strong>{value}</strong>" "<span class="unit">{l.series.unit.clone().unwrap_or_default()}</span></td>
                             <td>{flag}</td>
                             <td><span aria-hidden="true">{arrow}</span>" "{words.text(lang)}</td>
@@ -127,7 +145,7 @@ fn SummaryTable(series: Vec<Series>, patient: String) -> impl IntoView {
                 <tr>
                     <th scope="col">{tr(Msg::Analyte)}</th>
                     <th scope="col" class="num">{tr(Msg::Latest)}</th>
-                    <th scope="col">"Flag"</th>
+                    <th scope="col">{tr(Msg::FlagColumn)}</th>
                     <th scope="col">{tr(Msg::Since)}</th>
                     <th scope="col">{tr(Msg::Date)}</th>
                     <th scope="col">{tr(Msg::Laboratory)}</th>

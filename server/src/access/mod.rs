@@ -126,7 +126,9 @@ pub enum AccessMode {
     HospitalStay,
     /// Prescribed one of the patient's reports.
     Prescriber,
-    BreakTheGlass { expires_at: i64 },
+    BreakTheGlass {
+        expires_at: i64,
+    },
     OwnRecord,
 }
 
@@ -369,14 +371,21 @@ impl Access {
         let login = login.trim().to_lowercase();
         let from = address.unwrap_or("unknown");
         if !self.limiter.allowed(&login, from, Instant::now()) {
-            self.record(AuditEntry { action: Some(Action::SignInRefused), address, detail: Some("rate_limited".into()), ..Default::default() })
-                .await?;
+            self.record(AuditEntry {
+                action: Some(Action::SignInRefused),
+                address,
+                detail: Some("rate_limited".into()),
+                ..Default::default()
+            })
+            .await?;
             return Err(SignInError::RateLimited);
         }
         let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ?"));
         let row = sqlx::query(sql).bind(&login).fetch_optional(&self.pool).await.map_err(query_err("looking up an account"))?;
         let (account, hash) = match &row {
-            Some(row) => (Some(account_from_row(row)?), row.try_get::<Option<String>, _>("password_hash").map_err(query_err("reading an account"))?),
+            Some(row) => {
+                (Some(account_from_row(row)?), row.try_get::<Option<String>, _>("password_hash").map_err(query_err("reading an account"))?)
+            }
             None => (None, None),
         };
         // Always run one argon2 verification, so an unknown login answers as slowly as a known one.
@@ -405,25 +414,109 @@ impl Access {
         Ok(signed_in)
     }
 
+    /// Signs in a professional the OpenID provider vouches for: the account linked to that
+    /// subject, else the account with that national id (linked now), else a new professional
+    /// account (no care relationship yet). The identity is refreshed from the claims each time.
+    pub async fn sign_in_oidc(&self, identity: &crate::oidc::ProfessionalIdentity, address: Option<&str>) -> Result<SignedIn, AccessError> {
+        let q = query_err("signing in with OpenID Connect");
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE oidc_subject = ?1
+             UNION ALL SELECT id FROM accounts WHERE oidc_subject IS NULL AND ?2 IS NOT NULL AND rpps = ?2 AND role = 'professional'
+             LIMIT 1",
+        )
+        .bind(&identity.subject)
+        .bind(identity.national_id.as_deref())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q)?;
+        let id = match existing {
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE accounts SET oidc_subject = ?, display_name = ?, rpps = COALESCE(?, rpps), profession = COALESCE(?, profession),
+                         structure_id = COALESCE(?, structure_id), structure_name = COALESCE(?, structure_name) WHERE id = ?",
+                )
+                .bind(&identity.subject)
+                .bind(&identity.display_name)
+                .bind(identity.national_id.as_deref())
+                .bind(identity.profession.as_deref())
+                .bind(identity.structure_id.as_deref())
+                .bind(identity.structure_name.as_deref())
+                .bind(&id)
+                .execute(&self.pool)
+                .await
+                .map_err(query_err("updating an account from OpenID claims"))?;
+                id
+            }
+            None => {
+                let id = Uuid::new_v4().to_string();
+                let login: String = format!("oidc-{}", identity.subject)
+                    .to_lowercase()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || "._-@".contains(c) { c } else { '-' })
+                    .take(64)
+                    .collect();
+                sqlx::query(
+                    "INSERT INTO accounts (id, login, password_hash, role, display_name, rpps, profession, structure_id, structure_name, oidc_subject, created_at)
+                     VALUES (?, ?, NULL, 'professional', ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&id)
+                .bind(&login)
+                .bind(&identity.display_name)
+                .bind(identity.national_id.as_deref())
+                .bind(identity.profession.as_deref())
+                .bind(identity.structure_id.as_deref())
+                .bind(identity.structure_name.as_deref())
+                .bind(&identity.subject)
+                .bind(chrono::Utc::now().to_rfc3339())
+                .execute(&self.pool)
+                .await
+                .map_err(query_err("creating an account from OpenID claims"))?;
+                self.record(AuditEntry {
+                    action: Some(Action::AccountCreated),
+                    address,
+                    detail: Some(format!("account={id} role=professional source=oidc")),
+                    ..Default::default()
+                })
+                .await?;
+                id
+            }
+        };
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?"));
+        let row = sqlx::query(sql).bind(&id).fetch_one(&self.pool).await.map_err(query_err("reading an account"))?;
+        let account = account_from_row(&row)?;
+        if account.disabled || account.role != Role::Professional {
+            return Err(AccessError::Corrupt("this OpenID subject is linked to an account that may not sign in this way".into()));
+        }
+        let signed_in = self.open_session(account, address).await?;
+        self.record(AuditEntry {
+            actor: Some(&signed_in.principal.account),
+            action: Some(Action::SignIn),
+            address,
+            detail: Some("oidc".into()),
+            ..Default::default()
+        })
+        .await?;
+        Ok(signed_in)
+    }
+
     async fn open_session(&self, account: Account, address: Option<&str>) -> Result<SignedIn, AccessError> {
         let token = secrets::new_token()?;
         let csrf_token = secrets::new_token()?;
         let digest = secrets::token_digest(&token);
         let now = now_epoch();
-        sqlx::query("INSERT INTO sessions (token_sha256, account_id, csrf_token, created_at, last_seen_at, address) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&digest)
-            .bind(account.id.to_string())
-            .bind(&csrf_token)
-            .bind(now)
-            .bind(now)
-            .bind(address)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("opening a session"))?;
-        Ok(SignedIn {
-            token,
-            principal: Principal { account, csrf_token, session_digest: digest, address: address.map(str::to_string) },
-        })
+        sqlx::query(
+            "INSERT INTO sessions (token_sha256, account_id, csrf_token, created_at, last_seen_at, address) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&digest)
+        .bind(account.id.to_string())
+        .bind(&csrf_token)
+        .bind(now)
+        .bind(now)
+        .bind(address)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("opening a session"))?;
+        Ok(SignedIn { token, principal: Principal { account, csrf_token, session_digest: digest, address: address.map(str::to_string) } })
     }
 
     /// The signed-in user of a session token, if the session is still valid (not signed out,
@@ -544,7 +637,12 @@ impl Access {
 
     /// The one gate to a patient's data: decides, and records the access (or the refusal) in
     /// the audit trail before anything is read.
-    pub async fn open_patient(&self, principal: Option<&Principal>, patient_id: &str, action: Action) -> Result<(PatientId, AccessMode), Refusal> {
+    pub async fn open_patient(
+        &self,
+        principal: Option<&Principal>,
+        patient_id: &str,
+        action: Action,
+    ) -> Result<(PatientId, AccessMode), Refusal> {
         let principal = principal.ok_or(Refusal::NotSignedIn)?;
         // An id that does not parse is checked like any other (the nil UUID matches nobody), so
         // a refusal takes the same path whatever the id.
@@ -662,14 +760,16 @@ impl Access {
 
     /// Ends this professional's break-the-glass access to a patient before it expires.
     pub async fn end_break_glass(&self, principal: &Principal, patient: PatientId) -> Result<bool, AccessError> {
-        let done = sqlx::query("UPDATE break_glass SET ended_at = ?1 WHERE account_id = ?2 AND patient_id = ?3 AND ended_at IS NULL AND expires_at > ?1")
-            .bind(now_epoch())
-            .bind(principal.account.id.to_string())
-            .bind(patient.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("ending a break-the-glass access"))?
-            .rows_affected()
+        let done = sqlx::query(
+            "UPDATE break_glass SET ended_at = ?1 WHERE account_id = ?2 AND patient_id = ?3 AND ended_at IS NULL AND expires_at > ?1",
+        )
+        .bind(now_epoch())
+        .bind(principal.account.id.to_string())
+        .bind(patient.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("ending a break-the-glass access"))?
+        .rows_affected()
             > 0;
         if done {
             self.record(AuditEntry {
@@ -905,7 +1005,8 @@ impl Access {
 
     pub async fn account_by_login(&self, login: &str) -> Result<Option<Account>, AccessError> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = ?"));
-        let row = sqlx::query(sql).bind(login.trim().to_lowercase()).fetch_optional(&self.pool).await.map_err(query_err("reading an account"))?;
+        let row =
+            sqlx::query(sql).bind(login.trim().to_lowercase()).fetch_optional(&self.pool).await.map_err(query_err("reading an account"))?;
         row.as_ref().map(account_from_row).transpose()
     }
 
@@ -937,7 +1038,8 @@ impl Access {
         if account.role != Role::Professional {
             return Err(AdminError::Invalid("care relationships are for professionals".into()));
         }
-        let patient = self.patient_by_ins(patient_ins).await?.ok_or_else(|| AdminError::Invalid("no patient with this INS in Bioviewer".into()))?;
+        let patient =
+            self.patient_by_ins(patient_ins).await?.ok_or_else(|| AdminError::Invalid("no patient with this INS in Bioviewer".into()))?;
         let now = now_epoch();
         let id = Uuid::new_v4().to_string();
         sqlx::query(

@@ -12,7 +12,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::guard::{RequestAuth, SESSION_COOKIE, append_cookie, clear_session_cookie, cookie_value, safe_next, session_cookie};
+use super::guard::{
+    RequestAuth, SESSION_COOKIE, append_cookie, clear_session_cookie, cookie_value, percent_encode_path, safe_next, session_cookie,
+};
 use crate::access::secrets::constant_time_eq;
 use crate::access::{AdminError, BreakGlassError, NewAccount, Principal, Role, SignInError};
 use crate::domain::PatientId;
@@ -27,6 +29,7 @@ fn failed(e: &dyn std::fmt::Display) -> Response {
 }
 
 /// The signed-in user, if the form's CSRF token is theirs.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built once per bad form
 fn checked<'a>(auth: &'a RequestAuth, csrf: &str) -> Result<&'a Principal, Response> {
     match &auth.principal {
         None => Err((StatusCode::UNAUTHORIZED, "sign in first").into_response()),
@@ -44,7 +47,12 @@ pub(crate) struct SignInForm {
 
 /// `POST /auth/sign-in`: a new session (a new id, whatever the browser had), then back where
 /// the user was going.
-pub(crate) async fn sign_in(State(state): State<AppState>, headers: axum::http::HeaderMap, Extension(auth): Extension<RequestAuth>, Form(form): Form<SignInForm>) -> Response {
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Extension(auth): Extension<RequestAuth>,
+    Form(form): Form<SignInForm>,
+) -> Response {
     let secure = state.access.settings().secure_cookies;
     let address = auth.address.clone();
     let next = safe_next(form.next.as_deref());
@@ -61,19 +69,89 @@ pub(crate) async fn sign_in(State(state): State<AppState>, headers: axum::http::
             append_cookie(response.headers_mut(), &session_cookie(&signed_in.token, max_age, secure));
             response
         }
-        Err(SignInError::Invalid) => see_other(&format!("/connexion?error=invalid&next={}", url_encode(&next))),
-        Err(SignInError::RateLimited) => see_other(&format!("/connexion?error=rate&next={}", url_encode(&next))),
+        Err(SignInError::Invalid) => see_other(&format!("/connexion?error=invalid&next={}", percent_encode_path(&next))),
+        Err(SignInError::RateLimited) => see_other(&format!("/connexion?error=rate&next={}", percent_encode_path(&next))),
         Err(SignInError::Failed(e)) => failed(&e),
     }
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+const OIDC_STATE_COOKIE: &str = "bv_oidc_state";
+
+#[derive(serde::Deserialize)]
+pub(crate) struct OidcStart {
+    next: Option<String>,
+}
+
+/// `GET /auth/oidc/start`: off to the identity provider, with this browser's state in a cookie.
+pub(crate) async fn oidc_start(State(state): State<AppState>, axum::extract::Query(query): axum::extract::Query<OidcStart>) -> Response {
+    let Some(oidc) = &state.oidc else { return (StatusCode::NOT_FOUND, "OpenID Connect is not configured").into_response() };
+    match oidc.start(&safe_next(query.next.as_deref())).await {
+        Ok((url, browser_state)) => {
+            let mut response = see_other(&url);
+            let secure = if state.access.settings().secure_cookies { "; Secure" } else { "" };
+            // Lax: the provider sends the browser back with a top-level GET.
+            append_cookie(
+                response.headers_mut(),
+                &format!("{OIDC_STATE_COOKIE}={browser_state}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "OpenID sign-in could not start");
+            see_other("/connexion?error=oidc")
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct OidcCallback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/oidc/callback`: the provider's answer; a new session on success.
+pub(crate) async fn oidc_callback(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Extension(auth): Extension<RequestAuth>,
+    axum::extract::Query(query): axum::extract::Query<OidcCallback>,
+) -> Response {
+    let Some(oidc) = &state.oidc else { return (StatusCode::NOT_FOUND, "OpenID Connect is not configured").into_response() };
+    let secure = state.access.settings().secure_cookies;
+    let clear_state =
+        format!("{OIDC_STATE_COOKIE}=; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=0{}", if secure { "; Secure" } else { "" });
+    let fail = |reason: &dyn std::fmt::Display| {
+        tracing::warn!(reason = %reason, "OpenID sign-in refused");
+        let mut response = see_other("/connexion?error=oidc");
+        append_cookie(response.headers_mut(), &clear_state);
+        response
+    };
+    let (Some(code), Some(returned_state)) = (query.code.as_deref(), query.state.as_deref()) else {
+        return fail(&query.error.unwrap_or_else(|| "no code".into()));
+    };
+    let browser_state = cookie_value(&headers, OIDC_STATE_COOKIE);
+    let (identity, next) = match oidc.finish(returned_state, browser_state.as_deref(), code).await {
+        Ok(done) => done,
+        Err(e) => return fail(&e),
+    };
+    match state.access.sign_in_oidc(&identity, auth.address.as_deref()).await {
+        Ok(signed_in) => {
+            if let Some(old) = cookie_value(&headers, SESSION_COOKIE)
+                && let Err(e) = state.access.discard_session_token(&old).await
+            {
+                return failed(&e);
+            }
+            let mut response = see_other(&next);
+            append_cookie(
+                response.headers_mut(),
+                &session_cookie(&signed_in.token, state.access.settings().absolute_timeout.as_secs(), secure),
+            );
+            append_cookie(response.headers_mut(), &clear_state);
+            response
+        }
+        Err(e) => fail(&e),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -82,7 +160,11 @@ pub(crate) struct CsrfForm {
 }
 
 /// `POST /auth/sign-out`: the session ends in the database, not only in the browser.
-pub(crate) async fn sign_out(State(state): State<AppState>, Extension(auth): Extension<RequestAuth>, Form(form): Form<CsrfForm>) -> Response {
+pub(crate) async fn sign_out(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     let principal = match checked(&auth, &form.csrf) {
         Ok(p) => p,
         Err(r) => return r,
@@ -104,7 +186,11 @@ pub(crate) struct BreakGlassForm {
 }
 
 /// `POST /break-glass`: opens a patient's record without a care relationship.
-pub(crate) async fn break_glass(State(state): State<AppState>, Extension(auth): Extension<RequestAuth>, Form(form): Form<BreakGlassForm>) -> Response {
+pub(crate) async fn break_glass(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    Form(form): Form<BreakGlassForm>,
+) -> Response {
     let principal = match checked(&auth, &form.csrf) {
         Ok(p) => p,
         Err(r) => return r,
@@ -156,14 +242,18 @@ fn admin_outcome(result: Result<(), AdminError>, done: &str) -> Response {
         Err(AdminError::NotAnAdmin) => (StatusCode::FORBIDDEN, "administrators only").into_response(),
         Err(AdminError::Invalid(reason)) => {
             // The reason is ours (no user data beyond a login): shown on the page.
-            see_other(&format!("/admin?error={}", url_encode(&reason)))
+            see_other(&format!("/admin?error={}", percent_encode_path(&reason)))
         }
         Err(AdminError::Failed(e)) => failed(&e),
     }
 }
 
 /// `POST /admin/accounts`.
-pub(crate) async fn create_account(State(state): State<AppState>, Extension(auth): Extension<RequestAuth>, Form(form): Form<AccountForm>) -> Response {
+pub(crate) async fn create_account(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    Form(form): Form<AccountForm>,
+) -> Response {
     let principal = match checked(&auth, &form.csrf) {
         Ok(p) => p,
         Err(r) => return r,

@@ -41,7 +41,9 @@ pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Paths served to someone not signed in: the sign-in page and what it needs.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/connexion" | "/healthz" | "/favicon.svg" | "/auth/sign-in") || path.starts_with("/pkg/") || path.starts_with("/sfn/")
+    matches!(path, "/connexion" | "/healthz" | "/favicon.svg" | "/auth/sign-in" | "/auth/oidc/start" | "/auth/oidc/callback")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/sfn/")
 }
 
 /// A state-changing request must come from one of our pages. Browsers send `Sec-Fetch-Site`
@@ -75,13 +77,9 @@ pub(crate) fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn percent_encode_path(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Percent-encodes a local path for a query value (slashes kept).
+pub(crate) fn percent_encode_path(path: &str) -> String {
+    crate::urlencode::percent_encode(path, true)
 }
 
 pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Body>, next: Next) -> Response {
@@ -132,6 +130,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         normaliser: state.normaliser.clone(),
         access: state.access.clone(),
         principal: principal.clone(),
+        oidc_enabled: state.oidc.is_some(),
     });
     let stale_cookie = token.is_some() && principal.is_none();
     request.extensions_mut().insert(backend);
@@ -164,9 +163,10 @@ fn security_headers(headers: &mut HeaderMap, nonce: &str, secure: bool) {
          connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     );
     // Health data is never kept in shared or browser caches; the bundle and stylesheet may be.
-    let is_asset = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
-        t.starts_with("application/wasm") || t.starts_with("text/javascript") || t.starts_with("text/css")
-    });
+    let is_asset = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/wasm") || t.starts_with("text/javascript") || t.starts_with("text/css"));
     let mut set = |name: header::HeaderName, value: &str| {
         if !headers.contains_key(&name)
             && let Ok(v) = HeaderValue::from_str(value)

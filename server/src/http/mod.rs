@@ -19,8 +19,8 @@ use axum::{Json, Router};
 use bioviewer_app::api::AppError;
 use bioviewer_app::api::ssr::{Backend, BackendFuture};
 use bioviewer_app::model::{
-    AccessLog, AccessLogLine, AccountLine, AdminOverview, BreakGlassBanner, BreakGlassLine, DocumentSummary, PatientDocuments, PatientSummary,
-    RelationshipLine, Viewer, ViewerRole,
+    AccessLog, AccessLogLine, AccountLine, AdminOverview, BreakGlassBanner, BreakGlassLine, DocumentSummary, PatientDocuments,
+    PatientSummary, RelationshipLine, Viewer, ViewerRole,
 };
 use bioviewer_app::{App, shell};
 use bioviewer_core::catalogue::UnitSystem;
@@ -33,8 +33,8 @@ use tower_http::trace::TraceLayer;
 use crate::access::{Access, AccessMode, Action, Principal, Refusal};
 use crate::domain::PatientId;
 use crate::history::{Normaliser, patient_history};
-use guard::{CspNonce, RequestAuth};
 use crate::store::{DocumentRecord, PatientRecord, Store};
+use guard::{CspNonce, RequestAuth};
 
 /// Shared state of the HTTP layer.
 #[derive(Clone)]
@@ -43,6 +43,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub normaliser: Arc<Normaliser>,
     pub access: Arc<Access>,
+    /// OpenID Connect sign-in, when configured.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -52,18 +54,26 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 }
 
 /// Builds the router. `site_root` holds `pkg/` (bundle, stylesheet) and the public files.
-pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, access: Arc<Access>, site_root: &Path) -> Router {
+pub fn router(
+    store: Arc<dyn Store>,
+    normaliser: Arc<Normaliser>,
+    access: Arc<Access>,
+    oidc: Option<Arc<crate::oidc::Oidc>>,
+    site_root: &Path,
+) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name(env!("LEPTOS_OUTPUT_NAME"))
         .site_root(site_root.display().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access };
+    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc };
     let routes = generate_route_list(App);
     Router::new()
         .route("/healthz", get(health))
         .route("/auth/sign-in", post(forms::sign_in))
         .route("/auth/sign-out", post(forms::sign_out))
+        .route("/auth/oidc/start", get(forms::oidc_start))
+        .route("/auth/oidc/callback", get(forms::oidc_callback))
         .route("/break-glass", post(forms::break_glass))
         .route("/patients/{id}/break-glass/end", post(forms::end_break_glass))
         .route("/admin/accounts", post(forms::create_account))
@@ -93,7 +103,8 @@ pub fn router(store: Arc<dyn Store>, normaliser: Arc<Normaliser>, access: Arc<Ac
 /// Leptos puts the nonce in context on its scripts; the guard wrote the same one in the
 /// Content-Security-Policy header.
 fn provide_request_nonce() {
-    if let Some(nonce) = leptos::prelude::use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<CspNonce>().cloned()) {
+    if let Some(nonce) = leptos::prelude::use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<CspNonce>().cloned())
+    {
         provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
 }
@@ -103,12 +114,11 @@ pub async fn serve(
     store: Arc<dyn Store>,
     normaliser: Arc<Normaliser>,
     access: Arc<Access>,
+    oidc: Option<Arc<crate::oidc::Oidc>>,
     site_root: &Path,
 ) -> std::io::Result<()> {
-    let app = router(store, normaliser, access, site_root);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    let app = router(store, normaliser, access, oidc, site_root);
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
@@ -248,11 +258,20 @@ async fn chart_svg(
     use axum::response::IntoResponse;
     let patient = api_gate(&state, &auth, &id, Action::ViewChart).await?;
     let lang = if query.lang.as_deref() == Some("en") { crate::chart::ChartLang::En } else { crate::chart::ChartLang::Fr };
-    let svg = chart_of(&state.store, &state.normaliser, patient, &analyte, unit_system(query.units.as_deref()), lang, query.from.as_deref(), query.to.as_deref())
-        .await
-        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "chart unavailable"))?
-        .filter(|svg| !svg.is_empty())
-        .ok_or((StatusCode::NOT_FOUND, "no such chart"))?;
+    let svg = chart_of(
+        &state.store,
+        &state.normaliser,
+        patient,
+        &analyte,
+        unit_system(query.units.as_deref()),
+        lang,
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )
+    .await
+    .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "chart unavailable"))?
+    .filter(|svg| !svg.is_empty())
+    .ok_or((StatusCode::NOT_FOUND, "no such chart"))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
@@ -321,6 +340,7 @@ pub(crate) struct StoreBackend {
     pub(crate) normaliser: Arc<Normaliser>,
     pub(crate) access: Arc<Access>,
     pub(crate) principal: Option<Principal>,
+    pub(crate) oidc_enabled: bool,
 }
 
 fn unavailable(e: crate::store::StoreError) -> AppError {
@@ -520,6 +540,10 @@ impl Backend for StoreBackend {
                 .collect();
             Ok(Some(PatientDocuments { patient: patient_summary(patient), documents }))
         })
+    }
+
+    fn oidc_enabled(&self) -> bool {
+        self.oidc_enabled
     }
 
     fn viewer(&self) -> BackendFuture<'_, Option<Viewer>> {
