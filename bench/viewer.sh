@@ -16,11 +16,17 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 "$bin" demo-data --patients 6 --years 10 --out "$tmp/demo" >/dev/null
 "$bin" --data-dir "$tmp" --log-level warn import "$tmp/demo" >/dev/null
+"$bin" --data-dir "$tmp" --log-level warn accounts demo >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" --data-dir "$tmp" --log-level warn serve --listen "127.0.0.1:$port" --site-root "$site" >/dev/null &
 pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+# Signed in as the demo GP, who sees the anticoagulation patient (the most reports) through
+# the reports she prescribed. Every request below goes through the access check and the audit.
+jar="$tmp/cookies"
+curl -s -o /dev/null -c "$jar" -H "Origin: $base" -d "login=medecin&password=demo-medecin-2026" "$base/auth/sign-in"
+curl() { command curl -b "$jar" "$@"; }
 # The patient with the most documents.
 patient=$(curl -s "$base/" | python3 -c '
 import re, sys

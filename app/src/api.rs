@@ -34,18 +34,18 @@ impl FromServerFnError for AppError {
 
 #[server(prefix = "/sfn", endpoint = "list_patients")]
 pub async fn list_patients() -> Result<Vec<PatientSummary>, AppError> {
-    ssr::backend()?.list_patients().await
+    ssr::answer(async { ssr::backend()?.list_patients().await }.await)
 }
 
 #[server(prefix = "/sfn", endpoint = "load_patient")]
 pub async fn load_patient(patient_id: String) -> Result<PatientDocuments, AppError> {
-    ssr::backend()?.patient_documents(patient_id).await?.ok_or(AppError::NotFound)
+    ssr::answer(async { ssr::backend()?.patient_documents(patient_id).await?.ok_or(AppError::NotFound) }.await)
 }
 
 /// The patient's unified history across laboratories (one series per analyte).
 #[server(prefix = "/sfn", endpoint = "load_history")]
 pub async fn load_history(patient_id: String, unit_system: UnitSystem) -> Result<History, AppError> {
-    ssr::backend()?.patient_history(patient_id, unit_system).await?.ok_or(AppError::NotFound)
+    ssr::answer(async { ssr::backend()?.patient_history(patient_id, unit_system).await?.ok_or(AppError::NotFound) }.await)
 }
 
 /// The trend chart of one analyte as SVG (drawn on the server), zoomed to `from`..`to`
@@ -59,13 +59,15 @@ pub async fn load_chart(
     from: Option<String>,
     to: Option<String>,
 ) -> Result<String, AppError> {
-    ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, from, to).await?.ok_or(AppError::NotFound)
+    ssr::answer(
+        async { ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, from, to).await?.ok_or(AppError::NotFound) }.await,
+    )
 }
 
 /// One document of the patient, with its narrative and attachments.
 #[server(prefix = "/sfn", endpoint = "load_document")]
 pub async fn load_document(patient_id: String, document_id: String) -> Result<DocumentView, AppError> {
-    ssr::backend()?.document(patient_id, document_id).await?.ok_or(AppError::NotFound)
+    ssr::answer(async { ssr::backend()?.document(patient_id, document_id).await?.ok_or(AppError::NotFound) }.await)
 }
 
 /// The signed-in user, or `None`.
@@ -83,13 +85,13 @@ pub async fn oidc_enabled() -> Result<bool, AppError> {
 /// Who accessed the patient's record (the patient's own read-access log).
 #[server(prefix = "/sfn", endpoint = "load_access_log")]
 pub async fn load_access_log(patient_id: String) -> Result<AccessLog, AppError> {
-    ssr::backend()?.access_log(patient_id).await?.ok_or(AppError::NotFound)
+    ssr::answer(async { ssr::backend()?.access_log(patient_id).await?.ok_or(AppError::NotFound) }.await)
 }
 
 /// Accounts and care relationships (administrators only).
 #[server(prefix = "/sfn", endpoint = "load_admin")]
 pub async fn load_admin() -> Result<AdminOverview, AppError> {
-    ssr::backend()?.admin_overview().await
+    ssr::answer(async { ssr::backend()?.admin_overview().await }.await)
 }
 
 /// Remembers the interface language in a cookie, so server-rendered pages come in it too.
@@ -139,6 +141,20 @@ pub mod ssr {
         /// The patient's read-access log; only the patient reads it.
         fn access_log(&self, patient_id: String) -> BackendFuture<'_, Option<AccessLog>>;
         fn admin_overview(&self) -> BackendFuture<'_, AdminOverview>;
+    }
+
+    /// A refusal keeps its meaning on the wire: 404 for "not found or not yours", 401 when
+    /// signed out (instead of the 500 server functions answer for any error).
+    pub fn answer<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+        let status = match &result {
+            Err(AppError::NotFound) => Some(http::StatusCode::NOT_FOUND),
+            Err(AppError::NotSignedIn) => Some(http::StatusCode::UNAUTHORIZED),
+            _ => None,
+        };
+        if let (Some(status), Some(response)) = (status, use_context::<leptos_axum::ResponseOptions>()) {
+            response.set_status(status);
+        }
+        result
     }
 
     /// The backend of this request: the server builds one per request, bound to the signed-in

@@ -194,6 +194,10 @@ messages! {
     Professional => "Professionnel", "Professional";
     Patient => "Patient", "Patient";
     FlagColumn => "Interprétation", "Flag";
+    AccountActive => "Actif", "Active";
+    AccountDisabled => "Désactivé", "Disabled";
+    Disable => "Désactiver", "Disable";
+    Enable => "Réactiver", "Enable";
     PlainIntro => "Vos derniers résultats, analyse par analyse. Seul votre médecin peut les interpréter pour vous : parlez-lui de toute question.", "Your latest results, test by test. Only your doctor can interpret them for you: ask them any question.";
     PlainSignificantRise => "Changement important depuis la dernière fois (en hausse)", "A significant change since last time (up)";
     PlainSignificantFall => "Changement important depuis la dernière fois (en baisse)", "A significant change since last time (down)";

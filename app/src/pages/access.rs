@@ -321,6 +321,7 @@ pub fn AdminPage() -> impl IntoView {
 fn AdminTables(overview: AdminOverview, csrf: String) -> impl IntoView {
     let lang = use_lang();
     let csrf_end = csrf.clone();
+    let csrf_disable = csrf.clone();
     let csrf_relationship = csrf.clone();
     view! {
         <h2>{tr(Msg::Accounts)}</h2>
@@ -332,17 +333,32 @@ fn AdminTables(overview: AdminOverview, csrf: String) -> impl IntoView {
                     <th scope="col">{tr(Msg::Role)}</th>
                     <th scope="col">{tr(Msg::Profession)}</th>
                     <th scope="col">{tr(Msg::Structure)}</th>
+                    <th scope="col">{tr(Msg::Status)}</th>
                 </tr>
             </thead>
             <tbody>
-                {overview.accounts.into_iter().map(|a| view! {
-                    <tr>
-                        <td class="mono">{a.login}</td>
-                        <td>{a.name}</td>
-                        <td>{tr(role_label(a.role))}</td>
-                        <td>{a.profession.unwrap_or_default()}</td>
-                        <td>{a.structure.unwrap_or_default()}</td>
-                    </tr>
+                {overview.accounts.into_iter().map(|a| {
+                    let action = format!("/admin/accounts/{}/disabled", a.login);
+                    let csrf = csrf_disable.clone();
+                    let (state, button, next) =
+                        if a.disabled { (Msg::AccountDisabled, Msg::Enable, "false") } else { (Msg::AccountActive, Msg::Disable, "true") };
+                    view! {
+                        <tr>
+                            <td class="mono">{a.login}</td>
+                            <td>{a.name}</td>
+                            <td>{tr(role_label(a.role))}</td>
+                            <td>{a.profession.unwrap_or_default()}</td>
+                            <td>{a.structure.unwrap_or_default()}</td>
+                            <td>
+                                {tr(state)} " "
+                                <form method="post" action=action class="inline">
+                                    <input type="hidden" name="csrf" value=csrf/>
+                                    <input type="hidden" name="disabled" value=next/>
+                                    <button type="submit">{tr(button)}</button>
+                                </form>
+                            </td>
+                        </tr>
+                    }
                 }).collect_view()}
             </tbody>
         </table>

@@ -170,6 +170,8 @@ pub enum Action {
     SignInRefused,
     SignOut,
     AccountCreated,
+    AccountDisabled,
+    AccountEnabled,
     RelationshipAdded,
     RelationshipEnded,
 }
@@ -192,6 +194,8 @@ impl Action {
             Action::SignInRefused => "sign_in_refused",
             Action::SignOut => "sign_out",
             Action::AccountCreated => "account_created",
+            Action::AccountDisabled => "account_disabled",
+            Action::AccountEnabled => "account_enabled",
             Action::RelationshipAdded => "relationship_added",
             Action::RelationshipEnded => "relationship_ended",
         }
@@ -1001,6 +1005,39 @@ impl Access {
         })
         .await?;
         Ok(id)
+    }
+
+    /// Disables (or enables again) an account; a disabled account's sessions end at once and it
+    /// cannot sign in. An administrator cannot disable their own account.
+    pub async fn set_account_disabled(&self, by: Option<&Principal>, login: &str, disabled: bool) -> Result<(), AdminError> {
+        let admin = Self::require_admin(by)?;
+        let login = login.trim().to_lowercase();
+        if login == admin.account.login {
+            return Err(AdminError::Invalid("an administrator cannot disable their own account".into()));
+        }
+        let id: Option<String> = sqlx::query_scalar("UPDATE accounts SET disabled = ? WHERE login = ? RETURNING id")
+            .bind(i64::from(disabled))
+            .bind(&login)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("disabling an account"))?;
+        let id = id.ok_or_else(|| AdminError::Invalid(format!("no account {login}")))?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE account_id = ?")
+                .bind(&id)
+                .execute(&self.pool)
+                .await
+                .map_err(query_err("ending a disabled account's sessions"))?;
+        }
+        self.record(AuditEntry {
+            actor: Some(&admin.account),
+            action: Some(if disabled { Action::AccountDisabled } else { Action::AccountEnabled }),
+            address: admin.address.as_deref(),
+            detail: Some(format!("account={id}")),
+            ..Default::default()
+        })
+        .await?;
+        Ok(())
     }
 
     pub async fn account_by_login(&self, login: &str) -> Result<Option<Account>, AccessError> {

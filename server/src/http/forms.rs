@@ -275,6 +275,26 @@ pub(crate) async fn create_account(
 }
 
 #[derive(serde::Deserialize)]
+pub(crate) struct DisableForm {
+    csrf: String,
+    disabled: bool,
+}
+
+/// `POST /admin/accounts/{login}/disabled`.
+pub(crate) async fn set_account_disabled(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath(login): UrlPath<String>,
+    Form(form): Form<DisableForm>,
+) -> Response {
+    let principal = match checked(&auth, &form.csrf) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    admin_outcome(state.access.set_account_disabled(Some(principal), &login, form.disabled).await, "account")
+}
+
+#[derive(serde::Deserialize)]
 pub(crate) struct RelationshipForm {
     csrf: String,
     login: String,

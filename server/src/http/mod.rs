@@ -77,6 +77,7 @@ pub fn router(
         .route("/break-glass", post(forms::break_glass))
         .route("/patients/{id}/break-glass/end", post(forms::end_break_glass))
         .route("/admin/accounts", post(forms::create_account))
+        .route("/admin/accounts/{login}/disabled", post(forms::set_account_disabled))
         .route("/admin/relationships", post(forms::add_relationship))
         .route("/admin/relationships/{id}/end", post(forms::end_relationship))
         .route("/api/patients/{id}/history", get(history_json))
