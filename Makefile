@@ -58,6 +58,11 @@ deps-browser:
 	  echo "installing Debian's chromium"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
+	@# xmlsec1: an XML signature implementation we did not write checks our VIHF signatures.
+	@if ! command -v xmlsec1 >/dev/null; then \
+	  echo "installing Debian's xmlsec1"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 >/dev/null; \
+	fi
 
 ## --- build ----------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 //! - [`chart`]: trend charts as SVG (plotters), drawn on the server.
 //! - [`cli`]: the `bioviewer` command line (serve, import, parse).
 //! - [`config`]: settings from flags and `BIOVIEWER_*` variables.
+//! - [`dmp`]: the DMP adapter: the signed VIHF (SAML 2.0) so far.
 //! - [`domain`]: validated identifiers (INS, patient and document ids).
 //! - [`store`]: the `Store` port and its SQLite implementation (sqlx).
 //! - [`history`]: a stored patient's documents through the core's parser and normaliser.
@@ -21,6 +22,7 @@ pub mod access;
 pub mod chart;
 pub mod cli;
 pub mod config;
+pub mod dmp;
 pub mod domain;
 pub mod history;
 pub mod http;
