@@ -31,7 +31,7 @@ curl() { command curl -b "$jar" "$@"; }
 patient=$(curl -s "$base/" | python3 -c '
 import re, sys
 html = sys.stdin.read()
-rows = re.findall(r"href=\"/patients/([0-9a-f-]{36})\".*?<td class=\"num\">(\d+)</td>", html, re.S)
+rows = re.findall(r"href=\"/patients/([0-9a-f-]{36})\".*?<td class=\"num\">(\d+)", html, re.S)
 print(max(rows, key=lambda r: int(r[1]))[0])')
 docs=$(curl -s "$base/api/patients/$patient/history" | python3 -c 'import json,sys; h=json.load(sys.stdin); print(len(h["documents"]), sum(len(s["points"]) for s in h["series"]))')
 analyte=$(curl -s "$base/api/patients/$patient/history" | python3 -c 'import json,sys; h=json.load(sys.stdin); print(max(h["series"], key=lambda s: len(s["points"]))["analyte"])')
