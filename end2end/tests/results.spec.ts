@@ -142,3 +142,29 @@ test("a document shows the laboratory's own narrative safely and opens its PDF",
   expect((await fhir.json()).resourceType).toBe("Bundle");
   expect(errors).toEqual([]);
 });
+
+test("the cumulative table prints as an A4 landscape report with the patient, the period and page numbers", async ({ page }) => {
+  await page.goto(url("/"));
+  await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  await page.getByTestId("results-link").click();
+  await expect(page.getByTestId("cumulative-table")).toBeVisible();
+  await waitForHydration(page);
+  await page.emulateMedia({ media: "print" });
+  const header = page.locator(".print-header");
+  await expect(header).toBeVisible();
+  await expect(header).toContainText("PAT-TROIS");
+  await expect(header).toContainText("Période");
+  await expect(header).toContainText(/\d{2}\/\d{2}\/\d{4} – \d{2}\/\d{2}\/\d{4}/);
+  // The screen's controls are not printed.
+  await expect(page.locator(".filters")).toBeHidden();
+  await expect(page.getByTestId("user-menu")).toBeHidden();
+  await page.screenshot({ path: "screenshots/results-print.png", fullPage: true });
+  // The browser's own print engine: A4 landscape pages (842 × 595 points).
+  const pdf = (await page.pdf({ preferCSSPageSize: true, displayHeaderFooter: false })).toString("latin1");
+  const boxes = [...pdf.matchAll(/\/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]/g)].map((m) => [Number(m[1]), Number(m[2])]);
+  expect(boxes.length).toBeGreaterThan(0);
+  for (const [w, h] of boxes) {
+    expect(Math.round(w)).toBe(842);
+    expect(Math.round(h)).toBe(595);
+  }
+});
