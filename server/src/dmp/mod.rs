@@ -2,5 +2,6 @@
 //! the ITI-18 FindDocuments request and answer ([`xds`]). The HTTP client (MTOM, ITI-43,
 //! TD0.2), the simulator and the sync are issue 5's remaining work.
 
+pub mod mtom;
 pub mod vihf;
 pub mod xds;

@@ -12,6 +12,7 @@ const WSA: &str = "http://www.w3.org/2005/08/addressing";
 const WSSE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
 const QUERY: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0";
 const RIM: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0";
+const XDSB: &str = "urn:ihe:iti:xds-b:2007";
 /// Stored query id of FindDocuments.
 const FIND_DOCUMENTS: &str = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d";
 /// ExternalIdentifier schemes of a DocumentEntry.
@@ -71,27 +72,49 @@ impl FindDocuments {
         if let Some(to) = &self.created_to {
             slots.push(slot("$XDSDocumentEntryCreationTimeTo", std::slice::from_ref(to)));
         }
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-             <soap:Envelope xmlns:soap=\"{SOAP12}\" xmlns:wsa=\"{WSA}\">\
-             <soap:Header>\
-             <wsa:Action soap:mustUnderstand=\"1\">urn:ihe:iti:2007:RegistryStoredQuery</wsa:Action>\
-             <wsa:MessageID>{}</wsa:MessageID>\
-             <wsa:ReplyTo><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>\
-             <wsa:To soap:mustUnderstand=\"1\">{}</wsa:To>\
-             <wsse:Security xmlns:wsse=\"{WSSE}\" soap:mustUnderstand=\"1\">{vihf}</wsse:Security>\
-             </soap:Header>\
-             <soap:Body>\
-             <query:AdhocQueryRequest xmlns:query=\"{QUERY}\" xmlns:rim=\"{RIM}\">\
+        let body = format!(
+            "<query:AdhocQueryRequest xmlns:query=\"{QUERY}\" xmlns:rim=\"{RIM}\">\
              <query:ResponseOption returnComposedObjects=\"true\" returnType=\"LeafClass\"/>\
-             <rim:AdhocQuery id=\"{FIND_DOCUMENTS}\">{}</rim:AdhocQuery>\
-             </query:AdhocQueryRequest>\
-             </soap:Body></soap:Envelope>",
-            escape_text(message_id),
-            escape_text(to),
+             <rim:AdhocQuery id=\"{FIND_DOCUMENTS}\">{}</rim:AdhocQuery></query:AdhocQueryRequest>",
             slots.concat()
-        )
+        );
+        soap_envelope("urn:ihe:iti:2007:RegistryStoredQuery", message_id, to, vihf, &body)
     }
+}
+
+/// A SOAP 1.2 envelope with the WS-Addressing headers and the VIHF.
+fn soap_envelope(action: &str, message_id: &str, to: &str, vihf: &str, body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <soap:Envelope xmlns:soap=\"{SOAP12}\" xmlns:wsa=\"{WSA}\">\
+         <soap:Header>\
+         <wsa:Action soap:mustUnderstand=\"1\">{}</wsa:Action>\
+         <wsa:MessageID>{}</wsa:MessageID>\
+         <wsa:ReplyTo><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>\
+         <wsa:To soap:mustUnderstand=\"1\">{}</wsa:To>\
+         <wsse:Security xmlns:wsse=\"{WSSE}\" soap:mustUnderstand=\"1\">{vihf}</wsse:Security>\
+         </soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>",
+        escape_text(action),
+        escape_text(message_id),
+        escape_text(to)
+    )
+}
+
+/// ITI-43 Retrieve Document Set: the documents to fetch, by repository and uniqueId.
+pub fn retrieve_request(documents: &[(String, String)], vihf: &str, message_id: &str, to: &str) -> String {
+    let requests: String = documents
+        .iter()
+        .map(|(repository, unique_id)| {
+            format!(
+                "<xdsb:DocumentRequest><xdsb:RepositoryUniqueId>{}</xdsb:RepositoryUniqueId>\
+                 <xdsb:DocumentUniqueId>{}</xdsb:DocumentUniqueId></xdsb:DocumentRequest>",
+                escape_text(repository),
+                escape_text(unique_id)
+            )
+        })
+        .collect();
+    let body = format!("<xdsb:RetrieveDocumentSetRequest xmlns:xdsb=\"{XDSB}\">{requests}</xdsb:RetrieveDocumentSetRequest>");
+    soap_envelope("urn:ihe:iti:2007:RetrieveDocumentSet", message_id, to, vihf, &body)
 }
 
 /// One document the registry knows.
@@ -165,80 +188,63 @@ fn local(name: &str) -> &str {
     name.rsplit(':').next().unwrap_or(name)
 }
 
-/// Reads an ITI-18 response (or a SOAP fault) into entries or a typed error.
-pub fn parse_find_documents_response(xml: &str) -> Result<FindDocumentsResult, XdsError> {
+/// A small owned XML tree of an answer (local names; answers are small: documents travel as
+/// MTOM attachments).
+#[derive(Debug, Default)]
+pub(crate) struct Node {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Node>,
+    /// The text the element holds directly.
+    pub text: String,
+}
+
+impl Node {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Every descendant with this name, in document order.
+    pub fn descendants<'a>(&'a self, name: &'a str) -> Box<dyn Iterator<Item = &'a Node> + 'a> {
+        Box::new(self.children.iter().flat_map(move |c| std::iter::once(c).filter(move |c| c.name == name).chain(c.descendants(name))))
+    }
+
+    /// The first value of a `rim:Slot` child.
+    fn slot(&self, name: &str) -> Option<String> {
+        let slot = self.children.iter().find(|c| c.name == "Slot" && c.attr("name") == Some(name))?;
+        slot.child("ValueList")?.child("Value").map(|v| v.text.trim().to_string())
+    }
+}
+
+/// Parses an answer into a [`Node`] tree. Refuses DOCTYPEs, undefined entities, mismatched and
+/// unclosed elements (a truncated answer).
+pub(crate) fn parse_tree(xml: &str) -> Result<Node, XdsError> {
     let malformed = |e: &dyn std::fmt::Display| XdsError::Malformed(e.to_string());
     let mut reader = Reader::from_str(xml);
     reader.config_mut().trim_text(false);
-    // Open elements (local names), and the current text.
-    let mut stack: Vec<String> = Vec::new();
-    let mut text = String::new();
-    let mut status: Option<String> = None;
-    let mut entries: Vec<RegistryEntry> = Vec::new();
-    let mut errors: Vec<RegistryError> = Vec::new();
-    let mut fault_code: Option<String> = None;
-    let mut fault_reason: Option<String> = None;
-    let mut saw_fault = false;
-    // Inside an ExtrinsicObject: the slot being read and its values.
-    let mut current_slot: Option<String> = None;
-    let mut slot_values: Vec<String> = Vec::new();
+    let mut stack: Vec<Node> = vec![Node::default()];
     loop {
         let event = reader.read_event().map_err(|e| malformed(&e))?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(event, Event::Empty(_));
-                let name = local(e.name().as_ref()).to_string();
-                let mut attrs = std::collections::HashMap::new();
+                let mut node = Node { name: local(e.name().as_ref()).to_string(), ..Default::default() };
                 for a in e.attributes() {
                     let a = a.map_err(|e| malformed(&e))?;
                     let value = a.normalized_value(quick_xml::XmlVersion::Explicit1_0).map_err(|e| malformed(&e))?;
-                    attrs.insert(local(a.key.as_ref()).to_string(), value.into_owned());
+                    node.attrs.push((local(a.key.as_ref()).to_string(), value.into_owned()));
                 }
-                let get = |k: &str| attrs.get(k).cloned();
-                match name.as_str() {
-                    "AdhocQueryResponse" => status = get("status"),
-                    "Fault" => saw_fault = true,
-                    "ExtrinsicObject" => entries.push(RegistryEntry {
-                        entry_uuid: get("id").unwrap_or_default(),
-                        status: get("status").unwrap_or_default(),
-                        mime_type: get("mimeType"),
-                        ..Default::default()
-                    }),
-                    "Slot" => {
-                        current_slot = get("name");
-                        slot_values.clear();
-                    }
-                    "ExternalIdentifier" => {
-                        if let Some(entry) = entries.last_mut() {
-                            let value = get("value");
-                            match get("identificationScheme").as_deref() {
-                                Some(UNIQUE_ID_SCHEME) => entry.unique_id = value,
-                                Some(PATIENT_ID_SCHEME) => entry.patient_id = value,
-                                _ => {}
-                            }
-                        }
-                    }
-                    "Classification" => {
-                        if get("classificationScheme").as_deref() == Some(TYPE_CODE_SCHEME)
-                            && let Some(entry) = entries.last_mut()
-                        {
-                            entry.type_code = get("nodeRepresentation");
-                        }
-                    }
-                    "RegistryError" => errors.push(RegistryError {
-                        code: get("errorCode").unwrap_or_default(),
-                        severity: get("severity").unwrap_or_default(),
-                        context: get("codeContext").unwrap_or_default(),
-                    }),
-                    _ => {}
+                if matches!(event, Event::Empty(_)) {
+                    stack.last_mut().expect("the document node").children.push(node);
+                } else {
+                    stack.push(node);
                 }
-                if !empty {
-                    stack.push(name);
-                }
-                text.clear();
             }
-            Event::Text(t) => text.push_str(&t.xml10_content()),
-            Event::CData(c) => text.push_str(&c.into_inner()),
+            Event::Text(t) => stack.last_mut().expect("the document node").text.push_str(&t.xml10_content()),
+            Event::CData(c) => stack.last_mut().expect("the document node").text.push_str(&c.into_inner()),
             Event::GeneralRef(r) => {
                 let ch = if r.is_char_ref() {
                     r.resolve_char_ref().map_err(|e| malformed(&e))?
@@ -252,60 +258,149 @@ pub fn parse_find_documents_response(xml: &str) -> Result<FindDocumentsResult, X
                         other => return Err(XdsError::Malformed(format!("undefined entity &{other};"))),
                     }
                 };
-                if let Some(ch) = ch {
-                    text.push(ch);
-                }
+                stack.last_mut().expect("the document node").text.extend(ch);
             }
             Event::End(e) => {
                 let name = local(e.name().as_ref()).to_string();
-                if stack.pop().as_deref() != Some(name.as_str()) {
-                    return Err(XdsError::Malformed(format!("unexpected end of {name}")));
-                }
-                let parent = stack.last().map(String::as_str);
-                match (name.as_str(), parent) {
-                    ("Value", Some("ValueList")) if current_slot.is_some() => slot_values.push(text.trim().to_string()),
-                    ("Value", Some("Code")) if saw_fault && fault_code.is_none() => fault_code = Some(text.trim().to_string()),
-                    ("Text", Some("Reason")) if saw_fault => fault_reason = Some(text.trim().to_string()),
-                    ("Slot", _) => {
-                        // Slots of the entry itself (not of a classification inside it).
-                        if stack.last().map(String::as_str) == Some("ExtrinsicObject")
-                            && let (Some(entry), Some(slot)) = (entries.last_mut(), current_slot.take())
-                        {
-                            let first = slot_values.first().cloned();
-                            match slot.as_str() {
-                                "repositoryUniqueId" => entry.repository_unique_id = first,
-                                "creationTime" => entry.creation_time = first,
-                                "size" => entry.size = first.and_then(|s| s.parse().ok()),
-                                "hash" => entry.hash = first,
-                                _ => {}
-                            }
-                        }
-                        current_slot = None;
-                    }
-                    _ => {}
-                }
-                text.clear();
+                let node = stack.pop().filter(|n| n.name == name && !stack.is_empty());
+                let Some(node) = node else { return Err(XdsError::Malformed(format!("unexpected end of {name}"))) };
+                stack.last_mut().expect("the document node").children.push(node);
             }
             Event::DocType(_) => return Err(XdsError::Malformed("DOCTYPE refused".into())),
             Event::Eof => break,
             _ => {}
         }
     }
-    if !stack.is_empty() {
-        return Err(XdsError::Malformed("the answer is truncated".into()));
+    let document = stack.pop().filter(|_| stack.is_empty()).ok_or_else(|| XdsError::Malformed("the answer is truncated".into()))?;
+    document.children.into_iter().next().ok_or_else(|| XdsError::Malformed("an empty answer".into()))
+}
+
+/// What an answer says about itself: a SOAP fault, or the status of its AdhocQueryResponse /
+/// RegistryResponse with its RegistryErrors. `Ok((partial, warnings))` on (partial) success.
+fn outcome(root: &Node) -> Result<(bool, Vec<RegistryError>), XdsError> {
+    if let Some(fault) = root.descendants("Fault").next() {
+        let code = fault.child("Code").and_then(|c| c.child("Value")).map(|v| v.text.trim().to_string()).unwrap_or_default();
+        let reason = fault.child("Reason").and_then(|r| r.child("Text")).map(|t| t.text.trim().to_string()).unwrap_or_default();
+        return Err(XdsError::SoapFault { code, reason });
     }
-    if saw_fault {
-        return Err(XdsError::SoapFault { code: fault_code.unwrap_or_default(), reason: fault_reason.unwrap_or_default() });
-    }
-    let status = status.ok_or_else(|| XdsError::Malformed("no AdhocQueryResponse".into()))?;
+    let status = root
+        .descendants("AdhocQueryResponse")
+        .chain(root.descendants("RegistryResponse"))
+        .find_map(|n| n.attr("status"))
+        .ok_or_else(|| XdsError::Malformed("no registry response status".into()))?;
+    let errors: Vec<RegistryError> = root
+        .descendants("RegistryError")
+        .map(|e| RegistryError {
+            code: e.attr("errorCode").unwrap_or_default().to_string(),
+            severity: e.attr("severity").unwrap_or_default().to_string(),
+            context: e.attr("codeContext").unwrap_or_default().to_string(),
+        })
+        .collect();
     let (hard, soft): (Vec<_>, Vec<_>) = errors.into_iter().partition(|e| e.severity.ends_with(":Error"));
-    match local(&status) {
-        "Success" if hard.is_empty() => Ok(FindDocumentsResult { entries, partial: false, warnings: soft }),
-        "PartialSuccess" => Ok(FindDocumentsResult { entries, partial: true, warnings: soft.into_iter().chain(hard).collect() }),
+    match local(status) {
+        "Success" if hard.is_empty() => Ok((false, soft)),
+        "PartialSuccess" => Ok((true, soft.into_iter().chain(hard).collect())),
         _ if hard.iter().any(|e| e.code == "XDSUnknownPatientId") => Err(XdsError::UnknownPatient),
         _ if hard.iter().any(|e| e.code == "XDSTooManyResults") => Err(XdsError::TooManyResults),
         _ => Err(XdsError::Registry(hard)),
     }
+}
+
+/// One document an ITI-43 answer carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrievedDocument {
+    pub repository_unique_id: Option<String>,
+    pub unique_id: String,
+    pub mime_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrieveResult {
+    pub documents: Vec<RetrievedDocument>,
+    pub partial: bool,
+    pub warnings: Vec<RegistryError>,
+}
+
+/// Reads an ITI-43 answer: MTOM (`multipart/related`, documents as XOP attachments) or plain
+/// SOAP (documents inline in base64).
+pub fn parse_retrieve_response(content_type: &str, body: &[u8]) -> Result<RetrieveResult, XdsError> {
+    use base64::Engine as _;
+    let multipart = if content_type.trim_start().to_ascii_lowercase().starts_with("multipart/") {
+        Some(super::mtom::parse(content_type, body).map_err(|e| XdsError::Malformed(e.to_string()))?)
+    } else {
+        None
+    };
+    let soap = match &multipart {
+        Some(m) => &m.root.body[..],
+        None => body,
+    };
+    let soap = std::str::from_utf8(soap).map_err(|_| XdsError::Malformed("the SOAP part is not UTF-8".into()))?;
+    let root = parse_tree(soap)?;
+    let (partial, warnings) = outcome(&root)?;
+    let mut documents = Vec::new();
+    for response in root.descendants("DocumentResponse") {
+        let text = |name: &str| response.child(name).map(|n| n.text.trim().to_string()).filter(|t| !t.is_empty());
+        let unique_id =
+            text("DocumentUniqueId").ok_or_else(|| XdsError::Malformed("a DocumentResponse without DocumentUniqueId".into()))?;
+        let document = response.child("Document").ok_or_else(|| XdsError::Malformed(format!("no Document for {unique_id}")))?;
+        let bytes = match document.child("Include").and_then(|i| i.attr("href")) {
+            Some(href) => multipart
+                .as_ref()
+                .and_then(|m| m.by_cid(href))
+                .map(|p| p.body.clone())
+                .ok_or_else(|| XdsError::Malformed(format!("the attachment {href} is missing")))?,
+            None => {
+                let b64: String = document.text.chars().filter(|c| !c.is_whitespace()).collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| XdsError::Malformed(format!("base64 of {unique_id}: {e}")))?
+            }
+        };
+        documents.push(RetrievedDocument {
+            repository_unique_id: text("RepositoryUniqueId"),
+            unique_id,
+            mime_type: text("mimeType"),
+            bytes,
+        });
+    }
+    Ok(RetrieveResult { documents, partial, warnings })
+}
+
+/// Reads an ITI-18 response (or a SOAP fault) into entries or a typed error.
+pub fn parse_find_documents_response(xml: &str) -> Result<FindDocumentsResult, XdsError> {
+    let root = parse_tree(xml)?;
+    let (partial, warnings) = outcome(&root)?;
+    let entries = root
+        .descendants("ExtrinsicObject")
+        .map(|o| {
+            let identifier = |scheme: &str| {
+                o.children
+                    .iter()
+                    .find(|c| c.name == "ExternalIdentifier" && c.attr("identificationScheme") == Some(scheme))
+                    .and_then(|c| c.attr("value"))
+                    .map(str::to_string)
+            };
+            RegistryEntry {
+                entry_uuid: o.attr("id").unwrap_or_default().to_string(),
+                unique_id: identifier(UNIQUE_ID_SCHEME),
+                patient_id: identifier(PATIENT_ID_SCHEME),
+                repository_unique_id: o.slot("repositoryUniqueId"),
+                status: o.attr("status").unwrap_or_default().to_string(),
+                creation_time: o.slot("creationTime"),
+                mime_type: o.attr("mimeType").map(str::to_string),
+                type_code: o
+                    .children
+                    .iter()
+                    .find(|c| c.name == "Classification" && c.attr("classificationScheme") == Some(TYPE_CODE_SCHEME))
+                    .and_then(|c| c.attr("nodeRepresentation"))
+                    .map(str::to_string),
+                size: o.slot("size").and_then(|s| s.parse().ok()),
+                hash: o.slot("hash"),
+            }
+        })
+        .collect();
+    Ok(FindDocumentsResult { entries, partial, warnings })
 }
 
 #[cfg(test)]
@@ -320,6 +415,50 @@ mod tests {
             created_from: Some("20160101000000".into()),
             created_to: None,
         }
+    }
+
+    fn retrieve_answer(include: bool) -> String {
+        let document = if include {
+            r#"<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:doc1@bioviewer"/>"#.to_string()
+        } else {
+            "PENsaW5pY2FsRG9jdW1lbnQvPg==".to_string()
+        };
+        format!(
+            r#"<s:Envelope xmlns:s="{SOAP12}"><s:Body><xdsb:RetrieveDocumentSetResponse xmlns:xdsb="{XDSB}">
+<rs:RegistryResponse xmlns:rs="urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0" status="urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"/>
+<xdsb:DocumentResponse><xdsb:RepositoryUniqueId>1.2.250.1.213.1.1.1.2</xdsb:RepositoryUniqueId><xdsb:DocumentUniqueId>1.2.3^doc.1</xdsb:DocumentUniqueId><xdsb:mimeType>text/xml</xdsb:mimeType><xdsb:Document>{document}</xdsb:Document></xdsb:DocumentResponse>
+</xdsb:RetrieveDocumentSetResponse></s:Body></s:Envelope>"#
+        )
+    }
+
+    #[test]
+    fn documents_are_read_from_mtom_attachments_and_from_inline_base64() {
+        let cda = b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\">\r\n\xc3\xa9</ClinicalDocument>".to_vec();
+        let (content_type, body) =
+            crate::dmp::mtom::build("b0undary", &retrieve_answer(true), &[("doc1@bioviewer".into(), "text/xml".into(), cda.clone())]);
+        let result = parse_retrieve_response(&content_type, &body).unwrap();
+        assert_eq!(result.documents.len(), 1);
+        assert_eq!(result.documents[0].unique_id, "1.2.3^doc.1");
+        assert_eq!(result.documents[0].bytes, cda, "byte for byte");
+        let inline = parse_retrieve_response("application/soap+xml", retrieve_answer(false).as_bytes()).unwrap();
+        assert_eq!(inline.documents[0].bytes, b"<ClinicalDocument/>");
+        // An Include whose attachment is missing, a truncated MTOM message: errors, retryable.
+        let (content_type, body) = crate::dmp::mtom::build("b0undary", &retrieve_answer(true), &[]);
+        assert!(matches!(parse_retrieve_response(&content_type, &body), Err(XdsError::Malformed(_))));
+        let (content_type, body) =
+            crate::dmp::mtom::build("b0undary", &retrieve_answer(true), &[("doc1@bioviewer".into(), "text/xml".into(), cda)]);
+        let cut = parse_retrieve_response(&content_type, &body[..body.len() - 30]).unwrap_err();
+        assert!(cut.is_transient(), "{cut}");
+    }
+
+    #[test]
+    fn the_retrieve_request_lists_every_document() {
+        let xml =
+            retrieve_request(&[("r1".into(), "u1".into()), ("r1".into(), "u&2".into())], "", "urn:uuid:2", "https://dmp.test/repository");
+        assert!(xml.contains("urn:ihe:iti:2007:RetrieveDocumentSet"));
+        assert_eq!(xml.matches("<xdsb:DocumentRequest>").count(), 2);
+        assert!(xml.contains("<xdsb:DocumentUniqueId>u&amp;2</xdsb:DocumentUniqueId>"));
+        assert!(parse_tree(&xml).is_ok(), "well-formed");
     }
 
     #[test]
