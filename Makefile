@@ -89,18 +89,26 @@ server-release:
 run: deps-rust deps-node site server-release
 	@mkdir -p $(DATA_DIR)
 	@if [ ! -s $(DATA_DIR)/bioviewer.db ]; then \
-	  echo "generating demo patients (10 years of reports from 5 laboratories) and loading them"; \
+	  echo "generating demo patients (10 years of reports from 5 laboratories)"; \
 	  $(TARGET_DIR)/release/bioviewer demo-data --patients 6 --years 10 --out $(DATA_DIR)/demo; \
-	  $(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn import $(DATA_DIR)/demo >/dev/null; \
 	  if [ -d "$(CORPUS_DIR)" ]; then \
-	    echo "loading the national agency's example documents from $(CORPUS_DIR)"; \
-	    $(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn import "$(CORPUS_DIR)" >/dev/null; \
+	    echo "adding the national agency's example documents from $(CORPUS_DIR)"; \
+	    mkdir -p $(DATA_DIR)/demo/ans-cr-bio && cp "$(CORPUS_DIR)"/*.xml $(DATA_DIR)/demo/ans-cr-bio/; \
 	  fi; \
+	  echo "loading them (the same folder is the embedded DMP simulator's)"; \
+	  $(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn import $(DATA_DIR)/demo >/dev/null; \
+	fi
+	@# The demo structure's VIHF signing key and certificate (a real DMP gets the structure's own).
+	@if [ ! -s $(DATA_DIR)/structure.key.pem ]; then \
+	  command -v openssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }; \
+	  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/O=Bioviewer demo/CN=Structure de demonstration" \
+	    -keyout $(DATA_DIR)/structure.key.pem -out $(DATA_DIR)/structure.cert.pem 2>/dev/null; \
 	fi
 	@# Idempotent: creates the demo accounts once, prints the logins every time.
 	@$(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) --log-level warn accounts demo
 	@echo "Open http://$(LISTEN) in a browser and sign in with one of the logins above (Ctrl-C stops the server)."
-	$(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) serve --listen $(LISTEN) --site-root $(SITE_DIR)
+	$(TARGET_DIR)/release/bioviewer --data-dir $(DATA_DIR) serve --listen $(LISTEN) --site-root $(SITE_DIR) \
+	  --dmp-simulator $(DATA_DIR)/demo --dmp-structure-key $(DATA_DIR)/structure.key.pem --dmp-structure-cert $(DATA_DIR)/structure.cert.pem
 
 test: deps test-rust site test-e2e
 

@@ -4,7 +4,7 @@
 // clinician (who cares for the corpus patient) and saves that session for the tests that need
 // one (playwright.config.ts: storageState).
 import { spawn, execFileSync, ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync, cpSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -73,9 +73,11 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   }
   const dataDir = mkdtempSync(join(tmpdir(), "bioviewer-e2e-"));
   const env = { ...process.env, BIOVIEWER_DATA_DIR: dataDir, BIOVIEWER_LOG: "warn" };
-  execFileSync(binary, ["import", corpus], { env, stdio: ["ignore", "ignore", "inherit"] });
+  // One folder, the corpus and generated patients: imported, and served by the embedded DMP
+  // simulator, so opening a patient syncs them over real HTTP.
   const demo = join(dataDir, "demo");
   execFileSync(binary, ["demo-data", "--patients", "6", "--years", "2", "--out", demo], { env, stdio: ["ignore", "ignore", "inherit"] });
+  cpSync(corpus, join(demo, "ans-cr-bio"), { recursive: true });
   execFileSync(binary, ["import", demo], { env, stdio: ["ignore", "ignore", "inherit"] });
   execFileSync(binary, ["accounts", "demo"], { env, stdio: ["ignore", "ignore", "inherit"] });
 
@@ -103,6 +105,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       BIOVIEWER_OIDC_CLIENT_ID: "bioviewer",
       BIOVIEWER_OIDC_CLIENT_SECRET: "bioviewer-test-secret",
       BIOVIEWER_OIDC_REDIRECT_URL: `${url}/auth/oidc/callback`,
+      BIOVIEWER_DMP_SIMULATOR: demo,
+      BIOVIEWER_DMP_STRUCTURE_KEY: join(repo, "server", "tests", "data", "vihf-test-structure.key.pem"),
+      BIOVIEWER_DMP_STRUCTURE_CERT: join(repo, "server", "tests", "data", "vihf-test-structure.cert.pem"),
       // No acr_values: oidc-provider's development login sets no authentication level (the
       // acr check is covered by server/src/oidc.rs's tests).
     },

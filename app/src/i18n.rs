@@ -194,6 +194,13 @@ messages! {
     Professional => "Professionnel", "Professional";
     Patient => "Patient", "Patient";
     FlagColumn => "Interprétation", "Flag";
+    DmpSyncRunning => "Synchronisation avec le DMP en cours ; les résultats déjà reçus sont affichés.", "Syncing with the DMP; the results already received are shown.";
+    DmpSyncDone => "DMP synchronisé.", "DMP synced.";
+    DmpSyncFailed => "La synchronisation avec le DMP a échoué ; les résultats affichés sont ceux déjà reçus. Nouvel essai à la prochaine ouverture.", "Syncing with the DMP failed; the results shown are those already received. It will be retried next time.";
+    DmpLastSync => "Dernière synchronisation :", "Last sync:";
+    DmpFound => "documents au DMP", "documents in the DMP";
+    DmpNew => "nouveaux", "new";
+    DmpNotRetrieved => "non récupérés", "not retrieved";
     AccountActive => "Actif", "Active";
     AccountDisabled => "Désactivé", "Disabled";
     Disable => "Désactiver", "Disable";

@@ -57,6 +57,21 @@ pub struct DocumentSummary {
 pub struct PatientDocuments {
     pub patient: PatientSummary,
     pub documents: Vec<DocumentSummary>,
+    /// The DMP sync of this patient, when Bioviewer is connected to the DMP.
+    pub dmp_sync: Option<DmpSyncStatus>,
+}
+
+/// Where the DMP sync of a patient stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmpSyncStatus {
+    pub running: bool,
+    /// RFC 3339, UTC, of the last finished sync; empty before the first one.
+    pub at: String,
+    pub found: usize,
+    pub stored: usize,
+    pub failed: usize,
+    /// Why the last sync failed (results already stored stay visible).
+    pub error: Option<String>,
 }
 
 /// One source document as the laboratory wrote it: its narrative sections (made safe by the

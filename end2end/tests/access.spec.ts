@@ -52,9 +52,15 @@ test("a GP sees an own patient, not another, until breaking the glass with a rea
   await expect(rows.filter({ hasText: "ROUX" })).toHaveCount(0);
   await expect(rows.filter({ hasText: "PAT-TROIS" })).toHaveCount(0);
 
-  // Her own patient's results.
+  // Her own patient's results; opening the patient syncs the DMP (the embedded simulator).
   await rows.filter({ hasText: "MARTIN" }).getByRole("link").click();
   await expect(page.getByRole("heading", { level: 2 })).toHaveText("Documents");
+  await expect(page.getByTestId("dmp-sync")).toContainText(/Synchronisation avec le DMP en cours|DMP synchronisé/);
+  // Everything was imported already: the sync finds the documents and fetches nothing new.
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId("dmp-sync")).toContainText(/DMP synchronisé.*documents au DMP, 0 nouveaux/, { timeout: 1000 });
+  }).toPass({ timeout: 15_000 });
   await waitForHydration(page);
 
   // Another patient, by address: refused, and nothing of the patient shows.

@@ -61,6 +61,45 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Serve a DMP simulator (XDS.b registry + repository) for the CDA documents of a folder.
+    DmpSim {
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:3100")]
+        listen: std::net::SocketAddr,
+        /// Added latency per answer, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Every n-th request fails with a SOAP Receiver fault (0: never).
+        #[arg(long, default_value_t = 0)]
+        fail_every: u64,
+        /// Every answer is a SOAP fault.
+        #[arg(long)]
+        soap_fault: bool,
+        /// MTOM answers are cut in half.
+        #[arg(long)]
+        truncate_mtom: bool,
+        /// Answers trickle in 256-byte chunks this many milliseconds apart.
+        #[arg(long)]
+        drip_ms: Option<u64>,
+    },
+    /// Sync one patient from the DMP into the store, on behalf of a professional's account.
+    Sync {
+        /// The patient's INS (15 digits).
+        #[arg(long)]
+        patient: String,
+        /// The INS's OID (default: INS-NIR).
+        #[arg(long, default_value = "1.2.250.1.213.1.4.8")]
+        ins_oid: String,
+        /// The professional (login) on whose behalf the VIHF is signed.
+        #[arg(long = "as")]
+        as_login: String,
+        /// Break-the-glass purpose (bris_de_glace) instead of normal.
+        #[arg(long)]
+        break_glass: bool,
+        #[command(flatten)]
+        dmp: crate::config::DmpArgs,
+    },
     /// Accounts and care relationships (the administrator's tools on the command line).
     Accounts {
         #[command(subcommand)]
@@ -175,6 +214,25 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 Err(bad) => tracing::error!(first_bad_record = bad.first_bad_record(), "the audit trail is broken: {bad}"),
             }
             let store: Arc<dyn Store> = Arc::new(sqlite);
+            let dmp = match (&serve.dmp_simulator, &serve.dmp.dmp_endpoint) {
+                (Some(folder), _) => {
+                    let (simulator, skipped) = crate::dmp::simulator::Simulator::from_folder(folder, Default::default())
+                        .map_err(|e| format!("cannot read {}: {e}", folder.display()))?;
+                    let count = simulator.documents().len();
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+                    let address = listener.local_addr().map_err(|e| e.to_string())?;
+                    tokio::spawn(async move {
+                        if let Err(e) = axum::serve(listener, Arc::new(simulator).router()).await {
+                            tracing::error!(error = %e, "the DMP simulator stopped");
+                        }
+                    });
+                    tracing::info!(documents = count, skipped, %address, "DMP simulator started");
+                    Some(serve.dmp.client(format!("http://{address}/dmp"))?)
+                }
+                (None, Some(endpoint)) => Some(serve.dmp.client(endpoint.clone())?),
+                (None, None) => None,
+            };
+            let dmp = dmp.map(|client| Arc::new(crate::dmp::sync::DmpService::new(client, store.clone())));
             let oidc = match serve.oidc_settings()? {
                 Some(settings) => Some(Arc::new(crate::oidc::Oidc::new(settings).map_err(|e| e.to_string())?)),
                 None => None,
@@ -185,7 +243,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 tokio::net::TcpListener::bind(serve.listen).await.map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("Bioviewer is listening on http://{address}");
-            crate::http::serve(listener, store, normaliser, access, oidc, &serve.site_root).await.map_err(|e| e.to_string())?;
+            crate::http::serve(listener, store, normaliser, access, oidc, dmp, &serve.site_root).await.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { paths } => {
@@ -234,6 +292,53 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Normalize { patient, unit_system, transcoding, paths } => normalize_command(patient, unit_system, transcoding, &paths),
         Command::Units { command } => units_command(command),
         Command::Accounts { command } => accounts_command(&cli.common, command).await,
+        Command::DmpSim { corpus, listen, latency_ms, fail_every, soap_fault, truncate_mtom, drip_ms } => {
+            let faults = crate::dmp::simulator::Faults {
+                latency: std::time::Duration::from_millis(latency_ms),
+                fail_every,
+                always_fault: soap_fault,
+                truncate_mtom,
+                drip: drip_ms.map(std::time::Duration::from_millis),
+            };
+            let (simulator, skipped) = crate::dmp::simulator::Simulator::from_folder(&corpus, faults)
+                .map_err(|e| format!("cannot read {}: {e}", corpus.display()))?;
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            println!(
+                "DMP simulator: {} documents ({skipped} files skipped), http://{}/dmp/registry and /dmp/repository",
+                simulator.documents().len(),
+                listener.local_addr().map_err(|e| e.to_string())?
+            );
+            axum::serve(listener, Arc::new(simulator).router()).await.map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { patient, ins_oid, as_login, break_glass, dmp } => {
+            let endpoint = dmp.dmp_endpoint.clone().ok_or("--dmp-endpoint (or BIOVIEWER_DMP_ENDPOINT) is required")?;
+            let client = dmp.client(endpoint)?;
+            let sqlite = open_sqlite(&cli.common).await?;
+            let access =
+                crate::access::Access::new(sqlite.pool().clone(), crate::access::AccessSettings::default()).map_err(|e| e.to_string())?;
+            let account = access.account_by_login(&as_login).await.map_err(|e| e.to_string())?.ok_or(format!("no account {as_login}"))?;
+            let requester = crate::dmp::client::Requester::of_account(&account)
+                .ok_or("this account has no national id or profession the VIHF can state")?;
+            let purpose = if break_glass { crate::dmp::vihf::PurposeOfUse::BrisDeGlace } else { crate::dmp::vihf::PurposeOfUse::Normal };
+            let query = crate::dmp::client::PatientQuery { ins: patient, ins_oid, purpose };
+            let store: Arc<dyn Store> = Arc::new(sqlite);
+            let report = crate::dmp::sync::sync_patient(&client, store.as_ref(), &requester, &query, &mut |r| {
+                eprintln!(
+                    "found {} (replaced {}), already stored {}, fetched {}, stored {}, failed {}",
+                    r.found,
+                    r.deprecated,
+                    r.already_stored,
+                    r.fetched,
+                    r.stored,
+                    r.failed.len()
+                );
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Audit { command: AuditCommand::Verify } => {
             let access = open_access(&cli.common).await?;
             match access.verify_audit().await.map_err(|e| e.to_string())? {

@@ -62,6 +62,64 @@ pub struct ServeSettings {
     /// Required authentication levels, space-separated (e.g. `eidas1`).
     #[arg(long, env = "BIOVIEWER_OIDC_ACR_VALUES")]
     pub oidc_acr_values: Option<String>,
+    #[command(flatten)]
+    pub dmp: DmpArgs,
+    /// Serve a DMP simulator for the documents of this folder, embedded (on a loopback port of
+    /// its own, reached over real HTTP), and connect to it.
+    #[arg(long, env = "BIOVIEWER_DMP_SIMULATOR")]
+    pub dmp_simulator: Option<PathBuf>,
+}
+
+/// The DMP connection: where, and the structure's identity and keys.
+#[derive(Debug, Clone, Args)]
+pub struct DmpArgs {
+    /// Base URL of the DMP web services (`{url}/registry`, `{url}/repository`).
+    #[arg(long, env = "BIOVIEWER_DMP_ENDPOINT")]
+    pub dmp_endpoint: Option<String>,
+    /// The structure's signing key (PEM) for the VIHF.
+    #[arg(long, env = "BIOVIEWER_DMP_STRUCTURE_KEY", default_value = "data/structure.key.pem")]
+    pub dmp_structure_key: PathBuf,
+    /// The structure's certificate (PEM), put in the VIHF's KeyInfo.
+    #[arg(long, env = "BIOVIEWER_DMP_STRUCTURE_CERT", default_value = "data/structure.cert.pem")]
+    pub dmp_structure_cert: PathBuf,
+    /// TLS client certificate chain and key (PEM) for mutual TLS with the DMP.
+    #[arg(long, env = "BIOVIEWER_DMP_CLIENT_CERT")]
+    pub dmp_client_cert: Option<PathBuf>,
+    #[arg(long, env = "BIOVIEWER_DMP_CLIENT_KEY")]
+    pub dmp_client_key: Option<PathBuf>,
+    #[arg(long, env = "BIOVIEWER_DMP_STRUCTURE_ID", default_value = "1010000000011")]
+    pub dmp_structure_id: String,
+    #[arg(long, env = "BIOVIEWER_DMP_ACTIVITY_SECTOR", default_value = "SA07^1.2.250.1.71.4.2.4")]
+    pub dmp_activity_sector: String,
+    #[arg(long, env = "BIOVIEWER_DMP_HOMOLOGATION_ID", default_value = "BIOVIEWER-DEMO")]
+    pub dmp_homologation_id: String,
+}
+
+impl DmpArgs {
+    /// The client for `endpoint` with these keys.
+    pub fn client(&self, endpoint: String) -> Result<crate::dmp::client::DmpClient, String> {
+        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+        let key = String::from_utf8(read(&self.dmp_structure_key)?).map_err(|_| "the structure key is not PEM text".to_string())?;
+        let cert =
+            String::from_utf8(read(&self.dmp_structure_cert)?).map_err(|_| "the structure certificate is not PEM text".to_string())?;
+        let key = std::sync::Arc::new(crate::dmp::vihf::StructureKey::from_pem(&key, &cert).map_err(|e| e.to_string())?);
+        let client_cert = match (&self.dmp_client_cert, &self.dmp_client_key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            (None, None) => None,
+            _ => return Err("--dmp-client-cert and --dmp-client-key go together".into()),
+        };
+        let settings = crate::dmp::client::DmpSettings {
+            endpoint,
+            structure_id: self.dmp_structure_id.clone(),
+            activity_sector: self.dmp_activity_sector.clone(),
+            homologation_id: self.dmp_homologation_id.clone(),
+            timeout: std::time::Duration::from_secs(30),
+            attempts: 3,
+            backoff: std::time::Duration::from_millis(500),
+        };
+        crate::dmp::client::DmpClient::new(settings, key, client_cert.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())))
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl ServeSettings {

@@ -69,7 +69,7 @@ async fn spawn_second_app(settings: AccessSettings) -> TestApp {
     let access = Arc::new(Access::new(pool.clone(), settings).expect("access service"));
     let site = tempfile::tempdir().expect("temp site root").keep();
     let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).expect("shipped tables"));
-    let router = bioviewer::http::router(store.clone(), normaliser, access.clone(), None, &site);
+    let router = bioviewer::http::router(store.clone(), normaliser, access.clone(), None, None, &site);
     TestApp { router, store, access, pool, session: Mutex::new(None), _serial: None }
 }
 
@@ -198,7 +198,7 @@ async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":2"), "{body}");
+    assert!(body.contains("\"schema_version\":3"), "{body}");
 }
 
 #[tokio::test]
@@ -782,4 +782,200 @@ async fn an_administrator_disables_an_account_and_its_sessions_end() {
     assert!(t.app.sign_in("gp", PASSWORD, None).await.is_ok(), "enabled again");
     let own = t.app.post_form(Some(&admin), "/admin/accounts/admin/disabled", &format!("csrf={}&disabled=true", admin.csrf)).await;
     assert!(own.headers()["location"].to_str().unwrap().starts_with("/admin?error="), "not their own account");
+}
+
+// --- the DMP: client against the simulator over HTTP (issue 5) -------------------------------
+
+use bioviewer::dmp::client::{DmpClient, DmpError, DmpSettings, PatientQuery, Requester};
+use bioviewer::dmp::simulator::{Faults, SimDocument, Simulator};
+use bioviewer::dmp::sync::sync_patient;
+use bioviewer::dmp::vihf::{PurposeOfUse, StructureKey};
+
+fn structure_key() -> Arc<StructureKey> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let key = std::fs::read_to_string(dir.join("vihf-test-structure.key.pem")).unwrap();
+    let cert = std::fs::read_to_string(dir.join("vihf-test-structure.cert.pem")).unwrap();
+    Arc::new(StructureKey::from_pem(&key, &cert).unwrap())
+}
+
+/// Generated reports of `patients` demo patients over `years`, as the simulator indexes them.
+fn demo_documents(patients: usize, years: u32) -> Vec<SimDocument> {
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    bioviewer_core::demo::generate(patients, years, 11, today)
+        .into_iter()
+        .filter_map(|d| Simulator::index(bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()))
+        .collect()
+}
+
+/// A simulator listening on a free loopback port: its base URL.
+async fn spawn_simulator(documents: Vec<SimDocument>, faults: Faults) -> String {
+    let simulator = Arc::new(Simulator::new(documents, faults));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, simulator.router()).await.unwrap() });
+    format!("http://{address}/dmp")
+}
+
+fn client(endpoint: &str, attempts: u32, timeout: std::time::Duration) -> DmpClient {
+    let settings = DmpSettings {
+        endpoint: endpoint.to_string(),
+        structure_id: "1010000000011".into(),
+        activity_sector: "SA07^1.2.250.1.71.4.2.4".into(),
+        homologation_id: "TEST".into(),
+        timeout,
+        attempts,
+        backoff: std::time::Duration::from_millis(20),
+    };
+    DmpClient::new(settings, structure_key(), None).unwrap()
+}
+
+fn requester() -> Requester {
+    Requester {
+        national_id: "810000000011".into(),
+        name: "DURAND Sophie".into(),
+        profession_code: "10".into(),
+        profession_name: "Médecin".into(),
+        authentication_mode: "AIR".into(),
+    }
+}
+
+fn patient_query(n: usize) -> PatientQuery {
+    PatientQuery { ins: bioviewer_core::demo::patient_ins(n), ins_oid: "1.2.250.1.213.1.4.10".into(), purpose: PurposeOfUse::Normal }
+}
+
+const SECOND: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[tokio::test]
+async fn a_sync_stores_every_current_document_then_only_new_ones() {
+    let app = spawn_app().await;
+    let documents = demo_documents(3, 6);
+    // A patient with a partial report later replaced (two versions of one set).
+    let mut versions: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for d in &documents {
+        *versions.entry(d.set_id.as_deref().unwrap_or_default()).or_default() += 1;
+    }
+    let replaced = documents.iter().find(|d| versions[d.set_id.as_deref().unwrap_or_default()] > 1).expect("a replaced report");
+    let n = (0..3).find(|n| bioviewer_core::demo::patient_ins(*n) == replaced.patient_ins).unwrap();
+    let of_patient = documents.iter().filter(|d| d.patient_ins == replaced.patient_ins).count();
+    let endpoint = spawn_simulator(documents, Faults::default()).await;
+    let client = client(&endpoint, 3, SECOND);
+    let mut steps = 0;
+    let report = sync_patient(&client, app.store.as_ref(), &requester(), &patient_query(n), &mut |_| steps += 1).await.unwrap();
+    assert_eq!(report.found, of_patient, "every entry of this patient, none of the other's");
+    assert!(report.deprecated > 0, "partial reports replaced by complete ones are Deprecated: {report:?}");
+    assert_eq!(report.stored, report.found - report.deprecated, "{report:?}");
+    assert!(report.failed.is_empty() && steps >= 2, "progress reported: {report:?}");
+    let patients = app.store.list_patients().await.unwrap();
+    assert_eq!(patients.len(), 1);
+    assert_eq!(patients[0].document_count as usize, report.stored);
+    let stored = app.store.patient_documents(patients[0].id).await.unwrap();
+    assert!(stored.iter().all(|d| d.source == "dmp"));
+    // Incremental: nothing new, nothing fetched.
+    let again = sync_patient(&client, app.store.as_ref(), &requester(), &patient_query(n), &mut |_| {}).await.unwrap();
+    assert_eq!((again.fetched, again.already_stored), (0, report.stored));
+}
+
+#[tokio::test]
+async fn transient_faults_are_retried_and_lasting_ones_reported() {
+    let documents = demo_documents(1, 1);
+    // Every second request fails: with retries the sync completes.
+    let app = spawn_app().await;
+    // Each case below gets a fresh store (the first app holds the tests' lock).
+    let fresh = || spawn_second_app(AccessSettings::default());
+    let flaky = spawn_simulator(documents.clone(), Faults { fail_every: 2, ..Faults::default() }).await;
+    let report = sync_patient(&client(&flaky, 3, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert!(report.stored > 0 && report.failed.is_empty(), "{report:?}");
+    // Always failing: a clear, transient error after the retries; nothing stored.
+    let app = fresh().await;
+    let down = spawn_simulator(documents.clone(), Faults { always_fault: true, ..Faults::default() }).await;
+    let error =
+        sync_patient(&client(&down, 2, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap_err();
+    assert!(matches!(&error, DmpError::Xds(bioviewer::dmp::xds::XdsError::SoapFault { .. })) && error.is_transient(), "{error}");
+    assert!(app.store.list_patients().await.unwrap().is_empty());
+    // Truncated MTOM: every document reported as failed, none half-written.
+    let app = fresh().await;
+    let cut = spawn_simulator(documents.clone(), Faults { truncate_mtom: true, ..Faults::default() }).await;
+    let report = sync_patient(&client(&cut, 2, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert_eq!(report.stored, 0);
+    assert_eq!(report.failed.len(), report.found - report.deprecated, "{report:?}");
+    assert!(report.failed.iter().all(|(_, why)| why.contains("truncated")), "{report:?}");
+    assert!(app.store.list_patients().await.unwrap().is_empty(), "no half-written document");
+    // Too slow: the timeout fires.
+    let app = fresh().await;
+    let slow = spawn_simulator(documents.clone(), Faults { latency: std::time::Duration::from_millis(600), ..Faults::default() }).await;
+    let error = sync_patient(
+        &client(&slow, 1, std::time::Duration::from_millis(200)),
+        app.store.as_ref(),
+        &requester(),
+        &patient_query(0),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, DmpError::Unreachable(_)), "{error}");
+    // A slow drip still arrives whole.
+    let app = fresh().await;
+    let drip = spawn_simulator(documents, Faults { drip: Some(std::time::Duration::from_millis(1)), ..Faults::default() }).await;
+    let report = sync_patient(&client(&drip, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert!(report.stored > 0 && report.failed.is_empty(), "{report:?}");
+}
+
+#[tokio::test]
+async fn the_simulator_checks_the_vihf_and_the_patient_as_the_dmp_would() {
+    let documents = demo_documents(2, 1);
+    let endpoint = spawn_simulator(documents, Faults::default()).await;
+    let client = client(&endpoint, 1, SECOND);
+    // A patient the DMP does not know.
+    let unknown = PatientQuery { ins: "100000000000000".into(), ..patient_query(0) };
+    let error = client.find_documents(&requester(), &unknown).await.unwrap_err();
+    assert!(matches!(error, DmpError::Xds(bioviewer::dmp::xds::XdsError::UnknownPatient)), "{error}");
+    // Break-the-glass is accepted (and carried in the VIHF).
+    let urgent = PatientQuery { purpose: PurposeOfUse::BrisDeGlace, ..patient_query(1) };
+    assert!(!client.find_documents(&requester(), &urgent).await.unwrap().entries.is_empty());
+    // Without a VIHF, or with a VIHF naming another patient: refused.
+    let base = endpoint.clone();
+    let post = |path: &'static str, body: String| {
+        let url = format!("{base}/{path}");
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let mut response = agent.post(&url).header("Content-Type", "application/soap+xml").send(body.as_bytes()).unwrap();
+            (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+        })
+    };
+    let query = bioviewer::dmp::xds::FindDocuments {
+        ins: bioviewer_core::demo::patient_ins(1),
+        ins_oid: "1.2.250.1.213.1.4.10".into(),
+        approved_only: true,
+        created_from: None,
+        created_to: None,
+    };
+    let (status, body) = post("registry", query.soap_request("", "urn:uuid:x", "to")).await.unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("VIHF absent"), "{body}");
+    let key = structure_key();
+    let vihf_for_other = bioviewer::dmp::vihf::signed_vihf(
+        &bioviewer::dmp::vihf::VihfRequest {
+            professional_id: "810000000011".into(),
+            professional_name: "DURAND Sophie".into(),
+            profession_code: "10".into(),
+            profession_name: "Médecin".into(),
+            structure_id: "1".into(),
+            activity_sector: "SA07".into(),
+            authentication_mode: "AIR".into(),
+            patient_ins: bioviewer_core::demo::patient_ins(0),
+            patient_ins_oid: "1.2.250.1.213.1.4.10".into(),
+            purpose: PurposeOfUse::Normal,
+            software_name: "Bioviewer".into(),
+            software_version: "0".into(),
+            homologation_id: "TEST".into(),
+            assertion_id: "_x".into(),
+            issue_instant: "2026-11-26T10:00:00Z".into(),
+            not_on_or_after: "2026-11-26T10:05:00Z".into(),
+        },
+        &key,
+    )
+    .unwrap();
+    let (_, body) = post("registry", query.soap_request(&vihf_for_other, "urn:uuid:y", "to")).await.unwrap();
+    let answer = bioviewer::dmp::xds::parse_find_documents_response(&body).unwrap_err();
+    assert!(matches!(answer, bioviewer::dmp::xds::XdsError::Registry(_)), "{answer}");
 }

@@ -31,7 +31,7 @@ pub fn PatientPage() -> impl IntoView {
 #[component]
 fn PatientView(data: PatientDocuments) -> impl IntoView {
     let lang = use_lang();
-    let PatientDocuments { patient, documents } = data;
+    let PatientDocuments { patient, documents, dmp_sync } = data;
     let patient_id = patient.id.clone();
     let total = documents.len();
     let filter = RwSignal::new(String::new());
@@ -64,6 +64,22 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
                 <div><dt>{tr(Msg::Sex)}</dt><dd>{move || super::patients::sex_label(sex).text(lang.get())}</dd></div>
             </dl>
         </header>
+        {dmp_sync.map(|s| {
+            let at = s.at.clone();
+            let (class, text) = match (&s.error, s.running) {
+                (Some(_), _) => ("notice notice-error", Msg::DmpSyncFailed),
+                (None, true) => ("notice", Msg::DmpSyncRunning),
+                (None, false) => ("notice", Msg::DmpSyncDone),
+            };
+            view! {
+                <p class=class role="status" data-testid="dmp-sync">
+                    {tr(text)}
+                    {(!at.is_empty()).then(|| view! { " " {tr(Msg::DmpLastSync)} " " {move || format_datetime(lang.get(), at.trim_end_matches('Z'))} " UTC" })}
+                    {(s.error.is_none() && !s.running).then(|| view! { " · " {s.found} " " {tr(Msg::DmpFound)} ", " {s.stored} " " {tr(Msg::DmpNew)} })}
+                    {(s.failed > 0).then(|| view! { " · " {s.failed} " " {tr(Msg::DmpNotRetrieved)} })}
+                </p>
+            }
+        })}
         <p class="next-link">
             <a href=format!("/patients/{}/summary", patient.id) data-testid="summary-link">{tr(Msg::SummaryLink)}</a>
             " · "

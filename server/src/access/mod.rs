@@ -105,6 +105,8 @@ pub struct Account {
     /// Patients: their own record.
     pub patient_id: Option<PatientId>,
     pub disabled: bool,
+    /// Signed in through the OpenID provider (strong authentication: the VIHF says `AIR`).
+    pub oidc_linked: bool,
 }
 
 /// A signed-in user, for the duration of one request.
@@ -174,6 +176,7 @@ pub enum Action {
     AccountEnabled,
     RelationshipAdded,
     RelationshipEnded,
+    Sync,
 }
 
 impl Action {
@@ -198,6 +201,7 @@ impl Action {
             Action::AccountEnabled => "account_enabled",
             Action::RelationshipAdded => "relationship_added",
             Action::RelationshipEnded => "relationship_ended",
+            Action::Sync => "dmp_sync",
         }
     }
 }
@@ -312,8 +316,8 @@ pub struct AuditEntry<'a> {
     pub detail: Option<String>,
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "a.id, a.login, a.role, a.display_name, a.rpps, a.profession, a.structure_id, a.structure_name, a.patient_id, a.disabled";
+const ACCOUNT_COLUMNS: &str = "a.id, a.login, a.role, a.display_name, a.rpps, a.profession, a.structure_id, a.structure_name, a.patient_id, \
+     a.disabled, a.oidc_subject IS NOT NULL AS oidc_linked";
 
 fn account_from_row(row: &SqliteRow) -> Result<Account, AccessError> {
     let q = || query_err("reading an account");
@@ -331,6 +335,7 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, AccessError> {
         structure_name: text("structure_name")?,
         patient_id: text("patient_id")?.as_deref().and_then(PatientId::parse),
         disabled: row.try_get::<i64, _>("disabled").map_err(q())? != 0,
+        oidc_linked: row.try_get::<i64, _>("oidc_linked").map_err(q())? != 0,
     })
 }
 

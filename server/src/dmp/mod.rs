@@ -1,7 +1,15 @@
-//! The DMP adapter (IHE XDS.b consumer). So far: the VIHF every request carries ([`vihf`]) and
-//! the ITI-18 FindDocuments request and answer ([`xds`]). The HTTP client (MTOM, ITI-43,
-//! TD0.2), the simulator and the sync are issue 5's remaining work.
+//! The DMP adapter (IHE XDS.b consumer).
+//!
+//! - [`vihf`]: the signed SAML assertion every request carries;
+//! - [`xds`]: ITI-18 FindDocuments and ITI-43 Retrieve, requests and answers (pure);
+//! - [`mtom`]: MTOM/XOP multipart messages;
+//! - [`client`]: the HTTP client (TLS client certificate, retries with backoff);
+//! - [`sync`]: one patient's incremental sync into the store;
+//! - [`simulator`]: a registry + repository over HTTP for the demo and the tests.
 
+pub mod client;
 pub mod mtom;
+pub mod simulator;
+pub mod sync;
 pub mod vihf;
 pub mod xds;

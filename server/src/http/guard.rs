@@ -131,6 +131,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         access: state.access.clone(),
         principal: principal.clone(),
         oidc_enabled: state.oidc.is_some(),
+        dmp: state.dmp.clone(),
     });
     let stale_cookie = token.is_some() && principal.is_none();
     request.extensions_mut().insert(backend);

@@ -45,6 +45,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// OpenID Connect sign-in, when configured.
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
+    /// The DMP connection, when configured: opening a patient syncs them in the background.
+    pub dmp: Option<Arc<crate::dmp::sync::DmpService>>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -59,6 +61,7 @@ pub fn router(
     normaliser: Arc<Normaliser>,
     access: Arc<Access>,
     oidc: Option<Arc<crate::oidc::Oidc>>,
+    dmp: Option<Arc<crate::dmp::sync::DmpService>>,
     site_root: &Path,
 ) -> Router {
     let leptos_options = LeptosOptions::builder()
@@ -66,7 +69,7 @@ pub fn router(
         .site_root(site_root.display().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc };
+    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp };
     let routes = generate_route_list(App);
     Router::new()
         .route("/healthz", get(health))
@@ -116,9 +119,10 @@ pub async fn serve(
     normaliser: Arc<Normaliser>,
     access: Arc<Access>,
     oidc: Option<Arc<crate::oidc::Oidc>>,
+    dmp: Option<Arc<crate::dmp::sync::DmpService>>,
     site_root: &Path,
 ) -> std::io::Result<()> {
-    let app = router(store, normaliser, access, oidc, site_root);
+    let app = router(store, normaliser, access, oidc, dmp, site_root);
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await
 }
 
@@ -342,6 +346,7 @@ pub(crate) struct StoreBackend {
     pub(crate) access: Arc<Access>,
     pub(crate) principal: Option<Principal>,
     pub(crate) oidc_enabled: bool,
+    pub(crate) dmp: Option<Arc<crate::dmp::sync::DmpService>>,
 }
 
 fn unavailable(e: crate::store::StoreError) -> AppError {
@@ -413,6 +418,44 @@ async fn chart_of(
 }
 
 impl StoreBackend {
+    /// Opening a patient syncs them from the DMP in the background (professionals only: the
+    /// VIHF names a professional), recorded in the audit trail; the stored results show at once.
+    async fn dmp_sync(&self, patient: PatientId, mode: AccessMode, record: &PatientRecord) -> Option<bioviewer_app::model::DmpSyncStatus> {
+        let dmp = self.dmp.as_ref()?;
+        let principal = self.principal.as_ref()?;
+        let account = &principal.account;
+        if account.role == crate::access::Role::Professional
+            && let Some(requester) = crate::dmp::client::Requester::of_account(account)
+        {
+            let query = crate::dmp::client::PatientQuery {
+                ins: record.ins.clone(),
+                ins_oid: record.ins_root.clone(),
+                purpose: crate::dmp::vihf::PurposeOfUse::of(mode),
+            };
+            if dmp.start(patient, requester, query) {
+                let entry = crate::access::AuditEntry {
+                    actor: Some(account),
+                    patient: Some(patient),
+                    action: Some(Action::Sync),
+                    mode: Some(mode.as_str()),
+                    address: principal.address.as_deref(),
+                    detail: None,
+                };
+                if let Err(e) = self.access.record(entry).await {
+                    tracing::error!(error = %e, "audit of a DMP sync failed");
+                }
+            }
+        }
+        dmp.state(patient).map(|s| bioviewer_app::model::DmpSyncStatus {
+            running: s.running,
+            at: s.at,
+            found: s.report.as_ref().map(|r| r.found).unwrap_or(0),
+            stored: s.report.as_ref().map(|r| r.stored).unwrap_or(0),
+            failed: s.report.as_ref().map(|r| r.failed.len()).unwrap_or(0),
+            error: s.error,
+        })
+    }
+
     /// The gate of every backend method that touches a patient (decision + audit record).
     async fn gate(&self, patient_id: &str, action: Action) -> Result<Option<(PatientId, AccessMode)>, AppError> {
         match self.access.open_patient(self.principal.as_ref(), patient_id, action).await {
@@ -521,8 +564,9 @@ impl Backend for StoreBackend {
 
     fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>> {
         Box::pin(async move {
-            let Some((id, _)) = self.gate(&patient_id, Action::ViewPatient).await? else { return Ok(None) };
+            let Some((id, mode)) = self.gate(&patient_id, Action::ViewPatient).await? else { return Ok(None) };
             let Some(patient) = self.store.patient(id).await.map_err(unavailable)? else { return Ok(None) };
+            let dmp_sync = self.dmp_sync(id, mode, &patient).await;
             let documents = self.store.patient_documents(id).await.map_err(unavailable)?;
             // The history says which documents count: replaced versions, rejected ones.
             let history = patient_history(self.store.as_ref(), self.normaliser.clone(), id, UnitSystem::Si).await.map_err(|e| {
@@ -539,7 +583,7 @@ impl Backend for StoreBackend {
                     d
                 })
                 .collect();
-            Ok(Some(PatientDocuments { patient: patient_summary(patient), documents }))
+            Ok(Some(PatientDocuments { patient: patient_summary(patient), documents, dmp_sync }))
         })
     }
 

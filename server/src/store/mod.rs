@@ -140,6 +140,8 @@ pub trait Store: Send + Sync + 'static {
     fn patient_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentRecord>>;
     /// The raw bytes exactly as received.
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>>;
+    /// Which of these CDA ids (`root^extension`, the DMP's uniqueId) are stored already.
+    fn stored_cda_ids(&self, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>>;
     /// Every document of a patient with its raw bytes (for normalisation), oldest import first.
     fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, Vec<u8>)>>;
 }

@@ -256,6 +256,24 @@ impl Store for SqliteStore {
         })
     }
 
+    fn stored_cda_ids(&self, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>> {
+        Box::pin(async move {
+            let mut found = std::collections::HashSet::new();
+            // One indexed lookup each: a sync asks about a few hundred at most.
+            for id in ids {
+                let hit: Option<i64> = sqlx::query_scalar("SELECT 1 FROM documents WHERE cda_id = ? LIMIT 1")
+                    .bind(&id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(StoreError::query("looking up a document by CDA id"))?;
+                if hit.is_some() {
+                    found.insert(id);
+                }
+            }
+            Ok(found)
+        })
+    }
+
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>> {
         Box::pin(async move {
             sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM document_contents WHERE document_id = ?")

@@ -1,0 +1,153 @@
+//! Incremental sync of one patient from the DMP: only documents whose uniqueId is new are
+//! retrieved (replaced versions, Deprecated in the registry, are not); retrieves run a few at a
+//! time; each document's raw bytes are stored as received, before and whatever the parse, by
+//! the same path as file imports. A batch that fails for good is reported and the others go on.
+
+use futures_util::StreamExt as _;
+
+use super::client::{DmpClient, DmpError, PatientQuery, Requester};
+use crate::import::import_bytes;
+use crate::store::{DocumentSource, Store};
+
+/// Documents per ITI-43 request, and requests in flight.
+const BATCH: usize = 10;
+const CONCURRENT: usize = 4;
+
+/// What a sync did (counts only: safe to log and show).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    /// Entries the registry listed (current and replaced).
+    pub found: usize,
+    /// Replaced versions (Deprecated), not retrieved.
+    pub deprecated: usize,
+    pub already_stored: usize,
+    pub fetched: usize,
+    pub stored: usize,
+    /// uniqueIds that could not be retrieved, with the reason.
+    pub failed: Vec<(String, String)>,
+    /// The registry answered PartialSuccess: some entries may be missing.
+    pub partial: bool,
+}
+
+/// Syncs one patient; `progress` sees the report after each step.
+pub async fn sync_patient(
+    client: &DmpClient,
+    store: &dyn Store,
+    requester: &Requester,
+    patient: &PatientQuery,
+    progress: &mut (dyn FnMut(&SyncReport) + Send),
+) -> Result<SyncReport, DmpError> {
+    let found = client.find_documents(requester, patient).await?;
+    let mut report = SyncReport { found: found.entries.len(), partial: found.partial, ..SyncReport::default() };
+    let current: Vec<_> = found.entries.iter().filter(|e| !e.is_deprecated()).collect();
+    report.deprecated = report.found - current.len();
+    let ids: Vec<String> = current.iter().filter_map(|e| e.unique_id.clone()).collect();
+    let stored = store.stored_cda_ids(ids).await.map_err(|e| DmpError::Unreachable(format!("store: {e}")))?;
+    let wanted: Vec<(String, String)> = current
+        .iter()
+        .filter_map(|e| Some((e.repository_unique_id.clone().unwrap_or_default(), e.unique_id.clone()?)))
+        .filter(|(_, id)| !stored.contains(id))
+        .collect();
+    report.already_stored = current.len() - wanted.len();
+    progress(&report);
+    let batches: Vec<Vec<(String, String)>> = wanted.chunks(BATCH).map(<[_]>::to_vec).collect();
+    let mut answers = futures_util::stream::iter(batches)
+        .map(|batch| async move {
+            let result = client.retrieve(requester, patient, &batch).await;
+            (batch, result)
+        })
+        .buffer_unordered(CONCURRENT);
+    while let Some((batch, result)) = answers.next().await {
+        match result {
+            Err(e) => report.failed.extend(batch.into_iter().map(|(_, id)| (id, e.to_string()))),
+            Ok(retrieved) => {
+                let mut missing: Vec<String> = batch.iter().map(|(_, id)| id.clone()).collect();
+                for document in retrieved.documents {
+                    missing.retain(|id| *id != document.unique_id);
+                    report.fetched += 1;
+                    match import_bytes(store, &document.unique_id, document.bytes, DocumentSource::Dmp).await {
+                        Ok(_) => report.stored += 1,
+                        Err(e) => report.failed.push((document.unique_id, e.to_string())),
+                    }
+                }
+                report.failed.extend(missing.into_iter().map(|id| (id, "not returned by the repository".to_string())));
+            }
+        }
+        progress(&report);
+    }
+    Ok(report)
+}
+
+/// The last sync of a patient, for the patient's page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncState {
+    /// RFC 3339, UTC: when the last sync finished (or failed).
+    pub at: String,
+    pub report: Option<SyncReport>,
+    /// The failure, in words for people (no health data).
+    pub error: Option<String>,
+    pub running: bool,
+}
+
+/// Background syncs: at most one at a time per patient, not more often than every few minutes.
+pub struct DmpService {
+    client: DmpClient,
+    store: std::sync::Arc<dyn Store>,
+    states: std::sync::Mutex<std::collections::HashMap<crate::domain::PatientId, (std::time::Instant, SyncState)>>,
+    min_interval: std::time::Duration,
+}
+
+impl DmpService {
+    pub fn new(client: DmpClient, store: std::sync::Arc<dyn Store>) -> DmpService {
+        DmpService { client, store, states: Default::default(), min_interval: std::time::Duration::from_secs(300) }
+    }
+
+    pub fn state(&self, patient: crate::domain::PatientId) -> Option<SyncState> {
+        self.states.lock().unwrap_or_else(|e| e.into_inner()).get(&patient).map(|(_, s)| s.clone())
+    }
+
+    /// Starts a sync in the background unless one ran recently or is running. Returns whether
+    /// one was started.
+    pub fn start(self: &std::sync::Arc<Self>, patient: crate::domain::PatientId, requester: Requester, query: PatientQuery) -> bool {
+        {
+            let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((when, state)) = states.get(&patient)
+                && (state.running || when.elapsed() < self.min_interval)
+            {
+                return false;
+            }
+            let previous = states.get(&patient).map(|(_, s)| s.clone());
+            states.insert(
+                patient,
+                (
+                    std::time::Instant::now(),
+                    SyncState {
+                        running: true,
+                        at: previous.as_ref().map(|p| p.at.clone()).unwrap_or_default(),
+                        report: previous.and_then(|p| p.report),
+                        error: None,
+                    },
+                ),
+            );
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let span = tracing::info_span!("dmp_sync", patient = %patient);
+            let _enter = span.enter();
+            let result = sync_patient(&this.client, this.store.as_ref(), &requester, &query, &mut |_| {}).await;
+            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let state = match result {
+                Ok(report) => {
+                    tracing::info!(found = report.found, stored = report.stored, failed = report.failed.len(), "DMP sync done");
+                    SyncState { at, report: Some(report), error: None, running: false }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "DMP sync failed");
+                    SyncState { at, report: None, error: Some(e.to_string()), running: false }
+                }
+            };
+            this.states.lock().unwrap_or_else(|e| e.into_inner()).insert(patient, (std::time::Instant::now(), state));
+        });
+        true
+    }
+}
