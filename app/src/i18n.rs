@@ -194,6 +194,12 @@ messages! {
     Professional => "Professionnel", "Professional";
     Patient => "Patient", "Patient";
     FlagColumn => "Interprétation", "Flag";
+    ImportDocuments => "Importer des comptes rendus (fichiers CDA)", "Import reports (CDA files)";
+    ImportIntro => "Les comptes rendus reçus hors du DMP. Chaque fichier est conservé tel quel, même illisible, avec la raison.", "Reports received outside the DMP. Every file is kept as it is, even unreadable, with the reason.";
+    CdaFiles => "Fichiers", "Files";
+    Import => "Importer", "Import";
+    ImportedCount => "document(s) importé(s)", "document(s) imported";
+    ImportProblems => "avec un problème (voir la page du patient)", "with a problem (see the patient's page)";
     DmpSyncRunning => "Synchronisation avec le DMP en cours ; les résultats déjà reçus sont affichés.", "Syncing with the DMP; the results already received are shown.";
     DmpSyncDone => "DMP synchronisé.", "DMP synced.";
     DmpSyncFailed => "La synchronisation avec le DMP a échoué ; les résultats affichés sont ceux déjà reçus. Nouvel essai à la prochaine ouverture.", "Syncing with the DMP failed; the results shown are those already received. It will be retried next time.";

@@ -150,3 +150,11 @@ test("a professional signs in with Pro Santé Connect (a real OpenID provider) a
   // forged callback's refusal is an expected 4xx.
   expect(errors.filter((e) => !e.includes("ERR_NAME_NOT_RESOLVED") && !e.includes("status of 4"))).toEqual([]);
 });
+
+test("a professional uploads a file: kept even when unreadable, with the reason", async ({ page }) => {
+  await signIn(page, "hopital", "demo-hopital-2026");
+  await page.getByText("Importer des comptes rendus (fichiers CDA)").click();
+  await page.getByLabel("Fichiers").setInputFiles({ name: "illisible.xml", mimeType: "text/xml", buffer: Buffer.from("<ClinicalDocument><id") });
+  await page.getByRole("button", { name: "Importer", exact: true }).click();
+  await expect(page.getByTestId("upload-outcome")).toContainText("1 document(s) importé(s) · 1 avec un problème");
+});

@@ -979,3 +979,35 @@ async fn the_simulator_checks_the_vihf_and_the_patient_as_the_dmp_would() {
     let answer = bioviewer::dmp::xds::parse_find_documents_response(&body).unwrap_err();
     assert!(matches!(answer, bioviewer::dmp::xds::XdsError::Registry(_)), "{answer}");
 }
+
+#[tokio::test]
+async fn documents_are_uploaded_through_the_same_store_path() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let patient = t.app.sign_in("patient_a", PASSWORD, None).await.unwrap();
+    let file = std::fs::read(corpus_dir().join("BIO-CR-BIO_2024.01_TSH_1.xml")).unwrap();
+    let form = |csrf: &str| {
+        let mut body = format!("--b0\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"tsh.xml\"\r\nContent-Type: text/xml\r\n\r\n").into_bytes();
+        body.extend_from_slice(&file);
+        body.extend_from_slice(b"\r\n--b0--\r\n");
+        body
+    };
+    let post = |session: &Session, body: Vec<u8>| {
+        Request::post("/import")
+            .header("host", HOST)
+            .header("origin", ORIGIN)
+            .header("content-type", "multipart/form-data; boundary=b0")
+            .header("cookie", format!("bv_session={}", session.token))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    assert_eq!(t.app.send(post(&gp, form("forged"))).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(t.app.send(post(&patient, form(&patient.csrf))).await.status(), StatusCode::FORBIDDEN);
+    let done = t.app.send(post(&gp, form(&gp.csrf))).await;
+    assert_eq!(done.headers()["location"], "/?imported=1&problems=0");
+    let patients = t.app.store.list_patients().await.unwrap();
+    assert!(patients.iter().any(|p| p.ins == CORPUS_INS), "stored under the document's patient");
+    // The GP has no care relationship with that patient: it stays out of her sight.
+    let (_, list) = t.app.get_with(Some(&gp), "/").await;
+    assert!(!list.contains("PAT-TROIS"));
+}

@@ -186,6 +186,34 @@ pub fn BreakGlassForm(csrf: String) -> impl IntoView {
     }
 }
 
+/// Import documents from files (the second source, beside the DMP).
+#[component]
+pub fn UploadForm(csrf: String) -> impl IntoView {
+    let query = use_query_map();
+    let outcome = move || {
+        let q = query.read();
+        q.get("imported").map(|n| (n, q.get("problems").unwrap_or_default()))
+    };
+    view! {
+        <details class="admin-form" open=move || outcome().is_some() data-testid="upload">
+            <summary>{tr(Msg::ImportDocuments)}</summary>
+            <p>{tr(Msg::ImportIntro)}</p>
+            {move || outcome().map(|(n, problems)| view! {
+                <p class="notice" role="status" data-testid="upload-outcome">
+                    {n} " " {tr(Msg::ImportedCount)} " · " {problems} " " {tr(Msg::ImportProblems)}
+                </p>
+            })}
+            <form method="post" action="/import" enctype="multipart/form-data" class="form-grid">
+                <input type="hidden" name="csrf" value=csrf/>
+                <label for="upload-files">{tr(Msg::CdaFiles)}</label>
+                <input id="upload-files" name="file" type="file" accept=".xml,text/xml,application/xml" multiple required/>
+                <span></span>
+                <button type="submit" class="primary">{tr(Msg::Import)}</button>
+            </form>
+        </details>
+    }
+}
+
 fn action_label(action: &str) -> Msg {
     match action {
         a if a.starts_with("view_") => Msg::ActionView,

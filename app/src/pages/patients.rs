@@ -23,6 +23,10 @@ pub fn PatientList() -> impl IntoView {
                         Some(ViewerRole::Admin) => Msg::AdminSeesNoResults,
                         _ => Msg::PatientsIntroProfessional,
                     };
+                    let upload = viewer
+                        .as_ref()
+                        .filter(|v| v.role != ViewerRole::Patient)
+                        .map(|v| view! { <super::access::UploadForm csrf=v.csrf_token.clone()/> });
                     let break_glass = viewer
                         .filter(|v| v.role == ViewerRole::Professional)
                         .map(|v| view! { <super::access::BreakGlassForm csrf=v.csrf_token/> });
@@ -31,7 +35,7 @@ pub fn PatientList() -> impl IntoView {
                         Ok(list) => view! { <PatientTable patients=list/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     };
-                    view! { <p class="intro">{tr(intro)}</p> {list} {break_glass} }
+                    view! { <p class="intro">{tr(intro)}</p> {list} {break_glass} {upload} }
                 })}
             </Suspense>
         </section>

@@ -177,6 +177,7 @@ pub enum Action {
     RelationshipAdded,
     RelationshipEnded,
     Sync,
+    Import,
 }
 
 impl Action {
@@ -202,6 +203,7 @@ impl Action {
             Action::RelationshipAdded => "relationship_added",
             Action::RelationshipEnded => "relationship_ended",
             Action::Sync => "dmp_sync",
+            Action::Import => "import",
         }
     }
 }

@@ -1,9 +1,10 @@
-//! MTOM/XOP messages (`multipart/related`): the SOAP part and its binary attachments, both ways
-//! (the client reads ITI-43 answers; the simulator writes them).
+//! Multipart messages: MTOM/XOP (`multipart/related`: the SOAP part and its binary
+//! attachments, both ways: the client reads ITI-43 answers, the simulator writes them), and the
+//! `multipart/form-data` of the upload form, read by the same code.
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MtomError {
-    #[error("not a multipart/related message, or no boundary: {0}")]
+    #[error("not a multipart message, or no boundary: {0}")]
     NotMultipart(String),
     #[error("the message is truncated (no closing boundary)")]
     Truncated,
@@ -18,6 +19,9 @@ pub enum MtomError {
 pub struct Part {
     pub content_id: Option<String>,
     pub content_type: Option<String>,
+    /// `multipart/form-data`: the field's name and the file's name.
+    pub field: Option<String>,
+    pub filename: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -75,21 +79,26 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 fn parse_part(raw: &[u8]) -> Result<Part, MtomError> {
     let split = find(raw, b"\r\n\r\n", 0).ok_or(MtomError::MalformedPart)?;
     let headers = String::from_utf8_lossy(&raw[..split]);
-    let mut part = Part { content_id: None, content_type: None, body: raw[split + 4..].to_vec() };
+    let mut part = Part { content_id: None, content_type: None, field: None, filename: None, body: raw[split + 4..].to_vec() };
     for line in headers.split("\r\n") {
         let Some((name, value)) = line.split_once(':') else { continue };
         match name.trim().to_ascii_lowercase().as_str() {
             "content-id" => part.content_id = Some(value.trim().trim_start_matches('<').trim_end_matches('>').to_string()),
             "content-type" => part.content_type = Some(value.trim().to_string()),
+            "content-disposition" => {
+                let value = format!("x;{}", value.split_once(';').map(|(_, p)| p).unwrap_or(""));
+                part.field = parameter(&value, "name");
+                part.filename = parameter(&value, "filename");
+            }
             _ => {}
         }
     }
     Ok(part)
 }
 
-/// Splits a `multipart/related` body. The root is the part named by `start`, else the first.
+/// Splits a multipart body. The root is the part named by `start`, else the first.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Multipart, MtomError> {
-    if !content_type.trim_start().to_ascii_lowercase().starts_with("multipart/related") {
+    if !content_type.trim_start().to_ascii_lowercase().starts_with("multipart/") {
         return Err(MtomError::NotMultipart(content_type.to_string()));
     }
     let boundary =
@@ -176,5 +185,14 @@ mod tests {
         }
         assert!(matches!(parse("application/soap+xml", &body), Err(MtomError::NotMultipart(_))));
         assert!(matches!(parse("multipart/related", &body), Err(MtomError::NotMultipart(_))));
+    }
+
+    #[test]
+    fn form_uploads_give_their_fields_and_file_names() {
+        let body = b"--xyz\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntoken\r\n--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cr.xml\"\r\nContent-Type: text/xml\r\n\r\n<a/>\r\n--xyz--\r\n";
+        let form = parse("multipart/form-data; boundary=xyz", body).unwrap();
+        assert_eq!((form.root.field.as_deref(), form.root.body.as_slice()), (Some("csrf"), &b"token"[..]));
+        assert_eq!(form.attachments[0].filename.as_deref(), Some("cr.xml"));
+        assert_eq!(form.attachments[0].body, b"<a/>");
     }
 }

@@ -71,6 +71,11 @@ pub fn router(
         .build();
     let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp };
     let routes = generate_route_list(App);
+    // Uploaded documents may carry PDF copies: a larger body limit for that one route.
+    let uploads = Router::new()
+        .route("/import", post(forms::upload))
+        .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(32 * 1024 * 1024));
     Router::new()
         .route("/healthz", get(health))
         .route("/auth/sign-in", post(forms::sign_in))
@@ -90,10 +95,11 @@ pub fn router(
         .route("/api/patients/{id}/analytes/{analyte}/chart.svg", get(chart_svg))
         .leptos_routes_with_context(&state, routes, provide_request_nonce, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
-        // Nothing a user sends is large (documents come from the DMP, not from requests) and
-        // nothing should take long: bounded bodies and time.
+        // Nothing else a user sends is large.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .merge(uploads)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        // Nothing should take long.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(60)))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
