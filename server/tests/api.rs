@@ -925,10 +925,15 @@ async fn the_simulator_checks_the_vihf_and_the_patient_as_the_dmp_would() {
     let documents = demo_documents(2, 1);
     let endpoint = spawn_simulator(documents, Faults::default()).await;
     let client = client(&endpoint, 1, SECOND);
-    // A patient the DMP does not know.
+    // A patient the DMP does not know: TD0.2 says so, and ITI-18 too.
     let unknown = PatientQuery { ins: "100000000000000".into(), ..patient_query(0) };
+    assert!(!client.patient_has_dmp(&requester(), &unknown).await.unwrap());
+    assert!(client.patient_has_dmp(&requester(), &patient_query(0)).await.unwrap());
     let error = client.find_documents(&requester(), &unknown).await.unwrap_err();
     assert!(matches!(error, DmpError::Xds(bioviewer::dmp::xds::XdsError::UnknownPatient)), "{error}");
+    let app = spawn_second_app(AccessSettings::default()).await;
+    let error = sync_patient(&client, app.store.as_ref(), &requester(), &unknown, &mut |_| {}).await.unwrap_err();
+    assert!(matches!(error, DmpError::NoDmp), "{error}");
     // Break-the-glass is accepted (and carried in the VIHF).
     let urgent = PatientQuery { purpose: PurposeOfUse::BrisDeGlace, ..patient_query(1) };
     assert!(!client.find_documents(&requester(), &urgent).await.unwrap().entries.is_empty());

@@ -81,6 +81,8 @@ pub enum DmpError {
     Vihf(#[from] super::vihf::VihfError),
     #[error("the client certificate or key is not readable: {0}")]
     Certificate(String),
+    #[error("this patient has no DMP (or it may not be read)")]
+    NoDmp,
 }
 
 impl DmpError {
@@ -89,7 +91,7 @@ impl DmpError {
             DmpError::Unreachable(_) => true,
             DmpError::Status(code) => *code >= 500 || *code == 429,
             DmpError::Xds(e) => e.is_transient(),
-            DmpError::Insecure(_) | DmpError::Vihf(_) | DmpError::Certificate(_) => false,
+            DmpError::Insecure(_) | DmpError::Vihf(_) | DmpError::Certificate(_) | DmpError::NoDmp => false,
         }
     }
 }
@@ -206,6 +208,22 @@ impl DmpClient {
                 other => return other,
             }
         }
+    }
+
+    /// TD0.2: whether the patient has a DMP that may be read.
+    pub async fn patient_has_dmp(&self, requester: &Requester, patient: &PatientQuery) -> Result<bool, DmpError> {
+        let to = format!("{}/patients", self.settings.endpoint);
+        self.with_retries(|| async {
+            let message_id = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+            let now = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+            let body = super::patients::existence_query(&patient.ins, &patient.ins_oid, &self.settings.structure_id, &message_id, &now);
+            let soap =
+                super::xds::soap_envelope("urn:hl7-org:v3:PRPA_IN201307UV02", &message_id, &to, &self.vihf(requester, patient)?, &body);
+            let (_, answer) = self.post("patients", soap).await?;
+            let text = String::from_utf8(answer).map_err(|_| XdsError::Malformed("the answer is not UTF-8".into()))?;
+            Ok(super::patients::parse_existence_answer(&text)?)
+        })
+        .await
     }
 
     /// ITI-18: the patient's CR-BIO entries, Approved and Deprecated.

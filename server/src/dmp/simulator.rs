@@ -125,7 +125,11 @@ impl Simulator {
     }
 
     pub fn router(self: Arc<Self>) -> Router {
-        Router::new().route("/dmp/registry", post(registry)).route("/dmp/repository", post(repository)).with_state(self)
+        Router::new()
+            .route("/dmp/patients", post(patients))
+            .route("/dmp/registry", post(registry))
+            .route("/dmp/repository", post(repository))
+            .with_state(self)
     }
 }
 
@@ -230,6 +234,20 @@ impl Simulator {
             }
         }
     }
+}
+
+/// TD0.2: does this patient have a DMP (the VIHF must name the patient asked about).
+async fn patients(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+    let (envelope, vihf_patient) = match sim.admit(&body).await {
+        Ok(x) => x,
+        Err(fault) => return fault,
+    };
+    let Some(ins) = super::patients::queried_ins(&envelope) else { return soap_fault("Sender", "patient absent de la requête") };
+    if ins != vihf_patient {
+        return soap_fault("Sender", "le VIHF ne désigne pas ce patient");
+    }
+    let found = sim.documents.iter().any(|d| d.patient_ins == ins);
+    sim.respond("application/soap+xml; charset=UTF-8".into(), soap(&super::patients::existence_answer(found)).into_bytes())
 }
 
 /// ITI-18 FindDocuments.

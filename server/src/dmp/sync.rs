@@ -37,6 +37,9 @@ pub async fn sync_patient(
     patient: &PatientQuery,
     progress: &mut (dyn FnMut(&SyncReport) + Send),
 ) -> Result<SyncReport, DmpError> {
+    if !client.patient_has_dmp(requester, patient).await? {
+        return Err(DmpError::NoDmp);
+    }
     let found = client.find_documents(requester, patient).await?;
     let mut report = SyncReport { found: found.entries.len(), partial: found.partial, ..SyncReport::default() };
     let current: Vec<_> = found.entries.iter().filter(|e| !e.is_deprecated()).collect();

@@ -54,7 +54,7 @@ impl FindDocuments {
     /// The SOAP 1.2 envelope: WS-Addressing headers, the signed VIHF, the stored query.
     pub fn soap_request(&self, vihf: &str, message_id: &str, to: &str) -> String {
         let mut slots = vec![
-            slot("$XDSDocumentEntryPatientId", &[format!("'{}^^^&{}&ISO'", self.ins, self.ins_oid)]),
+            slot("$XDSDocumentEntryPatientId", &[format!("'{}^^^&{}&ISO^NH'", self.ins, self.ins_oid)]),
             slot(
                 "$XDSDocumentEntryStatus",
                 &[if self.approved_only {
@@ -64,7 +64,7 @@ impl FindDocuments {
                         .to_string()
                 }],
             ),
-            slot("$XDSDocumentEntryTypeCode", &[format!("('{CR_BIO_TYPE_CODE}^^^&2.16.840.1.113883.6.1&ISO')")]),
+            slot("$XDSDocumentEntryTypeCode", &[format!("('{CR_BIO_TYPE_CODE}^^2.16.840.1.113883.6.1')")]),
         ];
         if let Some(from) = &self.created_from {
             slots.push(slot("$XDSDocumentEntryCreationTimeFrom", std::slice::from_ref(from)));
@@ -83,7 +83,7 @@ impl FindDocuments {
 }
 
 /// A SOAP 1.2 envelope with the WS-Addressing headers and the VIHF.
-fn soap_envelope(action: &str, message_id: &str, to: &str, vihf: &str, body: &str) -> String {
+pub(crate) fn soap_envelope(action: &str, message_id: &str, to: &str, vihf: &str, body: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
          <soap:Envelope xmlns:soap=\"{SOAP12}\" xmlns:wsa=\"{WSA}\">\
@@ -470,8 +470,8 @@ mod tests {
         );
         assert!(xml.contains("urn:ihe:iti:2007:RegistryStoredQuery"));
         assert!(xml.contains(FIND_DOCUMENTS));
-        assert!(xml.contains("'279035121518989^^^&amp;1.2.250.1.213.1.4.10&amp;ISO'"), "the INS, escaped: {xml}");
-        assert!(xml.contains("11502-2^^^&amp;2.16.840.1.113883.6.1&amp;ISO"));
+        assert!(xml.contains("'279035121518989^^^&amp;1.2.250.1.213.1.4.10&amp;ISO^NH'"), "the INS, escaped: {xml}");
+        assert!(xml.contains("('11502-2^^2.16.840.1.113883.6.1')"));
         assert!(xml.contains("StatusType:Deprecated"), "replacements are asked for");
         assert!(xml.contains("$XDSDocumentEntryCreationTimeFrom") && !xml.contains("CreationTimeTo"));
         assert!(xml.contains("<wsse:Security") && xml.contains("ID=\"_a\""));
