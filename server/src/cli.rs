@@ -323,6 +323,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let purpose = if break_glass { crate::dmp::vihf::PurposeOfUse::BrisDeGlace } else { crate::dmp::vihf::PurposeOfUse::Normal };
             let query = crate::dmp::client::PatientQuery { ins: patient, ins_oid, purpose };
             let store: Arc<dyn Store> = Arc::new(sqlite);
+            let started = crate::access::AuditEntry {
+                actor: Some(&account),
+                action: Some(crate::access::Action::Sync),
+                mode: Some(if break_glass { "break_glass" } else { "command_line" }),
+                detail: Some("bioviewer sync".into()),
+                ..Default::default()
+            };
+            access.record(started).await.map_err(|e| e.to_string())?;
             let report = crate::dmp::sync::sync_patient(&client, store.as_ref(), &requester, &query, &mut |r| {
                 eprintln!(
                     "found {} (replaced {}), already stored {}, fetched {}, stored {}, failed {}",

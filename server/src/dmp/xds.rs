@@ -191,7 +191,7 @@ fn local(name: &str) -> &str {
 /// A small owned XML tree of an answer (local names; answers are small: documents travel as
 /// MTOM attachments).
 #[derive(Debug, Default)]
-pub(crate) struct Node {
+pub struct Node {
     pub name: String,
     pub attrs: Vec<(String, String)>,
     pub children: Vec<Node>,
@@ -222,7 +222,7 @@ impl Node {
 
 /// Parses an answer into a [`Node`] tree. Refuses DOCTYPEs, undefined entities, mismatched and
 /// unclosed elements (a truncated answer).
-pub(crate) fn parse_tree(xml: &str) -> Result<Node, XdsError> {
+pub fn parse_tree(xml: &str) -> Result<Node, XdsError> {
     let malformed = |e: &dyn std::fmt::Display| XdsError::Malformed(e.to_string());
     let mut reader = Reader::from_str(xml);
     reader.config_mut().trim_text(false);
