@@ -82,6 +82,12 @@ pub async fn oidc_enabled() -> Result<bool, AppError> {
     Ok(ssr::backend()?.oidc_enabled())
 }
 
+/// Where the DMP sync of a patient stands (polled by the documents page while it runs).
+#[server(prefix = "/sfn", endpoint = "dmp_sync_status")]
+pub async fn dmp_sync_status(patient_id: String) -> Result<Option<crate::model::DmpSyncStatus>, AppError> {
+    ssr::answer(async { ssr::backend()?.dmp_sync_status(patient_id).await }.await)
+}
+
 /// Who accessed the patient's record (the patient's own read-access log).
 #[server(prefix = "/sfn", endpoint = "load_access_log")]
 pub async fn load_access_log(patient_id: String) -> Result<AccessLog, AppError> {
@@ -138,6 +144,8 @@ pub mod ssr {
         fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
         fn viewer(&self) -> BackendFuture<'_, Option<Viewer>>;
         fn oidc_enabled(&self) -> bool;
+        /// The DMP sync state of a patient this user may see (counts only: not audited as a view).
+        fn dmp_sync_status(&self, patient_id: String) -> BackendFuture<'_, Option<crate::model::DmpSyncStatus>>;
         /// The patient's read-access log; only the patient reads it.
         fn access_log(&self, patient_id: String) -> BackendFuture<'_, Option<AccessLog>>;
         fn admin_overview(&self) -> BackendFuture<'_, AdminOverview>;

@@ -207,6 +207,7 @@ messages! {
     DmpFound => "documents au DMP", "documents in the DMP";
     DmpNew => "nouveaux", "new";
     DmpNotRetrieved => "non récupérés", "not retrieved";
+    DmpReload => "afficher les nouveaux documents", "show the new documents";
     AccountActive => "Actif", "Active";
     AccountDisabled => "Désactivé", "Disabled";
     Disable => "Désactiver", "Disable";

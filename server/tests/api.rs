@@ -409,6 +409,7 @@ fn patient_server_functions(p: &str, d: &str) -> Vec<(&'static str, String)> {
         ("/sfn/load_document", format!("patient_id={p}&document_id={d}")),
         ("/sfn/load_chart", format!("patient_id={p}&analyte=glucose_fasting&unit_system=si&lang=Fr")),
         ("/sfn/load_access_log", format!("patient_id={p}")),
+        ("/sfn/dmp_sync_status", format!("patient_id={p}")),
     ]
 }
 

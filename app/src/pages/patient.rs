@@ -28,6 +28,56 @@ pub fn PatientPage() -> impl IntoView {
     }
 }
 
+/// Where the DMP sync stands; while it runs, the browser asks again every two seconds.
+#[component]
+fn DmpSyncLine(patient: String, status: crate::model::DmpSyncStatus) -> impl IntoView {
+    let lang = use_lang();
+    let status = RwSignal::new(status);
+    // Polling only in the browser, only while a sync runs.
+    #[cfg(feature = "hydrate")]
+    {
+        fn poll(patient: String, status: RwSignal<crate::model::DmpSyncStatus>) {
+            set_timeout(
+                move || {
+                    leptos::task::spawn_local(async move {
+                        if let Ok(Some(now)) = crate::api::dmp_sync_status(patient.clone()).await {
+                            let running = now.running;
+                            status.set(now);
+                            if running {
+                                poll(patient, status);
+                            }
+                        }
+                    })
+                },
+                std::time::Duration::from_secs(2),
+            );
+        }
+        if status.get_untracked().running {
+            poll(patient.clone(), status);
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = &patient;
+    move || {
+        let s = status.get();
+        let at = s.at.clone();
+        let (class, text) = match (&s.error, s.running) {
+            (Some(_), _) => ("notice notice-error", Msg::DmpSyncFailed),
+            (None, true) => ("notice", Msg::DmpSyncRunning),
+            (None, false) => ("notice", Msg::DmpSyncDone),
+        };
+        view! {
+            <p class=class role="status" data-testid="dmp-sync">
+                {tr(text)}
+                {(!at.is_empty() && !s.running).then(|| view! { " " {tr(Msg::DmpLastSync)} " " {format_datetime(lang.get(), at.trim_end_matches('Z'))} " UTC" })}
+                {(s.error.is_none() && (s.found > 0 || !s.running)).then(|| view! { " · " {s.found} " " {tr(Msg::DmpFound)} ", " {s.stored} " " {tr(Msg::DmpNew)} })}
+                {(s.failed > 0).then(|| view! { " · " {s.failed} " " {tr(Msg::DmpNotRetrieved)} })}
+                {(!s.running && s.stored > 0).then(|| view! { " · " <a href="" rel="external">{tr(Msg::DmpReload)}</a> })}
+            </p>
+        }
+    }
+}
+
 #[component]
 fn PatientView(data: PatientDocuments) -> impl IntoView {
     let lang = use_lang();
@@ -64,22 +114,7 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
                 <div><dt>{tr(Msg::Sex)}</dt><dd>{move || super::patients::sex_label(sex).text(lang.get())}</dd></div>
             </dl>
         </header>
-        {dmp_sync.map(|s| {
-            let at = s.at.clone();
-            let (class, text) = match (&s.error, s.running) {
-                (Some(_), _) => ("notice notice-error", Msg::DmpSyncFailed),
-                (None, true) => ("notice", Msg::DmpSyncRunning),
-                (None, false) => ("notice", Msg::DmpSyncDone),
-            };
-            view! {
-                <p class=class role="status" data-testid="dmp-sync">
-                    {tr(text)}
-                    {(!at.is_empty()).then(|| view! { " " {tr(Msg::DmpLastSync)} " " {move || format_datetime(lang.get(), at.trim_end_matches('Z'))} " UTC" })}
-                    {(s.error.is_none() && !s.running).then(|| view! { " · " {s.found} " " {tr(Msg::DmpFound)} ", " {s.stored} " " {tr(Msg::DmpNew)} })}
-                    {(s.failed > 0).then(|| view! { " · " {s.failed} " " {tr(Msg::DmpNotRetrieved)} })}
-                </p>
-            }
-        })}
+        {dmp_sync.map(|status| view! { <DmpSyncLine patient=patient_id.clone() status/> })}
         <p class="next-link">
             <a href=format!("/patients/{}/summary", patient.id) data-testid="summary-link">{tr(Msg::SummaryLink)}</a>
             " · "

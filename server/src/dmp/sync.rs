@@ -137,7 +137,14 @@ impl DmpService {
         tokio::spawn(async move {
             let span = tracing::info_span!("dmp_sync", patient = %patient);
             let _enter = span.enter();
-            let result = sync_patient(&this.client, this.store.as_ref(), &requester, &query, &mut |_| {}).await;
+            // Progress shows on the patient's page while the sync runs.
+            let progress_states = this.clone();
+            let mut on_progress = move |report: &SyncReport| {
+                if let Some((_, state)) = progress_states.states.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&patient) {
+                    state.report = Some(report.clone());
+                }
+            };
+            let result = sync_patient(&this.client, this.store.as_ref(), &requester, &query, &mut on_progress).await;
             let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let state = match result {
                 Ok(report) => {

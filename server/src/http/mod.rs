@@ -452,14 +452,7 @@ impl StoreBackend {
                 }
             }
         }
-        dmp.state(patient).map(|s| bioviewer_app::model::DmpSyncStatus {
-            running: s.running,
-            at: s.at,
-            found: s.report.as_ref().map(|r| r.found).unwrap_or(0),
-            stored: s.report.as_ref().map(|r| r.stored).unwrap_or(0),
-            failed: s.report.as_ref().map(|r| r.failed.len()).unwrap_or(0),
-            error: s.error,
-        })
+        dmp.state(patient).map(sync_status)
     }
 
     /// The gate of every backend method that touches a patient (decision + audit record).
@@ -597,6 +590,21 @@ impl Backend for StoreBackend {
         self.oidc_enabled
     }
 
+    fn dmp_sync_status(&self, patient_id: String) -> BackendFuture<'_, Option<bioviewer_app::model::DmpSyncStatus>> {
+        Box::pin(async move {
+            let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
+            let patient = PatientId::parse(&patient_id).unwrap_or(PatientId(uuid::Uuid::nil()));
+            let allowed = self.access.mode_for(principal, patient).await.map_err(|e| {
+                tracing::error!(error = %e, "access check failed");
+                AppError::Unavailable("access".into())
+            })?;
+            if allowed.is_none() {
+                return Err(AppError::NotFound);
+            }
+            Ok(self.dmp.as_ref().and_then(|dmp| dmp.state(patient)).map(sync_status))
+        })
+    }
+
     fn viewer(&self) -> BackendFuture<'_, Option<Viewer>> {
         Box::pin(async move {
             let Some(principal) = &self.principal else { return Ok(None) };
@@ -699,6 +707,17 @@ impl Backend for StoreBackend {
                     .collect(),
             })
         })
+    }
+}
+
+fn sync_status(s: crate::dmp::sync::SyncState) -> bioviewer_app::model::DmpSyncStatus {
+    bioviewer_app::model::DmpSyncStatus {
+        running: s.running,
+        at: s.at,
+        found: s.report.as_ref().map(|r| r.found).unwrap_or(0),
+        stored: s.report.as_ref().map(|r| r.stored).unwrap_or(0),
+        failed: s.report.as_ref().map(|r| r.failed.len()).unwrap_or(0),
+        error: s.error,
     }
 }
 
