@@ -203,7 +203,7 @@ messages! {
     DmpSyncRunning => "Synchronisation avec le DMP en cours ; les résultats déjà reçus sont affichés.", "Syncing with the DMP; the results already received are shown.";
     DmpSyncDone => "DMP synchronisé.", "DMP synced.";
     DmpSyncFailed => "La synchronisation avec le DMP a échoué ; les résultats affichés sont ceux déjà reçus. Nouvel essai à la prochaine ouverture.", "Syncing with the DMP failed; the results shown are those already received. It will be retried next time.";
-    DmpLastSync => "Dernière synchronisation :", "Last sync:";
+    DmpLastSync => "Dernière synchronisation réussie :", "Last successful sync:";
     DmpFound => "documents au DMP", "documents in the DMP";
     DmpNew => "nouveaux", "new";
     DmpNotRetrieved => "non récupérés", "not retrieved";

@@ -65,7 +65,7 @@ pub struct PatientDocuments {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DmpSyncStatus {
     pub running: bool,
-    /// RFC 3339, UTC, of the last finished sync; empty before the first one.
+    /// RFC 3339, UTC, of the last successful sync; empty before the first one.
     pub at: String,
     pub found: usize,
     pub stored: usize,

@@ -1017,3 +1017,35 @@ async fn documents_are_uploaded_through_the_same_store_path() {
     let (_, list) = t.app.get_with(Some(&gp), "/").await;
     assert!(!list.contains("PAT-TROIS"));
 }
+
+#[tokio::test]
+async fn a_background_sync_reports_its_progress_and_keeps_the_last_success_on_failure() {
+    use bioviewer::dmp::sync::DmpService;
+    let app = spawn_app().await;
+    let documents = demo_documents(1, 1);
+    let patient = bioviewer::domain::PatientId::new();
+    let wait = |service: Arc<DmpService>| async move {
+        for _ in 0..200 {
+            if service.state(patient).is_some_and(|s| !s.running) {
+                return service.state(patient).unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the sync did not finish");
+    };
+    let good =
+        Arc::new(DmpService::new(client(&spawn_simulator(documents.clone(), Faults::default()).await, 1, SECOND), app.store.clone()));
+    assert!(good.start(patient, requester(), patient_query(0)));
+    assert!(!good.start(patient, requester(), patient_query(0)), "one sync at a time, not more often than every few minutes");
+    let done = wait(good.clone()).await;
+    assert!(done.error.is_none() && !done.at.is_empty(), "{done:?}");
+    assert!(done.report.as_ref().unwrap().stored > 0);
+    let down = Arc::new(DmpService::new(
+        client(&spawn_simulator(documents, Faults { always_fault: true, ..Faults::default() }).await, 1, SECOND),
+        app.store.clone(),
+    ));
+    down.start(patient, requester(), patient_query(0));
+    let failed = wait(down).await;
+    assert!(failed.error.as_deref().unwrap_or_default().contains("SOAP fault"), "{failed:?}");
+    assert!(failed.at.is_empty(), "no success yet: no time shown as if it had synced");
+}

@@ -69,7 +69,7 @@ fn DmpSyncLine(patient: String, status: crate::model::DmpSyncStatus) -> impl Int
         view! {
             <p class=class role="status" data-testid="dmp-sync">
                 {tr(text)}
-                {(!at.is_empty() && !s.running).then(|| view! { " " {tr(Msg::DmpLastSync)} " " {format_datetime(lang.get(), at.trim_end_matches('Z'))} " UTC" })}
+                {(!at.is_empty()).then(|| view! { " " {tr(Msg::DmpLastSync)} " " {format_datetime(lang.get(), at.trim_end_matches('Z'))} " UTC" })}
                 {(s.error.is_none() && (s.found > 0 || !s.running)).then(|| view! { " · " {s.found} " " {tr(Msg::DmpFound)} ", " {s.stored} " " {tr(Msg::DmpNew)} })}
                 {(s.failed > 0).then(|| view! { " · " {s.failed} " " {tr(Msg::DmpNotRetrieved)} })}
                 {(!s.running && s.stored > 0).then(|| view! { " · " <a href="" rel="external">{tr(Msg::DmpReload)}</a> })}

@@ -84,7 +84,7 @@ pub async fn sync_patient(
 /// The last sync of a patient, for the patient's page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncState {
-    /// RFC 3339, UTC: when the last sync finished (or failed).
+    /// RFC 3339, UTC: when the last successful sync finished (empty before the first).
     pub at: String,
     pub report: Option<SyncReport>,
     /// The failure, in words for people (no health data).
@@ -153,7 +153,9 @@ impl DmpService {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "DMP sync failed");
-                    SyncState { at, report: None, error: Some(e.to_string()), running: false }
+                    // The time shown stays the last successful sync's.
+                    let last_success = this.state(patient).map(|s| s.at).unwrap_or_default();
+                    SyncState { at: last_success, report: None, error: Some(e.to_string()), running: false }
                 }
             };
             this.states.lock().unwrap_or_else(|e| e.into_inner()).insert(patient, (std::time::Instant::now(), state));
