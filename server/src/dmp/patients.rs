@@ -46,10 +46,8 @@ pub fn queried_ins(envelope: &super::xds::Node) -> Option<String> {
 /// `Ok(true)`: the patient has a DMP that may be read; `Ok(false)`: none for this INS.
 pub fn parse_existence_answer(xml: &str) -> Result<bool, XdsError> {
     let root = parse_tree(xml)?;
-    if let Some(fault) = root.descendants("Fault").next() {
-        let code = fault.child("Code").and_then(|c| c.child("Value")).map(|v| v.text.trim().to_string()).unwrap_or_default();
-        let reason = fault.child("Reason").and_then(|r| r.child("Text")).map(|t| t.text.trim().to_string()).unwrap_or_default();
-        return Err(XdsError::SoapFault { code, reason });
+    if let Some(fault) = super::xds::soap_fault(&root) {
+        return Err(fault);
     }
     let code = root
         .descendants("queryResponseCode")

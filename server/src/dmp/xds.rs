@@ -275,13 +275,19 @@ pub fn parse_tree(xml: &str) -> Result<Node, XdsError> {
     document.children.into_iter().next().ok_or_else(|| XdsError::Malformed("an empty answer".into()))
 }
 
+/// The SOAP fault an answer carries, if any.
+pub(crate) fn soap_fault(root: &Node) -> Option<XdsError> {
+    let fault = root.descendants("Fault").next()?;
+    let code = fault.child("Code").and_then(|c| c.child("Value")).map(|v| v.text.trim().to_string()).unwrap_or_default();
+    let reason = fault.child("Reason").and_then(|r| r.child("Text")).map(|t| t.text.trim().to_string()).unwrap_or_default();
+    Some(XdsError::SoapFault { code, reason })
+}
+
 /// What an answer says about itself: a SOAP fault, or the status of its AdhocQueryResponse /
 /// RegistryResponse with its RegistryErrors. `Ok((partial, warnings))` on (partial) success.
 fn outcome(root: &Node) -> Result<(bool, Vec<RegistryError>), XdsError> {
-    if let Some(fault) = root.descendants("Fault").next() {
-        let code = fault.child("Code").and_then(|c| c.child("Value")).map(|v| v.text.trim().to_string()).unwrap_or_default();
-        let reason = fault.child("Reason").and_then(|r| r.child("Text")).map(|t| t.text.trim().to_string()).unwrap_or_default();
-        return Err(XdsError::SoapFault { code, reason });
+    if let Some(fault) = soap_fault(root) {
+        return Err(fault);
     }
     let status = root
         .descendants("AdhocQueryResponse")
