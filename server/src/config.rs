@@ -87,6 +87,10 @@ pub struct DmpArgs {
     pub dmp_client_cert: Option<PathBuf>,
     #[arg(long, env = "BIOVIEWER_DMP_CLIENT_KEY")]
     pub dmp_client_key: Option<PathBuf>,
+    /// The authorities (PEM) the DMP's server certificate must chain to (IGC-Santé); default:
+    /// the web's usual roots.
+    #[arg(long, env = "BIOVIEWER_DMP_CA_CERT")]
+    pub dmp_ca_cert: Option<PathBuf>,
     #[arg(long, env = "BIOVIEWER_DMP_STRUCTURE_ID", default_value = "1010000000011")]
     pub dmp_structure_id: String,
     #[arg(long, env = "BIOVIEWER_DMP_ACTIVITY_SECTOR", default_value = "SA07^1.2.250.1.71.4.2.4")]
@@ -117,7 +121,8 @@ impl DmpArgs {
             attempts: 3,
             backoff: std::time::Duration::from_millis(500),
         };
-        crate::dmp::client::DmpClient::new(settings, key, client_cert.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())))
+        let roots = self.dmp_ca_cert.as_ref().map(read).transpose()?;
+        crate::dmp::client::DmpClient::new(settings, key, client_cert.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())), roots.as_deref())
             .map_err(|e| e.to_string())
     }
 }

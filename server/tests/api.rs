@@ -827,7 +827,7 @@ fn client(endpoint: &str, attempts: u32, timeout: std::time::Duration) -> DmpCli
         attempts,
         backoff: std::time::Duration::from_millis(20),
     };
-    DmpClient::new(settings, structure_key(), None).unwrap()
+    DmpClient::new(settings, structure_key(), None, None).unwrap()
 }
 
 fn requester() -> Requester {
@@ -1048,4 +1048,105 @@ async fn a_background_sync_reports_its_progress_and_keeps_the_last_success_on_fa
     let failed = wait(down).await;
     assert!(failed.error.as_deref().unwrap_or_default().contains("SOAP fault"), "{failed:?}");
     assert!(failed.at.is_empty(), "no success yet: no time shown as if it had synced");
+}
+
+/// A one-request HTTPS server that requires a client certificate from the test CA and answers
+/// TD0.2 "found"; returns its base URL and a channel telling whether the client presented one.
+fn spawn_mutual_tls_server() -> (String, std::sync::mpsc::Receiver<bool>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let read = |n: &str| std::fs::read(data.join(n)).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&read("dmp-test-ca.cert.pem")) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().unwrap();
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&read("dmp-test-server.cert.pem")).map(|c| c.unwrap()).collect();
+    let key = PrivateKeyDer::from_pem_slice(&read("dmp-test-server.key.pem")).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let Ok(mut stream) = stream else { continue };
+            let mut connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::Stream::new(&mut connection, &mut stream);
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 8192];
+            // Read the head and the announced body.
+            let ok = loop {
+                match tls.read(&mut buffer) {
+                    Ok(0) | Err(_) => break false,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+                let text = String::from_utf8_lossy(&request);
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= head_end + 4 + length {
+                        break true;
+                    }
+                }
+            };
+            let presented = tls.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+            if ok {
+                let body = format!(
+                    "<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\"><soap:Body>{}</soap:Body></soap:Envelope>",
+                    bioviewer::dmp::patients::existence_answer(true)
+                );
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.flush();
+            }
+            let _ = tx.send(ok && presented);
+        }
+    });
+    (format!("https://localhost:{port}/dmp"), rx)
+}
+
+#[tokio::test]
+async fn the_client_speaks_mutual_tls_with_the_structures_certificate() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let read = |n: &str| std::fs::read(data.join(n)).unwrap();
+    let (endpoint, presented) = spawn_mutual_tls_server();
+    let settings = |endpoint: &str| DmpSettings {
+        endpoint: endpoint.to_string(),
+        structure_id: "1010000000011".into(),
+        activity_sector: "SA07^1.2.250.1.71.4.2.4".into(),
+        homologation_id: "TEST".into(),
+        timeout: SECOND,
+        attempts: 1,
+        backoff: std::time::Duration::from_millis(10),
+    };
+    let (cert, key, ca) = (read("dmp-test-client.cert.pem"), read("dmp-test-client.key.pem"), read("dmp-test-ca.cert.pem"));
+    // With the structure's certificate, trusting the DMP's authority: the exchange goes through.
+    let client = DmpClient::new(settings(&endpoint), structure_key(), Some((&cert, &key)), Some(&ca)).unwrap();
+    assert!(client.patient_has_dmp(&requester(), &patient_query(0)).await.unwrap());
+    assert!(presented.recv().unwrap(), "the server saw the client certificate");
+    // Without a client certificate, the server refuses the handshake.
+    let anonymous = DmpClient::new(settings(&endpoint), structure_key(), None, Some(&ca)).unwrap();
+    let error = anonymous.patient_has_dmp(&requester(), &patient_query(0)).await.unwrap_err();
+    assert!(matches!(error, DmpError::Unreachable(_)), "{error}");
+    assert!(!presented.recv().unwrap());
+    // Plain HTTP to anything but loopback is refused before any request.
+    assert!(matches!(DmpClient::new(settings("http://dmp.example/dmp"), structure_key(), None, None), Err(DmpError::Insecure(_))));
 }

@@ -102,6 +102,22 @@ pub struct DmpClient {
     agent: ureq::Agent,
 }
 
+/// The certificates of a PEM text (at least one).
+fn certificates(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, DmpError> {
+    let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| DmpError::Certificate(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(DmpError::Certificate("no certificate in the PEM text".into()));
+    }
+    Ok(certs)
+}
+
 fn is_loopback(url: &str) -> bool {
     let host = url.strip_prefix("http://").unwrap_or("").split(['/', ':']).next().unwrap_or("");
     matches!(host, "127.0.0.1" | "localhost" | "[::1]")
@@ -109,24 +125,25 @@ fn is_loopback(url: &str) -> bool {
 
 impl DmpClient {
     /// `client_cert`: the structure's certificate chain and key (PEM) for mutual TLS.
-    pub fn new(settings: DmpSettings, key: Arc<StructureKey>, client_cert: Option<(&[u8], &[u8])>) -> Result<DmpClient, DmpError> {
+    /// `trusted_roots`: the authorities the DMP's server certificate must chain to (PEM; the
+    /// DMP's come from the IGC-Santé, not from the web's usual roots); `None`: the web's roots.
+    pub fn new(
+        settings: DmpSettings,
+        key: Arc<StructureKey>,
+        client_cert: Option<(&[u8], &[u8])>,
+        trusted_roots: Option<&[u8]>,
+    ) -> Result<DmpClient, DmpError> {
         if !settings.endpoint.starts_with("https://") && !is_loopback(&settings.endpoint) {
             return Err(DmpError::Insecure(settings.endpoint));
         }
         let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(roots_pem) = trusted_roots {
+            let roots = certificates(roots_pem)?;
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
+        }
         if let Some((chain_pem, key_pem)) = client_cert {
-            let chain: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(chain_pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| DmpError::Certificate(e.to_string()))?;
+            let chain = certificates(chain_pem)?;
             let key = ureq::tls::PrivateKey::from_pem(key_pem).map_err(|e| DmpError::Certificate(e.to_string()))?;
-            if chain.is_empty() {
-                return Err(DmpError::Certificate("no certificate in the chain".into()));
-            }
             tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
         }
         let agent = ureq::Agent::config_builder()
