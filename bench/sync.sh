@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# DMP sync throughput: the generated patient with the most reports (anticoagulation, an INR
-# about every month; 33 years of it to pass 400 reports) served by `bioviewer dmp-sim` over
+# DMP sync throughput: the generated ten-year patient with the most reports (haemodialysis, a
+# check every week: 500+ reports) served by `bioviewer dmp-sim` over
 # loopback HTTP, synced into an empty SQLite store by `bioviewer sync` (ITI-18, then ITI-43 in
 # MTOM, 10 documents per request, 4 in flight, every document stored through the import path).
 # Usage: bench/sync.sh   (uses target/release/bioviewer)
@@ -13,7 +13,7 @@ tmp=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-"$bin" demo-data --patients 3 --years 33 --out "$tmp/demo" >/dev/null
+"$bin" demo-data --patients 7 --years 10 --out "$tmp/demo" >/dev/null
 folder=$(for d in "$tmp"/demo/*/; do echo "$(ls "$d" | wc -l) $d"; done | sort -n | tail -1 | cut -d' ' -f2)
 ins=$(basename "$folder")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

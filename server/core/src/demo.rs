@@ -117,15 +117,18 @@ pub enum Story {
     Hypothyroidism,
     IronDeficiency,
     HealthyAdult,
+    /// End-stage kidney disease on haemodialysis: a check every week (the longest histories).
+    Haemodialysis,
 }
 
-const STORIES: [Story; 6] = [
+const STORIES: [Story; 7] = [
     Story::Type2Diabetes,
     Story::ChronicKidneyDisease,
     Story::Anticoagulation,
     Story::Hypothyroidism,
     Story::IronDeficiency,
     Story::HealthyAdult,
+    Story::Haemodialysis,
 ];
 
 /// One test: codes (molar lab, mass lab), units (molar, mass), mass-per-molar factor, reference
@@ -260,6 +263,7 @@ impl Story {
             Story::Anticoagulation => (30, &["inr", "haemoglobin", "platelets"]),
             Story::Hypothyroidism => (120, &["tsh", "ft4", "cholesterol"]),
             Story::IronDeficiency => (75, &["haemoglobin", "mcv", "ferritin", "crp", "leukocytes", "platelets"]),
+            Story::Haemodialysis => (7, &["creatinine", "urea", "potassium", "sodium", "haemoglobin"]),
             Story::HealthyAdult => {
                 (365, &["glucose", "creatinine", "cholesterol", "ldl", "haemoglobin", "leukocytes", "platelets", "tsh", "crp"])
             }
@@ -315,6 +319,11 @@ impl Story {
             (_, "alt") => 25.0,
             (_, "tsh") => 1.8,
             (_, "urine_acr") => 10.0,
+            // Pre-dialysis values: high creatinine, urea and potassium, anaemia under treatment.
+            (Story::Haemodialysis, "creatinine") => 650.0 + 150.0 * r.unit(),
+            (Story::Haemodialysis, "urea") => 20.0 + 8.0 * r.unit(),
+            (Story::Haemodialysis, "potassium") => 5.0 + 0.8 * r.unit(),
+            (Story::Haemodialysis, "haemoglobin") => 10.5 + 1.0 * r.unit(),
             _ => normal,
         };
         (v * noise).max(0.0)
