@@ -871,6 +871,13 @@ async fn a_sync_stores_every_current_document_then_only_new_ones() {
     assert_eq!(patients[0].document_count as usize, report.stored);
     let stored = app.store.patient_documents(patients[0].id).await.unwrap();
     assert!(stored.iter().all(|d| d.source == "dmp"));
+    // GetDocuments: the registry's entries of documents by uniqueId (status included).
+    let some: Vec<String> = stored.iter().filter_map(|d| d.index.as_ref()?.cda_id.clone()).take(3).collect();
+    let entries = client.get_documents(&requester(), &patient_query(n), &some).await.unwrap().entries;
+    assert_eq!(
+        entries.iter().filter_map(|e| e.unique_id.clone()).collect::<std::collections::BTreeSet<_>>(),
+        some.iter().cloned().collect()
+    );
     // Incremental: nothing new, nothing fetched.
     let again = sync_patient(&client, app.store.as_ref(), &requester(), &patient_query(n), &mut |_| {}).await.unwrap();
     assert_eq!((again.fetched, again.already_stored), (0, report.stored));

@@ -262,6 +262,28 @@ impl DmpClient {
         .await
     }
 
+    /// ITI-18 GetDocuments: the registry's entries for these uniqueIds (current status).
+    pub async fn get_documents(
+        &self,
+        requester: &Requester,
+        patient: &PatientQuery,
+        unique_ids: &[String],
+    ) -> Result<FindDocumentsResult, DmpError> {
+        let to = format!("{}/registry", self.settings.endpoint);
+        self.with_retries(|| async {
+            let soap = super::xds::get_documents_request(
+                unique_ids,
+                &self.vihf(requester, patient)?,
+                &format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                &to,
+            );
+            let (_, body) = self.post("registry", soap).await?;
+            let text = String::from_utf8(body).map_err(|_| XdsError::Malformed("the answer is not UTF-8".into()))?;
+            Ok(parse_find_documents_response(&text)?)
+        })
+        .await
+    }
+
     /// ITI-43: these documents' bytes, `(repository, uniqueId)` each.
     pub async fn retrieve(
         &self,

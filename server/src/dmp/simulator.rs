@@ -263,8 +263,21 @@ async fn registry(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
             .map(|s| s.descendants("Value").map(|v| v.text.trim().to_string()).collect())
             .unwrap_or_default()
     };
-    let patient =
-        slot("$XDSDocumentEntryPatientId").first().map(|v| v.trim_matches('\'').split('^').next().unwrap_or_default().to_string());
+    let query_id = envelope.descendants("AdhocQuery").next().and_then(|q| q.attr("id")).unwrap_or_default().to_string();
+    // GetDocuments names documents, not a patient: only those of the patient the VIHF names.
+    let wanted_ids: Option<Vec<String>> = (query_id == super::xds::GET_DOCUMENTS).then(|| {
+        slot("$XDSDocumentEntryUniqueId")
+            .concat()
+            .trim_matches(|c| c == '(' || c == ')')
+            .split(',')
+            .map(|v| v.trim().trim_matches('\'').replace("''", "'"))
+            .filter(|v| !v.is_empty())
+            .collect()
+    });
+    let patient = match &wanted_ids {
+        Some(_) => Some(vihf_patient.clone()),
+        None => slot("$XDSDocumentEntryPatientId").first().map(|v| v.trim_matches('\'').split('^').next().unwrap_or_default().to_string()),
+    };
     let Some(patient) = patient else { return soap_fault("Sender", "patient absent de la requête") };
     let failure = |code: &str, context: &str| {
         let body = soap(&format!(
@@ -277,7 +290,7 @@ async fn registry(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
     if patient != vihf_patient {
         return failure("XDSRegistryError", "le VIHF ne désigne pas ce patient");
     }
-    let statuses = slot("$XDSDocumentEntryStatus").concat();
+    let statuses = if wanted_ids.is_some() { "Approved Deprecated".to_string() } else { slot("$XDSDocumentEntryStatus").concat() };
     let from = slot("$XDSDocumentEntryCreationTimeFrom").first().cloned();
     let to = slot("$XDSDocumentEntryCreationTimeTo").first().cloned();
     let of_patient: Vec<&SimDocument> = sim.documents.iter().filter(|d| d.patient_ins == patient).collect();
@@ -286,6 +299,7 @@ async fn registry(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
     }
     let objects: String = of_patient
         .into_iter()
+        .filter(|d| wanted_ids.as_ref().is_none_or(|ids| ids.contains(&d.unique_id)))
         .filter(|d| if d.deprecated { statuses.contains("Deprecated") } else { statuses.contains("Approved") })
         .filter(|d| from.as_deref().is_none_or(|f| d.creation_time.as_str() >= f) && to.as_deref().is_none_or(|t| d.creation_time.as_str() < t))
         .map(|d| {

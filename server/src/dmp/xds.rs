@@ -13,8 +13,9 @@ const WSSE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wsse
 const QUERY: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0";
 const RIM: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0";
 const XDSB: &str = "urn:ihe:iti:xds-b:2007";
-/// Stored query id of FindDocuments.
-const FIND_DOCUMENTS: &str = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d";
+/// Stored query ids of FindDocuments and GetDocuments.
+pub const FIND_DOCUMENTS: &str = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d";
+pub const GET_DOCUMENTS: &str = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4";
 /// ExternalIdentifier schemes of a DocumentEntry.
 const UNIQUE_ID_SCHEME: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
 const PATIENT_ID_SCHEME: &str = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427";
@@ -72,14 +73,26 @@ impl FindDocuments {
         if let Some(to) = &self.created_to {
             slots.push(slot("$XDSDocumentEntryCreationTimeTo", std::slice::from_ref(to)));
         }
-        let body = format!(
-            "<query:AdhocQueryRequest xmlns:query=\"{QUERY}\" xmlns:rim=\"{RIM}\">\
-             <query:ResponseOption returnComposedObjects=\"true\" returnType=\"LeafClass\"/>\
-             <rim:AdhocQuery id=\"{FIND_DOCUMENTS}\">{}</rim:AdhocQuery></query:AdhocQueryRequest>",
-            slots.concat()
-        );
-        soap_envelope("urn:ihe:iti:2007:RegistryStoredQuery", message_id, to, vihf, &body)
+        stored_query(FIND_DOCUMENTS, &slots.concat(), vihf, message_id, to)
     }
+}
+
+/// A Registry Stored Query (ITI-18) in its SOAP envelope.
+fn stored_query(query_id: &str, slots: &str, vihf: &str, message_id: &str, to: &str) -> String {
+    let body = format!(
+        "<query:AdhocQueryRequest xmlns:query=\"{QUERY}\" xmlns:rim=\"{RIM}\">\
+         <query:ResponseOption returnComposedObjects=\"true\" returnType=\"LeafClass\"/>\
+         <rim:AdhocQuery id=\"{query_id}\">{slots}</rim:AdhocQuery></query:AdhocQueryRequest>"
+    );
+    soap_envelope("urn:ihe:iti:2007:RegistryStoredQuery", message_id, to, vihf, &body)
+}
+
+/// ITI-18 GetDocuments: the entries of these uniqueIds (to refresh what is known of documents
+/// already stored: their status, whether they were replaced). The answer reads like
+/// FindDocuments'.
+pub fn get_documents_request(unique_ids: &[String], vihf: &str, message_id: &str, to: &str) -> String {
+    let list = unique_ids.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(",");
+    stored_query(GET_DOCUMENTS, &slot("$XDSDocumentEntryUniqueId", &[format!("({list})")]), vihf, message_id, to)
 }
 
 /// A SOAP 1.2 envelope with the WS-Addressing headers and the VIHF.
