@@ -194,6 +194,10 @@ messages! {
     Professional => "Professionnel", "Professional";
     Patient => "Patient", "Patient";
     FlagColumn => "Interprétation", "Flag";
+    BreakGlassPurpose => "Cadre", "Setting";
+    PurposeEmergency => "Urgence (bris de glace)", "Emergency (break the glass)";
+    PurposeRegulation => "Régulation médicale (centre 15)", "Medical regulation (centre 15)";
+    ModeRegulation => "Régulation médicale (centre 15)", "Medical regulation (centre 15)";
     ImportDocuments => "Importer des comptes rendus (fichiers CDA)", "Import reports (CDA files)";
     ImportIntro => "Les comptes rendus reçus hors du DMP. Chaque fichier est conservé tel quel, même illisible, avec la raison.", "Reports received outside the DMP. Every file is kept as it is, even unreadable, with the reason.";
     CdaFiles => "Fichiers", "Files";

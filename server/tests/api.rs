@@ -198,7 +198,7 @@ async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":3"), "{body}");
+    assert!(body.contains("\"schema_version\":4"), "{body}");
 }
 
 #[tokio::test]
@@ -644,6 +644,11 @@ async fn break_the_glass_opens_for_a_limited_time_with_a_reason_and_is_recorded(
     assert!(log.iter().any(|e| e.mode.as_deref() == Some("denied")), "refusals are recorded too");
     let reasons = t.app.access.break_glass_history(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
     assert_eq!(reasons.len(), 2);
+    // A regulation physician's access: the DMP's centre_15 mode.
+    let regulation = format!("{}&purpose=centre_15", post("Appel+au+15+douleur+thoracique", 60));
+    t.app.post_form(Some(&hospital), "/break-glass", &regulation).await;
+    let mode = t.app.access.mode_for(&principal, bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap().unwrap();
+    assert_eq!((mode.as_str(), mode.dmp_access_mode()), ("centre_15", "centre_15"));
     assert!(reasons.iter().all(|r| r.1 == "Admission aux urgences inconscient"));
 }
 

@@ -173,6 +173,11 @@ pub fn BreakGlassForm(csrf: String) -> impl IntoView {
                 <input id="bg-ins" name="ins" inputmode="numeric" autocomplete="off" required/>
                 <label for="bg-reason">{tr(Msg::BreakGlassReason)}</label>
                 <textarea id="bg-reason" name="reason" minlength="15" required rows="2"></textarea>
+                <label for="bg-purpose">{tr(Msg::BreakGlassPurpose)}</label>
+                <select id="bg-purpose" name="purpose">
+                    <option value="bris_de_glace" selected>{tr(Msg::PurposeEmergency)}</option>
+                    <option value="centre_15">{tr(Msg::PurposeRegulation)}</option>
+                </select>
                 <label for="bg-minutes">{tr(Msg::BreakGlassDuration)}</label>
                 <select id="bg-minutes" name="minutes">
                     <option value="60">{tr(Msg::OneHour)}</option>
@@ -229,6 +234,7 @@ fn mode_label(mode: Option<&str>) -> Option<Msg> {
         "hospital_stay" => Msg::ModeHospitalStay,
         "prescriber" => Msg::ModePrescriber,
         "break_glass" => Msg::ModeBreakGlass,
+        "centre_15" => Msg::ModeRegulation,
         "own_record" => Msg::ModeOwnRecord,
         "denied" => Msg::ModeDenied,
         _ => return None,

@@ -129,6 +129,8 @@ pub enum AccessMode {
     /// Prescribed one of the patient's reports.
     Prescriber,
     BreakTheGlass {
+        /// A regulation physician's access (centre 15) rather than break-the-glass.
+        regulation: bool,
         expires_at: i64,
     },
     OwnRecord,
@@ -140,6 +142,7 @@ impl AccessMode {
             AccessMode::AttendingGp => "attending_gp",
             AccessMode::HospitalStay => "hospital_stay",
             AccessMode::Prescriber => "prescriber",
+            AccessMode::BreakTheGlass { regulation: true, .. } => "centre_15",
             AccessMode::BreakTheGlass { .. } => "break_glass",
             AccessMode::OwnRecord => "own_record",
         }
@@ -148,6 +151,7 @@ impl AccessMode {
     /// The access mode the VIHF sent to the DMP must carry for this access.
     pub fn dmp_access_mode(self) -> &'static str {
         match self {
+            AccessMode::BreakTheGlass { regulation: true, .. } => "centre_15",
             AccessMode::BreakTheGlass { .. } => "bris_de_glace",
             _ => "normal",
         }
@@ -612,7 +616,7 @@ impl Access {
                      SELECT 'prescriber', NULL FROM (SELECT 1 FROM documents
                          WHERE ?4 IS NOT NULL AND prescriber_id = ?4 AND patient_id = ?2 LIMIT 1)
                      UNION ALL
-                     SELECT 'break_glass', expires_at FROM break_glass
+                     SELECT CASE WHEN regulation = 1 THEN 'centre_15' ELSE 'break_glass' END, expires_at FROM break_glass
                          WHERE account_id = ?1 AND patient_id = ?2 AND ended_at IS NULL AND started_at <= ?3 AND expires_at > ?3",
                 )
                 .bind(account.id.to_string())
@@ -630,7 +634,7 @@ impl Access {
                         "attending_gp" => AccessMode::AttendingGp,
                         "hospital_stay" => AccessMode::HospitalStay,
                         "prescriber" => AccessMode::Prescriber,
-                        _ => AccessMode::BreakTheGlass { expires_at: expires_at.unwrap_or(0) },
+                        other => AccessMode::BreakTheGlass { expires_at: expires_at.unwrap_or(0), regulation: other == "centre_15" },
                     });
                 }
                 // A recorded relationship is the strongest reason; break-the-glass the last resort.
@@ -732,6 +736,7 @@ impl Access {
         ins: &str,
         reason: &str,
         duration: Duration,
+        regulation: bool,
     ) -> Result<PatientId, BreakGlassError> {
         if principal.account.role != Role::Professional {
             return Err(BreakGlassError::NotAProfessional);
@@ -745,23 +750,26 @@ impl Access {
         }
         let patient = self.patient_by_ins(ins).await?.ok_or(BreakGlassError::UnknownPatient)?;
         let now = now_epoch();
-        sqlx::query("INSERT INTO break_glass (id, account_id, patient_id, reason, started_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(Uuid::new_v4().to_string())
-            .bind(principal.account.id.to_string())
-            .bind(patient.to_string())
-            .bind(reason)
-            .bind(now)
-            .bind(now + duration.as_secs() as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("recording a break-the-glass access"))?;
+        sqlx::query(
+            "INSERT INTO break_glass (id, account_id, patient_id, reason, started_at, expires_at, regulation) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(principal.account.id.to_string())
+        .bind(patient.to_string())
+        .bind(reason)
+        .bind(now)
+        .bind(now + duration.as_secs() as i64)
+        .bind(i64::from(regulation))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("recording a break-the-glass access"))?;
         // The reason is the professional's words about the situation: it stays in the
         // break-the-glass table (shown to the patient), not in the audit trail.
         self.record(AuditEntry {
             actor: Some(&principal.account),
             patient: Some(patient),
             action: Some(Action::BreakGlassStart),
-            mode: Some("break_glass"),
+            mode: Some(if regulation { "centre_15" } else { "break_glass" }),
             address: principal.address.as_deref(),
             detail: Some(format!("minutes={}", duration.as_secs() / 60)),
         })

@@ -42,6 +42,7 @@ impl PurposeOfUse {
     pub fn of(mode: crate::access::AccessMode) -> PurposeOfUse {
         match mode.dmp_access_mode() {
             "bris_de_glace" => PurposeOfUse::BrisDeGlace,
+            "centre_15" => PurposeOfUse::Centre15,
             _ => PurposeOfUse::Normal,
         }
     }
@@ -302,7 +303,8 @@ mod tests {
     #[test]
     fn the_access_decision_sets_the_purpose() {
         use crate::access::AccessMode;
-        assert_eq!(PurposeOfUse::of(AccessMode::BreakTheGlass { expires_at: 0 }), PurposeOfUse::BrisDeGlace);
+        assert_eq!(PurposeOfUse::of(AccessMode::BreakTheGlass { expires_at: 0, regulation: false }), PurposeOfUse::BrisDeGlace);
+        assert_eq!(PurposeOfUse::of(AccessMode::BreakTheGlass { expires_at: 0, regulation: true }), PurposeOfUse::Centre15);
         assert_eq!(PurposeOfUse::of(AccessMode::AttendingGp), PurposeOfUse::Normal);
     }
 

@@ -230,6 +230,8 @@ pub(crate) struct BreakGlassForm {
     ins: String,
     reason: String,
     minutes: u64,
+    /// `centre_15`: a regulation physician's access; otherwise break-the-glass.
+    purpose: Option<String>,
 }
 
 /// `POST /break-glass`: opens a patient's record without a care relationship.
@@ -242,7 +244,12 @@ pub(crate) async fn break_glass(
         Ok(p) => p,
         Err(r) => return r,
     };
-    match state.access.start_break_glass(principal, &form.ins, &form.reason, Duration::from_secs(form.minutes.saturating_mul(60))).await {
+    let regulation = form.purpose.as_deref() == Some("centre_15");
+    match state
+        .access
+        .start_break_glass(principal, &form.ins, &form.reason, Duration::from_secs(form.minutes.saturating_mul(60)), regulation)
+        .await
+    {
         Ok(patient) => see_other(&format!("/patients/{patient}/summary")),
         Err(BreakGlassError::NotAProfessional) => (StatusCode::FORBIDDEN, "only professionals may break the glass").into_response(),
         Err(BreakGlassError::ReasonTooShort { .. }) => see_other("/?break_glass=reason"),
