@@ -68,6 +68,29 @@ pub fn PatientBanner(identity: Option<crate::model::PatientIdentity>) -> impl In
     })
 }
 
+/// Why a document could not be read, in the reader's language, from its code
+/// (`kind:line:column`); a document stored before codes existed gets the general sentence.
+pub fn problem_text(lang: Lang, code: Option<&str>) -> String {
+    let mut parts = code.unwrap_or_default().split(':');
+    let msg = match parts.next().unwrap_or_default() {
+        "empty" => Msg::ProblemEmpty,
+        "too_large" | "too_deep" | "too_many_nodes" | "too_many_attributes" => Msg::ProblemTooBig,
+        "doctype_refused" => Msg::ProblemDoctype,
+        "undefined_entity" => Msg::ProblemEntity,
+        "unsupported_encoding" | "invalid_utf8" => Msg::ProblemEncoding,
+        "truncated" => Msg::ProblemTruncated,
+        "no_root" | "trailing_content" | "malformed" => Msg::ProblemMalformed,
+        _ => Msg::ProblemUnreadable,
+    };
+    let (line, column) = (parts.next().and_then(|l| l.parse::<u32>().ok()), parts.next().and_then(|c| c.parse::<u32>().ok()));
+    match (line, column) {
+        (Some(line), Some(column)) if line > 0 => {
+            format!("{} ({} {line}, {} {column})", msg.text(lang), Msg::Line.text(lang), Msg::Column.text(lang))
+        }
+        _ => msg.text(lang).to_string(),
+    }
+}
+
 /// A result's value as every page writes it: the comparator, then the number with the
 /// language's decimal mark; a text result verbatim; "not performed" when the laboratory said so.
 pub fn point_text(point: &Point, lang: Lang) -> String {

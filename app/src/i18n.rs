@@ -194,6 +194,16 @@ messages! {
     Professional => "Professionnel", "Professional";
     Patient => "Patient", "Patient";
     FlagColumn => "Interprétation", "Flag";
+    ProblemEmpty => "Le fichier est vide.", "The file is empty.";
+    ProblemTooBig => "Le document dépasse les limites de taille ou d'imbrication acceptées.", "The document exceeds the accepted size or nesting limits.";
+    ProblemDoctype => "Le document contient une déclaration DOCTYPE, refusée par sécurité.", "The document contains a DOCTYPE declaration, refused for safety.";
+    ProblemEntity => "Le document utilise une entité XML non définie.", "The document uses an undefined XML entity.";
+    ProblemEncoding => "L'encodage des caractères du document n'est pas pris en charge ou est invalide.", "The document's character encoding is unsupported or invalid.";
+    ProblemTruncated => "Le document est tronqué : il s'arrête avant sa fin.", "The document is truncated: it stops before its end.";
+    ProblemMalformed => "Le document n'est pas un XML bien formé.", "The document is not well-formed XML.";
+    ProblemUnreadable => "Le document n'a pas pu être lu.", "The document could not be read.";
+    Line => "ligne", "line";
+    Column => "colonne", "column";
     BreakGlassPurpose => "Cadre", "Setting";
     PurposeEmergency => "Urgence (bris de glace)", "Emergency (break the glass)";
     PurposeRegulation => "Régulation médicale (centre 15)", "Medical regulation (centre 15)";
@@ -203,7 +213,7 @@ messages! {
     CdaFiles => "Fichiers", "Files";
     Import => "Importer", "Import";
     ImportedCount => "document(s) importé(s)", "document(s) imported";
-    ImportProblems => "avec un problème (voir la page du patient)", "with a problem (see the patient's page)";
+    ImportProblems => "avec un problème (illisible ou sans patient identifiable : conservé, rattaché à aucun dossier)", "with a problem (unreadable or no identifiable patient: kept, attached to no record)";
     DmpSyncRunning => "Synchronisation avec le DMP en cours ; les résultats déjà reçus sont affichés.", "Syncing with the DMP; the results already received are shown.";
     DmpSyncDone => "DMP synchronisé.", "DMP synced.";
     DmpSyncFailed => "La synchronisation avec le DMP a échoué ; les résultats affichés sont ceux déjà reçus. Nouvel essai à la prochaine ouverture.", "Syncing with the DMP failed; the results shown are those already received. It will be retried next time.";
@@ -416,6 +426,20 @@ mod tests {
         assert_eq!(Lang::from_cookie_header("a=b; bioviewer_lang=en; c=d"), Some(Lang::En));
         assert_eq!(Lang::from_cookie_header("bioviewer_lang=de"), None);
         assert_eq!(Lang::from_cookie_header(""), None);
+    }
+
+    #[test]
+    fn reading_problems_are_said_in_the_readers_language() {
+        use crate::components::problem_text;
+        assert_eq!(
+            problem_text(Lang::Fr, Some("truncated:120:4")),
+            "Le document est tronqué : il s'arrête avant sa fin. (ligne 120, colonne 4)"
+        );
+        assert_eq!(
+            problem_text(Lang::En, Some("doctype_refused:1:10")),
+            "The document contains a DOCTYPE declaration, refused for safety. (line 1, column 10)"
+        );
+        assert_eq!(problem_text(Lang::Fr, None), "Le document n'a pas pu être lu.");
     }
 
     #[test]

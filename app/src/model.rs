@@ -44,8 +44,10 @@ pub struct DocumentSummary {
     /// RFC 3339 UTC time of the import.
     pub imported_at: String,
     pub size_bytes: u64,
-    /// Why the document could not be read, in the parser's words.
+    /// Why the document could not be read, in the parser's words (English: logs, support).
     pub problem: Option<String>,
+    /// The same as `kind:line:column`, which the interface says in the reader's language.
+    pub problem_code: Option<String>,
     /// Its place in the patient's history (current, replaced, unreadable, rejected), as the
     /// normalisation decided (the interface translates it; the reasons in words are in the
     /// history API); `None` when the history could not be computed.

@@ -154,5 +154,5 @@ test("a professional uploads a file: kept even when unreadable, with the reason"
   await page.getByText("Importer des comptes rendus (fichiers CDA)").click();
   await page.getByLabel("Fichiers").setInputFiles({ name: "illisible.xml", mimeType: "text/xml", buffer: Buffer.from("<ClinicalDocument><id") });
   await page.getByRole("button", { name: "Importer", exact: true }).click();
-  await expect(page.getByTestId("upload-outcome")).toContainText("1 document(s) importé(s) · 1 avec un problème");
+  await expect(page.getByTestId("upload-outcome")).toContainText("1 document(s) importé(s) · 1 avec un problème (illisible ou sans patient identifiable");
 });

@@ -36,6 +36,7 @@ pub async fn import_bytes(store: &dyn Store, name: &str, raw: Vec<u8>, source: D
         source_name: Some(name.to_string()),
         index,
         parse_error: parsed.as_ref().err().map(ToString::to_string),
+        parse_error_code: parsed.as_ref().err().map(error_code),
         patient,
     };
     let outcome = match store.store_document(document).await? {
@@ -61,6 +62,14 @@ pub async fn import_bytes(store: &dyn Store, name: &str, raw: Vec<u8>, source: D
         Some(_) => warn!(document = ?outcome.stored, "document imported with a problem"),
     }
     Ok(outcome)
+}
+
+/// `kind:line:column` of a parse error, for the interface to say in the reader's language.
+fn error_code(error: &cda::ParseError) -> String {
+    let cda::ParseError::Xml(e) = error;
+    let kind =
+        serde_json::to_value(&e.kind).ok().and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string)).unwrap_or_default();
+    format!("{kind}:{}:{}", e.line, e.column)
 }
 
 fn index_of(report: &Report) -> DocumentIndex {

@@ -198,7 +198,7 @@ async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":4"), "{body}");
+    assert!(body.contains("\"schema_version\":5"), "{body}");
 }
 
 #[tokio::test]

@@ -54,7 +54,10 @@ fn DocumentBody(view: DocumentView, patient: String, document: String) -> impl I
             " · "
             {move || when.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}
         </p>
-        {summary.problem.clone().map(|p| view! { <p class="notice notice-error" role="alert"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{p}</p> })}
+        {summary.problem.is_some().then(|| {
+            let code = summary.problem_code.clone();
+            view! { <p class="notice notice-error" role="alert"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{move || crate::components::problem_text(lang.get(), code.as_deref())}</p> }
+        })}
         {(!attachments.is_empty()).then(|| view! {
             <h2>{tr(Msg::Attachments)}</h2>
             <ul class="attachments" data-testid="attachments">

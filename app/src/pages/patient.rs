@@ -168,7 +168,20 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
 fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
     let lang = use_lang();
     let href = format!("/patients/{patient}/documents/{}", doc.id);
-    let DocumentSummary { title, laboratory, effective_time, version, kind, status, imported_at, size_bytes, problem, state, .. } = doc;
+    let DocumentSummary {
+        title,
+        laboratory,
+        effective_time,
+        version,
+        kind,
+        status,
+        imported_at,
+        size_bytes,
+        problem,
+        problem_code,
+        state,
+        ..
+    } = doc;
     let kind_msg = match kind {
         Some(DocumentKind::CrBioStructured) => Msg::KindStructured,
         Some(DocumentKind::CrBioAutoPresentable) => Msg::KindAutoPresentable,
@@ -200,7 +213,7 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
             <td class="nowrap">{move || effective_time.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}</td>
             <td>
                 <a href=href>{title.unwrap_or_default()}</a>
-                {problem.map(|p| view! { <div class="problem-text"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{p}</div> })}
+                {problem.is_some().then(|| view! { <div class="problem-text"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{move || crate::components::problem_text(lang.get(), problem_code.as_deref())}</div> })}
             </td>
             <td>{laboratory.unwrap_or_else(|| "—".into())}</td>
             <td>{tr(kind_msg)}</td>

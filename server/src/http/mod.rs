@@ -386,6 +386,7 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
         imported_at: d.imported_at,
         size_bytes: d.size_bytes,
         problem: d.parse_error,
+        problem_code: d.parse_error_code,
         state: None,
     }
 }

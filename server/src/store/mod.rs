@@ -89,6 +89,8 @@ pub struct NewDocument {
     /// `None` when the document could not be parsed; `parse_error` then says why.
     pub index: Option<DocumentIndex>,
     pub parse_error: Option<String>,
+    /// The same as a code the interface translates (`kind:line:column`).
+    pub parse_error_code: Option<String>,
     pub patient: Option<NewPatient>,
 }
 
@@ -125,6 +127,7 @@ pub struct DocumentRecord {
     pub source_name: Option<String>,
     pub index: Option<DocumentIndex>,
     pub parse_error: Option<String>,
+    pub parse_error_code: Option<String>,
     /// RFC 3339, UTC.
     pub imported_at: String,
 }

@@ -102,6 +102,7 @@ fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
         source_name: text("source_name")?,
         index,
         parse_error: text("parse_error")?,
+        parse_error_code: text("parse_error_code")?,
         imported_at: text("imported_at")?.unwrap_or_default(),
     })
 }
@@ -166,8 +167,8 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT INTO documents (id, patient_id, content_sha256, size_bytes, source, source_name, cda_id, set_id,
                      version_number, kind, report_status, title, laboratory, effective_time, effective_epoch, parse_error,
-                     imported_at, prescriber_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     imported_at, prescriber_id, parse_error_code)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id.to_string())
             .bind(patient_id.map(|p| p.to_string()))
@@ -187,6 +188,7 @@ impl Store for SqliteStore {
             .bind(&document.parse_error)
             .bind(&now)
             .bind(index.and_then(|i| i.prescriber_id.clone()))
+            .bind(&document.parse_error_code)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::query("recording a document"))?;
@@ -224,7 +226,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let rows = sqlx::query(
                 "SELECT id, patient_id, size_bytes, source, source_name, cda_id, set_id, version_number, kind, report_status,
-                        title, laboratory, effective_time, parse_error, imported_at, prescriber_id
+                        title, laboratory, effective_time, parse_error, imported_at, prescriber_id, parse_error_code
                  FROM documents WHERE patient_id = ?
                  ORDER BY effective_epoch IS NULL, effective_epoch DESC, imported_at DESC, id",
             )
