@@ -194,6 +194,16 @@ messages! {
     Professional => "Professionnel", "Professional";
     Patient => "Patient", "Patient";
     FlagColumn => "Interprétation", "Flag";
+    AdminBadLogin => "Un identifiant compte de 1 à 64 lettres, chiffres, « . », « _ », « - » ou « @ ».", "A login is 1 to 64 letters, digits, '.', '_', '-' or '@'.";
+    AdminNoName => "Indiquez le nom affiché.", "Give the display name.";
+    AdminShortPassword => "Un mot de passe compte au moins 12 caractères.", "A password has at least 12 characters.";
+    AdminNoPatientIns => "Un compte patient indique l'INS de son dossier.", "A patient account gives the INS of its record.";
+    AdminLoginTaken => "Cet identifiant est déjà pris.", "This login is taken.";
+    AdminOwnAccount => "Un administrateur ne peut pas désactiver son propre compte.", "An administrator cannot disable their own account.";
+    AdminUnknownAccount => "Aucun compte avec cet identifiant.", "No account with this login.";
+    AdminNotAProfessional => "Les relations de soin concernent les professionnels de santé.", "Care relationships are for healthcare professionals.";
+    AdminBadDuration => "La durée va de 1 à 3650 jours.", "The duration is 1 to 3650 days.";
+    AdminInvalid => "La demande n'est pas valide.", "The request is not valid.";
     ProblemEmpty => "Le fichier est vide.", "The file is empty.";
     ProblemTooBig => "Le document dépasse les limites de taille ou d'imbrication acceptées.", "The document exceeds the accepted size or nesting limits.";
     ProblemDoctype => "Le document contient une déclaration DOCTYPE, refusée par sécurité.", "The document contains a DOCTYPE declaration, refused for safety.";

@@ -318,6 +318,23 @@ fn AccessLogTables(log: AccessLog) -> impl IntoView {
     }
 }
 
+/// The administration's refusals, by the code the server sends.
+fn admin_problem(code: &str) -> Msg {
+    match code {
+        "bad_login" => Msg::AdminBadLogin,
+        "no_name" => Msg::AdminNoName,
+        "short_password" => Msg::AdminShortPassword,
+        "unknown_patient" => Msg::BreakGlassErrorUnknown,
+        "no_patient_ins" => Msg::AdminNoPatientIns,
+        "login_taken" => Msg::AdminLoginTaken,
+        "own_account" => Msg::AdminOwnAccount,
+        "unknown_account" => Msg::AdminUnknownAccount,
+        "not_a_professional" => Msg::AdminNotAProfessional,
+        "bad_duration" => Msg::AdminBadDuration,
+        _ => Msg::AdminInvalid,
+    }
+}
+
 fn role_label(role: ViewerRole) -> Msg {
     match role {
         ViewerRole::Professional => Msg::RoleProfessional,
@@ -337,7 +354,7 @@ pub fn AdminPage() -> impl IntoView {
             <h1>{tr(Msg::Administration)}</h1>
             <p class="intro">{tr(Msg::AdminSeesNoResults)}</p>
             {move || query.read().get("done").map(|_| view! { <p class="notice" role="status">{tr(Msg::Done)}</p> })}
-            {move || query.read().get("error").map(|e| view! { <p class="notice notice-error" role="alert">{e}</p> })}
+            {move || query.read().get("error").map(|code| view! { <p class="notice notice-error" role="alert">{tr(admin_problem(&code))}</p> })}
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     let csrf = viewer.await.ok().flatten().map(|v| v.csrf_token).unwrap_or_default();

@@ -248,12 +248,63 @@ pub enum BreakGlassError {
     Failed(#[from] AccessError),
 }
 
+/// What is wrong with an administrator's request (a code the interface translates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AdminProblem {
+    #[error("a login is 1 to 64 letters, digits, '.', '_', '-' or '@'")]
+    BadLogin,
+    #[error("a display name is required")]
+    NoName,
+    #[error("a password has at least 12 characters")]
+    ShortPassword,
+    #[error("no patient with this INS in Bioviewer")]
+    UnknownPatient,
+    #[error("a patient account names the patient's INS")]
+    NoPatientIns,
+    #[error("this login is taken")]
+    LoginTaken,
+    #[error("an administrator cannot disable their own account")]
+    OwnAccount,
+    #[error("no account with this login")]
+    UnknownAccount,
+    #[error("the kind is attending_gp or hospital_stay")]
+    BadKind,
+    #[error("care relationships are for professionals")]
+    NotAProfessional,
+    #[error("the duration is 1 to 3650 days")]
+    BadDuration,
+    #[error("unknown role")]
+    BadRole,
+    #[error("the password could not be hashed")]
+    Hashing,
+}
+
+impl AdminProblem {
+    pub fn code(self) -> &'static str {
+        match self {
+            AdminProblem::BadLogin => "bad_login",
+            AdminProblem::NoName => "no_name",
+            AdminProblem::ShortPassword => "short_password",
+            AdminProblem::UnknownPatient => "unknown_patient",
+            AdminProblem::NoPatientIns => "no_patient_ins",
+            AdminProblem::LoginTaken => "login_taken",
+            AdminProblem::OwnAccount => "own_account",
+            AdminProblem::UnknownAccount => "unknown_account",
+            AdminProblem::BadKind => "bad_kind",
+            AdminProblem::NotAProfessional => "not_a_professional",
+            AdminProblem::BadDuration => "bad_duration",
+            AdminProblem::BadRole => "bad_role",
+            AdminProblem::Hashing => "hashing",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("only administrators may do this")]
     NotAnAdmin,
     #[error("invalid input: {0}")]
-    Invalid(String),
+    Invalid(AdminProblem),
     #[error(transparent)]
     Failed(#[from] AccessError),
 }
@@ -962,28 +1013,28 @@ impl Access {
     pub async fn create_account(&self, by: Option<&Principal>, new: NewAccount) -> Result<Uuid, AdminError> {
         let login = new.login.trim().to_lowercase();
         if login.is_empty() || login.len() > 64 || !login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
-            return Err(AdminError::Invalid("a login is 1 to 64 letters, digits, '.', '_', '-' or '@'".into()));
+            return Err(AdminError::Invalid(AdminProblem::BadLogin));
         }
         if new.display_name.trim().is_empty() {
-            return Err(AdminError::Invalid("a display name is required".into()));
+            return Err(AdminError::Invalid(AdminProblem::NoName));
         }
         if let Some(password) = &new.password
             && password.chars().count() < 12
         {
-            return Err(AdminError::Invalid("a password has at least 12 characters".into()));
+            return Err(AdminError::Invalid(AdminProblem::ShortPassword));
         }
         let patient_id = match (new.role, new.patient_ins.as_deref()) {
             (Role::Patient, Some(ins)) => {
-                Some(self.patient_by_ins(ins).await?.ok_or_else(|| AdminError::Invalid("no patient with this INS in Bioviewer".into()))?)
+                Some(self.patient_by_ins(ins).await?.ok_or_else(|| AdminError::Invalid(AdminProblem::UnknownPatient))?)
             }
-            (Role::Patient, None) => return Err(AdminError::Invalid("a patient account names the patient's INS".into())),
+            (Role::Patient, None) => return Err(AdminError::Invalid(AdminProblem::NoPatientIns)),
             _ => None,
         };
         let hash = match new.password.clone() {
             Some(password) => Some(
                 tokio::task::spawn_blocking(move || secrets::hash_password(&password))
                     .await
-                    .map_err(|e| AdminError::Invalid(e.to_string()))?
+                    .map_err(|_| AdminError::Invalid(AdminProblem::Hashing))?
                     .map_err(AccessError::from)?,
             ),
             None => None,
@@ -1009,7 +1060,7 @@ impl Access {
         .map_err(query_err("creating an account"))?
         .rows_affected();
         if inserted == 0 {
-            return Err(AdminError::Invalid(format!("the login {login} is taken")));
+            return Err(AdminError::Invalid(AdminProblem::LoginTaken));
         }
         self.record(AuditEntry {
             actor: by.map(|p| &p.account),
@@ -1028,7 +1079,7 @@ impl Access {
         let admin = Self::require_admin(by)?;
         let login = login.trim().to_lowercase();
         if login == admin.account.login {
-            return Err(AdminError::Invalid("an administrator cannot disable their own account".into()));
+            return Err(AdminError::Invalid(AdminProblem::OwnAccount));
         }
         let id: Option<String> = sqlx::query_scalar("UPDATE accounts SET disabled = ? WHERE login = ? RETURNING id")
             .bind(i64::from(disabled))
@@ -1036,7 +1087,7 @@ impl Access {
             .fetch_optional(&self.pool)
             .await
             .map_err(query_err("disabling an account"))?;
-        let id = id.ok_or_else(|| AdminError::Invalid(format!("no account {login}")))?;
+        let id = id.ok_or_else(|| AdminError::Invalid(AdminProblem::UnknownAccount))?;
         if disabled {
             sqlx::query("DELETE FROM sessions WHERE account_id = ?")
                 .bind(&id)
@@ -1084,14 +1135,13 @@ impl Access {
             Self::require_admin(by)?;
         }
         if !matches!(kind, "attending_gp" | "hospital_stay") {
-            return Err(AdminError::Invalid("the kind is attending_gp or hospital_stay".into()));
+            return Err(AdminError::Invalid(AdminProblem::BadKind));
         }
-        let account = self.account_by_login(login).await?.ok_or_else(|| AdminError::Invalid(format!("no account {login}")))?;
+        let account = self.account_by_login(login).await?.ok_or_else(|| AdminError::Invalid(AdminProblem::UnknownAccount))?;
         if account.role != Role::Professional {
-            return Err(AdminError::Invalid("care relationships are for professionals".into()));
+            return Err(AdminError::Invalid(AdminProblem::NotAProfessional));
         }
-        let patient =
-            self.patient_by_ins(patient_ins).await?.ok_or_else(|| AdminError::Invalid("no patient with this INS in Bioviewer".into()))?;
+        let patient = self.patient_by_ins(patient_ins).await?.ok_or_else(|| AdminError::Invalid(AdminProblem::UnknownPatient))?;
         let now = now_epoch();
         let id = Uuid::new_v4().to_string();
         sqlx::query(

@@ -16,7 +16,7 @@ use super::guard::{
     RequestAuth, SESSION_COOKIE, append_cookie, clear_session_cookie, cookie_value, percent_encode_path, safe_next, session_cookie,
 };
 use crate::access::secrets::constant_time_eq;
-use crate::access::{AdminError, BreakGlassError, NewAccount, Principal, Role, SignInError};
+use crate::access::{AdminError, AdminProblem, BreakGlassError, NewAccount, Principal, Role, SignInError};
 use crate::domain::PatientId;
 
 fn see_other(location: &str) -> Response {
@@ -294,10 +294,8 @@ fn admin_outcome(result: Result<(), AdminError>, done: &str) -> Response {
     match result {
         Ok(()) => see_other(&format!("/admin?done={done}")),
         Err(AdminError::NotAnAdmin) => (StatusCode::FORBIDDEN, "administrators only").into_response(),
-        Err(AdminError::Invalid(reason)) => {
-            // The reason is ours (no user data beyond a login): shown on the page.
-            see_other(&format!("/admin?error={}", percent_encode_path(&reason)))
-        }
+        // A code: the page says it in the reader's language.
+        Err(AdminError::Invalid(problem)) => see_other(&format!("/admin?error={}", problem.code())),
         Err(AdminError::Failed(e)) => failed(&e),
     }
 }
@@ -312,7 +310,7 @@ pub(crate) async fn create_account(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let Some(role) = Role::parse(&form.role) else { return admin_outcome(Err(AdminError::Invalid("unknown role".into())), "") };
+    let Some(role) = Role::parse(&form.role) else { return admin_outcome(Err(AdminError::Invalid(AdminProblem::BadRole)), "") };
     let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
     let new = NewAccount {
         login: form.login,
@@ -371,7 +369,7 @@ pub(crate) async fn add_relationship(
         None => None,
         Some(d) => match d.parse::<u32>() {
             Ok(d) if (1..=3650).contains(&d) => Some(d),
-            _ => return admin_outcome(Err(AdminError::Invalid("the duration is 1 to 3650 days".into())), ""),
+            _ => return admin_outcome(Err(AdminError::Invalid(AdminProblem::BadDuration)), ""),
         },
     };
     let result = state.access.add_relationship(Some(principal), false, &form.login, &form.patient_ins, &form.kind, days).await;
