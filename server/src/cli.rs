@@ -209,10 +209,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Serve(serve) => {
             let sqlite = open_sqlite(&cli.common).await?;
             let access = Arc::new(crate::access::Access::new(sqlite.pool().clone(), serve.access_settings()).map_err(|e| e.to_string())?);
-            match access.verify_audit().await.map_err(|e| e.to_string())? {
-                Ok(head) => tracing::info!(records = head.records, head = %head.last_hash, "audit trail verified"),
-                Err(bad) => tracing::error!(first_bad_record = bad.first_bad_record(), "the audit trail is broken: {bad}"),
-            }
+            // The whole chain is read: in the background, so a long trail never delays start-up.
+            let verifying = access.clone();
+            tokio::spawn(async move {
+                match verifying.verify_audit().await {
+                    Ok(Ok(head)) => tracing::info!(records = head.records, head = %head.last_hash, "audit trail verified"),
+                    Ok(Err(bad)) => tracing::error!(first_bad_record = bad.first_bad_record(), "the audit trail is broken: {bad}"),
+                    Err(e) => tracing::error!(error = %e, "the audit trail could not be read"),
+                }
+            });
             let store: Arc<dyn Store> = Arc::new(sqlite);
             let dmp = match (&serve.dmp_simulator, &serve.dmp.dmp_endpoint) {
                 (Some(folder), _) => {

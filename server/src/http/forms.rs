@@ -28,6 +28,35 @@ fn failed(e: &dyn std::fmt::Display) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response()
 }
 
+/// A form posted by the signed-in user with their CSRF token: the user and the form. Any other
+/// post is refused here, before the handler runs.
+pub(crate) struct Checked<T>(pub Principal, pub T);
+
+/// Forms that carry the session's CSRF token.
+pub(crate) trait CarriesCsrf {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! carries_csrf {
+    ($($form:ty),*) => { $(impl CarriesCsrf for $form { fn csrf(&self) -> &str { &self.csrf } })* };
+}
+carries_csrf!(CsrfForm, BreakGlassForm, AccountForm, DisableForm, RelationshipForm);
+
+impl<S, T> axum::extract::FromRequest<S> for Checked<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + CarriesCsrf + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let auth = request.extensions().get::<RequestAuth>().cloned().ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())?;
+        let Form(form) = Form::<T>::from_request(request, state).await.map_err(IntoResponse::into_response)?;
+        let principal = checked(&auth, form.csrf())?.clone();
+        Ok(Checked(principal, form))
+    }
+}
+
 /// The signed-in user, if the form's CSRF token is theirs.
 #[allow(clippy::result_large_err)] // the refusal is the response itself, built once per bad form
 fn checked<'a>(auth: &'a RequestAuth, csrf: &str) -> Result<&'a Principal, Response> {
@@ -207,15 +236,8 @@ pub(crate) struct CsrfForm {
 }
 
 /// `POST /auth/sign-out`: the session ends in the database, not only in the browser.
-pub(crate) async fn sign_out(
-    State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let principal = match checked(&auth, &form.csrf) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub(crate) async fn sign_out(State(state): State<AppState>, Checked(principal, _): Checked<CsrfForm>) -> Response {
+    let principal = &principal;
     if let Err(e) = state.access.sign_out(principal).await {
         return failed(&e);
     }
@@ -235,15 +257,8 @@ pub(crate) struct BreakGlassForm {
 }
 
 /// `POST /break-glass`: opens a patient's record without a care relationship.
-pub(crate) async fn break_glass(
-    State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
-    Form(form): Form<BreakGlassForm>,
-) -> Response {
-    let principal = match checked(&auth, &form.csrf) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub(crate) async fn break_glass(State(state): State<AppState>, Checked(principal, form): Checked<BreakGlassForm>) -> Response {
+    let principal = &principal;
     let regulation = form.purpose.as_deref() == Some("centre_15");
     match state
         .access
@@ -262,14 +277,10 @@ pub(crate) async fn break_glass(
 /// `POST /patients/{id}/break-glass/end`: ends a break-the-glass access before it expires.
 pub(crate) async fn end_break_glass(
     State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
     UrlPath(id): UrlPath<String>,
-    Form(form): Form<CsrfForm>,
+    Checked(principal, _): Checked<CsrfForm>,
 ) -> Response {
-    let principal = match checked(&auth, &form.csrf) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let principal = &principal;
     let Some(patient) = PatientId::parse(&id) else { return see_other("/") };
     match state.access.end_break_glass(principal, patient).await {
         Ok(_) => see_other("/"),
@@ -301,15 +312,8 @@ fn admin_outcome(result: Result<(), AdminError>, done: &str) -> Response {
 }
 
 /// `POST /admin/accounts`.
-pub(crate) async fn create_account(
-    State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
-    Form(form): Form<AccountForm>,
-) -> Response {
-    let principal = match checked(&auth, &form.csrf) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub(crate) async fn create_account(State(state): State<AppState>, Checked(principal, form): Checked<AccountForm>) -> Response {
+    let principal = &principal;
     let Some(role) = Role::parse(&form.role) else { return admin_outcome(Err(AdminError::Invalid(AdminProblem::BadRole)), "") };
     let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
     let new = NewAccount {
@@ -335,14 +339,10 @@ pub(crate) struct DisableForm {
 /// `POST /admin/accounts/{login}/disabled`.
 pub(crate) async fn set_account_disabled(
     State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
     UrlPath(login): UrlPath<String>,
-    Form(form): Form<DisableForm>,
+    Checked(principal, form): Checked<DisableForm>,
 ) -> Response {
-    let principal = match checked(&auth, &form.csrf) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let principal = &principal;
     admin_outcome(state.access.set_account_disabled(Some(principal), &login, form.disabled).await, "account")
 }
 
@@ -356,15 +356,8 @@ pub(crate) struct RelationshipForm {
 }
 
 /// `POST /admin/relationships`.
-pub(crate) async fn add_relationship(
-    State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
-    Form(form): Form<RelationshipForm>,
-) -> Response {
-    let principal = match checked(&auth, &form.csrf) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub(crate) async fn add_relationship(State(state): State<AppState>, Checked(principal, form): Checked<RelationshipForm>) -> Response {
+    let principal = &principal;
     let days = match form.days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         None => None,
         Some(d) => match d.parse::<u32>() {
@@ -379,13 +372,9 @@ pub(crate) async fn add_relationship(
 /// `POST /admin/relationships/{id}/end`.
 pub(crate) async fn end_relationship(
     State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
     UrlPath(id): UrlPath<String>,
-    Form(form): Form<CsrfForm>,
+    Checked(principal, _): Checked<CsrfForm>,
 ) -> Response {
-    let principal = match checked(&auth, &form.csrf) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let principal = &principal;
     admin_outcome(state.access.end_relationship(Some(principal), &id).await.map(|_| ()), "ended")
 }
