@@ -45,7 +45,14 @@ pub async fn load_patient(patient_id: String) -> Result<PatientDocuments, AppErr
 /// The patient's unified history across laboratories (one series per analyte).
 #[server(prefix = "/sfn", endpoint = "load_history")]
 pub async fn load_history(patient_id: String, unit_system: UnitSystem) -> Result<History, AppError> {
-    ssr::answer(async { ssr::backend()?.patient_history(patient_id, unit_system).await?.ok_or(AppError::NotFound) }.await)
+    // The server keeps computed histories shared (`Arc`); the answer needs its own copy only
+    // when the cache holds one too.
+    ssr::answer(
+        async {
+            ssr::backend()?.patient_history(patient_id, unit_system).await?.map(std::sync::Arc::unwrap_or_clone).ok_or(AppError::NotFound)
+        }
+        .await,
+    )
 }
 
 /// The trend chart of one analyte as SVG (drawn on the server), zoomed to `from`..`to`
@@ -128,7 +135,7 @@ pub mod ssr {
 
     pub trait Backend: Send + Sync + 'static {
         fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>>;
-        fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<History>>;
+        fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<Arc<History>>>;
         /// A document of the patient; `None` when it does not exist or belongs to someone else.
         fn document(&self, patient_id: String, document_id: String) -> BackendFuture<'_, Option<DocumentView>>;
         /// An analyte's chart as SVG; `None` when the patient or the series does not exist.

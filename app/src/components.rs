@@ -146,6 +146,72 @@ pub fn fold_for_search(s: &str) -> String {
         .collect()
 }
 
+/// How a value was put in the display unit, said to a reader.
+pub fn rule_text(rule: &bioviewer_core::units::Rule, lang: Lang) -> &'static str {
+    use bioviewer_core::units::Rule;
+    let msg = match rule {
+        Rule::Identity => Msg::RuleIdentity,
+        Rule::Alias => Msg::RuleAlias,
+        Rule::DecimalShift => Msg::RuleDecimalShift,
+        Rule::Factor => Msg::RuleFactor,
+        Rule::MolarMass => Msg::RuleMolarMass,
+        Rule::HbA1cMasterEquation => Msg::RuleHbA1c,
+        Rule::MonovalentEquivalent => Msg::RuleMonovalent,
+        Rule::EnzymeInternationalUnit => Msg::RuleEnzymeIu,
+    };
+    msg.text(lang)
+}
+
+/// Why a value stays in the laboratory's unit, said to a reader (the units are quoted as
+/// written: they are data, not words).
+pub fn not_converted_text(reason: &bioviewer_core::units::UnitError, lang: Lang) -> String {
+    use bioviewer_core::units::UnitError;
+    let quote = |s: &str| match lang {
+        Lang::Fr => format!("« {s} »"),
+        Lang::En => format!("\u{201c}{s}\u{201d}"),
+    };
+    match reason {
+        UnitError::Unknown(unit) => format!("{} {}", Msg::UnitUnknown.text(lang), quote(unit)),
+        UnitError::Missing => Msg::UnitMissing.text(lang).to_string(),
+        UnitError::Incompatible { from, to } => format!("{} ({} → {})", Msg::UnitIncompatible.text(lang), quote(from), quote(to)),
+        UnitError::NeedsMolarMass { from, to } => format!("{} ({} → {})", Msg::UnitNeedsMolarMass.text(lang), quote(from), quote(to)),
+        UnitError::NotRatioScale(unit) => format!("{} {}", Msg::UnitNotRatio.text(lang), quote(unit)),
+        UnitError::BadNumber(number) => format!("{} {}", Msg::UnitBadNumber.text(lang), quote(number)),
+    }
+}
+
+/// Which report a value came from, as a reader names it: laboratory and report date.
+pub struct DocumentLabels(std::collections::HashMap<String, (Option<String>, Option<String>)>);
+
+impl DocumentLabels {
+    pub fn of(history: &crate::model::History) -> DocumentLabels {
+        DocumentLabels(
+            history.documents.iter().map(|d| (d.id.clone(), (d.laboratory.clone(), d.effective_time.map(|t| t.date_string())))).collect(),
+        )
+    }
+
+    pub fn label(&self, document: &str, lang: Lang) -> String {
+        let (laboratory, date) = self.0.get(document).cloned().unwrap_or_default();
+        let mut label = format!("{} {}", Msg::ReportOf.text(lang), date.map(|d| format_datetime(lang, &d)).unwrap_or_else(|| "?".into()));
+        if let Some(laboratory) = laboratory {
+            label.push_str(&format!(" ({laboratory})"));
+        }
+        label
+    }
+}
+
+/// A flag's symbol (never colour alone), its CSS class and its name.
+pub fn flag_symbol(code: &str) -> (&'static str, &'static str, Msg) {
+    match code {
+        "H" | "HU" => ("↑", "flag-high", Msg::High),
+        "HH" => ("↑↑", "flag-high", Msg::High),
+        "L" | "LU" => ("↓", "flag-low", Msg::Low),
+        "LL" => ("↓↓", "flag-low", Msg::Low),
+        "A" | "AA" | "POS" | "R" => ("!", "flag-abnormal", Msg::Abnormal),
+        _ => ("", "", Msg::Abnormal),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,13 +27,35 @@ test("the cumulative table groups laboratories, converts units on request and sh
 
   // A converted value tells where it comes from, to the mouse and to the keyboard.
   const converted = glucose.locator("td.result.converted").first();
-  await expect(converted).toHaveAttribute("title", /Valeur d'origine/);
+  const origin = converted.getByTestId("origin-tip");
+  await expect(origin).toBeHidden();
   await converted.focus();
   await expect(converted).toBeFocused();
+  await expect(origin).toBeVisible();
+  await expect(origin).toContainText(/Valeur d'origine : [\d,]+ mmol\/L/);
+  await expect(origin).toContainText("compte rendu du");
+  await converted.blur();
+  await expect(origin).toBeHidden();
+  // Arrow keys move from value to value along the row, skipping days without one.
+  const cells = glucose.locator("td.result");
+  expect(await cells.count()).toBeGreaterThan(1);
+  await cells.first().focus();
+  await page.keyboard.press("ArrowRight");
+  await expect(cells.nth(1)).toBeFocused();
+  await page.keyboard.press("ArrowLeft");
+  await expect(cells.first()).toBeFocused();
 
   // Nothing is hidden: antibiograms and other codes outside the catalogue are listed, and the
   // data-quality panel counts them and the documents that could not be used.
   await page.getByTestId("analyte-search").fill("");
+  // Down goes to the same day's next value below, over chapter headings.
+  const top = table.locator("tbody td.result").first();
+  await top.focus();
+  const rowOf = () => page.evaluate(() => (document.activeElement as HTMLTableCellElement | null)?.closest("tr")?.rowIndex ?? -1);
+  const before = await rowOf();
+  await page.keyboard.press("ArrowDown");
+  await expect(page.locator("td.result:focus")).toHaveCount(1);
+  expect(await rowOf()).toBeGreaterThan(before);
   await expect(page.getByTestId("other-results").locator("tbody tr").first()).toBeVisible();
   await expect(page.getByTestId("quality-rejected")).not.toHaveText("0");
   // Filtering on one laboratory keeps only its results.
@@ -130,6 +152,9 @@ test("a document shows the laboratory's own narrative safely and opens its PDF",
   const response = await request.get(url(href!));
   expect(response.headers()["content-type"]).toBe("application/pdf");
   expect((await response.body()).subarray(0, 4).toString()).toBe("%PDF");
+  // And saved as a file on request.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("attachment-download").first().click()]);
+  expect(download.suggestedFilename()).toMatch(/\.pdf$/);
 
   // The exports linked from the table answer in their formats.
   await page.getByRole("link", { name: /Documents du patient/ }).click();

@@ -242,8 +242,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 Some(settings) => Some(Arc::new(crate::oidc::Oidc::new(settings).map_err(|e| e.to_string())?)),
                 None => None,
             };
-            let normaliser =
-                std::sync::Arc::new(crate::history::Normaliser::load(serve.transcoding.as_deref()).map_err(|e| e.to_string())?);
+            let normaliser = std::sync::Arc::new(
+                crate::history::Normaliser::load(serve.transcoding.as_deref())
+                    .map_err(|e| e.to_string())?
+                    .with_cache_capacity(serve.history_cache),
+            );
             let listener =
                 tokio::net::TcpListener::bind(serve.listen).await.map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;

@@ -37,6 +37,10 @@ pub struct ServeSettings {
     /// Transcoding table of laboratories' local codes (TSV); default: the one shipped.
     #[arg(long, env = "BIOVIEWER_TRANSCODING")]
     pub transcoding: Option<PathBuf>,
+    /// Computed histories kept in memory (least recently used goes first); 0 recomputes the
+    /// history on every page. A ten-year history is a few megabytes.
+    #[arg(long, env = "BIOVIEWER_HISTORY_CACHE", default_value_t = crate::history::DEFAULT_CACHED_HISTORIES)]
+    pub history_cache: usize,
     /// Mark cookies `Secure` and send HSTS: set when users reach Bioviewer over HTTPS (directly
     /// or through a TLS-terminating proxy).
     #[arg(long, env = "BIOVIEWER_SECURE_COOKIES")]

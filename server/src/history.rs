@@ -2,9 +2,19 @@
 //!
 //! Parsing and normalising are CPU work: they run on the blocking pool, never on the async
 //! workers that serve requests.
+//!
+//! Every page of a patient (documents, summary, table, chart) needs the same history, so the
+//! result is kept in a small cache keyed by *what it was computed from*: the patient, the unit
+//! system and a digest of the patient's document set (each document's id and the SHA-256 of its
+//! bytes, in import order). Stored documents never change and a new one changes the digest, so
+//! a cached history is never stale and never another patient's: there is nothing to invalidate.
 
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
 
 use bioviewer_core::catalogue::{Catalogue, CatalogueError, EMBEDDED_TRANSCODING, Transcoding, UnitSystem};
 use bioviewer_core::normalise::{History, InputDocument, Options, normalise};
@@ -12,10 +22,92 @@ use bioviewer_core::normalise::{History, InputDocument, Options, normalise};
 use crate::domain::PatientId;
 use crate::store::{Store, StoreError};
 
-/// The catalogue and the transcoding table, loaded once at start-up.
+/// The catalogue and the transcoding table, loaded once at start-up, and the histories computed
+/// with them.
 pub struct Normaliser {
     catalogue: Catalogue,
     transcoding: Transcoding,
+    cache: HistoryCache,
+}
+
+/// How many histories the cache keeps by default (least recently used goes first). A ten-year
+/// history is a few megabytes; two unit systems for a ward's worth of open patients fit.
+pub const DEFAULT_CACHED_HISTORIES: usize = 32;
+
+/// What a history was computed from. Equal keys give equal histories.
+#[derive(Clone, PartialEq, Eq)]
+struct CacheKey {
+    patient: PatientId,
+    unit_system: UnitSystem,
+    /// SHA-256 over the patient's INS and every (document id, content SHA-256), in order.
+    document_set: [u8; 32],
+}
+
+impl CacheKey {
+    fn new(patient: PatientId, ins: &str, unit_system: UnitSystem, documents: &[(crate::domain::DocumentId, String)]) -> CacheKey {
+        let mut digest = Sha256::new();
+        digest.update(ins.as_bytes());
+        for (id, sha) in documents {
+            // Fixed-width fields and a separator: no two different sets give the same stream.
+            digest.update(b"\n");
+            digest.update(id.0.as_bytes());
+            digest.update(sha.as_bytes());
+        }
+        CacheKey { patient, unit_system, document_set: digest.finalize().into() }
+    }
+}
+
+/// A bounded, least-recently-used list of computed histories.
+struct HistoryCache {
+    capacity: usize,
+    entries: Mutex<VecDeque<(CacheKey, Arc<History>)>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How often the cache answered (for tests and the benchmark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl HistoryCache {
+    fn new(capacity: usize) -> HistoryCache {
+        HistoryCache {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity)),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<Arc<History>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let found = entries.iter().position(|(k, _)| k == key).and_then(|at| entries.remove(at));
+        match found {
+            Some(entry) => {
+                let history = entry.1.clone();
+                entries.push_front(entry);
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(history)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn put(&self, key: CacheKey, history: Arc<History>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.retain(|(k, _)| *k != key);
+        entries.push_front((key, history));
+        entries.truncate(self.capacity);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +132,18 @@ impl Normaliser {
             None => EMBEDDED_TRANSCODING.to_string(),
         };
         let transcoding = Transcoding::from_tsv(&table, &catalogue)?;
-        Ok(Normaliser { catalogue, transcoding })
+        Ok(Normaliser { catalogue, transcoding, cache: HistoryCache::new(DEFAULT_CACHED_HISTORIES) })
+    }
+
+    /// Keeps at most `capacity` computed histories (0: none).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Normaliser {
+        self.cache = HistoryCache::new(capacity);
+        self
+    }
+
+    /// How often a history came from the cache since start-up.
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats { hits: self.cache.hits.load(Ordering::Relaxed), misses: self.cache.misses.load(Ordering::Relaxed) }
     }
 
     /// Normalises raw documents (id, bytes) of one patient, identified by `ins` (`root^value`).
@@ -56,23 +159,38 @@ impl Normaliser {
     }
 }
 
-/// The history of a stored patient, or `None` when there is no such patient.
+/// The history of a stored patient, or `None` when there is no such patient. Served from the
+/// cache when the patient's documents are the ones it was computed from.
 pub async fn patient_history(
     store: &dyn Store,
     normaliser: Arc<Normaliser>,
     patient: PatientId,
     unit_system: UnitSystem,
-) -> Result<Option<History>, HistoryError> {
+) -> Result<Option<Arc<History>>, HistoryError> {
     let Some(record) = store.patient(patient).await? else { return Ok(None) };
-    let documents: Vec<(String, Vec<u8>)> =
-        store.patient_raw_documents(patient).await?.into_iter().map(|(id, raw)| (id.to_string(), raw)).collect();
     let ins = format!("{}^{}", record.ins_root, record.ins);
+    let document_set = store.patient_document_set(patient).await?;
+    let key = CacheKey::new(patient, &ins, unit_system, &document_set);
+    if let Some(history) = normaliser.cache.get(&key) {
+        tracing::debug!(patient = %patient, "history from the cache");
+        return Ok(Some(history));
+    }
+    let raw = store.patient_raw_documents(patient).await?;
+    // A document imported between the two reads (a DMP sync running) would make the history
+    // newer than its key: it is still right to show, but not cached under the older key.
+    let same_set = raw.len() == document_set.len() && raw.iter().zip(&document_set).all(|((a, _), (b, _))| a == b);
+    let documents: Vec<(String, Vec<u8>)> = raw.into_iter().map(|(id, raw)| (id.to_string(), raw)).collect();
     let span = tracing::info_span!("history", patient = %patient, documents = documents.len());
+    let worker = normaliser.clone();
     let history = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        normaliser.history(&documents, &ins, unit_system)
+        worker.history(&documents, &ins, unit_system)
     })
     .await
     .map_err(|e| HistoryError::Task(e.to_string()))?;
+    let history = Arc::new(history);
+    if same_set {
+        normaliser.cache.put(key, history.clone());
+    }
     Ok(Some(history))
 }

@@ -29,6 +29,7 @@ struct TestApp {
     router: Router,
     store: Arc<dyn Store>,
     access: Arc<Access>,
+    normaliser: Arc<bioviewer::history::Normaliser>,
     pool: sqlx::SqlitePool,
     /// The session `get` uses.
     session: Mutex<Option<Session>>,
@@ -69,8 +70,8 @@ async fn spawn_second_app(settings: AccessSettings) -> TestApp {
     let access = Arc::new(Access::new(pool.clone(), settings).expect("access service"));
     let site = tempfile::tempdir().expect("temp site root").keep();
     let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).expect("shipped tables"));
-    let router = bioviewer::http::router(store.clone(), normaliser, access.clone(), None, None, &site);
-    TestApp { router, store, access, pool, session: Mutex::new(None), _serial: None }
+    let router = bioviewer::http::router(store.clone(), normaliser.clone(), access.clone(), None, None, &site);
+    TestApp { router, store, access, normaliser, pool, session: Mutex::new(None), _serial: None }
 }
 
 fn cookie_of(response: &axum::response::Response, name: &str) -> Option<String> {
@@ -295,6 +296,44 @@ async fn history_api_serves_the_normalised_structure() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get("/api/patients/not-a-uuid/history").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Pages share one computed history, and a document arriving (a DMP sync, an upload) shows on
+/// the very next page: the cache is keyed by the document set, never stale, never another
+/// patient's.
+#[tokio::test]
+async fn a_new_document_shows_at_once_though_histories_are_cached() {
+    let app = spawn_app().await;
+    let first = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
+    let other = app.import_demo_patients(1).await;
+    app.clinician_of(CORPUS_INS).await;
+    app.relate(
+        "clinician",
+        &app.store.patient(bioviewer::domain::PatientId::parse(&other[0]).unwrap()).await.unwrap().unwrap().ins,
+        "hospital_stay",
+    )
+    .await;
+    let patient = first.patient.unwrap();
+    let tsh_points = |body: &str| -> usize {
+        let history: serde_json::Value = serde_json::from_str(body).unwrap();
+        history["series"].as_array().unwrap().iter().find(|s| s["analyte"] == "tsh").map_or(0, |s| s["points"].as_array().unwrap().len())
+    };
+
+    let (_, before) = app.get(&format!("/api/patients/{patient}/history")).await;
+    assert_eq!(tsh_points(&before), 1);
+    let (_, again) = app.get(&format!("/api/patients/{patient}/history")).await;
+    assert_eq!(again, before, "the same history twice");
+    assert_eq!(app.normaliser.cache_stats().hits, 1, "the second request was served from the cache");
+
+    let (_, other_history) = app.get(&format!("/api/patients/{}/history", other[0])).await;
+    assert_ne!(other_history, before, "another patient never gets this patient's cached history");
+    assert!(!other_history.contains(first.stored.as_deref().unwrap()), "none of the first patient's documents");
+
+    app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_2.xml").await;
+    let (_, after) = app.get(&format!("/api/patients/{patient}/history")).await;
+    assert_eq!(tsh_points(&after), 2, "the new laboratory's TSH shows on the next request");
+    let (_, conventional) = app.get(&format!("/api/patients/{patient}/history?units=conventional")).await;
+    assert_eq!(tsh_points(&conventional), 2, "each unit system has its own entry, from the same documents");
 }
 
 #[tokio::test]

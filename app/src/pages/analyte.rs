@@ -1,30 +1,35 @@
 //! One analyte: the trend chart (SVG drawn on the server) and every result with its sources.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_chart, load_history};
-use crate::components::{format_datetime, point_text};
+use crate::components::{DocumentLabels, flag_symbol, format_datetime, not_converted_text, point_text, rule_text};
 use crate::i18n::{Lang, Msg, tr, use_lang};
 use crate::model::{Series, UnitSystem};
 
 #[component]
 pub fn AnalytePage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let lang = use_lang();
+    // The unit system the cumulative table was in when the analyte was opened.
+    let units = move || {
+        if query.read().get("units").as_deref() == Some("conventional") { UnitSystem::Conventional } else { UnitSystem::Si }
+    };
     let patient = move || params.read().get("id").unwrap_or_default();
     let analyte = move || params.read().get("analyte").unwrap_or_default();
     let from = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
     let optional = |s: String| (!s.is_empty()).then_some(s);
     let chart = Resource::new(
-        move || (patient(), analyte(), lang.get(), from.get(), to.get()),
-        move |(p, a, l, f, t)| load_chart(p, a, UnitSystem::Si, l, optional(f), optional(t)),
+        move || (patient(), analyte(), units(), lang.get(), from.get(), to.get()),
+        move |(p, a, u, l, f, t)| load_chart(p, a, u, l, optional(f), optional(t)),
     );
-    let history = Resource::new(patient, |p| load_history(p, UnitSystem::Si));
+    let history = Resource::new(move || (patient(), units()), |(p, u)| load_history(p, u));
     view! {
         <section class="page">
-            <p class="breadcrumb"><a href=move || format!("/patients/{}/results", patient())>{tr(Msg::BackToResults)}</a></p>
+            <p class="breadcrumb"><a href=move || format!("/patients/{}/results{}", patient(), if units() == UnitSystem::Conventional { "?units=conventional" } else { "" })>{tr(Msg::BackToResults)}</a></p>
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     let wanted = analyte();
@@ -59,7 +64,10 @@ pub fn AnalytePage() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let wanted = analyte();
-                    history.await.ok().and_then(|h| h.series.into_iter().find(|s| s.analyte == wanted)).map(|series| view! { <PointsTable series/> })
+                    history.await.ok().and_then(|h| {
+                        let documents = DocumentLabels::of(&h);
+                        h.series.into_iter().find(|s| s.analyte == wanted).map(|series| view! { <PointsTable series documents patient=patient()/> })
+                    })
                 })}
             </Suspense>
         </section>
@@ -78,7 +86,7 @@ fn AnalyteHeader(series: Series) -> impl IntoView {
 }
 
 #[component]
-fn PointsTable(series: Series) -> impl IntoView {
+fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> impl IntoView {
     let lang = use_lang();
     let unit = series.unit.clone().unwrap_or_default();
     let decimals = series.decimals;
@@ -96,30 +104,43 @@ fn PointsTable(series: Series) -> impl IntoView {
                     (Some(l), None) => format!("> {}", lang.decimal(&l.rounded(decimals))),
                     (None, None) => p.reference_text.clone().unwrap_or_default(),
                 };
+                // Every source: what the laboratory wrote, under which code, how it was put in
+                // the display unit (or why not), and the report it is in.
                 let sources = p
                     .sources
                     .iter()
                     .map(|s| {
-                        format!(
-                            "{} {} · {} · {}{}",
+                        let how = match (&s.rule, &s.not_converted_reason) {
+                            (Some(rule), _) => rule_text(rule, lang).to_string(),
+                            (None, Some(reason)) => not_converted_text(reason, lang),
+                            (None, None) => String::new(),
+                        };
+                        let text = format!(
+                            "{} {} · {} · {}{} · ",
                             s.original_value.as_deref().map(|v| lang.decimal(v)).unwrap_or_default(),
                             s.original_unit.as_deref().unwrap_or(""),
                             s.code.as_deref().unwrap_or(""),
-                            s.rule.as_ref().map(ToString::to_string).unwrap_or_else(|| s.not_converted.clone().unwrap_or_default()),
-                            if s.previous_result { " · REFR" } else { "" },
-                        )
+                            how,
+                            if s.previous_result { format!(" · {}", Msg::PreviousResult.text(lang)) } else { String::new() },
+                        );
+                        let href = format!("/patients/{patient}/documents/{}", s.document);
+                        view! { <div>{text}<a href=href data-testid="source-document">{documents.label(&s.document, lang)}</a></div> }
                     })
-                    .collect::<Vec<_>>();
-                let flag = p.flag.as_ref().map(|f| f.code.to_string()).unwrap_or_default();
+                    .collect_view();
+                let flag = p.flag.as_ref().map(|f| match flag_symbol(&f.code) {
+                    ("", _, _) if &*f.code == "N" => Msg::NormalFlag.text(lang).to_string(),
+                    ("", _, _) => f.code.to_string(),
+                    (symbol, _, msg) => format!("{symbol} {}", msg.text(lang)),
+                });
                 view! {
                     <tr class:derived=p.derived>
                         <td class="nowrap">{p.time.map(|t| format_datetime(lang, &t.to_string())).unwrap_or_default()}</td>
                         <td class="num">{point_text(p, lang)}</td>
-                        <td>{flag}</td>
+                        <td>{flag.unwrap_or_default()}</td>
                         <td class="nowrap">{reference}</td>
                         <td>{p.laboratory.as_deref().unwrap_or("").to_string()}</td>
                         <td>{p.method.clone().unwrap_or_default()}</td>
-                        <td class="sources">{sources.into_iter().map(|s| view! { <div>{s}</div> }).collect_view()}</td>
+                        <td class="sources">{sources}</td>
                     </tr>
                 }
             })
@@ -132,7 +153,7 @@ fn PointsTable(series: Series) -> impl IntoView {
                 <tr>
                     <th scope="col">{tr(Msg::Date)}</th>
                     <th scope="col" class="num">{tr(Msg::Value)}</th>
-                    <th scope="col">"Flag"</th>
+                    <th scope="col">{tr(Msg::FlagColumn)}</th>
                     <th scope="col">{tr(Msg::Reference)}</th>
                     <th scope="col">{tr(Msg::Laboratory)}</th>
                     <th scope="col">{tr(Msg::Method)}</th>

@@ -68,8 +68,10 @@ fn DocumentBody(view: DocumentView, patient: String, document: String) -> impl I
                     let media = a.media_type.clone();
                     view! {
                         <li>
-                            <a href=href target="_blank" rel="noopener">{tr(label)}</a>
-                            " (" {media} ", " {move || format_size(lang.get(), size)} ")"
+                            <a href=href.clone() target="_blank" rel="noopener">{tr(label)}</a>
+                            " (" {media} ", " {move || format_size(lang.get(), size)} ") "
+                            // Same origin: the browser saves the file instead of showing it.
+                            <a href=href download="" data-testid="attachment-download">{tr(Msg::Download)}</a>
                         </li>
                     }
                 }).collect_view()}

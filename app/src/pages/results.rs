@@ -2,10 +2,10 @@
 //! (newest first, paged), every laboratory in one unit.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::load_history;
-use crate::components::{fold_for_search, format_datetime, point_text};
+use crate::components::{DocumentLabels, flag_symbol, fold_for_search, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, History, Point, PointStatus, Series, UnitSystem};
 use bioviewer_core::normalise::{DocumentState, OtherResults};
@@ -16,7 +16,9 @@ const PAGE: usize = 12;
 #[component]
 pub fn ResultsPage() -> impl IntoView {
     let params = use_params_map();
-    let units = RwSignal::new(UnitSystem::Si);
+    // Coming back from an analyte opened in conventional units keeps them.
+    let conventional = use_query_map().read_untracked().get("units").as_deref() == Some("conventional");
+    let units = RwSignal::new(if conventional { UnitSystem::Conventional } else { UnitSystem::Si });
     let data = Resource::new(move || (params.read().get("id").unwrap_or_default(), units.get()), |(id, units)| load_history(id, units));
     let patient_id = move || params.read().get("id").unwrap_or_default();
     view! {
@@ -42,7 +44,7 @@ pub fn ResultsPage() -> impl IntoView {
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(history) => view! { <crate::components::PatientBanner identity=history.patient.clone()/> <ResultsTable history patient=patient_id()/> }.into_any(),
+                        Ok(history) => view! { <crate::components::PatientBanner identity=history.patient.clone()/> <ResultsTable units=history.unit_system history patient=patient_id()/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}
@@ -67,11 +69,12 @@ fn is_abnormal(p: &Point) -> bool {
 }
 
 #[component]
-fn ResultsTable(history: History, patient: String) -> impl IntoView {
+fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl IntoView {
     let lang = use_lang();
     let patient = StoredValue::new(patient);
     let quality = DataQualityCounts::of(&history);
     let others = history.other_results.clone();
+    let documents = StoredValue::new(DocumentLabels::of(&history));
     let series = StoredValue::new(history.series);
     let laboratories: Vec<String> = {
         let mut labs: Vec<String> =
@@ -207,7 +210,7 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
                             </For>
                         </tr>
                     </thead>
-                    <tbody>
+                    <tbody on:keydown=move_between_cells>
                         {move || {
                             let cols = page_columns.get();
                             let lang_now = lang.get();
@@ -221,7 +224,7 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
                                         <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 2).to_string()>{chapter_name(&s.chapter, lang_now)}</th></tr>
                                     }.into_any());
                                 }
-                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone()/> }.into_any());
+                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone() documents units/> }.into_any());
                             }
                             rows
                         }}
@@ -231,6 +234,56 @@ fn ResultsTable(history: History, patient: String) -> impl IntoView {
         </Show>
         <OtherResultsLane others/>
         <DataQualityPanel counts=quality/>
+    }
+}
+
+/// Arrow keys move the focus from value to value through the cumulative table (Tab still goes
+/// through every value in reading order): left and right along the analyte's row, up and down
+/// through the same day's column, skipping days without a result and chapter headings.
+fn move_between_cells(ev: leptos::ev::KeyboardEvent) {
+    use leptos::wasm_bindgen::JsCast;
+    use leptos::web_sys::{Element, HtmlElement};
+    let (dx, dy): (i32, i32) = match ev.key().as_str() {
+        "ArrowLeft" => (-1, 0),
+        "ArrowRight" => (1, 0),
+        "ArrowUp" => (0, -1),
+        "ArrowDown" => (0, 1),
+        _ => return,
+    };
+    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).and_then(|e| e.closest("td.result").ok().flatten()) else {
+        return;
+    };
+    let Some(row) = cell.parent_element() else { return };
+    let cells = row.children();
+    let Some(column) = (0..cells.length()).find(|&i| cells.item(i).as_ref() == Some(&cell)) else { return };
+    let focusable = |e: &Element| e.class_list().contains("result");
+    let target = if dx != 0 {
+        let mut i = column as i32 + dx;
+        let mut found = None;
+        while let Some(candidate) = (i >= 0).then(|| cells.item(i as u32)).flatten() {
+            if focusable(&candidate) {
+                found = Some(candidate);
+                break;
+            }
+            i += dx;
+        }
+        found
+    } else {
+        let step = |r: &Element| if dy < 0 { r.previous_element_sibling() } else { r.next_element_sibling() };
+        let mut next_row = step(&row);
+        let mut found = None;
+        while let Some(r) = next_row {
+            if let Some(candidate) = r.children().item(column).filter(|c| focusable(c) && !r.class_list().contains("chapter-row")) {
+                found = Some(candidate);
+                break;
+            }
+            next_row = step(&r);
+        }
+        found
+    };
+    if let Some(target) = target.and_then(|t| t.dyn_into::<HtmlElement>().ok()) {
+        ev.prevent_default();
+        let _ = target.focus();
     }
 }
 
@@ -337,8 +390,20 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
 }
 
 #[component]
-fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang, patient: String, since: String) -> impl IntoView {
-    let href = format!("/patients/{patient}/analytes/{}", series.analyte);
+fn SeriesRow(
+    series: Series,
+    columns: Vec<Column>,
+    lang: Lang,
+    patient: String,
+    since: String,
+    documents: StoredValue<DocumentLabels>,
+    units: UnitSystem,
+) -> impl IntoView {
+    let href = format!(
+        "/patients/{patient}/analytes/{}{}",
+        series.analyte,
+        if units == UnitSystem::Conventional { "?units=conventional" } else { "" }
+    );
     let name = match lang {
         Lang::Fr => series.name_fr.clone(),
         Lang::En => series.name_en.clone(),
@@ -351,7 +416,7 @@ fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang, patient: String, 
                 None => view! { <td class="empty"></td> }.into_any(),
                 Some(p) => {
                     let new = !since.is_empty() && c.day > since;
-                    view! { <ResultCell point=(*p).clone() lang more=points.len() - 1 new/> }.into_any()
+                    view! { <ResultCell point=(*p).clone() lang more=points.len() - 1 new documents/> }.into_any()
                 }
             }
         })
@@ -365,40 +430,36 @@ fn SeriesRow(series: Series, columns: Vec<Column>, lang: Lang, patient: String, 
     }
 }
 
-fn flag_symbol(code: &str) -> (&'static str, &'static str, Msg) {
-    match code {
-        "H" | "HU" => ("↑", "flag-high", Msg::High),
-        "HH" => ("↑↑", "flag-high", Msg::High),
-        "L" | "LU" => ("↓", "flag-low", Msg::Low),
-        "LL" => ("↓↓", "flag-low", Msg::Low),
-        "A" | "AA" | "POS" | "R" => ("!", "flag-abnormal", Msg::Abnormal),
-        _ => ("", "", Msg::Abnormal),
-    }
-}
-
 #[component]
-fn ResultCell(point: Point, lang: Lang, more: usize, new: bool) -> impl IntoView {
+fn ResultCell(point: Point, lang: Lang, more: usize, new: bool, documents: StoredValue<DocumentLabels>) -> impl IntoView {
     let decimal = |s: &str| lang.decimal(s);
     let value = point_text(&point, lang);
     let (symbol, class, flag_msg) = point.flag.as_ref().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
     // Marked when the value shown is not in the unit the laboratory wrote (or could not be put
     // in the display unit); a result not performed has no value to mark.
     let converted = point.status == PointStatus::Completed && (point.sources.iter().any(|s| s.converted) || !point.in_display_unit);
-    let detail = point
-        .sources
-        .iter()
-        .map(|s| {
-            format!(
-                "{}: {} {} — {} — {}",
-                Msg::OriginalValue.text(lang),
-                s.original_value.as_deref().map(&decimal).unwrap_or_default(),
-                s.original_unit.as_deref().unwrap_or(""),
-                point.laboratory.as_deref().unwrap_or(""),
-                s.code.as_deref().unwrap_or(""),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    // Where the value comes from, source by source: what the laboratory wrote, in its unit, under
+    // its code, in which report. Shown on hover, focus and touch (the cell takes focus).
+    let detail = documents.with_value(|documents| {
+        point
+            .sources
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}{} {} {} — {} — {} {} — {}",
+                    Msg::OriginalValue.text(lang),
+                    if lang == Lang::Fr { " :" } else { ":" },
+                    s.original_value.as_deref().map(&decimal).unwrap_or_default(),
+                    s.original_unit.as_deref().unwrap_or(""),
+                    point.laboratory.as_deref().unwrap_or(""),
+                    Msg::CodeLabel.text(lang),
+                    s.code.as_deref().unwrap_or("?"),
+                    documents.label(&s.document, lang),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
     let change = point.significant_change.map(|d| match d {
         Direction::Up => ("▲", Msg::SignificantRise),
         Direction::Down => ("▼", Msg::SignificantFall),
@@ -422,8 +483,9 @@ fn ResultCell(point: Point, lang: Lang, more: usize, new: bool) -> impl IntoView
     let classes =
         format!("result {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
     view! {
-        <td class=classes title=detail.clone() tabindex="0" aria-label=label data-testid="result-cell">
+        <td class=classes tabindex="0" aria-label=label data-testid="result-cell">
             {value}
+            {(!detail.is_empty()).then(|| view! { <span class="origin-tip" role="tooltip" data-testid="origin-tip">{detail.clone()}</span> })}
             {(!symbol.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{symbol}</span> })}
             {change.map(|(s, _)| view! { <span class="change" aria-hidden="true">{s}</span> })}
             {converted.then(|| view! { <span class="conv-mark" aria-hidden="true" title=Msg::ConvertedMark.text(lang)>"*"</span> })}

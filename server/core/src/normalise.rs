@@ -114,6 +114,10 @@ pub struct Source {
     /// Why the value stays in its original unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_converted: Option<String>,
+    /// The same reason as data (`{"reason": "unknown", "detail": "bananas/L"}`), for readers
+    /// who say it in their own language.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub not_converted_reason: Option<UnitError>,
     /// The result came as a previous result (REFR) inside this document.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub previous_result: bool,
@@ -543,7 +547,7 @@ struct Plans {
 
 struct CachedPlan {
     from: String,
-    plan: Result<units::Plan, String>,
+    plan: Result<units::Plan, UnitError>,
 }
 
 impl Plans {
@@ -566,10 +570,6 @@ impl Plans {
         } else {
             units::plan(from, target, analyte.molar_mass)
         };
-        let plan = plan.map_err(|e| match e {
-            UnitError::Missing => "no unit given".to_string(),
-            e => e.to_string(),
-        });
         plans.push(CachedPlan { from: from.to_string(), plan });
         plans.last()
     }
@@ -583,12 +583,12 @@ fn to_display(
     unit: Option<&str>,
     analyte: &Analyte,
     system: UnitSystem,
-) -> Result<(Decimal, Option<String>, Rule), String> {
+) -> Result<(Decimal, Option<String>, Rule), UnitError> {
     let Some(cached) = plans.plan(index, analyte, unit, system) else {
         return Ok((value.clone(), unit.map(str::to_string), Rule::Identity));
     };
     let plan = cached.plan.as_ref().map_err(Clone::clone)?;
-    let converted = plan.apply(value).map_err(|e| e.to_string())?;
+    let converted = plan.apply(value)?;
     Ok((converted.value, Some(converted.unit), converted.rule))
 }
 
@@ -746,6 +746,7 @@ impl Builder<'_> {
             converted: false,
             rule: None,
             not_converted: None,
+            not_converted_reason: None,
             previous_result: o.is_previous_result(),
         };
         let (number, comparator, unit) = match &o.value {
@@ -811,7 +812,8 @@ impl Builder<'_> {
                     Err(reason) => {
                         point.value = Some(n.clone());
                         point.display = Some(n.shared());
-                        source.not_converted = Some(reason);
+                        source.not_converted = Some(reason.to_string());
+                        source.not_converted_reason = Some(reason);
                         point.reference_low = range.and_then(|r| r.low.as_ref()).map(|q| q.value.clone());
                         point.reference_high = range.and_then(|r| r.high.as_ref()).map(|q| q.value.clone());
                     }

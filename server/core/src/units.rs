@@ -89,7 +89,7 @@ impl Unit {
 }
 
 /// Why a unit or a conversion is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "reason", content = "detail", rename_all = "snake_case")]
 pub enum UnitError {
     #[error("unknown unit {0:?}")]

@@ -194,7 +194,11 @@ async fn api_gate(state: &AppState, auth: &RequestAuth, id: &str, action: Action
     }
 }
 
-async fn api_history(state: &AppState, patient: PatientId, query: &HistoryQuery) -> Result<bioviewer_core::normalise::History, ApiError> {
+async fn api_history(
+    state: &AppState,
+    patient: PatientId,
+    query: &HistoryQuery,
+) -> Result<Arc<bioviewer_core::normalise::History>, ApiError> {
     match patient_history(state.store.as_ref(), state.normaliser.clone(), patient, unit_system(query.units.as_deref())).await {
         Ok(Some(history)) => Ok(history),
         Ok(None) => Err((StatusCode::NOT_FOUND, "no such patient")),
@@ -212,7 +216,7 @@ async fn history_json(
     Extension(auth): Extension<RequestAuth>,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<HistoryQuery>,
-) -> Result<Json<bioviewer_core::normalise::History>, ApiError> {
+) -> Result<Json<Arc<bioviewer_core::normalise::History>>, ApiError> {
     let patient = api_gate(&state, &auth, &id, Action::ExportJson).await?;
     Ok(Json(api_history(&state, patient, &query).await?))
 }
@@ -226,7 +230,7 @@ async fn history_csv(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let patient = api_gate(&state, &auth, &id, Action::ExportCsv).await?;
-    let body = bioviewer_core::export::csv(&api_history(&state, patient, &query).await?);
+    let body = bioviewer_core::export::csv(&*api_history(&state, patient, &query).await?);
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -246,7 +250,7 @@ async fn history_fhir(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let patient = api_gate(&state, &auth, &id, Action::ExportFhir).await?;
-    let body = bioviewer_core::export::fhir_bundle(&api_history(&state, patient, &query).await?).to_string();
+    let body = bioviewer_core::export::fhir_bundle(&*api_history(&state, patient, &query).await?).to_string();
     Ok(([(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body).into_response())
 }
 
@@ -413,8 +417,8 @@ async fn chart_of(
         tracing::error!(error = %e, "history failed");
         AppError::Unavailable("history".into())
     })?;
-    let Some(series) = history.and_then(|h| h.series.into_iter().find(|s| s.analyte == analyte)) else { return Ok(None) };
-    match crate::chart::render(&series, lang, day_bound(from, false), day_bound(to, true), 900, 420) {
+    let Some(series) = history.as_deref().and_then(|h| h.series.iter().find(|s| s.analyte == analyte)) else { return Ok(None) };
+    match crate::chart::render(series, lang, day_bound(from, false), day_bound(to, true), 900, 420) {
         Ok(svg) => Ok(Some(svg)),
         Err(crate::chart::ChartError::Empty) => Ok(Some(String::new())),
         Err(e) => {
@@ -534,7 +538,7 @@ impl Backend for StoreBackend {
         &self,
         patient_id: String,
         unit_system: UnitSystem,
-    ) -> BackendFuture<'_, Option<bioviewer_core::normalise::History>> {
+    ) -> BackendFuture<'_, Option<Arc<bioviewer_core::normalise::History>>> {
         Box::pin(async move {
             let Some((id, _)) = self.gate(&patient_id, Action::ViewHistory).await? else { return Ok(None) };
             patient_history(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
@@ -574,7 +578,7 @@ impl Backend for StoreBackend {
                 AppError::Unavailable("history".into())
             })?;
             let entries: std::collections::HashMap<String, bioviewer_core::normalise::DocumentEntry> =
-                history.map(|h| h.documents.into_iter().map(|d| (d.id.clone(), d)).collect()).unwrap_or_default();
+                history.map(|h| h.documents.iter().map(|d| (d.id.clone(), d.clone())).collect()).unwrap_or_default();
             let documents = documents
                 .into_iter()
                 .map(document_summary)

@@ -147,6 +147,9 @@ pub trait Store: Send + Sync + 'static {
     fn stored_cda_ids(&self, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>>;
     /// Every document of a patient with its raw bytes (for normalisation), oldest import first.
     fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, Vec<u8>)>>;
+    /// The same documents as [`Store::patient_raw_documents`], in the same order, as
+    /// (id, SHA-256 of the bytes) without the bytes: what the history cache keys on.
+    fn patient_document_set(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, String)>>;
 }
 
 pub(crate) fn sex_to_str(sex: Sex) -> &'static str {

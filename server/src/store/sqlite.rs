@@ -258,6 +258,26 @@ impl Store for SqliteStore {
         })
     }
 
+    fn patient_document_set(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, String)>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT d.id, d.content_sha256 FROM documents d
+                 WHERE d.patient_id = ? ORDER BY d.imported_at, d.id",
+            )
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("listing a patient's document set"))?;
+            rows.iter()
+                .map(|row| {
+                    let id: String = row.try_get("id").map_err(StoreError::query("listing a patient's document set"))?;
+                    let sha: String = row.try_get("content_sha256").map_err(StoreError::query("listing a patient's document set"))?;
+                    Ok((DocumentId(parse_uuid(&id, "document id")?), sha))
+                })
+                .collect()
+        })
+    }
+
     fn stored_cda_ids(&self, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>> {
         Box::pin(async move {
             let mut found = std::collections::HashSet::new();

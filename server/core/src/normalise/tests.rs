@@ -337,6 +337,8 @@ fn an_unconvertible_unit_keeps_the_original_and_says_why() {
     assert!(!p.in_display_unit);
     assert_eq!((p.display.as_deref(), p.unit.as_deref()), (Some("9"), Some("bananas/L")));
     assert!(p.sources[0].not_converted.as_deref().unwrap().contains("unknown unit"));
+    // The same reason as data, for pages that say it in the reader's language.
+    assert_eq!(p.sources[0].not_converted_reason, Some(crate::units::UnitError::Unknown("bananas/L".into())));
     assert_eq!(p.plottable(), None);
 }
 
