@@ -68,6 +68,7 @@ run_server 32
 echo "-- history cache on (the default): what a clinician moving between pages gets"
 measure "cumulative table data (GET /api/patients/{id}/history)" "$base/api/patients/$patient/history"
 measure "results page (SSR)" "$base/patients/$patient/results"
+echo "results page size: $(curl -s "$base/patients/$patient/results" | wc -c) bytes, gzip $(curl -s "$base/patients/$patient/results" | gzip -6 | wc -c) bytes"
 measure "analyte chart (GET .../chart.svg)" "$base/api/patients/$patient/analytes/$analyte/chart.svg"
 stop_server
 if [ -f "$site/pkg/bioviewer.wasm" ]; then
