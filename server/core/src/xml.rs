@@ -296,9 +296,30 @@ impl<'a> Tree<'a> {
         let mut bindings: Vec<(&'a str, Ns, usize)> = Vec::with_capacity(8);
         let mut prefixes: Vec<&'a str> = Vec::with_capacity(16);
 
+        // Text and element tags are read here rather than by quick-xml's reader, which
+        // validates the UTF-8 of every slice again (a quarter of the whole parse on the corpus)
+        // and copies every start tag's name: `text` is a `&str`, valid once and for all, and a
+        // slice cut at `<`, `&` or `>` (ASCII) always ends on a character boundary. The reader is
+        // moved past what was read here, so `skipped` counts the bytes its own position no
+        // longer includes. Everything else (references, comments, CDATA, processing
+        // instructions, DOCTYPE, and any tag that does not close) is still quick-xml's, errors
+        // included; attributes are parsed by quick-xml in both cases.
+        let mut skipped: u64 = 0;
+        let mut between_markup = false;
         loop {
-            let event_offset = reader.buffer_position();
-            let event = match reader.read_event() {
+            if between_markup {
+                let rest: &[u8] = reader.get_ref();
+                if rest.first().is_some_and(|&b| b != b'<' && b != b'&') {
+                    let len = memchr::memchr2(b'<', b'&', rest).unwrap_or(rest.len());
+                    let offset = text.len() - rest.len();
+                    *reader.get_mut() = &rest[len..];
+                    skipped += len as u64;
+                    tree.text(&text[offset..offset + len], offset as u64, &stack, root_closed, narrative_depth.is_some(), &mut run, text)?;
+                }
+            }
+            let event_offset = reader.buffer_position() + skipped;
+            let tag = if between_markup { read_tag(&mut reader, text, &mut skipped) } else { None };
+            let event = match tag.map_or_else(|| reader.read_event(), Ok) {
                 Ok(event) => event,
                 Err(e) => {
                     let kind = match &e {
@@ -307,9 +328,11 @@ impl<'a> Tree<'a> {
                         }
                         _ => XmlErrorKind::Malformed(e.to_string()),
                     };
-                    return Err(XmlError::at(kind, text, reader.error_position()));
+                    return Err(XmlError::at(kind, text, reader.error_position() + skipped));
                 }
             };
+            // After anything but text, quick-xml is between markup (its `InsideText` state).
+            between_markup = !matches!(event, Event::Text(_));
             let is_text = matches!(event, Event::Text(_) | Event::CData(_) | Event::GeneralRef(_));
             if !is_text {
                 tree.flush_text(&mut run, &stack, narrative_depth.is_some(), limits, text)?;
@@ -420,20 +443,14 @@ impl<'a> Tree<'a> {
                 // whitespace (or, for base64, ignores it), so XML's end-of-line normalisation
                 // would only copy megabytes for nothing.
                 Event::Text(t) => {
-                    let raw = t.into_inner();
-                    let blank = raw.bytes().all(|b| b.is_ascii_whitespace());
-                    if stack.is_empty() {
-                        if blank {
-                            continue;
+                    let raw = rebind(text, t.into_inner());
+                    match raw {
+                        Cow::Borrowed(raw) => {
+                            tree.text(raw, event_offset, &stack, root_closed, narrative_depth.is_some(), &mut run, text)?;
                         }
-                        let kind = if root_closed { XmlErrorKind::TrailingContent } else { XmlErrorKind::NoRoot };
-                        return Err(XmlError::at(kind, text, event_offset));
+                        // quick-xml borrows text from the input; kept for completeness.
+                        Cow::Owned(raw) => run.push(Cow::Owned(raw), event_offset),
                     }
-                    // Indentation between elements matters only in the narrative's mixed content.
-                    if blank && narrative_depth.is_none() && run.text.is_none() {
-                        continue;
-                    }
-                    run.push(rebind(text, raw), event_offset);
                 }
                 Event::CData(c) => {
                     if stack.is_empty() {
@@ -478,6 +495,34 @@ impl<'a> Tree<'a> {
             return Err(XmlError::at(XmlErrorKind::NoRoot, text, text.len() as u64));
         }
         Ok(tree)
+    }
+
+    /// A run of character data (no markup, no reference) at `offset`.
+    #[allow(clippy::too_many_arguments)]
+    fn text(
+        &mut self,
+        raw: &'a str,
+        offset: u64,
+        stack: &[NodeId],
+        root_closed: bool,
+        in_narrative: bool,
+        run: &mut TextRun<'a>,
+        text: &str,
+    ) -> Result<(), XmlError> {
+        let blank = raw.bytes().all(|b| b.is_ascii_whitespace());
+        if stack.is_empty() {
+            if blank {
+                return Ok(());
+            }
+            let kind = if root_closed { XmlErrorKind::TrailingContent } else { XmlErrorKind::NoRoot };
+            return Err(XmlError::at(kind, text, offset));
+        }
+        // Indentation between elements matters only in the narrative's mixed content.
+        if blank && !in_narrative && run.text.is_none() {
+            return Ok(());
+        }
+        run.push(Cow::Borrowed(raw), offset);
+        Ok(())
     }
 
     fn flush_text(
@@ -732,6 +777,47 @@ pub(crate) fn collapse_whitespace(s: &str) -> String {
 
 /// quick-xml hands back `&str`s that borrow from the input but through a shorter lifetime in some
 /// paths; re-derive the `'a` borrow from the input when the slice lies inside it.
+/// Reads a start, empty or end tag at the reader's position as quick-xml would (the closing
+/// `>` found outside quoted values, as its `ElementParser` does; trailing whitespace trimmed
+/// from end-tag names), or `None` to leave the markup to quick-xml.
+fn read_tag<'a>(reader: &mut Reader<&'a [u8]>, text: &'a str, skipped: &mut u64) -> Option<Event<'a>> {
+    let rest: &'a [u8] = reader.get_ref();
+    if rest.first() != Some(&b'<') {
+        return None;
+    }
+    let kind = *rest.get(1)?;
+    if kind == b'!' || kind == b'?' {
+        return None;
+    }
+    let mut quote = 0u8;
+    let mut close = None;
+    for i in memchr::memchr3_iter(b'>', b'\'', b'"', rest) {
+        match (quote, rest[i]) {
+            (0, b'>') => {
+                close = Some(i);
+                break;
+            }
+            (0, q) => quote = q,
+            (q, c) if q == c => quote = 0,
+            _ => {}
+        }
+    }
+    let close = close?;
+    let start = text.len() - rest.len();
+    let inner = &text[start + 1..start + close];
+    *reader.get_mut() = &rest[close + 1..];
+    *skipped += close as u64 + 1;
+    let is_blank = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let name_len = |content: &str| content.bytes().position(is_blank).unwrap_or(content.len());
+    Some(if kind == b'/' {
+        Event::End(quick_xml::events::BytesEnd::new(inner[1..].trim_end_matches(|c: char| c.is_ascii() && is_blank(c as u8))))
+    } else if let Some(content) = inner.strip_suffix('/') {
+        Event::Empty(quick_xml::events::BytesStart::from_content(content, name_len(content)))
+    } else {
+        Event::Start(quick_xml::events::BytesStart::from_content(inner, name_len(inner)))
+    })
+}
+
 fn borrow_from<'a>(text: &'a str, piece: &str) -> &'a str {
     let start = piece.as_ptr() as usize;
     let base = text.as_ptr() as usize;
@@ -776,6 +862,30 @@ mod tests {
         let value = tree.cda_child(tree.root(), "value").unwrap();
         assert_eq!(tree.xsi_type(value), Some((Ns::Cda, "PQ")));
         assert_eq!(tree.attr(value, "unit"), Some("mmol/L"));
+    }
+
+    /// Tags are read without quick-xml's reader (see `Tree::parse`): the same tree as it would
+    /// give, the same errors where a tag is left open.
+    #[test]
+    fn reads_tags_as_quick_xml_would() {
+        let doc = "<a xmlns=\"urn:hl7-org:v3\"><b x='>' y=\">'\">é<c/>t&amp;u</b\t\n ><d\n z=\"1\"\n/><!-- > --><e>v</e></a >";
+        let tree = parse(doc).unwrap();
+        let b = tree.cda_child(tree.root(), "b").unwrap();
+        assert_eq!((tree.attr(b, "x"), tree.attr(b, "y")), (Some(">"), Some(">'")));
+        assert_eq!(tree.text_content(b), "ét&u");
+        assert!(tree.cda_child(b, "c").is_some(), "an empty element inside text");
+        let d = tree.cda_child(tree.root(), "d").unwrap();
+        assert_eq!(tree.attr(d, "z"), Some("1"));
+        assert_eq!(tree.text_content(tree.cda_child(tree.root(), "e").unwrap()), "v");
+
+        let open = parse("<a>\n<b x=\"1\"").unwrap_err();
+        assert!(matches!(open.kind, XmlErrorKind::Malformed(_)), "{open:?}");
+        assert_eq!((open.line, open.column), (2, 1), "the error is where the open tag starts");
+        let quote = parse("<a><b x=\"1>text</b></a>").unwrap_err();
+        assert!(matches!(quote.kind, XmlErrorKind::Malformed(_)), "{quote:?}");
+        let mismatch = parse("<a>\n  <b></c></a>").unwrap_err();
+        assert_eq!((mismatch.line, mismatch.column), (2, 6));
+        assert!(matches!(mismatch.kind, XmlErrorKind::Malformed(ref m) if m.contains("expected </b>, found </c>")));
     }
 
     #[test]
