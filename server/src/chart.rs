@@ -108,7 +108,10 @@ pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i6
         ChartLang::Fr => &series.name_fr,
         ChartLang::En => &series.name_en,
     };
-    let unit = series.unit.clone().unwrap_or_default();
+    let unit = bioviewer_core::units::display_unit(series.unit.as_deref().unwrap_or(""), lang == ChartLang::Fr);
+    let axis = if unit.is_empty() { name.clone() } else { format!("{name} ({unit})") };
+    // The reader's decimal separator in the values of titles.
+    let decimal = |value: &str| if lang == ChartLang::Fr { value.replace('.', ",") } else { value.to_string() };
     let mut svg = String::new();
     let mut overlay = String::new();
     {
@@ -129,7 +132,7 @@ pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i6
                 let text = format!("{y:.decimals$}", decimals = series.decimals.min(3));
                 if lang == ChartLang::Fr { text.replace('.', ",") } else { text }
             })
-            .y_desc(plain(&format!("{name} ({unit})")))
+            .y_desc(plain(&axis))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| drawing(&e))?;
@@ -195,7 +198,7 @@ pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i6
             let fill = format!("rgb({},{},{})", colour.0, colour.1, colour.2);
             let source = m.point.sources.first();
             let original = match (source.and_then(|s| s.original_value.as_deref()), source.map(|s| s.converted)) {
-                (Some(v), Some(true)) => format!(" — {} {}", v, source.and_then(|s| s.original_unit.as_deref()).unwrap_or("")),
+                (Some(v), Some(true)) => format!(" — {} {}", decimal(v), source.and_then(|s| s.original_unit.as_deref()).unwrap_or("")),
                 _ => String::new(),
             };
             let comparator = m.point.comparator.map(Comparator::symbol).unwrap_or("");
@@ -204,7 +207,7 @@ pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i6
                 "{}: {}{} {}{}{} — {}",
                 date_label(m.epoch, lang),
                 comparator,
-                m.point.display.as_deref().unwrap_or(""),
+                decimal(m.point.display.as_deref().unwrap_or("")),
                 unit,
                 derived,
                 original,
@@ -256,6 +259,10 @@ mod tests {
     use bioviewer_core::normalise::{InputDocument, Options, normalise};
 
     fn creatinine() -> Series {
+        series_of("creatinine")
+    }
+
+    fn series_of(analyte: &str) -> Series {
         let end = bioviewer_core::cda::CdaTime::parse_hl7("20261101").unwrap().epoch_seconds() / 86_400;
         let docs = bioviewer_core::demo::generate(2, 5, 3, end);
         let ins = docs[0].patient.clone();
@@ -268,7 +275,7 @@ mod tests {
         let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
         let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r) }).collect();
         let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
-        history.series.into_iter().find(|s| s.analyte == "creatinine").expect("a creatinine series")
+        history.series.into_iter().find(|s| s.analyte == analyte).expect("a series of this analyte")
     }
 
     #[test]
@@ -278,10 +285,21 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         let drawable = series.points.iter().filter(|p| p.status == PointStatus::Completed && p.in_display_unit && p.time.is_some()).count();
         assert_eq!(svg.matches("class=\"bv-point\"").count(), drawable);
-        assert!(svg.contains("Créatinine (umol/L)"), "y axis names the analyte and unit");
+        assert!(svg.contains("Créatinine (µmol/L)"), "y axis names the analyte and unit");
         let first = series.points.iter().find(|p| p.status == PointStatus::Completed).unwrap();
-        assert!(svg.contains(&format!("{} umol/L", first.display.as_deref().unwrap())), "exact value in a title");
+        assert!(svg.contains(&format!("{} µmol/L", first.display.as_deref().unwrap())), "exact value in a title");
         assert!(!svg.contains("<script"), "nothing executable");
+    }
+
+    #[test]
+    fn values_are_written_with_the_readers_decimal_separator() {
+        let potassium = series_of("potassium");
+        let point = potassium.points.iter().find(|p| p.display.as_deref().is_some_and(|d| d.contains('.'))).expect("a decimal value");
+        let value = point.display.as_deref().unwrap();
+        let french = render(&potassium, ChartLang::Fr, None, None, 800, 400).unwrap();
+        assert!(french.contains(&format!("{} mmol/L", value.replace('.', ","))), "French titles: {value} with a comma");
+        let english = render(&potassium, ChartLang::En, None, None, 800, 400).unwrap();
+        assert!(english.contains(&format!("{value} mmol/L")), "English titles: {value} with a point");
     }
 
     #[test]

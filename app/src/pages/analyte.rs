@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_chart, load_history};
-use crate::components::{DocumentLabels, flag_symbol, format_datetime, not_converted_text, point_text, rule_text};
+use crate::components::{DocumentLabels, flag_label, format_datetime, not_converted_text, point_text, rule_text, unit_label};
 use crate::i18n::{Lang, Msg, tr, use_lang};
 use crate::model::{Series, UnitSystem};
 
@@ -81,14 +81,17 @@ fn AnalyteHeader(series: Series) -> impl IntoView {
     let name_en = series.name_en.clone();
     view! {
         <h1>{move || match lang.get() { Lang::Fr => name_fr.clone(), Lang::En => name_en.clone() }}
-            {series.unit.map(|u| view! { <span class="unit-title">" (" {u} ")"</span> })}</h1>
+            {move || {
+                let unit = unit_label(series.unit.as_deref(), lang.get());
+                (!unit.is_empty()).then(|| view! { <span class="unit-title">" (" {unit} ")"</span> })
+            }}</h1>
     }
 }
 
 #[component]
 fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> impl IntoView {
     let lang = use_lang();
-    let unit = series.unit.clone().unwrap_or_default();
+    let unit = series.unit.clone();
     let decimals = series.decimals;
     let rows = move || {
         let lang = lang.get();
@@ -127,11 +130,7 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
                         view! { <div>{text}<a href=href data-testid="source-document">{documents.label(&s.document, lang)}</a></div> }
                     })
                     .collect_view();
-                let flag = p.flag.as_ref().map(|f| match flag_symbol(&f.code) {
-                    ("", _, _) if &*f.code == "N" => Msg::NormalFlag.text(lang).to_string(),
-                    ("", _, _) => f.code.to_string(),
-                    (symbol, _, msg) => format!("{symbol} {}", msg.text(lang)),
-                });
+                let flag = p.flag.as_ref().map(|f| flag_label(&f.code, lang));
                 view! {
                     <tr class:derived=p.derived>
                         <td class="nowrap">{p.time.map(|t| format_datetime(lang, &t.to_string())).unwrap_or_default()}</td>
@@ -147,7 +146,10 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             .collect_view()
     };
     view! {
-        <h2>{tr(Msg::Points)} " (" {unit} ")"</h2>
+        <h2>{tr(Msg::Points)} {move || {
+            let unit = unit_label(unit.as_deref(), lang.get());
+            if unit.is_empty() { String::new() } else { format!(" ({unit})") }
+        }}</h2>
         <table class="data" data-testid="points-table">
             <thead>
                 <tr>

@@ -186,6 +186,91 @@ const ALIASES: &[(&str, &str)] = &[
 
 /// UCUM spelling of what a laboratory wrote: explicit aliases, then `µ` → `u`. Case is kept
 /// (UCUM is case-sensitive; `l` and `L` are both the litre there).
+/// A catalogue (UCUM) unit as a reader expects it printed: `µmol/L` for `umol/L`, `10⁹/L` for
+/// `10*9/L`, `mUI/L` (French) or `mIU/L` for `m[IU]/L`, `mmHg`, `mL/min/1,73 m²`; nothing for
+/// dimensionless units (`1`, `{ratio}`, `[pH]`). For display only: data, exports and the JSON
+/// keep UCUM, and units as a laboratory wrote them are shown as written, never through this.
+pub fn display_unit(ucum: &str, french: bool) -> String {
+    let ucum = ucum.trim();
+    if matches!(ucum, "" | "1" | "{ratio}" | "[pH]") {
+        return String::new();
+    }
+    let mut out = String::with_capacity(ucum.len() + 4);
+    let mut rest = ucum;
+    let mut atom_start = true;
+    while let Some(c) = rest.chars().next() {
+        if let Some(annotation) = rest.strip_prefix('{') {
+            // `{1.73_m2}` says per 1.73 m² of body surface; other annotations only name what is
+            // counted and are left out.
+            let end = annotation.find('}').map_or(annotation.len(), |i| i + 1);
+            if &annotation[..end] == "1.73_m2}" {
+                out.push_str(if french { "1,73 m²" } else { "1.73 m²" });
+            }
+            rest = annotation.get(end..).unwrap_or("");
+            atom_start = false;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("[IU]") {
+            out.push_str(if french { "UI" } else { "IU" });
+            rest = after;
+            atom_start = false;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("[Hg]") {
+            out.push_str("Hg");
+            rest = after;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("(24.h)") {
+            out.push_str("24 h");
+            rest = after;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("10*").or_else(|| rest.strip_prefix("10^")) {
+            let digits = after.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(after.len());
+            if digits > 0 {
+                out.push_str("10");
+                out.extend(after[..digits].chars().map(superscript));
+                rest = &after[digits..];
+                atom_start = false;
+                continue;
+            }
+        }
+        if atom_start && let Some(after) = rest.strip_prefix("mosm") {
+            out.push_str("mOsm");
+            rest = after;
+            atom_start = false;
+            continue;
+        }
+        // UCUM's micro prefix is `u`, at the start of a unit atom before a letter or `[`.
+        if atom_start && c == 'u' && rest[1..].starts_with(|n: char| n.is_ascii_alphabetic() || n == '[') {
+            out.push('µ');
+        } else {
+            out.push(c);
+        }
+        atom_start = matches!(c, '/' | '.' | '(');
+        rest = &rest[c.len_utf8()..];
+    }
+    out.trim_end_matches('/').to_string()
+}
+
+fn superscript(c: char) -> char {
+    match c {
+        '0' => '⁰',
+        '1' => '¹',
+        '2' => '²',
+        '3' => '³',
+        '4' => '⁴',
+        '5' => '⁵',
+        '6' => '⁶',
+        '7' => '⁷',
+        '8' => '⁸',
+        '9' => '⁹',
+        '-' => '⁻',
+        other => other,
+    }
+}
+
 pub fn canonical_spelling(unit: &str) -> String {
     let trimmed = unit.trim();
     if let Some((_, ucum)) = ALIASES.iter().find(|(alias, _)| *alias == trimmed) {
@@ -542,6 +627,32 @@ mod tests {
 
     fn conv(v: &str, from: &str, to: &str) -> Converted {
         convert(&d(v), from, to, None).unwrap_or_else(|e| panic!("{v} {from} -> {to}: {e}"))
+    }
+
+    #[test]
+    fn catalogue_units_print_as_readers_expect() {
+        let fr = |u: &str| display_unit(u, true);
+        assert_eq!(fr("umol/L"), "µmol/L");
+        assert_eq!(fr("ug/dL"), "µg/dL");
+        assert_eq!(fr("u[IU]/mL"), "µUI/mL");
+        assert_eq!(display_unit("u[IU]/mL", false), "µIU/mL");
+        assert_eq!(fr("m[IU]/L"), "mUI/L");
+        assert_eq!(fr("k[IU]/L"), "kUI/L");
+        assert_eq!(fr("[IU]/L"), "UI/L");
+        assert_eq!(fr("U/L"), "U/L", "the enzyme unit is not micro");
+        assert_eq!(fr("10*9/L"), "10⁹/L");
+        assert_eq!(fr("10*12/L"), "10¹²/L");
+        assert_eq!(fr("mm[Hg]"), "mmHg");
+        assert_eq!(fr("mosm/kg"), "mOsm/kg");
+        assert_eq!(fr("g/(24.h)"), "g/24 h");
+        assert_eq!(fr("mL/min/{1.73_m2}"), "mL/min/1,73 m²");
+        assert_eq!(display_unit("mL/min/{1.73_m2}", false), "mL/min/1.73 m²");
+        for dimensionless in ["1", "{ratio}", "[pH]", ""] {
+            assert_eq!(fr(dimensionless), "", "{dimensionless}");
+        }
+        for plain in ["mmol/L", "g/L", "%", "fL", "pg", "s", "mm/h", "/mL", "mg/mmol", "ng/L"] {
+            assert_eq!(fr(plain), plain);
+        }
     }
 
     #[test]
