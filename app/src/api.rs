@@ -95,6 +95,13 @@ pub async fn dmp_sync_status(patient_id: String) -> Result<Option<crate::model::
     ssr::answer(async { ssr::backend()?.dmp_sync_status(patient_id).await }.await)
 }
 
+/// When the signed-in user last saw this patient's results, before this session (RFC 3339,
+/// UTC), or `None` (a first visit).
+#[server(prefix = "/sfn", endpoint = "load_previous_visit")]
+pub async fn load_previous_visit(patient_id: String) -> Result<Option<String>, AppError> {
+    ssr::answer(async { ssr::backend()?.previous_visit(patient_id).await }.await)
+}
+
 /// Who accessed the patient's record (the patient's own read-access log).
 #[server(prefix = "/sfn", endpoint = "load_access_log")]
 pub async fn load_access_log(patient_id: String) -> Result<AccessLog, AppError> {
@@ -153,6 +160,9 @@ pub mod ssr {
         fn oidc_enabled(&self) -> bool;
         /// The DMP sync state of a patient this user may see (counts only: not audited as a view).
         fn dmp_sync_status(&self, patient_id: String) -> BackendFuture<'_, Option<crate::model::DmpSyncStatus>>;
+        /// The user's previous visit to a patient they may see (read from the audit trail, not
+        /// itself audited as a view).
+        fn previous_visit(&self, patient_id: String) -> BackendFuture<'_, Option<String>>;
         /// The patient's read-access log; only the patient reads it.
         fn access_log(&self, patient_id: String) -> BackendFuture<'_, Option<AccessLog>>;
         fn admin_overview(&self) -> BackendFuture<'_, AdminOverview>;

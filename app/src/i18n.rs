@@ -265,6 +265,7 @@ messages! {
     ConvertedMark => "Valeur convertie", "Converted value";
     OriginalValue => "Valeur d'origine", "Original value";
     ReportOf => "compte rendu du", "report of";
+    PreviousVisit => "Ma dernière consultation", "My last visit";
     RuleIdentity => "tel qu'écrit", "as written";
     RuleAlias => "même unité, autre écriture", "same unit, another spelling";
     RuleDecimalShift => "puissance de dix", "power of ten";

@@ -156,3 +156,27 @@ test("a professional uploads a file: kept even when unreadable, with the reason"
   await page.getByRole("button", { name: "Importer", exact: true }).click();
   await expect(page.getByTestId("upload-outcome")).toContainText("1 document(s) importé(s) · 1 avec un problème (illisible ou sans patient identifiable");
 });
+
+test("the cumulative table offers the date of my previous visit as 'since my last visit'", async ({ page }) => {
+  const errors = collectPageErrors(page);
+  await signIn(page, "hopital", "demo-hopital-2026");
+  await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  await page.getByTestId("results-link").click();
+  await expect(page.getByTestId("cumulative-table")).toBeVisible();
+  // Sessions are dated to the second: the next one must start in a later second.
+  await page.waitForTimeout(1100);
+  await page.getByTestId("sign-out").click();
+  await signIn(page, "hopital", "demo-hopital-2026");
+  await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  await page.getByTestId("results-link").click();
+  await waitForHydration(page);
+  const previous = page.getByTestId("since-previous-visit");
+  const today = new Date().toISOString().slice(0, 10);
+  const [y, m, d] = today.split("-");
+  await expect(previous).toHaveText(`Ma dernière consultation (${d}/${m}/${y})`);
+  await previous.click();
+  await expect(page.getByTestId("since")).toHaveValue(today);
+  // Nothing in the agency's examples was sampled after today.
+  await expect(page.getByTestId("cumulative-table").locator("th.day.new")).toHaveCount(0);
+  expect(errors).toEqual([]);
+});

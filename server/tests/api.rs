@@ -449,6 +449,7 @@ fn patient_server_functions(p: &str, d: &str) -> Vec<(&'static str, String)> {
         ("/sfn/load_chart", format!("patient_id={p}&analyte=glucose_fasting&unit_system=si&lang=Fr")),
         ("/sfn/load_access_log", format!("patient_id={p}")),
         ("/sfn/dmp_sync_status", format!("patient_id={p}")),
+        ("/sfn/load_previous_visit", format!("patient_id={p}")),
     ]
 }
 
@@ -495,6 +496,43 @@ async fn every_role_is_refused_someone_elses_patient_on_every_route() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "anonymous on {path}");
         assert!(TestApp::body(response).await.contains("NotSignedIn"), "anonymous on {path}");
     }
+}
+
+/// "Since my last visit": the last time this user saw the patient's results before the current
+/// session; this session's views, other users' views and refusals do not count.
+#[tokio::test]
+async fn the_previous_visit_is_the_last_view_before_this_session() {
+    let t = two_patients().await;
+    let form = format!("patient_id={}", t.a);
+    let previous = |session: Session| {
+        let (app, form) = (&t.app, form.clone());
+        async move { TestApp::body(app.post_form(Some(&session), "/sfn/load_previous_visit", &form).await).await }
+    };
+    let first = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    assert_eq!(previous(first.clone()).await, "null", "a first visit has no previous one");
+    // The cumulative table loads the history through this server function.
+    let response = t.app.post_form(Some(&first), "/sfn/load_history", &format!("patient_id={}&unit_system=si", t.a)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(previous(first.clone()).await, "null", "this session's own views do not count");
+
+    // The patient reads her record, and a stranger is refused: neither is the GP's visit.
+    let patient = t.app.sign_in("patient_a", PASSWORD, None).await.unwrap();
+    t.app.post_form(Some(&patient), "/sfn/load_history", &format!("patient_id={}&unit_system=si", t.a)).await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    t.app.post_form(Some(&hospital), "/sfn/load_history", &format!("patient_id={}&unit_system=si", t.a)).await;
+    // A later session (sessions are dated to the second: moved on rather than waited for).
+    let second = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    sqlx::query("UPDATE sessions SET created_at = created_at + 5").execute(&t.app.pool).await.unwrap();
+    let answer = previous(second).await;
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(answer.starts_with(&format!("\"{day}T")), "the first session's view, today: {answer}");
+    let (_, first_view_at): (i64, String) = sqlx::query_as(
+        "SELECT seq, at FROM audit_events WHERE action = 'view_history' AND actor_id = (SELECT id FROM accounts WHERE login = 'gp')",
+    )
+    .fetch_one(&t.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(answer, format!("\"{first_view_at}\""), "exactly the GP's own view");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::load_history;
+use crate::api::{load_history, load_previous_visit};
 use crate::components::{DocumentLabels, flag_symbol, fold_for_search, format_datetime, point_text, unit_label};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, History, Point, PointStatus, Series, UnitSystem};
@@ -88,6 +88,7 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl In
     let date_to = RwSignal::new(String::new());
     // "Since last visit": columns after this date are highlighted as new.
     let since = RwSignal::new(String::new());
+    let previous_visit = Resource::new(move || patient.get_value(), load_previous_visit);
     let print_header = history
         .patient
         .as_ref()
@@ -171,7 +172,20 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl In
             <label for="date-to">{tr(Msg::To)}</label>
             <input id="date-to" type="date" data-testid="date-to" on:change=move |ev| { date_to.set(event_target_value(&ev)); page.set(0); }/>
             <label for="since">{tr(Msg::SinceLastVisit)}</label>
-            <input id="since" type="date" data-testid="since" on:change=move |ev| since.set(event_target_value(&ev))/>
+            <input id="since" type="date" data-testid="since" prop:value=move || since.get() on:change=move |ev| since.set(event_target_value(&ev))/>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    // The date of this user's previous visit, one click away.
+                    previous_visit.await.ok().flatten().and_then(|at| at.get(..10).map(str::to_string)).map(|day| {
+                        let label = day.clone();
+                        view! {
+                            <button type="button" class="toggle" data-testid="since-previous-visit" on:click=move |_| since.set(day.clone())>
+                                {move || format!("{} ({})", Msg::PreviousVisit.text(lang.get()), format_datetime(lang.get(), &label))}
+                            </button>
+                        }
+                    })
+                })}
+            </Suspense>
             <label class="check">
                 <input type="checkbox" data-testid="abnormal-only" on:change=move |ev| { abnormal_only.set(event_target_checked(&ev)); page.set(0); }/>
                 {tr(Msg::AbnormalOnly)}

@@ -963,6 +963,30 @@ impl Access {
         }
     }
 
+    /// When this user last saw this patient's results before the current session (RFC 3339,
+    /// UTC): the "since last visit" date the cumulative table offers. Views of this session do
+    /// not count, refused attempts neither.
+    pub async fn previous_visit(&self, principal: &Principal, patient: PatientId) -> Result<Option<String>, AccessError> {
+        let session_start: Option<i64> = sqlx::query_scalar("SELECT created_at FROM sessions WHERE token_sha256 = ?")
+            .bind(&principal.session_digest)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a session"))?;
+        let Some(session_start) = session_start.and_then(|t| chrono::DateTime::from_timestamp(t, 0)) else { return Ok(None) };
+        let before = session_start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        sqlx::query_scalar(
+            "SELECT max(at) FROM audit_events
+             WHERE patient_id = ? AND actor_id = ? AND at < ? AND mode IS NOT 'denied'
+               AND action IN ('view_patient', 'view_history', 'view_chart', 'view_document')",
+        )
+        .bind(patient.to_string())
+        .bind(principal.account.id.to_string())
+        .bind(before)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("reading the previous visit"))
+    }
+
     /// Who accessed this patient's record, newest first (what the patient reads), with the
     /// break-the-glass reasons given.
     pub async fn access_log(&self, patient: PatientId) -> Result<Vec<AccessLogEntry>, AccessError> {

@@ -610,6 +610,21 @@ impl Backend for StoreBackend {
         })
     }
 
+    fn previous_visit(&self, patient_id: String) -> BackendFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
+            let patient = PatientId::parse(&patient_id).unwrap_or(PatientId(uuid::Uuid::nil()));
+            let failed = |e: crate::access::AccessError| {
+                tracing::error!(error = %e, "previous visit lookup failed");
+                AppError::Unavailable("access".into())
+            };
+            if self.access.mode_for(principal, patient).await.map_err(failed)?.is_none() {
+                return Err(AppError::NotFound);
+            }
+            self.access.previous_visit(principal, patient).await.map_err(failed)
+        })
+    }
+
     fn viewer(&self) -> BackendFuture<'_, Option<Viewer>> {
         Box::pin(async move {
             let Some(principal) = &self.principal else { return Ok(None) };
