@@ -265,6 +265,12 @@ messages! {
     ConvertedMark => "Valeur convertie", "Converted value";
     OriginalValue => "Valeur d'origine", "Original value";
     ReportOf => "compte rendu du", "report of";
+    ReasonNotCrBio => "pas un compte rendu de biologie", "not a laboratory report";
+    ReasonNoIns => "sans INS du patient : attribution impossible", "no patient INS: cannot be attributed";
+    ReasonAnotherPatient => "concerne un autre patient", "about another patient";
+    ReasonPdfOnly => "PDF seul : pas de résultats structurés", "PDF only: no structured results";
+    ReasonReplacedBy => "remplacé par la version", "replaced by version";
+    ReasonWasPartial => "c'était un compte rendu partiel", "this one was a partial report";
     PreviousVisit => "Ma dernière consultation", "My last visit";
     RuleIdentity => "tel qu'écrit", "as written";
     RuleAlias => "même unité, autre écriture", "same unit, another spelling";

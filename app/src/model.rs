@@ -52,6 +52,10 @@ pub struct DocumentSummary {
     /// normalisation decided (the interface translates it; the reasons in words are in the
     /// history API); `None` when the history could not be computed.
     pub state: Option<bioviewer_core::normalise::DocumentState>,
+    /// Why the normalisation rejected or limited it (another patient, not a laboratory report,
+    /// PDF only...).
+    #[serde(default)]
+    pub reasons: Vec<bioviewer_core::normalise::DocumentProblem>,
 }
 
 /// The patient page's data.

@@ -36,6 +36,9 @@ test("a patient's documents are listed, filtered in the browser, and the languag
   expect(await rows.filter({ hasText: "Remplacé" }).count()).toBeGreaterThanOrEqual(3);
   await expect(rows.filter({ hasText: "Rejeté" })).toHaveCount(6);
   await expect(rows.filter({ hasText: "Rejeté" }).first()).toContainText(/TROD|dépistage/);
+  // Each says why, and a replaced version says by which.
+  await expect(rows.filter({ hasText: "Rejeté" }).getByTestId("document-reason").first()).toHaveText("pas un compte rendu de biologie");
+  await expect(rows.filter({ hasText: "Remplacé" }).getByTestId("document-reason").first()).toContainText(/^remplacé par la version \d+/);
 
   // Only works once the wasm bundle runs: filtering is done in the browser.
   await waitForHydration(page);
@@ -59,6 +62,7 @@ test("a patient's documents are listed, filtered in the browser, and the languag
   await page.reload();
   await expect(page.locator("html")).toHaveAttribute("lang", "en");
   await expect(page.getByRole("columnheader", { name: "Report date" })).toBeVisible();
+  await expect(rows.filter({ hasText: "Rejected" }).getByTestId("document-reason").first()).toHaveText("not a laboratory report");
   expect(errors).toEqual([]);
 });
 

@@ -180,6 +180,7 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
         problem,
         problem_code,
         state,
+        reasons,
         ..
     } = doc;
     let kind_msg = match kind {
@@ -217,10 +218,30 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
             </td>
             <td>{laboratory.unwrap_or_else(|| "—".into())}</td>
             <td>{tr(kind_msg)}</td>
-            <td>{tr(status_msg)}</td>
+            <td>
+                {tr(status_msg)}
+                {reasons.into_iter().map(|r| view! { <div class="reason" data-testid="document-reason">{move || document_problem(r, lang.get())}</div> }).collect_view()}
+            </td>
             <td class="num">{version.map(|v| v.to_string()).unwrap_or_default()}</td>
             <td class="num nowrap">{move || format_size(lang.get(), size_bytes)}</td>
             <td class="nowrap">{move || format_datetime(lang.get(), &imported_at)}</td>
         </tr>
     }
+}
+
+/// Why the history rejected or limited a document, in words.
+fn document_problem(problem: bioviewer_core::normalise::DocumentProblem, lang: crate::i18n::Lang) -> String {
+    use bioviewer_core::normalise::DocumentProblem;
+    let msg = match problem {
+        DocumentProblem::Unreadable => Msg::StateUnreadable,
+        DocumentProblem::NotCrBio => Msg::ReasonNotCrBio,
+        DocumentProblem::NoPatientIns => Msg::ReasonNoIns,
+        DocumentProblem::AnotherPatient => Msg::ReasonAnotherPatient,
+        DocumentProblem::PdfOnly => Msg::ReasonPdfOnly,
+        DocumentProblem::ReplacedBy { version, was_partial } => {
+            let partial = if was_partial { format!(" ({})", Msg::ReasonWasPartial.text(lang)) } else { String::new() };
+            return format!("{} {version}{partial}", Msg::ReasonReplacedBy.text(lang));
+        }
+    };
+    msg.text(lang).to_string()
 }

@@ -54,6 +54,24 @@ pub enum DocumentState {
     Rejected,
 }
 
+/// Why a document is rejected or limited, as data (the `problems` say it in English words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "problem")]
+pub enum DocumentProblem {
+    /// The document could not be read (the parse error is in `problems`).
+    Unreadable,
+    /// A CDA document of another kind (a rapid test, a discharge letter...).
+    NotCrBio,
+    /// No INS for the patient: it cannot be attributed safely.
+    NoPatientIns,
+    /// Another patient's INS.
+    AnotherPatient,
+    /// A PDF copy only: nothing structured to tabulate.
+    PdfOnly,
+    /// A later version of the same report (setId) replaces it; it may have been partial.
+    ReplacedBy { version: u32, was_partial: bool },
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentEntry {
     pub id: String,
@@ -74,6 +92,16 @@ pub struct DocumentEntry {
     pub status: DocumentState,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub problems: Vec<String>,
+    /// The same problems as data, in the same order, for readers in other languages.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub problem_codes: Vec<DocumentProblem>,
+}
+
+impl DocumentEntry {
+    fn problem(&mut self, code: DocumentProblem, words: impl Into<String>) {
+        self.problem_codes.push(code);
+        self.problems.push(words.into());
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,6 +333,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                 effective_time: None,
                 status: DocumentState::Unreadable,
                 problems: vec![reason.clone()],
+                problem_codes: vec![DocumentProblem::Unreadable],
             },
             Ok(r) => DocumentEntry {
                 id: d.id.clone(),
@@ -317,6 +346,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                 effective_time: r.header.effective_time,
                 status: DocumentState::Current,
                 problems: Vec::new(),
+                problem_codes: Vec::new(),
             },
         })
         .collect();
@@ -350,7 +380,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         let Some(report) = report else { continue };
         if !report.kind.is_cr_bio() {
             entry.status = DocumentState::Rejected;
-            entry.problems.push("not a laboratory report (CR-BIO)".into());
+            entry.problem(DocumentProblem::NotCrBio, "not a laboratory report (CR-BIO)");
             continue;
         }
         let ins = report.header.patient.as_ref().and_then(|p| p.ins());
@@ -370,15 +400,15 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             }
             (None, _) => {
                 entry.status = DocumentState::Rejected;
-                entry.problems.push("the document names no patient INS: it cannot be attributed safely".into());
+                entry.problem(DocumentProblem::NoPatientIns, "the document names no patient INS: it cannot be attributed safely");
             }
             _ => {
                 entry.status = DocumentState::Rejected;
-                entry.problems.push("the document is about another patient".into());
+                entry.problem(DocumentProblem::AnotherPatient, "the document is about another patient");
             }
         }
         if report.kind == DocumentKind::CrBioPdfOnly {
-            entry.problems.push("PDF only: no structured results".into());
+            entry.problem(DocumentProblem::PdfOnly, "PDF only: no structured results");
         }
     }
 
@@ -408,9 +438,9 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         {
             let superseded_partial = entries[i].report_status == Some(ReportStatus::Active);
             entries[i].status = DocumentState::Replaced;
-            entries[i]
-                .problems
-                .push(format!("replaced by version {version}{}", if superseded_partial { " (this one was a partial report)" } else { "" }));
+            let words =
+                format!("replaced by version {version}{}", if superseded_partial { " (this one was a partial report)" } else { "" });
+            entries[i].problem(DocumentProblem::ReplacedBy { version, was_partial: superseded_partial }, words);
         }
     }
 

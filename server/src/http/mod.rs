@@ -392,6 +392,7 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
         problem: d.parse_error,
         problem_code: d.parse_error_code,
         state: None,
+        reasons: Vec::new(),
     }
 }
 
@@ -577,13 +578,18 @@ impl Backend for StoreBackend {
                 tracing::error!(error = %e, "history failed");
                 AppError::Unavailable("history".into())
             })?;
-            let entries: std::collections::HashMap<String, bioviewer_core::normalise::DocumentEntry> =
-                history.map(|h| h.documents.iter().map(|d| (d.id.clone(), d.clone())).collect()).unwrap_or_default();
+            use bioviewer_core::normalise::{DocumentEntry, DocumentProblem};
+            let entries: std::collections::HashMap<&str, &DocumentEntry> =
+                history.as_deref().map(|h| h.documents.iter().map(|d| (d.id.as_str(), d)).collect()).unwrap_or_default();
             let documents = documents
                 .into_iter()
                 .map(document_summary)
                 .map(|mut d| {
-                    d.state = entries.get(&d.id).map(|entry| entry.status.clone());
+                    if let Some(entry) = entries.get(d.id.as_str()) {
+                        d.state = Some(entry.status.clone());
+                        // A parse error is said from the stored code already.
+                        d.reasons = entry.problem_codes.iter().copied().filter(|p| *p != DocumentProblem::Unreadable).collect();
+                    }
                     d
                 })
                 .collect();

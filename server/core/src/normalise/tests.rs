@@ -281,6 +281,7 @@ fn another_patients_document_is_rejected_not_merged() {
     assert_eq!(h.patient.as_ref().unwrap().ins, INS);
     assert_eq!(h.documents[2].status, DocumentState::Rejected);
     assert!(h.documents[2].problems[0].contains("another patient"));
+    assert_eq!(h.documents[2].problem_codes, vec![DocumentProblem::AnotherPatient], "said as data too");
     assert_eq!(series(&h, "potassium").points.len(), 2, "6.5 never shows");
     let reports: Vec<Report> = [doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))])].iter().map(report).collect();
     let h = history_of(&reports, &Options { patient_ins: Some(OTHER_INS.into()), ..Options::default() });
