@@ -1,4 +1,6 @@
-//! A small, read-only XML tree over borrowed input, built from quick-xml events.
+//! A small, read-only XML tree over borrowed input, built from quick-xml events (text runs and
+//! element tags are cut from the input beside quick-xml's reader, which would validate their
+//! UTF-8 a second time: see `Tree::parse`).
 //!
 //! Why a tree and not a streaming extractor: a CDA observation is read from many places at once
 //! (its `originalText/reference` points into the section narrative, which may come before or after
