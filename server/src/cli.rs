@@ -237,16 +237,16 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 (None, Some(endpoint)) => Some(serve.dmp.client(endpoint.clone())?),
                 (None, None) => None,
             };
-            let dmp = dmp.map(|client| Arc::new(crate::dmp::sync::DmpService::new(client, store.clone())));
-            let oidc = match serve.oidc_settings()? {
-                Some(settings) => Some(Arc::new(crate::oidc::Oidc::new(settings).map_err(|e| e.to_string())?)),
-                None => None,
-            };
             let normaliser = std::sync::Arc::new(
                 crate::history::Normaliser::load(serve.transcoding.as_deref())
                     .map_err(|e| e.to_string())?
                     .with_cache_capacity(serve.history_cache),
             );
+            let dmp = dmp.map(|client| Arc::new(crate::dmp::sync::DmpService::new(client, store.clone()).warming(normaliser.clone())));
+            let oidc = match serve.oidc_settings()? {
+                Some(settings) => Some(Arc::new(crate::oidc::Oidc::new(settings).map_err(|e| e.to_string())?)),
+                None => None,
+            };
             let listener =
                 tokio::net::TcpListener::bind(serve.listen).await.map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;

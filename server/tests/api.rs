@@ -871,7 +871,7 @@ async fn an_administrator_disables_an_account_and_its_sessions_end() {
 
 use bioviewer::dmp::client::{DmpClient, DmpError, DmpSettings, PatientQuery, Requester};
 use bioviewer::dmp::simulator::{Faults, SimDocument, Simulator};
-use bioviewer::dmp::sync::sync_patient;
+use bioviewer::dmp::sync::{DmpService, sync_patient};
 use bioviewer::dmp::vihf::{PurposeOfUse, StructureKey};
 
 fn structure_key() -> Arc<StructureKey> {
@@ -1109,7 +1109,6 @@ async fn documents_are_uploaded_through_the_same_store_path() {
 
 #[tokio::test]
 async fn a_background_sync_reports_its_progress_and_keeps_the_last_success_on_failure() {
-    use bioviewer::dmp::sync::DmpService;
     let app = spawn_app().await;
     let documents = demo_documents(1, 1);
     let patient = bioviewer::domain::PatientId::new();
@@ -1137,6 +1136,37 @@ async fn a_background_sync_reports_its_progress_and_keeps_the_last_success_on_fa
     let failed = wait(down).await;
     assert!(failed.error.as_deref().unwrap_or_default().contains("SOAP fault"), "{failed:?}");
     assert!(failed.at.is_empty(), "no success yet: no time shown as if it had synced");
+}
+
+/// A sync that brought documents leaves the patient's history computed: the page that reloads
+/// when the sync is over finds it ready.
+#[tokio::test]
+async fn a_sync_that_brings_documents_leaves_the_history_ready() {
+    let app = spawn_app().await;
+    let documents = demo_documents(1, 1);
+    // The patient is in Bioviewer already (one report imported), as when a clinician opens them.
+    let first = import_bytes(app.store.as_ref(), "first.xml", documents[0].bytes.to_vec(), DocumentSource::File).await.unwrap();
+    let patient = bioviewer::domain::PatientId::parse(&first.patient.unwrap()).unwrap();
+    let service = Arc::new(
+        DmpService::new(client(&spawn_simulator(documents.clone(), Faults::default()).await, 1, SECOND), app.store.clone())
+            .warming(app.normaliser.clone()),
+    );
+    assert!(service.start(patient, requester(), patient_query(0)));
+    for _ in 0..400 {
+        if service.state(patient).is_some_and(|s| !s.running) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let state = service.state(patient).unwrap();
+    assert!(state.report.as_ref().is_some_and(|r| r.stored > 0), "{state:?}");
+    assert_eq!(app.normaliser.cache_stats().misses, 1, "computed once, by the sync");
+    app.clinician_of(&bioviewer_core::demo::patient_ins(0)).await;
+    let (status, body) = app.get(&format!("/api/patients/{patient}/history")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.normaliser.cache_stats().hits, 1, "the page found it ready");
+    let history: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(history["documents"].as_array().unwrap().len(), documents.len(), "with every synced document");
 }
 
 /// A one-request HTTPS server that requires a client certificate from the test CA and answers

@@ -98,11 +98,20 @@ pub struct DmpService {
     store: std::sync::Arc<dyn Store>,
     states: std::sync::Mutex<std::collections::HashMap<crate::domain::PatientId, (std::time::Instant, SyncState)>>,
     min_interval: std::time::Duration,
+    /// Computes the history of a patient whose sync brought documents, before the page is told
+    /// the sync is over, so that the page it reloads finds it ready.
+    warm: Option<std::sync::Arc<crate::history::Normaliser>>,
 }
 
 impl DmpService {
     pub fn new(client: DmpClient, store: std::sync::Arc<dyn Store>) -> DmpService {
-        DmpService { client, store, states: Default::default(), min_interval: std::time::Duration::from_secs(300) }
+        DmpService { client, store, states: Default::default(), min_interval: std::time::Duration::from_secs(300), warm: None }
+    }
+
+    /// Computes (and caches) the history of a patient right after a sync that stored documents.
+    pub fn warming(mut self, normaliser: std::sync::Arc<crate::history::Normaliser>) -> DmpService {
+        self.warm = Some(normaliser);
+        self
     }
 
     pub fn state(&self, patient: crate::domain::PatientId) -> Option<SyncState> {
@@ -145,6 +154,14 @@ impl DmpService {
                 }
             };
             let result = sync_patient(&this.client, this.store.as_ref(), &requester, &query, &mut on_progress).await;
+            if let (Ok(report), Some(normaliser)) = (&result, &this.warm)
+                && report.stored > 0
+            {
+                let unit_system = bioviewer_core::catalogue::UnitSystem::Si;
+                if let Err(e) = crate::history::patient_history(this.store.as_ref(), normaliser.clone(), patient, unit_system).await {
+                    tracing::warn!(error = %e, "history after the sync failed");
+                }
+            }
             let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let state = match result {
                 Ok(report) => {
