@@ -148,15 +148,39 @@ impl Normaliser {
 
     /// Normalises raw documents (id, bytes) of one patient, identified by `ins` (`root^value`).
     pub fn history(&self, documents: &[(String, Vec<u8>)], ins: &str, unit_system: UnitSystem) -> History {
-        let parsed: Vec<(&str, Result<bioviewer_core::cda::Report, String>)> =
-            documents.iter().map(|(id, raw)| (id.as_str(), bioviewer_core::cda::parse(raw).map_err(|e| e.to_string()))).collect();
-        let inputs: Vec<InputDocument<'_>> = parsed
+        let parsed = parse_all(documents);
+        let inputs: Vec<InputDocument<'_>> = documents
             .iter()
-            .map(|(id, report)| InputDocument { id: (*id).to_string(), report: report.as_ref().map_err(Clone::clone) })
+            .zip(&parsed)
+            .map(|((id, _), report)| InputDocument { id: id.clone(), report: report.as_ref().map_err(Clone::clone) })
             .collect();
         let options = Options { patient_ins: Some(ins.to_string()), unit_system };
         normalise(&inputs, &self.catalogue, &self.transcoding, &options)
     }
+}
+
+/// Parses every document, on every core: parsing is most of a history's cost (a decade of
+/// weekly reports is 5 MB of markup), and the documents are independent. A parser that failed
+/// outright (it never should: it is fuzzed) leaves its documents unreadable, not the history.
+fn parse_all(documents: &[(String, Vec<u8>)]) -> Vec<Result<bioviewer_core::cda::Report, String>> {
+    let parse = |chunk: &[(String, Vec<u8>)]| -> Vec<Result<bioviewer_core::cda::Report, String>> {
+        chunk.iter().map(|(_, raw)| bioviewer_core::cda::parse(raw).map_err(|e| e.to_string())).collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
+    // Below a few dozen documents a thread costs more than it saves.
+    if threads < 2 || documents.len() < 32 {
+        return parse(documents);
+    }
+    let chunk = documents.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = documents.chunks(chunk).map(|part| (part.len(), scope.spawn(move || parse(part)))).collect();
+        workers
+            .into_iter()
+            .flat_map(|(len, worker)| {
+                worker.join().unwrap_or_else(|_| vec![Err("the parser failed on a document read with this one".to_string()); len])
+            })
+            .collect()
+    })
 }
 
 /// The history of a stored patient, or `None` when there is no such patient. Served from the
@@ -193,4 +217,28 @@ pub async fn patient_history(
         normaliser.cache.put(key, history.clone());
     }
     Ok(Some(history))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parsing on several threads gives every document its own report, in order.
+    #[test]
+    fn documents_parsed_in_parallel_keep_their_order() {
+        let end = bioviewer_core::cda::CdaTime::parse_hl7("20261101").unwrap().epoch_seconds() / 86_400;
+        let mut documents: Vec<(String, Vec<u8>)> = bioviewer_core::demo::generate(3, 3, 5, end)
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (format!("d{i}"), bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()))
+            .collect();
+        documents.insert(17, ("broken".into(), b"<ClinicalDocument><id".to_vec()));
+        assert!(documents.len() >= 64, "enough documents for several threads: {}", documents.len());
+        let parallel = parse_all(&documents);
+        assert_eq!(parallel.len(), documents.len());
+        for ((id, raw), report) in documents.iter().zip(&parallel) {
+            assert_eq!(report, &bioviewer_core::cda::parse(raw).map_err(|e| e.to_string()), "{id}");
+        }
+        assert!(parallel[17].is_err(), "the broken document stays unreadable, alone");
+    }
 }

@@ -58,6 +58,25 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The other kind of document: markup only, no embedded copy. The reports of the generated
+    // ten-year haemodialysis patient (a check every week), as the viewer parses them.
+    let end = bioviewer_core::cda::CdaTime::parse_hl7("20261101").map_or(20_000, |t| t.epoch_seconds() / 86_400);
+    let generated = bioviewer_core::demo::generate(7, 10, 7, end);
+    let mut by_patient: std::collections::BTreeMap<String, Vec<Vec<u8>>> = Default::default();
+    for d in &generated {
+        by_patient.entry(d.patient.clone()).or_default().push(bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes());
+    }
+    let reports = by_patient.into_values().max_by_key(Vec::len).unwrap_or_default();
+    let total: usize = reports.iter().map(Vec::len).sum();
+    let mut group = c.benchmark_group("ten_year_patient");
+    group.throughput(Throughput::Bytes(total as u64));
+    group.sample_size(20);
+    group.bench_function("bare_quick_xml_pass", |b| b.iter(|| reports.iter().map(|d| bare_pass(black_box(d))).sum::<usize>()));
+    group.bench_function("full_extraction", |b| {
+        b.iter(|| reports.iter().map(|d| bioviewer_core::cda::parse(black_box(d)).map_or(0, |r| r.observations.len())).sum::<usize>())
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -281,10 +281,12 @@ impl<'a> Tree<'a> {
         config.check_end_names = false;
         config.expand_empty_elements = false;
 
+        // Sized from the number of `<` (a fast count): each element is one or two of them, and
+        // about as many text runs and attributes follow; no regrowing while the tree is built.
+        let markup = memchr::memchr_iter(b'<', text.as_bytes()).count().min(limits.max_nodes).min(1 << 22);
         let mut tree = Tree {
-            // Sized for markup-heavy documents; base64-heavy ones use far less.
-            nodes: Vec::with_capacity((text.len() / 200).min(1 << 20)),
-            attrs: Vec::with_capacity((text.len() / 200).min(1 << 20)),
+            nodes: Vec::with_capacity(markup),
+            attrs: Vec::with_capacity(markup),
             ids: HashMap::new(),
             processing_instructions: Vec::new(),
         };
@@ -357,10 +359,18 @@ impl<'a> Tree<'a> {
                     for attr in start.attributes().with_checks(false) {
                         let attr = attr.map_err(|e| XmlError::at(XmlErrorKind::Malformed(e.to_string()), text, event_offset))?;
                         let key = borrow_from(text, attr.key.0);
-                        let value = attr
-                            .normalized_value(quick_xml::XmlVersion::Explicit1_0)
-                            .map_err(|e| XmlError::at(XmlErrorKind::Malformed(e.to_string()), text, event_offset))?;
-                        let value = rebind(text, value);
+                        // Most values need no normalisation (no reference, no tab or line end):
+                        // they are borrowed as they stand, the rest go through quick-xml.
+                        let value = match &attr.value {
+                            Cow::Borrowed(raw) if !raw.bytes().any(|b| matches!(b, b'&' | b'\n' | b'\t' | b'\r')) => {
+                                rebind(text, Cow::Borrowed(raw))
+                            }
+                            _ => rebind(
+                                text,
+                                attr.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                    .map_err(|e| XmlError::at(XmlErrorKind::Malformed(e.to_string()), text, event_offset))?,
+                            ),
+                        };
                         if key == "xmlns" {
                             bindings.push(("", Ns::classify_uri(&value), depth));
                             continue;
@@ -369,7 +379,7 @@ impl<'a> Tree<'a> {
                             bindings.push((prefix, Ns::classify_uri(&value), depth));
                             continue;
                         }
-                        let (prefix, local) = key.split_once(':').unwrap_or(("", key));
+                        let (prefix, local) = split_prefix(key);
                         prefixes.push(prefix);
                         tree.attrs.push(Attr { ns: Ns::None, name: local, value, value_ns: Ns::None });
                         if prefixes.len() > limits.max_attributes {
@@ -377,7 +387,7 @@ impl<'a> Tree<'a> {
                         }
                     }
                     let qname = borrow_from(text, start.name().0);
-                    let (prefix, name) = qname.split_once(':').unwrap_or(("", qname));
+                    let (prefix, name) = split_prefix(qname);
                     let ns = resolve_prefix(&bindings, prefix);
                     for (attr, prefix) in tree.attrs[attrs_start as usize..].iter_mut().zip(prefixes.iter()) {
                         if !prefix.is_empty() {
@@ -779,6 +789,15 @@ pub(crate) fn collapse_whitespace(s: &str) -> String {
 
 /// quick-xml hands back `&str`s that borrow from the input but through a shorter lifetime in some
 /// paths; re-derive the `'a` borrow from the input when the slice lies inside it.
+/// `prefix:local` → (`prefix`, `local`); ("", name) without a prefix. Names are a few bytes:
+/// a byte scan beats the general `split_once`.
+fn split_prefix(name: &str) -> (&str, &str) {
+    match name.bytes().position(|b| b == b':') {
+        Some(i) => (&name[..i], &name[i + 1..]),
+        None => ("", name),
+    }
+}
+
 /// Reads a start, empty or end tag at the reader's position as quick-xml would (the closing
 /// `>` found outside quoted values, as its `ElementParser` does; trailing whitespace trimmed
 /// from end-tag names), or `None` to leave the markup to quick-xml.
