@@ -110,6 +110,18 @@ fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
 const PATIENT_COLUMNS: &str = "p.id, p.ins_root, p.ins, p.family_name, p.given_names, p.birth_date, p.sex, \
      (SELECT COUNT(*) FROM documents d WHERE d.patient_id = p.id) AS document_count";
 
+impl SqliteStore {
+    /// A patient's documents as (id, one column), from a query selecting exactly those two.
+    async fn document_pairs<T>(&self, patient: PatientId, sql: &'static str, what: &'static str) -> Result<Vec<(DocumentId, T)>, StoreError>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+    {
+        let rows: Vec<(String, T)> =
+            sqlx::query_as(sql).bind(patient.to_string()).fetch_all(&self.pool).await.map_err(StoreError::query(what))?;
+        rows.into_iter().map(|(id, value)| Ok((DocumentId(parse_uuid(&id, "document id")?), value))).collect()
+    }
+}
+
 impl Store for SqliteStore {
     fn schema_version(&self) -> StoreFuture<'_, i64> {
         Box::pin(async move {
@@ -239,43 +251,20 @@ impl Store for SqliteStore {
     }
 
     fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, Vec<u8>)>> {
-        Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT d.id, c.raw FROM documents d JOIN document_contents c ON c.document_id = d.id
-                 WHERE d.patient_id = ? ORDER BY d.imported_at, d.id",
-            )
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading a patient's documents"))?;
-            rows.iter()
-                .map(|row| {
-                    let id: String = row.try_get("id").map_err(StoreError::query("reading a patient's documents"))?;
-                    let raw: Vec<u8> = row.try_get("raw").map_err(StoreError::query("reading a patient's documents"))?;
-                    Ok((DocumentId(parse_uuid(&id, "document id")?), raw))
-                })
-                .collect()
-        })
+        Box::pin(self.document_pairs(
+            id,
+            "SELECT d.id, c.raw FROM documents d JOIN document_contents c ON c.document_id = d.id
+             WHERE d.patient_id = ? ORDER BY d.imported_at, d.id",
+            "reading a patient's documents",
+        ))
     }
 
     fn patient_document_set(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, String)>> {
-        Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT d.id, d.content_sha256 FROM documents d
-                 WHERE d.patient_id = ? ORDER BY d.imported_at, d.id",
-            )
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("listing a patient's document set"))?;
-            rows.iter()
-                .map(|row| {
-                    let id: String = row.try_get("id").map_err(StoreError::query("listing a patient's document set"))?;
-                    let sha: String = row.try_get("content_sha256").map_err(StoreError::query("listing a patient's document set"))?;
-                    Ok((DocumentId(parse_uuid(&id, "document id")?), sha))
-                })
-                .collect()
-        })
+        Box::pin(self.document_pairs(
+            id,
+            "SELECT d.id, d.content_sha256 FROM documents d WHERE d.patient_id = ? ORDER BY d.imported_at, d.id",
+            "listing a patient's document set",
+        ))
     }
 
     fn stored_cda_ids(&self, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>> {
