@@ -104,6 +104,10 @@ test("an analyte's trend chart shows every value by hover and focus, and zooms",
   await expect(marks.first().locator("title")).toContainText("mmol/L");
   await marks.first().focus();
   await expect(marks.first()).toBeFocused();
+  // Focused, its value is written under the chart too (a chart's tooltip shows to a mouse only).
+  const readout = page.getByTestId("chart-readout");
+  await expect(readout).toHaveText((await marks.first().getAttribute("aria-label"))!);
+  await expect(readout).toContainText("mmol/L");
   // The table under the chart lists every result with its sources.
   await expect(page.getByTestId("points-table").locator("tbody tr")).toHaveCount(all);
   // Zoom to the last years: fewer marks.
@@ -192,4 +196,23 @@ test("the cumulative table prints as an A4 landscape report with the patient, th
     expect(Math.round(w)).toBe(842);
     expect(Math.round(h)).toBe(595);
   }
+});
+
+test.describe("on a touch screen", () => {
+  test.use({ hasTouch: true, isMobile: true, viewport: { width: 900, height: 800 } });
+
+  test("touching a point of the chart shows its exact value", async ({ page }) => {
+    const errors = collectPageErrors(page);
+    await page.goto(url("/"));
+    await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+    await page.getByTestId("results-link").click();
+    await page.getByRole("link", { name: "Urée" }).click();
+    const marks = page.getByTestId("chart").locator("g.bv-point");
+    await expect(marks.first()).toBeVisible();
+    await waitForHydration(page);
+    const last = marks.last();
+    await last.tap();
+    await expect(page.getByTestId("chart-readout")).toHaveText((await last.getAttribute("aria-label"))!);
+    expect(errors).toEqual([]);
+  });
 });

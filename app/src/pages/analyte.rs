@@ -27,6 +27,18 @@ pub fn AnalytePage() -> impl IntoView {
         move |(p, a, u, l, f, t)| load_chart(p, a, u, l, optional(f), optional(t)),
     );
     let history = Resource::new(move || (patient(), units()), |(p, u)| load_history(p, u));
+    let readout = RwSignal::new(String::new());
+    let show_point = move |ev: &leptos::web_sys::Event| {
+        use leptos::wasm_bindgen::JsCast;
+        let label = ev
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+            .and_then(|e| e.closest(".bv-point").ok().flatten())
+            .and_then(|mark| mark.get_attribute("aria-label"));
+        if let Some(label) = label {
+            readout.set(label);
+        }
+    };
     view! {
         <section class="page">
             <p class="breadcrumb"><a href=move || format!("/patients/{}/results{}", patient(), if units() == UnitSystem::Conventional { "?units=conventional" } else { "" })>{tr(Msg::BackToResults)}</a></p>
@@ -55,12 +67,21 @@ pub fn AnalytePage() -> impl IntoView {
                     match chart.await {
                         // The SVG is Bioviewer's own drawing: text from documents is escaped in
                         // titles and stripped of markup in labels (see server::chart).
-                        Ok(svg) if !svg.is_empty() => view! { <figure class="chart" data-testid="chart" inner_html=svg></figure> }.into_any(),
+                        Ok(svg) if !svg.is_empty() => view! {
+                            <figure class="chart" data-testid="chart" inner_html=svg
+                                on:focusin=move |ev| show_point(&ev) on:mouseover=move |ev| show_point(&ev)
+                                on:click=move |ev| show_point(&ev)></figure>
+                        }.into_any(),
                         Ok(_) => view! { <p class="notice">{tr(Msg::NoChart)}</p> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}
             </Transition>
+            // The value of the point under the pointer, focused or touched, in words: a chart's
+            // own tooltips only show to a mouse.
+            <p class="chart-readout" data-testid="chart-readout" aria-live="polite">
+                {move || readout.get()}
+            </p>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let wanted = analyte();
