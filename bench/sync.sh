@@ -6,16 +6,9 @@
 # Usage: bench/sync.sh   (uses target/release/bioviewer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${CARGO_TARGET_DIR:-target}
-bin=${BIOVIEWER_BIN:-$target/release/bioviewer}
-[ -x "$bin" ] || { echo "build first: cargo build --release -p bioviewer"; exit 1; }
-tmp=$(mktemp -d)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-"$bin" demo-data --patients 7 --years 10 --out "$tmp/demo" >/dev/null
-folder=$(for d in "$tmp"/demo/*/; do echo "$(ls "$d" | wc -l) $d"; done | sort -n | tail -1 | cut -d' ' -f2)
-ins=$(basename "$folder")
+source bench/common.sh
+folder=$largest
+ins=$largest_ins
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" --log-level warn dmp-sim --corpus "$folder" --listen "127.0.0.1:$port" >/dev/null &
 pid=$!

@@ -6,22 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-30}
-target=${CARGO_TARGET_DIR:-target}
-bin=${BIOVIEWER_BIN:-$target/release/bioviewer}
+source bench/common.sh
 site=${BIOVIEWER_SITE_ROOT:-$target/site}
-[ -x "$bin" ] || { echo "build first: cargo build --release -p bioviewer (and make site)"; exit 1; }
-tmp=$(mktemp -d)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-"$bin" demo-data --patients 7 --years 10 --out "$tmp/demo" >/dev/null
 "$bin" --data-dir "$tmp" --log-level warn import "$tmp/demo" >/dev/null
 "$bin" --data-dir "$tmp" --log-level warn accounts demo >/dev/null
 # The patient with the most reports (haemodialysis, a check every week for ten years: 500+
 # sampling days, the cumulative table's worst case), seen by the demo GP through a care
 # relationship recorded here. Every request below goes through the access check and the audit.
-ins=$(for d in "$tmp"/demo/*/; do echo "$(ls "$d" | wc -l) $(basename "$d")"; done | sort -n | tail -1 | cut -d' ' -f2)
-"$bin" --data-dir "$tmp" --log-level warn accounts relate --login medecin --patient-ins "$ins" --kind attending_gp >/dev/null
+"$bin" --data-dir "$tmp" --log-level warn accounts relate --login medecin --patient-ins "$largest_ins" --kind attending_gp >/dev/null
 # Runs the measures against a server keeping `$1` histories in its cache (0: none).
 run_server() {
   local cache=$1

@@ -212,11 +212,6 @@ pub fn flag_symbol(code: &str) -> (&'static str, &'static str, Msg) {
     }
 }
 
-/// A series' display unit (UCUM) as the reader expects it printed (`µmol/L`, `10⁹/L`, `mUI/L`).
-pub fn unit_label(unit: Option<&str>, lang: Lang) -> String {
-    bioviewer_core::units::display_unit(unit.unwrap_or(""), lang == Lang::Fr)
-}
-
 /// A flag in words with its symbol (`↑ élevé`, `normal`); codes with no name stay as sent.
 pub fn flag_label(code: &str, lang: Lang) -> String {
     match flag_symbol(code) {

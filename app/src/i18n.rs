@@ -48,6 +48,12 @@ impl Lang {
             Lang::En => formatted.to_string(),
         }
     }
+
+    /// A catalogue (UCUM) unit as readers of this language expect it printed (`µmol/L`,
+    /// `10⁹/L`, `mUI/L` or `mIU/L`; nothing for ratios).
+    pub fn unit(self, ucum: Option<&str>) -> String {
+        bioviewer_core::units::display_unit(ucum.unwrap_or(""), self == Lang::Fr)
+    }
 }
 
 macro_rules! messages {
@@ -293,6 +299,7 @@ messages! {
     Low => "bas", "low";
     Abnormal => "anormal", "abnormal";
     NormalFlag => "normal", "normal";
+    ComputedValue => "calculé", "computed";
     PreviousResult => "résultat antérieur repris", "previous result repeated";
     SignificantRise => "hausse significative", "significant rise";
     SignificantFall => "baisse significative", "significant fall";

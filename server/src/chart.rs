@@ -9,6 +9,7 @@
 
 use plotters::prelude::*;
 
+use bioviewer_app::i18n::{Lang, Msg};
 use bioviewer_core::cda::Comparator;
 use bioviewer_core::normalise::{Point, PointStatus, Series};
 
@@ -21,13 +22,6 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(86, 180, 233),
     RGBColor(230, 159, 0),
 ];
-
-/// Interface language of the labels drawn in the chart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChartLang {
-    Fr,
-    En,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
@@ -46,11 +40,11 @@ fn plain(s: &str) -> String {
     s.chars().filter(|c| !matches!(c, '<' | '>' | '&' | '"')).collect()
 }
 
-fn date_label(epoch: i64, lang: ChartLang) -> String {
+fn date_label(epoch: i64, lang: Lang) -> String {
     let (y, m, d) = bioviewer_core::cda::civil_from_days(epoch.div_euclid(86_400));
     match lang {
-        ChartLang::Fr => format!("{d:02}/{m:02}/{y}"),
-        ChartLang::En => format!("{y}-{m:02}-{d:02}"),
+        Lang::Fr => format!("{d:02}/{m:02}/{y}"),
+        Lang::En => format!("{y}-{m:02}-{d:02}"),
     }
 }
 
@@ -62,7 +56,7 @@ struct Mark<'p> {
 }
 
 /// Draws the series as an SVG document. `from`/`to` (epoch seconds) zoom the time axis.
-pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i64>, width: u32, height: u32) -> Result<String, ChartError> {
+pub fn render(series: &Series, lang: Lang, from: Option<i64>, to: Option<i64>, width: u32, height: u32) -> Result<String, ChartError> {
     let mut labs: Vec<String> = Vec::new();
     let mut marks: Vec<Mark<'_>> = Vec::new();
     for p in &series.points {
@@ -105,13 +99,11 @@ pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i6
     let (y0, y1) = ((y0 - pad_y).min(if y0 >= 0.0 { 0.0f64.max(y0 - pad_y) } else { y0 - pad_y }), y1 + pad_y);
 
     let name = match lang {
-        ChartLang::Fr => &series.name_fr,
-        ChartLang::En => &series.name_en,
+        Lang::Fr => &series.name_fr,
+        Lang::En => &series.name_en,
     };
-    let unit = bioviewer_core::units::display_unit(series.unit.as_deref().unwrap_or(""), lang == ChartLang::Fr);
+    let unit = lang.unit(series.unit.as_deref());
     let axis = if unit.is_empty() { name.clone() } else { format!("{name} ({unit})") };
-    // The reader's decimal separator in the values of titles.
-    let decimal = |value: &str| if lang == ChartLang::Fr { value.replace('.', ",") } else { value.to_string() };
     let mut svg = String::new();
     let mut overlay = String::new();
     {
@@ -130,7 +122,7 @@ pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i6
             .x_label_formatter(&|x| date_label(*x, lang))
             .y_label_formatter(&|y| {
                 let text = format!("{y:.decimals$}", decimals = series.decimals.min(3));
-                if lang == ChartLang::Fr { text.replace('.', ",") } else { text }
+                lang.decimal(&text)
             })
             .y_desc(plain(&axis))
             .light_line_style(RGBColor(235, 235, 235))
@@ -198,16 +190,18 @@ pub fn render(series: &Series, lang: ChartLang, from: Option<i64>, to: Option<i6
             let fill = format!("rgb({},{},{})", colour.0, colour.1, colour.2);
             let source = m.point.sources.first();
             let original = match (source.and_then(|s| s.original_value.as_deref()), source.map(|s| s.converted)) {
-                (Some(v), Some(true)) => format!(" — {} {}", decimal(v), source.and_then(|s| s.original_unit.as_deref()).unwrap_or("")),
+                (Some(v), Some(true)) => {
+                    format!(" — {} {}", lang.decimal(v), source.and_then(|s| s.original_unit.as_deref()).unwrap_or(""))
+                }
                 _ => String::new(),
             };
             let comparator = m.point.comparator.map(Comparator::symbol).unwrap_or("");
-            let derived = if m.point.derived { if lang == ChartLang::Fr { " (calculé)" } else { " (computed)" } } else { "" };
+            let derived = if m.point.derived { format!(" ({})", Msg::ComputedValue.text(lang)) } else { String::new() };
             let title = format!(
                 "{}: {}{} {}{}{} — {}",
                 date_label(m.epoch, lang),
                 comparator,
-                decimal(m.point.display.as_deref().unwrap_or("")),
+                lang.decimal(m.point.display.as_deref().unwrap_or("")),
                 unit,
                 derived,
                 original,
@@ -281,7 +275,7 @@ mod tests {
     #[test]
     fn every_point_is_drawn_with_its_exact_value_and_the_axis_says_the_unit() {
         let series = creatinine();
-        let svg = render(&series, ChartLang::Fr, None, None, 800, 400).unwrap();
+        let svg = render(&series, Lang::Fr, None, None, 800, 400).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         let drawable = series.points.iter().filter(|p| p.status == PointStatus::Completed && p.in_display_unit && p.time.is_some()).count();
         assert_eq!(svg.matches("class=\"bv-point\"").count(), drawable);
@@ -296,9 +290,9 @@ mod tests {
         let potassium = series_of("potassium");
         let point = potassium.points.iter().find(|p| p.display.as_deref().is_some_and(|d| d.contains('.'))).expect("a decimal value");
         let value = point.display.as_deref().unwrap();
-        let french = render(&potassium, ChartLang::Fr, None, None, 800, 400).unwrap();
+        let french = render(&potassium, Lang::Fr, None, None, 800, 400).unwrap();
         assert!(french.contains(&format!("{} mmol/L", value.replace('.', ","))), "French titles: {value} with a comma");
-        let english = render(&potassium, ChartLang::En, None, None, 800, 400).unwrap();
+        let english = render(&potassium, Lang::En, None, None, 800, 400).unwrap();
         assert!(english.contains(&format!("{value} mmol/L")), "English titles: {value} with a point");
     }
 
@@ -307,14 +301,14 @@ mod tests {
         let series = creatinine();
         let times: Vec<i64> = series.points.iter().filter_map(|p| p.time.map(|t| t.epoch_seconds())).collect();
         let middle = times[times.len() / 2];
-        let svg = render(&series, ChartLang::En, Some(middle), None, 800, 400).unwrap();
+        let svg = render(&series, Lang::En, Some(middle), None, 800, 400).unwrap();
         let kept = series
             .points
             .iter()
             .filter(|p| p.status == PointStatus::Completed && p.in_display_unit && p.time.is_some_and(|t| t.epoch_seconds() >= middle))
             .count();
         assert_eq!(svg.matches("class=\"bv-point\"").count(), kept);
-        assert!(matches!(render(&series, ChartLang::En, Some(0), Some(1), 800, 400), Err(ChartError::Empty)));
+        assert!(matches!(render(&series, Lang::En, Some(0), Some(1), 800, 400), Err(ChartError::Empty)));
     }
 
     #[test]
@@ -323,7 +317,7 @@ mod tests {
         for p in &mut series.points {
             p.laboratory = Some("<script>alert(1)</script> & co".into());
         }
-        let svg = render(&series, ChartLang::Fr, None, None, 800, 400).unwrap();
+        let svg = render(&series, Lang::Fr, None, None, 800, 400).unwrap();
         assert!(!svg.contains("<script"), "escaped or stripped");
     }
 }

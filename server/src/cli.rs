@@ -251,7 +251,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 tokio::net::TcpListener::bind(serve.listen).await.map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("Bioviewer is listening on http://{address}");
-            crate::http::serve(listener, store, normaliser, access, oidc, dmp, &serve.site_root).await.map_err(|e| e.to_string())?;
+            let app = crate::http::router(store, normaliser, access, oidc, dmp, &serve.site_root);
+            crate::http::serve(listener, app).await.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { paths } => {

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_chart, load_history};
-use crate::components::{DocumentLabels, flag_label, format_datetime, not_converted_text, point_text, rule_text, unit_label};
+use crate::components::{DocumentLabels, flag_label, format_datetime, not_converted_text, point_text, rule_text};
 use crate::i18n::{Lang, Msg, tr, use_lang};
 use crate::model::{Series, UnitSystem};
 
@@ -103,7 +103,7 @@ fn AnalyteHeader(series: Series) -> impl IntoView {
     view! {
         <h1>{move || match lang.get() { Lang::Fr => name_fr.clone(), Lang::En => name_en.clone() }}
             {move || {
-                let unit = unit_label(series.unit.as_deref(), lang.get());
+                let unit = lang.get().unit(series.unit.as_deref());
                 (!unit.is_empty()).then(|| view! { <span class="unit-title">" (" {unit} ")"</span> })
             }}</h1>
     }
@@ -168,7 +168,7 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
     };
     view! {
         <h2>{tr(Msg::Points)} {move || {
-            let unit = unit_label(unit.as_deref(), lang.get());
+            let unit = lang.get().unit(unit.as_deref());
             if unit.is_empty() { String::new() } else { format!(" ({unit})") }
         }}</h2>
         <table class="data" data-testid="points-table">

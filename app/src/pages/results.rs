@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_history, load_previous_visit};
-use crate::components::{DocumentLabels, flag_symbol, fold_for_search, format_datetime, point_text, unit_label};
+use crate::components::{DocumentLabels, flag_symbol, fold_for_search, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, History, Point, PointStatus, Series, UnitSystem};
 use bioviewer_core::normalise::{DocumentState, OtherResults};
@@ -438,7 +438,7 @@ fn SeriesRow(
     view! {
         <tr>
             <th scope="row" class="sticky-col"><a href=href>{name}</a></th>
-            <td class="unit">{unit_label(series.unit.as_deref(), lang)}</td>
+            <td class="unit">{lang.unit(series.unit.as_deref())}</td>
             {cells}
         </tr>
     }

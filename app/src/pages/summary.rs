@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::load_history;
-use crate::components::{flag_label, format_datetime, point_text, unit_label};
+use crate::components::{flag_label, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, Point, PointStatus, Series, UnitSystem};
 
@@ -127,7 +127,7 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
                     view! {
                         <tr class=class data-testid="summary-row">
                             <th scope="row"><a href=href>{name}</a>{help.map(|h| view! { <span class="analyte-help">{h}</span> })}</th>
-                            <td class="num"><strong>{value}</strong>" "<span class="unit">{unit_label(l.series.unit.as_deref(), lang)}</span></td>
+                            <td class="num"><strong>{value}</strong>" "<span class="unit">{lang.unit(l.series.unit.as_deref())}</span></td>
                             <td>{flag}</td>
                             <td><span aria-hidden="true">{arrow}</span>" "{words.text(lang)}</td>
                             <td class="nowrap">{l.latest.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default()}</td>
@@ -195,7 +195,7 @@ fn Sparkline(series: Series, patient: String) -> impl IntoView {
         points.last().map(|(t, v)| view! { <circle cx=format!("{:.1}", x(*t)) cy=format!("{:.1}", y(*v)) r="3" class="spark-last"/> });
     let name_fr = series.name_fr.clone();
     let name_en = series.name_en.clone();
-    let unit = unit_label(series.unit.as_deref(), lang.get_untracked());
+    let unit = lang.get_untracked().unit(series.unit.as_deref());
     let href = format!("/patients/{patient}/analytes/{}", series.analyte);
     let value = move || latest.as_ref().map(|p| point_text(p, lang.get())).unwrap_or_default();
     view! {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One stored record of the audit trail (no clinical data: identifiers, actions, modes).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct AuditRecord {
     pub seq: i64,
     pub at: String,

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod ratelimit;
 pub mod secrets;
 
+use bioviewer_app::model::AccessLogLine;
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::SqliteRow;
@@ -315,31 +316,21 @@ pub struct SignedIn {
     pub principal: Principal,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct BreakGlassGrant {
     pub patient_id: String,
     pub reason: String,
     pub expires_at: i64,
 }
 
-/// One line of a patient's read-access log.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AccessLogEntry {
-    pub at: String,
-    pub action: String,
-    pub mode: Option<String>,
-    pub who: Option<String>,
-    pub role: Option<String>,
-    pub profession: Option<String>,
-    pub structure: Option<String>,
-}
-
 /// A care relationship as the administrator sees it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct RelationshipEntry {
     pub id: String,
     pub login: String,
+    #[sqlx(rename = "display_name")]
     pub professional: String,
+    #[sqlx(rename = "ins")]
     pub patient_ins: String,
     pub patient_name: String,
     pub kind: String,
@@ -857,7 +848,7 @@ impl Access {
 
     /// The break-the-glass accesses of this user in force now.
     pub async fn active_break_glass(&self, principal: &Principal) -> Result<Vec<BreakGlassGrant>, AccessError> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT patient_id, reason, expires_at FROM break_glass
              WHERE account_id = ?1 AND ended_at IS NULL AND started_at <= ?2 AND expires_at > ?2 ORDER BY expires_at",
         )
@@ -865,17 +856,7 @@ impl Access {
         .bind(now_epoch())
         .fetch_all(&self.pool)
         .await
-        .map_err(query_err("listing break-the-glass accesses"))?;
-        rows.iter()
-            .map(|row| {
-                let q = || query_err("listing break-the-glass accesses");
-                Ok(BreakGlassGrant {
-                    patient_id: row.try_get("patient_id").map_err(q())?,
-                    reason: row.try_get("reason").map_err(q())?,
-                    expires_at: row.try_get("expires_at").map_err(q())?,
-                })
-            })
-            .collect()
+        .map_err(query_err("listing break-the-glass accesses"))
     }
 
     // --- audit trail ------------------------------------------------------------------------
@@ -929,7 +910,7 @@ impl Access {
         let mut verifier = ChainVerifier::default();
         let mut after = 0i64;
         loop {
-            let rows = sqlx::query(
+            let records: Vec<AuditRecord> = sqlx::query_as(
                 "SELECT seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash
                  FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 5000",
             )
@@ -937,24 +918,10 @@ impl Access {
             .fetch_all(&self.pool)
             .await
             .map_err(query_err("reading the audit trail"))?;
-            if rows.is_empty() {
+            if records.is_empty() {
                 return Ok(Ok(verifier.head()));
             }
-            for row in &rows {
-                let q = || query_err("reading the audit trail");
-                let record = AuditRecord {
-                    seq: row.try_get("seq").map_err(q())?,
-                    at: row.try_get("at").map_err(q())?,
-                    actor_id: row.try_get("actor_id").map_err(q())?,
-                    actor_role: row.try_get("actor_role").map_err(q())?,
-                    patient_id: row.try_get("patient_id").map_err(q())?,
-                    action: row.try_get("action").map_err(q())?,
-                    mode: row.try_get("mode").map_err(q())?,
-                    address: row.try_get("address").map_err(q())?,
-                    detail: row.try_get("detail").map_err(q())?,
-                    prev_hash: row.try_get("prev_hash").map_err(q())?,
-                    hash: row.try_get("hash").map_err(q())?,
-                };
+            for record in records {
                 if let Err(bad) = verifier.check(&record) {
                     return Ok(Err(bad));
                 }
@@ -989,8 +956,10 @@ impl Access {
 
     /// Who accessed this patient's record, newest first (what the patient reads), with the
     /// break-the-glass reasons given.
-    pub async fn access_log(&self, patient: PatientId) -> Result<Vec<AccessLogEntry>, AccessError> {
-        let rows = sqlx::query(
+    pub async fn access_log(&self, patient: PatientId) -> Result<Vec<AccessLogLine>, AccessError> {
+        // at, action, mode, who, role, profession, structure
+        type Row = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT e.at, e.action, e.mode, a.display_name, a.role, a.profession, a.structure_name
              FROM audit_events e LEFT JOIN accounts a ON a.id = e.actor_id
              WHERE e.patient_id = ? ORDER BY e.seq DESC LIMIT 1000",
@@ -999,20 +968,18 @@ impl Access {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("reading an access log"))?;
-        rows.iter()
-            .map(|row| {
-                let q = || query_err("reading an access log");
-                Ok(AccessLogEntry {
-                    at: row.try_get("at").map_err(q())?,
-                    action: row.try_get("action").map_err(q())?,
-                    mode: row.try_get("mode").map_err(q())?,
-                    who: row.try_get("display_name").map_err(q())?,
-                    role: row.try_get("role").map_err(q())?,
-                    profession: row.try_get("profession").map_err(q())?,
-                    structure: row.try_get("structure_name").map_err(q())?,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|(at, action, mode, who, role, profession, structure)| AccessLogLine {
+                at,
+                action,
+                mode,
+                who,
+                role,
+                profession,
+                structure,
             })
-            .collect()
+            .collect())
     }
 
     /// The break-the-glass accesses to a patient's record with their reasons, newest first.
@@ -1220,8 +1187,9 @@ impl Access {
 
     pub async fn relationships(&self, by: Option<&Principal>) -> Result<Vec<RelationshipEntry>, AdminError> {
         Self::require_admin(by)?;
-        let rows = sqlx::query(
-            "SELECT r.id, a.login, a.display_name, p.ins, COALESCE(p.family_name, '') || ' ' || COALESCE(p.given_names, '') AS patient_name,
+        sqlx::query_as(
+            "SELECT r.id, a.login, a.display_name, p.ins,
+                    TRIM(COALESCE(p.family_name, '') || ' ' || COALESCE(p.given_names, '')) AS patient_name,
                     r.kind, r.starts_at, r.ends_at
              FROM care_relationships r JOIN accounts a ON a.id = r.account_id JOIN patients p ON p.id = r.patient_id
              WHERE r.ends_at IS NULL OR r.ends_at > ? ORDER BY a.login, p.family_name",
@@ -1229,21 +1197,6 @@ impl Access {
         .bind(now_epoch())
         .fetch_all(&self.pool)
         .await
-        .map_err(query_err("listing care relationships"))?;
-        rows.iter()
-            .map(|row| {
-                let q = || AdminError::Failed(AccessError::Corrupt("a care relationship row".into()));
-                Ok(RelationshipEntry {
-                    id: row.try_get("id").map_err(|_| q())?,
-                    login: row.try_get("login").map_err(|_| q())?,
-                    professional: row.try_get("display_name").map_err(|_| q())?,
-                    patient_ins: row.try_get("ins").map_err(|_| q())?,
-                    patient_name: row.try_get::<String, _>("patient_name").map_err(|_| q())?.trim().to_string(),
-                    kind: row.try_get("kind").map_err(|_| q())?,
-                    starts_at: row.try_get("starts_at").map_err(|_| q())?,
-                    ends_at: row.try_get("ends_at").map_err(|_| q())?,
-                })
-            })
-            .collect()
+        .map_err(|e| AdminError::Failed(query_err("listing care relationships")(e)))
     }
 }

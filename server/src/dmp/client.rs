@@ -252,14 +252,7 @@ impl DmpClient {
             created_from: None,
             created_to: None,
         };
-        let to = format!("{}/registry", self.settings.endpoint);
-        self.with_retries(|| async {
-            let soap = query.soap_request(&self.vihf(requester, patient)?, &format!("urn:uuid:{}", uuid::Uuid::new_v4()), &to);
-            let (_, body) = self.post("registry", soap).await?;
-            let text = String::from_utf8(body).map_err(|_| XdsError::Malformed("the answer is not UTF-8".into()))?;
-            Ok(parse_find_documents_response(&text)?)
-        })
-        .await
+        self.registry_query(requester, patient, |vihf, message_id, to| query.soap_request(vihf, message_id, to)).await
     }
 
     /// ITI-18 GetDocuments: the registry's entries for these uniqueIds (current status).
@@ -269,14 +262,21 @@ impl DmpClient {
         patient: &PatientQuery,
         unique_ids: &[String],
     ) -> Result<FindDocumentsResult, DmpError> {
+        self.registry_query(requester, patient, |vihf, message_id, to| super::xds::get_documents_request(unique_ids, vihf, message_id, to))
+            .await
+    }
+
+    /// An ITI-18 stored query (`request` builds the SOAP message from the VIHF, message id and
+    /// address), with retries; the registry's answer read into entries.
+    async fn registry_query(
+        &self,
+        requester: &Requester,
+        patient: &PatientQuery,
+        request: impl Fn(&str, &str, &str) -> String,
+    ) -> Result<FindDocumentsResult, DmpError> {
         let to = format!("{}/registry", self.settings.endpoint);
         self.with_retries(|| async {
-            let soap = super::xds::get_documents_request(
-                unique_ids,
-                &self.vihf(requester, patient)?,
-                &format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-                &to,
-            );
+            let soap = request(&self.vihf(requester, patient)?, &format!("urn:uuid:{}", uuid::Uuid::new_v4()), &to);
             let (_, body) = self.post("registry", soap).await?;
             let text = String::from_utf8(body).map_err(|_| XdsError::Malformed("the answer is not UTF-8".into()))?;
             Ok(parse_find_documents_response(&text)?)

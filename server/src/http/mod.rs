@@ -19,8 +19,8 @@ use axum::{Json, Router};
 use bioviewer_app::api::AppError;
 use bioviewer_app::api::ssr::{Backend, BackendFuture};
 use bioviewer_app::model::{
-    AccessLog, AccessLogLine, AccountLine, AdminOverview, BreakGlassBanner, BreakGlassLine, DocumentSummary, PatientDocuments,
-    PatientSummary, RelationshipLine, Viewer, ViewerRole,
+    AccessLog, AccountLine, AdminOverview, BreakGlassBanner, BreakGlassLine, DocumentSummary, PatientDocuments, PatientSummary,
+    RelationshipLine, Viewer, ViewerRole,
 };
 use bioviewer_app::{App, shell};
 use bioviewer_core::catalogue::UnitSystem;
@@ -119,16 +119,8 @@ fn provide_request_nonce() {
     }
 }
 
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    store: Arc<dyn Store>,
-    normaliser: Arc<Normaliser>,
-    access: Arc<Access>,
-    oidc: Option<Arc<crate::oidc::Oidc>>,
-    dmp: Option<Arc<crate::dmp::sync::DmpService>>,
-    site_root: &Path,
-) -> std::io::Result<()> {
-    let app = router(store, normaliser, access, oidc, dmp, site_root);
+/// Serves `app` (from [`router`]) until Ctrl-C or SIGTERM.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await
 }
 
@@ -194,11 +186,15 @@ async fn api_gate(state: &AppState, auth: &RequestAuth, id: &str, action: Action
     }
 }
 
+/// The history behind the JSON, CSV and FHIR routes, once the access is granted and recorded.
 async fn api_history(
     state: &AppState,
-    patient: PatientId,
+    auth: &RequestAuth,
+    id: &str,
     query: &HistoryQuery,
+    action: Action,
 ) -> Result<Arc<bioviewer_core::normalise::History>, ApiError> {
+    let patient = api_gate(state, auth, id, action).await?;
     match patient_history(state.store.as_ref(), state.normaliser.clone(), patient, unit_system(query.units.as_deref())).await {
         Ok(Some(history)) => Ok(history),
         Ok(None) => Err((StatusCode::NOT_FOUND, "no such patient")),
@@ -217,8 +213,7 @@ async fn history_json(
     UrlPath(id): UrlPath<String>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Arc<bioviewer_core::normalise::History>>, ApiError> {
-    let patient = api_gate(&state, &auth, &id, Action::ExportJson).await?;
-    Ok(Json(api_history(&state, patient, &query).await?))
+    Ok(Json(api_history(&state, &auth, &id, &query, Action::ExportJson).await?))
 }
 
 /// `GET /api/patients/{id}/history.csv`: the same history as CSV, one line per source.
@@ -229,8 +224,7 @@ async fn history_csv(
     Query(query): Query<HistoryQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let patient = api_gate(&state, &auth, &id, Action::ExportCsv).await?;
-    let body = bioviewer_core::export::csv(&*api_history(&state, patient, &query).await?);
+    let body = bioviewer_core::export::csv(&*api_history(&state, &auth, &id, &query, Action::ExportCsv).await?);
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -249,8 +243,7 @@ async fn history_fhir(
     Query(query): Query<HistoryQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let patient = api_gate(&state, &auth, &id, Action::ExportFhir).await?;
-    let body = bioviewer_core::export::fhir_bundle(&*api_history(&state, patient, &query).await?).to_string();
+    let body = bioviewer_core::export::fhir_bundle(&*api_history(&state, &auth, &id, &query, Action::ExportFhir).await?).to_string();
     Ok(([(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body).into_response())
 }
 
@@ -272,7 +265,7 @@ async fn chart_svg(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let patient = api_gate(&state, &auth, &id, Action::ViewChart).await?;
-    let lang = if query.lang.as_deref() == Some("en") { crate::chart::ChartLang::En } else { crate::chart::ChartLang::Fr };
+    let lang = query.lang.as_deref().and_then(bioviewer_app::i18n::Lang::from_code).unwrap_or_default();
     let svg = chart_of(
         &state.store,
         &state.normaliser,
@@ -297,7 +290,7 @@ async fn patient_document_raw(
     document: &str,
 ) -> Result<Option<(DocumentRecord, Vec<u8>)>, crate::store::StoreError> {
     let Some(document) = crate::domain::DocumentId::parse(document) else { return Ok(None) };
-    let Some(record) = store.patient_documents(patient).await?.into_iter().find(|d| d.id == document) else { return Ok(None) };
+    let Some(record) = store.patient_document(patient, document).await? else { return Ok(None) };
     Ok(store.document_raw(document).await?.map(|raw| (record, raw)))
 }
 
@@ -410,7 +403,7 @@ async fn chart_of(
     patient: PatientId,
     analyte: &str,
     unit_system: UnitSystem,
-    lang: crate::chart::ChartLang,
+    lang: bioviewer_app::i18n::Lang,
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<Option<String>, AppError> {
@@ -462,6 +455,22 @@ impl StoreBackend {
     }
 
     /// The gate of every backend method that touches a patient (decision + audit record).
+    /// Whether this user may see this patient, without recording a view: for what is not
+    /// itself patient data (the sync's progress, the user's own previous visit). A refusal is
+    /// `NotFound`, as for a patient that does not exist.
+    async fn may_see(&self, patient_id: &str) -> Result<(&Principal, PatientId), AppError> {
+        let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
+        let patient = PatientId::parse(patient_id).unwrap_or(PatientId(uuid::Uuid::nil()));
+        let allowed = self.access.mode_for(principal, patient).await.map_err(|e| {
+            tracing::error!(error = %e, "access check failed");
+            AppError::Unavailable("access".into())
+        })?;
+        if allowed.is_none() {
+            return Err(AppError::NotFound);
+        }
+        Ok((principal, patient))
+    }
+
     async fn gate(&self, patient_id: &str, action: Action) -> Result<Option<(PatientId, AccessMode)>, AppError> {
         match self.access.open_patient(self.principal.as_ref(), patient_id, action).await {
             Ok(granted) => Ok(Some(granted)),
@@ -526,10 +535,6 @@ impl Backend for StoreBackend {
         to: Option<String>,
     ) -> BackendFuture<'_, Option<String>> {
         Box::pin(async move {
-            let lang = match lang {
-                bioviewer_app::i18n::Lang::Fr => crate::chart::ChartLang::Fr,
-                bioviewer_app::i18n::Lang::En => crate::chart::ChartLang::En,
-            };
             let Some((patient, _)) = self.gate(&patient_id, Action::ViewChart).await? else { return Ok(None) };
             chart_of(&self.store, &self.normaliser, patient, &analyte, unit_system, lang, from.as_deref(), to.as_deref()).await
         })
@@ -603,31 +608,18 @@ impl Backend for StoreBackend {
 
     fn dmp_sync_status(&self, patient_id: String) -> BackendFuture<'_, Option<bioviewer_app::model::DmpSyncStatus>> {
         Box::pin(async move {
-            let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
-            let patient = PatientId::parse(&patient_id).unwrap_or(PatientId(uuid::Uuid::nil()));
-            let allowed = self.access.mode_for(principal, patient).await.map_err(|e| {
-                tracing::error!(error = %e, "access check failed");
-                AppError::Unavailable("access".into())
-            })?;
-            if allowed.is_none() {
-                return Err(AppError::NotFound);
-            }
+            let (_, patient) = self.may_see(&patient_id).await?;
             Ok(self.dmp.as_ref().and_then(|dmp| dmp.state(patient)).map(sync_status))
         })
     }
 
     fn previous_visit(&self, patient_id: String) -> BackendFuture<'_, Option<String>> {
         Box::pin(async move {
-            let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
-            let patient = PatientId::parse(&patient_id).unwrap_or(PatientId(uuid::Uuid::nil()));
-            let failed = |e: crate::access::AccessError| {
+            let (principal, patient) = self.may_see(&patient_id).await?;
+            self.access.previous_visit(principal, patient).await.map_err(|e| {
                 tracing::error!(error = %e, "previous visit lookup failed");
                 AppError::Unavailable("access".into())
-            };
-            if self.access.mode_for(principal, patient).await.map_err(failed)?.is_none() {
-                return Err(AppError::NotFound);
-            }
-            self.access.previous_visit(principal, patient).await.map_err(failed)
+            })
         })
     }
 
@@ -669,18 +661,7 @@ impl Backend for StoreBackend {
             let entries = self.access.access_log(patient).await.map_err(failed)?;
             let break_glass = self.access.break_glass_history(patient).await.map_err(failed)?;
             Ok(Some(AccessLog {
-                entries: entries
-                    .into_iter()
-                    .map(|e| AccessLogLine {
-                        at: e.at,
-                        action: e.action,
-                        mode: e.mode,
-                        who: e.who,
-                        role: e.role,
-                        profession: e.profession,
-                        structure: e.structure,
-                    })
-                    .collect(),
+                entries,
                 break_glass: break_glass
                     .into_iter()
                     .map(|(who, reason, started, expires)| BreakGlassLine {

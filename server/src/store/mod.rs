@@ -141,6 +141,8 @@ pub trait Store: Send + Sync + 'static {
     fn patient(&self, id: PatientId) -> StoreFuture<'_, Option<PatientRecord>>;
     /// A patient's documents, newest report first.
     fn patient_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentRecord>>;
+    /// One document of this patient; `None` when it does not exist or is another patient's.
+    fn patient_document(&self, patient: PatientId, document: DocumentId) -> StoreFuture<'_, Option<DocumentRecord>>;
     /// The raw bytes exactly as received.
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>>;
     /// Which of these CDA ids (`root^extension`, the DMP's uniqueId) are stored already.

@@ -19,6 +19,10 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// The columns `document_from_row` reads.
+const DOCUMENT_COLUMNS: &str = "id, patient_id, size_bytes, source, source_name, cda_id, set_id, version_number, kind, report_status,
+     title, laboratory, effective_time, parse_error, imported_at, prescriber_id, parse_error_code";
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`) and
     /// applies pending migrations.
@@ -239,17 +243,29 @@ impl Store for SqliteStore {
 
     fn patient_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentRecord>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT id, patient_id, size_bytes, source, source_name, cda_id, set_id, version_number, kind, report_status,
-                        title, laboratory, effective_time, parse_error, imported_at, prescriber_id, parse_error_code
-                 FROM documents WHERE patient_id = ?
-                 ORDER BY effective_epoch IS NULL, effective_epoch DESC, imported_at DESC, id",
-            )
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("listing a patient's documents"))?;
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE patient_id = ?
+                 ORDER BY effective_epoch IS NULL, effective_epoch DESC, imported_at DESC, id"
+            ));
+            let rows = sqlx::query(sql)
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::query("listing a patient's documents"))?;
             rows.iter().map(document_from_row).collect()
+        })
+    }
+
+    fn patient_document(&self, patient: PatientId, document: DocumentId) -> StoreFuture<'_, Option<DocumentRecord>> {
+        Box::pin(async move {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = ? AND patient_id = ?"));
+            let row = sqlx::query(sql)
+                .bind(document.to_string())
+                .bind(patient.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::query("reading a patient's document"))?;
+            row.as_ref().map(document_from_row).transpose()
         })
     }
 
