@@ -271,6 +271,7 @@ messages! {
     ConvertedMark => "Valeur convertie", "Converted value";
     OriginalValue => "Valeur d'origine", "Original value";
     ReportOf => "compte rendu du", "report of";
+    SameDayResult => "Autre résultat du même jour", "Another result the same day";
     ReasonNotCrBio => "pas un compte rendu de biologie", "not a laboratory report";
     ReasonNoIns => "sans INS du patient : attribution impossible", "no patient INS: cannot be attributed";
     ReasonAnotherPatient => "concerne un autre patient", "about another patient";

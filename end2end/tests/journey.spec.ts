@@ -11,7 +11,7 @@ const WORDS = {
     search: "glycemie",
     searchMatches: /glyc/i,
     glucose: "Glycémie à jeun",
-    original: /Valeur d'origine : [\d,]+ g\/L/,
+    original: /Valeur d'origine : [\d,]+ mmol\/L/,
     report: "compte rendu du",
     trend: "Évolution",
     how: "par la masse molaire",
@@ -23,7 +23,7 @@ const WORDS = {
     search: "glucose",
     searchMatches: /glucose/i,
     glucose: "Fasting glucose",
-    original: /Original value: [\d.]+ g\/L/,
+    original: /Original value: [\d.]+ mmol\/L/,
     report: "report of",
     trend: "Trend",
     how: "through the molar mass",
@@ -68,8 +68,10 @@ for (const lang of ["fr", "en"] as const) {
     await expect(names.filter({ hasText: w.glucose })).toHaveCount(1);
     for (const name of await names.allTextContents()) expect(name).toMatch(w.searchMatches);
 
-    // A converted value tells where it came from on hover: the laboratory's own value and unit,
-    // and the report.
+    // In mass units, a value the laboratory gave in mmol/L is converted: on hover it tells where
+    // it came from, the laboratory's own value and unit, and the report.
+    await page.getByTestId("units-conventional").click();
+    await expect(table.locator("tr", { has: page.locator("th", { hasText: w.glucose }) }).locator("td.unit")).toHaveText("g/L");
     const glucose = table.locator("tr", { has: page.locator("th", { hasText: w.glucose }) });
     const converted = glucose.locator("td.result.converted").first();
     await converted.hover();
@@ -89,15 +91,16 @@ for (const lang of ["fr", "en"] as const) {
     mkdirSync("screenshots", { recursive: true });
     await page.screenshot({ path: `screenshots/journey-original-value-${lang}.png` });
 
-    // The analyte's chart: axis in the display unit, every point reachable.
+    // The analyte's chart, in the unit system of the table: axis in the display unit, every point
+    // reachable.
     await glucose.getByRole("link", { name: w.glucose }).click();
     await expect(page.getByRole("heading", { level: 1 })).toContainText(w.glucose);
     const [, patientId, analyte] = new URL(page.url()).pathname.match(/^\/patients\/([^/]+)\/analytes\/([^/?]+)/)!;
     await expect(page.getByRole("heading", { level: 2, name: w.trend })).toBeVisible();
     const chart = page.getByTestId("chart");
     await expect(chart.locator("svg")).toBeVisible();
-    await expect(chart.locator("svg")).toContainText("mmol/L");
-    await expect(chart.locator("g.bv-point").first().locator("title")).toContainText("mmol/L");
+    await expect(chart.locator("svg")).toContainText("g/L");
+    await expect(chart.locator("g.bv-point").first().locator("title")).toContainText("g/L");
     // Under it, every source says how it was converted, in this language, and links its report.
     const points = page.getByTestId("points-table");
     await expect(points.locator("td.sources").filter({ hasText: w.how }).first()).toBeVisible();

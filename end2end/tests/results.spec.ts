@@ -20,6 +20,12 @@ test("the cumulative table groups laboratories, converts units on request and sh
   const glucose = table.locator("tr", { has: page.locator("th", { hasText: "Glycémie à jeun" }) });
   await expect(glucose).toHaveCount(1);
   await expect(glucose.locator("td.unit")).toHaveText("mmol/L");
+  // Two results the same day: the abnormal one is shown, never the one behind "+1"; the other is
+  // in the cell's tip.
+  const sameDay = glucose.locator("td.result", { has: page.locator(".more") }).first();
+  await expect(sameDay).toHaveClass(/flag-high/);
+  await sameDay.focus();
+  await expect(sameDay.getByTestId("origin-tip")).toContainText(/Autre résultat du même jour : 4,8\d mmol\/L/);
   await page.getByTestId("units-conventional").click();
   await expect(glucose.locator("td.unit")).toHaveText("g/L");
   // The laboratory's mass value, shown with a decimal comma in French.
@@ -62,6 +68,31 @@ test("the cumulative table groups laboratories, converts units on request and sh
   await page.getByTestId("lab-filter").selectOption("Laboratoire des SORTES");
   await expect(tsh.locator("td.result")).toHaveCount(1);
   await page.getByTestId("lab-filter").selectOption("");
+  // One chapter: only its heading and its analytes.
+  await page.getByTestId("chapter-filter").selectOption({ label: "Hématologie" });
+  await expect(table.locator("tr.chapter-row")).toHaveCount(1);
+  await expect(table.locator("tr.chapter-row")).toHaveText("Hématologie");
+  await expect(table.locator("th", { hasText: "Hémoglobine" })).toBeVisible();
+  await expect(table.locator("th", { hasText: "Glycémie à jeun" })).toHaveCount(0);
+  await page.getByTestId("chapter-filter").selectOption("");
+  // Abnormal only: every row left has a flagged value.
+  await page.getByTestId("abnormal-only").check();
+  const flaggedRows = table.locator("tbody tr:not(.chapter-row)");
+  expect(await flaggedRows.count()).toBeGreaterThan(0);
+  for (const row of await flaggedRows.all()) {
+    await expect(row.locator("td.flag-high, td.flag-low, td.flag-abnormal").first()).toBeAttached();
+  }
+  await page.getByTestId("abnormal-only").uncheck();
+  // A date range: only the days inside it are columns.
+  await page.getByTestId("date-from").fill("2021-01-01");
+  await page.getByTestId("date-from").dispatchEvent("change");
+  await page.getByTestId("date-to").fill("2021-12-31");
+  await page.getByTestId("date-to").dispatchEvent("change");
+  for (const day of await table.locator("th.day .date").allTextContents()) expect(day).toMatch(/\/2021$/);
+  await page.getByTestId("date-from").fill("");
+  await page.getByTestId("date-from").dispatchEvent("change");
+  await page.getByTestId("date-to").fill("");
+  await page.getByTestId("date-to").dispatchEvent("change");
 
   // Since the last visit: only columns after the chosen date are marked new.
   await page.getByTestId("since").fill("2023-06-01");

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_history, load_previous_visit};
-use crate::components::{DocumentLabels, flag_symbol, fold_for_search, format_datetime, point_text};
+use crate::components::{DocumentLabels, flag_label, flag_symbol, fold_for_search, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, History, Point, PointStatus, Series, UnitSystem};
 use bioviewer_core::normalise::{DocumentState, OtherResults};
@@ -425,14 +425,17 @@ fn SeriesRow(
     let cells = columns
         .iter()
         .map(|c| {
-            let points: Vec<&Point> = series.points.iter().filter(|p| day_of(p).as_deref() == Some(c.day.as_str())).collect();
-            match points.first() {
-                None => view! { <td class="empty"></td> }.into_any(),
-                Some(p) => {
-                    let new = !since.is_empty() && c.day > since;
-                    view! { <ResultCell point=(*p).clone() lang more=points.len() - 1 new documents/> }.into_any()
-                }
-            }
+            let mut points: Vec<&Point> = series.points.iter().filter(|p| day_of(p).as_deref() == Some(c.day.as_str())).collect();
+            // Several results the same day: the cell shows the day's latest abnormal one, else its
+            // latest, so that an abnormal value is never the one behind "+n"; the others are
+            // listed in the cell's tip.
+            let Some(shown) = points.iter().rposition(|p| is_abnormal(p)).or(points.len().checked_sub(1)) else {
+                return view! { <td class="empty"></td> }.into_any();
+            };
+            let point = points.remove(shown).clone();
+            let others: Vec<Point> = points.into_iter().cloned().collect();
+            let new = !since.is_empty() && c.day > since;
+            view! { <ResultCell point others lang new documents/> }.into_any()
         })
         .collect_view();
     view! {
@@ -445,7 +448,8 @@ fn SeriesRow(
 }
 
 #[component]
-fn ResultCell(point: Point, lang: Lang, more: usize, new: bool, documents: StoredValue<DocumentLabels>) -> impl IntoView {
+fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents: StoredValue<DocumentLabels>) -> impl IntoView {
+    let more = others.len();
     let decimal = |s: &str| lang.decimal(s);
     let value = point_text(&point, lang);
     let (symbol, class, flag_msg) = point.flag.as_ref().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
@@ -471,6 +475,18 @@ fn ResultCell(point: Point, lang: Lang, more: usize, new: bool, documents: Store
                     documents.label(&s.document, lang),
                 )
             })
+            // The day's other results, which the cell does not show.
+            .chain(others.iter().map(|o| {
+                let flag = o.flag.as_ref().map(|f| format!(" ({})", flag_label(&f.code, lang))).unwrap_or_default();
+                format!(
+                    "{}{} {} {}{flag} — {}",
+                    Msg::SameDayResult.text(lang),
+                    if lang == Lang::Fr { " :" } else { ":" },
+                    point_text(o, lang),
+                    lang.unit(o.unit.as_deref()),
+                    o.laboratory.as_deref().unwrap_or(""),
+                )
+            }))
             .collect::<Vec<_>>()
             .join("\n")
     });
@@ -485,7 +501,7 @@ fn ResultCell(point: Point, lang: Lang, more: usize, new: bool, documents: Store
     if let Some((_, msg)) = change {
         label.push_str(&format!(", {}", msg.text(lang)));
     }
-    if converted {
+    if converted || more > 0 {
         label.push_str(&format!(". {}", detail));
     }
     // New since the chosen visit; new and significantly changed stands out most.
