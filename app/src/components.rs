@@ -181,20 +181,32 @@ pub fn not_converted_text(reason: &bioviewer_core::units::UnitError, lang: Lang)
 }
 
 /// Which report a value came from, as a reader names it: laboratory and report date.
-pub struct DocumentLabels(std::collections::HashMap<String, (Option<String>, Option<String>)>);
+pub struct DocumentLabels(std::collections::HashMap<String, (Option<String>, Option<String>, bool)>);
 
 impl DocumentLabels {
     pub fn of(history: &crate::model::History) -> DocumentLabels {
         DocumentLabels(
-            history.documents.iter().map(|d| (d.id.clone(), (d.laboratory.clone(), d.effective_time.map(|t| t.date_string())))).collect(),
+            history
+                .documents
+                .iter()
+                .map(|d| {
+                    let uploaded = d.provenance == bioviewer_core::normalise::Provenance::Upload;
+                    (d.id.clone(), (d.laboratory.clone(), d.effective_time.map(|t| t.date_string()), uploaded))
+                })
+                .collect(),
         )
     }
 
+    /// "report of <date> (<laboratory>)", and "uploaded" when a user uploaded it: a value from
+    /// an upload never passes for one a laboratory sent through the DMP.
     pub fn label(&self, document: &str, lang: Lang) -> String {
-        let (laboratory, date) = self.0.get(document).cloned().unwrap_or_default();
+        let (laboratory, date, uploaded) = self.0.get(document).cloned().unwrap_or_default();
         let mut label = format!("{} {}", Msg::ReportOf.text(lang), date.map(|d| format_datetime(lang, &d)).unwrap_or_else(|| "?".into()));
         if let Some(laboratory) = laboratory {
             label.push_str(&format!(" ({laboratory})"));
+        }
+        if uploaded {
+            label.push_str(&format!(" — {}", Msg::UploadedMark.text(lang)));
         }
         label
     }

@@ -56,6 +56,12 @@ pub struct DocumentSummary {
     /// PDF only...).
     #[serde(default)]
     pub reasons: Vec<bioviewer_core::normalise::DocumentProblem>,
+    /// Where it came from: the DMP, the operator, or an upload (shown as such).
+    #[serde(default)]
+    pub provenance: bioviewer_core::normalise::Provenance,
+    /// Who uploaded it (uploads only).
+    #[serde(default)]
+    pub uploaded_by: Option<String>,
 }
 
 /// The patient page's data.

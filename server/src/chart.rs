@@ -250,7 +250,7 @@ mod tests {
     use super::*;
     use bioviewer_core::catalogue::{Catalogue, EMBEDDED_TRANSCODING, Transcoding};
     use bioviewer_core::cda::writer::write_cr_bio;
-    use bioviewer_core::normalise::{InputDocument, Options, normalise};
+    use bioviewer_core::normalise::{InputDocument, Options, Provenance, normalise};
 
     fn creatinine() -> Series {
         series_of("creatinine")
@@ -267,7 +267,7 @@ mod tests {
             .collect();
         let catalogue = Catalogue::embedded();
         let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-        let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r) }).collect();
+        let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
         let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
         history.series.into_iter().find(|s| s.analyte == analyte).expect("a series of this analyte")
     }

@@ -115,6 +115,19 @@ pub enum Command {
         #[command(subcommand)]
         command: UnitsCommand,
     },
+    /// Patients' identities, for the operator.
+    Patients {
+        #[command(subcommand)]
+        command: PatientsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PatientsCommand {
+    /// Print the identity alerts (one JSON object per line, newest first): a document naming a
+    /// patient's INS number under another INS authority, or with another birth date or sex, or
+    /// an identity set again by a more trusted source. Ids, OIDs and field names only.
+    Alerts,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -262,7 +275,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             for file in files {
                 let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                 let outcome = match std::fs::read(&file) {
-                    Ok(raw) => import_bytes(store.as_ref(), &name, raw, DocumentSource::File).await.map_err(|e| e.to_string()),
+                    Ok(raw) => import_bytes(store.as_ref(), &name, raw, DocumentSource::Operator).await.map_err(|e| e.to_string()),
                     Err(e) => Err(format!("cannot read {}: {e}", file.display())),
                 };
                 match outcome {
@@ -300,6 +313,19 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Normalize { patient, unit_system, transcoding, paths } => normalize_command(patient, unit_system, transcoding, &paths),
         Command::Units { command } => units_command(command),
+        Command::Patients { command: PatientsCommand::Alerts } => {
+            let store = open_store(&cli.common).await?;
+            let alerts = store.identity_alerts().await.map_err(|e| e.to_string())?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for alert in &alerts {
+                writeln!(out, "{}", serde_json::to_string(alert).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            }
+            if alerts.is_empty() {
+                eprintln!("no identity alert");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Accounts { command } => accounts_command(&cli.common, command).await,
         Command::DmpSim { corpus, listen, latency_ms, fail_every, soap_fault, truncate_mtom, drip_ms } => {
             let faults = crate::dmp::simulator::Faults {
@@ -399,9 +425,18 @@ fn normalize_command(
         })
         .collect();
     let inputs: Vec<InputDocument<'_>> =
-        parsed.iter().map(|(name, r)| InputDocument { id: name.clone(), report: r.as_ref().map_err(Clone::clone) }).collect();
+        parsed
+        .iter()
+        .map(|(name, r)| InputDocument {
+            id: name.clone(),
+            report: r.as_ref().map_err(Clone::clone),
+            // Files named on the command line: the operator's.
+            provenance: bioviewer_core::normalise::Provenance::Operator,
+        })
+        .collect();
     let options = Options {
         patient_ins: patient,
+        patient: None,
         unit_system: match unit_system {
             UnitSystemArg::Si => UnitSystem::Si,
             UnitSystemArg::Conventional => UnitSystem::Conventional,
@@ -510,11 +545,11 @@ async fn accounts_command(common: &CommonSettings, command: AccountsCommand) -> 
                 structure_name: structure,
                 patient_ins,
             };
-            let id = access.create_account(None, new).await.map_err(|e| e.to_string())?;
+            let id = access.create_account(crate::access::AdminActor::Operator, new).await.map_err(|e| e.to_string())?;
             println!("account {id} created");
         }
         AccountsCommand::Relate { login, patient_ins, kind, days } => {
-            access.add_relationship(None, true, &login, &patient_ins, &kind, days).await.map_err(|e| e.to_string())?;
+            access.add_relationship(crate::access::AdminActor::Operator, &login, &patient_ins, &kind, days).await.map_err(|e| e.to_string())?;
             println!("care relationship recorded");
         }
         AccountsCommand::Demo => demo_accounts(&access).await?,
@@ -605,13 +640,13 @@ async fn demo_accounts(access: &crate::access::Access) -> Result<(), String> {
         if access.account_by_login(&login).await.map_err(|e| e.to_string())?.is_some() {
             continue;
         }
-        if let Err(e) = access.create_account(None, account).await {
+        if let Err(e) = access.create_account(crate::access::AdminActor::Operator, account).await {
             // The demo patient may be missing (no demo data loaded): say so, go on.
             eprintln!("demo account {login} not created: {e}");
             continue;
         }
         for (ins, kind, days) in relationships {
-            if let Err(e) = access.add_relationship(None, true, &login, &ins, kind, days).await {
+            if let Err(e) = access.add_relationship(crate::access::AdminActor::Operator, &login, &ins, kind, days).await {
                 eprintln!("care relationship of {login} not recorded: {e}");
             }
         }

@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use bioviewer_core::catalogue::{Catalogue, CatalogueError, EMBEDDED_TRANSCODING, Transcoding, UnitSystem};
-use bioviewer_core::normalise::{History, InputDocument, Options, normalise};
+use bioviewer_core::normalise::{History, InputDocument, Options, PatientIdentity, Provenance, normalise};
 
 use crate::domain::PatientId;
-use crate::store::{Store, StoreError};
+use crate::store::{DocumentFingerprint, Store, StoreError};
 
 /// The catalogue and the transcoding table, loaded once at start-up, and the histories computed
 /// with them.
@@ -39,19 +39,23 @@ pub const DEFAULT_CACHED_HISTORIES: usize = 32;
 struct CacheKey {
     patient: PatientId,
     unit_system: UnitSystem,
-    /// SHA-256 over the patient's INS and every (document id, content SHA-256), in order.
+    /// SHA-256 over the patient's identity and every (document id, content SHA-256, provenance),
+    /// in order.
     document_set: [u8; 32],
 }
 
 impl CacheKey {
-    fn new(patient: PatientId, ins: &str, unit_system: UnitSystem, documents: &[(crate::domain::DocumentId, String)]) -> CacheKey {
+    fn new(patient: PatientId, identity: &PatientIdentity, unit_system: UnitSystem, documents: &[DocumentFingerprint]) -> CacheKey {
         let mut digest = Sha256::new();
-        digest.update(ins.as_bytes());
-        for (id, sha) in documents {
+        // The identity the history checks documents against (it changes when a more trusted
+        // source sets it) and its INS.
+        digest.update(serde_json::to_vec(identity).unwrap_or_default());
+        for d in documents {
             // Fixed-width fields and a separator: no two different sets give the same stream.
             digest.update(b"\n");
-            digest.update(id.0.as_bytes());
-            digest.update(sha.as_bytes());
+            digest.update(d.id.0.as_bytes());
+            digest.update(d.sha256.as_bytes());
+            digest.update([d.provenance.rank()]);
         }
         CacheKey { patient, unit_system, document_set: digest.finalize().into() }
     }
@@ -146,15 +150,24 @@ impl Normaliser {
         CacheStats { hits: self.cache.hits.load(Ordering::Relaxed), misses: self.cache.misses.load(Ordering::Relaxed) }
     }
 
-    /// Normalises raw documents (id, bytes) of one patient, identified by `ins` (`root^value`).
-    pub fn history(&self, documents: &[(String, Vec<u8>)], ins: &str, unit_system: UnitSystem) -> History {
+    /// Normalises raw documents (id, bytes, provenance) of one patient, whose identity is the
+    /// store's.
+    pub fn history(&self, documents: &[(String, Vec<u8>, Provenance)], patient: &PatientIdentity, unit_system: UnitSystem) -> History {
         let parsed = parse_all(documents);
         let inputs: Vec<InputDocument<'_>> = documents
             .iter()
             .zip(&parsed)
-            .map(|((id, _), report)| InputDocument { id: id.clone(), report: report.as_ref().map_err(Clone::clone) })
+            .map(|((id, _, provenance), report)| InputDocument {
+                id: id.clone(),
+                report: report.as_ref().map_err(Clone::clone),
+                provenance: *provenance,
+            })
             .collect();
-        let options = Options { patient_ins: Some(ins.to_string()), unit_system };
+        let options = Options {
+            patient_ins: Some(format!("{}^{}", patient.ins_root, patient.ins)),
+            patient: Some(patient.clone()),
+            unit_system,
+        };
         normalise(&inputs, &self.catalogue, &self.transcoding, &options)
     }
 }
@@ -162,9 +175,12 @@ impl Normaliser {
 /// Parses every document, on every core: parsing is most of a history's cost (a decade of
 /// weekly reports is 5 MB of markup), and the documents are independent. A parser that failed
 /// outright (it never should: it is fuzzed) leaves its documents unreadable, not the history.
-fn parse_all(documents: &[(String, Vec<u8>)]) -> Vec<Result<bioviewer_core::cda::Report, String>> {
-    let parse = |chunk: &[(String, Vec<u8>)]| -> Vec<Result<bioviewer_core::cda::Report, String>> {
-        chunk.iter().map(|(_, raw)| bioviewer_core::cda::parse(raw).map_err(|e| e.to_string())).collect()
+fn parse_all<T>(documents: &[(String, Vec<u8>, T)]) -> Vec<Result<bioviewer_core::cda::Report, String>>
+where
+    T: Sync,
+{
+    let parse = |chunk: &[(String, Vec<u8>, T)]| -> Vec<Result<bioviewer_core::cda::Report, String>> {
+        chunk.iter().map(|(_, raw, _)| bioviewer_core::cda::parse(raw).map_err(|e| e.to_string())).collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
     // Below a few dozen documents a thread costs more than it saves.
@@ -192,9 +208,9 @@ pub async fn patient_history(
     unit_system: UnitSystem,
 ) -> Result<Option<Arc<History>>, HistoryError> {
     let Some(record) = store.patient(patient).await? else { return Ok(None) };
-    let ins = format!("{}^{}", record.ins_root, record.ins);
+    let identity = record.identity();
     let document_set = store.patient_document_set(patient).await?;
-    let key = CacheKey::new(patient, &ins, unit_system, &document_set);
+    let key = CacheKey::new(patient, &identity, unit_system, &document_set);
     if let Some(history) = normaliser.cache.get(&key) {
         tracing::debug!(patient = %patient, "history from the cache");
         return Ok(Some(history));
@@ -202,13 +218,14 @@ pub async fn patient_history(
     let raw = store.patient_raw_documents(patient).await?;
     // A document imported between the two reads (a DMP sync running) would make the history
     // newer than its key: it is still right to show, but not cached under the older key.
-    let same_set = raw.len() == document_set.len() && raw.iter().zip(&document_set).all(|((a, _), (b, _))| a == b);
-    let documents: Vec<(String, Vec<u8>)> = raw.into_iter().map(|(id, raw)| (id.to_string(), raw)).collect();
+    let same_set =
+        raw.len() == document_set.len() && raw.iter().zip(&document_set).all(|(a, b)| a.id == b.id && a.provenance == b.provenance);
+    let documents: Vec<(String, Vec<u8>, Provenance)> = raw.into_iter().map(|d| (d.id.to_string(), d.raw, d.provenance)).collect();
     let span = tracing::info_span!("history", patient = %patient, documents = documents.len());
     let worker = normaliser.clone();
     let history = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        worker.history(&documents, &ins, unit_system)
+        worker.history(&documents, &identity, unit_system)
     })
     .await
     .map_err(|e| HistoryError::Task(e.to_string()))?;
@@ -227,16 +244,16 @@ mod tests {
     #[test]
     fn documents_parsed_in_parallel_keep_their_order() {
         let end = bioviewer_core::cda::CdaTime::parse_hl7("20261101").unwrap().epoch_seconds() / 86_400;
-        let mut documents: Vec<(String, Vec<u8>)> = bioviewer_core::demo::generate(3, 3, 5, end)
+        let mut documents: Vec<(String, Vec<u8>, ())> = bioviewer_core::demo::generate(3, 3, 5, end)
             .iter()
             .enumerate()
-            .map(|(i, d)| (format!("d{i}"), bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()))
+            .map(|(i, d)| (format!("d{i}"), bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes(), ()))
             .collect();
-        documents.insert(17, ("broken".into(), b"<ClinicalDocument><id".to_vec()));
+        documents.insert(17, ("broken".into(), b"<ClinicalDocument><id".to_vec(), ()));
         assert!(documents.len() >= 64, "enough documents for several threads: {}", documents.len());
         let parallel = parse_all(&documents);
         assert_eq!(parallel.len(), documents.len());
-        for ((id, raw), report) in documents.iter().zip(&parallel) {
+        for ((id, raw, _), report) in documents.iter().zip(&parallel) {
             assert_eq!(report, &bioviewer_core::cda::parse(raw).map_err(|e| e.to_string()), "{id}");
         }
         assert!(parallel[17].is_err(), "the broken document stays unreadable, alone");

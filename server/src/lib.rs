@@ -11,6 +11,7 @@
 //! - [`history`]: a stored patient's documents through the core's parser and normaliser.
 //! - [`oidc`]: OpenID Connect sign-in for professionals (Pro Santé Connect).
 //! - [`import`]: bytes of a document in, stored verbatim and indexed by its header.
+//! - `identity`: which identity a patient keeps when a document arrives (a plain decision).
 //! - [`http`]: the axum application (Leptos SSR, server functions, health, static files).
 //! - [`telemetry`]: tracing set-up. Logs never carry health data: ids and counts only.
 //!
@@ -26,6 +27,7 @@ pub mod dmp;
 pub mod domain;
 pub mod history;
 pub mod http;
+pub(crate) mod identity;
 pub mod import;
 pub mod oidc;
 pub mod store;

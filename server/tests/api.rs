@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bioviewer::access::{Access, AccessSettings, NewAccount, Role};
+use bioviewer::access::{Access, AccessSettings, AdminActor, NewAccount, Role};
 use bioviewer::import::import_bytes;
 use bioviewer::store::sqlite::SqliteStore;
 use bioviewer::store::{DocumentSource, Store};
@@ -85,7 +85,7 @@ fn cookie_of(response: &axum::response::Response, name: &str) -> Option<String> 
 impl TestApp {
     async fn import_corpus_file(&self, name: &str) -> bioviewer::import::ImportOutcome {
         let raw = std::fs::read(corpus_dir().join(name)).expect("corpus file");
-        import_bytes(self.store.as_ref(), name, raw, DocumentSource::File).await.expect("import")
+        import_bytes(self.store.as_ref(), name, raw, DocumentSource::Operator).await.expect("import")
     }
 
     /// Generated patients (demo patients 0..n, one year of reports each): their patient ids.
@@ -94,7 +94,7 @@ impl TestApp {
         let mut ids: Vec<String> = Vec::new();
         for d in bioviewer_core::demo::generate(n, 1, 7, today) {
             let raw = bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes();
-            let outcome = import_bytes(self.store.as_ref(), &d.file_name, raw, DocumentSource::File).await.unwrap();
+            let outcome = import_bytes(self.store.as_ref(), &d.file_name, raw, DocumentSource::Operator).await.unwrap();
             if let Some(p) = outcome.patient
                 && !ids.contains(&p)
             {
@@ -116,11 +116,11 @@ impl TestApp {
             structure_name: Some("Structure de test".into()),
             patient_ins,
         };
-        self.access.create_account(None, new).await.expect("account created");
+        self.access.create_account(AdminActor::Operator, new).await.expect("account created");
     }
 
     async fn relate(&self, login: &str, ins: &str, kind: &str) {
-        self.access.add_relationship(None, true, login, ins, kind, None).await.expect("relationship recorded");
+        self.access.add_relationship(AdminActor::Operator, login, ins, kind, None).await.expect("relationship recorded");
     }
 
     async fn send(&self, request: Request<Body>) -> axum::response::Response {
@@ -199,7 +199,7 @@ async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":5"), "{body}");
+    assert!(body.contains("\"schema_version\":6"), "{body}");
 }
 
 #[tokio::test]
@@ -247,7 +247,7 @@ async fn same_bytes_are_stored_once() {
 #[tokio::test]
 async fn unreadable_document_is_kept_with_its_reason() {
     let app = spawn_app().await;
-    let outcome = import_bytes(app.store.as_ref(), "broken.xml", b"<ClinicalDocument><id".to_vec(), DocumentSource::File).await.unwrap();
+    let outcome = import_bytes(app.store.as_ref(), "broken.xml", b"<ClinicalDocument><id".to_vec(), DocumentSource::Operator).await.unwrap();
     assert!(outcome.stored.is_some(), "stored despite the error");
     assert!(outcome.problem.as_deref().unwrap_or_default().contains("XML"), "{outcome:?}");
     assert_eq!(outcome.patient, None);
@@ -1145,7 +1145,7 @@ async fn a_sync_that_brings_documents_leaves_the_history_ready() {
     let app = spawn_app().await;
     let documents = demo_documents(1, 1);
     // The patient is in Bioviewer already (one report imported), as when a clinician opens them.
-    let first = import_bytes(app.store.as_ref(), "first.xml", documents[0].bytes.to_vec(), DocumentSource::File).await.unwrap();
+    let first = import_bytes(app.store.as_ref(), "first.xml", documents[0].bytes.to_vec(), DocumentSource::Operator).await.unwrap();
     let patient = bioviewer::domain::PatientId::parse(&first.patient.unwrap()).unwrap();
     let service = Arc::new(
         DmpService::new(client(&spawn_simulator(documents.clone(), Faults::default()).await, 1, SECOND), app.store.clone())
@@ -1268,4 +1268,299 @@ async fn the_client_speaks_mutual_tls_with_the_structures_certificate() {
     assert!(!presented.recv().unwrap());
     // Plain HTTP to anything but loopback is refused before any request.
     assert!(matches!(DmpClient::new(settings("http://dmp.example/dmp"), structure_key(), None, None), Err(DmpError::Insecure(_))));
+}
+
+// --- Trust boundaries: what a document says is never a right (issue 12) ---------------------
+
+/// A generated report of demo patient `n`, as the laboratory wrote it.
+fn demo_report(n: usize, which: usize) -> bioviewer_core::cda::Report {
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let ins = bioviewer_core::demo::patient_ins(n);
+    bioviewer_core::demo::generate(n + 1, 1, 7, today).into_iter().filter(|d| d.patient == ins).nth(which).expect("a demo report").report
+}
+
+fn xml_of(report: &bioviewer_core::cda::Report) -> Vec<u8> {
+    bioviewer_core::cda::writer::write_cr_bio(report).into_bytes()
+}
+
+impl TestApp {
+    /// Uploads files through the web form as `session` (the CSRF token both in the form's
+    /// action and as the first field).
+    async fn upload(&self, session: &Session, files: &[(&str, Vec<u8>)]) -> axum::response::Response {
+        let mut body = format!("--b0\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n", session.csrf).into_bytes();
+        for (name, bytes) in files {
+            body.extend_from_slice(
+                format!("--b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/xml\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--b0--\r\n");
+        let request = Request::post(format!("/import?csrf={}", session.csrf))
+            .header("host", HOST)
+            .header("origin", ORIGIN)
+            .header("content-type", "multipart/form-data; boundary=b0")
+            .header("cookie", format!("bv_session={}", session.token))
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn history_json(&self, session: &Session, patient: &str) -> serde_json::Value {
+        let (status, body) = self.get_with(Some(session), &format!("/api/patients/{patient}/history")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// The ids of the documents any point of a history cites as its source.
+fn cited_documents(history: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    let mut cited = std::collections::BTreeSet::new();
+    for series in history["series"].as_array().unwrap() {
+        for point in series["points"].as_array().unwrap() {
+            for source in point["sources"].as_array().into_iter().flatten() {
+                cited.insert(source["document"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    cited
+}
+
+#[tokio::test]
+async fn an_uploaded_report_naming_oneself_as_prescriber_grants_no_access() {
+    let t = two_patients().await;
+    let forger_id = "1.2.250.1.71.4.2.1^899999999991";
+    t.app.create_account("forger", Role::Professional, None, Some(forger_id.into())).await;
+    let forger = t.app.sign_in("forger", PASSWORD, None).await.unwrap();
+    // A report about patient B naming the forger as prescriber (participant typeCode="REF").
+    let mut report = demo_report(1, 0);
+    let (root, extension) = forger_id.split_once('^').unwrap();
+    report.header.prescriber = Some(bioviewer_core::cda::Professional {
+        id: Some(bioviewer_core::cda::InstanceId { root: root.into(), extension: Some(extension.into()) }),
+        ..Default::default()
+    });
+    report.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.77".into(), extension: Some("forged".into()) });
+    t.app.upload(&forger, &[("forged.xml", xml_of(&report))]).await;
+    let stored = t.app.store.patient_documents(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
+    assert!(stored.iter().any(|d| d.source == "upload"), "the upload is stored (and shown as such)");
+    for path in patient_routes(&t.b, &t.b_document) {
+        let (status, _) = t.app.get_with(Some(&forger), &path).await;
+        assert_ne!(status, StatusCode::OK, "{path} opened by a forged prescriber");
+    }
+    let (_, list) = t.app.get_with(Some(&forger), "/").await;
+    assert!(!list.contains(&t.b), "patient B is not in the forger's list");
+    // The same report retrieved from a trusted channel (the operator's import) does grant it.
+    let outcome = import_bytes(t.app.store.as_ref(), "lab.xml", xml_of(&{
+        let mut r = report.clone();
+        r.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.77".into(), extension: Some("genuine".into()) });
+        r
+    }), DocumentSource::Operator).await.unwrap();
+    assert_eq!(outcome.patient.as_deref(), Some(t.b.as_str()));
+    let (status, _) = t.app.get_with(Some(&forger), &format!("/api/patients/{}/history", t.b)).await;
+    assert_eq!(status, StatusCode::OK, "a laboratory's report naming her as prescriber is a care relationship");
+}
+
+#[tokio::test]
+async fn an_uploaded_later_version_never_replaces_the_laboratorys_report() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let genuine = t.app.store.patient_documents(bioviewer::domain::PatientId::parse(&t.a).unwrap()).await.unwrap()[0].clone();
+    let raw = t.app.store.document_raw(genuine.id).await.unwrap().unwrap();
+    let mut forged = bioviewer_core::cda::parse(&raw).unwrap();
+    forged.header.version_number = Some(forged.header.version_number.unwrap_or(1) + 1);
+    forged.header.id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.78".into(), extension: Some("forged-v2".into()) });
+    for o in &mut forged.observations {
+        if let Some(bioviewer_core::cda::Value::Quantity(q)) = &mut o.value {
+            q.value = bioviewer_core::cda::Decimal::parse("999").unwrap();
+        }
+    }
+    let before = t.app.history_json(&gp, &t.a).await;
+    t.app.upload(&gp, &[("v2.xml", xml_of(&forged))]).await;
+    let after = t.app.history_json(&gp, &t.a).await;
+    let documents = after["documents"].as_array().unwrap();
+    let upload = documents.iter().find(|d| d["provenance"] == "upload").expect("the upload is listed");
+    assert_eq!(upload["status"], "rejected");
+    assert_eq!(upload["problem_codes"][0]["problem"], "conflicts_with_laboratory");
+    let original = documents.iter().find(|d| d["id"] == genuine.id.to_string()).unwrap();
+    assert_eq!(original["status"], "current", "the laboratory's report stays current");
+    assert!(!cited_documents(&after).contains(upload["id"].as_str().unwrap()), "no value of the upload shows");
+    assert_eq!(before["series"], after["series"], "every series is as the laboratories sent it");
+}
+
+#[tokio::test]
+async fn an_upload_never_rewrites_the_patients_identity() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let a = bioviewer::domain::PatientId::parse(&t.a).unwrap();
+    let before = t.app.store.patient(a).await.unwrap().unwrap();
+    let mut renamed = demo_report(0, 0);
+    let patient = renamed.header.patient.as_mut().unwrap();
+    patient.name.family = Some("USURPATEUR".into());
+    patient.birth_date = bioviewer_core::cda::CdaTime::parse_hl7("19010101").ok();
+    renamed.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.79".into(), extension: Some("renamed".into()) });
+    t.app.upload(&gp, &[("renamed.xml", xml_of(&renamed))]).await;
+    let after = t.app.store.patient(a).await.unwrap().unwrap();
+    assert_eq!(
+        (&after.family_name, &after.birth_date, &after.sex),
+        (&before.family_name, &before.birth_date, &before.sex),
+        "the identity stays"
+    );
+    let history = t.app.history_json(&gp, &t.a).await;
+    assert_eq!(history["patient"]["family_name"].as_str(), before.family_name.as_deref(), "the history shows the same identity");
+    let upload = history["documents"].as_array().unwrap().iter().find(|d| d["provenance"] == "upload").unwrap();
+    assert_eq!(upload["status"], "rejected", "another birth date: maybe someone else");
+    assert_eq!(upload["problem_codes"][0]["problem"], "identity_conflict");
+    let (_, page) = t.app.get_with(Some(&gp), &format!("/patients/{}", t.a)).await;
+    assert!(!page.contains("USURPATEUR") || page.contains("data-testid=\"document-uploaded\""), "the page never shows the upload's name as the patient's");
+    // Even a laboratory's later report does not silently change it: it is flagged to the operator.
+    let mut relabelled = demo_report(0, 1);
+    relabelled.header.patient.as_mut().unwrap().sex = Some(bioviewer_core::cda::Sex::Male);
+    import_bytes(t.app.store.as_ref(), "relabelled.xml", xml_of(&relabelled), DocumentSource::Operator).await.unwrap();
+    assert_eq!(t.app.store.patient(a).await.unwrap().unwrap().sex, before.sex);
+    let alerts = t.app.store.identity_alerts().await.unwrap();
+    assert!(alerts.iter().any(|alert| alert.patient_id == t.a && alert.kind == "identity_conflict"), "{alerts:?}");
+}
+
+#[tokio::test]
+async fn an_uploaded_decoy_never_stops_a_dmp_document_from_being_retrieved() {
+    let app = spawn_app().await;
+    let documents = demo_documents(1, 1);
+    let target = documents[0].clone();
+    let endpoint = spawn_simulator(documents.clone(), Faults::default()).await;
+    // A decoy: another report carrying the CDA id (the DMP's uniqueId) of the DMP's document.
+    let mut decoy = bioviewer_core::cda::parse(&target.bytes).unwrap();
+    decoy.observations.truncate(1);
+    decoy.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.80".into(), extension: Some("decoy".into()) });
+    app.create_account("uploader", Role::Professional, None, None).await;
+    let uploader = app.sign_in("uploader", PASSWORD, None).await.unwrap();
+    app.upload(&uploader, &[("decoy.xml", xml_of(&decoy))]).await;
+    let patient = app.store.list_patients().await.unwrap()[0].id;
+    assert!(app.store.patient_documents(patient).await.unwrap().iter().any(|d| d.source == "upload"));
+    let client = client(&endpoint, 3, SECOND);
+    let report = sync_patient(&client, app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert_eq!(report.already_stored, 0, "the decoy does not count as the DMP's document: {report:?}");
+    let stored = app.store.patient_documents(patient).await.unwrap();
+    assert!(
+        stored.iter().any(|d| d.source == "dmp" && d.index.as_ref().and_then(|i| i.cda_id.as_deref()) == Some(target.unique_id.as_str())),
+        "the DMP's document was retrieved"
+    );
+}
+
+#[tokio::test]
+async fn the_same_bytes_from_the_dmp_after_an_upload_become_the_laboratorys() {
+    let app = spawn_app().await;
+    let documents = demo_documents(1, 1);
+    let endpoint = spawn_simulator(documents.clone(), Faults::default()).await;
+    app.create_account("uploader", Role::Professional, None, None).await;
+    let uploader = app.sign_in("uploader", PASSWORD, None).await.unwrap();
+    app.upload(&uploader, &[("copy.xml", documents[0].bytes.to_vec())]).await;
+    let patient = app.store.list_patients().await.unwrap()[0].id;
+    assert_eq!(app.store.patient_documents(patient).await.unwrap()[0].source, "upload");
+    let client = client(&endpoint, 3, SECOND);
+    sync_patient(&client, app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    let stored = app.store.patient_documents(patient).await.unwrap();
+    assert_eq!(stored.len(), documents.len(), "stored once each");
+    assert!(stored.iter().all(|d| d.source == "dmp"), "the DMP vouches for the uploaded copy now");
+}
+
+#[tokio::test]
+async fn one_ins_number_under_another_authority_is_one_patient_flagged_to_the_operator() {
+    let app = spawn_app().await;
+    let mut test_platform = demo_report(0, 0);
+    let mut production = demo_report(0, 1);
+    let ins = bioviewer_core::demo::patient_ins(0);
+    for id in &mut production.header.patient.as_mut().unwrap().ids {
+        if id.extension.as_deref() == Some(ins.as_str()) {
+            id.root = "1.2.250.1.213.1.4.8".into();
+        }
+    }
+    test_platform.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.81".into(), extension: Some("t".into()) });
+    let first = import_bytes(app.store.as_ref(), "test.xml", xml_of(&test_platform), DocumentSource::Operator).await.unwrap();
+    let second = import_bytes(app.store.as_ref(), "prod.xml", xml_of(&production), DocumentSource::Operator).await.unwrap();
+    assert_eq!(first.patient, second.patient, "one number, one patient");
+    assert_eq!(app.store.list_patients().await.unwrap().len(), 1);
+    let alerts = app.store.identity_alerts().await.unwrap();
+    assert_eq!(alerts.iter().filter(|a| a.kind == "ins_authority").count(), 1, "{alerts:?}");
+    // Relationships, break-the-glass and patient accounts find the one record by its number.
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    app.create_account("claire", Role::Patient, Some(ins.clone()), None).await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let history = app.history_json(&gp, first.patient.as_deref().unwrap()).await;
+    let flagged = history["documents"].as_array().unwrap().iter().filter(|d| d["problem_codes"].to_string().contains("ins_authority_differs")).count();
+    assert_eq!(flagged, 1, "the document under the other authority is shown flagged");
+}
+
+// --- Administration: only administrators (issue 12, critical) -------------------------------
+
+#[tokio::test]
+async fn only_administrators_create_accounts_and_relationships() {
+    let t = two_patients().await;
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    let sessions = [
+        ("patient", Some(t.app.sign_in("patient_a", PASSWORD, None).await.unwrap())),
+        ("professional", Some(t.app.sign_in("hospital", PASSWORD, None).await.unwrap())),
+        ("gp", Some(t.app.sign_in("gp", PASSWORD, None).await.unwrap())),
+        ("nobody", None),
+    ];
+    let relationship_id = t.app.access.add_relationship(AdminActor::Operator, "hospital", &bioviewer_core::demo::patient_ins(0), "hospital_stay", Some(3)).await.unwrap();
+    let attacks = |csrf: &str| {
+        vec![
+            ("/admin/accounts".to_string(), format!("csrf={csrf}&login=evil-admin&password=aaaaaaaaaaaaaaa&role=admin&display_name=Evil")),
+            ("/admin/accounts".to_string(), format!("csrf={csrf}&login=evil-patient&password=aaaaaaaaaaaaaaa&role=patient&display_name=Evil&patient_ins={ins_b}")),
+            ("/admin/accounts".to_string(), format!("csrf={csrf}&login=evil-doctor&password=aaaaaaaaaaaaaaa&role=professional&display_name=Evil&rpps=1.2.250.1.71.4.2.1%5E899999999990")),
+            ("/admin/accounts/gp/disabled".to_string(), format!("csrf={csrf}&disabled=true")),
+            ("/admin/relationships".to_string(), format!("csrf={csrf}&login=hospital&patient_ins={ins_b}&kind=attending_gp")),
+            (format!("/admin/relationships/{relationship_id}/end"), format!("csrf={csrf}")),
+        ]
+    };
+    let relationships_before = t.app.access.relationships(AdminActor::Operator).await.unwrap();
+    for (who, session) in &sessions {
+        for (path, body) in attacks(session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("none")) {
+            let response = t.app.post_form(session.as_ref(), &path, &body).await;
+            assert!(response.status().is_client_error(), "{who} posting {path}: {}", response.status());
+        }
+    }
+    for login in ["evil-admin", "evil-patient", "evil-doctor"] {
+        assert!(t.app.access.account_by_login(login).await.unwrap().is_none(), "{login} was created");
+    }
+    assert!(!t.app.access.account_by_login("gp").await.unwrap().unwrap().disabled);
+    assert_eq!(t.app.access.relationships(AdminActor::Operator).await.unwrap(), relationships_before);
+    // The administrator may.
+    let admin = t.app.sign_in("admin", PASSWORD, None).await.unwrap();
+    let response = t.app.post_form(Some(&admin), "/admin/accounts", &attacks(&admin.csrf)[1].1).await;
+    assert_eq!(response.headers()["location"], "/admin?done=account");
+    assert!(t.app.access.account_by_login("evil-patient").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn an_account_opening_a_record_is_in_that_patients_access_log_and_national_ids_are_unique() {
+    let t = two_patients().await;
+    let admin = t.app.sign_in("admin", PASSWORD, None).await.unwrap();
+    let ins_a = bioviewer_core::demo::patient_ins(0);
+    // A second patient account for A's record: A sees it in her access log.
+    let body = format!("csrf={}&login=second-key&password=aaaaaaaaaaaaaaa&role=patient&display_name=Second&patient_ins={ins_a}", admin.csrf);
+    assert_eq!(t.app.post_form(Some(&admin), "/admin/accounts", &body).await.headers()["location"], "/admin?done=account");
+    let log = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.a).unwrap()).await.unwrap();
+    assert!(log.iter().any(|line| line.action == "account_created"), "{log:?}");
+    // A professional carrying the national id of the GP (the prescriber of A's reports) is refused.
+    let body = format!(
+        "csrf={}&login=twin&password=aaaaaaaaaaaaaaa&role=professional&display_name=Twin&rpps=1.2.250.1.71.4.2.1%5E899999999990",
+        admin.csrf
+    );
+    assert_eq!(t.app.post_form(Some(&admin), "/admin/accounts", &body).await.headers()["location"], "/admin?error=national_id_taken");
+    assert!(t.app.access.account_by_login("twin").await.unwrap().is_none());
+    // A new professional whose id the laboratories' reports name as prescriber: each such
+    // patient is told.
+    let prescriber = demo_report(1, 0).header.prescriber.and_then(|p| p.id).map(|id| format!("{}^{}", id.root, id.extension.unwrap_or_default()));
+    if let Some(prescriber) = prescriber {
+        let body = format!(
+            "csrf={}&login=prescriber&password=aaaaaaaaaaaaaaa&role=professional&display_name=P&rpps={}",
+            admin.csrf,
+            prescriber.replace('^', "%5E")
+        );
+        assert_eq!(t.app.post_form(Some(&admin), "/admin/accounts", &body).await.headers()["location"], "/admin?done=account");
+        let log = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
+        assert!(log.iter().any(|line| line.action == "account_created"), "{log:?}");
+    }
 }

@@ -331,6 +331,8 @@ fn admin_problem(code: &str) -> Msg {
         "unknown_account" => Msg::AdminUnknownAccount,
         "not_a_professional" => Msg::AdminNotAProfessional,
         "bad_duration" => Msg::AdminBadDuration,
+        "national_id_taken" => Msg::AdminNationalIdTaken,
+        "national_id_not_a_professional" => Msg::AdminNationalIdNotAProfessional,
         _ => Msg::AdminInvalid,
     }
 }

@@ -8,6 +8,7 @@ use crate::components::{format_datetime, format_size};
 use crate::i18n::{Msg, tr, use_lang};
 use crate::model::{AttachmentInfo, DocumentView};
 use bioviewer_core::cda::AttachmentPurpose;
+use bioviewer_core::normalise::Provenance;
 
 #[component]
 pub fn DocumentPage() -> impl IntoView {
@@ -53,6 +54,17 @@ fn DocumentBody(view: DocumentView, patient: String, document: String) -> impl I
             {summary.laboratory.clone().unwrap_or_default()}
             " · "
             {move || when.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}
+        </p>
+        <p class="provenance" data-testid="document-provenance">
+            {tr(Msg::Provenance)} ": "
+            {match summary.provenance {
+                Provenance::Dmp => tr(Msg::ProvenanceDmp).into_any(),
+                Provenance::Operator => tr(Msg::ProvenanceOperator).into_any(),
+                Provenance::Upload => {
+                    let by = summary.uploaded_by.clone().unwrap_or_else(|| "—".into());
+                    view! { {tr(Msg::ProvenanceUpload)} " · " {tr(Msg::UploadedBy)} " " {by} }.into_any()
+                }
+            }}
         </p>
         {summary.problem.is_some().then(|| {
             let code = summary.problem_code.clone();

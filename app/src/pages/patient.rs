@@ -7,7 +7,7 @@ use crate::api::load_patient;
 use crate::components::{fold_for_search, format_datetime, format_size};
 use crate::i18n::{Msg, tr, use_lang};
 use crate::model::{DocumentKind, DocumentSummary, PatientDocuments, ReportStatus};
-use bioviewer_core::normalise::DocumentState;
+use bioviewer_core::normalise::{DocumentState, Provenance};
 
 #[component]
 pub fn PatientPage() -> impl IntoView {
@@ -181,6 +181,8 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
         problem_code,
         state,
         reasons,
+        provenance,
+        uploaded_by,
         ..
     } = doc;
     let kind_msg = match kind {
@@ -214,6 +216,11 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
             <td class="nowrap">{move || effective_time.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}</td>
             <td>
                 <a href=href>{title.unwrap_or_default()}</a>
+                {(provenance == Provenance::Upload).then(|| view! {
+                    <div class="uploaded" data-testid="document-uploaded">
+                        {tr(Msg::UploadedBy)} " " {uploaded_by.clone().unwrap_or_else(|| "—".into())}
+                    </div>
+                })}
                 {problem.is_some().then(|| view! { <div class="problem-text"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{move || crate::components::problem_text(lang.get(), problem_code.as_deref())}</div> })}
             </td>
             <td>{laboratory.unwrap_or_else(|| "—".into())}</td>
@@ -242,6 +249,19 @@ fn document_problem(problem: bioviewer_core::normalise::DocumentProblem, lang: c
             let partial = if was_partial { format!(" ({})", Msg::ReasonWasPartial.text(lang)) } else { String::new() };
             return format!("{} {version}{partial}", Msg::ReasonReplacedBy.text(lang));
         }
+        DocumentProblem::ConflictsWithLaboratory { version } => {
+            return format!("{} {} {version}", Msg::ReasonConflictsWithLaboratory.text(lang), Msg::Version.text(lang).to_lowercase());
+        }
+        DocumentProblem::IdentityConflict { birth_date, sex } => {
+            let fields: Vec<&str> = [(birth_date, Msg::ReasonIdentityBirthDate), (sex, Msg::ReasonIdentitySex)]
+                .into_iter()
+                .filter(|(differs, _)| *differs)
+                .map(|(_, msg)| msg.text(lang))
+                .collect();
+            return format!("{} ({})", Msg::ReasonIdentityConflict.text(lang), fields.join(", "));
+        }
+        DocumentProblem::NameDiffers => Msg::ReasonNameDiffers,
+        DocumentProblem::InsAuthorityDiffers => Msg::ReasonInsAuthorityDiffers,
     };
     msg.text(lang).to_string()
 }

@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use bioviewer_core::catalogue::{Catalogue, EMBEDDED_TRANSCODING, Transcoding};
 use bioviewer_core::cda::*;
-use bioviewer_core::normalise::{InputDocument, Options, normalise};
+use bioviewer_core::normalise::{InputDocument, Options, Provenance, normalise};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// (LOINC by lab habit, unit by lab habit, base value, spread)
@@ -145,7 +145,7 @@ fn bench(c: &mut Criterion) {
     let catalogue = Catalogue::embedded();
     let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
     let inputs: Vec<InputDocument<'_>> =
-        reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r) }).collect();
+        reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
     let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
     let points: usize = history.series.iter().map(|s| s.points.len()).sum();
     eprintln!("{} reports, {results} results -> {} series, {points} points", reports.len(), history.series.len());

@@ -207,7 +207,7 @@ pub fn fhir_bundle(history: &History) -> Json {
 mod tests {
     use super::*;
     use crate::catalogue::{Catalogue, EMBEDDED_TRANSCODING, Transcoding};
-    use crate::normalise::{InputDocument, Options, normalise};
+    use crate::normalise::{InputDocument, Options, Provenance, normalise};
 
     #[test]
     fn one_line_per_source_with_originals_and_quoting() {
@@ -218,7 +218,7 @@ mod tests {
         ];
         let catalogue = Catalogue::embedded();
         let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-        let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc, {i}"), report: Ok(r) }).collect();
+        let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc, {i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
         let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
         let text = csv(&history);
         let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
@@ -238,7 +238,7 @@ mod tests {
 mod fhir_tests {
     use super::*;
     use crate::catalogue::{Catalogue, EMBEDDED_TRANSCODING, Transcoding};
-    use crate::normalise::{InputDocument, Options, normalise};
+    use crate::normalise::{InputDocument, Options, Provenance, normalise};
 
     #[test]
     fn observations_carry_loinc_ucum_ranges_and_comparators() {
@@ -246,7 +246,7 @@ mod fhir_tests {
             [crate::cda::tests::corpus("BIO-CR-BIO_2024.01_TSH_1.xml"), crate::cda::tests::corpus("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml")];
         let catalogue = Catalogue::embedded();
         let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-        let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r) }).collect();
+        let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
         let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
         let bundle = fhir_bundle(&history);
         assert_eq!(bundle["resourceType"], "Bundle");

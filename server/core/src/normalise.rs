@@ -5,6 +5,13 @@
 //! - one patient: documents of another patient (or with no INS) are rejected, never merged;
 //! - versions: per setId only the highest versionNumber counts; older versions (partial reports
 //!   included) are listed as replaced and contribute nothing;
+//! - provenance: a document a user uploaded never replaces, hides or outranks a laboratory's
+//!   document (from the DMP or imported by the operator): in a set that has a laboratory's
+//!   version, an upload claiming the same or a later version is rejected as a conflict, shown,
+//!   and contributes nothing; uploads are marked as such wherever they show;
+//! - identity: the patient's identity is the one the store keeps (from the most trusted source);
+//!   a document naming the same INS with another birth date or sex is rejected as an identity
+//!   conflict, one with another name or another INS authority is kept and flagged;
 //! - a result maps to an analyte by LOINC (its code or a translation), else by the laboratory's
 //!   local code through the transcoding table; otherwise it goes to "other results";
 //! - a measurement given in two units (sibling results, same times) is one point; the same
@@ -36,12 +43,48 @@ pub struct InputDocument<'r> {
     pub id: String,
     /// The parsed report, or why it could not be parsed.
     pub report: Result<&'r Report, String>,
+    /// Where the document came from, which decides what it may outrank.
+    pub provenance: Provenance,
+}
+
+/// Where a stored document came from. What a document says is never a right: only the source
+/// it came through decides how far it is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provenance {
+    /// Retrieved from the patient's DMP.
+    Dmp,
+    /// Imported by the operator (`bioviewer import`, shell access to the server).
+    #[default]
+    Operator,
+    /// Uploaded by a user of the web application.
+    Upload,
+}
+
+impl Provenance {
+    /// A laboratory's document as a trusted channel delivered it (the DMP, the operator).
+    pub fn is_trusted(self) -> bool {
+        !matches!(self, Provenance::Upload)
+    }
+
+    /// Higher is more trusted: the DMP (identity-verified INS) over the operator over an upload.
+    pub fn rank(self) -> u8 {
+        match self {
+            Provenance::Dmp => 2,
+            Provenance::Operator => 1,
+            Provenance::Upload => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// The patient's INS (value only, or `root^value`); when absent, the INS most documents name.
     pub patient_ins: Option<String>,
+    /// The patient's identity as the store keeps it (from the most trusted source). When given,
+    /// it is the history's identity and every document is checked against it; otherwise the
+    /// identity comes from the most trusted, earliest document naming the patient.
+    pub patient: Option<PatientIdentity>,
     pub unit_system: UnitSystem,
 }
 
@@ -70,6 +113,17 @@ pub enum DocumentProblem {
     PdfOnly,
     /// A later version of the same report (setId) replaces it; it may have been partial.
     ReplacedBy { version: u32, was_partial: bool },
+    /// An uploaded document claims to replace (or to be) version `version` or later of a
+    /// laboratory's report that came from the DMP or the operator: the laboratory's stays.
+    ConflictsWithLaboratory { version: u32 },
+    /// The document names the patient's INS with another birth date or sex: it may be about
+    /// someone else, so it is not merged.
+    IdentityConflict { birth_date: bool, sex: bool },
+    /// The document names the patient's INS with another name (kept, flagged).
+    NameDiffers,
+    /// The document names the patient's INS number under another INS authority (a test OID
+    /// beside a production one): kept under the one identity, flagged.
+    InsAuthorityDiffers,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +144,9 @@ pub struct DocumentEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_time: Option<CdaTime>,
     pub status: DocumentState,
+    /// Where it came from (uploads are shown as such).
+    #[serde(default)]
+    pub provenance: Provenance,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub problems: Vec<String>,
     /// The same problems as data, in the same order, for readers in other languages.
@@ -292,16 +349,91 @@ pub struct History {
 const MONOVALENT: &[&str] =
     &["sodium", "potassium", "chloride", "bicarbonate", "bicarbonate_arterial", "lithium", "urine_sodium", "urine_potassium"];
 
-fn ins_key(id: &InstanceId) -> String {
-    format!("{}^{}", id.root, id.extension.as_deref().unwrap_or_default())
-}
-
 fn matches_requested(ins: &InstanceId, requested: &str) -> bool {
     let requested = requested.trim();
     match requested.split_once('^') {
         Some((root, value)) => ins.root == root && ins.extension.as_deref() == Some(value),
         None => ins.extension.as_deref() == Some(requested),
     }
+}
+
+/// The INS number of `ins` is the one requested (whatever authority the request names).
+fn same_ins_number(ins: &InstanceId, requested: &str) -> bool {
+    let value = requested.trim().rsplit('^').next().unwrap_or_default();
+    ins.extension.as_deref() == Some(value)
+}
+
+fn identity_of(ins: &InstanceId, p: &crate::cda::Patient) -> PatientIdentity {
+    PatientIdentity {
+        ins: ins.extension.clone().unwrap_or_default(),
+        ins_root: ins.root.clone(),
+        family_name: p.name.family.clone().or_else(|| p.name.birth_family.clone()),
+        given_name: p.name.given.first().cloned(),
+        birth_date: p.birth_date,
+        sex: p.sex,
+    }
+}
+
+/// Names compared as people write them: case, accents, hyphens and spaces do not count.
+pub fn name_key(name: &str) -> String {
+    name.chars()
+        .flat_map(char::to_uppercase)
+        .map(|c| match c {
+            'À' | 'Â' | 'Ä' | 'Á' | 'Ã' => 'A',
+            'Ç' => 'C',
+            'É' | 'È' | 'Ê' | 'Ë' => 'E',
+            'Î' | 'Ï' | 'Í' | 'Ì' => 'I',
+            'Ô' | 'Ö' | 'Ó' | 'Ò' | 'Õ' => 'O',
+            'Ù' | 'Û' | 'Ü' | 'Ú' => 'U',
+            'Ÿ' | 'Ý' => 'Y',
+            'Ñ' => 'N',
+            other => other,
+        })
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+/// What a document's identity contradicts in the patient's: birth date and sex (hard: the
+/// document may be someone else's) and names (soft: spellings and married names differ).
+/// Fields one side leaves out contradict nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentityDifferences {
+    pub birth_date: bool,
+    pub sex: bool,
+    pub name: bool,
+}
+
+pub fn identity_differences(patient: &PatientIdentity, document: &PatientIdentity) -> IdentityDifferences {
+    fn differ<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        matches!((a, b), (Some(a), Some(b)) if a != b)
+    }
+    let key = |n: &Option<String>| n.as_deref().map(name_key);
+    IdentityDifferences {
+        birth_date: differ(&patient.birth_date.map(|d| d.to_string()), &document.birth_date.map(|d| d.to_string())),
+        sex: differ(&patient.sex, &document.sex),
+        name: differ(&key(&patient.family_name), &key(&document.family_name))
+            || differ(&key(&patient.given_name), &key(&document.given_name)),
+    }
+}
+
+fn check_identity(entry: &mut DocumentEntry, patient: &PatientIdentity, named: &PatientIdentity) {
+    let differences = identity_differences(patient, named);
+    if differences.birth_date || differences.sex {
+        entry.status = DocumentState::Rejected;
+        entry.problem(
+            DocumentProblem::IdentityConflict { birth_date: differences.birth_date, sex: differences.sex },
+            "the document names the patient's INS with another birth date or sex: it may be about someone else",
+        );
+    } else if differences.name {
+        entry.problem(DocumentProblem::NameDiffers, "the document names the patient's INS with another name");
+    }
+}
+
+fn replaced(entry: &mut DocumentEntry, version: u32) {
+    let superseded_partial = entry.report_status == Some(ReportStatus::Active);
+    entry.status = DocumentState::Replaced;
+    let words = format!("replaced by version {version}{}", if superseded_partial { " (this one was a partial report)" } else { "" });
+    entry.problem(DocumentProblem::ReplacedBy { version, was_partial: superseded_partial }, words);
 }
 
 /// A point under construction, with what the merge and comparability steps need.
@@ -332,6 +464,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                 laboratory: None,
                 effective_time: None,
                 status: DocumentState::Unreadable,
+                provenance: d.provenance,
                 problems: vec![reason.clone()],
                 problem_codes: vec![DocumentProblem::Unreadable],
             },
@@ -345,22 +478,25 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                 laboratory: r.header.laboratory.as_ref().and_then(|l| l.name.clone()),
                 effective_time: r.header.effective_time,
                 status: DocumentState::Current,
+                provenance: d.provenance,
                 problems: Vec::new(),
                 problem_codes: Vec::new(),
             },
         })
         .collect();
 
-    // 1. Which patient.
+    // 1. Which patient: the INS asked for (any INS authority: one number is one identity),
+    //    else the one most laboratory reports name.
     let reports: Vec<Option<&Report>> = documents.iter().map(|d| d.report.as_ref().ok().copied()).collect();
     let patient_ins: Option<InstanceId> = match &options.patient_ins {
         Some(requested) => {
-            reports.iter().flatten().filter_map(|r| r.header.patient.as_ref()?.ins()).find(|ins| matches_requested(ins, requested)).cloned()
+            let named = || reports.iter().flatten().filter_map(|r| r.header.patient.as_ref()?.ins());
+            named().find(|ins| matches_requested(ins, requested)).or_else(|| named().find(|ins| same_ins_number(ins, requested))).cloned()
         }
         None => {
             let mut counts: BTreeMap<String, (usize, InstanceId)> = BTreeMap::new();
             for ins in reports.iter().flatten().filter(|r| r.kind.is_cr_bio()).filter_map(|r| r.header.patient.as_ref()?.ins()) {
-                counts.entry(ins_key(ins)).or_insert((0, ins.clone())).0 += 1;
+                counts.entry(ins.extension.clone().unwrap_or_default()).or_insert((0, ins.clone())).0 += 1;
             }
             let best = counts.values().max_by_key(|(n, _)| *n).map(|(_, ins)| ins.clone());
             if counts.len() > 1 {
@@ -375,7 +511,21 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             None => "no document names a patient with an INS".to_string(),
         });
     }
-    let mut patient: Option<PatientIdentity> = None;
+    // The identity: the store's when given; else the most trusted, earliest report's.
+    let patient: Option<PatientIdentity> = options.patient.clone().or_else(|| {
+        let wanted = patient_ins.as_ref()?;
+        document_order(&entries)
+            .into_iter()
+            .filter(|&i| reports[i].is_some_and(|r| r.kind.is_cr_bio()))
+            .filter_map(|i| {
+                let p = reports[i]?.header.patient.as_ref()?;
+                let ins = p.ins()?;
+                (ins == wanted).then(|| (std::cmp::Reverse(entries[i].provenance.rank()), identity_of(ins, p)))
+            })
+            .enumerate()
+            .min_by_key(|(position, (rank, _))| (*rank, *position))
+            .map(|(_, (_, identity))| identity)
+    });
     for (entry, report) in entries.iter_mut().zip(&reports) {
         let Some(report) = report else { continue };
         if !report.kind.is_cr_bio() {
@@ -383,19 +533,14 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             entry.problem(DocumentProblem::NotCrBio, "not a laboratory report (CR-BIO)");
             continue;
         }
-        let ins = report.header.patient.as_ref().and_then(|p| p.ins());
-        match (ins, &patient_ins) {
-            (Some(ins), Some(wanted)) if ins == wanted => {
-                if patient.is_none() {
-                    let p = report.header.patient.as_ref().expect("checked above");
-                    patient = Some(PatientIdentity {
-                        ins: ins.extension.clone().unwrap_or_default(),
-                        ins_root: ins.root.clone(),
-                        family_name: p.name.family.clone().or_else(|| p.name.birth_family.clone()),
-                        given_name: p.name.given.first().cloned(),
-                        birth_date: p.birth_date,
-                        sex: p.sex,
-                    });
+        let named = report.header.patient.as_ref().and_then(|p| Some((p, p.ins()?)));
+        match (named, &patient_ins) {
+            (Some((named, ins)), Some(wanted)) if ins.extension == wanted.extension => {
+                if ins.root != wanted.root {
+                    entry.problem(DocumentProblem::InsAuthorityDiffers, "the document names the patient's INS under another INS authority");
+                }
+                if let Some(identity) = &patient {
+                    check_identity(entry, identity, &identity_of(ins, named));
                 }
             }
             (None, _) => {
@@ -414,8 +559,10 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
 
     // 2. Versions: per setId, the highest version number is current (two copies of the same
     //    version: the later report, then the greater id, so the choice never depends on order).
+    //    A laboratory's documents (DMP, operator) are ranked among themselves; uploads compete
+    //    only in sets with no laboratory document, and never displace one.
     let order = document_order(&entries);
-    let mut best_version: HashMap<String, (u32, usize)> = HashMap::new();
+    let mut best_version: HashMap<(bool, String), (u32, usize)> = HashMap::new();
     for &i in &order {
         let entry = &entries[i];
         if entry.status != DocumentState::Current {
@@ -423,7 +570,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         }
         let Some(set) = &entry.set_id else { continue };
         let version = entry.version.unwrap_or(0);
-        let slot = best_version.entry(set.clone()).or_insert((version, i));
+        let slot = best_version.entry((entry.provenance.is_trusted(), set.clone())).or_insert((version, i));
         if version >= slot.0 {
             *slot = (version, i);
         }
@@ -433,14 +580,26 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         if entries[i].status != DocumentState::Current {
             continue;
         }
-        if let Some(&(version, winner)) = best_version.get(&set)
-            && winner != i
-        {
-            let superseded_partial = entries[i].report_status == Some(ReportStatus::Active);
-            entries[i].status = DocumentState::Replaced;
-            let words =
-                format!("replaced by version {version}{}", if superseded_partial { " (this one was a partial report)" } else { "" });
-            entries[i].problem(DocumentProblem::ReplacedBy { version, was_partial: superseded_partial }, words);
+        let trusted = entries[i].provenance.is_trusted();
+        let laboratory = best_version.get(&(true, set.clone())).copied();
+        let own_kind = best_version.get(&(trusted, set)).copied();
+        let version = entries[i].version.unwrap_or(0);
+        match (trusted, laboratory) {
+            (false, Some((lab_version, _))) if version >= lab_version => {
+                entries[i].status = DocumentState::Rejected;
+                let words = format!(
+                    "an uploaded document in conflict with the laboratory's version {lab_version} (from the DMP or the operator), which stays"
+                );
+                entries[i].problem(DocumentProblem::ConflictsWithLaboratory { version: lab_version }, words);
+            }
+            (false, Some((lab_version, _))) => replaced(&mut entries[i], lab_version),
+            _ => {
+                if let Some((best, winner)) = own_kind
+                    && winner != i
+                {
+                    replaced(&mut entries[i], best);
+                }
+            }
         }
     }
 

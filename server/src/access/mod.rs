@@ -278,6 +278,10 @@ pub enum AdminProblem {
     BadRole,
     #[error("the password could not be hashed")]
     Hashing,
+    #[error("another account has this national id")]
+    NationalIdTaken,
+    #[error("only professionals carry a national id")]
+    NationalIdNotAProfessional,
 }
 
 impl AdminProblem {
@@ -296,6 +300,8 @@ impl AdminProblem {
             AdminProblem::BadDuration => "bad_duration",
             AdminProblem::BadRole => "bad_role",
             AdminProblem::Hashing => "hashing",
+            AdminProblem::NationalIdTaken => "national_id_taken",
+            AdminProblem::NationalIdNotAProfessional => "national_id_not_a_professional",
         }
     }
 }
@@ -308,6 +314,20 @@ pub enum AdminError {
     Invalid(AdminProblem),
     #[error(transparent)]
     Failed(#[from] AccessError),
+}
+
+/// Who asks for an administration change or listing.
+#[derive(Debug, Clone, Copy)]
+pub enum AdminActor<'a> {
+    /// The operator at the command line: shell access to the server is already every right.
+    Operator,
+    /// Someone through the web application: allowed only for a signed-in administrator.
+    Web(Option<&'a Principal>),
+}
+
+/// Whether this account may administer accounts and care relationships (a plain rule).
+pub fn may_administer(account: &Account) -> bool {
+    account.role == Role::Admin && !account.disabled
 }
 
 /// A new session: the token goes in the cookie, never in the database.
@@ -656,7 +676,7 @@ impl Access {
                          WHERE account_id = ?1 AND patient_id = ?2 AND starts_at <= ?3 AND (ends_at IS NULL OR ends_at > ?3)
                      UNION ALL
                      SELECT 'prescriber', NULL FROM (SELECT 1 FROM documents
-                         WHERE ?4 IS NOT NULL AND prescriber_id = ?4 AND patient_id = ?2 LIMIT 1)
+                         WHERE ?4 IS NOT NULL AND prescriber_id = ?4 AND patient_id = ?2 AND source IN ('dmp', 'operator') LIMIT 1)
                      UNION ALL
                      SELECT CASE WHEN regulation = 1 THEN 'centre_15' ELSE 'break_glass' END, expires_at FROM break_glass
                          WHERE account_id = ?1 AND patient_id = ?2 AND ended_at IS NULL AND started_at <= ?3 AND expires_at > ?3",
@@ -735,7 +755,8 @@ impl Access {
             Role::Professional => {
                 let rows = sqlx::query(
                     "SELECT DISTINCT patient_id FROM care_relationships WHERE account_id = ?1 AND starts_at <= ?2 AND (ends_at IS NULL OR ends_at > ?2)
-                     UNION SELECT DISTINCT patient_id FROM documents WHERE ?3 IS NOT NULL AND prescriber_id = ?3 AND patient_id IS NOT NULL
+                     UNION SELECT DISTINCT patient_id FROM documents
+                         WHERE ?3 IS NOT NULL AND prescriber_id = ?3 AND patient_id IS NOT NULL AND source IN ('dmp', 'operator')
                      UNION SELECT DISTINCT patient_id FROM break_glass WHERE account_id = ?1 AND ended_at IS NULL AND started_at <= ?2 AND expires_at > ?2",
                 )
                 .bind(account.id.to_string())
@@ -996,12 +1017,25 @@ impl Access {
 
     // --- administration ---------------------------------------------------------------------
 
-    fn require_admin(principal: Option<&Principal>) -> Result<&Principal, AdminError> {
-        principal.filter(|p| p.account.role == Role::Admin).ok_or(AdminError::NotAnAdmin)
+    /// The one check every administration change and listing passes: the operator at the
+    /// command line (shell access to the server), or a signed-in administrator. Any other
+    /// account, or none, is refused before anything is read or written.
+    fn authorize_admin<'p>(by: AdminActor<'p>) -> Result<Option<&'p Principal>, AdminError> {
+        match by {
+            AdminActor::Operator => Ok(None),
+            AdminActor::Web(principal) => match principal {
+                Some(p) if may_administer(&p.account) => Ok(Some(p)),
+                _ => Err(AdminError::NotAnAdmin),
+            },
+        }
     }
 
-    /// Creates an account. `by` is the administrator, or `None` for the command line.
-    pub async fn create_account(&self, by: Option<&Principal>, new: NewAccount) -> Result<Uuid, AdminError> {
+    /// Creates an account. Creating a patient account opens that record to whoever holds the
+    /// password, and a professional's national id opens the records of the patients whose
+    /// laboratory reports name it as prescriber: both are recorded in those patients' access
+    /// logs. One national id, one account.
+    pub async fn create_account(&self, by: AdminActor<'_>, new: NewAccount) -> Result<Uuid, AdminError> {
+        let admin = Self::authorize_admin(by)?;
         let login = new.login.trim().to_lowercase();
         if login.is_empty() || login.len() > 64 || !login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
             return Err(AdminError::Invalid(AdminProblem::BadLogin));
@@ -1014,6 +1048,10 @@ impl Access {
         {
             return Err(AdminError::Invalid(AdminProblem::ShortPassword));
         }
+        let rpps = new.rpps.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        if rpps.is_some() && new.role != Role::Professional {
+            return Err(AdminError::Invalid(AdminProblem::NationalIdNotAProfessional));
+        }
         let patient_id = match (new.role, new.patient_ins.as_deref()) {
             (Role::Patient, Some(ins)) => {
                 Some(self.patient_by_ins(ins).await?.ok_or_else(|| AdminError::Invalid(AdminProblem::UnknownPatient))?)
@@ -1021,6 +1059,16 @@ impl Access {
             (Role::Patient, None) => return Err(AdminError::Invalid(AdminProblem::NoPatientIns)),
             _ => None,
         };
+        if let Some(rpps) = &rpps {
+            let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE rpps = ? LIMIT 1")
+                .bind(rpps)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(query_err("checking a national id"))?;
+            if taken.is_some() {
+                return Err(AdminError::Invalid(AdminProblem::NationalIdTaken));
+            }
+        }
         let hash = match new.password.clone() {
             Some(password) => Some(
                 tokio::task::spawn_blocking(move || secrets::hash_password(&password))
@@ -1033,14 +1081,14 @@ impl Access {
         let id = Uuid::new_v4();
         let inserted = sqlx::query(
             "INSERT INTO accounts (id, login, password_hash, role, display_name, rpps, profession, structure_id, structure_name, patient_id, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO NOTHING",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(id.to_string())
         .bind(&login)
         .bind(hash)
         .bind(new.role.as_str())
         .bind(new.display_name.trim())
-        .bind(new.rpps.as_deref().map(str::trim).filter(|s| !s.is_empty()))
+        .bind(&rpps)
         .bind(new.profession.as_deref().map(str::trim).filter(|s| !s.is_empty()))
         .bind(new.structure_id.as_deref().map(str::trim).filter(|s| !s.is_empty()))
         .bind(new.structure_name.as_deref().map(str::trim).filter(|s| !s.is_empty()))
@@ -1051,25 +1099,44 @@ impl Access {
         .map_err(query_err("creating an account"))?
         .rows_affected();
         if inserted == 0 {
-            return Err(AdminError::Invalid(AdminProblem::LoginTaken));
+            // The login, or (between the check above and now) the national id.
+            return Err(AdminError::Invalid(if self.account_by_login(&login).await?.is_some() {
+                AdminProblem::LoginTaken
+            } else {
+                AdminProblem::NationalIdTaken
+            }));
         }
-        self.record(AuditEntry {
-            actor: by.map(|p| &p.account),
+        let entry = |patient: Option<PatientId>, detail: String| AuditEntry {
+            actor: admin.map(|p| &p.account),
+            patient,
             action: Some(Action::AccountCreated),
-            address: by.and_then(|p| p.address.as_deref()),
-            detail: Some(format!("account={id} role={}", new.role.as_str())),
-            ..Default::default()
-        })
-        .await?;
+            mode: admin.is_none().then_some("operator"),
+            address: admin.and_then(|p| p.address.as_deref()),
+            detail: Some(detail),
+        };
+        self.record(entry(patient_id, format!("account={id} role={}", new.role.as_str()))).await?;
+        // The patients this national id now sees as their prescriber: each is told.
+        if let Some(rpps) = &rpps {
+            let patients: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT patient_id FROM documents WHERE prescriber_id = ? AND patient_id IS NOT NULL AND source IN ('dmp', 'operator')",
+            )
+            .bind(rpps)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("finding a prescriber's patients"))?;
+            for patient in patients.iter().filter_map(|p| PatientId::parse(p)) {
+                self.record(entry(Some(patient), format!("account={id} role=professional grants=prescriber"))).await?;
+            }
+        }
         Ok(id)
     }
 
     /// Disables (or enables again) an account; a disabled account's sessions end at once and it
     /// cannot sign in. An administrator cannot disable their own account.
-    pub async fn set_account_disabled(&self, by: Option<&Principal>, login: &str, disabled: bool) -> Result<(), AdminError> {
-        let admin = Self::require_admin(by)?;
+    pub async fn set_account_disabled(&self, by: AdminActor<'_>, login: &str, disabled: bool) -> Result<(), AdminError> {
+        let admin = Self::authorize_admin(by)?;
         let login = login.trim().to_lowercase();
-        if login == admin.account.login {
+        if admin.is_some_and(|admin| login == admin.account.login) {
             return Err(AdminError::Invalid(AdminProblem::OwnAccount));
         }
         let id: Option<String> = sqlx::query_scalar("UPDATE accounts SET disabled = ? WHERE login = ? RETURNING id")
@@ -1087,9 +1154,10 @@ impl Access {
                 .map_err(query_err("ending a disabled account's sessions"))?;
         }
         self.record(AuditEntry {
-            actor: Some(&admin.account),
+            actor: admin.map(|p| &p.account),
             action: Some(if disabled { Action::AccountDisabled } else { Action::AccountEnabled }),
-            address: admin.address.as_deref(),
+            mode: admin.is_none().then_some("operator"),
+            address: admin.and_then(|p| p.address.as_deref()),
             detail: Some(format!("account={id}")),
             ..Default::default()
         })
@@ -1104,27 +1172,23 @@ impl Access {
         row.as_ref().map(account_from_row).transpose()
     }
 
-    pub async fn accounts(&self, by: Option<&Principal>) -> Result<Vec<Account>, AdminError> {
-        Self::require_admin(by)?;
+    pub async fn accounts(&self, by: AdminActor<'_>) -> Result<Vec<Account>, AdminError> {
+        Self::authorize_admin(by)?;
         let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.role, a.login"));
         let rows = sqlx::query(sql).fetch_all(&self.pool).await.map_err(query_err("listing accounts"))?;
         Ok(rows.iter().map(account_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Records a care relationship (administrators, or the command line with `by = None` when
-    /// `cli` is true).
+    /// Records a care relationship (administrators, or the operator).
     pub async fn add_relationship(
         &self,
-        by: Option<&Principal>,
-        cli: bool,
+        by: AdminActor<'_>,
         login: &str,
         patient_ins: &str,
         kind: &str,
         days: Option<u32>,
     ) -> Result<String, AdminError> {
-        if !cli {
-            Self::require_admin(by)?;
-        }
+        let by = Self::authorize_admin(by)?;
         if !matches!(kind, "attending_gp" | "hospital_stay") {
             return Err(AdminError::Invalid(AdminProblem::BadKind));
         }
@@ -1153,16 +1217,16 @@ impl Access {
             actor: by.map(|p| &p.account),
             patient: Some(patient),
             action: Some(Action::RelationshipAdded),
+            mode: by.is_none().then_some("operator"),
             address: by.and_then(|p| p.address.as_deref()),
             detail: Some(format!("account={} kind={kind}", account.id)),
-            ..Default::default()
         })
         .await?;
         Ok(id)
     }
 
-    pub async fn end_relationship(&self, by: Option<&Principal>, id: &str) -> Result<bool, AdminError> {
-        let admin = Self::require_admin(by)?;
+    pub async fn end_relationship(&self, by: AdminActor<'_>, id: &str) -> Result<bool, AdminError> {
+        let admin = Self::authorize_admin(by)?;
         let patient: Option<String> = sqlx::query_scalar(
             "UPDATE care_relationships SET ends_at = ?1 WHERE id = ?2 AND (ends_at IS NULL OR ends_at > ?1) RETURNING patient_id",
         )
@@ -1173,20 +1237,20 @@ impl Access {
         .map_err(query_err("ending a care relationship"))?;
         if let Some(patient) = &patient {
             self.record(AuditEntry {
-                actor: Some(&admin.account),
+                actor: admin.map(|p| &p.account),
                 patient: PatientId::parse(patient),
                 action: Some(Action::RelationshipEnded),
-                address: admin.address.as_deref(),
+                mode: admin.is_none().then_some("operator"),
+                address: admin.and_then(|p| p.address.as_deref()),
                 detail: Some(format!("relationship={id}")),
-                ..Default::default()
             })
             .await?;
         }
         Ok(patient.is_some())
     }
 
-    pub async fn relationships(&self, by: Option<&Principal>) -> Result<Vec<RelationshipEntry>, AdminError> {
-        Self::require_admin(by)?;
+    pub async fn relationships(&self, by: AdminActor<'_>) -> Result<Vec<RelationshipEntry>, AdminError> {
+        Self::authorize_admin(by)?;
         sqlx::query_as(
             "SELECT r.id, a.login, a.display_name, p.ins,
                     TRIM(COALESCE(p.family_name, '') || ' ' || COALESCE(p.given_names, '')) AS patient_name,

@@ -68,7 +68,9 @@ pub async fn sync_patient(
                 for document in retrieved.documents {
                     missing.retain(|id| *id != document.unique_id);
                     report.fetched += 1;
-                    match import_bytes(store, &document.unique_id, document.bytes, DocumentSource::Dmp).await {
+                    let repository = batch.iter().find(|(_, id)| *id == document.unique_id).map(|(repository, _)| repository.as_str());
+                    let source = DocumentSource::Dmp { entry: Some(format!("{}^{}", repository.unwrap_or_default(), document.unique_id)) };
+                    match import_bytes(store, &document.unique_id, document.bytes, source).await {
                         Ok(_) => report.stored += 1,
                         Err(e) => report.failed.push((document.unique_id, e.to_string())),
                     }

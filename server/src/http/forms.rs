@@ -16,7 +16,7 @@ use super::guard::{
     RequestAuth, SESSION_COOKIE, append_cookie, clear_session_cookie, cookie_value, percent_encode_path, safe_next, session_cookie,
 };
 use crate::access::secrets::constant_time_eq;
-use crate::access::{AdminError, AdminProblem, BreakGlassError, NewAccount, Principal, Role, SignInError};
+use crate::access::{AdminActor, AdminError, AdminProblem, BreakGlassError, NewAccount, Principal, Role, SignInError};
 use crate::domain::PatientId;
 
 fn see_other(location: &str) -> Response {
@@ -209,7 +209,7 @@ pub(crate) async fn upload(
     let (mut stored, mut problems) = (0usize, 0usize);
     for file in parts.iter().filter(|p| p.field.as_deref() == Some("file") && !p.body.is_empty()) {
         let name = file.filename.clone().unwrap_or_else(|| "upload.xml".into());
-        match crate::import::import_bytes(state.store.as_ref(), &name, file.body.clone(), crate::store::DocumentSource::File).await {
+        match crate::import::import_bytes(state.store.as_ref(), &name, file.body.clone(), crate::store::DocumentSource::Upload { by: principal.account.id }).await {
             Ok(outcome) => {
                 stored += usize::from(!outcome.already_present);
                 problems += usize::from(outcome.problem.is_some());
@@ -327,7 +327,7 @@ pub(crate) async fn create_account(State(state): State<AppState>, Checked(princi
         structure_name: nonempty(form.structure_name),
         patient_ins: nonempty(form.patient_ins),
     };
-    admin_outcome(state.access.create_account(Some(principal), new).await.map(|_| ()), "account")
+    admin_outcome(state.access.create_account(AdminActor::Web(Some(principal)), new).await.map(|_| ()), "account")
 }
 
 #[derive(serde::Deserialize)]
@@ -343,7 +343,7 @@ pub(crate) async fn set_account_disabled(
     Checked(principal, form): Checked<DisableForm>,
 ) -> Response {
     let principal = &principal;
-    admin_outcome(state.access.set_account_disabled(Some(principal), &login, form.disabled).await, "account")
+    admin_outcome(state.access.set_account_disabled(AdminActor::Web(Some(principal)), &login, form.disabled).await, "account")
 }
 
 #[derive(serde::Deserialize)]
@@ -365,7 +365,7 @@ pub(crate) async fn add_relationship(State(state): State<AppState>, Checked(prin
             _ => return admin_outcome(Err(AdminError::Invalid(AdminProblem::BadDuration)), ""),
         },
     };
-    let result = state.access.add_relationship(Some(principal), false, &form.login, &form.patient_ins, &form.kind, days).await;
+    let result = state.access.add_relationship(AdminActor::Web(Some(principal)), &form.login, &form.patient_ins, &form.kind, days).await;
     admin_outcome(result.map(|_| ()), "relationship")
 }
 
@@ -376,5 +376,5 @@ pub(crate) async fn end_relationship(
     Checked(principal, _): Checked<CsrfForm>,
 ) -> Response {
     let principal = &principal;
-    admin_outcome(state.access.end_relationship(Some(principal), &id).await.map(|_| ()), "ended")
+    admin_outcome(state.access.end_relationship(AdminActor::Web(Some(principal)), &id).await.map(|_| ()), "ended")
 }

@@ -386,6 +386,8 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
         problem_code: d.parse_error_code,
         state: None,
         reasons: Vec::new(),
+        provenance: d.provenance,
+        uploaded_by: d.uploaded_by,
     }
 }
 
@@ -685,8 +687,8 @@ impl Backend for StoreBackend {
                     AppError::Unavailable("access".into())
                 }
             };
-            let accounts = self.access.accounts(Some(principal)).await.map_err(refused)?;
-            let relationships = self.access.relationships(Some(principal)).await.map_err(refused)?;
+            let accounts = self.access.accounts(crate::access::AdminActor::Web(Some(principal))).await.map_err(refused)?;
+            let relationships = self.access.relationships(crate::access::AdminActor::Web(Some(principal))).await.map_err(refused)?;
             Ok(AdminOverview {
                 accounts: accounts
                     .into_iter()

@@ -14,6 +14,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bioviewer_core::cda::{CdaTime, DocumentKind, ReportStatus, Sex};
+pub use bioviewer_core::normalise::Provenance;
+use uuid::Uuid;
 
 use crate::domain::{DocumentId, Ins, PatientId};
 
@@ -37,19 +39,47 @@ impl StoreError {
     }
 }
 
-/// Where a document came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a document came from: its provenance, which alone decides what it may do (grant a
+/// prescriber's access, set the patient's identity, replace another version, stop a DMP
+/// document from being retrieved). What the document says is never a right.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentSource {
-    File,
-    Dmp,
+    /// Retrieved from the patient's DMP, for this registry entry (`repositoryUniqueId^uniqueId`).
+    Dmp { entry: Option<String> },
+    /// Imported by the operator (`bioviewer import`: shell access to the server).
+    Operator,
+    /// Uploaded through the web application by this account.
+    Upload { by: Uuid },
 }
 
 impl DocumentSource {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
+        provenance_str(self.provenance())
+    }
+
+    pub fn provenance(&self) -> Provenance {
         match self {
-            DocumentSource::File => "file",
-            DocumentSource::Dmp => "dmp",
+            DocumentSource::Dmp { .. } => Provenance::Dmp,
+            DocumentSource::Operator => Provenance::Operator,
+            DocumentSource::Upload { .. } => Provenance::Upload,
         }
+    }
+}
+
+pub(crate) fn provenance_str(provenance: Provenance) -> &'static str {
+    match provenance {
+        Provenance::Dmp => "dmp",
+        Provenance::Operator => "operator",
+        Provenance::Upload => "upload",
+    }
+}
+
+/// The provenance a stored `source` column says; an unknown value is the least trusted.
+pub(crate) fn provenance_from_str(s: &str) -> Provenance {
+    match s {
+        "dmp" => Provenance::Dmp,
+        "operator" | "file" => Provenance::Operator,
+        _ => Provenance::Upload,
     }
 }
 
@@ -116,6 +146,49 @@ pub struct PatientRecord {
     pub birth_date: Option<CdaTime>,
     pub sex: Option<Sex>,
     pub document_count: u32,
+    /// Where the identity above was learned.
+    pub identity_source: Provenance,
+}
+
+impl PatientRecord {
+    /// The identity the history shows and checks every document against.
+    pub fn identity(&self) -> bioviewer_core::normalise::PatientIdentity {
+        bioviewer_core::normalise::PatientIdentity {
+            ins: self.ins.clone(),
+            ins_root: self.ins_root.clone(),
+            family_name: self.family_name.clone(),
+            given_name: self.given_names.clone(),
+            birth_date: self.birth_date,
+            sex: self.sex,
+        }
+    }
+}
+
+/// A stored document's bytes with what the normaliser needs to know of its provenance.
+#[derive(Debug, Clone)]
+pub struct RawDocument {
+    pub id: DocumentId,
+    pub raw: Vec<u8>,
+    pub provenance: Provenance,
+}
+
+/// What the history cache keys on for one document: its id, the SHA-256 of its bytes and its
+/// provenance (identical bytes retrieved from the DMP after an upload raise its provenance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentFingerprint {
+    pub id: DocumentId,
+    pub sha256: String,
+    pub provenance: Provenance,
+}
+
+/// Something about a patient's identity the operator must look at (no names, no dates).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IdentityAlert {
+    pub patient_id: String,
+    pub document_id: Option<String>,
+    pub kind: String,
+    pub detail: Option<String>,
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +197,9 @@ pub struct DocumentRecord {
     pub patient_id: Option<PatientId>,
     pub size_bytes: u64,
     pub source: String,
+    pub provenance: Provenance,
+    /// The uploader's display name (uploads only).
+    pub uploaded_by: Option<String>,
     pub source_name: Option<String>,
     pub index: Option<DocumentIndex>,
     pub parse_error: Option<String>,
@@ -145,13 +221,17 @@ pub trait Store: Send + Sync + 'static {
     fn patient_document(&self, patient: PatientId, document: DocumentId) -> StoreFuture<'_, Option<DocumentRecord>>;
     /// The raw bytes exactly as received.
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>>;
-    /// Which of these CDA ids (`root^extension`, the DMP's uniqueId) are stored already.
+    /// Which of these CDA ids (`root^extension`, the DMP's uniqueId) are stored already from a
+    /// trusted source (the DMP, the operator): an uploaded copy never stops a sync from
+    /// retrieving the laboratory's document.
     fn stored_cda_ids(&self, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>>;
     /// Every document of a patient with its raw bytes (for normalisation), oldest import first.
-    fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, Vec<u8>)>>;
-    /// The same documents as [`Store::patient_raw_documents`], in the same order, as
-    /// (id, SHA-256 of the bytes) without the bytes: what the history cache keys on.
-    fn patient_document_set(&self, id: PatientId) -> StoreFuture<'_, Vec<(DocumentId, String)>>;
+    fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<RawDocument>>;
+    /// The same documents as [`Store::patient_raw_documents`], in the same order, without the
+    /// bytes: what the history cache keys on.
+    fn patient_document_set(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentFingerprint>>;
+    /// Identity alerts for the operator, newest first.
+    fn identity_alerts(&self) -> StoreFuture<'_, Vec<IdentityAlert>>;
 }
 
 pub(crate) fn sex_to_str(sex: Sex) -> &'static str {

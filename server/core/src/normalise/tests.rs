@@ -141,7 +141,7 @@ fn history_of(reports: &[Report], options: &Options) -> History {
     let catalogue = Catalogue::embedded();
     let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
     let inputs: Vec<InputDocument<'_>> =
-        reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r) }).collect();
+        reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
     normalise(&inputs, &catalogue, &transcoding, options)
 }
 
@@ -470,7 +470,7 @@ fn the_history_does_not_depend_on_the_order_of_the_documents() {
     let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
     let run = |reports: &[Report], names: &[&str]| {
         let inputs: Vec<InputDocument<'_>> =
-            reports.iter().zip(names).map(|(r, n)| InputDocument { id: n.to_string(), report: Ok(r) }).collect();
+            reports.iter().zip(names).map(|(r, n)| InputDocument { id: n.to_string(), report: Ok(r), provenance: Provenance::Operator }).collect();
         let h = normalise(&inputs, &catalogue, &transcoding, &Options::default());
         h.series
     };
@@ -480,4 +480,115 @@ fn the_history_does_not_depend_on_the_order_of_the_documents() {
     assert_eq!(forward, backward);
     let glucose = forward.iter().find(|s| s.analyte == "glucose_fasting").unwrap();
     assert_eq!(glucose.points.len(), 2, "two laboratories, two measurements");
+}
+
+// --- provenance and identity (issue 12: what a document says is never a right) -------------
+
+fn history_from(reports: &[(Report, Provenance)], options: &Options) -> History {
+    let catalogue = Catalogue::embedded();
+    let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
+    let inputs: Vec<InputDocument<'_>> =
+        reports.iter().enumerate().map(|(i, (r, p))| InputDocument { id: format!("doc{i}"), report: Ok(r), provenance: *p }).collect();
+    normalise(&inputs, &catalogue, &transcoding, options)
+}
+
+#[test]
+fn an_uploaded_later_version_never_replaces_the_laboratorys_report() {
+    let genuine = report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]));
+    let mut forged = doc("Lab A", "20240105", vec![r("2823-3", q("6.9", "mmol/L"))]);
+    forged.version = 2;
+    for provenance in [Provenance::Dmp, Provenance::Operator] {
+        let h = history_from(&[(genuine.clone(), provenance), (report(&forged), Provenance::Upload)], &Options::default());
+        assert_eq!(h.documents[0].status, DocumentState::Current, "the laboratory's report stays");
+        assert_eq!(h.documents[1].status, DocumentState::Rejected);
+        assert_eq!(h.documents[1].provenance, Provenance::Upload);
+        assert_eq!(h.documents[1].problem_codes, vec![DocumentProblem::ConflictsWithLaboratory { version: 1 }]);
+        let k = series(&h, "potassium");
+        assert_eq!(k.points.len(), 1, "the forged value never shows");
+        assert_eq!(k.points[0].display.as_deref(), Some("4.2"));
+    }
+    // The same version uploaded again (other bytes) is a conflict too.
+    let same_version = report(&doc("Lab A", "20240105", vec![r("2823-3", q("6.9", "mmol/L"))]));
+    let h = history_from(&[(genuine.clone(), Provenance::Dmp), (same_version, Provenance::Upload)], &Options::default());
+    assert_eq!(h.documents[0].status, DocumentState::Current);
+    assert_eq!(h.documents[1].status, DocumentState::Rejected);
+    // An older uploaded version is simply replaced by the laboratory's.
+    let mut newer = doc("Lab A", "20240105", vec![r("2823-3", q("4.3", "mmol/L"))]);
+    newer.version = 3;
+    let h = history_from(&[(report(&newer), Provenance::Dmp), (report(&forged), Provenance::Upload)], &Options::default());
+    assert_eq!(h.documents[1].status, DocumentState::Replaced);
+    assert_eq!(series(&h, "potassium").points[0].display.as_deref(), Some("4.3"));
+}
+
+#[test]
+fn uploads_alone_follow_the_version_rule_among_themselves() {
+    let first = report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.1", "mmol/L"))]));
+    let mut second = doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]);
+    second.version = 2;
+    let h = history_from(&[(first, Provenance::Upload), (report(&second), Provenance::Upload)], &Options::default());
+    assert_eq!(h.documents[0].status, DocumentState::Replaced);
+    assert_eq!(h.documents[1].status, DocumentState::Current);
+    assert_eq!(series(&h, "potassium").points[0].display.as_deref(), Some("4.2"));
+}
+
+fn with_identity(mut report: Report, family: &str, birth: &str, sex: Sex) -> Report {
+    let patient = report.header.patient.as_mut().unwrap();
+    patient.name.family = Some(family.into());
+    patient.birth_date = Some(time(birth));
+    patient.sex = Some(sex);
+    report
+}
+
+#[test]
+fn a_document_with_the_patients_ins_but_another_birth_date_or_sex_is_rejected_and_the_identity_stays() {
+    let genuine = with_identity(report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))])), "TEST", "19760315", Sex::Female);
+    let impostor = with_identity(report(&doc("Lab B", "20240205", vec![r("2823-3", q("6.5", "mmol/L"))])), "AUTRE", "19500101", Sex::Male);
+    let renamed = with_identity(report(&doc("Lab B", "20240305", vec![r("2823-3", q("4.4", "mmol/L"))])), "TEST-MARIEE", "19760315", Sex::Female);
+    // The impostor comes first: the identity is still the most trusted source's.
+    let h = history_from(
+        &[(impostor.clone(), Provenance::Upload), (genuine.clone(), Provenance::Dmp), (renamed, Provenance::Dmp)],
+        &Options::default(),
+    );
+    let patient = h.patient.as_ref().unwrap();
+    assert_eq!((patient.family_name.as_deref(), patient.sex), (Some("TEST"), Some(Sex::Female)));
+    assert_eq!(h.documents[0].status, DocumentState::Rejected);
+    assert_eq!(h.documents[0].problem_codes, vec![DocumentProblem::IdentityConflict { birth_date: true, sex: true }]);
+    assert_eq!(h.documents[2].status, DocumentState::Current, "another name is flagged, not rejected");
+    assert_eq!(h.documents[2].problem_codes, vec![DocumentProblem::NameDiffers]);
+    let values: Vec<String> = series(&h, "potassium").points.iter().map(|p| p.display.as_deref().unwrap().to_string()).collect();
+    assert_eq!(values, ["4.2", "4.4"], "6.5 never shows");
+    // The store's identity, when given, is the one kept, whatever the documents say.
+    let stored = PatientIdentity {
+        ins: INS.into(),
+        ins_root: oid::INS_NIR_TEST.into(),
+        family_name: Some("TEST".into()),
+        given_name: Some("ALICE".into()),
+        birth_date: Some(time("19760315")),
+        sex: Some(Sex::Female),
+    };
+    let h = history_from(&[(impostor, Provenance::Dmp)], &Options { patient: Some(stored.clone()), ..Options::default() });
+    assert_eq!(h.patient.as_ref(), Some(&stored));
+    assert_eq!(h.documents[0].status, DocumentState::Rejected);
+    assert!(h.series.is_empty());
+}
+
+#[test]
+fn one_ins_number_under_two_authorities_is_one_patient_flagged() {
+    let production = report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]));
+    let mut test_oid = report(&doc("Lab B", "20240205", vec![r("2823-3", q("4.3", "mmol/L"))]));
+    let patient = test_oid.header.patient.as_mut().unwrap();
+    for id in &mut patient.ids {
+        if id.root == oid::INS_NIR_TEST {
+            id.root = oid::INS_NIR.into();
+        }
+    }
+    assert_eq!(test_oid.header.patient.as_ref().unwrap().ins().unwrap().root, oid::INS_NIR);
+    let h = history_from(&[(production, Provenance::Dmp), (test_oid, Provenance::Dmp)], &Options::default());
+    assert!(h.problems.iter().all(|p| !p.contains("different patients")), "{:?}", h.problems);
+    assert_eq!(h.documents[1].status, DocumentState::Current);
+    assert_eq!(h.documents[1].problem_codes, vec![DocumentProblem::InsAuthorityDiffers]);
+    assert_eq!(series(&h, "potassium").points.len(), 2);
+    // Asked by either spelling, the same history.
+    let asked = Options { patient_ins: Some(format!("{}^{INS}", oid::INS_NIR)), ..Options::default() };
+    assert_eq!(series(&history_from(&[(report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))])), Provenance::Dmp)], &asked), "potassium").points.len(), 1);
 }
