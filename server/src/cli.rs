@@ -437,6 +437,7 @@ fn normalize_command(
     let options = Options {
         patient_ins: patient,
         patient: None,
+        known_identifiers: Vec::new(),
         unit_system: match unit_system {
             UnitSystemArg::Si => UnitSystem::Si,
             UnitSystemArg::Conventional => UnitSystem::Conventional,

@@ -39,17 +39,23 @@ pub const DEFAULT_CACHED_HISTORIES: usize = 32;
 struct CacheKey {
     patient: PatientId,
     unit_system: UnitSystem,
-    /// SHA-256 over the patient's identity and every (document id, content SHA-256, provenance),
-    /// in order.
+    /// SHA-256 over the patient's identity and identifiers and every (document id, content
+    /// SHA-256, provenance), in order.
     document_set: [u8; 32],
 }
 
 impl CacheKey {
-    fn new(patient: PatientId, identity: &PatientIdentity, unit_system: UnitSystem, documents: &[DocumentFingerprint]) -> CacheKey {
+    fn new(
+        patient: PatientId,
+        identity: &PatientIdentity,
+        identifiers: &[bioviewer_core::cda::InstanceId],
+        unit_system: UnitSystem,
+        documents: &[DocumentFingerprint],
+    ) -> CacheKey {
         let mut digest = Sha256::new();
         // The identity the history checks documents against (it changes when a more trusted
-        // source sets it) and its INS.
-        digest.update(serde_json::to_vec(identity).unwrap_or_default());
+        // source sets it), and every identifier the patient is known by.
+        digest.update(serde_json::to_vec(&(identity, identifiers)).unwrap_or_default());
         for d in documents {
             // Fixed-width fields and a separator: no two different sets give the same stream.
             digest.update(b"\n");
@@ -152,7 +158,13 @@ impl Normaliser {
 
     /// Normalises raw documents (id, bytes, provenance) of one patient, whose identity is the
     /// store's.
-    pub fn history(&self, documents: &[(String, Vec<u8>, Provenance)], patient: &PatientIdentity, unit_system: UnitSystem) -> History {
+    pub fn history(
+        &self,
+        documents: &[(String, Vec<u8>, Provenance)],
+        patient: &PatientIdentity,
+        known_identifiers: Vec<bioviewer_core::cda::InstanceId>,
+        unit_system: UnitSystem,
+    ) -> History {
         let parsed = parse_all(documents);
         let inputs: Vec<InputDocument<'_>> = documents
             .iter()
@@ -166,6 +178,7 @@ impl Normaliser {
         let options = Options {
             patient_ins: Some(format!("{}^{}", patient.ins_root, patient.ins)),
             patient: Some(patient.clone()),
+            known_identifiers,
             unit_system,
         };
         normalise(&inputs, &self.catalogue, &self.transcoding, &options)
@@ -209,8 +222,10 @@ pub async fn patient_history(
 ) -> Result<Option<Arc<History>>, HistoryError> {
     let Some(record) = store.patient(patient).await? else { return Ok(None) };
     let identity = record.identity();
+    let identifiers: Vec<bioviewer_core::cda::InstanceId> =
+        store.patient_identifiers(patient).await?.iter().map(crate::store::PatientIdentifier::instance_id).collect();
     let document_set = store.patient_document_set(patient).await?;
-    let key = CacheKey::new(patient, &identity, unit_system, &document_set);
+    let key = CacheKey::new(patient, &identity, &identifiers, unit_system, &document_set);
     if let Some(history) = normaliser.cache.get(&key) {
         tracing::debug!(patient = %patient, "history from the cache");
         return Ok(Some(history));
@@ -225,7 +240,7 @@ pub async fn patient_history(
     let worker = normaliser.clone();
     let history = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        worker.history(&documents, &identity, unit_system)
+        worker.history(&documents, &identity, identifiers, unit_system)
     })
     .await
     .map_err(|e| HistoryError::Task(e.to_string()))?;

@@ -10,6 +10,77 @@
 
 use bioviewer_core::normalise::{PatientIdentity, Provenance, identity_differences};
 
+use crate::domain::PatientId;
+
+/// What the store found for a document's patient identifiers, for [`attribute`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AttributionFacts {
+    /// The DMP returned the document in answer to a query for this INS number.
+    pub dmp_query: Option<String>,
+    /// The record with that INS number, if any.
+    pub dmp_patient: Option<PatientId>,
+    /// The document's own INS number, if it names a valid one.
+    pub header_ins: Option<String>,
+    /// The record with that INS number, if any.
+    pub header_ins_patient: Option<PatientId>,
+    /// The records already known by one of the document's other identifiers (INS-C, local
+    /// ids...), without repeats.
+    pub id_patients: Vec<PatientId>,
+}
+
+/// Which record a document goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Attribution {
+    /// An existing record; `learn_ids`: the document's other identifiers become this
+    /// record's too.
+    To { patient: PatientId, learn_ids: bool },
+    /// A new record, keyed by `key`.
+    New { key: NewKey, learn_ids: bool },
+    /// No record: the document is stored unattributed, with the reason.
+    Unattributed { reason: &'static str },
+}
+
+/// The identifier a new record is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NewKey {
+    /// The INS the DMP was asked about.
+    DmpQuery,
+    /// The document's INS.
+    HeaderIns,
+    /// The document's first other identifier (an INS-C first): a record marked "no INS".
+    HeaderOther,
+}
+
+/// The attribution rules (docs/identity.md):
+/// 1. a document the DMP returned for a patient is that patient's, whatever identifier its
+///    header carries; a header naming another INS is filed there all the same (the history
+///    rejects it and shows the conflict) and teaches no identifier;
+/// 2. otherwise a document with an INS goes to the record of that INS number; one naming only
+///    other identifiers goes to the one record already known by them, to a new record when
+///    none is (nothing is merged on name or birth date), and to none when two records are;
+/// 3. only trusted sources (the DMP, the operator) teach a record new identifiers: an upload
+///    never makes later documents follow it. A new record learns its document's identifiers.
+pub(crate) fn attribute(facts: &AttributionFacts, from: Provenance) -> Attribution {
+    if let Some(query) = &facts.dmp_query {
+        let agrees = facts.header_ins.as_ref().is_none_or(|ins| ins == query);
+        return match facts.dmp_patient {
+            Some(patient) => Attribution::To { patient, learn_ids: agrees },
+            None => Attribution::New { key: NewKey::DmpQuery, learn_ids: agrees },
+        };
+    }
+    if facts.header_ins.is_some() {
+        return match facts.header_ins_patient {
+            Some(patient) => Attribution::To { patient, learn_ids: from.is_trusted() },
+            None => Attribution::New { key: NewKey::HeaderIns, learn_ids: true },
+        };
+    }
+    match facts.id_patients.as_slice() {
+        [] => Attribution::New { key: NewKey::HeaderOther, learn_ids: true },
+        [patient] => Attribution::To { patient: *patient, learn_ids: from.is_trusted() },
+        _ => Attribution::Unattributed { reason: "its identifiers belong to two different records" },
+    }
+}
+
 /// What to do with the stored identity.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum IdentityDecision {
@@ -59,6 +130,43 @@ fn filled(first: &PatientIdentity, second: &PatientIdentity) -> PatientIdentity 
 mod tests {
     use super::*;
     use bioviewer_core::cda::{CdaTime, Sex};
+
+    const INS: &str = "279035121518989";
+
+    #[test]
+    fn a_dmp_document_is_the_queried_patients_whatever_its_header_says() {
+        let p = PatientId::new();
+        let facts = AttributionFacts { dmp_query: Some(INS.into()), dmp_patient: Some(p), ..Default::default() };
+        assert_eq!(attribute(&facts, Provenance::Dmp), Attribution::To { patient: p, learn_ids: true });
+        // Another INS in the header: filed with the patient (the history rejects it), teaches nothing.
+        let other = AttributionFacts { header_ins: Some("180124562302465".into()), ..facts.clone() };
+        assert_eq!(attribute(&other, Provenance::Dmp), Attribution::To { patient: p, learn_ids: false });
+        let first = AttributionFacts { dmp_patient: None, ..facts };
+        assert_eq!(attribute(&first, Provenance::Dmp), Attribution::New { key: NewKey::DmpQuery, learn_ids: true });
+    }
+
+    #[test]
+    fn a_file_naming_only_an_ins_c_goes_to_the_record_known_by_it_or_a_new_one() {
+        let p = PatientId::new();
+        let known = AttributionFacts { id_patients: vec![p], ..Default::default() };
+        assert_eq!(attribute(&known, Provenance::Operator), Attribution::To { patient: p, learn_ids: true });
+        assert_eq!(attribute(&known, Provenance::Upload), Attribution::To { patient: p, learn_ids: false }, "an upload teaches nothing");
+        assert_eq!(attribute(&AttributionFacts::default(), Provenance::Upload), Attribution::New { key: NewKey::HeaderOther, learn_ids: true });
+        let two = AttributionFacts { id_patients: vec![p, PatientId::new()], ..Default::default() };
+        assert!(matches!(attribute(&two, Provenance::Operator), Attribution::Unattributed { .. }), "never merged by guess");
+    }
+
+    #[test]
+    fn an_ins_decides_before_any_other_identifier() {
+        let by_ins = PatientId::new();
+        let facts = AttributionFacts {
+            header_ins: Some(INS.into()),
+            header_ins_patient: Some(by_ins),
+            id_patients: vec![PatientId::new()],
+            ..Default::default()
+        };
+        assert_eq!(attribute(&facts, Provenance::Upload), Attribution::To { patient: by_ins, learn_ids: false });
+    }
 
     fn person(family: &str, birth: &str, sex: Sex) -> PatientIdentity {
         PatientIdentity {

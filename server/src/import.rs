@@ -6,7 +6,8 @@ use bioviewer_core::cda::{self, Report};
 use tracing::{info, warn};
 
 use crate::domain::Ins;
-use crate::store::{DocumentIndex, DocumentSource, NewDocument, NewPatient, Store, StoreError, Stored};
+use crate::store::{DocumentIndex, DocumentSource, NewDocument, NewPatient, PatientIdentifier, PatientKey, Store, StoreError, Stored};
+use bioviewer_core::cda::IdentifierKind;
 
 /// What happened to one imported document (no health data: safe to log and print).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -40,13 +41,13 @@ pub async fn import_bytes(store: &dyn Store, name: &str, raw: Vec<u8>, source: D
         patient,
     };
     let outcome = match store.store_document(document).await? {
-        Stored::Inserted { document, patient } => ImportOutcome {
+        Stored::Inserted { document, patient, unattributed } => ImportOutcome {
             name: name.to_string(),
             stored: Some(document.to_string()),
             already_present: false,
             patient: patient.map(|p| p.to_string()),
             kind,
-            problem,
+            problem: problem.or_else(|| unattributed.map(str::to_string)),
         },
         Stored::AlreadyPresent { document } => ImportOutcome {
             name: name.to_string(),
@@ -87,25 +88,38 @@ fn index_of(report: &Report) -> DocumentIndex {
     }
 }
 
-/// The patient a report is about, identified by a valid INS; otherwise why not.
+/// The patient a report names: by its INS when it carries a valid one, otherwise by its other
+/// identifiers (an INS-C first); the store decides which record that is
+/// (`identity::attribute`). An INS that fails its key check attributes nothing.
 fn patient_of(report: &Report) -> (Option<NewPatient>, Option<String>) {
     let Some(patient) = report.header.patient.as_ref() else {
         return (None, report.kind.is_cr_bio().then(|| "no patient in the document".to_string()));
     };
-    let Some(id) = patient.ins() else {
-        return (None, Some("the patient has no INS".to_string()));
+    let key = match patient.ins() {
+        Some(id) => match Ins::new(&id.root, id.extension.as_deref().unwrap_or_default()) {
+            Ok(ins) => PatientKey::Ins(ins),
+            Err(e) => return (None, Some(format!("invalid INS: {e}"))),
+        },
+        None => match patient.primary_id().and_then(PatientIdentifier::of) {
+            Some(id) => PatientKey::Other(id),
+            None => return (None, Some("the patient has no identifier".to_string())),
+        },
     };
-    match Ins::new(&id.root, id.extension.as_deref().unwrap_or_default()) {
-        Ok(ins) => (
-            Some(NewPatient {
-                ins,
-                family_name: patient.name.family.clone().or_else(|| patient.name.birth_family.clone()),
-                given_names: patient.name.given.first().cloned(),
-                birth_date: patient.birth_date,
-                sex: patient.sex,
-            }),
-            None,
-        ),
-        Err(e) => (None, Some(format!("invalid INS: {e}"))),
-    }
+    let other_ids = patient
+        .ids
+        .iter()
+        .filter_map(PatientIdentifier::of)
+        .filter(|id| !(id.authority == key.authority() && id.value == key.value()) && id.kind != IdentifierKind::Ins)
+        .collect();
+    (
+        Some(NewPatient {
+            key,
+            other_ids,
+            family_name: patient.name.family.clone().or_else(|| patient.name.birth_family.clone()),
+            given_names: patient.name.given.first().cloned(),
+            birth_date: patient.birth_date,
+            sex: patient.sex,
+        }),
+        None,
+    )
 }

@@ -199,7 +199,7 @@ async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":6"), "{body}");
+    assert!(body.contains("\"schema_version\":10"), "{body}");
 }
 
 #[tokio::test]
@@ -1563,4 +1563,99 @@ async fn an_account_opening_a_record_is_in_that_patients_access_log_and_national
         let log = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
         assert!(log.iter().any(|line| line.action == "account_created"), "{log:?}");
     }
+}
+
+// --- The INS-C era: one person, several identifiers (issue 14) -------------------------------
+
+const LEGACY_INS_C: &str = "1234567890123456789012";
+
+/// The report as laboratories wrote it before 2021: the INS-C in the header, no INS (and
+/// optionally a local id of the laboratory beside it).
+fn legacy_report(n: usize, which: usize, local_id: Option<&str>) -> bioviewer_core::cda::Report {
+    let mut report = demo_report(n, which);
+    let patient = report.header.patient.as_mut().unwrap();
+    patient.ids = vec![bioviewer_core::cda::InstanceId { root: "1.2.250.1.213.1.4.2".into(), extension: Some(LEGACY_INS_C.into()) }];
+    if let Some(local) = local_id {
+        patient.ids.push(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.42".into(), extension: Some(local.into()) });
+    }
+    report
+}
+
+#[tokio::test]
+async fn files_naming_only_an_ins_c_go_to_one_record_marked_without_ins() {
+    let app = spawn_app().await;
+    let first = import_bytes(app.store.as_ref(), "a.xml", xml_of(&legacy_report(0, 0, Some("IPP-7"))), DocumentSource::Operator).await.unwrap();
+    let second = import_bytes(app.store.as_ref(), "b.xml", xml_of(&legacy_report(0, 1, None)), DocumentSource::Operator).await.unwrap();
+    assert!(first.patient.is_some() && first.patient == second.patient, "{first:?} {second:?}");
+    let records = app.store.list_patients().await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert!(!records[0].has_ins(), "a record known by no INS is marked as such");
+    // The laboratory's local id, learned from the operator's file, finds the record too.
+    let local = bioviewer::store::PatientIdentifier {
+        authority: "1.2.250.1.999.42".into(),
+        value: "IPP-7".into(),
+        kind: bioviewer_core::cda::IdentifierKind::Local,
+    };
+    assert_eq!(app.store.patient_by_identifier(local).await.unwrap(), Some(records[0].id));
+    // Its history shows both reports.
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", LEGACY_INS_C, "attending_gp").await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let history = app.history_json(&gp, &records[0].id.to_string()).await;
+    assert!(history["documents"].as_array().unwrap().iter().all(|d| d["status"] == "current"), "{}", history["documents"]);
+    // Nothing merged on name or birth date alone: the same person under their INS is another record.
+    let ins_era = import_bytes(app.store.as_ref(), "c.xml", xml_of(&demo_report(0, 2)), DocumentSource::Operator).await.unwrap();
+    assert_ne!(ins_era.patient, first.patient);
+}
+
+#[tokio::test]
+async fn a_dmp_document_naming_only_an_ins_c_is_the_queried_patients_and_teaches_the_ins_c() {
+    let app = spawn_app().await;
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let query = bioviewer::domain::Ins::new("1.2.250.1.213.1.4.10", &ins).unwrap();
+    let dmp = |entry: &str| DocumentSource::Dmp { entry: Some(entry.into()), for_patient: Some(query.clone()) };
+    let now = import_bytes(app.store.as_ref(), "now.xml", xml_of(&demo_report(0, 0)), dmp("r^1")).await.unwrap();
+    let then = import_bytes(app.store.as_ref(), "then.xml", xml_of(&legacy_report(0, 1, None)), dmp("r^2")).await.unwrap();
+    assert_eq!(then.patient, now.patient, "filed with the patient the DMP was asked about");
+    let patient = bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap();
+    let identifiers = app.store.patient_identifiers(patient).await.unwrap();
+    assert!(identifiers.iter().any(|i| i.value == LEGACY_INS_C), "the INS-C is learned from the DMP: {identifiers:?}");
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let history = app.history_json(&gp, &patient.to_string()).await;
+    assert!(history["documents"].as_array().unwrap().iter().all(|d| d["status"] == "current"), "one decade: {}", history["documents"]);
+    // A later file naming only that INS-C joins the same record.
+    let file = import_bytes(app.store.as_ref(), "file.xml", xml_of(&legacy_report(0, 2, None)), DocumentSource::Operator).await.unwrap();
+    assert_eq!(file.patient, now.patient);
+    // A DMP answer whose header contradicts the patient (another birth date) is stored, filed
+    // with them, and rejected with the reason.
+    let mut contradicting = legacy_report(0, 3, None);
+    contradicting.header.patient.as_mut().unwrap().birth_date = bioviewer_core::cda::CdaTime::parse_hl7("19010101").ok();
+    let stored = import_bytes(app.store.as_ref(), "odd.xml", xml_of(&contradicting), dmp("r^3")).await.unwrap();
+    assert_eq!(stored.patient, now.patient);
+    let history = app.history_json(&gp, &patient.to_string()).await;
+    let odd = history["documents"].as_array().unwrap().iter().find(|d| Some(d["id"].as_str().unwrap()) == stored.stored.as_deref()).unwrap();
+    assert_eq!(odd["status"], "rejected");
+    assert_eq!(odd["problem_codes"][0]["problem"], "identity_conflict");
+}
+
+#[tokio::test]
+async fn an_upload_never_teaches_a_record_an_identifier() {
+    let app = spawn_app().await;
+    app.create_account("uploader", Role::Professional, None, None).await;
+    let uploader = app.sign_in("uploader", PASSWORD, None).await.unwrap();
+    // An uploaded report naming the patient's INS and, beside it, an INS-C.
+    let mut both = demo_report(0, 0);
+    both.header.patient.as_mut().unwrap().ids.push(bioviewer_core::cda::InstanceId {
+        root: "1.2.250.1.213.1.4.2".into(),
+        extension: Some(LEGACY_INS_C.into()),
+    });
+    import_bytes(app.store.as_ref(), "lab.xml", xml_of(&demo_report(0, 1)), DocumentSource::Operator).await.unwrap();
+    app.upload(&uploader, &[("both.xml", xml_of(&both))]).await;
+    let patient = app.store.list_patients().await.unwrap()[0].id;
+    assert!(app.store.patient_identifiers(patient).await.unwrap().iter().all(|i| i.value != LEGACY_INS_C));
+    // So a later INS-C-only report does not follow the upload into that record.
+    let later = import_bytes(app.store.as_ref(), "later.xml", xml_of(&legacy_report(0, 2, None)), DocumentSource::Operator).await.unwrap();
+    assert_ne!(later.patient.as_deref(), Some(patient.to_string().as_str()));
 }

@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Analyte, AnalyteKind, Catalogue, Transcoding, UnitSystem};
 use crate::cda::{
-    CdaTime, Code, Comparator, Decimal, DocumentKind, InstanceId, Observation, Report, ReportStatus, ResultStatus, Sex, Value,
+    CdaTime, Code, Comparator, Decimal, DocumentKind, IdentifierKind, InstanceId, Observation, Report, ReportStatus, ResultStatus, Sex,
+    Value,
 };
 use crate::fxhash::{FxBuild, FxHasher};
 use crate::units::{self, Rule, UnitError};
@@ -81,6 +82,9 @@ impl Provenance {
 pub struct Options {
     /// The patient's INS (value only, or `root^value`); when absent, the INS most documents name.
     pub patient_ins: Option<String>,
+    /// Every identifier the store knows the patient by (and the records linked to theirs): a
+    /// document naming none of them, and no INS of the patient, is not attributed.
+    pub known_identifiers: Vec<InstanceId>,
     /// The patient's identity as the store keeps it (from the most trusted source). When given,
     /// it is the history's identity and every document is checked against it; otherwise the
     /// identity comes from the most trusted, earliest document naming the patient.
@@ -357,16 +361,83 @@ fn matches_requested(ins: &InstanceId, requested: &str) -> bool {
     }
 }
 
+/// How an identifier is counted when choosing the patient most documents name: an INS by its
+/// number (any INS authority), any other identifier by authority and value.
+fn identifier_key(id: &InstanceId) -> String {
+    let value = id.extension.as_deref().unwrap_or_default().trim();
+    match id.patient_identifier_kind() {
+        IdentifierKind::Ins => format!("ins:{value}"),
+        _ => format!("{}^{value}", id.root),
+    }
+}
+
+fn same_identifier(a: &InstanceId, b: &InstanceId) -> bool {
+    let value = |id: &InstanceId| id.extension.as_deref().map(str::trim).map(str::to_ascii_uppercase);
+    match (a.patient_identifier_kind(), b.patient_identifier_kind()) {
+        (IdentifierKind::Ins, IdentifierKind::Ins) => value(a) == value(b),
+        _ => a.root == b.root && value(a).is_some() && value(a) == value(b),
+    }
+}
+
+/// Who a history is about: the identifier chosen or asked for, the patient's INS number when
+/// one is known, and every identifier the patient is known by.
+struct Wanted {
+    ins: Option<InstanceId>,
+    ids: Vec<InstanceId>,
+}
+
+enum Belongs {
+    Yes { authority_differs: bool },
+    /// The document names another INS.
+    Other,
+    /// Nothing in the document names this patient (no identifier known to be theirs).
+    Unknown,
+}
+
+impl Wanted {
+    fn new(primary: &InstanceId, known: &[InstanceId]) -> Wanted {
+        let mut ids = vec![primary.clone()];
+        ids.extend(known.iter().filter(|k| !same_identifier(k, primary)).cloned());
+        let ins = ids.iter().find(|id| id.patient_identifier_kind() == IdentifierKind::Ins).cloned();
+        Wanted { ins, ids }
+    }
+
+    /// Whether a document naming `p` is about this patient. An INS decides: the same number
+    /// (under any INS authority, flagged when it differs) or an INS the patient is known by;
+    /// another INS is another patient. Without an INS, an identifier known to be the
+    /// patient's (INS-C, local id, NIR without key, learned from a trusted source) attributes
+    /// it; nothing known (an unknown INS-C included), no attribution.
+    fn belongs(&self, p: &crate::cda::Patient) -> Belongs {
+        if let Some(ins) = p.ins() {
+            if let Some(wanted) = &self.ins
+                && same_identifier(ins, wanted)
+            {
+                return Belongs::Yes { authority_differs: ins.root != wanted.root };
+            }
+            if self.ids.iter().any(|k| same_identifier(k, ins)) {
+                return Belongs::Yes { authority_differs: false };
+            }
+            if self.ins.is_some() {
+                return Belongs::Other;
+            }
+        }
+        if p.ids.iter().any(|id| self.ids.iter().any(|k| same_identifier(k, id))) {
+            return Belongs::Yes { authority_differs: false };
+        }
+        if p.ins().is_some() { Belongs::Other } else { Belongs::Unknown }
+    }
+}
+
 /// The INS number of `ins` is the one requested (whatever authority the request names).
 fn same_ins_number(ins: &InstanceId, requested: &str) -> bool {
     let value = requested.trim().rsplit('^').next().unwrap_or_default();
     ins.extension.as_deref() == Some(value)
 }
 
-fn identity_of(ins: &InstanceId, p: &crate::cda::Patient) -> PatientIdentity {
+fn identity_of(primary: &InstanceId, p: &crate::cda::Patient) -> PatientIdentity {
     PatientIdentity {
-        ins: ins.extension.clone().unwrap_or_default(),
-        ins_root: ins.root.clone(),
+        ins: primary.extension.clone().unwrap_or_default(),
+        ins_root: primary.root.clone(),
         family_name: p.name.family.clone().or_else(|| p.name.birth_family.clone()),
         given_name: p.name.given.first().cloned(),
         birth_date: p.birth_date,
@@ -485,42 +556,47 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         })
         .collect();
 
-    // 1. Which patient: the INS asked for (any INS authority: one number is one identity),
-    //    else the one most laboratory reports name.
+    // 1. Which patient: the identifier asked for (an INS under any INS authority: one number is
+    //    one identity; an INS-C; `root^value` of any other), with every identifier the store
+    //    knows the patient by; else the identifier most laboratory reports name.
     let reports: Vec<Option<&Report>> = documents.iter().map(|d| d.report.as_ref().ok().copied()).collect();
-    let patient_ins: Option<InstanceId> = match &options.patient_ins {
-        Some(requested) => {
-            let named = || reports.iter().flatten().filter_map(|r| r.header.patient.as_ref()?.ins());
-            named().find(|ins| matches_requested(ins, requested)).or_else(|| named().find(|ins| same_ins_number(ins, requested))).cloned()
-        }
+    let named_ids = || reports.iter().flatten().filter(|r| r.kind.is_cr_bio()).filter_map(|r| r.header.patient.as_ref());
+    let primary: Option<InstanceId> = match &options.patient_ins {
+        Some(requested) => named_ids()
+            .flat_map(|p| p.ids.iter())
+            .find(|id| matches_requested(id, requested))
+            .or_else(|| named_ids().filter_map(|p| p.ins()).find(|ins| same_ins_number(ins, requested)))
+            .or_else(|| options.known_identifiers.iter().find(|id| matches_requested(id, requested)))
+            .cloned(),
         None => {
             let mut counts: BTreeMap<String, (usize, InstanceId)> = BTreeMap::new();
-            for ins in reports.iter().flatten().filter(|r| r.kind.is_cr_bio()).filter_map(|r| r.header.patient.as_ref()?.ins()) {
-                counts.entry(ins.extension.clone().unwrap_or_default()).or_insert((0, ins.clone())).0 += 1;
+            for id in named_ids().filter_map(|p| p.primary_id()) {
+                counts.entry(identifier_key(id)).or_insert((0, id.clone())).0 += 1;
             }
-            let best = counts.values().max_by_key(|(n, _)| *n).map(|(_, ins)| ins.clone());
+            let best = counts.values().max_by_key(|(n, _)| *n).map(|(_, id)| id.clone());
             if counts.len() > 1 {
                 problems.push(format!("documents name {} different patients; showing the one most documents name", counts.len()));
             }
             best
         }
     };
-    if patient_ins.is_none() {
+    if primary.is_none() {
         problems.push(match &options.patient_ins {
             Some(_) => "no document names the requested patient".to_string(),
-            None => "no document names a patient with an INS".to_string(),
+            None => "no document names a patient".to_string(),
         });
     }
+    let wanted = primary.as_ref().map(|primary| Wanted::new(primary, &options.known_identifiers));
     // The identity: the store's when given; else the most trusted, earliest report's.
     let patient: Option<PatientIdentity> = options.patient.clone().or_else(|| {
-        let wanted = patient_ins.as_ref()?;
+        let (wanted, primary) = (wanted.as_ref()?, primary.as_ref()?);
         document_order(&entries)
             .into_iter()
             .filter(|&i| reports[i].is_some_and(|r| r.kind.is_cr_bio()))
             .filter_map(|i| {
                 let p = reports[i]?.header.patient.as_ref()?;
-                let ins = p.ins()?;
-                (ins == wanted).then(|| (std::cmp::Reverse(entries[i].provenance.rank()), identity_of(ins, p)))
+                matches!(wanted.belongs(p), Belongs::Yes { .. })
+                    .then(|| (std::cmp::Reverse(entries[i].provenance.rank()), identity_of(primary, p)))
             })
             .enumerate()
             .min_by_key(|(position, (rank, _))| (*rank, *position))
@@ -533,23 +609,29 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             entry.problem(DocumentProblem::NotCrBio, "not a laboratory report (CR-BIO)");
             continue;
         }
-        let named = report.header.patient.as_ref().and_then(|p| Some((p, p.ins()?)));
-        match (named, &patient_ins) {
-            (Some((named, ins)), Some(wanted)) if ins.extension == wanted.extension => {
-                if ins.root != wanted.root {
-                    entry.problem(DocumentProblem::InsAuthorityDiffers, "the document names the patient's INS under another INS authority");
+        let named = report.header.patient.as_ref();
+        match (named, &wanted) {
+            (Some(named), Some(wanted)) => match wanted.belongs(named) {
+                Belongs::Yes { authority_differs } => {
+                    if authority_differs {
+                        entry.problem(DocumentProblem::InsAuthorityDiffers, "the document names the patient's INS under another INS authority");
+                    }
+                    if let (Some(identity), Some(primary)) = (&patient, &primary) {
+                        check_identity(entry, identity, &identity_of(primary, named));
+                    }
                 }
-                if let Some(identity) = &patient {
-                    check_identity(entry, identity, &identity_of(ins, named));
+                Belongs::Other => {
+                    entry.status = DocumentState::Rejected;
+                    entry.problem(DocumentProblem::AnotherPatient, "the document is about another patient");
                 }
-            }
-            (None, _) => {
-                entry.status = DocumentState::Rejected;
-                entry.problem(DocumentProblem::NoPatientIns, "the document names no patient INS: it cannot be attributed safely");
-            }
+                Belongs::Unknown => {
+                    entry.status = DocumentState::Rejected;
+                    entry.problem(DocumentProblem::NoPatientIns, "the document names no identifier of this patient: it cannot be attributed safely");
+                }
+            },
             _ => {
                 entry.status = DocumentState::Rejected;
-                entry.problem(DocumentProblem::AnotherPatient, "the document is about another patient");
+                entry.problem(DocumentProblem::NoPatientIns, "the document names no patient it could be attributed to");
             }
         }
         if report.kind == DocumentKind::CrBioPdfOnly {

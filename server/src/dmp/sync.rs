@@ -69,7 +69,11 @@ pub async fn sync_patient(
                     missing.retain(|id| *id != document.unique_id);
                     report.fetched += 1;
                     let repository = batch.iter().find(|(_, id)| *id == document.unique_id).map(|(repository, _)| repository.as_str());
-                    let source = DocumentSource::Dmp { entry: Some(format!("{}^{}", repository.unwrap_or_default(), document.unique_id)) };
+                    // The DMP returned it for this patient: it is theirs whatever its header names.
+                    let source = DocumentSource::Dmp {
+                        entry: Some(format!("{}^{}", repository.unwrap_or_default(), document.unique_id)),
+                        for_patient: crate::domain::Ins::new(&patient.ins_oid, &patient.ins).ok(),
+                    };
                     match import_bytes(store, &document.unique_id, document.bytes, source).await {
                         Ok(_) => report.stored += 1,
                         Err(e) => report.failed.push((document.unique_id, e.to_string())),

@@ -13,7 +13,7 @@ pub mod sqlite;
 use std::future::Future;
 use std::pin::Pin;
 
-use bioviewer_core::cda::{CdaTime, DocumentKind, ReportStatus, Sex};
+use bioviewer_core::cda::{CdaTime, DocumentKind, IdentifierKind, ReportStatus, Sex};
 pub use bioviewer_core::normalise::Provenance;
 use uuid::Uuid;
 
@@ -44,8 +44,11 @@ impl StoreError {
 /// document from being retrieved). What the document says is never a right.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentSource {
-    /// Retrieved from the patient's DMP, for this registry entry (`repositoryUniqueId^uniqueId`).
-    Dmp { entry: Option<String> },
+    /// Retrieved from a patient's DMP, for this registry entry (`repositoryUniqueId^uniqueId`),
+    /// in answer to a query for the patient of this INS: the document is that patient's
+    /// whatever identifier its header carries (unless it contradicts them: the history then
+    /// rejects it and shows why).
+    Dmp { entry: Option<String>, for_patient: Option<Ins> },
     /// Imported by the operator (`bioviewer import`: shell access to the server).
     Operator,
     /// Uploaded through the web application by this account.
@@ -86,11 +89,78 @@ pub(crate) fn provenance_from_str(s: &str) -> Provenance {
 /// Identity of a patient as a document states it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPatient {
-    pub ins: Ins,
+    /// The identifier the document names the patient by: its INS when it has one.
+    pub key: PatientKey,
+    /// The document's other patient identifiers (INS-C, NIR without key, local ids).
+    pub other_ids: Vec<PatientIdentifier>,
     pub family_name: Option<String>,
     pub given_names: Option<String>,
     pub birth_date: Option<CdaTime>,
     pub sex: Option<Sex>,
+}
+
+/// How a document names its patient.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PatientKey {
+    /// A valid INS (its key checked).
+    Ins(Ins),
+    /// No INS: an INS-C, a local id... (a record created under it is marked "no INS").
+    Other(PatientIdentifier),
+}
+
+impl PatientKey {
+    pub fn authority(&self) -> &str {
+        match self {
+            PatientKey::Ins(ins) => ins.oid(),
+            PatientKey::Other(id) => &id.authority,
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        match self {
+            PatientKey::Ins(ins) => ins.value(),
+            PatientKey::Other(id) => &id.value,
+        }
+    }
+
+    pub fn kind(&self) -> IdentifierKind {
+        match self {
+            PatientKey::Ins(_) => IdentifierKind::Ins,
+            PatientKey::Other(id) => id.kind,
+        }
+    }
+}
+
+/// One patient identifier: authority (OID), value, and what kind it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PatientIdentifier {
+    pub authority: String,
+    pub value: String,
+    pub kind: IdentifierKind,
+}
+
+impl PatientIdentifier {
+    pub fn of(id: &bioviewer_core::cda::InstanceId) -> Option<PatientIdentifier> {
+        let value = id.extension.as_deref()?.trim();
+        (!value.is_empty() && !id.root.trim().is_empty()).then(|| PatientIdentifier {
+            authority: id.root.trim().to_string(),
+            value: value.to_string(),
+            kind: id.patient_identifier_kind(),
+        })
+    }
+
+    pub fn instance_id(&self) -> bioviewer_core::cda::InstanceId {
+        bioviewer_core::cda::InstanceId { root: self.authority.clone(), extension: Some(self.value.clone()) }
+    }
+}
+
+pub(crate) fn identifier_kind_str(kind: IdentifierKind) -> &'static str {
+    match kind {
+        IdentifierKind::Ins => "ins",
+        IdentifierKind::InsC => "ins_c",
+        IdentifierKind::NirWithoutKey => "nir_without_key",
+        IdentifierKind::Local => "local",
+    }
 }
 
 /// What the header of a readable document says, for listing and ordering.
@@ -129,6 +199,8 @@ pub enum Stored {
     Inserted {
         document: DocumentId,
         patient: Option<PatientId>,
+        /// Why it went to no patient, when its identifiers could not decide.
+        unattributed: Option<&'static str>,
     },
     /// The same bytes were already stored.
     AlreadyPresent {
@@ -139,6 +211,8 @@ pub enum Stored {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatientRecord {
     pub id: PatientId,
+    /// The record's key: its INS, or for a record known by no INS the identifier it was
+    /// created under (see [`PatientRecord::has_ins`]).
     pub ins_root: String,
     pub ins: String,
     pub family_name: Option<String>,
@@ -151,6 +225,12 @@ pub struct PatientRecord {
 }
 
 impl PatientRecord {
+    /// Whether the record is keyed by an INS (else: an INS-C or another identifier, "no INS").
+    pub fn has_ins(&self) -> bool {
+        bioviewer_core::cda::InstanceId { root: self.ins_root.clone(), extension: Some(self.ins.clone()) }.patient_identifier_kind()
+            == IdentifierKind::Ins
+    }
+
     /// The identity the history shows and checks every document against.
     pub fn identity(&self) -> bioviewer_core::normalise::PatientIdentity {
         bioviewer_core::normalise::PatientIdentity {
@@ -215,7 +295,7 @@ pub trait Store: Send + Sync + 'static {
     fn store_document(&self, document: NewDocument) -> StoreFuture<'_, Stored>;
     fn list_patients(&self) -> StoreFuture<'_, Vec<PatientRecord>>;
     fn patient(&self, id: PatientId) -> StoreFuture<'_, Option<PatientRecord>>;
-    /// A patient's documents, newest report first.
+    /// A patient's documents (and those of the records linked to theirs), newest report first.
     fn patient_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentRecord>>;
     /// One document of this patient; `None` when it does not exist or is another patient's.
     fn patient_document(&self, patient: PatientId, document: DocumentId) -> StoreFuture<'_, Option<DocumentRecord>>;
@@ -232,6 +312,18 @@ pub trait Store: Send + Sync + 'static {
     fn patient_document_set(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentFingerprint>>;
     /// Identity alerts for the operator, newest first.
     fn identity_alerts(&self) -> StoreFuture<'_, Vec<IdentityAlert>>;
+    /// Every identifier this patient (and the records linked to theirs) is known by.
+    fn patient_identifiers(&self, id: PatientId) -> StoreFuture<'_, Vec<PatientIdentifier>>;
+    /// The record known by this identifier: an INS number under any INS authority, or
+    /// (authority, value) of any other identifier.
+    fn patient_by_identifier(&self, id: PatientIdentifier) -> StoreFuture<'_, Option<PatientId>>;
+    /// The records linked to this one now.
+    fn linked_patients(&self, id: PatientId) -> StoreFuture<'_, Vec<PatientId>>;
+    /// Links two records of one person (`by`: the account, `None` for the operator); `false`
+    /// when they were linked already.
+    fn link_patients(&self, a: PatientId, b: PatientId, by: Option<Uuid>) -> StoreFuture<'_, bool>;
+    /// Ends the link between two records; `false` when there was none.
+    fn unlink_patients(&self, a: PatientId, b: PatientId, by: Option<Uuid>) -> StoreFuture<'_, bool>;
 }
 
 pub(crate) fn sex_to_str(sex: Sex) -> &'static str {

@@ -118,88 +118,218 @@ fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
     })
 }
 
+/// A record and the records linked to it now, for `IN`; binds the record's id as `?1`.
+const RECORDS: &str = "(SELECT ?1 UNION SELECT patient_b FROM patient_links WHERE patient_a = ?1 AND unlinked_at IS NULL
+     UNION SELECT patient_a FROM patient_links WHERE patient_b = ?1 AND unlinked_at IS NULL)";
+
 const PATIENT_COLUMNS: &str = "p.id, p.ins_root, p.ins, p.family_name, p.given_names, p.birth_date, p.sex, p.identity_source, \
      (SELECT COUNT(*) FROM documents d WHERE d.patient_id = p.id) AS document_count";
 
-/// The patient a document names, found by INS number whatever the INS authority it is spelled
-/// with (one number, one identity), created when new; the identity kept follows
-/// [`crate::identity::decide`]. Alerts for the operator are pushed to `alerts`.
-async fn record_patient(
+/// The record with this INS number, whatever INS authority it was spelled with.
+async fn patient_with_ins_number(tx: &mut sqlx::SqliteConnection, number: &str) -> Result<Option<PatientId>, StoreError> {
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = ? ORDER BY created_at, id LIMIT 1")
+        .bind(number)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::query("finding a patient by INS"))?;
+    id.map(|id| parse_uuid(&id, "patient id").map(PatientId)).transpose()
+}
+
+/// The record known by an identifier other than an INS.
+async fn patient_with_identifier(tx: &mut sqlx::SqliteConnection, id: &PatientIdentifier) -> Result<Option<PatientId>, StoreError> {
+    let found: Option<String> = sqlx::query_scalar("SELECT patient_id FROM patient_identifiers WHERE authority = ? AND value = ?")
+        .bind(&id.authority)
+        .bind(&id.value)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::query("finding a patient by identifier"))?;
+    found.map(|id| parse_uuid(&id, "patient id").map(PatientId)).transpose()
+}
+
+/// Records that `patient` is known by `id` (learned from `learned_from`), unless another
+/// record already is: then the identifier stays where it is and the operator is told.
+async fn learn_identifier(
     tx: &mut sqlx::SqliteConnection,
-    patient: &NewPatient,
-    provenance: Provenance,
+    patient: PatientId,
+    id: &PatientIdentifier,
+    learned_from: &str,
     now: &str,
     alerts: &mut Vec<(&'static str, String)>,
-) -> Result<PatientId, StoreError> {
-    use crate::identity::{IdentityDecision, decide};
-    let incoming = bioviewer_core::normalise::PatientIdentity {
-        ins: patient.ins.value().to_string(),
-        ins_root: patient.ins.oid().to_string(),
-        family_name: patient.family_name.clone(),
-        given_name: patient.given_names.clone(),
-        birth_date: patient.birth_date,
-        sex: patient.sex,
-    };
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS}, p.identity_source FROM patients p WHERE p.ins = ? ORDER BY p.created_at, p.id LIMIT 1"));
-    let existing = sqlx::query(sql).bind(patient.ins.value()).fetch_optional(&mut *tx).await.map_err(StoreError::query("finding a patient"))?;
-    let existing = existing.as_ref().map(patient_from_row).transpose()?;
-    let current = existing.as_ref().map(|p| (p.identity(), p.identity_source));
-    let decision = decide(current.as_ref().map(|(identity, source)| (identity, *source)), &incoming, provenance);
-    let write = |identity: &bioviewer_core::normalise::PatientIdentity| {
-        (identity.family_name.clone(), identity.given_name.clone(), identity.birth_date.map(|d| d.to_string()), identity.sex.map(sex_to_str))
-    };
-    let Some(existing) = existing else {
-        let (family, given, birth, sex) = write(&incoming);
-        let id = PatientId::new();
-        sqlx::query(
-            "INSERT INTO patients (id, ins_root, ins, family_name, given_names, birth_date, sex, created_at, updated_at, identity_source)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(patient.ins.oid())
-        .bind(patient.ins.value())
-        .bind(family)
-        .bind(given)
-        .bind(birth)
-        .bind(sex)
-        .bind(now)
-        .bind(now)
-        .bind(provenance_str(provenance))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::query("recording a patient"))?;
-        return Ok(id);
-    };
-    if existing.ins_root != patient.ins.oid() {
-        alerts.push(("ins_authority", format!("patient={} document={}", existing.ins_root, patient.ins.oid())));
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO patient_identifiers (authority, value, patient_id, kind, learned_from, first_seen) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (authority, value) DO NOTHING",
+    )
+    .bind(&id.authority)
+    .bind(&id.value)
+    .bind(patient.to_string())
+    .bind(identifier_kind_str(id.kind))
+    .bind(learned_from)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::query("recording a patient identifier"))?
+    .rows_affected();
+    if inserted == 0 && patient_with_identifier(tx, id).await? != Some(patient) {
+        alerts.push(("identifier_elsewhere", format!("authority={} kind={}", id.authority, identifier_kind_str(id.kind))));
     }
-    match decision {
-        IdentityDecision::Keep { conflict } => {
-            if conflict {
-                alerts.push(("identity_conflict", format!("source={}", provenance_str(provenance))));
-            }
+    Ok(())
+}
+
+/// The record a document goes to ([`crate::identity::attribute`]), created when new, with the
+/// identity kept as [`crate::identity::decide`] says. `Ok(Err(reason))`: no record.
+/// Alerts for the operator are pushed to `alerts`.
+async fn record_patient(
+    tx: &mut sqlx::SqliteConnection,
+    patient: Option<&NewPatient>,
+    source: &DocumentSource,
+    now: &str,
+    alerts: &mut Vec<(&'static str, String)>,
+) -> Result<Result<PatientId, &'static str>, StoreError> {
+    use crate::identity::{Attribution, AttributionFacts, IdentityDecision, NewKey, attribute, decide};
+    let provenance = source.provenance();
+    let dmp_query = match source {
+        DocumentSource::Dmp { for_patient: Some(ins), .. } => Some(ins),
+        _ => None,
+    };
+    let header_ins = patient.and_then(|p| match &p.key {
+        PatientKey::Ins(ins) => Some(ins),
+        PatientKey::Other(_) => None,
+    });
+    // Every identifier but an INS: the key of a document without INS, and the others.
+    let others: Vec<&PatientIdentifier> = patient
+        .into_iter()
+        .flat_map(|p| {
+            let key = match &p.key {
+                PatientKey::Other(id) => Some(id),
+                PatientKey::Ins(_) => None,
+            };
+            key.into_iter().chain(p.other_ids.iter())
+        })
+        .filter(|id| id.kind != IdentifierKind::Ins)
+        .collect();
+    let mut id_patients = Vec::new();
+    for id in &others {
+        if let Some(found) = patient_with_identifier(tx, id).await?
+            && !id_patients.contains(&found)
+        {
+            id_patients.push(found);
         }
-        IdentityDecision::Write { identity, source, replaced_different } => {
-            if replaced_different {
-                alerts.push(("identity_replaced", format!("from={} to={}", provenance_str(existing.identity_source), provenance_str(source))));
-            }
-            let (family, given, birth, sex) = write(&identity);
+    }
+    let facts = AttributionFacts {
+        dmp_query: dmp_query.map(|ins| ins.value().to_string()),
+        dmp_patient: match dmp_query {
+            Some(ins) => patient_with_ins_number(tx, ins.value()).await?,
+            None => None,
+        },
+        header_ins: header_ins.map(|ins| ins.value().to_string()),
+        header_ins_patient: match header_ins {
+            Some(ins) => patient_with_ins_number(tx, ins.value()).await?,
+            None => None,
+        },
+        id_patients,
+    };
+    // A DMP answer whose header names another INS: filed with the queried patient, but it
+    // says nothing of their identity.
+    let agrees = facts.dmp_query.is_none() || facts.header_ins.as_ref().is_none_or(|ins| Some(ins) == facts.dmp_query.as_ref());
+    let incoming = patient.filter(|_| agrees).map(|p| bioviewer_core::normalise::PatientIdentity {
+        ins: p.key.value().to_string(),
+        ins_root: p.key.authority().to_string(),
+        family_name: p.family_name.clone(),
+        given_name: p.given_names.clone(),
+        birth_date: p.birth_date,
+        sex: p.sex,
+    });
+    let learned_from = if provenance == Provenance::Dmp { "dmp" } else { "document" };
+    let write = |identity: Option<&bioviewer_core::normalise::PatientIdentity>| {
+        (
+            identity.and_then(|i| i.family_name.clone()),
+            identity.and_then(|i| i.given_name.clone()),
+            identity.and_then(|i| i.birth_date).map(|d| d.to_string()),
+            identity.and_then(|i| i.sex).map(sex_to_str),
+        )
+    };
+    let (id, learn_ids) = match attribute(&facts, provenance) {
+        Attribution::Unattributed { reason } => return Ok(Err(reason)),
+        Attribution::New { key, learn_ids } => {
+            let key = match key {
+                NewKey::DmpQuery => dmp_query.map(|ins| PatientIdentifier { authority: ins.oid().into(), value: ins.value().into(), kind: IdentifierKind::Ins }),
+                NewKey::HeaderIns => header_ins.map(|ins| PatientIdentifier { authority: ins.oid().into(), value: ins.value().into(), kind: IdentifierKind::Ins }),
+                NewKey::HeaderOther => others.first().map(|id| (*id).clone()),
+            };
+            let Some(key) = key else { return Ok(Err("the document names no patient identifier")) };
+            let (family, given, birth, sex) = write(incoming.as_ref());
+            let id = PatientId::new();
             sqlx::query(
-                "UPDATE patients SET family_name = ?, given_names = ?, birth_date = ?, sex = ?, identity_source = ?, updated_at = ? WHERE id = ?",
+                "INSERT INTO patients (id, ins_root, ins, family_name, given_names, birth_date, sex, created_at, updated_at, identity_source)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
+            .bind(id.to_string())
+            .bind(&key.authority)
+            .bind(&key.value)
             .bind(family)
             .bind(given)
             .bind(birth)
             .bind(sex)
-            .bind(provenance_str(source))
             .bind(now)
-            .bind(existing.id.to_string())
+            .bind(now)
+            .bind(provenance_str(provenance))
             .execute(&mut *tx)
             .await
-            .map_err(StoreError::query("updating a patient's identity"))?;
+            .map_err(StoreError::query("recording a patient"))?;
+            learn_identifier(tx, id, &key, learned_from, now, alerts).await?;
+            (id, learn_ids)
+        }
+        Attribution::To { patient: id, learn_ids } => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = ?"));
+            let row = sqlx::query(sql).bind(id.to_string()).fetch_one(&mut *tx).await.map_err(StoreError::query("reading a patient"))?;
+            let existing = patient_from_row(&row)?;
+            if let Some(ins) = header_ins
+                && existing.has_ins()
+                && existing.ins_root != ins.oid()
+            {
+                alerts.push(("ins_authority", format!("patient={} document={}", existing.ins_root, ins.oid())));
+            }
+            if let Some(incoming) = &incoming {
+                match decide(Some((&existing.identity(), existing.identity_source)), incoming, provenance) {
+                    IdentityDecision::Keep { conflict: false } => {}
+                    IdentityDecision::Keep { conflict: true } => {
+                        alerts.push(("identity_conflict", format!("source={}", provenance_str(provenance))));
+                    }
+                    IdentityDecision::Write { identity, source, replaced_different } => {
+                        if replaced_different {
+                            alerts.push((
+                                "identity_replaced",
+                                format!("from={} to={}", provenance_str(existing.identity_source), provenance_str(source)),
+                            ));
+                        }
+                        let (family, given, birth, sex) = write(Some(&identity));
+                        sqlx::query(
+                            "UPDATE patients SET family_name = ?, given_names = ?, birth_date = ?, sex = ?, identity_source = ?, updated_at = ?
+                             WHERE id = ?",
+                        )
+                        .bind(family)
+                        .bind(given)
+                        .bind(birth)
+                        .bind(sex)
+                        .bind(provenance_str(source))
+                        .bind(now)
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::query("updating a patient's identity"))?;
+                    }
+                }
+            }
+            (id, learn_ids)
+        }
+    };
+    if learn_ids {
+        for other in others {
+            learn_identifier(tx, id, other, learned_from, now, alerts).await?;
         }
     }
-    Ok(existing.id)
+    Ok(Ok(id))
 }
 
 impl Store for SqliteStore {
@@ -218,7 +348,7 @@ impl Store for SqliteStore {
             let provenance = document.source.provenance();
             let (uploaded_by, dmp_entry) = match &document.source {
                 DocumentSource::Upload { by } => (Some(by.to_string()), None),
-                DocumentSource::Dmp { entry } => (None, entry.clone()),
+                DocumentSource::Dmp { entry, .. } => (None, entry.clone()),
                 DocumentSource::Operator => (None, None),
             };
             // IMMEDIATE: this transaction writes; taking the write lock first makes concurrent
@@ -234,13 +364,26 @@ impl Store for SqliteStore {
                 // The same bytes through a more trusted channel: the document is now the
                 // laboratory's as that channel vouches for it (never the other way round).
                 if provenance.rank() > provenance_from_str(&source).rank() {
-                    sqlx::query("UPDATE documents SET source = ?, dmp_entry = COALESCE(?, dmp_entry) WHERE id = ?")
-                        .bind(provenance_str(provenance))
-                        .bind(&dmp_entry)
-                        .bind(&existing)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(StoreError::query("raising a document's provenance"))?;
+                    // The DMP files it with the patient it was asked about: an upload's
+                    // attribution never keeps a laboratory's document from its patient.
+                    let now = now_rfc3339();
+                    let mut alerts = Vec::new();
+                    let refile = match &document.source {
+                        DocumentSource::Dmp { for_patient: Some(_), .. } => {
+                            record_patient(&mut tx, document.patient.as_ref(), &document.source, &now, &mut alerts).await?.ok()
+                        }
+                        _ => None,
+                    };
+                    sqlx::query(
+                        "UPDATE documents SET source = ?, dmp_entry = COALESCE(?, dmp_entry), patient_id = COALESCE(?, patient_id) WHERE id = ?",
+                    )
+                    .bind(provenance_str(provenance))
+                    .bind(&dmp_entry)
+                    .bind(refile.map(|p| p.to_string()))
+                    .bind(&existing)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("raising a document's provenance"))?;
                     tx.commit().await.map_err(StoreError::query("committing a document"))?;
                 }
                 return Ok(Stored::AlreadyPresent { document: DocumentId(parse_uuid(&existing, "document id")?) });
@@ -248,9 +391,14 @@ impl Store for SqliteStore {
             let now = now_rfc3339();
             let id = DocumentId::new();
             let mut alerts: Vec<(&'static str, String)> = Vec::new();
-            let patient_id = match &document.patient {
-                None => None,
-                Some(patient) => Some(record_patient(&mut tx, patient, provenance, &now, &mut alerts).await?),
+            let for_dmp_patient = matches!(&document.source, DocumentSource::Dmp { for_patient: Some(_), .. });
+            let (patient_id, unattributed) = if document.patient.is_some() || for_dmp_patient {
+                match record_patient(&mut tx, document.patient.as_ref(), &document.source, &now, &mut alerts).await? {
+                    Ok(patient) => (Some(patient), None),
+                    Err(reason) => (None, Some(reason)),
+                }
+            } else {
+                (None, None)
             };
             let index = document.index.as_ref();
             sqlx::query(
@@ -305,7 +453,7 @@ impl Store for SqliteStore {
                 }
             }
             tx.commit().await.map_err(StoreError::query("committing a document"))?;
-            Ok(Stored::Inserted { document: id, patient: patient_id })
+            Ok(Stored::Inserted { document: id, patient: patient_id, unattributed })
         })
     }
 
@@ -345,7 +493,7 @@ impl Store for SqliteStore {
     fn patient_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentRecord>> {
         Box::pin(async move {
             let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE patient_id = ?
+                "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE patient_id IN {RECORDS}
                  ORDER BY effective_epoch IS NULL, effective_epoch DESC, imported_at DESC, id"
             ));
             let rows = sqlx::query(sql)
@@ -359,10 +507,10 @@ impl Store for SqliteStore {
 
     fn patient_document(&self, patient: PatientId, document: DocumentId) -> StoreFuture<'_, Option<DocumentRecord>> {
         Box::pin(async move {
-            let sql = sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = ? AND patient_id = ?"));
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE patient_id IN {RECORDS} AND id = ?2"));
             let row = sqlx::query(sql)
-                .bind(document.to_string())
                 .bind(patient.to_string())
+                .bind(document.to_string())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(StoreError::query("reading a patient's document"))?;
@@ -372,10 +520,11 @@ impl Store for SqliteStore {
 
     fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<RawDocument>> {
         Box::pin(async move {
-            let rows: Vec<(String, Vec<u8>, String)> = sqlx::query_as(
+            let sql = sqlx::AssertSqlSafe(format!(
                 "SELECT d.id, c.raw, d.source FROM documents d JOIN document_contents c ON c.document_id = d.id
-                 WHERE d.patient_id = ? ORDER BY d.imported_at, d.id",
-            )
+                 WHERE d.patient_id IN {RECORDS} ORDER BY d.imported_at, d.id"
+            ));
+            let rows: Vec<(String, Vec<u8>, String)> = sqlx::query_as(sql)
             .bind(id.to_string())
             .fetch_all(&self.pool)
             .await
@@ -390,9 +539,10 @@ impl Store for SqliteStore {
 
     fn patient_document_set(&self, id: PatientId) -> StoreFuture<'_, Vec<DocumentFingerprint>> {
         Box::pin(async move {
-            let rows: Vec<(String, String, String)> = sqlx::query_as(
-                "SELECT d.id, d.content_sha256, d.source FROM documents d WHERE d.patient_id = ? ORDER BY d.imported_at, d.id",
-            )
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT d.id, d.content_sha256, d.source FROM documents d WHERE d.patient_id IN {RECORDS} ORDER BY d.imported_at, d.id"
+            ));
+            let rows: Vec<(String, String, String)> = sqlx::query_as(sql)
             .bind(id.to_string())
             .fetch_all(&self.pool)
             .await
@@ -425,6 +575,95 @@ impl Store for SqliteStore {
                 }
             }
             Ok(found)
+        })
+    }
+
+    fn patient_identifiers(&self, id: PatientId) -> StoreFuture<'_, Vec<PatientIdentifier>> {
+        Box::pin(async move {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT authority, value, kind FROM patient_identifiers WHERE patient_id IN {RECORDS}
+                 UNION SELECT ins_root, ins, 'record' FROM patients WHERE id IN {RECORDS} ORDER BY 1, 2"
+            ));
+            let rows: Vec<(String, String, String)> =
+                sqlx::query_as(sql).bind(id.to_string()).fetch_all(&self.pool).await.map_err(StoreError::query("reading a patient's identifiers"))?;
+            let mut out: Vec<PatientIdentifier> = Vec::new();
+            for (authority, value, _) in rows {
+                let instance = bioviewer_core::cda::InstanceId { root: authority, extension: Some(value) };
+                if let Some(id) = PatientIdentifier::of(&instance)
+                    && !out.contains(&id)
+                {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn patient_by_identifier(&self, id: PatientIdentifier) -> StoreFuture<'_, Option<PatientId>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(StoreError::query("finding a patient"))?;
+            match id.kind {
+                IdentifierKind::Ins => patient_with_ins_number(&mut conn, &id.value).await,
+                _ => patient_with_identifier(&mut conn, &id).await,
+            }
+        })
+    }
+
+    fn linked_patients(&self, id: PatientId) -> StoreFuture<'_, Vec<PatientId>> {
+        Box::pin(async move {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT id FROM patients WHERE id IN {RECORDS} AND id <> ?1 ORDER BY created_at, id"));
+            let rows: Vec<String> =
+                sqlx::query_scalar(sql).bind(id.to_string()).fetch_all(&self.pool).await.map_err(StoreError::query("reading linked records"))?;
+            rows.iter().map(|id| parse_uuid(id, "patient id").map(PatientId)).collect()
+        })
+    }
+
+    fn link_patients(&self, a: PatientId, b: PatientId, by: Option<Uuid>) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            if a == b {
+                return Ok(false);
+            }
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::query("starting a transaction"))?;
+            let linked: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM patient_links WHERE unlinked_at IS NULL AND ((patient_a = ?1 AND patient_b = ?2) OR (patient_a = ?2 AND patient_b = ?1))",
+            )
+            .bind(a.to_string())
+            .bind(b.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::query("reading a link"))?;
+            if linked.is_some() {
+                return Ok(false);
+            }
+            sqlx::query("INSERT INTO patient_links (id, patient_a, patient_b, linked_by, linked_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(Uuid::new_v4().to_string())
+                .bind(a.to_string())
+                .bind(b.to_string())
+                .bind(by.map(|u| u.to_string()))
+                .bind(now_rfc3339())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("linking two records"))?;
+            tx.commit().await.map_err(StoreError::query("committing a link"))?;
+            Ok(true)
+        })
+    }
+
+    fn unlink_patients(&self, a: PatientId, b: PatientId, by: Option<Uuid>) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE patient_links SET unlinked_at = ?3, unlinked_by = ?4
+                 WHERE unlinked_at IS NULL AND ((patient_a = ?1 AND patient_b = ?2) OR (patient_a = ?2 AND patient_b = ?1))",
+            )
+            .bind(a.to_string())
+            .bind(b.to_string())
+            .bind(now_rfc3339())
+            .bind(by.map(|u| u.to_string()))
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("unlinking two records"))?
+            .rows_affected();
+            Ok(done > 0)
         })
     }
 

@@ -152,10 +152,52 @@ impl Patient {
     }
 
     /// The national identifier (INS-NIR, INS-NIA or a test/demo INS), preferred in that order.
+    /// A 13-character NIR written without its key under an INS OID is not an INS (see
+    /// [`IdentifierKind::NirWithoutKey`]).
     pub fn ins(&self) -> Option<&InstanceId> {
         [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO]
             .iter()
-            .find_map(|root| self.ids.iter().find(|id| id.root == *root && id.extension.is_some()))
+            .find_map(|root| self.ids.iter().find(|id| id.root == *root && id.patient_identifier_kind() == IdentifierKind::Ins))
+    }
+
+    /// The identifier that names the patient best: the INS, else an INS-C, else the first
+    /// other identifier with a value.
+    pub fn primary_id(&self) -> Option<&InstanceId> {
+        self.ins()
+            .or_else(|| self.ids.iter().find(|id| id.patient_identifier_kind() == IdentifierKind::InsC))
+            .or_else(|| self.ids.iter().find(|id| id.extension.as_deref().is_some_and(|e| !e.trim().is_empty())))
+    }
+}
+
+/// What kind of patient identifier an id is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifierKind {
+    /// The INS (NIR, NIA, or a test/demonstration one): 15 characters under an INS OID.
+    Ins,
+    /// The INS-C of the years before 2021 (OIDs `1.2.250.1.213.1.4.2`, `.6`, `.7`).
+    InsC,
+    /// A NIR written without its key (13 characters under an INS OID). Not an INS: before the
+    /// INS, reports often carried the insured person's NIR, which for a child is a parent's.
+    /// It attributes nothing alone; it is recorded as one more identifier of the patient.
+    NirWithoutKey,
+    /// A laboratory's or a hospital's own patient id (IPP), under its own OID.
+    Local,
+}
+
+impl InstanceId {
+    pub fn patient_identifier_kind(&self) -> IdentifierKind {
+        let value = self.extension.as_deref().unwrap_or_default().trim();
+        let ins_root = [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO].contains(&self.root.as_str());
+        if ins_root && value.len() == 15 {
+            IdentifierKind::Ins
+        } else if ins_root && value.len() == 13 {
+            IdentifierKind::NirWithoutKey
+        } else if oid::INS_C.contains(&self.root.as_str()) {
+            IdentifierKind::InsC
+        } else {
+            IdentifierKind::Local
+        }
     }
 }
 

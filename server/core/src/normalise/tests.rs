@@ -592,3 +592,66 @@ fn one_ins_number_under_two_authorities_is_one_patient_flagged() {
     let asked = Options { patient_ins: Some(format!("{}^{INS}", oid::INS_NIR)), ..Options::default() };
     assert_eq!(series(&history_from(&[(report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))])), Provenance::Dmp)], &asked), "potassium").points.len(), 1);
 }
+
+// --- the INS-C era (issue 14) ----------------------------------------------------------------
+
+const INS_C: &str = "1234567890123456789012";
+
+/// The same report as the laboratories wrote it before 2021: the INS-C in the header (and
+/// optionally the NIR without its key beside it), no INS.
+fn legacy(mut report: Report, with_nir13: bool) -> Report {
+    let patient = report.header.patient.as_mut().unwrap();
+    patient.ids = vec![InstanceId { root: oid::INS_C[0].into(), extension: Some(INS_C.into()) }];
+    if with_nir13 {
+        patient.ids.push(InstanceId { root: oid::INS_NIR.into(), extension: Some(INS[..13].into()) });
+    }
+    report
+}
+
+#[test]
+fn a_folder_of_ins_c_reports_alone_makes_a_history() {
+    let reports: Vec<(Report, Provenance)> = ["20190105", "20190605"]
+        .iter()
+        .map(|day| (legacy(report(&doc("Lab A", day, vec![r("2823-3", q("4.2", "mmol/L"))])), true), Provenance::Operator))
+        .collect();
+    let h = history_from(&reports, &Options::default());
+    assert!(h.documents.iter().all(|d| d.status == DocumentState::Current), "{:?}", h.documents);
+    assert_eq!(h.patient.as_ref().map(|p| (p.ins_root.as_str(), p.ins.as_str())), Some((oid::INS_C[0], INS_C)));
+    assert_eq!(series(&h, "potassium").points.len(), 2);
+    let asked = Options { patient_ins: Some(INS_C.into()), ..Options::default() };
+    assert_eq!(series(&history_from(&reports, &asked), "potassium").points.len(), 2);
+    let asked = Options { patient_ins: Some(format!("{}^{INS_C}", oid::INS_C[0])), ..Options::default() };
+    assert_eq!(series(&history_from(&reports, &asked), "potassium").points.len(), 2);
+}
+
+#[test]
+fn ins_c_reports_join_the_ins_history_only_through_an_identifier_the_patient_is_known_by() {
+    let before = legacy(report(&doc("Lab A", "20190105", vec![r("2823-3", q("4.1", "mmol/L"))])), true);
+    let after = report(&doc("Lab A", "20220105", vec![r("2823-3", q("4.3", "mmol/L"))]));
+    let documents = [(before, Provenance::Dmp), (after, Provenance::Dmp)];
+    // Known by the INS only: the INS-C report names no identifier of the patient. The NIR
+    // without its key beside it may be a parent's (the insured person's): it attributes nothing.
+    let ins_only = Options { patient_ins: Some(INS.into()), ..Options::default() };
+    let h = history_from(&documents, &ins_only);
+    assert_eq!(h.documents[0].status, DocumentState::Rejected);
+    assert_eq!(h.documents[0].problem_codes, vec![DocumentProblem::NoPatientIns]);
+    assert_eq!(series(&h, "potassium").points.len(), 1);
+    // Known by both (learned from the DMP, or a link): one decade.
+    let known = Options {
+        patient_ins: Some(INS.into()),
+        known_identifiers: vec![
+            InstanceId { root: oid::INS_NIR_TEST.into(), extension: Some(INS.into()) },
+            InstanceId { root: oid::INS_C[0].into(), extension: Some(INS_C.into()) },
+        ],
+        ..Options::default()
+    };
+    let h = history_from(&documents, &known);
+    assert!(h.documents.iter().all(|d| d.status == DocumentState::Current), "{:?}", h.documents);
+    assert_eq!(series(&h, "potassium").points.len(), 2);
+    // A report with another INS is still another patient's, whatever INS-C it carries.
+    let mut stranger = report(&doc("Lab B", "20220305", vec![r("2823-3", q("6.5", "mmol/L"))]));
+    stranger.header.patient.as_mut().unwrap().ids.push(InstanceId { root: oid::INS_C[0].into(), extension: Some(INS_C.into()) });
+    stranger.header.patient.as_mut().unwrap().ids[0].extension = Some(OTHER_INS.into());
+    let h = history_from(&[(stranger, Provenance::Dmp)], &known);
+    assert_eq!(h.documents[0].problem_codes, vec![DocumentProblem::AnotherPatient]);
+}
