@@ -1374,6 +1374,28 @@ async fn deleting_the_last_audit_records_is_caught_by_the_expected_head_and_the_
     assert_eq!(by_head, ChainBreak::UnexpectedHead { seq: head.last_seq, found_seq: head.last_seq - 3 });
 }
 
+#[tokio::test]
+async fn a_trail_written_before_keying_stays_verifiable_and_is_sealed_by_the_new_key() {
+    let t = two_patients().await;
+    // A database of the version before keying: every record plain SHA-256 (as migration 0008
+    // leaves them), made here by relabelling the trail.
+    drop_audit_guards(&t.app.pool).await;
+    rewrite_chain_without_the_key(&t.app.pool, "sha256").await;
+    let plain = audit_records(&t.app.pool).await.len() as i64;
+    let keyed = |key: AuditKey| Access::new(t.app.pool.clone(), AccessSettings { audit_key: Some(key), ..Default::default() }).unwrap();
+    // The key is created: the plain records verify, and a keyed record seals them.
+    let first = keyed(audit_key());
+    let head = first.seal_with_new_key().await.unwrap().unwrap();
+    assert_eq!((head.records, head.keyed), (plain + 1, true));
+    let marker: (String, Option<String>) =
+        sqlx::query_as("SELECT action, detail FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_one(&t.app.pool).await.unwrap();
+    assert_eq!(marker, ("audit_keyed".into(), Some(format!("plain_records={plain}"))));
+    // Later starts verify with the same key; another key cannot vouch for the seal.
+    assert!(keyed(audit_key()).verify_audit().await.unwrap().is_ok());
+    let other = keyed(AuditKey::from_bytes(&[1u8; 32]).unwrap()).verify_audit().await.unwrap().unwrap_err();
+    assert_eq!(other, ChainBreak::Modified { seq: plain + 1 });
+}
+
 /// Runs the `bioviewer` binary with a data folder; its exit status and output.
 fn bioviewer_command(data: &std::path::Path, args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bioviewer"));
