@@ -18,6 +18,9 @@ pub enum AppError {
     NotFound,
     #[error("not signed in")]
     NotSignedIn,
+    /// Too many refused requests lately: this account is refused patient data for a while.
+    #[error("too many requests")]
+    TooManyRequests,
     #[error("the service is unavailable: {0}")]
     Unavailable(String),
     #[error("request failed: {0}")]
@@ -103,9 +106,10 @@ pub async fn load_previous_visit(patient_id: String) -> Result<Option<String>, A
 }
 
 /// Who accessed the patient's record (the patient's own read-access log).
+/// `page` counts from 0 (absent: the newest accesses).
 #[server(prefix = "/sfn", endpoint = "load_access_log")]
-pub async fn load_access_log(patient_id: String) -> Result<AccessLog, AppError> {
-    ssr::answer(async { ssr::backend()?.access_log(patient_id).await?.ok_or(AppError::NotFound) }.await)
+pub async fn load_access_log(patient_id: String, page: Option<u32>) -> Result<AccessLog, AppError> {
+    ssr::answer(async { ssr::backend()?.access_log(patient_id, page.unwrap_or(0)).await?.ok_or(AppError::NotFound) }.await)
 }
 
 /// Accounts and care relationships (administrators only).
@@ -163,8 +167,8 @@ pub mod ssr {
         /// The user's previous visit to a patient they may see (read from the audit trail, not
         /// itself audited as a view).
         fn previous_visit(&self, patient_id: String) -> BackendFuture<'_, Option<String>>;
-        /// The patient's read-access log; only the patient reads it.
-        fn access_log(&self, patient_id: String) -> BackendFuture<'_, Option<AccessLog>>;
+        /// The patient's read-access log, one page of it; only the patient reads it.
+        fn access_log(&self, patient_id: String, page: u32) -> BackendFuture<'_, Option<AccessLog>>;
         fn admin_overview(&self) -> BackendFuture<'_, AdminOverview>;
     }
 
@@ -174,6 +178,7 @@ pub mod ssr {
         let status = match &result {
             Err(AppError::NotFound) => Some(http::StatusCode::NOT_FOUND),
             Err(AppError::NotSignedIn) => Some(http::StatusCode::UNAUTHORIZED),
+            Err(AppError::TooManyRequests) => Some(http::StatusCode::TOO_MANY_REQUESTS),
             _ => None,
         };
         if let (Some(status), Some(response)) = (status, use_context::<leptos_axum::ResponseOptions>()) {

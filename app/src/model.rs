@@ -163,10 +163,47 @@ pub struct BreakGlassLine {
     pub expires_at: String,
 }
 
+/// Refused requests for the patient's record by one account (someone without a reason to see
+/// it): shown apart from the accesses, as one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalGroup {
+    pub who: Option<String>,
+    pub role: Option<String>,
+    pub profession: Option<String>,
+    pub structure: Option<String>,
+    pub count: u64,
+    /// RFC 3339, UTC.
+    pub first_at: String,
+    pub last_at: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessLog {
+    /// One page of the accesses, newest first.
     pub entries: Vec<AccessLogLine>,
+    /// This page (from 0) and the number of pages (at least 1).
+    pub page: u32,
+    pub pages: u32,
+    /// Accesses in all pages.
+    pub total: u64,
+    /// Refused requests, one line per account.
+    pub refusals: Vec<RefusalGroup>,
     pub break_glass: Vec<BreakGlassLine>,
+}
+
+/// Something the administrator must look at: repeated refused requests by one account, or an
+/// audit trail found broken at start. No patient data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmLine {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `refusals` or `audit_chain_broken`.
+    pub kind: String,
+    pub login: Option<String>,
+    pub name: Option<String>,
+    pub refusals: Option<i64>,
+    pub window_minutes: Option<i64>,
+    pub first_bad_record: Option<i64>,
 }
 
 /// An account, as the administrator sees it.
@@ -197,4 +234,6 @@ pub struct RelationshipLine {
 pub struct AdminOverview {
     pub accounts: Vec<AccountLine>,
     pub relationships: Vec<RelationshipLine>,
+    /// Newest first.
+    pub alarms: Vec<AlarmLine>,
 }

@@ -118,6 +118,9 @@ test("the patient signs in, sees her own results and who accessed them", async (
   await expect(gp.first()).toBeVisible();
   await expect(gp.first()).toContainText("Médecin traitant");
   await expect(page.getByTestId("access-row").filter({ hasText: "Vous" }).first()).toBeVisible();
+  // Accesses are counted and paged; nobody was refused her record here: no refusals section.
+  await expect(page.getByTestId("access-total")).toContainText("accès enregistrés");
+  await expect(page.getByTestId("refusals")).toHaveCount(0);
   await page.screenshot({ path: "screenshots/access-log.png", fullPage: true });
   await waitForHydration(page);
   await page.getByTestId("lang-en").click();

@@ -178,8 +178,14 @@ pub enum AccountsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit trail's hash chain; names the first bad record (exit 1) or prints the head.
-    Verify,
+    /// Check the audit trail's keyed hash chain and the checkpoint file; names the first bad
+    /// record (exit 1) or prints the head as SEQ:HASH.
+    Verify {
+        /// The head noted earlier (SEQ:HASH): fails unless the chain still ends on that record
+        /// (a cut-off tail, or records added since).
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,14 +227,20 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve(serve) => {
             let sqlite = open_sqlite(&cli.common).await?;
-            let access = Arc::new(crate::access::Access::new(sqlite.pool().clone(), serve.access_settings()).map_err(|e| e.to_string())?);
-            // The whole chain is read: in the background, so a long trail never delays start-up.
-            let verifying = access.clone();
+            let access =
+                Arc::new(open_access_with(&cli.common, sqlite.pool().clone(), serve.access_settings(), serve.allow_broken_audit).await?);
+            // The whole chain is read before serving: a server over a broken trail would add
+            // records nobody can trust (about a second per million records).
+            check_audit_at_start(&access, &cli.common.audit_checkpoint_file(), serve.allow_broken_audit).await?;
+            // A quiet trail is checkpointed too: its head goes out every few minutes.
+            let checkpointing = access.clone();
             tokio::spawn(async move {
-                match verifying.verify_audit().await {
-                    Ok(Ok(head)) => tracing::info!(records = head.records, head = %head.last_hash, "audit trail verified"),
-                    Ok(Err(bad)) => tracing::error!(first_bad_record = bad.first_bad_record(), "the audit trail is broken: {bad}"),
-                    Err(e) => tracing::error!(error = %e, "the audit trail could not be read"),
+                let mut every = tokio::time::interval(AUDIT_CHECKPOINT_INTERVAL);
+                loop {
+                    every.tick().await;
+                    if let Err(e) = checkpointing.checkpoint().await {
+                        tracing::error!(error = %e, "the audit checkpoint could not be read");
+                    }
                 }
             });
             let store: Arc<dyn Store> = Arc::new(sqlite);
@@ -350,8 +362,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let endpoint = dmp.dmp_endpoint.clone().ok_or("--dmp-endpoint (or BIOVIEWER_DMP_ENDPOINT) is required")?;
             let client = dmp.client(endpoint)?;
             let sqlite = open_sqlite(&cli.common).await?;
-            let access =
-                crate::access::Access::new(sqlite.pool().clone(), crate::access::AccessSettings::default()).map_err(|e| e.to_string())?;
+            let access = open_access_with(&cli.common, sqlite.pool().clone(), crate::access::AccessSettings::default(), false).await?;
             let account = access.account_by_login(&as_login).await.map_err(|e| e.to_string())?.ok_or(format!("no account {as_login}"))?;
             let requester = crate::dmp::client::Requester::of_account(&account)
                 .ok_or("this account has no national id or profession the VIHF can state")?;
@@ -382,11 +393,35 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Audit { command: AuditCommand::Verify } => {
-            let access = open_access(&cli.common).await?;
-            match access.verify_audit().await.map_err(|e| e.to_string())? {
+        Command::Audit { command: AuditCommand::Verify { expect_head } } => {
+            let expected = match expect_head.as_deref() {
+                Some(text) => Some(
+                    crate::access::audit::parse_expected_head(text)
+                        .ok_or("--expect-head takes SEQ:HASH, as `audit verify` prints the head")?,
+                ),
+                None => None,
+            };
+            // Verification never creates a key: without the one the chain was written with, it
+            // cannot vouch for anything.
+            let key = crate::access::audit_files::load_key(&cli.common.audit_key_file(), false).map_err(|e| e.to_string())?;
+            let checkpoint_file = cli.common.audit_checkpoint_file();
+            let checkpoints = crate::access::audit_files::read_checkpoints(&checkpoint_file).map_err(|e| e.to_string())?;
+            let sqlite = open_sqlite(&cli.common).await?;
+            let settings = crate::access::AccessSettings { audit_key: Some(key.key), ..Default::default() };
+            let access = crate::access::Access::new(sqlite.pool().clone(), settings).map_err(|e| e.to_string())?;
+            let verified = access
+                .verify_audit_against(&checkpoints, expected.as_ref().map(|(seq, hash)| (*seq, hash.as_str())))
+                .await
+                .map_err(|e| e.to_string())?;
+            match verified {
                 Ok(head) => {
-                    println!("audit trail intact: {} records; head {} {}", head.records, head.last_seq, head.last_hash);
+                    println!(
+                        "audit trail intact: {} records, {} checkpoints of {} found in it; head {}",
+                        head.records,
+                        checkpoints.len(),
+                        checkpoint_file.display(),
+                        head.as_expected()
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(bad) => {
@@ -518,7 +553,67 @@ async fn open_store(common: &CommonSettings) -> Result<Arc<dyn Store>, String> {
 
 async fn open_access(common: &CommonSettings) -> Result<crate::access::Access, String> {
     let sqlite = open_sqlite(common).await?;
-    crate::access::Access::new(sqlite.pool().clone(), crate::access::AccessSettings::default()).map_err(|e| e.to_string())
+    open_access_with(common, sqlite.pool().clone(), crate::access::AccessSettings::default(), false).await
+}
+
+/// How often the server writes the audit head to the checkpoint file when it has moved.
+const AUDIT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// The access service with the audit key of its file (created at first start) and the
+/// checkpoint file. A key just created seals the chain so far (see
+/// [`crate::access::Access::seal_with_new_key`]); if that chain does not verify, only
+/// `allow_broken` goes on (the start-up check then raises the alarm).
+async fn open_access_with(
+    common: &CommonSettings,
+    pool: sqlx::SqlitePool,
+    mut settings: crate::access::AccessSettings,
+    allow_broken: bool,
+) -> Result<crate::access::Access, String> {
+    let loaded = crate::access::audit_files::load_key(&common.audit_key_file(), true).map_err(|e| e.to_string())?;
+    settings.audit_key = Some(loaded.key);
+    settings.audit_checkpoints = Some(common.audit_checkpoint_file());
+    let access = crate::access::Access::new(pool, settings).map_err(|e| e.to_string())?;
+    if loaded.created {
+        match access.seal_with_new_key().await.map_err(|e| e.to_string())? {
+            Ok(_) => {}
+            Err(bad) if allow_broken => {
+                tracing::error!(first_bad_record = bad.first_bad_record(), "a new audit key over a broken trail: {bad}")
+            }
+            Err(bad) => {
+                return Err(format!(
+                    "a new audit key was created at {}, but the audit trail does not verify with it (was the key file lost?): {bad}",
+                    common.audit_key_file().display()
+                ));
+            }
+        }
+    }
+    Ok(access)
+}
+
+/// The check before serving: the chain verifies with the key and holds every checkpoint of the
+/// checkpoint file. Otherwise the server refuses to start, unless `allow_broken`: then it starts,
+/// logs the break as an error and records an alarm the administration page shows.
+pub async fn check_audit_at_start(access: &crate::access::Access, checkpoint_file: &Path, allow_broken: bool) -> Result<(), String> {
+    let checkpoints = match crate::access::audit_files::read_checkpoints(checkpoint_file) {
+        Ok(checkpoints) => checkpoints,
+        Err(e) if allow_broken => {
+            tracing::error!(error = %e, "the audit checkpoints cannot be read; starting anyway (--allow-broken-audit)");
+            Vec::new()
+        }
+        Err(e) => return Err(format!("{e}; refusing to start (look into it, then start with --allow-broken-audit to serve anyway)")),
+    };
+    match access.verify_audit_against(&checkpoints, None).await.map_err(|e| format!("the audit trail cannot be read: {e}"))? {
+        Ok(head) => {
+            tracing::info!(records = head.records, seq = head.last_seq, head = %head.last_hash, "audit trail verified");
+            access.checkpoint().await.map_err(|e| e.to_string())
+        }
+        Err(bad) if allow_broken => access.alarm_broken_chain(&bad).await.map_err(|e| e.to_string()),
+        Err(bad) => Err(format!(
+            "the audit trail is broken at record {}: {bad}; refusing to start (look into it with `bioviewer audit verify`, \
+             then start with --allow-broken-audit to serve anyway, with an alarm)",
+            bad.first_bad_record()
+        )),
+    }
 }
 
 async fn accounts_command(common: &CommonSettings, command: AccountsCommand) -> Result<ExitCode, String> {

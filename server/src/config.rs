@@ -17,11 +17,28 @@ pub struct CommonSettings {
     /// Log filter (`error`, `warn`, `info`, `debug`, or per module: `bioviewer=debug,info`).
     #[arg(long, env = "BIOVIEWER_LOG", default_value = "info", global = true)]
     pub log_level: String,
+    /// The audit chain's HMAC key (created at first start: 32 random bytes, mode 0600); default:
+    /// `<data-dir>/audit.key`. Keep it off the database host's backups.
+    #[arg(long, env = "BIOVIEWER_AUDIT_KEY_FILE", global = true)]
+    pub audit_key_file: Option<PathBuf>,
+    /// Where the audit chain's head is appended every 1000 records and every 5 minutes (`at seq
+    /// hash`), and what `audit verify` checks; default: `<data-dir>/audit-checkpoints.log`. Best
+    /// on another disk or host.
+    #[arg(long, env = "BIOVIEWER_AUDIT_CHECKPOINT_FILE", global = true)]
+    pub audit_checkpoint_file: Option<PathBuf>,
 }
 
 impl CommonSettings {
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("bioviewer.db").display()))
+    }
+
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit_key_file.clone().unwrap_or_else(|| self.data_dir.join("audit.key"))
+    }
+
+    pub fn audit_checkpoint_file(&self) -> PathBuf {
+        self.audit_checkpoint_file.clone().unwrap_or_else(|| self.data_dir.join("audit-checkpoints.log"))
     }
 }
 
@@ -72,6 +89,10 @@ pub struct ServeSettings {
     /// its own, reached over real HTTP), and connect to it.
     #[arg(long, env = "BIOVIEWER_DMP_SIMULATOR")]
     pub dmp_simulator: Option<PathBuf>,
+    /// Start even though the audit trail does not verify (after looking into it): the server
+    /// logs the break as an error and raises an alarm on the administration page.
+    #[arg(long, env = "BIOVIEWER_ALLOW_BROKEN_AUDIT")]
+    pub allow_broken_audit: bool,
 }
 
 /// The DMP connection: where, and the structure's identity and keys.

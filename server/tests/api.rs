@@ -410,7 +410,11 @@ struct TwoPatients {
 }
 
 async fn two_patients() -> TwoPatients {
-    let app = spawn_app().await;
+    two_patients_with(AccessSettings::default()).await
+}
+
+async fn two_patients_with(settings: AccessSettings) -> TwoPatients {
+    let app = spawn_app_with(settings).await;
     let ids = app.import_demo_patients(2).await;
     let (a, b) = (ids[0].clone(), ids[1].clone());
     let ins_a = bioviewer_core::demo::patient_ins(0);
@@ -455,7 +459,11 @@ fn patient_server_functions(p: &str, d: &str) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn every_role_is_refused_someone_elses_patient_on_every_route() {
-    let t = two_patients().await;
+    // Each account here is refused on every route in a second, more often than the refusal
+    // throttle allows (20 in 10 minutes: `an_account_refused_again_and_again_is_throttled_…`
+    // tests it); with room for them, every refusal is still checked to be a plain 404.
+    let throttle = bioviewer::access::refusals::ThrottlePolicy { limit: 1000, ..Default::default() };
+    let t = two_patients_with(AccessSettings { refusal_throttle: throttle, ..Default::default() }).await;
     let family_b = "BERNARD";
     let ins_b = bioviewer_core::demo::patient_ins(1);
     for login in ["gp", "patient_a", "admin", "hospital"] {
@@ -715,10 +723,11 @@ async fn break_the_glass_opens_for_a_limited_time_with_a_reason_and_is_recorded(
         .unwrap();
     assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::NOT_FOUND);
     // The patient will see it all: who, the mode, the reason.
-    let log = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
+    let (log, _) = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.b).unwrap(), 0).await.unwrap();
     assert!(log.iter().any(|e| e.action == "break_glass_start" && e.who.as_deref() == Some("Test hospital")));
     assert!(log.iter().any(|e| e.action == "export_json" && e.mode.as_deref() == Some("break_glass")));
-    assert!(log.iter().any(|e| e.mode.as_deref() == Some("denied")), "refusals are recorded too");
+    let refusals = t.app.access.refusals_of(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
+    assert!(refusals.iter().any(|r| r.who.as_deref() == Some("Test hospital")), "refusals are recorded too, apart");
     let reasons = t.app.access.break_glass_history(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
     assert_eq!(reasons.len(), 2);
     // A regulation physician's access: the DMP's centre_15 mode.
@@ -1344,8 +1353,17 @@ async fn an_uploaded_report_naming_oneself_as_prescriber_grants_no_access() {
     let stored = t.app.store.patient_documents(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
     assert!(stored.iter().any(|d| d.source == "upload"), "the upload is stored (and shown as such)");
     for path in patient_routes(&t.b, &t.b_document) {
-        let (status, _) = t.app.get_with(Some(&forger), &path).await;
-        assert_ne!(status, StatusCode::OK, "{path} opened by a forged prescriber");
+        let (status, body) = t.app.get_with(Some(&forger), &path).await;
+        assert!(!body.contains("BERNARD"), "{path} shows patient B to a forged prescriber");
+        if path.starts_with("/api/") {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path} opened by a forged prescriber");
+        } else {
+            // Streamed pages may have sent their status before the refusal: the page says it.
+            assert!(body.contains("introuvable"), "{path} opened by a forged prescriber");
+        }
+    }
+    for (path, form) in patient_server_functions(&t.b, &t.b_document) {
+        assert_eq!(t.app.post_form(Some(&forger), path, &form).await.status(), StatusCode::NOT_FOUND, "{path}");
     }
     let (_, list) = t.app.get_with(Some(&forger), "/").await;
     assert!(!list.contains(&t.b), "patient B is not in the forger's list");
@@ -1541,7 +1559,7 @@ async fn an_account_opening_a_record_is_in_that_patients_access_log_and_national
     // A second patient account for A's record: A sees it in her access log.
     let body = format!("csrf={}&login=second-key&password=aaaaaaaaaaaaaaa&role=patient&display_name=Second&patient_ins={ins_a}", admin.csrf);
     assert_eq!(t.app.post_form(Some(&admin), "/admin/accounts", &body).await.headers()["location"], "/admin?done=account");
-    let log = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.a).unwrap()).await.unwrap();
+    let (log, _) = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.a).unwrap(), 0).await.unwrap();
     assert!(log.iter().any(|line| line.action == "account_created"), "{log:?}");
     // A professional carrying the national id of the GP (the prescriber of A's reports) is refused.
     let body = format!(
@@ -1560,7 +1578,7 @@ async fn an_account_opening_a_record_is_in_that_patients_access_log_and_national
             prescriber.replace('^', "%5E")
         );
         assert_eq!(t.app.post_form(Some(&admin), "/admin/accounts", &body).await.headers()["location"], "/admin?done=account");
-        let log = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.b).unwrap()).await.unwrap();
+        let (log, _) = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.b).unwrap(), 0).await.unwrap();
         assert!(log.iter().any(|line| line.action == "account_created"), "{log:?}");
     }
 }
@@ -1658,4 +1676,346 @@ async fn an_upload_never_teaches_a_record_an_identifier() {
     // So a later INS-C-only report does not follow the upload into that record.
     let later = import_bytes(app.store.as_ref(), "later.xml", xml_of(&legacy_report(0, 2, None)), DocumentSource::Operator).await.unwrap();
     assert_ne!(later.patient.as_deref(), Some(patient.to_string().as_str()));
+}
+
+// --- trust boundaries: the audit trail and the access log (issue 12) -------------------------
+
+use bioviewer::access::audit::{AuditKey, AuditRecord, ChainBreak, GENESIS};
+
+fn audit_key() -> AuditKey {
+    AuditKey::from_bytes(&[42u8; 32]).unwrap()
+}
+
+async fn audit_records(pool: &sqlx::SqlitePool) -> Vec<AuditRecord> {
+    sqlx::query_as(
+        "SELECT seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash, scheme FROM audit_events ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn drop_audit_guards(pool: &sqlx::SqlitePool) {
+    sqlx::query("DROP TRIGGER audit_events_no_update").execute(pool).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_events_no_delete").execute(pool).await.unwrap();
+}
+
+/// Someone with the database but not the key recomputes every hash after a change, as the
+/// plain SHA-256 chain let them; `scheme` says how they label the records.
+async fn rewrite_chain_without_the_key(pool: &sqlx::SqlitePool, scheme: &str) {
+    let mut prev = GENESIS.to_string();
+    for mut record in audit_records(pool).await {
+        record.prev_hash = prev;
+        if record.seq == 3 {
+            record.action = "sign_out".into();
+        }
+        // The plain hash of the record, as the chain without a key computed it.
+        record.scheme = "sha256".into();
+        let hash = record.expected_hash(None).unwrap();
+        sqlx::query("UPDATE audit_events SET action = ?, prev_hash = ?, hash = ?, scheme = ? WHERE seq = ?")
+            .bind(&record.action)
+            .bind(&record.prev_hash)
+            .bind(&hash)
+            .bind(scheme)
+            .bind(record.seq)
+            .execute(pool)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+}
+
+#[tokio::test]
+async fn an_audit_chain_rewritten_whole_without_the_key_fails_verification() {
+    for scheme in ["sha256", "hmac-sha256"] {
+        let t = two_patients_with(AccessSettings { audit_key: Some(audit_key()), ..Default::default() }).await;
+        let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+        t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await;
+        assert!(t.app.access.verify_audit().await.unwrap().is_ok());
+        drop_audit_guards(&t.app.pool).await;
+        rewrite_chain_without_the_key(&t.app.pool, scheme).await;
+        let broken = t.app.access.verify_audit().await.unwrap().unwrap_err();
+        match scheme {
+            // Labelled plain from the start: the chain no longer ends on a keyed record.
+            "sha256" => assert!(matches!(broken, ChainBreak::UnkeyedHead { .. }), "{broken}"),
+            // Labelled keyed: the first record's HMAC does not match.
+            _ => assert_eq!(broken, ChainBreak::Modified { seq: 1 }),
+        }
+        drop(t);
+    }
+}
+
+#[tokio::test]
+async fn deleting_the_last_audit_records_is_caught_by_the_expected_head_and_the_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("audit-checkpoints.log");
+    let settings = AccessSettings { audit_checkpoints: Some(checkpoints.clone()), checkpoint_every: 4, ..Default::default() };
+    let t = two_patients_with(settings).await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    for _ in 0..5 {
+        t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await;
+    }
+    t.app.access.checkpoint().await.unwrap();
+    let head = t.app.access.verify_audit().await.unwrap().unwrap();
+    let written = bioviewer::access::audit_files::read_checkpoints(&checkpoints).unwrap();
+    assert!(written.len() >= 3, "every 4 records, and the head: {written:?}");
+    assert_eq!(written.last().unwrap().seq, head.last_seq);
+    let expected = (head.last_seq, head.last_hash.as_str());
+    assert!(t.app.access.verify_audit_against(&written, Some(expected)).await.unwrap().is_ok());
+
+    // The newest three records go: what is left is a perfectly chained, shorter trail.
+    drop_audit_guards(&t.app.pool).await;
+    sqlx::query("DELETE FROM audit_events WHERE seq > ?").bind(head.last_seq - 3).execute(&t.app.pool).await.unwrap();
+    assert!(t.app.access.verify_audit().await.unwrap().is_ok(), "the chain alone cannot tell");
+    let by_checkpoints = t.app.access.verify_audit_against(&written, None).await.unwrap().unwrap_err();
+    assert!(matches!(by_checkpoints, ChainBreak::CheckpointMissing { seq, .. } if seq == head.last_seq), "{by_checkpoints}");
+    let by_head = t.app.access.verify_audit_against(&[], Some(expected)).await.unwrap().unwrap_err();
+    assert_eq!(by_head, ChainBreak::UnexpectedHead { seq: head.last_seq, found_seq: head.last_seq - 3 });
+}
+
+#[tokio::test]
+async fn a_trail_written_before_keying_stays_verifiable_and_is_sealed_by_the_new_key() {
+    let t = two_patients().await;
+    // A database of the version before keying: every record plain SHA-256 (as migration 0008
+    // leaves them), made here by relabelling the trail.
+    drop_audit_guards(&t.app.pool).await;
+    rewrite_chain_without_the_key(&t.app.pool, "sha256").await;
+    let plain = audit_records(&t.app.pool).await.len() as i64;
+    let keyed = |key: AuditKey| Access::new(t.app.pool.clone(), AccessSettings { audit_key: Some(key), ..Default::default() }).unwrap();
+    // The key is created: the plain records verify, and a keyed record seals them.
+    let first = keyed(audit_key());
+    let head = first.seal_with_new_key().await.unwrap().unwrap();
+    assert_eq!((head.records, head.keyed), (plain + 1, true));
+    let marker: (String, Option<String>) =
+        sqlx::query_as("SELECT action, detail FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_one(&t.app.pool).await.unwrap();
+    assert_eq!(marker, ("audit_keyed".into(), Some(format!("plain_records={plain}"))));
+    // Later starts verify with the same key; another key cannot vouch for the seal.
+    assert!(keyed(audit_key()).verify_audit().await.unwrap().is_ok());
+    let other = keyed(AuditKey::from_bytes(&[1u8; 32]).unwrap()).verify_audit().await.unwrap().unwrap_err();
+    assert_eq!(other, ChainBreak::Modified { seq: plain + 1 });
+}
+
+/// Runs the `bioviewer` binary with a data folder; its exit status and output.
+fn bioviewer_command(data: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bioviewer"));
+    command.arg("--data-dir").arg(data).arg("--log-level").arg("warn").args(args).env("BIOVIEWER_NEW_PASSWORD", PASSWORD);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("BIOVIEWER_") && k != "BIOVIEWER_NEW_PASSWORD") {
+        command.env_remove(key);
+    }
+    command
+}
+
+/// Starts `serve` and waits for it to listen (`Ok`, then stops it) or to exit (`Err(stderr)`).
+fn serve_outcome(data: &std::path::Path, extra: &[&str]) -> Result<(), String> {
+    use std::io::{BufRead, Read};
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--site-root"];
+    let site = data.join("site");
+    args.push(site.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let mut child = bioviewer_command(data, &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    // Logs may come first: read until the server says it listens, or its output ends.
+    let listening = std::io::BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok).any(|l| l.contains("is listening"));
+    if listening {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        return Ok(());
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(!status.success(), "a refusal exits with an error");
+    Err(stderr)
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_start_on_a_broken_audit_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    for login in ["admin1", "admin2", "admin3"] {
+        let out = bioviewer_command(data, &["accounts", "add", "--login", login, "--role", "admin", "--name", "Admin"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // The key was created at the first command: 32 bytes, its owner's only.
+    let key = data.join("audit.key");
+    assert_eq!(std::fs::read(&key).unwrap().len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert_eq!(serve_outcome(data, &[]), Ok(()), "an intact trail starts");
+    let verify = bioviewer_command(data, &["audit", "verify"]).output().unwrap();
+    let printed = String::from_utf8_lossy(&verify.stdout).to_string();
+    assert!(verify.status.success(), "{printed}");
+    let head = printed.rsplit("head ").next().unwrap().trim().to_string();
+    let expect_head = |head: &str| bioviewer_command(data, &["audit", "verify", "--expect-head", head]).output().unwrap();
+    assert!(expect_head(&head).status.success(), "the head just printed");
+
+    // The newest record is cut off: the noted head and the checkpoint written at start say so.
+    let pool = SqliteStore::open(&format!("sqlite://{}", data.join("bioviewer.db").display())).await.unwrap().pool().clone();
+    drop_audit_guards(&pool).await;
+    sqlx::query("DELETE FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)").execute(&pool).await.unwrap();
+    let cut = expect_head(&head);
+    assert!(!cut.status.success());
+    assert!(String::from_utf8_lossy(&cut.stdout).contains("cut off"), "{}", String::from_utf8_lossy(&cut.stdout));
+    let refused = serve_outcome(data, &[]).unwrap_err();
+    assert!(refused.contains("refusing to start") && refused.contains("checkpoint"), "{refused}");
+
+    // A changed record: refused too, unless the administrator says to go on; then an alarm.
+    sqlx::query("UPDATE audit_events SET actor_role = 'professional' WHERE seq = 2").execute(&pool).await.unwrap();
+    let refused = serve_outcome(data, &[]).unwrap_err();
+    assert!(refused.contains("broken at record 2") && refused.contains("--allow-broken-audit"), "{refused}");
+    assert_eq!(serve_outcome(data, &["--allow-broken-audit"]), Ok(()));
+    let alarm: String = sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'alarm'").fetch_one(&pool).await.unwrap();
+    assert_eq!(alarm, "kind=audit_chain_broken first_bad_record=2");
+}
+
+/// The access log as the patient's browser loads it.
+async fn load_access_log(app: &TestApp, session: &Session, patient: &str, page: u32) -> serde_json::Value {
+    let response = app.post_form(Some(session), "/sfn/load_access_log", &format!("patient_id={patient}&page={page}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    serde_json::from_str(&TestApp::body(response).await).unwrap()
+}
+
+#[tokio::test]
+async fn a_thousand_refusals_do_not_push_a_genuine_access_off_the_patients_first_page() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    assert_eq!(t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await.0, StatusCode::OK);
+    // Someone with no relationship asks for A's record a thousand times.
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let intruder = t.app.access.session(&hospital.token, None).await.unwrap().unwrap();
+    for _ in 0..1000 {
+        assert!(t.app.access.open_patient(Some(&intruder), &t.a, bioviewer::access::Action::ViewHistory).await.is_err());
+    }
+    let patient = t.app.sign_in("patient_a", PASSWORD, None).await.unwrap();
+    let log = load_access_log(&t.app, &patient, &t.a, 0).await;
+    let entries = log["entries"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["who"] == "Test gp" && e["action"] == "export_json"),
+        "the GP's access is on the first page: {entries:?}"
+    );
+    assert!(entries.iter().all(|e| e["mode"] != "denied" && e["mode"] != "throttled"), "refusals are not accesses");
+    // The thousand refusals: one line, who, how many, first and last time.
+    let refusals = log["refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!((refusals[0]["who"].as_str(), refusals[0]["count"].as_u64()), (Some("Test hospital"), Some(1000)));
+    assert!(refusals[0]["first_at"].as_str().unwrap() <= refusals[0]["last_at"].as_str().unwrap());
+    // The page shows both, apart.
+    let (_, html) = t.app.get_with(Some(&patient), &format!("/patients/{}/access-log", t.a)).await;
+    assert_eq!(html.matches("data-testid=\"refusal-row\"").count(), 1, "one grouped line");
+    assert!(html.contains("Demandes refusées") && html.contains("1000"), "the count");
+}
+
+#[tokio::test]
+async fn the_patients_access_log_pages_through_every_access_newest_first() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    for _ in 0..60 {
+        t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await;
+    }
+    let patient = t.app.sign_in("patient_a", PASSWORD, None).await.unwrap();
+    let first = load_access_log(&t.app, &patient, &t.a, 0).await;
+    // 60 views, a relationship recorded by the administrator, and the log's own views.
+    let total = first["total"].as_u64().unwrap();
+    assert!(total >= 61, "{total}");
+    assert_eq!((first["entries"].as_array().unwrap().len(), first["pages"].as_u64()), (50, Some(total.div_ceil(50))));
+    let last_page = first["pages"].as_u64().unwrap() as u32 - 1;
+    let last = load_access_log(&t.app, &patient, &t.a, last_page).await;
+    let oldest = last["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(oldest["action"], "relationship_added", "the oldest access is on the last page");
+    let newest = &first["entries"][0];
+    assert!(newest["at"].as_str() >= oldest["at"].as_str());
+    let (_, html) = t.app.get_with(Some(&patient), &format!("/patients/{}/access-log", t.a)).await;
+    assert!(html.contains(&format!("/patients/{}/access-log?page=1", t.a)), "a link to the next page");
+}
+
+#[tokio::test]
+async fn an_account_refused_again_and_again_is_throttled_and_the_administrator_alarmed() {
+    let t = two_patients().await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let route = |p: &str| format!("/api/patients/{p}/history");
+    // Twenty refusals are refusals: the answer stays "no such patient".
+    for _ in 0..21 {
+        assert_eq!(t.app.get_with(Some(&hospital), &route(&t.b)).await.0, StatusCode::NOT_FOUND);
+    }
+    // The twenty-first tripped the throttle: this account's patient requests wait now, a server
+    // function as well, whatever the patient.
+    assert_eq!(t.app.get_with(Some(&hospital), &route(&t.a)).await.0, StatusCode::TOO_MANY_REQUESTS);
+    let sfn = t.app.post_form(Some(&hospital), "/sfn/load_history", &format!("patient_id={}&unit_system=si", t.b)).await;
+    assert_eq!(sfn.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Others are not held back.
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    assert_eq!(t.app.get_with(Some(&gp), &route(&t.a)).await.0, StatusCode::OK);
+    // Recorded: the throttled requests, and one alarm with the account and the count, no patient.
+    let throttled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE mode = 'throttled'").fetch_one(&t.app.pool).await.unwrap();
+    assert_eq!(throttled, 2);
+    let alarms: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT patient_id, detail FROM audit_events WHERE action = 'alarm'").fetch_all(&t.app.pool).await.unwrap();
+    assert_eq!(alarms, vec![(None, Some("kind=refusals refusals=21 window_minutes=10 blocked_minutes=15".into()))]);
+    // The administrator sees it: the account and the counts.
+    let admin = t.app.sign_in("admin", PASSWORD, None).await.unwrap();
+    let overview: serde_json::Value =
+        serde_json::from_str(&TestApp::body(t.app.post_form(Some(&admin), "/sfn/load_admin", "").await).await).unwrap();
+    let listed = &overview["alarms"][0];
+    assert_eq!(
+        (listed["kind"].as_str(), listed["login"].as_str(), listed["refusals"].as_i64()),
+        (Some("refusals"), Some("hospital"), Some(21))
+    );
+    let (_, html) = t.app.get_with(Some(&admin), "/admin").await;
+    assert!(html.contains("data-testid=\"alarm-row\"") && html.contains("hospital") && html.contains("21"), "the Alarms list");
+    assert!(!html.contains("BERNARD"), "no patient data");
+}
+
+#[tokio::test]
+async fn refused_break_the_glass_attempts_are_audited_without_the_reason_or_the_ins() {
+    let t = two_patients().await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    let post = |ins: &str, reason: &str, minutes: u32| format!("csrf={}&ins={ins}&reason={reason}&minutes={minutes}", hospital.csrf);
+    let attempts = [
+        (post("100000000000000", "Admission+aux+urgences+inconscient", 60), "unknown_patient"),
+        (post(&ins_b, "urgence+vitale", 60), "reason_too_short"),
+        (post(&ins_b, "Admission+aux+urgences+inconscient", 60 * 48), "bad_duration"),
+    ];
+    for (form, _) in &attempts {
+        assert_eq!(t.app.post_form(Some(&hospital), "/break-glass", form).await.status(), StatusCode::SEE_OTHER);
+    }
+    let recorded: Vec<(Option<String>, Option<String>, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT actor_role, patient_id, mode, detail FROM audit_events WHERE action = 'break_glass_refused' ORDER BY seq")
+            .fetch_all(&t.app.pool)
+            .await
+            .unwrap();
+    let kinds: Vec<&str> = attempts.iter().map(|(_, kind)| *kind).collect();
+    assert_eq!(recorded.iter().map(|r| r.3.as_deref().unwrap()).collect::<Vec<_>>(), kinds);
+    for (role, patient, mode, _) in &recorded {
+        assert_eq!((role.as_deref(), patient.as_deref(), mode.as_deref()), (Some("professional"), None, Some("break_glass")));
+    }
+    let everything: Vec<(Option<String>,)> = sqlx::query_as("SELECT detail FROM audit_events").fetch_all(&t.app.pool).await.unwrap();
+    for (detail,) in everything {
+        let detail = detail.unwrap_or_default();
+        assert!(!detail.contains(&ins_b) && !detail.contains("100000000000000") && !detail.contains("urgence"), "{detail}");
+    }
+}
+
+#[tokio::test]
+async fn ending_a_centre_15_access_is_recorded_as_centre_15() {
+    let t = two_patients().await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    let open = format!("csrf={}&ins={ins_b}&reason=Appel+au+15+douleur+thoracique&minutes=60&purpose=centre_15", hospital.csrf);
+    t.app.post_form(Some(&hospital), "/break-glass", &open).await;
+    let ended = t.app.post_form(Some(&hospital), &format!("/patients/{}/break-glass/end", t.b), &format!("csrf={}", hospital.csrf)).await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    let modes: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT action, mode FROM audit_events WHERE action LIKE 'break_glass_%' ORDER BY seq")
+            .fetch_all(&t.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(modes, vec![("break_glass_start".into(), Some("centre_15".into())), ("break_glass_end".into(), Some("centre_15".into()))]);
 }

@@ -9,7 +9,7 @@ use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 use crate::api::{AppError, load_access_log, load_admin, oidc_enabled, whoami};
 use crate::components::format_datetime;
 use crate::i18n::{Lang, Msg, tr, use_lang};
-use crate::model::{AccessLog, AdminOverview, Viewer, ViewerRole};
+use crate::model::{AccessLog, AccessLogLine, AdminOverview, AlarmLine, RefusalGroup, Viewer, ViewerRole};
 
 /// The signed-in user, loaded once per page and shared by every component.
 #[derive(Clone, Copy)]
@@ -237,16 +237,21 @@ fn mode_label(mode: Option<&str>) -> Option<Msg> {
         "centre_15" => Msg::ModeRegulation,
         "own_record" => Msg::ModeOwnRecord,
         "denied" => Msg::ModeDenied,
+        "throttled" => Msg::ModeThrottled,
         _ => return None,
     })
 }
 
-/// The patient's read-access log: who looked at their results, when, and on what grounds.
+/// The patient's read-access log: who looked at their results, when, and on what grounds, a
+/// page at a time (`?page=N`, from 0, newest first); refused requests apart, one line per
+/// account.
 #[component]
 pub fn AccessLogPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let log = Resource::new(id, load_access_log);
+    let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok());
+    let log = Resource::new(move || (id(), page()), |(id, page)| load_access_log(id, page));
     view! {
         <section class="page">
             <h1>{tr(Msg::AccessLog)}</h1>
@@ -254,7 +259,7 @@ pub fn AccessLogPage() -> impl IntoView {
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     match log.await {
-                        Ok(log) => view! { <AccessLogTables log/> }.into_any(),
+                        Ok(log) => view! { <AccessLogTables log patient=id()/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}
@@ -264,9 +269,9 @@ pub fn AccessLogPage() -> impl IntoView {
 }
 
 #[component]
-fn AccessLogTables(log: AccessLog) -> impl IntoView {
+fn AccessLogTables(log: AccessLog, patient: String) -> impl IntoView {
     let lang = use_lang();
-    let break_glass = log.break_glass;
+    let AccessLog { entries, page, pages, total, refusals, break_glass } = log;
     view! {
         {(!break_glass.is_empty()).then(|| view! {
             <h2>{tr(Msg::BreakGlassAccesses)}</h2>
@@ -282,39 +287,109 @@ fn AccessLogTables(log: AccessLog) -> impl IntoView {
                 }).collect_view()}
             </ul>
         })}
-        {if log.entries.is_empty() {
+        <h2>{tr(Msg::AccessLogAccesses)}</h2>
+        {if entries.is_empty() {
             view! { <p class="notice">{tr(Msg::AccessLogEmpty)}</p> }.into_any()
         } else {
             view! {
-                <table class="data" data-testid="access-log">
-                    <thead>
-                        <tr>
-                            <th scope="col">{tr(Msg::When)}</th>
-                            <th scope="col">{tr(Msg::Who)}</th>
-                            <th scope="col">{tr(Msg::What)}</th>
-                            <th scope="col">{tr(Msg::Why)}</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {log.entries.into_iter().map(|e| {
-                            let at = e.at.clone();
-                            let own = e.mode.as_deref() == Some("own_record");
-                            let who = [e.who.clone(), e.profession.clone(), e.structure.clone()].into_iter().flatten().collect::<Vec<_>>().join(", ");
-                            let mode = mode_label(e.mode.as_deref());
-                            view! {
-                                <tr data-testid="access-row">
-                                    <td>{move || format_utc(lang.get(), &at)}</td>
-                                    <td>{move || if own { Msg::You.text(lang.get()).to_string() } else { who.clone() }}</td>
-                                    <td>{tr(action_label(&e.action))}</td>
-                                    <td>{mode.map(tr)}</td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
+                <p data-testid="access-total">{total} " " {tr(Msg::AccessLogTotal)}</p>
+                <AccessRows entries/>
+                <AccessLogPager patient page pages/>
             }
             .into_any()
         }}
+        {(!refusals.is_empty()).then(|| view! { <RefusalRows refusals/> })}
+    }
+}
+
+#[component]
+fn AccessRows(entries: Vec<AccessLogLine>) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <table class="data" data-testid="access-log">
+            <thead>
+                <tr>
+                    <th scope="col">{tr(Msg::When)}</th>
+                    <th scope="col">{tr(Msg::Who)}</th>
+                    <th scope="col">{tr(Msg::What)}</th>
+                    <th scope="col">{tr(Msg::Why)}</th>
+                </tr>
+            </thead>
+            <tbody>
+                {entries.into_iter().map(|e| {
+                    let at = e.at.clone();
+                    let own = e.mode.as_deref() == Some("own_record");
+                    let who = who_line(&e.who, &e.profession, &e.structure);
+                    let mode = mode_label(e.mode.as_deref());
+                    view! {
+                        <tr data-testid="access-row">
+                            <td>{move || format_utc(lang.get(), &at)}</td>
+                            <td>{move || if own { Msg::You.text(lang.get()).to_string() } else { who.clone() }}</td>
+                            <td>{tr(action_label(&e.action))}</td>
+                            <td>{mode.map(tr)}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Who, as the patient reads it: name, profession, structure.
+fn who_line(who: &Option<String>, profession: &Option<String>, structure: &Option<String>) -> String {
+    [who, profession, structure].into_iter().flatten().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Links to the other pages of the log: newer, every page number, older.
+#[component]
+fn AccessLogPager(patient: String, page: u32, pages: u32) -> impl IntoView {
+    let link = move |p: u32| format!("/patients/{patient}/access-log?page={p}");
+    (pages > 1).then(|| {
+        view! {
+            <nav class="pager" aria-label=tr(Msg::AccessLogPages) data-testid="access-log-pages">
+                {(page > 0).then(|| view! { <a href=link(page - 1) rel="prev">{tr(Msg::NewerPage)}</a> " " })}
+                {(0..pages).map(|p| {
+                    if p == page {
+                        view! { <span aria-current="page">{tr(Msg::PageWord)} " " {p + 1}</span> " " }.into_any()
+                    } else {
+                        view! { <a href=link(p)>{p + 1}</a> " " }.into_any()
+                    }
+                }).collect_view()}
+                {(page + 1 < pages).then(|| view! { <a href=link(page + 1) rel="next">{tr(Msg::OlderPage)}</a> })}
+            </nav>
+        }
+    })
+}
+
+#[component]
+fn RefusalRows(refusals: Vec<RefusalGroup>) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <h2>{tr(Msg::RefusedRequests)}</h2>
+        <p>{tr(Msg::RefusedRequestsIntro)}</p>
+        <table class="data" data-testid="refusals">
+            <thead>
+                <tr>
+                    <th scope="col">{tr(Msg::Who)}</th>
+                    <th scope="col">{tr(Msg::RefusalCount)}</th>
+                    <th scope="col">{tr(Msg::FirstTime)}</th>
+                    <th scope="col">{tr(Msg::LastTime)}</th>
+                </tr>
+            </thead>
+            <tbody>
+                {refusals.into_iter().map(|r| {
+                    let (first, last) = (r.first_at.clone(), r.last_at.clone());
+                    view! {
+                        <tr data-testid="refusal-row">
+                            <td>{who_line(&r.who, &r.profession, &r.structure)}</td>
+                            <td>{r.count}</td>
+                            <td>{move || format_utc(lang.get(), &first)}</td>
+                            <td>{move || format_utc(lang.get(), &last)}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 
@@ -377,6 +452,7 @@ fn AdminTables(overview: AdminOverview, csrf: String) -> impl IntoView {
     let csrf_disable = csrf.clone();
     let csrf_relationship = csrf.clone();
     view! {
+        <AlarmRows alarms=overview.alarms/>
         <h2>{tr(Msg::Accounts)}</h2>
         <table class="data" data-testid="accounts">
             <thead>
@@ -498,5 +574,58 @@ fn AdminTables(overview: AdminOverview, csrf: String) -> impl IntoView {
                 <button type="submit" class="primary">{tr(Msg::Record)}</button>
             </form>
         </details>
+    }
+}
+
+/// What the administrator must look at: accounts refused too often, a broken audit trail.
+#[component]
+fn AlarmRows(alarms: Vec<AlarmLine>) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <h2>{tr(Msg::Alarms)}</h2>
+        {if alarms.is_empty() {
+            view! { <p class="notice" data-testid="alarms-empty">{tr(Msg::AlarmsEmpty)}</p> }.into_any()
+        } else {
+            view! {
+                <table class="data" data-testid="alarms">
+                    <thead>
+                        <tr>
+                            <th scope="col">{tr(Msg::When)}</th>
+                            <th scope="col">{tr(Msg::AlarmKind)}</th>
+                            <th scope="col">{tr(Msg::AlarmAccount)}</th>
+                            <th scope="col">{tr(Msg::AlarmDetail)}</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {alarms.into_iter().map(|a| {
+                            let at = a.at.clone();
+                            let kind = match a.kind.as_str() {
+                                "refusals" => Msg::AlarmRefusals,
+                                "audit_chain_broken" => Msg::AlarmBrokenChain,
+                                _ => Msg::AlarmOther,
+                            };
+                            let account = match (a.name, a.login) {
+                                (Some(name), Some(login)) => format!("{name} ({login})"),
+                                (name, login) => name.or(login).unwrap_or_default(),
+                            };
+                            let detail = match (a.refusals, a.window_minutes, a.first_bad_record) {
+                                (Some(n), Some(m), _) => view! { {n} " " {tr(Msg::RefusalsIn)} " " {m} " " {tr(Msg::Minutes)} }.into_any(),
+                                (_, _, Some(seq)) => view! { {tr(Msg::FirstBadRecord)} " " {seq} }.into_any(),
+                                _ => ().into_any(),
+                            };
+                            view! {
+                                <tr data-testid="alarm-row">
+                                    <td>{move || format_utc(lang.get(), &at)}</td>
+                                    <td>{tr(kind)}</td>
+                                    <td class="mono">{account}</td>
+                                    <td>{detail}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }
+            .into_any()
+        }}
     }
 }

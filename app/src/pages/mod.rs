@@ -35,6 +35,7 @@ pub fn LoadError(error: crate::api::AppError) -> impl IntoView {
     let msg = match error {
         crate::api::AppError::NotFound => Msg::PatientNotFound,
         crate::api::AppError::NotSignedIn => Msg::SessionExpired,
+        crate::api::AppError::TooManyRequests => Msg::TooManyRequests,
         _ => Msg::ErrorLoading,
     };
     view! { <p class="notice notice-error" role="alert">{tr(msg)}</p> }

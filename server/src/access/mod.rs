@@ -2,7 +2,9 @@
 //!
 //! Module map:
 //! - this module: the [`Access`] service the HTTP layer and the CLI call (SQLite through sqlx);
-//! - [`audit`]: the audit trail's hash chain, as pure functions;
+//! - [`audit`]: the audit trail's hash chain, as pure functions; [`audit_files`]: its key and
+//!   checkpoint files;
+//! - [`refusals`]: repeated refusals throttle an account and raise an alarm;
 //! - [`secrets`]: argon2id passwords, random tokens;
 //! - [`ratelimit`]: sign-in attempts per account and per address.
 //!
@@ -15,10 +17,13 @@
 //! not (same queries, same answer).
 
 pub mod audit;
+pub mod audit_files;
 pub mod ratelimit;
+pub mod refusals;
 pub mod secrets;
 
-use bioviewer_app::model::AccessLogLine;
+use bioviewer_app::model::{AccessLogLine, AlarmLine, RefusalGroup};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::SqliteRow;
@@ -27,8 +32,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::domain::PatientId;
-use audit::{AuditRecord, ChainBreak, ChainHead, ChainVerifier, GENESIS};
+use audit::{AuditKey, AuditRecord, ChainBreak, ChainHead, ChainVerifier, Checkpoint, GENESIS};
 use ratelimit::SignInLimiter;
+use refusals::{RefusalOutcome, RefusalThrottle, ThrottlePolicy};
 use secrets::SecretError;
 
 /// How long sessions and break-the-glass accesses last.
@@ -42,6 +48,15 @@ pub struct AccessSettings {
     pub secure_cookies: bool,
     /// The longest break-the-glass access a professional may ask for.
     pub break_glass_max: Duration,
+    /// The audit chain's key. The server and the command line always load it from its file;
+    /// `None` (tests) makes a random one for this process only, which no later process can verify.
+    pub audit_key: Option<AuditKey>,
+    /// Where the chain's head is appended every `checkpoint_every` records (and when
+    /// [`Access::checkpoint`] is called); `None`: no checkpoints.
+    pub audit_checkpoints: Option<PathBuf>,
+    pub checkpoint_every: i64,
+    /// Repeated refused patient requests by one account.
+    pub refusal_throttle: ThrottlePolicy,
 }
 
 impl Default for AccessSettings {
@@ -51,6 +66,10 @@ impl Default for AccessSettings {
             absolute_timeout: Duration::from_secs(12 * 3600),
             secure_cookies: false,
             break_glass_max: Duration::from_secs(12 * 3600),
+            audit_key: None,
+            audit_checkpoints: None,
+            checkpoint_every: 1000,
+            refusal_throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -173,6 +192,12 @@ pub enum Action {
     ExportFhir,
     BreakGlassStart,
     BreakGlassEnd,
+    /// A break-the-glass request refused (unknown INS, reason too short, bad duration).
+    BreakGlassRefused,
+    /// Something the administrator must look at (repeated refusals, a broken chain).
+    Alarm,
+    /// From this record on, the chain is keyed (written once, when the key is created).
+    AuditKeyed,
     SignIn,
     SignInRefused,
     SignOut,
@@ -199,6 +224,9 @@ impl Action {
             Action::ExportFhir => "export_fhir",
             Action::BreakGlassStart => "break_glass_start",
             Action::BreakGlassEnd => "break_glass_end",
+            Action::BreakGlassRefused => "break_glass_refused",
+            Action::Alarm => "alarm",
+            Action::AuditKeyed => "audit_keyed",
             Action::SignIn => "sign_in",
             Action::SignInRefused => "sign_in_refused",
             Action::SignOut => "sign_out",
@@ -221,6 +249,9 @@ pub enum Refusal {
     /// No reason to see this patient, or no such patient: the two are not told apart.
     #[error("no access to this patient")]
     NoAccess,
+    /// Too many refusals lately: this account's patient requests are refused for a while.
+    #[error("too many refused requests; try again later")]
+    Throttled,
     #[error(transparent)]
     Failed(#[from] AccessError),
 }
@@ -411,6 +442,18 @@ fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// The audit mode of a refused patient request.
+pub const MODE_DENIED: &str = "denied";
+/// The audit mode of a patient request refused because the account is throttled.
+pub const MODE_THROTTLED: &str = "throttled";
+/// The kinds of alarm the administrator sees.
+pub const ALARM_REFUSALS: &str = "refusals";
+pub const ALARM_BROKEN_CHAIN: &str = "audit_chain_broken";
+/// The records of a patient's access log that are accesses (not refusals); binds the patient as `?1`.
+const GENUINE_ACCESS: &str = "e.patient_id = ?1 AND (e.mode IS NULL OR e.mode NOT IN ('denied', 'throttled'))";
+/// Genuine accesses per page of the patient's access log.
+pub const ACCESS_LOG_PAGE: i64 = 50;
+
 /// The minimum length of a break-the-glass reason.
 pub const BREAK_GLASS_REASON_MIN: usize = 15;
 
@@ -423,16 +466,30 @@ pub struct Access {
     audit_lock: Mutex<()>,
     /// Verified against when the login is unknown, so both failures take the same time.
     dummy_hash: String,
+    audit_key: AuditKey,
+    /// The sequence number of the last checkpoint written by this process.
+    last_checkpoint: std::sync::Mutex<i64>,
+    refusals: RefusalThrottle,
 }
 
 impl Access {
     pub fn new(pool: SqlitePool, settings: AccessSettings) -> Result<Access, AccessError> {
+        let audit_key = match &settings.audit_key {
+            Some(key) => key.clone(),
+            None => {
+                let bytes = secrets::new_token()?;
+                AuditKey::from_bytes(bytes.as_bytes()).map_err(|e| AccessError::Corrupt(e.to_string()))?
+            }
+        };
         Ok(Access {
             pool,
-            settings,
             limiter: SignInLimiter::new(Duration::from_secs(15 * 60), 5, 30),
             audit_lock: Mutex::new(()),
             dummy_hash: secrets::hash_password("no account has this password")?,
+            audit_key,
+            last_checkpoint: std::sync::Mutex::new(0),
+            refusals: RefusalThrottle::new(settings.refusal_throttle),
+            settings,
         })
     }
 
@@ -725,7 +782,6 @@ impl Access {
         // a refusal takes the same path whatever the id.
         let parsed = PatientId::parse(patient_id);
         let patient = parsed.unwrap_or(PatientId(Uuid::nil()));
-        let mode = self.mode_for(principal, patient).await?;
         let entry = |mode: Option<&'static str>, detail: Option<String>| AuditEntry {
             actor: Some(&principal.account),
             patient: parsed,
@@ -734,16 +790,51 @@ impl Access {
             address: principal.address.as_deref(),
             detail,
         };
+        // An account refused too often lately is refused everything for a while, its own
+        // patients included: the answer says so, and says nothing of this patient.
+        if self.refusals.blocked(principal.account.id, Instant::now()) {
+            self.record(entry(Some(MODE_THROTTLED), None)).await?;
+            return Err(Refusal::Throttled);
+        }
+        let mode = self.mode_for(principal, patient).await?;
         match mode {
             Some(mode) => {
                 self.record(entry(Some(mode.as_str()), None)).await?;
                 Ok((patient, mode))
             }
             None => {
-                self.record(entry(Some("denied"), None)).await?;
+                self.record(entry(Some(MODE_DENIED), None)).await?;
+                self.count_refusal(principal).await?;
                 Err(Refusal::NoAccess)
             }
         }
+    }
+
+    /// Counts a refusal against the account; the refusal that trips the throttle raises the
+    /// alarm (an `alarm` record: the account and the count, no patient).
+    async fn count_refusal(&self, principal: &Principal) -> Result<(), AccessError> {
+        let RefusalOutcome::Tripped { refusals } = self.refusals.record_refusal(principal.account.id, Instant::now()) else {
+            return Ok(());
+        };
+        let policy = self.refusals.policy();
+        tracing::error!(
+            account = %principal.account.id,
+            refusals,
+            window_minutes = policy.window.as_secs() / 60,
+            "ALARM: repeated refused patient requests; the account is throttled"
+        );
+        self.record(AuditEntry {
+            actor: Some(&principal.account),
+            action: Some(Action::Alarm),
+            address: principal.address.as_deref(),
+            detail: Some(format!(
+                "kind={ALARM_REFUSALS} refusals={refusals} window_minutes={} blocked_minutes={}",
+                policy.window.as_secs() / 60,
+                policy.block_for.as_secs() / 60
+            )),
+            ..Default::default()
+        })
+        .await
     }
 
     /// The patients this user may see now, with the reason.
@@ -801,17 +892,32 @@ impl Access {
         duration: Duration,
         regulation: bool,
     ) -> Result<PatientId, BreakGlassError> {
-        if principal.account.role != Role::Professional {
-            return Err(BreakGlassError::NotAProfessional);
-        }
-        let reason = reason.trim();
-        if reason.chars().count() < BREAK_GLASS_REASON_MIN {
-            return Err(BreakGlassError::ReasonTooShort { min: BREAK_GLASS_REASON_MIN });
-        }
-        if duration < Duration::from_secs(15 * 60) || duration > self.settings.break_glass_max {
-            return Err(BreakGlassError::BadDuration { max_minutes: self.settings.break_glass_max.as_secs() / 60 });
-        }
-        let patient = self.patient_by_ins(ins).await?.ok_or(BreakGlassError::UnknownPatient)?;
+        let mode = AccessMode::BreakTheGlass { regulation, expires_at: 0 }.as_str();
+        let checked = self.check_break_glass(principal, ins, reason, duration).await;
+        let (patient, reason) = match checked {
+            Ok(ok) => ok,
+            Err(refused) => {
+                // The kind of refusal only: the reason is the professional's words and the INS
+                // identifies a patient, neither goes in the trail.
+                let kind = match &refused {
+                    BreakGlassError::NotAProfessional => "not_a_professional",
+                    BreakGlassError::ReasonTooShort { .. } => "reason_too_short",
+                    BreakGlassError::BadDuration { .. } => "bad_duration",
+                    BreakGlassError::UnknownPatient => "unknown_patient",
+                    BreakGlassError::Failed(_) => return Err(refused),
+                };
+                self.record(AuditEntry {
+                    actor: Some(&principal.account),
+                    action: Some(Action::BreakGlassRefused),
+                    mode: Some(mode),
+                    address: principal.address.as_deref(),
+                    detail: Some(kind.to_string()),
+                    ..Default::default()
+                })
+                .await?;
+                return Err(refused);
+            }
+        };
         let now = now_epoch();
         sqlx::query(
             "INSERT INTO break_glass (id, account_id, patient_id, reason, started_at, expires_at, regulation) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -832,7 +938,7 @@ impl Access {
             actor: Some(&principal.account),
             patient: Some(patient),
             action: Some(Action::BreakGlassStart),
-            mode: Some(if regulation { "centre_15" } else { "break_glass" }),
+            mode: Some(mode),
             address: principal.address.as_deref(),
             detail: Some(format!("minutes={}", duration.as_secs() / 60)),
         })
@@ -840,31 +946,54 @@ impl Access {
         Ok(patient)
     }
 
+    /// The checks of a break-the-glass request, in order: who asks, the reason, the duration,
+    /// the patient. The trimmed reason comes back with the patient.
+    async fn check_break_glass<'r>(
+        &self,
+        principal: &Principal,
+        ins: &str,
+        reason: &'r str,
+        duration: Duration,
+    ) -> Result<(PatientId, &'r str), BreakGlassError> {
+        if principal.account.role != Role::Professional {
+            return Err(BreakGlassError::NotAProfessional);
+        }
+        let reason = reason.trim();
+        if reason.chars().count() < BREAK_GLASS_REASON_MIN {
+            return Err(BreakGlassError::ReasonTooShort { min: BREAK_GLASS_REASON_MIN });
+        }
+        if duration < Duration::from_secs(15 * 60) || duration > self.settings.break_glass_max {
+            return Err(BreakGlassError::BadDuration { max_minutes: self.settings.break_glass_max.as_secs() / 60 });
+        }
+        let patient = self.patient_by_ins(ins).await?.ok_or(BreakGlassError::UnknownPatient)?;
+        Ok((patient, reason))
+    }
+
     /// Ends this professional's break-the-glass access to a patient before it expires.
+    /// Each access ended is recorded in its own mode (`break_glass` or `centre_15`).
     pub async fn end_break_glass(&self, principal: &Principal, patient: PatientId) -> Result<bool, AccessError> {
-        let done = sqlx::query(
-            "UPDATE break_glass SET ended_at = ?1 WHERE account_id = ?2 AND patient_id = ?3 AND ended_at IS NULL AND expires_at > ?1",
+        let ended: Vec<i64> = sqlx::query_scalar(
+            "UPDATE break_glass SET ended_at = ?1 WHERE account_id = ?2 AND patient_id = ?3 AND ended_at IS NULL AND expires_at > ?1
+             RETURNING regulation",
         )
         .bind(now_epoch())
         .bind(principal.account.id.to_string())
         .bind(patient.to_string())
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await
-        .map_err(query_err("ending a break-the-glass access"))?
-        .rows_affected()
-            > 0;
-        if done {
+        .map_err(query_err("ending a break-the-glass access"))?;
+        for regulation in &ended {
             self.record(AuditEntry {
                 actor: Some(&principal.account),
                 patient: Some(patient),
                 action: Some(Action::BreakGlassEnd),
-                mode: Some("break_glass"),
+                mode: Some(AccessMode::BreakTheGlass { regulation: *regulation != 0, expires_at: 0 }.as_str()),
                 address: principal.address.as_deref(),
                 detail: None,
             })
             .await?;
         }
-        Ok(done)
+        Ok(!ended.is_empty())
     }
 
     /// The break-the-glass accesses of this user in force now.
@@ -882,7 +1011,8 @@ impl Access {
 
     // --- audit trail ------------------------------------------------------------------------
 
-    /// Appends one record to the hash chain.
+    /// Appends one record to the hash chain, keyed; every `checkpoint_every` records the new
+    /// head also goes to the checkpoint file.
     pub async fn record(&self, entry: AuditEntry<'_>) -> Result<(), AccessError> {
         let _serialised = self.audit_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("starting an audit append"))?;
@@ -903,11 +1033,12 @@ impl Access {
             detail: entry.detail,
             prev_hash,
             hash: String::new(),
+            scheme: String::new(),
         };
-        record.hash = record.expected_hash();
+        record.seal(&self.audit_key);
         sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_events (seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash, scheme)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(record.seq)
         .bind(&record.at)
@@ -920,19 +1051,53 @@ impl Access {
         .bind(&record.detail)
         .bind(&record.prev_hash)
         .bind(&record.hash)
+        .bind(&record.scheme)
         .execute(&mut *tx)
         .await
         .map_err(query_err("appending to the audit trail"))?;
-        tx.commit().await.map_err(query_err("committing an audit record"))
+        tx.commit().await.map_err(query_err("committing an audit record"))?;
+        if record.seq % self.settings.checkpoint_every.max(1) == 0 {
+            self.write_checkpoint(Checkpoint { at: record.at, seq: record.seq, hash: record.hash });
+        }
+        Ok(())
     }
 
-    /// Checks the whole chain, a page at a time; names the first bad record.
-    pub async fn verify_audit(&self) -> Result<Result<ChainHead, ChainBreak>, AccessError> {
-        let mut verifier = ChainVerifier::default();
+    /// Appends the head to the checkpoint file (when there is one) and logs it. A failure to
+    /// write is logged, never fatal: the record itself is in the chain.
+    fn write_checkpoint(&self, checkpoint: Checkpoint) {
+        tracing::info!(seq = checkpoint.seq, hash = %checkpoint.hash, "audit trail head");
+        let Some(path) = &self.settings.audit_checkpoints else { return };
+        let mut last = self.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner());
+        if checkpoint.seq <= *last {
+            return;
+        }
+        match audit_files::append_checkpoint(path, &checkpoint) {
+            Ok(()) => *last = checkpoint.seq,
+            Err(e) => tracing::error!(error = %e, "the audit checkpoint could not be written"),
+        }
+    }
+
+    /// Writes the current head as a checkpoint if the chain grew since the last one (the
+    /// server calls it every few minutes, so a quiet trail is checkpointed too).
+    pub async fn checkpoint(&self) -> Result<(), AccessError> {
+        let head: Option<(String, i64, String)> = sqlx::query_as("SELECT at, seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading the audit head"))?;
+        if let Some((at, seq, hash)) = head {
+            self.write_checkpoint(Checkpoint { at, seq, hash });
+        }
+        Ok(())
+    }
+
+    /// Reads the chain in order, a page at a time, through the verifier; stops at the first bad
+    /// record.
+    async fn walk_chain(&self, key: Option<AuditKey>) -> Result<Result<ChainVerifier, ChainBreak>, AccessError> {
+        let mut verifier = ChainVerifier::new(key);
         let mut after = 0i64;
         loop {
             let records: Vec<AuditRecord> = sqlx::query_as(
-                "SELECT seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash
+                "SELECT seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash, scheme
                  FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 5000",
             )
             .bind(after)
@@ -940,7 +1105,7 @@ impl Access {
             .await
             .map_err(query_err("reading the audit trail"))?;
             if records.is_empty() {
-                return Ok(Ok(verifier.head()));
+                return Ok(Ok(verifier));
             }
             for record in records {
                 if let Err(bad) = verifier.check(&record) {
@@ -949,6 +1114,91 @@ impl Access {
                 after = record.seq;
             }
         }
+    }
+
+    /// Checks the whole chain with the key; names the first bad record. The chain must end on
+    /// a keyed record (see [`ChainVerifier::finish`]).
+    pub async fn verify_audit(&self) -> Result<Result<ChainHead, ChainBreak>, AccessError> {
+        Ok(self.walk_chain(Some(self.audit_key.clone())).await?.and_then(ChainVerifier::finish))
+    }
+
+    /// For a key just created: the chain so far must verify (plain records, or none; a keyed
+    /// record means the key it was written with is lost), then a keyed `audit_keyed` record
+    /// seals it, so that from now on a chain ending on a plain record is a rewritten one.
+    pub async fn seal_with_new_key(&self) -> Result<Result<ChainHead, ChainBreak>, AccessError> {
+        let head = match self.walk_chain(Some(self.audit_key.clone())).await? {
+            Ok(verifier) => verifier.head(),
+            Err(bad) => return Ok(Err(bad)),
+        };
+        if head.records > 0 && !head.keyed {
+            self.record(AuditEntry {
+                action: Some(Action::AuditKeyed),
+                detail: Some(format!("plain_records={}", head.records)),
+                ..Default::default()
+            })
+            .await?;
+        }
+        self.verify_audit().await
+    }
+
+    /// The hash the chain holds at `seq` now.
+    async fn audit_hash_at(&self, seq: i64) -> Result<Option<String>, AccessError> {
+        sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = ?")
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading an audit record"))
+    }
+
+    /// The chain verified with the key, then every checkpoint still in it, then (when given)
+    /// the head noted earlier still its head.
+    pub async fn verify_audit_against(
+        &self,
+        checkpoints: &[Checkpoint],
+        expected_head: Option<(i64, &str)>,
+    ) -> Result<Result<ChainHead, ChainBreak>, AccessError> {
+        let head = match self.verify_audit().await? {
+            Ok(head) => head,
+            Err(bad) => return Ok(Err(bad)),
+        };
+        for checkpoint in checkpoints {
+            if let Err(bad) = audit::check_checkpoint(checkpoint, self.audit_hash_at(checkpoint.seq).await?.as_deref()) {
+                return Ok(Err(bad));
+            }
+        }
+        if let Some((seq, hash)) = expected_head {
+            let stored = self.audit_hash_at(seq).await?;
+            if let Err(bad) = audit::check_expected_head(&head, seq, hash, stored.as_deref()) {
+                return Ok(Err(bad));
+            }
+        }
+        Ok(Ok(head))
+    }
+
+    /// Raises the alarm that the chain is broken (the server started anyway, on the
+    /// administrator's word): an `alarm` record the administration page lists.
+    pub async fn alarm_broken_chain(&self, bad: &ChainBreak) -> Result<(), AccessError> {
+        tracing::error!(first_bad_record = bad.first_bad_record(), "ALARM: the audit trail is broken: {bad}");
+        self.record(AuditEntry {
+            action: Some(Action::Alarm),
+            detail: Some(format!("kind={ALARM_BROKEN_CHAIN} first_bad_record={}", bad.first_bad_record())),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// The alarms, newest first (the administration page): what, when, which account, the
+    /// count. No patient: alarms are recorded without one.
+    pub async fn alarms(&self, by: AdminActor<'_>) -> Result<Vec<AlarmLine>, AdminError> {
+        Self::authorize_admin(by)?;
+        let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT e.at, e.detail, a.login, a.display_name FROM audit_events e LEFT JOIN accounts a ON a.id = e.actor_id
+             WHERE e.action = 'alarm' ORDER BY e.seq DESC LIMIT 500",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| AdminError::Failed(query_err("listing alarms")(e)))?;
+        Ok(rows.into_iter().map(|(at, detail, login, name)| alarm_line(at, detail.as_deref().unwrap_or(""), login, name)).collect())
     }
 
     /// When this user last saw this patient's results before the current session (RFC 3339,
@@ -975,21 +1225,29 @@ impl Access {
         .map_err(query_err("reading the previous visit"))
     }
 
-    /// Who accessed this patient's record, newest first (what the patient reads), with the
-    /// break-the-glass reasons given.
-    pub async fn access_log(&self, patient: PatientId) -> Result<Vec<AccessLogLine>, AccessError> {
+    /// Who accessed this patient's record, newest first (what the patient reads), one page
+    /// of [`ACCESS_LOG_PAGE`] (`page` from 0), with the number of accesses in all. Refused
+    /// requests are not accesses: [`Access::refusals_of`] groups them apart, so no number of
+    /// them pushes a genuine access out of sight.
+    pub async fn access_log(&self, patient: PatientId, page: u32) -> Result<(Vec<AccessLogLine>, i64), AccessError> {
         // at, action, mode, who, role, profession, structure
         type Row = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
-        let rows: Vec<Row> = sqlx::query_as(
+        let sql = sqlx::AssertSqlSafe(format!(
             "SELECT e.at, e.action, e.mode, a.display_name, a.role, a.profession, a.structure_name
              FROM audit_events e LEFT JOIN accounts a ON a.id = e.actor_id
-             WHERE e.patient_id = ? ORDER BY e.seq DESC LIMIT 1000",
-        )
-        .bind(patient.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("reading an access log"))?;
-        Ok(rows
+             WHERE {GENUINE_ACCESS} ORDER BY e.seq DESC LIMIT ?2 OFFSET ?3"
+        ));
+        let rows: Vec<Row> = sqlx::query_as(sql)
+            .bind(patient.to_string())
+            .bind(ACCESS_LOG_PAGE)
+            .bind(i64::from(page) * ACCESS_LOG_PAGE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading an access log"))?;
+        let count = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM audit_events e WHERE {GENUINE_ACCESS}"));
+        let total: i64 =
+            sqlx::query_scalar(count).bind(patient.to_string()).fetch_one(&self.pool).await.map_err(query_err("counting an access log"))?;
+        let lines = rows
             .into_iter()
             .map(|(at, action, mode, who, role, profession, structure)| AccessLogLine {
                 at,
@@ -999,6 +1257,35 @@ impl Access {
                 role,
                 profession,
                 structure,
+            })
+            .collect();
+        Ok((lines, total))
+    }
+
+    /// The refused requests for this patient's record, one line per account: who, how many,
+    /// first and last time; the latest first.
+    pub async fn refusals_of(&self, patient: PatientId) -> Result<Vec<RefusalGroup>, AccessError> {
+        type Row = (Option<String>, Option<String>, Option<String>, Option<String>, i64, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.display_name, a.role, a.profession, a.structure_name, count(*), min(e.at), max(e.at)
+             FROM audit_events e LEFT JOIN accounts a ON a.id = e.actor_id
+             WHERE e.patient_id = ?1 AND e.mode IN ('denied', 'throttled')
+             GROUP BY e.actor_id ORDER BY max(e.seq) DESC",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading refused accesses"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(who, role, profession, structure, count, first_at, last_at)| RefusalGroup {
+                who,
+                role,
+                profession,
+                structure,
+                count: count.max(0) as u64,
+                first_at,
+                last_at,
             })
             .collect())
     }
@@ -1262,5 +1549,33 @@ impl Access {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| AdminError::Failed(query_err("listing care relationships")(e)))
+    }
+}
+
+/// An alarm record's detail (`kind=… refusals=… …`) as the administration page shows it.
+fn alarm_line(at: String, detail: &str, login: Option<String>, name: Option<String>) -> AlarmLine {
+    let field = |name: &str| detail.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
+    let number = |name: &str| field(name).and_then(|v| v.parse::<i64>().ok());
+    AlarmLine {
+        at,
+        kind: field("kind").unwrap_or("unknown").to_string(),
+        login,
+        name,
+        refusals: number("refusals"),
+        window_minutes: number("window_minutes"),
+        first_bad_record: number("first_bad_record"),
+    }
+}
+
+#[cfg(test)]
+mod alarm_tests {
+    use super::*;
+
+    #[test]
+    fn an_alarm_detail_reads_back_as_its_line() {
+        let line = alarm_line("t".into(), "kind=refusals refusals=21 window_minutes=10 blocked_minutes=15", Some("gp".into()), None);
+        assert_eq!((line.kind.as_str(), line.refusals, line.window_minutes, line.first_bad_record), ("refusals", Some(21), Some(10), None));
+        let line = alarm_line("t".into(), "kind=audit_chain_broken first_bad_record=5", None, None);
+        assert_eq!((line.kind.as_str(), line.first_bad_record), ("audit_chain_broken", Some(5)));
     }
 }

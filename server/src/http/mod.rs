@@ -179,6 +179,7 @@ async fn api_gate(state: &AppState, auth: &RequestAuth, id: &str, action: Action
         Ok((patient, _)) => Ok(patient),
         Err(Refusal::NotSignedIn) => Err((StatusCode::UNAUTHORIZED, "sign in first")),
         Err(Refusal::NoAccess) => Err((StatusCode::NOT_FOUND, "no such patient")),
+        Err(Refusal::Throttled) => Err((StatusCode::TOO_MANY_REQUESTS, "too many refused requests; try again later")),
         Err(Refusal::Failed(e)) => {
             tracing::error!(error = %e, "access check failed");
             Err((StatusCode::SERVICE_UNAVAILABLE, "service unavailable"))
@@ -478,6 +479,7 @@ impl StoreBackend {
             Ok(granted) => Ok(Some(granted)),
             Err(Refusal::NotSignedIn) => Err(AppError::NotSignedIn),
             Err(Refusal::NoAccess) => Ok(None),
+            Err(Refusal::Throttled) => Err(AppError::TooManyRequests),
             Err(Refusal::Failed(e)) => {
                 tracing::error!(error = %e, "access check failed");
                 Err(AppError::Unavailable("access".into()))
@@ -648,7 +650,7 @@ impl Backend for StoreBackend {
         })
     }
 
-    fn access_log(&self, patient_id: String) -> BackendFuture<'_, Option<AccessLog>> {
+    fn access_log(&self, patient_id: String, page: u32) -> BackendFuture<'_, Option<AccessLog>> {
         Box::pin(async move {
             // Only the patient reads their access log.
             let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
@@ -660,10 +662,16 @@ impl Backend for StoreBackend {
                 tracing::error!(error = %e, "access log failed");
                 AppError::Unavailable("access".into())
             };
-            let entries = self.access.access_log(patient).await.map_err(failed)?;
+            let (entries, total) = self.access.access_log(patient, page).await.map_err(failed)?;
+            let refusals = self.access.refusals_of(patient).await.map_err(failed)?;
             let break_glass = self.access.break_glass_history(patient).await.map_err(failed)?;
+            let pages = ((total + crate::access::ACCESS_LOG_PAGE - 1) / crate::access::ACCESS_LOG_PAGE).max(1);
             Ok(Some(AccessLog {
                 entries,
+                page,
+                pages: u32::try_from(pages).unwrap_or(u32::MAX),
+                total: total.max(0) as u64,
+                refusals,
                 break_glass: break_glass
                     .into_iter()
                     .map(|(who, reason, started, expires)| BreakGlassLine {
@@ -687,9 +695,12 @@ impl Backend for StoreBackend {
                     AppError::Unavailable("access".into())
                 }
             };
-            let accounts = self.access.accounts(crate::access::AdminActor::Web(Some(principal))).await.map_err(refused)?;
-            let relationships = self.access.relationships(crate::access::AdminActor::Web(Some(principal))).await.map_err(refused)?;
+            let by = crate::access::AdminActor::Web(Some(principal));
+            let accounts = self.access.accounts(by).await.map_err(refused)?;
+            let relationships = self.access.relationships(by).await.map_err(refused)?;
+            let alarms = self.access.alarms(by).await.map_err(refused)?;
             Ok(AdminOverview {
+                alarms,
                 accounts: accounts
                     .into_iter()
                     .map(|a| AccountLine {
