@@ -14,6 +14,17 @@ use super::*;
 /// Migrations embedded in the binary, so a deployed server needs no files beside it.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// How long a writer waits for another one before giving up ("database is locked").
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, waiting for it
+/// through the busy timeout. A plain (deferred) `BEGIN` reads first and upgrades to a writer
+/// later; in WAL mode that upgrade fails at once with SQLITE_BUSY when another connection has
+/// written meanwhile, whatever the busy timeout: concurrent uploads were lost that way.
+pub(crate) async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -34,7 +45,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            // Writers queue behind each other (every write transaction begins IMMEDIATE, see
+            // `begin_write`): a burst of uploads waits its turn rather than failing.
+            .busy_timeout(BUSY_TIMEOUT)
             // Documents are read whole and often (a history reads all of a patient's): memory-
             // mapped reads spare a system call per page of their bytes.
             .pragma("mmap_size", "268435456");
@@ -142,7 +155,7 @@ impl Store for SqliteStore {
     fn store_document(&self, document: NewDocument) -> StoreFuture<'_, Stored> {
         Box::pin(async move {
             let sha256 = format!("{:x}", Sha256::digest(&document.raw));
-            let mut tx = self.pool.begin().await.map_err(StoreError::query("starting a transaction"))?;
+            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("starting a transaction"))?;
             if let Some(existing) = sqlx::query_scalar::<_, String>("SELECT id FROM documents WHERE content_sha256 = ?")
                 .bind(&sha256)
                 .fetch_optional(&mut *tx)
