@@ -63,8 +63,13 @@ async fn spawn_app_with(settings: AccessSettings) -> TestApp {
 
 /// Another app inside a test that already holds `SERIAL`.
 async fn spawn_second_app(settings: AccessSettings) -> TestApp {
+    app_over("sqlite::memory:", settings).await
+}
+
+/// An app over the database at `url`.
+async fn app_over(url: &str, settings: AccessSettings) -> TestApp {
     bioviewer::telemetry::init("warn");
-    let sqlite = SqliteStore::open("sqlite::memory:").await.expect("in-memory SQLite");
+    let sqlite = SqliteStore::open(url).await.expect("SQLite");
     let pool = sqlite.pool().clone();
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let access = Arc::new(Access::new(pool.clone(), settings).expect("access service"));
@@ -1291,17 +1296,13 @@ fn location(response: &axum::response::Response) -> String {
 
 /// An app over a database file: several connections, so writers really contend (the in-memory
 /// database has one connection and cannot show a "database is locked").
+#[allow(clippy::await_holding_lock)] // on purpose: the guard serialises the tests (see SERIAL)
 async fn spawn_app_on_file() -> (TestApp, tempfile::TempDir) {
     let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    bioviewer::telemetry::init("warn");
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&format!("sqlite://{}", dir.path().join("bioviewer.db").display())).await.expect("file SQLite");
-    let pool = sqlite.pool().clone();
-    let store: Arc<dyn Store> = Arc::new(sqlite);
-    let access = Arc::new(Access::new(pool.clone(), AccessSettings::default()).expect("access service"));
-    let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).expect("shipped tables"));
-    let router = bioviewer::http::router(store.clone(), normaliser.clone(), access.clone(), None, None, dir.path());
-    (TestApp { router, store, access, normaliser, pool, session: Mutex::new(None), _serial: Some(serial) }, dir)
+    let mut app = app_over(&format!("sqlite://{}", dir.path().join("bioviewer.db").display()), AccessSettings::default()).await;
+    app._serial = Some(serial);
+    (app, dir)
 }
 
 /// `n` generated reports (of a few demo patients), as bytes.
