@@ -1341,7 +1341,7 @@ async fn a_32_kb_multipart_boundary_does_not_freeze_the_server() {
     });
     let (status, took) = health.await.unwrap();
     assert_eq!(status, StatusCode::OK);
-    assert!(took < std::time::Duration::from_secs(1), "the health check waited {took:?} behind the hostile uploads");
+    assert!(took < std::time::Duration::from_secs(2), "the health check waited {took:?} behind the hostile uploads");
     for attack in attacks {
         assert_eq!(attack.await.unwrap(), StatusCode::BAD_REQUEST, "a boundary over 70 characters is refused");
     }
