@@ -118,6 +118,12 @@ pub async fn load_admin() -> Result<AdminOverview, AppError> {
     ssr::answer(async { ssr::backend()?.admin_overview().await }.await)
 }
 
+/// The per-file outcomes of one of the signed-in user's recent uploads (`None` once forgotten).
+#[server(prefix = "/sfn", endpoint = "load_upload_outcome")]
+pub async fn load_upload_outcome(token: String) -> Result<Option<Vec<crate::model::UploadedFile>>, AppError> {
+    ssr::answer(async { ssr::backend()?.upload_outcome(token).await }.await)
+}
+
 /// Remembers the interface language in a cookie, so server-rendered pages come in it too.
 #[server(prefix = "/sfn", endpoint = "set_language")]
 pub async fn set_language(lang: Lang) -> Result<(), AppError> {
@@ -162,6 +168,8 @@ pub mod ssr {
         fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
         fn viewer(&self) -> BackendFuture<'_, Option<Viewer>>;
         fn oidc_enabled(&self) -> bool;
+        /// The per-file outcomes of one of this user's recent uploads.
+        fn upload_outcome(&self, token: String) -> BackendFuture<'_, Option<Vec<crate::model::UploadedFile>>>;
         /// The DMP sync state of a patient this user may see (counts only: not audited as a view).
         fn dmp_sync_status(&self, patient_id: String) -> BackendFuture<'_, Option<crate::model::DmpSyncStatus>>;
         /// The user's previous visit to a patient they may see (read from the audit trail, not

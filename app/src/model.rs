@@ -133,6 +133,40 @@ pub struct Viewer {
     pub break_glass: Vec<BreakGlassBanner>,
 }
 
+/// What became of one file of an upload: its name and this, nothing about the patient (whom
+/// the uploader may not be allowed to see).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedFile {
+    /// The file's name as the browser sent it (empty for the part of an upload cut off).
+    pub name: String,
+    pub outcome: UploadOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum UploadOutcome {
+    Stored,
+    /// The same bytes were already stored: nothing new.
+    AlreadyPresent,
+    /// Stored, but unreadable or with no identifiable patient (attached to no record): `code`
+    /// is a parse error's `kind:line:column`, or `no_patient`, `no_ins`, `invalid_ins`.
+    StoredWithProblem { code: String },
+    Failed { reason: UploadFailure },
+}
+
+/// Why a file of an upload was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadFailure {
+    Empty,
+    TooLarge,
+    /// The upload ended in the middle of this file (or before the rest).
+    CutOff,
+    TooManyFiles,
+    /// The store could not take it now: try again.
+    Unavailable,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakGlassBanner {
     pub patient_id: String,

@@ -157,7 +157,11 @@ test("a professional uploads a file: kept even when unreadable, with the reason"
   await page.getByText("Importer des comptes rendus (fichiers CDA)").click();
   await page.getByLabel("Fichiers").setInputFiles({ name: "illisible.xml", mimeType: "text/xml", buffer: Buffer.from("<ClinicalDocument><id") });
   await page.getByRole("button", { name: "Importer", exact: true }).click();
-  await expect(page.getByTestId("upload-outcome")).toContainText("1 document(s) importé(s) · 1 avec un problème (illisible ou sans patient identifiable");
+  // One line per file: its name and what became of it, the problem in the reader's language.
+  const line = page.getByTestId("upload-file");
+  await expect(line).toHaveCount(1);
+  await expect(line).toContainText("illisible.xml");
+  await expect(line).toContainText("Conservé avec un problème, rattaché à aucun dossier : Le document");
 });
 
 test("the cumulative table offers the date of my previous visit as 'since my last visit'", async ({ page }) => {

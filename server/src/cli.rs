@@ -88,15 +88,23 @@ pub enum Command {
         /// The patient's INS (15 digits).
         #[arg(long)]
         patient: String,
-        /// The INS's OID (default: INS-NIR).
-        #[arg(long, default_value = "1.2.250.1.213.1.4.8")]
-        ins_oid: String,
-        /// The professional (login) on whose behalf the VIHF is signed.
+        /// The INS's OID; when given, it must be the one Bioviewer knows the patient by.
+        #[arg(long)]
+        ins_oid: Option<String>,
+        /// The professional (login) on whose behalf the VIHF is signed. The same rules as on the
+        /// web decide: a care relationship (or a prescription), else `--break-glass`.
         #[arg(long = "as")]
         as_login: String,
-        /// Break-the-glass purpose (bris_de_glace) instead of normal.
-        #[arg(long)]
+        /// Open a break-the-glass access (recorded, shown to the patient) and sync in
+        /// bris_de_glace mode; needs `--reason`.
+        #[arg(long, requires = "reason")]
         break_glass: bool,
+        /// Why the glass is broken (15 characters at least).
+        #[arg(long)]
+        reason: Option<String>,
+        /// How long the break-the-glass access lasts.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
         #[command(flatten)]
         dmp: crate::config::DmpArgs,
     },
@@ -358,26 +366,18 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             axum::serve(listener, Arc::new(simulator).router()).await.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { patient, ins_oid, as_login, break_glass, dmp } => {
+        Command::Sync { patient, ins_oid, as_login, break_glass, reason, minutes, dmp } => {
             let endpoint = dmp.dmp_endpoint.clone().ok_or("--dmp-endpoint (or BIOVIEWER_DMP_ENDPOINT) is required")?;
             let client = dmp.client(endpoint)?;
             let sqlite = open_sqlite(&cli.common).await?;
             let access = open_access_with(&cli.common, sqlite.pool().clone(), crate::access::AccessSettings::default(), false).await?;
-            let account = access.account_by_login(&as_login).await.map_err(|e| e.to_string())?.ok_or(format!("no account {as_login}"))?;
-            let requester = crate::dmp::client::Requester::of_account(&account)
-                .ok_or("this account has no national id or profession the VIHF can state")?;
-            let purpose = if break_glass { crate::dmp::vihf::PurposeOfUse::BrisDeGlace } else { crate::dmp::vihf::PurposeOfUse::Normal };
-            let query = crate::dmp::client::PatientQuery { ins: patient, ins_oid, purpose };
-            let store: Arc<dyn Store> = Arc::new(sqlite);
-            let started = crate::access::AuditEntry {
-                actor: Some(&account),
-                action: Some(crate::access::Action::Sync),
-                mode: Some(if break_glass { "break_glass" } else { "command_line" }),
-                detail: Some("bioviewer sync".into()),
-                ..Default::default()
+            let request = SyncRequest {
+                patient_ins: patient,
+                ins_oid,
+                as_login,
+                break_glass: break_glass.then(|| (reason.unwrap_or_default(), std::time::Duration::from_secs(minutes.saturating_mul(60)))),
             };
-            access.record(started).await.map_err(|e| e.to_string())?;
-            let report = crate::dmp::sync::sync_patient(&client, store.as_ref(), &requester, &query, &mut |r| {
+            let report = sync_on_behalf(&access, &sqlite, &client, &request, &mut |r| {
                 eprintln!(
                     "found {} (replaced {}), already stored {}, fetched {}, stored {}, failed {}",
                     r.found,
@@ -432,6 +432,80 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::DemoData { patients, years, out, seed } => demo_data_command(patients, years, &out, seed),
     }
+}
+
+/// `bioviewer sync`: one patient, on behalf of a professional's account.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub patient_ins: String,
+    /// When given, the INS OID must be the one Bioviewer knows the patient by.
+    pub ins_oid: Option<String>,
+    pub as_login: String,
+    /// `--break-glass --reason R --minutes M`: the reason and the duration.
+    pub break_glass: Option<(String, std::time::Duration)>,
+}
+
+/// Why `bioviewer sync` did not sync.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncCommandError {
+    #[error("no account {0}")]
+    UnknownAccount(String),
+    #[error("only an active professional's account may sync from the DMP")]
+    NotAProfessional,
+    #[error("this account has no national id or profession the VIHF can state")]
+    NoVihfIdentity,
+    /// As on the web, "no such patient" and "not yours" are one answer.
+    #[error("this account may not see this patient (no care relationship); use --break-glass --reason \"...\" in an emergency")]
+    NoAccess,
+    #[error("break-the-glass refused: {0}")]
+    BreakGlass(#[from] crate::access::BreakGlassError),
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Dmp(#[from] crate::dmp::client::DmpError),
+}
+
+/// Syncs one patient from the DMP for an account, through the web's access decision
+/// (`Access::open_patient`): a care relationship, a prescription, or a break-the-glass access
+/// opened here with its reason (`Access::start_break_glass`). The audit trail records the sync
+/// with the patient and the mode, or the refusal; nothing is asked of the DMP when refused.
+pub async fn sync_on_behalf(
+    access: &crate::access::Access,
+    store: &dyn Store,
+    client: &crate::dmp::client::DmpClient,
+    request: &SyncRequest,
+    progress: &mut (dyn FnMut(&crate::dmp::sync::SyncReport) + Send),
+) -> Result<crate::dmp::sync::SyncReport, SyncCommandError> {
+    use crate::access::{Action, Principal, Refusal, Role};
+    let account =
+        access.account_by_login(&request.as_login).await?.ok_or_else(|| SyncCommandError::UnknownAccount(request.as_login.clone()))?;
+    if account.role != Role::Professional || account.disabled {
+        return Err(SyncCommandError::NotAProfessional);
+    }
+    let requester = crate::dmp::client::Requester::of_account(&account).ok_or(SyncCommandError::NoVihfIdentity)?;
+    let principal = Principal::command_line(account);
+    if let Some((reason, duration)) = &request.break_glass {
+        access.start_break_glass(&principal, &request.patient_ins, reason, *duration, false).await?;
+    }
+    // An unknown INS goes through the gate too (as the nil id): refused and recorded alike.
+    let patient = access.patient_by_ins(&request.patient_ins).await?.map(|p| p.to_string()).unwrap_or_default();
+    let (patient, mode) = match access.open_patient(Some(&principal), &patient, Action::Sync).await {
+        Ok(granted) => granted,
+        Err(Refusal::NotSignedIn | Refusal::NoAccess | Refusal::Throttled) => return Err(SyncCommandError::NoAccess),
+        Err(Refusal::Failed(e)) => return Err(e.into()),
+    };
+    let record = store.patient(patient).await?.ok_or(SyncCommandError::NoAccess)?;
+    if request.ins_oid.as_ref().is_some_and(|oid| *oid != record.ins_root) {
+        return Err(SyncCommandError::NoAccess);
+    }
+    let query = crate::dmp::client::PatientQuery {
+        ins: record.ins,
+        ins_oid: record.ins_root,
+        purpose: crate::dmp::vihf::PurposeOfUse::of(mode),
+    };
+    Ok(crate::dmp::sync::sync_patient(client, store, &requester, &query, progress).await?)
 }
 
 fn normalize_command(

@@ -63,8 +63,13 @@ async fn spawn_app_with(settings: AccessSettings) -> TestApp {
 
 /// Another app inside a test that already holds `SERIAL`.
 async fn spawn_second_app(settings: AccessSettings) -> TestApp {
+    app_over("sqlite::memory:", settings).await
+}
+
+/// An app over the database at `url`.
+async fn app_over(url: &str, settings: AccessSettings) -> TestApp {
     bioviewer::telemetry::init("warn");
-    let sqlite = SqliteStore::open("sqlite::memory:").await.expect("in-memory SQLite");
+    let sqlite = SqliteStore::open(url).await.expect("SQLite");
     let pool = sqlite.pool().clone();
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let access = Arc::new(Access::new(pool.clone(), settings).expect("access service"));
@@ -1090,25 +1095,13 @@ async fn documents_are_uploaded_through_the_same_store_path() {
     let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
     let patient = t.app.sign_in("patient_a", PASSWORD, None).await.unwrap();
     let file = std::fs::read(corpus_dir().join("BIO-CR-BIO_2024.01_TSH_1.xml")).unwrap();
-    let form = |csrf: &str| {
-        let mut body = format!("--b0\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"tsh.xml\"\r\nContent-Type: text/xml\r\n\r\n").into_bytes();
-        body.extend_from_slice(&file);
-        body.extend_from_slice(b"\r\n--b0--\r\n");
-        body
-    };
-    let post = |session: &Session, body: Vec<u8>| {
-        Request::post("/import")
-            .header("host", HOST)
-            .header("origin", ORIGIN)
-            .header("content-type", "multipart/form-data; boundary=b0")
-            .header("cookie", format!("bv_session={}", session.token))
-            .body(Body::from(body))
-            .unwrap()
-    };
-    assert_eq!(t.app.send(post(&gp, form("forged"))).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(t.app.send(post(&patient, form(&patient.csrf))).await.status(), StatusCode::FORBIDDEN);
-    let done = t.app.send(post(&gp, form(&gp.csrf))).await;
-    assert_eq!(done.headers()["location"], "/?imported=1&problems=0");
+    let form = || Body::from(multipart_files(&[("tsh.xml", &file)]));
+    let forged = Session { csrf: "forged".into(), ..gp.clone() };
+    let kind = "multipart/form-data; boundary=b0";
+    assert_eq!(t.app.send(upload_request(&forged, kind, form())).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(t.app.send(upload_request(&patient, kind, form())).await.status(), StatusCode::FORBIDDEN);
+    let done = t.app.send(upload_request(&gp, kind, form())).await;
+    assert!(location(&done).starts_with("/?upload="));
     let patients = t.app.store.list_patients().await.unwrap();
     assert!(patients.iter().any(|p| p.ins == CORPUS_INS), "stored under the document's patient");
     // The GP has no care relationship with that patient: it stays out of her sight.
@@ -2018,4 +2011,293 @@ async fn ending_a_centre_15_access_is_recorded_as_centre_15() {
             .await
             .unwrap();
     assert_eq!(modes, vec![("break_glass_start".into(), Some("centre_15".into())), ("break_glass_end".into(), Some("centre_15".into()))]);
+}
+
+// --- trust boundaries: uploads, concurrency, exports, the command line (issue 12) -------------
+
+/// A multipart body of files `(name, bytes)`, with the boundary `b0`.
+fn multipart_files(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!("--b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/xml\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--b0--\r\n");
+    body
+}
+
+/// `POST /import?csrf=…` as the upload form sends it.
+fn upload_request(session: &Session, content_type: &str, body: Body) -> Request<Body> {
+    Request::post(format!("/import?csrf={}", session.csrf))
+        .header("host", HOST)
+        .header("origin", ORIGIN)
+        .header("content-type", content_type)
+        .header("cookie", format!("bv_session={}", session.token))
+        .body(body)
+        .unwrap()
+}
+
+fn location(response: &axum::response::Response) -> String {
+    response.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+/// An app over a database file: several connections, so writers really contend (the in-memory
+/// database has one connection and cannot show a "database is locked").
+#[allow(clippy::await_holding_lock)] // on purpose: the guard serialises the tests (see SERIAL)
+async fn spawn_app_on_file() -> (TestApp, tempfile::TempDir) {
+    let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_over(&format!("sqlite://{}", dir.path().join("bioviewer.db").display()), AccessSettings::default()).await;
+    app._serial = Some(serial);
+    (app, dir)
+}
+
+/// `n` generated reports (of a few demo patients), as bytes.
+fn generated_reports(n: usize) -> Vec<(String, Vec<u8>)> {
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    bioviewer_core::demo::generate(4, 2, 5, today)
+        .into_iter()
+        .take(n)
+        .map(|d| (d.file_name, bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_32_kb_multipart_boundary_does_not_freeze_the_server() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    // The boundary is 32 KB of dashes; the body, runs of one dash more than that broken by an
+    // `x`: a naive search compares ~16 KB at each of its millions of positions.
+    let boundary = "-".repeat(32 * 1024);
+    let mut run = "-".repeat(32 * 1024 + 1).into_bytes();
+    run.push(b'x');
+    let hostile: Vec<u8> = run.iter().copied().cycle().take(4 * 1024 * 1024).collect();
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let mut attacks = Vec::new();
+    for _ in 0..4 {
+        let (router, request) = (t.app.router.clone(), upload_request(&gp, &content_type, Body::from(hostile.clone())));
+        attacks.push(tokio::spawn(async move { router.oneshot(request).await.unwrap().status() }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The health check as any request: a task on the server's runtime.
+    let router = t.app.router.clone();
+    let health = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let response = router.oneshot(Request::get("/healthz").header("host", HOST).body(Body::empty()).unwrap()).await.unwrap();
+        (response.status(), started.elapsed())
+    });
+    let (status, took) = health.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(took < std::time::Duration::from_secs(2), "the health check waited {took:?} behind the hostile uploads");
+    for attack in attacks {
+        assert_eq!(attack.await.unwrap(), StatusCode::BAD_REQUEST, "a boundary over 70 characters is refused");
+    }
+}
+
+#[tokio::test]
+async fn patients_and_administrators_are_refused_an_upload_before_its_body_is_read() {
+    let t = two_patients().await;
+    for login in ["patient_a", "admin"] {
+        let session = t.app.sign_in(login, PASSWORD, None).await.unwrap();
+        // A body that never ends: only a refusal made before reading it can answer.
+        let endless = futures_util::StreamExt::chain(
+            futures_util::stream::once(async { Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"--b0\r\n")) }),
+            futures_util::stream::pending(),
+        );
+        let request = upload_request(&session, "multipart/form-data; boundary=b0", Body::from_stream(endless));
+        let response = tokio::time::timeout(std::time::Duration::from_secs(5), t.app.send(request))
+            .await
+            .unwrap_or_else(|_| panic!("{login}: the server read the body before refusing"));
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{login}");
+    }
+    // A forged token is refused before the body too.
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let forged = Session { csrf: "forged".into(), ..gp };
+    let endless = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let request = upload_request(&forged, "multipart/form-data; boundary=b0", Body::from_stream(endless));
+    let response = tokio::time::timeout(std::time::Duration::from_secs(5), t.app.send(request)).await.expect("refused at once");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn every_uploaded_file_gets_its_own_outcome_and_each_stored_document_its_audit_record() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let good = std::fs::read(corpus_dir().join("BIO-CR-BIO_2024.01_TSH_1.xml")).unwrap();
+    let files: [(&str, &[u8]); 4] =
+        [("tsh.xml", &good), ("tsh-again.xml", &good), ("illisible.xml", b"<ClinicalDocument><id"), ("vide.xml", b"")];
+    let response = t.app.send(upload_request(&gp, "multipart/form-data; boundary=b0", Body::from(multipart_files(&files)))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = location(&response);
+    assert!(page.starts_with("/?upload="), "{page}");
+    let (_, fr) = t.app.get_with(Some(&gp), &page).await;
+    for (name, outcome) in [
+        ("tsh.xml", "Enregistré."),
+        ("tsh-again.xml", "Déjà présent : rien de nouveau."),
+        ("illisible.xml", "Conservé avec un problème, rattaché à aucun dossier : Le document"),
+        ("vide.xml", "Non enregistré : le fichier est vide."),
+    ] {
+        assert!(fr.contains(name) && fr.contains(outcome), "{name}: {outcome}");
+    }
+    // Nothing of the patient the GP may not see: not her name, not her id.
+    let patient = t.app.store.list_patients().await.unwrap().into_iter().find(|p| p.ins == CORPUS_INS).expect("stored under its patient");
+    assert!(!fr.contains("PAT-TROIS") && !fr.contains(&patient.id.to_string()));
+    // In the reader's language.
+    let english = Request::get(&page).header("host", HOST).header("cookie", format!("bv_session={}; bioviewer_lang=en", gp.token));
+    let en = TestApp::body(t.app.send(english.body(Body::empty()).unwrap()).await).await;
+    assert!(en.contains("Already present: nothing new.") && en.contains("Not stored: the file is empty."));
+    // Another user cannot read this upload's outcome.
+    let other = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let (_, theirs) = t.app.get_with(Some(&other), &page).await;
+    assert!(!theirs.contains("tsh.xml"));
+    // One audit record per stored document, naming the patient it was filed to.
+    let imports: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT patient_id, detail FROM audit_events WHERE action = 'import' ORDER BY seq").fetch_all(&t.app.pool).await.unwrap();
+    assert_eq!(imports.len(), 2, "the document and the unreadable file: {imports:?}");
+    assert_eq!(imports[0].0.as_deref(), Some(patient.id.to_string().as_str()));
+    assert_eq!(imports[1].0, None, "the unreadable file is filed to nobody");
+    // So the patient sees it in their access log.
+    let (log, _) = t.app.access.access_log(patient.id, 0).await.unwrap();
+    assert!(log.iter().any(|line| line.action == "import"), "{log:?}");
+}
+
+async fn concurrent_uploads_are_all_stored(n: usize) {
+    let (app, _dir) = spawn_app_on_file().await;
+    app.create_account("uploader", Role::Professional, None, None).await;
+    let session = app.sign_in("uploader", PASSWORD, None).await.unwrap();
+    let reports = generated_reports(n);
+    let mut uploads = Vec::new();
+    for (name, bytes) in &reports {
+        let request = upload_request(&session, "multipart/form-data; boundary=b0", Body::from(multipart_files(&[(name.as_str(), bytes.as_slice())])));
+        let router = app.router.clone();
+        uploads.push(tokio::spawn(async move {
+            let response = router.oneshot(request).await.unwrap();
+            (response.status(), location(&response))
+        }));
+    }
+    for upload in uploads {
+        let (status, page) = upload.await.unwrap();
+        assert_eq!(status, StatusCode::SEE_OTHER, "an upload failed: {page}");
+        let (_, body) = app.get_with(Some(&session), &page).await;
+        assert!(body.contains("Enregistré.") && !body.contains("Non enregistré"), "an upload lost its file");
+    }
+    let stored: u32 = app.store.list_patients().await.unwrap().iter().map(|p| p.document_count).sum();
+    assert_eq!(stored as usize, n, "every document stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_concurrent_uploads_are_all_stored() {
+    concurrent_uploads_are_all_stored(8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_concurrent_uploads_are_all_stored() {
+    concurrent_uploads_are_all_stored(32).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_imports_into_a_database_file_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&format!("sqlite://{}", dir.path().join("bioviewer.db").display())).await.expect("file SQLite"));
+    let imports: Vec<_> = generated_reports(32)
+        .into_iter()
+        .map(|(name, bytes)| {
+            let store = store.clone();
+            tokio::spawn(async move { import_bytes(store.as_ref(), &name, bytes, DocumentSource::Operator).await.map(|o| o.already_present) })
+        })
+        .collect();
+    for import in imports {
+        assert_eq!(import.await.unwrap().expect("no 'database is locked'"), false);
+    }
+    let stored: u32 = store.list_patients().await.unwrap().iter().map(|p| p.document_count).sum();
+    assert_eq!(stored, 32);
+}
+
+#[tokio::test]
+async fn a_huge_document_title_keeps_the_documents_page_small() {
+    let app = spawn_app().await;
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let mut document = bioviewer_core::demo::generate(1, 1, 3, today).remove(0);
+    document.report.header.title = Some("Bilan ".repeat(2 * 1024 * 1024 / 6));
+    document.report.header.laboratory.as_mut().unwrap().name = Some("L".repeat(1024 * 1024));
+    let raw = bioviewer_core::cda::writer::write_cr_bio(&document.report).into_bytes();
+    let outcome = import_bytes(app.store.as_ref(), &document.file_name, raw.clone(), DocumentSource::Operator).await.unwrap();
+    let patient = outcome.patient.expect("filed to its patient");
+    let ins = bioviewer_core::demo::patient_ins(0);
+    app.clinician_of(&ins).await;
+    let (status, page) = app.get(&format!("/patients/{patient}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.len() < 256 * 1024, "a {} byte page for 3 MB of header strings", page.len());
+    assert!(page.contains("Bilan Bilan") && page.contains('…'), "the title shows, cut");
+    // The document itself is kept whole.
+    let id = bioviewer::domain::DocumentId::parse(outcome.stored.as_deref().unwrap()).unwrap();
+    assert_eq!(app.store.document_raw(id).await.unwrap(), Some(raw));
+}
+
+/// A simulator the test keeps a handle on (to count the requests it received).
+async fn spawn_counted_simulator(documents: Vec<SimDocument>) -> (String, Arc<Simulator>) {
+    let simulator = Arc::new(Simulator::new(documents, Faults::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = simulator.clone().router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{address}/dmp"), simulator)
+}
+
+#[tokio::test]
+async fn bioviewer_sync_as_a_professional_without_a_care_relationship_is_refused() {
+    use bioviewer::cli::{SyncCommandError, SyncRequest, sync_on_behalf};
+    let app = spawn_app().await;
+    let documents = demo_documents(1, 2);
+    let ins = bioviewer_core::demo::patient_ins(0);
+    // The patient is known here (one report imported); the DMP holds the others.
+    import_bytes(app.store.as_ref(), "first.xml", documents[0].bytes.to_vec(), DocumentSource::Operator).await.unwrap();
+    let patient = app.store.list_patients().await.unwrap()[0].id.to_string();
+    // National ids no generated report names as prescriber: no access through a prescription.
+    app.create_account("night", Role::Professional, None, Some("1.2.250.1.71.4.2.1^899999999991".into())).await;
+    app.create_account("ward", Role::Professional, None, Some("1.2.250.1.71.4.2.1^899999999992".into())).await;
+    let (endpoint, simulator) = spawn_counted_simulator(documents).await;
+    let client = client(&endpoint, 1, SECOND);
+    let request = |login: &str, break_glass: Option<(String, std::time::Duration)>| SyncRequest {
+        patient_ins: ins.clone(),
+        ins_oid: None,
+        as_login: login.into(),
+        break_glass,
+    };
+    let pool = &app.pool;
+    let audit = || async move {
+        sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
+            "SELECT action, patient_id, mode FROM audit_events WHERE action = 'dmp_sync' ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+
+    // No relationship: refused, recorded as denied, and the DMP is not asked anything.
+    let refused = sync_on_behalf(&app.access, app.store.as_ref(), &client, &request("ward", None), &mut |_| {}).await;
+    assert!(matches!(refused, Err(SyncCommandError::NoAccess)), "{refused:?}");
+    assert_eq!(simulator.requests(), 0, "nothing fetched");
+    assert_eq!(audit().await.2.as_deref(), Some("denied"));
+
+    // With a care relationship: synced in normal mode, the audit record names the patient.
+    app.relate("ward", &ins, "hospital_stay").await;
+    let report = sync_on_behalf(&app.access, app.store.as_ref(), &client, &request("ward", None), &mut |_| {}).await.unwrap();
+    assert!(report.stored > 0 && report.failed.is_empty(), "{report:?}");
+    assert_eq!(audit().await, ("dmp_sync".to_string(), Some(patient.clone()), Some("hospital_stay".to_string())));
+
+    // Break-the-glass: a reason is required, then a real break-the-glass access is opened.
+    let short = sync_on_behalf(&app.access, app.store.as_ref(), &client, &request("night", Some(("urgence".into(), std::time::Duration::from_secs(3600)))), &mut |_| {})
+        .await;
+    assert!(matches!(short, Err(SyncCommandError::BreakGlass(_))), "{short:?}");
+    let reason = "Patient inconscient admis aux urgences".to_string();
+    let glass = request("night", Some((reason.clone(), std::time::Duration::from_secs(3600))));
+    sync_on_behalf(&app.access, app.store.as_ref(), &client, &glass, &mut |_| {}).await.unwrap();
+    assert_eq!(audit().await, ("dmp_sync".to_string(), Some(patient.clone()), Some("break_glass".to_string())));
+    let recorded: String = sqlx::query_scalar("SELECT reason FROM break_glass").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(recorded, reason, "the reason is kept, shown to the patient");
 }

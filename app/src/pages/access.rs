@@ -191,25 +191,34 @@ pub fn BreakGlassForm(csrf: String) -> impl IntoView {
     }
 }
 
-/// Import documents from files (the second source, beside the DMP).
+/// Import documents from files (the second source, beside the DMP), professionals only. The
+/// CSRF token rides in the form's action: the server checks it before reading the files. After
+/// an upload the page shows what became of every file.
 #[component]
 pub fn UploadForm(csrf: String) -> impl IntoView {
     let query = use_query_map();
-    let outcome = move || {
-        let q = query.read();
-        q.get("imported").map(|n| (n, q.get("problems").unwrap_or_default()))
-    };
+    let token = move || query.read().get("upload");
+    let outcome = Resource::new(token, |token| async move {
+        match token {
+            Some(token) => crate::api::load_upload_outcome(token).await.map(|files| Some(files.unwrap_or_default())),
+            None => Ok(None),
+        }
+    });
+    let action = format!("/import?csrf={csrf}");
     view! {
-        <details class="admin-form" open=move || outcome().is_some() data-testid="upload">
+        <details class="admin-form" open=move || token().is_some() data-testid="upload">
             <summary>{tr(Msg::ImportDocuments)}</summary>
             <p>{tr(Msg::ImportIntro)}</p>
-            {move || outcome().map(|(n, problems)| view! {
-                <p class="notice" role="status" data-testid="upload-outcome">
-                    {n} " " {tr(Msg::ImportedCount)} " · " {problems} " " {tr(Msg::ImportProblems)}
-                </p>
-            })}
-            <form method="post" action="/import" enctype="multipart/form-data" class="form-grid">
-                <input type="hidden" name="csrf" value=csrf/>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match outcome.await {
+                        Ok(Some(files)) => Some(view! { <UploadOutcomes files/> }.into_any()),
+                        Ok(None) => None,
+                        Err(error) => Some(view! { <super::LoadError error/> }.into_any()),
+                    }
+                })}
+            </Suspense>
+            <form method="post" action=action enctype="multipart/form-data" class="form-grid">
                 <label for="upload-files">{tr(Msg::CdaFiles)}</label>
                 <input id="upload-files" name="file" type="file" accept=".xml,text/xml,application/xml" multiple required/>
                 <span></span>
@@ -219,11 +228,75 @@ pub fn UploadForm(csrf: String) -> impl IntoView {
     }
 }
 
+/// One line per file of an upload: its name and what became of it.
+#[component]
+fn UploadOutcomes(files: Vec<crate::model::UploadedFile>) -> impl IntoView {
+    let lang = use_lang();
+    if files.is_empty() {
+        return view! { <p class="notice" role="status" data-testid="upload-outcome">{tr(Msg::UploadOutcomeGone)}</p> }.into_any();
+    }
+    let rows = files
+        .into_iter()
+        .map(|file| {
+            let outcome = file.outcome.clone();
+            let failed = matches!(outcome, crate::model::UploadOutcome::Failed { .. });
+            let name = if file.name.is_empty() { "—".to_string() } else { file.name };
+            view! {
+                <tr data-testid="upload-file" class:problem=failed>
+                    <th scope="row" class="mono">{name}</th>
+                    <td>{move || upload_outcome_text(lang.get(), &outcome)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="data" role="status" data-testid="upload-outcome">
+            <thead>
+                <tr>
+                    <th scope="col">{tr(Msg::UploadFile)}</th>
+                    <th scope="col">{tr(Msg::UploadResult)}</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// What became of an uploaded file, in the reader's language.
+pub fn upload_outcome_text(lang: Lang, outcome: &crate::model::UploadOutcome) -> String {
+    use crate::model::{UploadFailure, UploadOutcome};
+    match outcome {
+        UploadOutcome::Stored => Msg::UploadStored.text(lang).to_string(),
+        UploadOutcome::AlreadyPresent => Msg::UploadAlreadyPresent.text(lang).to_string(),
+        UploadOutcome::StoredWithProblem { code } => {
+            let problem = match code.as_str() {
+                "no_patient" => Msg::UploadNoPatient.text(lang).to_string(),
+                "no_ins" => Msg::UploadNoIns.text(lang).to_string(),
+                "invalid_ins" => Msg::UploadInvalidIns.text(lang).to_string(),
+                parse_error => crate::components::problem_text(lang, Some(parse_error)),
+            };
+            format!("{} {problem}", Msg::UploadStoredWithProblem.text(lang))
+        }
+        UploadOutcome::Failed { reason } => {
+            let why = match reason {
+                UploadFailure::Empty => Msg::UploadEmpty,
+                UploadFailure::TooLarge => Msg::UploadTooLarge,
+                UploadFailure::CutOff => Msg::UploadCutOff,
+                UploadFailure::TooManyFiles => Msg::UploadTooManyFiles,
+                UploadFailure::Unavailable => Msg::UploadUnavailable,
+            };
+            format!("{} {}", Msg::UploadFailed.text(lang), why.text(lang))
+        }
+    }
+}
+
 fn action_label(action: &str) -> Msg {
     match action {
         a if a.starts_with("view_") => Msg::ActionView,
         a if a.starts_with("export_") => Msg::ActionExport,
         "break_glass_start" => Msg::ActionBreakGlass,
+        "import" => Msg::ActionImport,
         _ => Msg::ActionOther,
     }
 }

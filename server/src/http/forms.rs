@@ -1,4 +1,5 @@
-//! The HTML forms that change something: sign-in, sign-out, break-the-glass, administration.
+//! The HTML forms that change something: sign-in, sign-out, break-the-glass, administration
+//! (uploads: [`super::upload`]).
 //! Plain form posts (they work before the bundle loads); each answers with a redirect
 //! (post/redirect/get). Every form of a signed-in user carries the session's CSRF token, checked
 //! here on top of the same-origin check of the guard.
@@ -59,7 +60,7 @@ where
 
 /// The signed-in user, if the form's CSRF token is theirs.
 #[allow(clippy::result_large_err)] // the refusal is the response itself, built once per bad form
-fn checked<'a>(auth: &'a RequestAuth, csrf: &str) -> Result<&'a Principal, Response> {
+pub(crate) fn checked<'a>(auth: &'a RequestAuth, csrf: &str) -> Result<&'a Principal, Response> {
     match &auth.principal {
         None => Err((StatusCode::UNAUTHORIZED, "sign in first").into_response()),
         Some(p) if constant_time_eq(&p.csrf_token, csrf) => Ok(p),
@@ -181,53 +182,6 @@ pub(crate) async fn oidc_callback(
         }
         Err(e) => fail(&e),
     }
-}
-
-/// `POST /import` (multipart form): documents uploaded by a professional or an administrator,
-/// through the same store path as `bioviewer import` and the DMP sync. A document of a patient
-/// the uploader may not see is stored, and stays out of their sight.
-pub(crate) async fn upload(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Extension(auth): Extension<RequestAuth>,
-    body: axum::body::Bytes,
-) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let Ok(form) = crate::dmp::mtom::parse(content_type, &body) else {
-        return (StatusCode::BAD_REQUEST, "a multipart form is expected").into_response();
-    };
-    let parts: Vec<&crate::dmp::mtom::Part> = std::iter::once(&form.root).chain(form.attachments.iter()).collect();
-    let csrf =
-        parts.iter().find(|p| p.field.as_deref() == Some("csrf")).map(|p| String::from_utf8_lossy(&p.body).to_string()).unwrap_or_default();
-    let principal = match checked(&auth, &csrf) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if principal.account.role == crate::access::Role::Patient {
-        return (StatusCode::FORBIDDEN, "patients do not import documents").into_response();
-    }
-    let (mut stored, mut problems) = (0usize, 0usize);
-    for file in parts.iter().filter(|p| p.field.as_deref() == Some("file") && !p.body.is_empty()) {
-        let name = file.filename.clone().unwrap_or_else(|| "upload.xml".into());
-        match crate::import::import_bytes(state.store.as_ref(), &name, file.body.clone(), crate::store::DocumentSource::Upload { by: principal.account.id }).await {
-            Ok(outcome) => {
-                stored += usize::from(!outcome.already_present);
-                problems += usize::from(outcome.problem.is_some());
-            }
-            Err(e) => return failed(&e),
-        }
-    }
-    let entry = crate::access::AuditEntry {
-        actor: Some(&principal.account),
-        action: Some(crate::access::Action::Import),
-        address: principal.address.as_deref(),
-        detail: Some(format!("stored={stored} problems={problems}")),
-        ..Default::default()
-    };
-    if let Err(e) = state.access.record(entry).await {
-        return failed(&e);
-    }
-    see_other(&format!("/?imported={stored}&problems={problems}"))
 }
 
 #[derive(serde::Deserialize)]

@@ -132,6 +132,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         principal: principal.clone(),
         oidc_enabled: state.oidc.is_some(),
         dmp: state.dmp.clone(),
+        uploads: state.uploads.clone(),
     });
     let stale_cookie = token.is_some() && principal.is_none();
     request.extensions_mut().insert(backend);

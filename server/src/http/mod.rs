@@ -8,6 +8,7 @@
 
 mod forms;
 mod guard;
+mod upload;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
     /// The DMP connection, when configured: opening a patient syncs them in the background.
     pub dmp: Option<Arc<crate::dmp::sync::DmpService>>,
+    /// Recent uploads' per-file outcomes, for the page an upload redirects to.
+    pub(crate) uploads: Arc<upload::RecentUploads>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -69,13 +72,14 @@ pub fn router(
         .site_root(site_root.display().to_string())
         .site_pkg_dir("pkg")
         .build();
-    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp };
+    let recent_uploads = Arc::new(upload::RecentUploads::new());
+    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp, uploads: recent_uploads };
     let routes = generate_route_list(App);
     // Uploaded documents may carry PDF copies: a larger body limit for that one route.
     let uploads = Router::new()
-        .route("/import", post(forms::upload))
-        .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(32 * 1024 * 1024));
+        .route("/import", post(upload::upload))
+        .layer(axum::extract::DefaultBodyLimit::max(upload::UPLOAD_MAX))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(upload::UPLOAD_MAX));
     Router::new()
         .route("/healthz", get(health))
         .route("/auth/sign-in", post(forms::sign_in))
@@ -351,6 +355,7 @@ pub(crate) struct StoreBackend {
     pub(crate) principal: Option<Principal>,
     pub(crate) oidc_enabled: bool,
     pub(crate) dmp: Option<Arc<crate::dmp::sync::DmpService>>,
+    pub(crate) uploads: Arc<upload::RecentUploads>,
 }
 
 fn unavailable(e: crate::store::StoreError) -> AppError {
@@ -608,6 +613,13 @@ impl Backend for StoreBackend {
 
     fn oidc_enabled(&self) -> bool {
         self.oidc_enabled
+    }
+
+    fn upload_outcome(&self, token: String) -> BackendFuture<'_, Option<Vec<bioviewer_app::model::UploadedFile>>> {
+        Box::pin(async move {
+            let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
+            Ok(self.uploads.get(principal.account.id, &token))
+        })
     }
 
     fn dmp_sync_status(&self, patient_id: String) -> BackendFuture<'_, Option<bioviewer_app::model::DmpSyncStatus>> {

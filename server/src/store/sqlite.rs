@@ -14,6 +14,17 @@ use super::*;
 /// Migrations embedded in the binary, so a deployed server needs no files beside it.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// How long a writer waits for another one before giving up ("database is locked").
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, waiting for it
+/// through the busy timeout. A plain (deferred) `BEGIN` reads first and upgrades to a writer
+/// later; in WAL mode that upgrade fails at once with SQLITE_BUSY when another connection has
+/// written meanwhile, whatever the busy timeout: concurrent uploads were lost that way.
+pub(crate) async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -35,7 +46,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            // Writers queue behind each other (every write transaction begins IMMEDIATE, see
+            // `begin_write`): a burst of uploads waits its turn rather than failing.
+            .busy_timeout(BUSY_TIMEOUT)
             // Documents are read whole and often (a history reads all of a patient's): memory-
             // mapped reads spare a system call per page of their bytes.
             .pragma("mmap_size", "268435456");
@@ -351,9 +364,7 @@ impl Store for SqliteStore {
                 DocumentSource::Dmp { entry, .. } => (None, entry.clone()),
                 DocumentSource::Operator => (None, None),
             };
-            // IMMEDIATE: this transaction writes; taking the write lock first makes concurrent
-            // writers wait (busy timeout) instead of failing when a read would upgrade.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::query("starting a transaction"))?;
+            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("starting a transaction"))?;
             if let Some((existing, source)) =
                 sqlx::query_as::<_, (String, String)>("SELECT id, source FROM documents WHERE content_sha256 = ?")
                     .bind(&sha256)
@@ -623,7 +634,7 @@ impl Store for SqliteStore {
             if a == b {
                 return Ok(false);
             }
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::query("starting a transaction"))?;
+            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("starting a transaction"))?;
             let linked: Option<i64> = sqlx::query_scalar(
                 "SELECT 1 FROM patient_links WHERE unlinked_at IS NULL AND ((patient_a = ?1 AND patient_b = ?2) OR (patient_a = ?2 AND patient_b = ?1))",
             )

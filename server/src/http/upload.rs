@@ -1,0 +1,287 @@
+//! `POST /import?csrf=…`: CDA documents uploaded by a professional, through the same store path
+//! as `bioviewer import` and the DMP sync, each file with its own outcome.
+//!
+//! The order matters (issue 12): the session, the role and the CSRF token (in the form's action,
+//! so in the URL) are checked before a byte of the body is read; the multipart body is split by
+//! `multer` (linear time, boundary of 70 characters at most as RFC 2046 says, size limits per
+//! field); documents are parsed on the blocking pool (inside `import_bytes`). Our own MTOM
+//! splitter (`dmp::mtom`), which searched the boundary naively, spent seconds of CPU on a 32 KB
+//! boundary: three such requests froze the server.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bioviewer_app::model::{UploadFailure, UploadOutcome, UploadedFile};
+use uuid::Uuid;
+
+use super::AppState;
+use super::guard::RequestAuth;
+use crate::access::{Action, AuditEntry, Role};
+
+/// The whole upload (the router's body limit for this route is the same).
+pub(crate) const UPLOAD_MAX: usize = 32 * 1024 * 1024;
+/// RFC 2046 §5.1.1: a boundary is 1 to 70 characters.
+const BOUNDARY_MAX: usize = 70;
+/// Any field other than a file (none is expected): small.
+const OTHER_FIELD_MAX: u64 = 4 * 1024;
+/// Files read from one upload; the others are reported as not read.
+pub(crate) const FILES_MAX: usize = 200;
+/// A file name as shown back (the store caps it the same way).
+const NAME_MAX: usize = 256;
+
+/// Who may put documents into patients' records by upload: professionals. Administrators see
+/// no results and file nothing into records; patients do not upload.
+pub(crate) fn may_upload(role: Role) -> bool {
+    role == Role::Professional
+}
+
+/// Why an upload is refused as a whole, before or while its body is split.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum UploadRefusal {
+    NotMultipart,
+    /// A boundary longer than RFC 2046 allows: refused before reading the body.
+    BoundaryTooLong(usize),
+}
+
+/// The boundary of a `multipart/form-data` body, if it is one RFC 2046 allows.
+pub(crate) fn form_boundary(content_type: &str) -> Result<String, UploadRefusal> {
+    let boundary = multer::parse_boundary(content_type).map_err(|_| UploadRefusal::NotMultipart)?;
+    match boundary.len() {
+        0 => Err(UploadRefusal::NotMultipart),
+        n if n > BOUNDARY_MAX => Err(UploadRefusal::BoundaryTooLong(n)),
+        _ => Ok(boundary),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct UploadQuery {
+    csrf: Option<String>,
+}
+
+/// `POST /import?csrf=TOKEN` (multipart form, files in fields named `file`).
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Extension(auth): Extension<RequestAuth>,
+    Query(query): Query<UploadQuery>,
+    body: Body,
+) -> Response {
+    // Nothing of the body is read before these checks.
+    let principal = match super::forms::checked(&auth, query.csrf.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !may_upload(principal.account.role) {
+        return (StatusCode::FORBIDDEN, "only professionals upload documents").into_response();
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let boundary = match form_boundary(content_type) {
+        Ok(b) => b,
+        Err(refusal) => {
+            tracing::warn!(?refusal, "upload refused");
+            return (StatusCode::BAD_REQUEST, "a multipart form is expected").into_response();
+        }
+    };
+    // The body whole (bounded), handed to multer in one piece: multer looks for the end of a
+    // part's headers again over its whole buffer each time a chunk arrives, so a body trickled
+    // in small chunks with a huge header would cost quadratic time; in one piece every search
+    // is linear. The documents are kept in memory whole anyway.
+    let bytes = match axum::body::to_bytes(body, UPLOAD_MAX).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "upload too large").into_response(),
+    };
+    let files = match store_files(&state, principal, bytes, boundary).await {
+        Some(files) => files,
+        None => return (StatusCode::BAD_REQUEST, "a multipart form is expected").into_response(),
+    };
+    let stored = files.iter().filter(|f| matches!(f.outcome, UploadOutcome::Stored | UploadOutcome::StoredWithProblem { .. })).count();
+    tracing::info!(files = files.len(), stored, "upload done");
+    let token = state.uploads.put(principal.account.id, files);
+    (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/?upload={token}"))]).into_response()
+}
+
+/// Splits the form and stores every file; `None` when the body is no multipart form at all.
+async fn store_files(state: &AppState, principal: &crate::access::Principal, bytes: Bytes, boundary: String) -> Option<Vec<UploadedFile>> {
+    let limits = multer::SizeLimit::new()
+        .whole_stream(UPLOAD_MAX as u64)
+        .per_field(OTHER_FIELD_MAX)
+        .for_field("file", UPLOAD_MAX as u64);
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+    let mut form = multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
+    let mut files: Vec<UploadedFile> = Vec::new();
+    let mut read_any = false;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                // Not even one part: not a form. Later: the rest was cut off, and is said so.
+                if !read_any {
+                    tracing::warn!(error = %e, "upload is no multipart form");
+                    return None;
+                }
+                files.push(UploadedFile { name: String::new(), outcome: UploadOutcome::Failed { reason: failure_of(&e) } });
+                break;
+            }
+        };
+        read_any = true;
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = shown_name(field.file_name().unwrap_or_default());
+        let data = match field.bytes().await {
+            Ok(data) => data,
+            Err(e) => {
+                files.push(UploadedFile { name, outcome: UploadOutcome::Failed { reason: failure_of(&e) } });
+                break;
+            }
+        };
+        if data.is_empty() {
+            // A form sent without choosing a file has one empty, nameless part.
+            if !name.is_empty() {
+                files.push(UploadedFile { name, outcome: UploadOutcome::Failed { reason: UploadFailure::Empty } });
+            }
+            continue;
+        }
+        if files.len() >= FILES_MAX {
+            files.push(UploadedFile { name, outcome: UploadOutcome::Failed { reason: UploadFailure::TooManyFiles } });
+            continue;
+        }
+        let outcome = store_one(state, principal, &name, data).await;
+        files.push(UploadedFile { name, outcome });
+    }
+    Some(files)
+}
+
+/// Stores one file and records it, with its patient, in the audit trail.
+async fn store_one(state: &AppState, principal: &crate::access::Principal, name: &str, data: Bytes) -> UploadOutcome {
+    let stored_name = if name.is_empty() { "upload.xml" } else { name };
+    let outcome = match crate::import::import_bytes(state.store.as_ref(), stored_name, data.into(), crate::store::DocumentSource::Upload { by: principal.account.id }).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, "an uploaded document could not be stored");
+            return UploadOutcome::Failed { reason: UploadFailure::Unavailable };
+        }
+    };
+    if outcome.already_present {
+        return UploadOutcome::AlreadyPresent;
+    }
+    // The patient sees in their access log who put a document into their record.
+    let entry = AuditEntry {
+        actor: Some(&principal.account),
+        patient: outcome.patient.as_deref().and_then(crate::domain::PatientId::parse),
+        action: Some(Action::Import),
+        address: principal.address.as_deref(),
+        detail: outcome.stored.as_ref().map(|d| format!("document={d}")),
+        ..Default::default()
+    };
+    if let Err(e) = state.access.record(entry).await {
+        // Stored but not recorded: said as a failure, so the uploader knows something is wrong.
+        tracing::error!(error = %e, "audit of an upload failed");
+        return UploadOutcome::Failed { reason: UploadFailure::Unavailable };
+    }
+    match outcome.problem_code {
+        None => UploadOutcome::Stored,
+        Some(code) => UploadOutcome::StoredWithProblem { code },
+    }
+}
+
+fn failure_of(e: &multer::Error) -> UploadFailure {
+    match e {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => UploadFailure::TooLarge,
+        _ => UploadFailure::CutOff,
+    }
+}
+
+/// The file's own name (no folder a browser may send), cut to a reasonable length.
+fn shown_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    match base.char_indices().nth(NAME_MAX) {
+        None => base.to_string(),
+        Some((end, _)) => format!("{}…", &base[..end]),
+    }
+}
+
+/// The outcomes of recent uploads, for the page the upload redirects to. Kept in memory a
+/// short while, each readable only by the account that uploaded (file names may name patients:
+/// they stay out of URLs and logs).
+pub(crate) struct RecentUploads {
+    entries: Mutex<VecDeque<RecentUpload>>,
+}
+
+struct RecentUpload {
+    token: String,
+    account: Uuid,
+    at: Instant,
+    files: Vec<UploadedFile>,
+}
+
+const RECENT_MAX: usize = 64;
+const RECENT_TTL: Duration = Duration::from_secs(15 * 60);
+
+impl RecentUploads {
+    pub(crate) fn new() -> RecentUploads {
+        RecentUploads { entries: Mutex::new(VecDeque::new()) }
+    }
+
+    /// Keeps an upload's outcomes; the token to ask for them.
+    pub(crate) fn put(&self, account: Uuid, files: Vec<UploadedFile>) -> String {
+        let token = Uuid::new_v4().simple().to_string();
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.retain(|e| e.at.elapsed() < RECENT_TTL);
+        while entries.len() >= RECENT_MAX {
+            entries.pop_front();
+        }
+        entries.push_back(RecentUpload { token: token.clone(), account, at: Instant::now(), files });
+        token
+    }
+
+    /// An upload's outcomes, for the account that made it only.
+    pub(crate) fn get(&self, account: Uuid, token: &str) -> Option<Vec<UploadedFile>> {
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.iter().find(|e| e.token == token && e.account == account && e.at.elapsed() < RECENT_TTL).map(|e| e.files.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_professionals_upload() {
+        assert!(may_upload(Role::Professional));
+        assert!(!may_upload(Role::Admin));
+        assert!(!may_upload(Role::Patient));
+    }
+
+    #[test]
+    fn a_boundary_longer_than_rfc_2046_allows_is_refused() {
+        let ok = format!("multipart/form-data; boundary={}", "b".repeat(70));
+        assert_eq!(form_boundary(&ok).map(|b| b.len()), Ok(70));
+        let long = format!("multipart/form-data; boundary={}", "-".repeat(32 * 1024));
+        assert_eq!(form_boundary(&long), Err(UploadRefusal::BoundaryTooLong(32 * 1024)));
+        assert_eq!(form_boundary("application/x-www-form-urlencoded"), Err(UploadRefusal::NotMultipart));
+    }
+
+    #[test]
+    fn upload_outcomes_are_read_only_by_their_uploader() {
+        let recent = RecentUploads::new();
+        let (me, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let files = vec![UploadedFile { name: "a.xml".into(), outcome: UploadOutcome::Stored }];
+        let token = recent.put(me, files.clone());
+        assert_eq!(recent.get(me, &token), Some(files));
+        assert_eq!(recent.get(other, &token), None);
+        assert_eq!(recent.get(me, "not-a-token"), None);
+    }
+
+    #[test]
+    fn shown_names_lose_folders_and_are_cut() {
+        assert_eq!(shown_name("C:\\Users\\x\\cr.xml"), "cr.xml");
+        assert_eq!(shown_name(&"é".repeat(1000)).chars().count(), NAME_MAX + 1);
+    }
+}
