@@ -277,7 +277,7 @@ mod tests {
         let parsed = crate::cda::parse(written.as_bytes()).expect("the generated document reads back");
         let catalogue = Catalogue::embedded();
         let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-        let history = normalise(&[InputDocument { id: "d0".into(), report: Ok(&parsed) }], &catalogue, &transcoding, &Options::default());
+        let history = normalise(&[InputDocument { id: "d0".into(), report: Ok(&parsed), provenance: Provenance::Operator }], &catalogue, &transcoding, &Options::default());
         let out = csv(&history);
         // Every cell: none a spreadsheet would run.
         let mut cells = Vec::new();
