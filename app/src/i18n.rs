@@ -323,6 +323,14 @@ messages! {
     ReasonNameDiffers => "l'INS du patient avec un autre nom", "the patient's INS with another name";
     ReasonInsAuthorityDiffers => "l'INS du patient sous une autre autorité (OID)", "the patient's INS under another authority (OID)";
     UploadedBy => "Téléversé par", "Uploaded by";
+    NoIns => "sans INS", "no INS";
+    PatientKey => "Identifiant", "Identifier";
+    LinkedRecords => "Autres dossiers de ce patient", "Other records of this patient";
+    LinkedRecordsIntro => "Un dossier sous INS et un dossier sous INS-C (avant 2021) d'une même personne peuvent être liés : chacun montre alors les documents des deux. Le lien est enregistré, visible du patient, et réversible.", "A record under the INS and one under the INS-C (before 2021) of one person can be linked: each then shows the documents of both. The link is recorded, shown to the patient, and can be undone.";
+    LinkOtherLabel => "INS, INS-C ou OID^identifiant de l'autre dossier", "INS, INS-C or OID^identifier of the other record";
+    Link => "Lier", "Link";
+    Unlink => "Délier", "Unlink";
+    LinkRefused => "Lien impossible : aucun dossier que vous pouvez consulter ne porte cet identifiant.", "Cannot link: no record you may see has this identifier.";
     UploadedMark => "téléversé", "uploaded";
     ProvenanceDmp => "DMP", "DMP";
     ProvenanceOperator => "import de l'exploitant", "operator's import";

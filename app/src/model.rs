@@ -20,12 +20,21 @@ pub struct PatientSummary {
     pub birth_date: Option<String>,
     pub sex: Option<Sex>,
     pub document_count: u32,
+    /// The other identifiers the record is known by (INS-C, local ids...), `ROOT^VALUE`.
+    #[serde(default)]
+    pub identifiers: Vec<String>,
 }
 
 impl PatientSummary {
     /// Test and demonstration INS (OIDs `.10` and `.11`) must be visibly marked.
     pub fn is_test_ins(&self) -> bool {
         matches!(self.ins_root.as_str(), "1.2.250.1.213.1.4.10" | "1.2.250.1.213.1.4.11")
+    }
+
+    /// A record known by no INS (created under an INS-C or a local id): marked "no INS".
+    pub fn has_ins(&self) -> bool {
+        bioviewer_core::cda::InstanceId { root: self.ins_root.clone(), extension: Some(self.ins.clone()) }.patient_identifier_kind()
+            == bioviewer_core::cda::IdentifierKind::Ins
     }
 }
 
@@ -68,6 +77,12 @@ pub struct DocumentSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatientDocuments {
     pub patient: PatientSummary,
+    /// Other records of the same person linked to this one: their documents show here too.
+    #[serde(default)]
+    pub linked: Vec<PatientSummary>,
+    /// Whether the signed-in user may link records (professionals).
+    #[serde(default)]
+    pub may_link: bool,
     pub documents: Vec<DocumentSummary>,
     /// The DMP sync of this patient, when Bioviewer is connected to the DMP.
     pub dmp_sync: Option<DmpSyncStatus>,

@@ -136,6 +136,23 @@ pub enum PatientsCommand {
     /// patient's INS number under another INS authority, or with another birth date or sex, or
     /// an identity set again by a more trusted source. Ids, OIDs and field names only.
     Alerts,
+    /// Link two records of one person (an INS record and an INS-C record): each then shows the
+    /// documents of both. Recorded in both records' access logs.
+    Link {
+        /// One record's identifier: INS, INS-C or ROOT^VALUE.
+        #[arg(long)]
+        record: String,
+        /// The other record's identifier.
+        #[arg(long = "with")]
+        with: String,
+    },
+    /// Undo a link between two records.
+    Unlink {
+        #[arg(long)]
+        record: String,
+        #[arg(long = "with")]
+        with: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -333,6 +350,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Normalize { patient, unit_system, transcoding, paths } => normalize_command(patient, unit_system, transcoding, &paths),
         Command::Units { command } => units_command(command),
+        Command::Patients { command: PatientsCommand::Link { record, with } } => link_command(&cli.common, &record, &with, true).await,
+        Command::Patients { command: PatientsCommand::Unlink { record, with } } => link_command(&cli.common, &record, &with, false).await,
         Command::Patients { command: PatientsCommand::Alerts } => {
             let store = open_store(&cli.common).await?;
             let alerts = store.identity_alerts().await.map_err(|e| e.to_string())?;
@@ -619,6 +638,32 @@ async fn open_sqlite(common: &CommonSettings) -> Result<SqliteStore, String> {
             .map_err(|e| format!("cannot create the data folder {}: {e}", common.data_dir.display()))?;
     }
     SqliteStore::open(&url).await.map_err(|e| e.to_string())
+}
+
+/// `bioviewer patients link|unlink`: the operator's link between two records of one person.
+async fn link_command(common: &CommonSettings, record: &str, with: &str, link: bool) -> Result<ExitCode, String> {
+    let sqlite = open_sqlite(common).await?;
+    let access = open_access_with(common, sqlite.pool().clone(), crate::access::AccessSettings::default(), false).await?;
+    let store = sqlite;
+    let mut records = Vec::new();
+    for typed in [record, with] {
+        let identifier =
+            crate::store::PatientIdentifier::parse(typed).ok_or_else(|| format!("{typed:?} is not an INS, an INS-C or ROOT^VALUE"))?;
+        let found = store.patient_by_identifier(identifier).await.map_err(|e| e.to_string())?;
+        records.push(found.ok_or_else(|| format!("no record is known by {typed}"))?);
+    }
+    let (a, b) = (records[0], records[1]);
+    let changed = access.link_records(&store, crate::access::LinkActor::Operator, a, b, link).await.map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        match (link, changed) {
+            (true, true) => "linked",
+            (true, false) => "already linked",
+            (false, true) => "unlinked",
+            (false, false) => "not linked",
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn open_store(common: &CommonSettings) -> Result<Arc<dyn Store>, String> {

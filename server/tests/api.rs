@@ -2301,3 +2301,60 @@ async fn bioviewer_sync_as_a_professional_without_a_care_relationship_is_refused
     let recorded: String = sqlx::query_scalar("SELECT reason FROM break_glass").fetch_one(&app.pool).await.unwrap();
     assert_eq!(recorded, reason, "the reason is kept, shown to the patient");
 }
+
+#[tokio::test]
+async fn two_records_of_one_person_are_linked_by_someone_who_may_see_both_and_unlinked_the_same_way() {
+    let app = spawn_app().await;
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let ins_record = import_bytes(app.store.as_ref(), "now.xml", xml_of(&demo_report(0, 0)), DocumentSource::Operator).await.unwrap();
+    let legacy = import_bytes(app.store.as_ref(), "then.xml", xml_of(&legacy_report(0, 1, None)), DocumentSource::Operator).await.unwrap();
+    let (a, b) = (ins_record.patient.clone().unwrap(), legacy.patient.clone().unwrap());
+    assert_ne!(a, b, "never merged by guess");
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    app.create_account("both", Role::Professional, None, None).await;
+    app.relate("both", &ins, "attending_gp").await;
+    app.relate("both", LEGACY_INS_C, "attending_gp").await;
+    app.create_account("claire", Role::Patient, Some(ins.clone()), None).await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let both = app.sign_in("both", PASSWORD, None).await.unwrap();
+    let claire = app.sign_in("claire", PASSWORD, None).await.unwrap();
+    let link = |session: &Session| format!("csrf={}&other={LEGACY_INS_C}", session.csrf);
+    // Someone who may see only one of the two cannot link them (nor learn the other exists).
+    let refused = app.post_form(Some(&gp), &format!("/patients/{a}/links"), &link(&gp)).await;
+    assert_eq!(refused.headers()["location"], format!("/patients/{a}?links=refused"));
+    let unknown = app.post_form(Some(&gp), &format!("/patients/{a}/links"), &format!("csrf={}&other=9999999999999999999999", gp.csrf)).await;
+    assert_eq!(unknown.headers()["location"], refused.headers()["location"], "an unknown record answers alike");
+    // The patient account, the administrator and nobody signed in neither.
+    let by_patient = app.post_form(Some(&claire), &format!("/patients/{a}/links"), &link(&claire)).await;
+    assert_eq!(by_patient.headers()["location"], format!("/patients/{a}?links=refused"));
+    app.create_account("admin", Role::Admin, None, None).await;
+    let admin = app.sign_in("admin", PASSWORD, None).await.unwrap();
+    let by_admin = app.post_form(Some(&admin), &format!("/patients/{a}/links"), &link(&admin)).await;
+    assert_eq!(by_admin.headers()["location"], format!("/patients/{a}?links=refused"));
+    assert!(app.post_form(None, &format!("/patients/{a}/links"), "csrf=x&other=1").await.status().is_client_error());
+    assert!(app.store.linked_patients(bioviewer::domain::PatientId::parse(&a).unwrap()).await.unwrap().is_empty());
+    // Someone who may see both links them: one history shows both sets of documents.
+    let done = app.post_form(Some(&both), &format!("/patients/{a}/links"), &link(&both)).await;
+    assert_eq!(done.headers()["location"], format!("/patients/{a}?links=done"));
+    let history = app.history_json(&gp, &a).await;
+    let documents = history["documents"].as_array().unwrap();
+    assert_eq!(documents.len(), 2, "the INS-C record's report shows in the INS record");
+    assert!(documents.iter().all(|d| d["status"] == "current"), "{documents:?}");
+    assert!(documents.iter().any(|d| d["id"] == legacy.stored.clone().unwrap()), "each point still points to its document");
+    // Recorded in both records' access logs: the patient sees it.
+    for record in [&a, &b] {
+        let (log, _) = app.access.access_log(bioviewer::domain::PatientId::parse(record).unwrap(), 0).await.unwrap();
+        assert!(log.iter().any(|line| line.action == "records_linked"), "{record}: {log:?}");
+    }
+    // Undone the same way.
+    let undo = app.post_form(Some(&both), &format!("/patients/{a}/links/{b}/end"), &format!("csrf={}", both.csrf)).await;
+    assert_eq!(undo.headers()["location"], format!("/patients/{a}?links=done"));
+    assert_eq!(app.history_json(&gp, &a).await["documents"].as_array().unwrap().len(), 1);
+    let (log, _) = app.access.access_log(bioviewer::domain::PatientId::parse(&b).unwrap(), 0).await.unwrap();
+    assert!(log.iter().any(|line| line.action == "records_unlinked"));
+    // The operator may link from the command line's function.
+    let (pa, pb) = (bioviewer::domain::PatientId::parse(&a).unwrap(), bioviewer::domain::PatientId::parse(&b).unwrap());
+    assert!(app.access.link_records(app.store.as_ref(), bioviewer::access::LinkActor::Operator, pa, pb, true).await.unwrap());
+    assert_eq!(app.store.linked_patients(pb).await.unwrap(), vec![pa]);
+}

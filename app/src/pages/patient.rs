@@ -6,7 +6,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::load_patient;
 use crate::components::{fold_for_search, format_datetime, format_size};
 use crate::i18n::{Msg, tr, use_lang};
-use crate::model::{DocumentKind, DocumentSummary, PatientDocuments, ReportStatus};
+use crate::model::{DocumentKind, DocumentSummary, PatientDocuments, PatientSummary, ReportStatus};
 use bioviewer_core::normalise::{DocumentState, Provenance};
 
 #[component]
@@ -26,6 +26,70 @@ pub fn PatientPage() -> impl IntoView {
             </Suspense>
         </section>
     }
+}
+
+/// Other records of the same person (an INS-C record beside the INS one): listed, with the
+/// form that links one more and the buttons that undo a link. Their documents show in this
+/// record's list and history.
+#[component]
+fn LinkedRecords(patient: String, linked: Vec<PatientSummary>, may_link: bool) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let viewer = super::access::use_viewer();
+    let outcome = move || {
+        query.read().get("links").map(|o| {
+            if o == "done" {
+                view! { <p class="notice" role="status">{tr(Msg::Done)}</p> }.into_any()
+            } else {
+                view! { <p class="notice notice-error" role="alert">{tr(Msg::LinkRefused)}</p> }.into_any()
+            }
+        })
+    };
+    if linked.is_empty() && !may_link {
+        return ().into_any();
+    }
+    let rows = StoredValue::new(linked);
+    view! {
+        <details class="linked-records" data-testid="linked-records" open=!rows.with_value(Vec::is_empty)>
+            <summary>{tr(Msg::LinkedRecords)} " (" {rows.with_value(Vec::len)} ")"</summary>
+            <p class="intro">{tr(Msg::LinkedRecordsIntro)}</p>
+            {outcome}
+            <Suspense fallback=|| ()>
+                {move || {
+                    let patient = patient.clone();
+                    Suspend::new(async move {
+                        let csrf = viewer.await.ok().flatten().map(|v| v.csrf_token).unwrap_or_default();
+                        let items = rows.get_value().into_iter().map(|other| {
+                            let action = format!("/patients/{patient}/links/{}/end", other.id);
+                            let csrf = csrf.clone();
+                            view! {
+                                <li data-testid="linked-record">
+                                    <a href=format!("/patients/{}", other.id)>{other.display_name.clone()}</a>
+                                    " · " <span class="mono">{other.ins.clone()}</span>
+                                    {(!other.has_ins()).then(|| view! { " " <span class="badge badge-warning">{tr(Msg::NoIns)}</span> })}
+                                    {may_link.then(|| view! {
+                                        <form method="post" action=action class="inline">
+                                            <input type="hidden" name="csrf" value=csrf/>
+                                            <button type="submit">{tr(Msg::Unlink)}</button>
+                                        </form>
+                                    })}
+                                </li>
+                            }
+                        }).collect_view();
+                        let form = may_link.then(|| view! {
+                            <form method="post" action=format!("/patients/{patient}/links") class="link-form">
+                                <input type="hidden" name="csrf" value=csrf.clone()/>
+                                <label for="link-other">{tr(Msg::LinkOtherLabel)}</label>
+                                <input id="link-other" name="other" required autocomplete="off" class="mono" data-testid="link-other"/>
+                                <button type="submit">{tr(Msg::Link)}</button>
+                            </form>
+                        });
+                        view! { <ul>{items}</ul> {form} }
+                    })
+                }}
+            </Suspense>
+        </details>
+    }
+    .into_any()
 }
 
 /// Where the DMP sync stands; while it runs, the browser asks again every two seconds.
@@ -81,7 +145,7 @@ fn DmpSyncLine(patient: String, status: crate::model::DmpSyncStatus) -> impl Int
 #[component]
 fn PatientView(data: PatientDocuments) -> impl IntoView {
     let lang = use_lang();
-    let PatientDocuments { patient, documents, dmp_sync } = data;
+    let PatientDocuments { patient, linked, may_link, documents, dmp_sync } = data;
     let patient_id = patient.id.clone();
     let total = documents.len();
     let filter = RwSignal::new(String::new());
@@ -107,14 +171,16 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
         <header class="patient-banner">
             <h1>{patient.display_name.clone()}</h1>
             <dl class="identity">
-                <div><dt>{tr(Msg::Ins)}</dt><dd class="mono">{patient.ins.clone()}
-                    {patient.is_test_ins().then(|| view! { " " <span class="badge">{tr(Msg::InsTest)}</span> })}</dd></div>
+                <div><dt>{tr(if patient.has_ins() { Msg::Ins } else { Msg::PatientKey })}</dt><dd class="mono">{patient.ins.clone()}
+                    {patient.is_test_ins().then(|| view! { " " <span class="badge">{tr(Msg::InsTest)}</span> })}
+                    {(!patient.has_ins()).then(|| view! { " " <span class="badge badge-warning" data-testid="no-ins">{tr(Msg::NoIns)}</span> })}</dd></div>
                 <div><dt>{tr(Msg::BirthDate)}</dt>
                     <dd>{move || birth.as_deref().map(|b| format_datetime(lang.get(), b)).unwrap_or_default()}</dd></div>
                 <div><dt>{tr(Msg::Sex)}</dt><dd>{move || super::patients::sex_label(sex).text(lang.get())}</dd></div>
             </dl>
         </header>
         {dmp_sync.map(|status| view! { <DmpSyncLine patient=patient_id.clone() status/> })}
+        <LinkedRecords patient=patient_id.clone() linked may_link/>
         <p class="next-link">
             <a href=format!("/patients/{}/summary", patient.id) data-testid="summary-link">{tr(Msg::SummaryLink)}</a>
             " · "

@@ -52,7 +52,7 @@ fn matches(p: &PatientSummary, query: &str) -> bool {
         return true;
     }
     let digits: String = query.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() >= 6 && p.ins.contains(&digits) {
+    if digits.len() >= 6 && (p.ins.contains(&digits) || p.identifiers.iter().any(|id| id.contains(&digits))) {
         return true;
     }
     if let Some(birth) = &p.birth_date {
@@ -78,6 +78,7 @@ fn PatientTable(patients: Vec<PatientSummary>) -> impl IntoView {
             };
             let href = format!("/patients/{}", p.id);
             let test_ins = p.is_test_ins();
+            let has_ins = p.has_ins();
             let birth = p.birth_date.clone();
             let sex = p.sex;
             view! {
@@ -86,6 +87,7 @@ fn PatientTable(patients: Vec<PatientSummary>) -> impl IntoView {
                     <td class="mono">
                         {p.ins.clone()}
                         {test_ins.then(|| view! { " " <span class="badge">{tr(Msg::InsTest)}</span> })}
+                        {(!has_ins).then(|| view! { " " <span class="badge badge-warning" data-testid="no-ins">{tr(Msg::NoIns)}</span> })}
                     </td>
                     <td>{move || birth.as_deref().map(|b| format_datetime(lang.get(), b)).unwrap_or_default()}</td>
                     <td>{move || sex_label(sex).text(lang.get())}</td>

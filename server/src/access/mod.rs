@@ -217,6 +217,8 @@ pub enum Action {
     RelationshipEnded,
     Sync,
     Import,
+    RecordsLinked,
+    RecordsUnlinked,
 }
 
 impl Action {
@@ -246,6 +248,8 @@ impl Action {
             Action::RelationshipEnded => "relationship_ended",
             Action::Sync => "dmp_sync",
             Action::Import => "import",
+            Action::RecordsLinked => "records_linked",
+            Action::RecordsUnlinked => "records_unlinked",
         }
     }
 }
@@ -352,6 +356,28 @@ pub enum AdminError {
     NotAnAdmin,
     #[error("invalid input: {0}")]
     Invalid(AdminProblem),
+    #[error(transparent)]
+    Failed(#[from] AccessError),
+}
+
+/// Who links two records of one person.
+#[derive(Debug, Clone, Copy)]
+pub enum LinkActor<'a> {
+    /// The operator at the command line (`bioviewer patients link`).
+    Operator,
+    /// A professional who may see both records.
+    Professional(&'a Principal),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Either record is out of this user's sight, or does not exist: not told apart.
+    #[error("no access to one of these records")]
+    NoAccess,
+    #[error("a record cannot be linked to itself")]
+    SameRecord,
+    #[error("the store failed: {0}")]
+    Store(String),
     #[error(transparent)]
     Failed(#[from] AccessError),
 }
@@ -887,6 +913,56 @@ impl Access {
             .map_err(query_err("finding a patient by INS"))?;
         // Two records with this number under different INS kinds: refuse to guess.
         Ok(if ids.len() == 1 { PatientId::parse(&ids[0]) } else { None })
+    }
+
+    // --- two records of one person ----------------------------------------------------------
+
+    /// Links (or unlinks) two records of one person: an INS record and an INS-C record, say.
+    /// A professional may do it only for two records they may both see now; the operator
+    /// always. Either way it is recorded in both records' access logs, and it is undone the
+    /// same way. Refused like a missing patient otherwise.
+    pub async fn link_records(
+        &self,
+        store: &dyn crate::store::Store,
+        by: LinkActor<'_>,
+        a: PatientId,
+        b: PatientId,
+        link: bool,
+    ) -> Result<bool, LinkError> {
+        if a == b {
+            return Err(LinkError::SameRecord);
+        }
+        let principal = match by {
+            LinkActor::Operator => None,
+            LinkActor::Professional(principal) => {
+                if principal.account.role != Role::Professional {
+                    return Err(LinkError::NoAccess);
+                }
+                // Both checks run whatever the first answers: a refusal takes the same path.
+                let (see_a, see_b) = (self.mode_for(principal, a).await?, self.mode_for(principal, b).await?);
+                if see_a.is_none() || see_b.is_none() {
+                    return Err(LinkError::NoAccess);
+                }
+                Some(principal)
+            }
+        };
+        let by_account = principal.map(|p| p.account.id);
+        let changed = if link { store.link_patients(a, b, by_account).await } else { store.unlink_patients(a, b, by_account).await }
+            .map_err(|e| LinkError::Store(e.to_string()))?;
+        if changed {
+            for (patient, other) in [(a, b), (b, a)] {
+                self.record(AuditEntry {
+                    actor: principal.map(|p| &p.account),
+                    patient: Some(patient),
+                    action: Some(if link { Action::RecordsLinked } else { Action::RecordsUnlinked }),
+                    mode: principal.is_none().then_some("operator"),
+                    address: principal.and_then(|p| p.address.as_deref()),
+                    detail: Some(format!("other={other}")),
+                })
+                .await?;
+            }
+        }
+        Ok(changed)
     }
 
     // --- break-the-glass --------------------------------------------------------------------

@@ -17,7 +17,7 @@ use super::guard::{
     RequestAuth, SESSION_COOKIE, append_cookie, clear_session_cookie, cookie_value, percent_encode_path, safe_next, session_cookie,
 };
 use crate::access::secrets::constant_time_eq;
-use crate::access::{AdminActor, AdminError, AdminProblem, BreakGlassError, NewAccount, Principal, Role, SignInError};
+use crate::access::{AdminActor, AdminError, AdminProblem, LinkActor, LinkError, BreakGlassError, NewAccount, Principal, Role, SignInError};
 use crate::domain::PatientId;
 
 fn see_other(location: &str) -> Response {
@@ -331,4 +331,50 @@ pub(crate) async fn end_relationship(
 ) -> Response {
     let principal = &principal;
     admin_outcome(state.access.end_relationship(AdminActor::Web(Some(principal)), &id).await.map(|_| ()), "ended")
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct LinkForm {
+    csrf: String,
+    /// The other record's identifier: INS, INS-C or `ROOT^VALUE`.
+    other: String,
+}
+carries_csrf!(LinkForm);
+
+/// `POST /patients/{id}/links`: this record and the one known by `other` are one person's.
+/// Either record out of the user's sight answers like an unknown identifier.
+pub(crate) async fn link_records(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Checked(principal, form): Checked<LinkForm>,
+) -> Response {
+    let Some(patient) = PatientId::parse(&id) else { return see_other("/") };
+    let other = match crate::store::PatientIdentifier::parse(&form.other) {
+        Some(identifier) => match state.store.patient_by_identifier(identifier).await {
+            Ok(found) => found,
+            Err(e) => return failed(&e),
+        },
+        None => None,
+    };
+    // An unknown identifier is checked like any other (the nil id matches nobody's care).
+    let other = other.unwrap_or(PatientId(uuid::Uuid::nil()));
+    link_outcome(patient, state.access.link_records(state.store.as_ref(), LinkActor::Professional(&principal), patient, other, true).await)
+}
+
+/// `POST /patients/{id}/links/{other}/end`: undoes a link.
+pub(crate) async fn unlink_records(
+    State(state): State<AppState>,
+    UrlPath((id, other)): UrlPath<(String, String)>,
+    Checked(principal, _): Checked<CsrfForm>,
+) -> Response {
+    let (Some(patient), Some(other)) = (PatientId::parse(&id), PatientId::parse(&other)) else { return see_other("/") };
+    link_outcome(patient, state.access.link_records(state.store.as_ref(), LinkActor::Professional(&principal), patient, other, false).await)
+}
+
+fn link_outcome(patient: PatientId, result: Result<bool, LinkError>) -> Response {
+    match result {
+        Ok(_) => see_other(&format!("/patients/{patient}?links=done")),
+        Err(LinkError::NoAccess | LinkError::SameRecord) => see_other(&format!("/patients/{patient}?links=refused")),
+        Err(e) => failed(&e),
+    }
 }

@@ -88,6 +88,8 @@ pub fn router(
         .route("/auth/oidc/callback", get(forms::oidc_callback))
         .route("/break-glass", post(forms::break_glass))
         .route("/patients/{id}/break-glass/end", post(forms::end_break_glass))
+        .route("/patients/{id}/links", post(forms::link_records))
+        .route("/patients/{id}/links/{other}/end", post(forms::unlink_records))
         .route("/admin/accounts", post(forms::create_account))
         .route("/admin/accounts/{login}/disabled", post(forms::set_account_disabled))
         .route("/admin/relationships", post(forms::add_relationship))
@@ -363,9 +365,15 @@ fn unavailable(e: crate::store::StoreError) -> AppError {
     AppError::Unavailable("store".into())
 }
 
-fn patient_summary(p: PatientRecord) -> PatientSummary {
+fn patient_summary(p: PatientRecord, identifiers: Vec<crate::store::PatientIdentifier>) -> PatientSummary {
     let display_name = format!("{} {}", p.family_name.unwrap_or_default(), p.given_names.unwrap_or_default()).trim().to_string();
+    let identifiers = identifiers
+        .into_iter()
+        .filter(|i| !(i.authority == p.ins_root && i.value == p.ins))
+        .map(|i| format!("{}^{}", i.authority, i.value))
+        .collect();
     PatientSummary {
+        identifiers,
         id: p.id.to_string(),
         ins: p.ins,
         ins_root: p.ins_root,
@@ -573,7 +581,8 @@ impl Backend for StoreBackend {
             let mut patients = Vec::with_capacity(visible.len());
             for (id, _) in visible {
                 if let Some(patient) = self.store.patient(id).await.map_err(unavailable)? {
-                    patients.push(patient_summary(patient));
+                    let identifiers = self.store.patient_identifiers(id).await.map_err(unavailable)?;
+                    patients.push(patient_summary(patient, identifiers));
                 }
             }
             patients.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()).then(a.id.cmp(&b.id)));
@@ -607,7 +616,16 @@ impl Backend for StoreBackend {
                     d
                 })
                 .collect();
-            Ok(Some(PatientDocuments { patient: patient_summary(patient), documents, dmp_sync }))
+            let identifiers = self.store.patient_identifiers(id).await.map_err(unavailable)?;
+            let mut linked = Vec::new();
+            for other in self.store.linked_patients(id).await.map_err(unavailable)? {
+                if let Some(record) = self.store.patient(other).await.map_err(unavailable)? {
+                    let identifiers = self.store.patient_identifiers(other).await.map_err(unavailable)?;
+                    linked.push(patient_summary(record, identifiers));
+                }
+            }
+            let may_link = self.principal.as_ref().is_some_and(|p| p.account.role == crate::access::Role::Professional);
+            Ok(Some(PatientDocuments { patient: patient_summary(patient, identifiers), linked, may_link, documents, dmp_sync }))
         })
     }
 

@@ -149,6 +149,21 @@ impl PatientIdentifier {
         })
     }
 
+    /// An identifier as a person types it: `ROOT^VALUE`, an INS (15 characters: any INS
+    /// authority) or an INS-C (22 digits).
+    pub fn parse(typed: &str) -> Option<PatientIdentifier> {
+        let typed: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+        let instance = match typed.split_once('^') {
+            Some((root, value)) => bioviewer_core::cda::InstanceId { root: root.into(), extension: Some(value.into()) },
+            None if typed.len() == 15 => bioviewer_core::cda::InstanceId { root: "1.2.250.1.213.1.4.8".into(), extension: Some(typed) },
+            None if typed.len() == 22 && typed.bytes().all(|b| b.is_ascii_digit()) => {
+                bioviewer_core::cda::InstanceId { root: "1.2.250.1.213.1.4.2".into(), extension: Some(typed) }
+            }
+            None => return None,
+        };
+        PatientIdentifier::of(&instance)
+    }
+
     pub fn instance_id(&self) -> bioviewer_core::cda::InstanceId {
         bioviewer_core::cda::InstanceId { root: self.authority.clone(), extension: Some(self.value.clone()) }
     }
