@@ -4,7 +4,7 @@
 //! - this module: the [`Access`] service the HTTP layer and the CLI call (SQLite through sqlx);
 //! - [`audit`]: the audit trail's hash chain, as pure functions;
 //! - [`secrets`]: argon2id passwords, random tokens;
-//! - [`ratelimit`]: sign-in attempts per account and per address.
+//! - [`ratelimit`]: sign-in throttling per account and per address (in the database).
 //!
 //! The rules, in one place ([`Access::mode_for`]): a professional sees a patient through a care
 //! relationship in force (attending GP, hospital stay), by having prescribed one of the patient's
@@ -19,7 +19,9 @@ pub mod ratelimit;
 pub mod secrets;
 
 use bioviewer_app::model::AccessLogLine;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
@@ -28,7 +30,8 @@ use uuid::Uuid;
 
 use crate::domain::PatientId;
 use audit::{AuditRecord, ChainBreak, ChainHead, ChainVerifier, GENESIS};
-use ratelimit::SignInLimiter;
+pub use ratelimit::ThrottlePolicy;
+use ratelimit::Reservation;
 use secrets::SecretError;
 
 /// How long sessions and break-the-glass accesses last.
@@ -42,6 +45,30 @@ pub struct AccessSettings {
     pub secure_cookies: bool,
     /// The longest break-the-glass access a professional may ask for.
     pub break_glass_max: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`): only when the
+    /// TCP peer is one of them does the header name the client address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The most rows the sign-in throttle keeps (the oldest go first).
+    pub throttle_entries: usize,
+    /// How sign-in failures slow further attempts, per account and per client address.
+    pub account_throttle: ThrottlePolicy,
+    pub address_throttle: ThrottlePolicy,
+}
+
+/// The longest login and password a sign-in reads: anything longer is refused before any
+/// lookup (and never stored). Account logins are at most 64 characters (`create_account`).
+pub const LOGIN_MAX_BYTES: usize = 64;
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// What sign-in has cost so far, for tests and monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInStats {
+    /// argon2 verifications run.
+    pub verifications: u64,
+    /// The most verifications that ever ran at once.
+    pub peak_concurrent: usize,
+    /// The most allowed at once.
+    pub permits: usize,
 }
 
 impl Default for AccessSettings {
@@ -51,6 +78,10 @@ impl Default for AccessSettings {
             absolute_timeout: Duration::from_secs(12 * 3600),
             secure_cookies: false,
             break_glass_max: Duration::from_secs(12 * 3600),
+            trusted_proxies: Vec::new(),
+            throttle_entries: 100_000,
+            account_throttle: ThrottlePolicy::ACCOUNT,
+            address_throttle: ThrottlePolicy::ADDRESS,
         }
     }
 }
@@ -229,8 +260,8 @@ pub enum Refusal {
 pub enum SignInError {
     #[error("unknown login or wrong password")]
     Invalid,
-    #[error("too many failed attempts; try again later")]
-    RateLimited,
+    #[error("too many failed attempts; try again in {wait_ms} ms")]
+    RateLimited { wait_ms: i64 },
     #[error(transparent)]
     Failed(#[from] AccessError),
 }
@@ -256,7 +287,7 @@ pub enum AdminProblem {
     BadLogin,
     #[error("a display name is required")]
     NoName,
-    #[error("a password has at least 12 characters")]
+    #[error("a password has at least 12 characters and at most 1024 bytes")]
     ShortPassword,
     #[error("no patient with this INS in Bioviewer")]
     UnknownPatient,
@@ -391,13 +422,28 @@ fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// argon2 verifications allowed at once (19 MiB each): as many as the 2-core machine runs.
+const VERIFICATION_PERMITS: usize = 2;
+/// How long a sign-in waits for a permit before it is told to try again.
+const VERIFICATION_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// The argon2 verifications: a bounded number at once, counted.
+struct Verifier {
+    permits: Arc<tokio::sync::Semaphore>,
+    verified: AtomicU64,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
 /// The minimum length of a break-the-glass reason.
 pub const BREAK_GLASS_REASON_MIN: usize = 15;
 
 pub struct Access {
     pool: SqlitePool,
     settings: AccessSettings,
-    limiter: SignInLimiter,
+    /// At most this many argon2 verifications (19 MiB each) at once: 150 parallel sign-ins
+    /// once grew the process to 1.4 GiB, which the allocator never gave back.
+    verifier: Arc<Verifier>,
     /// Serialises appends to the audit chain within this process (the database transaction
     /// serialises them between processes).
     audit_lock: Mutex<()>,
@@ -410,7 +456,12 @@ impl Access {
         Ok(Access {
             pool,
             settings,
-            limiter: SignInLimiter::new(Duration::from_secs(15 * 60), 5, 30),
+            verifier: Arc::new(Verifier {
+                permits: Arc::new(tokio::sync::Semaphore::new(VERIFICATION_PERMITS)),
+                verified: AtomicU64::new(0),
+                running: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+            }),
             audit_lock: Mutex::new(()),
             dummy_hash: secrets::hash_password("no account has this password")?,
         })
@@ -423,11 +474,26 @@ impl Access {
     // --- sign-in and sessions ---------------------------------------------------------------
 
     /// Checks a login and password and opens a new session (a new id: never one the browser
-    /// brought). Failures are rate-limited per account and per address.
+    /// brought). Attempts are throttled per account and per address (`ratelimit`); at most
+    /// [`VERIFICATION_PERMITS`] passwords are checked at once.
     pub async fn sign_in(&self, login: &str, password: &str, address: Option<&str>) -> Result<SignedIn, SignInError> {
+        // No account has a longer login, and no longer password is read: refused before any
+        // lookup, so a megabyte login is neither hashed, stored nor kept.
+        if login.len() > LOGIN_MAX_BYTES || password.len() > PASSWORD_MAX_BYTES {
+            self.record(AuditEntry { action: Some(Action::SignInRefused), address, detail: Some("too_long".into()), ..Default::default() })
+                .await?;
+            return Err(SignInError::Invalid);
+        }
         let login = login.trim().to_lowercase();
         let from = address.unwrap_or("unknown");
-        if !self.limiter.allowed(&login, from, Instant::now()) {
+        let (account_key, address_key) = (ratelimit::account_key(&login), ratelimit::address_key(from));
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let q = query_err("throttling a sign-in");
+        let keys = [(account_key.as_str(), self.settings.account_throttle), (address_key.as_str(), self.settings.address_throttle)];
+        ratelimit::prune(&self.pool, &keys, now_ms, self.settings.throttle_entries)
+            .await
+            .map_err(query_err("pruning the sign-in throttle"))?;
+        if let Reservation::Wait(wait_ms) = ratelimit::reserve(&self.pool, &keys, now_ms).await.map_err(q)? {
             self.record(AuditEntry {
                 action: Some(Action::SignInRefused),
                 address,
@@ -435,7 +501,7 @@ impl Access {
                 ..Default::default()
             })
             .await?;
-            return Err(SignInError::RateLimited);
+            return Err(SignInError::RateLimited { wait_ms });
         }
         let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ?"));
         let row = sqlx::query(sql).bind(&login).fetch_optional(&self.pool).await.map_err(query_err("looking up an account"))?;
@@ -446,13 +512,12 @@ impl Access {
             None => (None, None),
         };
         // Always run one argon2 verification, so an unknown login answers as slowly as a known one.
-        let password = password.to_string();
         let hash_to_check = hash.clone().unwrap_or_else(|| self.dummy_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash_to_check)).await.unwrap_or(false);
+        let matches = self.verify_password(password.to_string(), hash_to_check).await?;
         let account = match account {
             Some(account) if matches && hash.is_some() && !account.disabled => account,
             other => {
-                self.limiter.record_failure(&login, from, Instant::now());
+                // The failure was counted when the attempt was reserved.
                 self.record(AuditEntry {
                     actor: other.as_ref(),
                     action: Some(Action::SignInRefused),
@@ -464,11 +529,43 @@ impl Access {
                 return Err(SignInError::Invalid);
             }
         };
-        self.limiter.record_success(&login);
+        ratelimit::succeeded(&self.pool, &account_key, &address_key).await.map_err(query_err("clearing the sign-in throttle"))?;
         let signed_in = self.open_session(account, address).await?;
         self.record(AuditEntry { actor: Some(&signed_in.principal.account), action: Some(Action::SignIn), address, ..Default::default() })
             .await?;
         Ok(signed_in)
+    }
+
+    /// One argon2 verification on the blocking pool, once one of the permits is free. A
+    /// sign-in that waits too long for one is answered "try again" rather than queued for ever.
+    /// The permit moves into the blocking task: a request dropped meanwhile (client gone,
+    /// timeout) cannot free it while its verification still runs.
+    async fn verify_password(&self, password: String, hash: String) -> Result<bool, SignInError> {
+        let verifier = self.verifier.clone();
+        let Ok(Ok(permit)) = tokio::time::timeout(VERIFICATION_QUEUE_WAIT, verifier.permits.clone().acquire_owned()).await else {
+            return Err(SignInError::RateLimited { wait_ms: 1_000 });
+        };
+        let matches = tokio::task::spawn_blocking(move || {
+            let running = verifier.running.fetch_add(1, Ordering::SeqCst) + 1;
+            verifier.peak.fetch_max(running, Ordering::SeqCst);
+            verifier.verified.fetch_add(1, Ordering::SeqCst);
+            let matches = secrets::verify_password(&password, &hash);
+            verifier.running.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
+            matches
+        })
+        .await
+        .unwrap_or(false);
+        Ok(matches)
+    }
+
+    /// What sign-in has cost so far.
+    pub fn sign_in_stats(&self) -> SignInStats {
+        SignInStats {
+            verifications: self.verifier.verified.load(Ordering::SeqCst),
+            peak_concurrent: self.verifier.peak.load(Ordering::SeqCst),
+            permits: VERIFICATION_PERMITS,
+        }
     }
 
     /// Signs in a professional the OpenID provider vouches for: the account linked to that
@@ -1003,14 +1100,14 @@ impl Access {
     /// Creates an account. `by` is the administrator, or `None` for the command line.
     pub async fn create_account(&self, by: Option<&Principal>, new: NewAccount) -> Result<Uuid, AdminError> {
         let login = new.login.trim().to_lowercase();
-        if login.is_empty() || login.len() > 64 || !login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
+        if login.is_empty() || login.len() > LOGIN_MAX_BYTES || !login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
             return Err(AdminError::Invalid(AdminProblem::BadLogin));
         }
         if new.display_name.trim().is_empty() {
             return Err(AdminError::Invalid(AdminProblem::NoName));
         }
         if let Some(password) = &new.password
-            && password.chars().count() < 12
+            && (password.chars().count() < 12 || password.len() > PASSWORD_MAX_BYTES)
         {
             return Err(AdminError::Invalid(AdminProblem::ShortPassword));
         }
