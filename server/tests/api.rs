@@ -410,7 +410,11 @@ struct TwoPatients {
 }
 
 async fn two_patients() -> TwoPatients {
-    let app = spawn_app().await;
+    two_patients_with(AccessSettings::default()).await
+}
+
+async fn two_patients_with(settings: AccessSettings) -> TwoPatients {
+    let app = spawn_app_with(settings).await;
     let ids = app.import_demo_patients(2).await;
     let (a, b) = (ids[0].clone(), ids[1].clone());
     let ins_a = bioviewer_core::demo::patient_ins(0);
@@ -641,7 +645,8 @@ async fn sessions_expire_when_idle_and_after_their_absolute_lifetime() {
 
 #[tokio::test]
 async fn repeated_failures_lock_the_account_for_a_while() {
-    let t = two_patients().await;
+    // Delays of a minute: a loaded machine never sees one pass between two attempts.
+    let t = two_patients_with(slow_throttle()).await;
     for _ in 0..5 {
         assert!(t.app.sign_in("gp", "wrong password", None).await.unwrap_err().contains("error=invalid"));
     }
@@ -1505,16 +1510,7 @@ async fn guesses_spread_over_two_server_instances_are_throttled_as_one() {
 #[tokio::test]
 async fn the_session_cookie_is_not_sent_by_cross_site_navigations() {
     let app = gp_app(AccessSettings::default()).await;
-    let response = app
-        .send(
-            Request::post("/auth/sign-in")
-                .header("host", HOST)
-                .header("origin", ORIGIN)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(format!("login=gp&password={}", PASSWORD.replace(' ', "+"))))
-                .unwrap(),
-        )
-        .await;
+    let response = app.post_form(None, "/auth/sign-in", &format!("login=gp&password={}", PASSWORD.replace(' ', "+"))).await;
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("bv_session=") && cookie.contains("; SameSite=Strict"), "{cookie}");
     assert!(!cookie.contains("SameSite=Lax"));
