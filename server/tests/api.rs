@@ -1393,7 +1393,9 @@ async fn parallel_unknown_logins_neither_run_unbounded_password_checks_nor_grow_
     for n in 0..150 {
         let access = app.access.clone();
         // Each from its own address, so that the throttle lets all of them through.
-        attempts.spawn(async move { access.sign_in(&format!("nobody{n}"), "guess", Some(&format!("198.51.{}.{}", n / 200, n % 200))).await.map(|_| ()) });
+        attempts.spawn(async move {
+            access.sign_in(&format!("nobody{n}"), "guess", Some(&format!("198.51.{}.{}", n / 200, n % 200))).await.map(|_| ())
+        });
     }
     while let Some(outcome) = attempts.join_next().await {
         assert!(matches!(outcome.unwrap(), Err(SignInError::Invalid | SignInError::RateLimited { .. })));
@@ -1415,10 +1417,11 @@ async fn a_megabyte_login_is_refused_before_any_lookup_and_never_stored() {
     assert!(app.sign_in("gp", &"p".repeat(1025), None).await.unwrap_err().contains("error=invalid"), "passwords are capped too");
     assert_eq!(app.access.sign_in_stats().verifications, 0, "no password checked");
     assert_eq!(app.throttle_rows().await, 0, "nothing kept of them");
-    let stored: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(LENGTH(COALESCE(detail, '')) + LENGTH(COALESCE(address, ''))), 0) FROM audit_events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(LENGTH(COALESCE(detail, '')) + LENGTH(COALESCE(address, ''))), 0) FROM audit_events")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert!(stored < 100, "the audit trail keeps none of it either");
     // An account cannot be given a password sign-in would refuse.
     let new = NewAccount {
@@ -1444,7 +1447,10 @@ async fn one_address_guessing_behind_a_trusted_proxy_does_not_lock_out_the_other
     for n in 0..30 {
         assert!(app.sign_in_from(proxy, Some("198.51.100.66"), &format!("user{n}"), "guess").await.is_err());
     }
-    assert!(app.sign_in_from(proxy, Some("198.51.100.66"), "gp", PASSWORD).await.unwrap_err().contains("error=rate"), "the sprayer is slowed");
+    assert!(
+        app.sign_in_from(proxy, Some("198.51.100.66"), "gp", PASSWORD).await.unwrap_err().contains("error=rate"),
+        "the sprayer is slowed"
+    );
     // Another client behind the same proxy is not.
     let gp = app.sign_in_from(proxy, Some("198.51.100.7"), "gp", PASSWORD).await.expect("another client signs in");
     assert_eq!(app.session_address(&gp).await.as_deref(), Some("198.51.100.7"), "its own address is recorded");
@@ -1460,7 +1466,12 @@ async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
     assert_eq!(app.session_address(&gp).await.as_deref(), Some("203.0.113.5"), "the TCP peer, not the header");
     // A guesser cannot escape the address throttle by changing the header on each attempt.
     for n in 0..20 {
-        assert!(app.sign_in_from("203.0.113.5", Some(&format!("192.0.2.{n}")), &format!("user{n}"), "guess").await.unwrap_err().contains("invalid"));
+        assert!(
+            app.sign_in_from("203.0.113.5", Some(&format!("192.0.2.{n}")), &format!("user{n}"), "guess")
+                .await
+                .unwrap_err()
+                .contains("invalid")
+        );
     }
     let refused = app.sign_in_from("203.0.113.5", Some("192.0.2.200"), "user99", "guess").await.unwrap_err();
     assert!(refused.contains("error=rate"), "{refused}");
@@ -1472,16 +1483,15 @@ async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
 }
 
 #[tokio::test]
+#[allow(clippy::await_holding_lock)] // on purpose: the guard serialises the tests (see SERIAL)
 async fn guesses_spread_over_two_server_instances_are_throttled_as_one() {
     let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("shared.db").display());
     let first = SqliteStore::open(&url).await.unwrap();
     let second = SqliteStore::open(&url).await.unwrap();
-    let (a, b) = (
-        Access::new(first.pool().clone(), slow_throttle()).unwrap(),
-        Access::new(second.pool().clone(), slow_throttle()).unwrap(),
-    );
+    let (a, b) =
+        (Access::new(first.pool().clone(), slow_throttle()).unwrap(), Access::new(second.pool().clone(), slow_throttle()).unwrap());
     let new = NewAccount {
         login: "gp".into(),
         password: Some(PASSWORD.into()),
@@ -1547,7 +1557,8 @@ async fn a_cross_site_link_lands_on_a_page_of_ours_that_carries_the_strict_cooki
 async fn a_next_path_with_a_tab_does_not_send_the_user_to_another_host() {
     let app = gp_app(AccessSettings::default()).await;
     for hostile in ["/%09/evil.example/", "/%0A/evil.example/", "/%5Cevil.example"] {
-        let response = app.post_form(None, "/auth/sign-in", &format!("login=gp&password={}&next={hostile}", PASSWORD.replace(' ', "+"))).await;
+        let response =
+            app.post_form(None, "/auth/sign-in", &format!("login=gp&password={}&next={hostile}", PASSWORD.replace(' ', "+"))).await;
         assert_eq!(response.headers()["location"], "/", "{hostile}");
     }
 }

@@ -30,8 +30,8 @@ use uuid::Uuid;
 
 use crate::domain::PatientId;
 use audit::{AuditRecord, ChainBreak, ChainHead, ChainVerifier, GENESIS};
-pub use ratelimit::ThrottlePolicy;
 use ratelimit::Reservation;
+pub use ratelimit::ThrottlePolicy;
 use secrets::SecretError;
 
 /// How long sessions and break-the-glass accesses last.

@@ -271,7 +271,14 @@ mod tests {
     #[test]
     fn a_next_path_with_control_characters_is_not_followed_to_another_host() {
         // Browsers drop tabs and newlines from URLs: each of these is `//evil.example/` to them.
-        for hostile in ["/\t/evil.example/", "/\n/evil.example/", "/\r\n/evil.example/", "\t//evil.example/", " //evil.example/", "/\u{0}/evil.example"] {
+        for hostile in [
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "\t//evil.example/",
+            " //evil.example/",
+            "/\u{0}/evil.example",
+        ] {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
         }
         // Whitespace or a backslash anywhere, and a path that is not absolute.
@@ -279,7 +286,9 @@ mod tests {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
         }
         // Percent-encoded tricks that decode to the same.
-        for hostile in ["/%2F/evil.example/", "/%2fevil.example", "/%5Cevil.example", "/%09/evil.example/", "/%0A/evil.example/", "%2F%2Fevil.example"] {
+        for hostile in
+            ["/%2F/evil.example/", "/%2fevil.example", "/%5Cevil.example", "/%09/evil.example/", "/%0A/evil.example/", "%2F%2Fevil.example"]
+        {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
         }
     }
@@ -294,8 +303,16 @@ mod tests {
         assert_eq!(client_address(ip("203.0.113.5"), &["198.51.100.7"], &proxy), ip("203.0.113.5"));
         // Through the proxy: the right-most address it did not write itself.
         assert_eq!(client_address(ip("10.0.0.1"), &["198.51.100.7"], &proxy), ip("198.51.100.7"));
-        assert_eq!(client_address(ip("10.0.0.1"), &["1.2.3.4, 198.51.100.7"], &proxy), ip("198.51.100.7"), "the client's own entry is not believed");
-        assert_eq!(client_address(ip("10.0.0.1"), &["1.2.3.4", "198.51.100.7, 10.0.0.1"], &proxy), ip("198.51.100.7"), "several lines, trusted hops skipped");
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["1.2.3.4, 198.51.100.7"], &proxy),
+            ip("198.51.100.7"),
+            "the client's own entry is not believed"
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["1.2.3.4", "198.51.100.7, 10.0.0.1"], &proxy),
+            ip("198.51.100.7"),
+            "several lines, trusted hops skipped"
+        );
         assert_eq!(client_address(ip("10.0.0.1"), &["198.51.100.7:4711"], &proxy), ip("198.51.100.7"), "with a port");
         assert_eq!(client_address(ip("10.0.0.1"), &["1.2.3.4, garbage"], &proxy), ip("10.0.0.1"), "unreadable: the nearest hop");
         assert_eq!(client_address(ip("10.0.0.1"), &[], &proxy), ip("10.0.0.1"), "no header: the proxy itself");
