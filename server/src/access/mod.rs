@@ -19,8 +19,6 @@ pub mod ratelimit;
 pub mod secrets;
 
 use bioviewer_app::model::AccessLogLine;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::SqliteRow;
@@ -60,16 +58,8 @@ pub struct AccessSettings {
 pub const LOGIN_MAX_BYTES: usize = 64;
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 
-/// What sign-in has cost so far, for tests and monitoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignInStats {
-    /// argon2 verifications run.
-    pub verifications: u64,
-    /// The most verifications that ever ran at once.
-    pub peak_concurrent: usize,
-    /// The most allowed at once.
-    pub permits: usize,
-}
+/// What sign-in's password checks have cost so far.
+pub use secrets::CheckerStats as SignInStats;
 
 impl Default for AccessSettings {
     fn default() -> Self {
@@ -424,16 +414,8 @@ fn now_epoch() -> i64 {
 
 /// argon2 verifications allowed at once (19 MiB each): as many as the 2-core machine runs.
 const VERIFICATION_PERMITS: usize = 2;
-/// How long a sign-in waits for a permit before it is told to try again.
+/// How long a sign-in waits for a password thread before it is told to try again.
 const VERIFICATION_QUEUE_WAIT: Duration = Duration::from_secs(10);
-
-/// The argon2 verifications: a bounded number at once, counted.
-struct Verifier {
-    permits: Arc<tokio::sync::Semaphore>,
-    verified: AtomicU64,
-    running: AtomicUsize,
-    peak: AtomicUsize,
-}
 
 /// The minimum length of a break-the-glass reason.
 pub const BREAK_GLASS_REASON_MIN: usize = 15;
@@ -441,9 +423,9 @@ pub const BREAK_GLASS_REASON_MIN: usize = 15;
 pub struct Access {
     pool: SqlitePool,
     settings: AccessSettings,
-    /// At most this many argon2 verifications (19 MiB each) at once: 150 parallel sign-ins
-    /// once grew the process to 1.4 GiB, which the allocator never gave back.
-    verifier: Arc<Verifier>,
+    /// argon2 verifications (19 MiB each) on [`VERIFICATION_PERMITS`] threads of their own
+    /// (`secrets::PasswordChecker` says why).
+    passwords: secrets::PasswordChecker,
     /// Serialises appends to the audit chain within this process (the database transaction
     /// serialises them between processes).
     audit_lock: Mutex<()>,
@@ -456,12 +438,7 @@ impl Access {
         Ok(Access {
             pool,
             settings,
-            verifier: Arc::new(Verifier {
-                permits: Arc::new(tokio::sync::Semaphore::new(VERIFICATION_PERMITS)),
-                verified: AtomicU64::new(0),
-                running: AtomicUsize::new(0),
-                peak: AtomicUsize::new(0),
-            }),
+            passwords: secrets::PasswordChecker::new(VERIFICATION_PERMITS)?,
             audit_lock: Mutex::new(()),
             dummy_hash: secrets::hash_password("no account has this password")?,
         })
@@ -536,36 +513,15 @@ impl Access {
         Ok(signed_in)
     }
 
-    /// One argon2 verification on the blocking pool, once one of the permits is free. A
-    /// sign-in that waits too long for one is answered "try again" rather than queued for ever.
-    /// The permit moves into the blocking task: a request dropped meanwhile (client gone,
-    /// timeout) cannot free it while its verification still runs.
+    /// One argon2 verification, once a password thread is free. A sign-in that waits too long
+    /// for one is answered "try again" rather than queued for ever.
     async fn verify_password(&self, password: String, hash: String) -> Result<bool, SignInError> {
-        let verifier = self.verifier.clone();
-        let Ok(Ok(permit)) = tokio::time::timeout(VERIFICATION_QUEUE_WAIT, verifier.permits.clone().acquire_owned()).await else {
-            return Err(SignInError::RateLimited { wait_ms: 1_000 });
-        };
-        let matches = tokio::task::spawn_blocking(move || {
-            let running = verifier.running.fetch_add(1, Ordering::SeqCst) + 1;
-            verifier.peak.fetch_max(running, Ordering::SeqCst);
-            verifier.verified.fetch_add(1, Ordering::SeqCst);
-            let matches = secrets::verify_password(&password, &hash);
-            verifier.running.fetch_sub(1, Ordering::SeqCst);
-            drop(permit);
-            matches
-        })
-        .await
-        .unwrap_or(false);
-        Ok(matches)
+        self.passwords.verify(password, hash, VERIFICATION_QUEUE_WAIT).await.ok_or(SignInError::RateLimited { wait_ms: 1_000 })
     }
 
     /// What sign-in has cost so far.
     pub fn sign_in_stats(&self) -> SignInStats {
-        SignInStats {
-            verifications: self.verifier.verified.load(Ordering::SeqCst),
-            peak_concurrent: self.verifier.peak.load(Ordering::SeqCst),
-            permits: VERIFICATION_PERMITS,
-        }
+        self.passwords.stats()
     }
 
     /// Signs in a professional the OpenID provider vouches for: the account linked to that
