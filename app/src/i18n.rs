@@ -226,7 +226,7 @@ messages! {
     FlagColumn => "Interprétation", "Flag";
     AdminBadLogin => "Un identifiant compte de 1 à 64 lettres, chiffres, « . », « _ », « - » ou « @ ».", "A login is 1 to 64 letters, digits, '.', '_', '-' or '@'.";
     AdminNoName => "Indiquez le nom affiché.", "Give the display name.";
-    AdminShortPassword => "Un mot de passe compte au moins 12 caractères.", "A password has at least 12 characters.";
+    AdminShortPassword => "Un mot de passe compte au moins 12 caractères (1024 octets au plus).", "A password has at least 12 characters (1024 bytes at most).";
     AdminNoPatientIns => "Un compte patient indique l'INS de son dossier.", "A patient account gives the INS of its record.";
     AdminLoginTaken => "Cet identifiant est déjà pris.", "This login is taken.";
     AdminOwnAccount => "Un administrateur ne peut pas désactiver son propre compte.", "An administrator cannot disable their own account.";

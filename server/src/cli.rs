@@ -302,7 +302,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("Bioviewer is listening on http://{address}");
             let app = crate::http::router(store, normaliser, access, oidc, dmp, &serve.site_root);
-            crate::http::serve(listener, app).await.map_err(|e| e.to_string())?;
+            let header_read_timeout = std::time::Duration::from_secs(serve.header_read_timeout_secs.max(1));
+            crate::http::serve(listener, app, header_read_timeout).await.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { paths } => {

@@ -62,6 +62,14 @@ pub struct ServeSettings {
     /// or through a TLS-terminating proxy).
     #[arg(long, env = "BIOVIEWER_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Reverse proxies (addresses, comma-separated) whose `X-Forwarded-For` names the client's
+    /// address; from any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", env = "BIOVIEWER_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a client has to send a request's headers (and a kept-alive connection may stay
+    /// idle) before its connection is closed.
+    #[arg(long, env = "BIOVIEWER_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
     /// A session unused this many minutes ends.
     #[arg(long, env = "BIOVIEWER_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u64,
@@ -172,6 +180,7 @@ impl ServeSettings {
             idle_timeout: std::time::Duration::from_secs(self.session_idle_minutes.max(1) * 60),
             absolute_timeout: std::time::Duration::from_secs(self.session_max_hours.max(1) * 3600),
             secure_cookies: self.secure_cookies,
+            trusted_proxies: self.trusted_proxies.clone(),
             ..Default::default()
         }
     }

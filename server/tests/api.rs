@@ -607,7 +607,7 @@ async fn sign_in_checks_the_password_and_rotates_the_session() {
         )
         .await;
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"), "{cookie}");
 }
 
 #[tokio::test]
@@ -654,7 +654,8 @@ async fn sessions_expire_when_idle_and_after_their_absolute_lifetime() {
 
 #[tokio::test]
 async fn repeated_failures_lock_the_account_for_a_while() {
-    let t = two_patients().await;
+    // Delays of a minute: a loaded machine never sees one pass between two attempts.
+    let t = two_patients_with(slow_throttle()).await;
     for _ in 0..5 {
         assert!(t.app.sign_in("gp", "wrong password", None).await.unwrap_err().contains("error=invalid"));
     }
@@ -2357,4 +2358,323 @@ async fn two_records_of_one_person_are_linked_by_someone_who_may_see_both_and_un
     let (pa, pb) = (bioviewer::domain::PatientId::parse(&a).unwrap(), bioviewer::domain::PatientId::parse(&b).unwrap());
     assert!(app.access.link_records(app.store.as_ref(), bioviewer::access::LinkActor::Operator, pa, pb, true).await.unwrap());
     assert_eq!(app.store.linked_patients(pb).await.unwrap(), vec![pa]);
+}
+
+// --- trust boundaries: sign-in and request hardening (issue 12) -----------------------------
+
+use bioviewer::access::SignInError;
+
+/// The shipped throttle, but with delays long enough that a loaded test machine never sees one
+/// pass by itself (`throttle_waits` moves time on).
+fn slow_throttle() -> AccessSettings {
+    use bioviewer::access::ThrottlePolicy;
+    AccessSettings {
+        account_throttle: ThrottlePolicy { base_ms: 60_000, ..ThrottlePolicy::ACCOUNT },
+        address_throttle: ThrottlePolicy { base_ms: 60_000, ..ThrottlePolicy::ADDRESS },
+        ..Default::default()
+    }
+}
+
+/// An app with one professional account, `gp`, and these settings.
+async fn gp_app(settings: AccessSettings) -> TestApp {
+    let app = spawn_app_with(settings).await;
+    app.create_account("gp", Role::Professional, None, None).await;
+    app
+}
+
+impl TestApp {
+    /// Simulates the passing of `minutes` for the sign-in throttle.
+    async fn throttle_waits(&self, minutes: i64) {
+        sqlx::query("UPDATE sign_in_throttle SET last_at = last_at - ?").bind(minutes * 60_000).execute(&self.pool).await.unwrap();
+    }
+
+    /// A sign-in form post arriving over TCP from `peer`, with an `X-Forwarded-For` header.
+    async fn sign_in_from(&self, peer: &str, forwarded_for: Option<&str>, login: &str, password: &str) -> Result<Session, String> {
+        let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        let mut request = Request::post("/auth/sign-in")
+            .header("host", HOST)
+            .header("origin", ORIGIN)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .extension(axum::extract::ConnectInfo(peer));
+        if let Some(f) = forwarded_for {
+            request = request.header("x-forwarded-for", f);
+        }
+        let response = self.send(request.body(Body::from(format!("login={login}&password={}", password.replace(' ', "+")))).unwrap()).await;
+        match cookie_of(&response, "bv_session") {
+            Some(token) if !token.is_empty() => {
+                let principal = self.access.session(&token, None).await.unwrap().expect("a valid session");
+                Ok(Session { token, csrf: principal.csrf_token })
+            }
+            _ => Err(response.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()),
+        }
+    }
+
+    /// The client address recorded for a session.
+    async fn session_address(&self, session: &Session) -> Option<String> {
+        sqlx::query_scalar("SELECT address FROM sessions WHERE token_sha256 = ?")
+            .bind(bioviewer::access::secrets::token_digest(&session.token))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn throttle_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sign_in_throttle").fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn wrong_passwords_by_someone_else_do_not_lock_the_real_user_out_for_long() {
+    let app = gp_app(slow_throttle()).await;
+    // Someone who knows the login tries five passwords, then keeps trying.
+    for _ in 0..5 {
+        assert!(app.sign_in("gp", "wrong password", None).await.unwrap_err().contains("error=invalid"));
+    }
+    for _ in 0..20 {
+        assert!(app.sign_in("gp", "wrong password", None).await.unwrap_err().contains("error=rate"), "guessing is slowed");
+    }
+    match app.access.sign_in("gp", PASSWORD, None).await {
+        Err(SignInError::RateLimited { wait_ms }) => assert!(wait_ms <= 5 * 60_000, "a few minutes at most: {wait_ms} ms"),
+        other => panic!("the delay holds for the right password too: {:?}", other.map(|_| ())),
+    }
+    // The refused attempts did not extend the delay: after it (at most five minutes), the real
+    // user signs in (the old code locked them out for 15 minutes, renewed by each attempt).
+    app.throttle_waits(5).await;
+    app.sign_in("gp", PASSWORD, None).await.expect("the real user signs in after a short wait");
+    // A success clears the account: the next typo is free again.
+    assert!(app.sign_in("gp", "typo", None).await.unwrap_err().contains("error=invalid"));
+    assert!(app.sign_in("gp", PASSWORD, None).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_parallel_guesses_get_only_a_handful_of_password_checks() {
+    let app = gp_app(slow_throttle()).await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for n in 0..100 {
+        let access = app.access.clone();
+        guesses.spawn(async move { access.sign_in("gp", &format!("guess {n}"), Some("198.51.100.9")).await.map(|_| ()) });
+    }
+    let (mut invalid, mut throttled) = (0, 0);
+    while let Some(outcome) = guesses.join_next().await {
+        match outcome.unwrap() {
+            Err(SignInError::Invalid) => invalid += 1,
+            Err(SignInError::RateLimited { .. }) => throttled += 1,
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+    let stats = app.access.sign_in_stats();
+    assert!(stats.verifications <= 5, "at most a handful of passwords checked: {stats:?}");
+    assert_eq!(invalid as u64, stats.verifications);
+    assert_eq!(invalid + throttled, 100);
+    // The real user, after the delay.
+    app.throttle_waits(5).await;
+    assert!(app.sign_in("gp", PASSWORD, None).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_unknown_logins_neither_run_unbounded_password_checks_nor_grow_the_throttle_without_bound() {
+    let app = gp_app(AccessSettings { throttle_entries: 40, ..Default::default() }).await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for n in 0..150 {
+        let access = app.access.clone();
+        // Each from its own address, so that the throttle lets all of them through.
+        attempts.spawn(async move {
+            access.sign_in(&format!("nobody{n}"), "guess", Some(&format!("198.51.{}.{}", n / 200, n % 200))).await.map(|_| ())
+        });
+    }
+    while let Some(outcome) = attempts.join_next().await {
+        assert!(matches!(outcome.unwrap(), Err(SignInError::Invalid | SignInError::RateLimited { .. })));
+    }
+    let stats = app.access.sign_in_stats();
+    assert!(stats.verifications > 0);
+    assert!(stats.peak_concurrent <= stats.permits, "argon2 (19 MiB each) runs a bounded number at once: {stats:?}");
+    // The throttle's table stays bounded (the oldest rows go first).
+    let _ = app.access.sign_in("nobody-else", "guess", Some("203.0.113.1")).await;
+    assert!(app.throttle_rows().await <= 40 + 2, "{} rows", app.throttle_rows().await);
+}
+
+#[tokio::test]
+async fn a_megabyte_login_is_refused_before_any_lookup_and_never_stored() {
+    let app = gp_app(AccessSettings::default()).await;
+    let huge = "a".repeat(1024 * 1024 - 100);
+    assert!(app.sign_in(&huge, PASSWORD, None).await.unwrap_err().contains("error=invalid"));
+    assert!(app.sign_in(&"b".repeat(65), PASSWORD, None).await.unwrap_err().contains("error=invalid"));
+    assert!(app.sign_in("gp", &"p".repeat(1025), None).await.unwrap_err().contains("error=invalid"), "passwords are capped too");
+    assert_eq!(app.access.sign_in_stats().verifications, 0, "no password checked");
+    assert_eq!(app.throttle_rows().await, 0, "nothing kept of them");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(LENGTH(COALESCE(detail, '')) + LENGTH(COALESCE(address, ''))), 0) FROM audit_events")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(stored < 100, "the audit trail keeps none of it either");
+    // An account cannot be given a password sign-in would refuse.
+    let new = NewAccount {
+        login: "longpass".into(),
+        password: Some("p".repeat(1025)),
+        role: Role::Professional,
+        display_name: "Long".into(),
+        rpps: None,
+        profession: None,
+        structure_id: None,
+        structure_name: None,
+        patient_ins: None,
+    };
+    assert!(app.access.create_account(AdminActor::Operator, new).await.is_err());
+}
+
+#[tokio::test]
+async fn one_address_guessing_behind_a_trusted_proxy_does_not_lock_out_the_others() {
+    let proxy = "10.0.0.1";
+    let app = gp_app(AccessSettings { trusted_proxies: vec![proxy.parse().unwrap()], ..slow_throttle() }).await;
+    // One client behind the proxy sprays 30 accounts (30 failures from "one address" locked
+    // out everyone behind the proxy before).
+    for n in 0..30 {
+        assert!(app.sign_in_from(proxy, Some("198.51.100.66"), &format!("user{n}"), "guess").await.is_err());
+    }
+    assert!(
+        app.sign_in_from(proxy, Some("198.51.100.66"), "gp", PASSWORD).await.unwrap_err().contains("error=rate"),
+        "the sprayer is slowed"
+    );
+    // Another client behind the same proxy is not.
+    let gp = app.sign_in_from(proxy, Some("198.51.100.7"), "gp", PASSWORD).await.expect("another client signs in");
+    assert_eq!(app.session_address(&gp).await.as_deref(), Some("198.51.100.7"), "its own address is recorded");
+    // The proxy appends the peer it saw: the client's own entries on the left prove nothing.
+    let gp = app.sign_in_from(proxy, Some("192.0.2.99, 198.51.100.8"), "gp", PASSWORD).await.unwrap();
+    assert_eq!(app.session_address(&gp).await.as_deref(), Some("198.51.100.8"));
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = gp_app(AccessSettings { trusted_proxies: vec!["10.0.0.1".parse().unwrap()], ..slow_throttle() }).await;
+    let gp = app.sign_in_from("203.0.113.5", Some("198.51.100.7"), "gp", PASSWORD).await.unwrap();
+    assert_eq!(app.session_address(&gp).await.as_deref(), Some("203.0.113.5"), "the TCP peer, not the header");
+    // A guesser cannot escape the address throttle by changing the header on each attempt.
+    for n in 0..20 {
+        assert!(
+            app.sign_in_from("203.0.113.5", Some(&format!("192.0.2.{n}")), &format!("user{n}"), "guess")
+                .await
+                .unwrap_err()
+                .contains("invalid")
+        );
+    }
+    let refused = app.sign_in_from("203.0.113.5", Some("192.0.2.200"), "user99", "guess").await.unwrap_err();
+    assert!(refused.contains("error=rate"), "{refused}");
+    // With no trusted proxy at all, the header is ignored too.
+    let plain = spawn_second_app(AccessSettings::default()).await;
+    plain.create_account("gp", Role::Professional, None, None).await;
+    let gp = plain.sign_in_from("203.0.113.5", Some("198.51.100.7"), "gp", PASSWORD).await.unwrap();
+    assert_eq!(plain.session_address(&gp).await.as_deref(), Some("203.0.113.5"));
+}
+
+#[tokio::test]
+#[allow(clippy::await_holding_lock)] // on purpose: the guard serialises the tests (see SERIAL)
+async fn guesses_spread_over_two_server_instances_are_throttled_as_one() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let first = SqliteStore::open(&url).await.unwrap();
+    let second = SqliteStore::open(&url).await.unwrap();
+    let (a, b) =
+        (Access::new(first.pool().clone(), slow_throttle()).unwrap(), Access::new(second.pool().clone(), slow_throttle()).unwrap());
+    let new = NewAccount {
+        login: "gp".into(),
+        password: Some(PASSWORD.into()),
+        role: Role::Professional,
+        display_name: "GP".into(),
+        rpps: None,
+        profession: None,
+        structure_id: None,
+        structure_name: None,
+        patient_ins: None,
+    };
+    a.create_account(AdminActor::Operator, new).await.unwrap();
+    // Guesses alternate between the two instances (a load balancer in front).
+    for n in 0..5 {
+        let instance = if n % 2 == 0 { &a } else { &b };
+        assert!(matches!(instance.sign_in("gp", "guess", Some("198.51.100.1")).await, Err(SignInError::Invalid)));
+    }
+    for instance in [&a, &b] {
+        assert!(
+            matches!(instance.sign_in("gp", "guess", Some("198.51.100.2")).await, Err(SignInError::RateLimited { .. })),
+            "each instance knows of the failures seen by the other"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_not_sent_by_cross_site_navigations() {
+    let app = gp_app(AccessSettings::default()).await;
+    let response = app.post_form(None, "/auth/sign-in", &format!("login=gp&password={}", PASSWORD.replace(' ', "+"))).await;
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("bv_session=") && cookie.contains("; SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("SameSite=Lax"));
+}
+
+#[tokio::test]
+async fn a_cross_site_link_lands_on_a_page_of_ours_that_carries_the_strict_cookie_on() {
+    let app = gp_app(AccessSettings::default()).await;
+    let arrive = |path: &str, site: &str| {
+        Request::get(path)
+            .header("host", HOST)
+            .header("sec-fetch-site", site)
+            .header("sec-fetch-mode", "navigate")
+            .body(Body::empty())
+            .unwrap()
+    };
+    // A link in a message: the browser leaves the Strict cookie behind; our page asks again
+    // from our own origin (no script: the CSP allows none inline).
+    let response = app.send(arrive("/patients?units=si&x=1", "cross-site")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = TestApp::body(response).await;
+    assert!(body.contains(r#"<meta http-equiv="refresh" content="0;url=/patients?units=si&amp;x=1">"#), "{body}");
+    assert!(body.contains(r#"<a href="/patients?units=si&amp;x=1">"#) && !body.contains("<script"), "{body}");
+    // Asked again from our origin and still without a session: the sign-in page, as before.
+    let response = app.send(arrive("/patients", "same-origin")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/connexion?next=/patients");
+    // Never a hop to another host.
+    let body = TestApp::body(app.send(arrive("//evil.example/", "cross-site")).await).await;
+    assert!(body.contains(r#"content="0;url=/""#) && !body.contains("evil"), "{body}");
+}
+
+#[tokio::test]
+async fn a_next_path_with_a_tab_does_not_send_the_user_to_another_host() {
+    let app = gp_app(AccessSettings::default()).await;
+    for hostile in ["/%09/evil.example/", "/%0A/evil.example/", "/%5Cevil.example"] {
+        let response =
+            app.post_form(None, "/auth/sign-in", &format!("login=gp&password={}&next={hostile}", PASSWORD.replace(' ', "+"))).await;
+        assert_eq!(response.headers()["location"], "/", "{hostile}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_sending_half_a_request_is_disconnected_while_health_keeps_answering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bioviewer::http::serve_until(listener, app.router.clone(), std::time::Duration::from_secs(1), async {
+        let _ = stop_rx.await;
+    }));
+    // Slow-loris: half a request line and one header, then nothing.
+    let mut loris = tokio::net::TcpStream::connect(address).await.unwrap();
+    loris.write_all(b"GET /healthz HTTP/1.1\r\nHost: bioviewer.test\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    // Meanwhile the server answers others.
+    let mut other = tokio::net::TcpStream::connect(address).await.unwrap();
+    other.write_all(b"GET /healthz HTTP/1.1\r\nHost: bioviewer.test\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    other.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The half request's connection is closed after the header timeout (the old server held it
+    // for ever).
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), loris.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server still holds the connection after 10 s");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= std::time::Duration::from_millis(900) && elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
 }

@@ -6,7 +6,7 @@
 //!   checkpoint files;
 //! - [`refusals`]: repeated refusals throttle an account and raise an alarm;
 //! - [`secrets`]: argon2id passwords, random tokens;
-//! - [`ratelimit`]: sign-in attempts per account and per address.
+//! - [`ratelimit`]: sign-in throttling per account and per address (in the database).
 //!
 //! The rules, in one place ([`Access::mode_for`]): a professional sees a patient through a care
 //! relationship in force (attending GP, hospital stay), by having prescribed one of the patient's
@@ -33,8 +33,9 @@ use uuid::Uuid;
 
 use crate::domain::PatientId;
 use audit::{AuditKey, AuditRecord, ChainBreak, ChainHead, ChainVerifier, Checkpoint, GENESIS};
-use ratelimit::SignInLimiter;
-use refusals::{RefusalOutcome, RefusalThrottle, ThrottlePolicy};
+use ratelimit::Reservation;
+pub use ratelimit::ThrottlePolicy;
+use refusals::{RefusalOutcome, RefusalThrottle, ThrottlePolicy as RefusalPolicy};
 use secrets::SecretError;
 
 /// How long sessions and break-the-glass accesses last.
@@ -56,8 +57,24 @@ pub struct AccessSettings {
     pub audit_checkpoints: Option<PathBuf>,
     pub checkpoint_every: i64,
     /// Repeated refused patient requests by one account.
-    pub refusal_throttle: ThrottlePolicy,
+    pub refusal_throttle: RefusalPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`): only when the
+    /// TCP peer is one of them does the header name the client address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The most rows the sign-in throttle keeps (the oldest go first).
+    pub throttle_entries: usize,
+    /// How sign-in failures slow further attempts, per account and per client address.
+    pub account_throttle: ThrottlePolicy,
+    pub address_throttle: ThrottlePolicy,
 }
+
+/// The longest login and password a sign-in reads: anything longer is refused before any
+/// lookup (and never stored). Account logins are at most 64 characters (`create_account`).
+pub const LOGIN_MAX_BYTES: usize = 64;
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// What sign-in's password checks have cost so far.
+pub use secrets::CheckerStats as SignInStats;
 
 impl Default for AccessSettings {
     fn default() -> Self {
@@ -69,7 +86,11 @@ impl Default for AccessSettings {
             audit_key: None,
             audit_checkpoints: None,
             checkpoint_every: 1000,
-            refusal_throttle: ThrottlePolicy::default(),
+            refusal_throttle: RefusalPolicy::default(),
+            trusted_proxies: Vec::new(),
+            throttle_entries: 100_000,
+            account_throttle: ThrottlePolicy::ACCOUNT,
+            address_throttle: ThrottlePolicy::ADDRESS,
         }
     }
 }
@@ -273,8 +294,8 @@ pub enum Refusal {
 pub enum SignInError {
     #[error("unknown login or wrong password")]
     Invalid,
-    #[error("too many failed attempts; try again later")]
-    RateLimited,
+    #[error("too many failed attempts; try again in {wait_ms} ms")]
+    RateLimited { wait_ms: i64 },
     #[error(transparent)]
     Failed(#[from] AccessError),
 }
@@ -300,7 +321,7 @@ pub enum AdminProblem {
     BadLogin,
     #[error("a display name is required")]
     NoName,
-    #[error("a password has at least 12 characters")]
+    #[error("a password has at least 12 characters and at most 1024 bytes")]
     ShortPassword,
     #[error("no patient with this INS in Bioviewer")]
     UnknownPatient,
@@ -488,6 +509,10 @@ pub const ALARM_BROKEN_CHAIN: &str = "audit_chain_broken";
 const GENUINE_ACCESS: &str = "e.patient_id = ?1 AND (e.mode IS NULL OR e.mode NOT IN ('denied', 'throttled'))";
 /// Genuine accesses per page of the patient's access log.
 pub const ACCESS_LOG_PAGE: i64 = 50;
+/// argon2 verifications allowed at once (19 MiB each): as many as the 2-core machine runs.
+const VERIFICATION_PERMITS: usize = 2;
+/// How long a sign-in waits for a password thread before it is told to try again.
+const VERIFICATION_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// The minimum length of a break-the-glass reason.
 pub const BREAK_GLASS_REASON_MIN: usize = 15;
@@ -495,7 +520,9 @@ pub const BREAK_GLASS_REASON_MIN: usize = 15;
 pub struct Access {
     pool: SqlitePool,
     settings: AccessSettings,
-    limiter: SignInLimiter,
+    /// argon2 verifications (19 MiB each) on [`VERIFICATION_PERMITS`] threads of their own
+    /// (`secrets::PasswordChecker` says why).
+    passwords: secrets::PasswordChecker,
     /// Serialises appends to the audit chain within this process (the database transaction
     /// serialises them between processes).
     audit_lock: Mutex<()>,
@@ -518,7 +545,7 @@ impl Access {
         };
         Ok(Access {
             pool,
-            limiter: SignInLimiter::new(Duration::from_secs(15 * 60), 5, 30),
+            passwords: secrets::PasswordChecker::new(VERIFICATION_PERMITS)?,
             audit_lock: Mutex::new(()),
             dummy_hash: secrets::hash_password("no account has this password")?,
             audit_key,
@@ -535,11 +562,26 @@ impl Access {
     // --- sign-in and sessions ---------------------------------------------------------------
 
     /// Checks a login and password and opens a new session (a new id: never one the browser
-    /// brought). Failures are rate-limited per account and per address.
+    /// brought). Attempts are throttled per account and per address (`ratelimit`); at most
+    /// [`VERIFICATION_PERMITS`] passwords are checked at once.
     pub async fn sign_in(&self, login: &str, password: &str, address: Option<&str>) -> Result<SignedIn, SignInError> {
+        // No account has a longer login, and no longer password is read: refused before any
+        // lookup, so a megabyte login is neither hashed, stored nor kept.
+        if login.len() > LOGIN_MAX_BYTES || password.len() > PASSWORD_MAX_BYTES {
+            self.record(AuditEntry { action: Some(Action::SignInRefused), address, detail: Some("too_long".into()), ..Default::default() })
+                .await?;
+            return Err(SignInError::Invalid);
+        }
         let login = login.trim().to_lowercase();
         let from = address.unwrap_or("unknown");
-        if !self.limiter.allowed(&login, from, Instant::now()) {
+        let (account_key, address_key) = (ratelimit::account_key(&login), ratelimit::address_key(from));
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let q = query_err("throttling a sign-in");
+        let keys = [(account_key.as_str(), self.settings.account_throttle), (address_key.as_str(), self.settings.address_throttle)];
+        ratelimit::prune(&self.pool, &keys, now_ms, self.settings.throttle_entries)
+            .await
+            .map_err(query_err("pruning the sign-in throttle"))?;
+        if let Reservation::Wait(wait_ms) = ratelimit::reserve(&self.pool, &keys, now_ms).await.map_err(q)? {
             self.record(AuditEntry {
                 action: Some(Action::SignInRefused),
                 address,
@@ -547,7 +589,7 @@ impl Access {
                 ..Default::default()
             })
             .await?;
-            return Err(SignInError::RateLimited);
+            return Err(SignInError::RateLimited { wait_ms });
         }
         let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ?"));
         let row = sqlx::query(sql).bind(&login).fetch_optional(&self.pool).await.map_err(query_err("looking up an account"))?;
@@ -558,13 +600,12 @@ impl Access {
             None => (None, None),
         };
         // Always run one argon2 verification, so an unknown login answers as slowly as a known one.
-        let password = password.to_string();
         let hash_to_check = hash.clone().unwrap_or_else(|| self.dummy_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash_to_check)).await.unwrap_or(false);
+        let matches = self.verify_password(password.to_string(), hash_to_check).await?;
         let account = match account {
             Some(account) if matches && hash.is_some() && !account.disabled => account,
             other => {
-                self.limiter.record_failure(&login, from, Instant::now());
+                // The failure was counted when the attempt was reserved.
                 self.record(AuditEntry {
                     actor: other.as_ref(),
                     action: Some(Action::SignInRefused),
@@ -576,11 +617,22 @@ impl Access {
                 return Err(SignInError::Invalid);
             }
         };
-        self.limiter.record_success(&login);
+        ratelimit::succeeded(&self.pool, &account_key, &address_key).await.map_err(query_err("clearing the sign-in throttle"))?;
         let signed_in = self.open_session(account, address).await?;
         self.record(AuditEntry { actor: Some(&signed_in.principal.account), action: Some(Action::SignIn), address, ..Default::default() })
             .await?;
         Ok(signed_in)
+    }
+
+    /// One argon2 verification, once a password thread is free. A sign-in that waits too long
+    /// for one is answered "try again" rather than queued for ever.
+    async fn verify_password(&self, password: String, hash: String) -> Result<bool, SignInError> {
+        self.passwords.verify(password, hash, VERIFICATION_QUEUE_WAIT).await.ok_or(SignInError::RateLimited { wait_ms: 1_000 })
+    }
+
+    /// What sign-in has cost so far.
+    pub fn sign_in_stats(&self) -> SignInStats {
+        self.passwords.stats()
     }
 
     /// Signs in a professional the OpenID provider vouches for: the account linked to that
@@ -1409,14 +1461,14 @@ impl Access {
     pub async fn create_account(&self, by: AdminActor<'_>, new: NewAccount) -> Result<Uuid, AdminError> {
         let admin = Self::authorize_admin(by)?;
         let login = new.login.trim().to_lowercase();
-        if login.is_empty() || login.len() > 64 || !login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
+        if login.is_empty() || login.len() > LOGIN_MAX_BYTES || !login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
             return Err(AdminError::Invalid(AdminProblem::BadLogin));
         }
         if new.display_name.trim().is_empty() {
             return Err(AdminError::Invalid(AdminProblem::NoName));
         }
         if let Some(password) = &new.password
-            && password.chars().count() < 12
+            && (password.chars().count() < 12 || password.len() > PASSWORD_MAX_BYTES)
         {
             return Err(AdminError::Invalid(AdminProblem::ShortPassword));
         }

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::guard::{
-    RequestAuth, SESSION_COOKIE, append_cookie, clear_session_cookie, cookie_value, percent_encode_path, safe_next, session_cookie,
+    RequestAuth, SESSION_COOKIE, append_cookie, clear_session_cookie, cookie_value, percent_encode_path, safe_next, same_origin_hop,
+    session_cookie,
 };
 use crate::access::secrets::constant_time_eq;
 use crate::access::{AdminActor, AdminError, AdminProblem, LinkActor, LinkError, BreakGlassError, NewAccount, Principal, Role, SignInError};
@@ -100,7 +101,7 @@ pub(crate) async fn sign_in(
             response
         }
         Err(SignInError::Invalid) => see_other(&format!("/connexion?error=invalid&next={}", percent_encode_path(&next))),
-        Err(SignInError::RateLimited) => see_other(&format!("/connexion?error=rate&next={}", percent_encode_path(&next))),
+        Err(SignInError::RateLimited { .. }) => see_other(&format!("/connexion?error=rate&next={}", percent_encode_path(&next))),
         Err(SignInError::Failed(e)) => failed(&e),
     }
 }
@@ -140,7 +141,10 @@ pub(crate) struct OidcCallback {
     error: Option<String>,
 }
 
-/// `GET /auth/oidc/callback`: the provider's answer; a new session on success.
+/// `GET /auth/oidc/callback`: the provider's answer; a new session on success. The browser
+/// arrives from the provider's site, so a redirect would not carry the new `SameSite=Strict`
+/// cookie to the next page (Chromium keeps the whole redirect chain cross-site): the answer is
+/// a page of ours that moves on from here.
 pub(crate) async fn oidc_callback(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -172,7 +176,7 @@ pub(crate) async fn oidc_callback(
             {
                 return failed(&e);
             }
-            let mut response = see_other(&next);
+            let mut response = same_origin_hop(&next);
             append_cookie(
                 response.headers_mut(),
                 &session_cookie(&signed_in.token, state.access.settings().absolute_timeout.as_secs(), secure),

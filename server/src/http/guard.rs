@@ -1,7 +1,7 @@
 //! The middleware every request passes: who is asking (session cookie), cross-site request
 //! refusal, sign-in redirection, the per-request backend, and the security headers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -21,7 +21,7 @@ pub(crate) const SESSION_COOKIE: &str = "bv_session";
 #[derive(Clone)]
 pub(crate) struct RequestAuth {
     pub principal: Option<Principal>,
-    /// The client's address (the TCP peer), for the rate limiter and the audit trail.
+    /// The client's address ([`client_address`]), for the sign-in throttle and the audit trail.
     pub address: Option<String>,
 }
 
@@ -61,20 +61,79 @@ fn same_origin(headers: &HeaderMap, secure: bool) -> bool {
     origin == format!("{scheme}://{host}")
 }
 
+/// `SameSite=Strict`: a navigation started by another site (a link, a form, a script on a
+/// third-party page) does not carry the session, so it cannot record views or start DMP syncs
+/// under the user's name. Where a cross-site arrival must end signed in (a link from elsewhere,
+/// the OpenID callback), the answer is [`same_origin_hop`].
 pub(crate) fn session_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}", if secure { "; Secure" } else { "" })
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}", if secure { "; Secure" } else { "" })
 }
 
 pub(crate) fn clear_session_cookie(secure: bool) -> String {
     session_cookie("", 0, secure)
 }
 
-/// Only a local path may follow sign-in (never `//host` or `https://...`: no open redirect).
+/// Only a local path may follow sign-in (never `//host`, `/\\host` or `https://...`: no open
+/// redirect). Browsers drop tabs and newlines from URLs (`/\t/evil.example/` is
+/// `//evil.example/` to them), so no control character or whitespace is accepted; and the same
+/// rules hold once percent-decoded, for whatever decodes the path again later.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.starts_with("/connexion") => p.to_string(),
+        Some(p) if is_local_path(p) && is_local_path(&crate::urlencode::percent_decode(p)) && !p.starts_with("/connexion") => p.to_string(),
         _ => "/".to_string(),
     }
+}
+
+/// One `/`, then neither `/` nor `\\`; no `\\`, control character or whitespace anywhere.
+fn is_local_path(p: &str) -> bool {
+    let mut chars = p.chars();
+    chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && !p.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+}
+
+/// A page of our own that moves the browser on to `location` (a [`safe_next`] path). A
+/// navigation that started on another site does not carry the `SameSite=Strict` session
+/// cookie, not even after our redirects; the navigation this page starts is same-origin, so it
+/// does. A meta refresh and a link: no script (the CSP allows none inline).
+pub(crate) fn same_origin_hop(location: &str) -> Response {
+    let location = safe_next(Some(location));
+    let href = location.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={href}\">\
+         <title>Bioviewer</title></head><body><p><a href=\"{href}\">Continuer</a></p></body></html>"
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// A page navigation that another site started (a link in a message, a bookmark page).
+fn cross_site_navigation(headers: &HeaderMap) -> bool {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    matches!(get("sec-fetch-site"), Some("cross-site" | "same-site")) && get("sec-fetch-mode") == Some("navigate")
+}
+
+/// The client's address: the TCP peer, unless the peer is one of the trusted proxies; then
+/// the right-most address of `X-Forwarded-For` that is not itself a trusted proxy (the
+/// addresses left of it were written by the client and prove nothing). An unreadable entry
+/// stops the walk at the nearest address read.
+pub(crate) fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    let trusted_hop = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == ip.to_canonical());
+    let peer = peer.to_canonical();
+    if !trusted_hop(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.iter().rev().flat_map(|line| line.split(',').rev()) {
+        let hop = hop.trim();
+        let Some(ip) = hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip())) else {
+            return client;
+        };
+        client = ip.to_canonical();
+        if !trusted_hop(&client) {
+            return client;
+        }
+    }
+    client
 }
 
 /// Percent-encodes a local path for a query value (slashes kept).
@@ -97,7 +156,10 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         security_headers(response.headers_mut(), &nonce, secure);
         return response;
     }
-    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
+        let forwarded: Vec<&str> = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        client_address(c.0.ip(), &forwarded, &state.access.settings().trusted_proxies).to_string()
+    });
     let token = cookie_value(request.headers(), SESSION_COOKIE);
     let principal = match &token {
         None => None,
@@ -115,6 +177,9 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
     if principal.is_none() && !is_public(&path) {
         let mut response = if path.starts_with("/api/") || unsafe_method {
             (StatusCode::UNAUTHORIZED, "sign in first").into_response()
+        } else if token.is_none() && cross_site_navigation(request.headers()) {
+            // Perhaps signed in, but the Strict cookie stayed behind: ask again from here.
+            same_origin_hop(request.uri().path_and_query().map_or("/", |p| p.as_str()))
         } else {
             let location = format!("/connexion?next={}", percent_encode_path(&path));
             (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
@@ -201,6 +266,58 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/patients/x/results?units=conventional&a=%2F")), "/patients/x/results?units=conventional&a=%2F");
+    }
+
+    #[test]
+    fn a_next_path_with_control_characters_is_not_followed_to_another_host() {
+        // Browsers drop tabs and newlines from URLs: each of these is `//evil.example/` to them.
+        for hostile in [
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "\t//evil.example/",
+            " //evil.example/",
+            "/\u{0}/evil.example",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        // Whitespace or a backslash anywhere, and a path that is not absolute.
+        for hostile in ["/ /evil.example/", "/\u{a0}/evil.example/", "/a\\b", "evil.example", "", "javascript:alert(1)", "/\u{7f}/x"] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        // Percent-encoded tricks that decode to the same.
+        for hostile in
+            ["/%2F/evil.example/", "/%2fevil.example", "/%5Cevil.example", "/%09/evil.example/", "/%0A/evil.example/", "%2F%2Fevil.example"]
+        {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn the_client_address_is_the_peer_unless_a_trusted_proxy_forwarded_it() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxy = [ip("10.0.0.1")];
+        // No trusted proxy: the header is ignored, whatever it says.
+        assert_eq!(client_address(ip("203.0.113.5"), &["198.51.100.7"], &[]), ip("203.0.113.5"));
+        // A peer that is not the trusted proxy forges the header: ignored.
+        assert_eq!(client_address(ip("203.0.113.5"), &["198.51.100.7"], &proxy), ip("203.0.113.5"));
+        // Through the proxy: the right-most address it did not write itself.
+        assert_eq!(client_address(ip("10.0.0.1"), &["198.51.100.7"], &proxy), ip("198.51.100.7"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["1.2.3.4, 198.51.100.7"], &proxy),
+            ip("198.51.100.7"),
+            "the client's own entry is not believed"
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &["1.2.3.4", "198.51.100.7, 10.0.0.1"], &proxy),
+            ip("198.51.100.7"),
+            "several lines, trusted hops skipped"
+        );
+        assert_eq!(client_address(ip("10.0.0.1"), &["198.51.100.7:4711"], &proxy), ip("198.51.100.7"), "with a port");
+        assert_eq!(client_address(ip("10.0.0.1"), &["1.2.3.4, garbage"], &proxy), ip("10.0.0.1"), "unreadable: the nearest hop");
+        assert_eq!(client_address(ip("10.0.0.1"), &[], &proxy), ip("10.0.0.1"), "no header: the proxy itself");
+        assert_eq!(client_address(ip("::ffff:10.0.0.1"), &["198.51.100.7"], &proxy), ip("198.51.100.7"), "IPv4 mapped in IPv6");
     }
 
     #[test]

@@ -126,8 +126,72 @@ fn provide_request_nonce() {
 }
 
 /// Serves `app` (from [`router`]) until Ctrl-C or SIGTERM.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, header_read_timeout: std::time::Duration) -> std::io::Result<()> {
+    serve_until(listener, app, header_read_timeout, shutdown_signal()).await
+}
+
+/// Serves `app` until `shutdown` completes, then lets the requests under way finish (30 s at
+/// most).
+///
+/// hyper directly rather than `axum::serve`, for one setting axum does not expose: the time a
+/// client has to send a request's headers. Without it a client that sends half a request line
+/// holds its connection (and a task) for ever: a few thousand such "slow-loris" connections
+/// and nobody else gets in. The same limit closes a kept-alive connection left idle that long.
+/// The body's time is bounded by the router's request timeout.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_read_timeout: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most often: wait for some to close.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            // What `into_make_service_with_connect_info` did: the guard reads the peer here.
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::Service::call(&mut app.clone(), request.map(axum::body::Body::new))
+        });
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection closed with an error");
+                    }
+                    return;
+                }
+                _ = stop.changed() => connection.as_mut().graceful_shutdown(),
+            }
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(stop_rx);
+    // Every connection task holds a receiver: `closed` completes when the last one ends.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), stop_tx.closed()).await;
+    Ok(())
 }
 
 async fn shutdown_signal() {
