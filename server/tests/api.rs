@@ -2678,3 +2678,28 @@ async fn a_client_sending_half_a_request_is_disconnected_while_health_keeps_answ
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_dmp_sync_brings_reports_imported_earlier_under_an_ins_c_record_into_the_patients_record() {
+    let app = spawn_app().await;
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let legacy = xml_of(&legacy_report(0, 1, None));
+    // The operator imported the decade's files first: the INS-C report made a record "no INS".
+    let early = import_bytes(app.store.as_ref(), "then.xml", legacy.clone(), DocumentSource::Operator).await.unwrap();
+    let now = import_bytes(app.store.as_ref(), "now.xml", xml_of(&demo_report(0, 0)), DocumentSource::Operator).await.unwrap();
+    assert_ne!(early.patient, now.patient);
+    // The DMP returns the same bytes for the patient of that INS: refiled there, current.
+    let query = bioviewer::domain::Ins::new("1.2.250.1.213.1.4.10", &ins).unwrap();
+    let again = import_bytes(app.store.as_ref(), "then", legacy, DocumentSource::Dmp { entry: Some("r^9".into()), for_patient: Some(query) })
+        .await
+        .unwrap();
+    assert!(again.already_present);
+    let patient = bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap();
+    let documents = app.store.patient_documents(patient).await.unwrap();
+    assert_eq!(documents.len(), 2, "the report is now filed with the patient the DMP was asked about");
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let history = app.history_json(&gp, &patient.to_string()).await;
+    assert!(history["documents"].as_array().unwrap().iter().all(|d| d["status"] == "current"), "{}", history["documents"]);
+}

@@ -9,6 +9,9 @@
 //!   document (from the DMP or imported by the operator): in a set that has a laboratory's
 //!   version, an upload claiming the same or a later version is rejected as a conflict, shown,
 //!   and contributes nothing; uploads are marked as such wherever they show;
+//! - attribution: a document belongs to the patient when it names their INS number (any INS
+//!   authority) or an identifier the store knows them by, or when the DMP returned it for them;
+//!   another INS is another patient; nothing known, no attribution;
 //! - identity: the patient's identity is the one the store keeps (from the most trusted source);
 //!   a document naming the same INS with another birth date or sex is rejected as an identity
 //!   conflict, one with another name or another INS authority is kept and flagged;
@@ -623,6 +626,13 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                 Belongs::Other => {
                     entry.status = DocumentState::Rejected;
                     entry.problem(DocumentProblem::AnotherPatient, "the document is about another patient");
+                }
+                // The DMP returned it for this patient (the store files a DMP answer with the
+                // patient it was asked about): theirs, unless its identity contradicts them.
+                Belongs::Unknown if entry.provenance == Provenance::Dmp => {
+                    if let (Some(identity), Some(primary)) = (&patient, &primary) {
+                        check_identity(entry, identity, &identity_of(primary, named));
+                    }
                 }
                 Belongs::Unknown => {
                     entry.status = DocumentState::Rejected;

@@ -628,7 +628,7 @@ fn a_folder_of_ins_c_reports_alone_makes_a_history() {
 fn ins_c_reports_join_the_ins_history_only_through_an_identifier_the_patient_is_known_by() {
     let before = legacy(report(&doc("Lab A", "20190105", vec![r("2823-3", q("4.1", "mmol/L"))])), true);
     let after = report(&doc("Lab A", "20220105", vec![r("2823-3", q("4.3", "mmol/L"))]));
-    let documents = [(before, Provenance::Dmp), (after, Provenance::Dmp)];
+    let documents = [(before, Provenance::Operator), (after, Provenance::Dmp)];
     // Known by the INS only: the INS-C report names no identifier of the patient. The NIR
     // without its key beside it may be a parent's (the insured person's): it attributes nothing.
     let ins_only = Options { patient_ins: Some(INS.into()), ..Options::default() };
@@ -648,6 +648,17 @@ fn ins_c_reports_join_the_ins_history_only_through_an_identifier_the_patient_is_
     let h = history_from(&documents, &known);
     assert!(h.documents.iter().all(|d| d.status == DocumentState::Current), "{:?}", h.documents);
     assert_eq!(series(&h, "potassium").points.len(), 2);
+    // The DMP returned it for this patient (the store filed it with them): theirs, even
+    // before the INS-C is known; an operator's file naming only that INS-C is not.
+    let by_ins = Options {
+        patient_ins: Some(INS.into()),
+        known_identifiers: vec![InstanceId { root: oid::INS_NIR_TEST.into(), extension: Some(INS.into()) }],
+        ..Options::default()
+    };
+    let asked = [(legacy(report(&doc("Lab A", "20190105", vec![r("2823-3", q("4.1", "mmol/L"))])), false), Provenance::Dmp)];
+    assert_eq!(history_from(&asked, &by_ins).documents[0].status, DocumentState::Current);
+    let filed = [(legacy(report(&doc("Lab A", "20190105", vec![r("2823-3", q("4.1", "mmol/L"))])), false), Provenance::Operator)];
+    assert_eq!(history_from(&filed, &by_ins).documents[0].status, DocumentState::Rejected);
     // A report with another INS is still another patient's, whatever INS-C it carries.
     let mut stranger = report(&doc("Lab B", "20220305", vec![r("2823-3", q("6.5", "mmol/L"))]));
     stranger.header.patient.as_mut().unwrap().ids.push(InstanceId { root: oid::INS_C[0].into(), extension: Some(INS_C.into()) });
