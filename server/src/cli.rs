@@ -82,6 +82,12 @@ pub enum Command {
         /// Answers trickle in 256-byte chunks this many milliseconds apart.
         #[arg(long)]
         drip_ms: Option<u64>,
+        /// The registry lists every entry twice (two entryUUIDs, one uniqueId).
+        #[arg(long)]
+        duplicate_entries: bool,
+        /// The repository alters one byte of one document (it no longer matches its entry's hash).
+        #[arg(long)]
+        corrupt_one: bool,
     },
     /// Sync one patient from the DMP into the store, on behalf of a professional's account.
     Sync {
@@ -327,13 +333,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts { command } => accounts_command(&cli.common, command).await,
-        Command::DmpSim { corpus, listen, latency_ms, fail_every, soap_fault, truncate_mtom, drip_ms } => {
+        Command::DmpSim { corpus, listen, latency_ms, fail_every, soap_fault, truncate_mtom, drip_ms, duplicate_entries, corrupt_one } => {
             let faults = crate::dmp::simulator::Faults {
                 latency: std::time::Duration::from_millis(latency_ms),
                 fail_every,
                 always_fault: soap_fault,
                 truncate_mtom,
                 drip: drip_ms.map(std::time::Duration::from_millis),
+                duplicate_entries,
+                corrupt_one,
             };
             let (simulator, skipped) = crate::dmp::simulator::Simulator::from_folder(&corpus, faults)
                 .map_err(|e| format!("cannot read {}: {e}", corpus.display()))?;

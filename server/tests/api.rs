@@ -1564,3 +1564,124 @@ async fn an_account_opening_a_record_is_in_that_patients_access_log_and_national
         assert!(log.iter().any(|line| line.action == "account_created"), "{log:?}");
     }
 }
+
+// --- The DMP connector checked by an independent XDS.b peer (issue 14) ----------------------
+
+/// Current (not replaced) uniqueIds of one patient in the simulator's documents.
+fn current_ids_of(documents: &[SimDocument], ins: &str) -> std::collections::BTreeSet<String> {
+    documents.iter().filter(|d| d.patient_ins == ins && !d.deprecated).map(|d| d.unique_id.clone()).collect()
+}
+
+/// Simulator documents with their deprecation decided, as the registry lists them.
+fn as_registered(documents: Vec<SimDocument>) -> Vec<SimDocument> {
+    Simulator::new(documents, Faults::default()).documents().to_vec()
+}
+
+#[tokio::test]
+async fn a_cda_id_listed_twice_by_the_registry_is_retrieved_once_and_counted_once() {
+    let app = spawn_app().await;
+    let documents = as_registered(demo_documents(1, 1));
+    let wanted = current_ids_of(&documents, &bioviewer_core::demo::patient_ins(0));
+    let endpoint = spawn_simulator(documents, Faults { duplicate_entries: true, ..Faults::default() }).await;
+    let report = sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.fetched, wanted.len(), "each uniqueId asked for once: {report:?}");
+    assert_eq!(report.stored, wanted.len(), "one row per document, one count per row: {report:?}");
+    let patients = app.store.list_patients().await.unwrap();
+    assert_eq!(patients[0].document_count as usize, report.stored);
+}
+
+#[tokio::test]
+async fn a_truncated_retrieve_answer_is_blamed_on_the_repository_not_the_registry() {
+    let app = spawn_app().await;
+    let endpoint = spawn_simulator(demo_documents(1, 1), Faults { truncate_mtom: true, ..Faults::default() }).await;
+    let report = sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert!(!report.failed.is_empty());
+    for (_, why) in &report.failed {
+        assert!(why.contains("repository") && !why.contains("registry"), "{why}");
+    }
+}
+
+#[tokio::test]
+async fn a_retrieved_document_that_does_not_match_its_registry_entry_is_refused() {
+    let app = spawn_app().await;
+    let documents = as_registered(demo_documents(1, 1));
+    let corrupted = documents.iter().map(|d| d.unique_id.clone()).min().unwrap();
+    let wanted = current_ids_of(&documents, &bioviewer_core::demo::patient_ins(0));
+    assert!(wanted.contains(&corrupted), "the corrupted document is one the sync asks for");
+    let endpoint = spawn_simulator(documents, Faults { corrupt_one: true, ..Faults::default() }).await;
+    let report = sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].0, corrupted);
+    assert!(report.failed[0].1.contains("SHA-1"), "the reason is said: {report:?}");
+    assert_eq!(report.stored, wanted.len() - 1, "the others are stored: {report:?}");
+    let stored = app.store.stored_cda_ids(wanted.iter().cloned().collect()).await.unwrap();
+    assert!(!stored.contains(&corrupted), "the altered bytes are not stored");
+}
+
+/// The built `bioviewer` binary, run to the end: (exit success, stdout, stderr).
+async fn run_bioviewer(args: Vec<String>, env: Vec<(&'static str, String)>) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_bioviewer")).args(&args).envs(env).output().expect("the binary runs");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn bioviewer_sync_prints_its_json_report_alone_on_stdout_and_logs_on_stderr() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let (created, _, stderr) = run_bioviewer(
+        vec![
+            "--data-dir".into(),
+            data_dir.clone(),
+            "accounts".into(),
+            "add".into(),
+            "--login".into(),
+            "gp".into(),
+            "--role".into(),
+            "professional".into(),
+            "--name".into(),
+            "Dr Test".into(),
+            "--rpps".into(),
+            "1.2.250.1.71.4.2.1^810000000011".into(),
+            "--profession".into(),
+            "Médecin".into(),
+        ],
+        vec![("BIOVIEWER_NEW_PASSWORD", PASSWORD.to_string())],
+    )
+    .await;
+    assert!(created, "{stderr}");
+    let endpoint = spawn_simulator(demo_documents(1, 1), Faults::default()).await;
+    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let (ok, stdout, stderr) = run_bioviewer(
+        vec![
+            "--data-dir".into(),
+            data_dir,
+            "--log-level".into(),
+            "info".into(),
+            "sync".into(),
+            "--patient".into(),
+            bioviewer_core::demo::patient_ins(0),
+            "--ins-oid".into(),
+            "1.2.250.1.213.1.4.10".into(),
+            "--as".into(),
+            "gp".into(),
+            "--dmp-endpoint".into(),
+            endpoint,
+            "--dmp-structure-key".into(),
+            keys.join("vihf-test-structure.key.pem").display().to_string(),
+            "--dmp-structure-cert".into(),
+            keys.join("vihf-test-structure.cert.pem").display().to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("stdout is not one JSON report ({e}): {stdout}"));
+    assert!(report["stored"].as_u64().unwrap() > 0, "{report}");
+    assert!(stderr.contains("document imported"), "the logs are on stderr: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes off a terminal: {stderr}");
+}

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use super::mtom;
-use super::xds::{Node, parse_tree};
+use super::xds::{Node, parse_tree, sha1_hex};
 
 /// One document the simulated DMP holds.
 #[derive(Debug, Clone)]
@@ -45,6 +45,12 @@ pub struct Faults {
     pub truncate_mtom: bool,
     /// Answers are sent in small chunks, this far apart.
     pub drip: Option<Duration>,
+    /// The registry lists every entry twice, under two entryUUIDs and one uniqueId (the national
+    /// example set has documents sharing a CDA id).
+    pub duplicate_entries: bool,
+    /// The repository alters one byte of one document (the one with the smallest uniqueId), so
+    /// that it no longer matches the hash and size its registry entry announces.
+    pub corrupt_one: bool,
 }
 
 pub struct Simulator {
@@ -302,20 +308,23 @@ async fn registry(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
         .filter(|d| wanted_ids.as_ref().is_none_or(|ids| ids.contains(&d.unique_id)))
         .filter(|d| if d.deprecated { statuses.contains("Deprecated") } else { statuses.contains("Approved") })
         .filter(|d| from.as_deref().is_none_or(|f| d.creation_time.as_str() >= f) && to.as_deref().is_none_or(|t| d.creation_time.as_str() < t))
-        .map(|d| {
-            let uuid = entry_uuid(&d.unique_id);
+        .flat_map(|d| (0..if sim.faults.duplicate_entries { 2 } else { 1 }).map(move |copy| (d, copy)))
+        .map(|(d, copy)| {
+            let uuid = if copy == 0 { entry_uuid(&d.unique_id) } else { entry_uuid(&format!("{}#{copy}", d.unique_id)) };
             let status = if d.deprecated { "Deprecated" } else { "Approved" };
             format!(
                 "<rim:ExtrinsicObject id=\"{uuid}\" mimeType=\"text/xml\" status=\"urn:oasis:names:tc:ebxml-regrep:StatusType:{status}\" objectType=\"urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1\">\
                  <rim:Slot name=\"creationTime\"><rim:ValueList><rim:Value>{}</rim:Value></rim:ValueList></rim:Slot>\
                  <rim:Slot name=\"repositoryUniqueId\"><rim:ValueList><rim:Value>{REPOSITORY}</rim:Value></rim:ValueList></rim:Slot>\
                  <rim:Slot name=\"size\"><rim:ValueList><rim:Value>{}</rim:Value></rim:ValueList></rim:Slot>\
+                 <rim:Slot name=\"hash\"><rim:ValueList><rim:Value>{}</rim:Value></rim:ValueList></rim:Slot>\
                  <rim:Classification classificationScheme=\"urn:uuid:f0306f51-975f-434e-a61c-c59651d33983\" classifiedObject=\"{uuid}\" nodeRepresentation=\"11502-2\" id=\"{uuid}-type\"/>\
                  <rim:ExternalIdentifier identificationScheme=\"urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427\" registryObject=\"{uuid}\" id=\"{uuid}-pid\" value=\"{}^^^&amp;{}&amp;ISO\"/>\
                  <rim:ExternalIdentifier identificationScheme=\"urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab\" registryObject=\"{uuid}\" id=\"{uuid}-uid\" value=\"{}\"/>\
                  </rim:ExtrinsicObject>",
                 d.creation_time,
                 d.bytes.len(),
+                sha1_hex(&d.bytes),
                 xml_escape(&d.patient_ins),
                 xml_escape(&d.patient_oid),
                 xml_escape(&d.unique_id)
@@ -348,7 +357,13 @@ async fn repository(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response 
                      <xdsb:mimeType>text/xml</xdsb:mimeType><xdsb:Document><xop:Include xmlns:xop=\"http://www.w3.org/2004/08/xop/include\" href=\"cid:{cid}\"/></xdsb:Document></xdsb:DocumentResponse>",
                     xml_escape(&unique_id)
                 ));
-                attachments.push((cid, "text/xml".to_string(), d.bytes.to_vec()));
+                let mut bytes = d.bytes.to_vec();
+                if sim.faults.corrupt_one && sim.documents.iter().map(|d| &d.unique_id).min() == Some(&d.unique_id) {
+                    // Same size, one byte changed: only the hash can tell.
+                    let middle = bytes.len() / 2;
+                    bytes[middle] ^= 0x20;
+                }
+                attachments.push((cid, "text/xml".to_string(), bytes));
             }
             // Unknown, or another patient's: the same answer.
             None => errors.push_str(&format!(
