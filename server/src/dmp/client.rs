@@ -237,7 +237,7 @@ impl DmpClient {
             let soap =
                 super::xds::soap_envelope("urn:hl7-org:v3:PRPA_IN201307UV02", &message_id, &to, &self.vihf(requester, patient)?, &body);
             let (_, answer) = self.post("patients", soap).await?;
-            let text = String::from_utf8(answer).map_err(|_| XdsError::Malformed("the answer is not UTF-8".into()))?;
+            let text = String::from_utf8(answer).map_err(|_| XdsError::PatientsMalformed("the answer is not UTF-8".into()))?;
             Ok(super::patients::parse_existence_answer(&text)?)
         })
         .await

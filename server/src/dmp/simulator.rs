@@ -248,6 +248,9 @@ async fn patients(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
         Ok(x) => x,
         Err(fault) => return fault,
     };
+    if !super::patients::has_bare_message_id(&envelope) {
+        return sim.respond("application/soap+xml; charset=UTF-8".into(), soap(&super::patients::existence_refusal()).into_bytes());
+    }
     let Some(ins) = super::patients::queried_ins(&envelope) else { return soap_fault("Sender", "patient absent de la requête") };
     if ins != vihf_patient {
         return soap_fault("Sender", "le VIHF ne désigne pas ce patient");

@@ -223,6 +223,11 @@ pub enum XdsError {
     RepositoryMalformed(String),
     #[error("the repository refused the request: {}", .0.iter().map(|e| e.code.as_str()).collect::<Vec<_>>().join(", "))]
     Repository(Vec<RegistryError>),
+    /// TD0.2: the patient service acknowledged with an application error (AE) or reject (AR).
+    #[error("the DMP's patient service refused the query (acknowledgement {0})")]
+    PatientsRefused(String),
+    #[error("the DMP's patient service answer (TD0.2) is not readable: {0}")]
+    PatientsMalformed(String),
 }
 
 impl XdsError {
@@ -233,7 +238,8 @@ impl XdsError {
             XdsError::Registry(errors) | XdsError::Repository(errors) => {
                 errors.iter().any(|e| e.code == "XDSRegistryBusy" || e.code == "XDSRegistryError" || e.code == "XDSRepositoryBusy")
             }
-            XdsError::Malformed(_) | XdsError::RepositoryMalformed(_) => true,
+            XdsError::Malformed(_) | XdsError::RepositoryMalformed(_) | XdsError::PatientsMalformed(_) => true,
+            XdsError::PatientsRefused(_) => false,
             XdsError::UnknownPatient | XdsError::TooManyResults => false,
         }
     }
@@ -519,6 +525,17 @@ mod tests {
             crate::dmp::mtom::build("b0undary", &retrieve_answer(true), &[("doc1@bioviewer".into(), "text/xml".into(), cda)]);
         let cut = parse_retrieve_response(&content_type, &body[..body.len() - 30]).unwrap_err();
         assert!(cut.is_transient(), "{cut}");
+    }
+
+    #[test]
+    fn an_entry_checks_the_size_and_the_sha1_hex_hash_of_retrieved_bytes() {
+        // FIPS 180 test vector.
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        let entry = RegistryEntry { size: Some(3), hash: Some("A9993E364706816ABA3E25717850C26C9CD0D89D".into()), ..Default::default() };
+        assert_eq!(entry.check(b"abc"), Ok(()), "hex compared case-insensitively");
+        assert_eq!(entry.check(b"abd"), Err(EntryMismatch::Hash));
+        assert_eq!(entry.check(b"abcd"), Err(EntryMismatch::Size { expected: 3, got: 4 }));
+        assert_eq!(RegistryEntry::default().check(b"anything"), Ok(()), "nothing stated, nothing to compare");
     }
 
     #[test]
