@@ -361,8 +361,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let access =
                 crate::access::Access::new(sqlite.pool().clone(), crate::access::AccessSettings::default()).map_err(|e| e.to_string())?;
             let account = access.account_by_login(&as_login).await.map_err(|e| e.to_string())?.ok_or(format!("no account {as_login}"))?;
-            let requester = crate::dmp::client::Requester::of_account(&account)
-                .ok_or("this account has no national id or profession the VIHF can state")?;
+            let requester =
+                crate::dmp::client::Requester::for_reading(&account, client.is_simulator()).map_err(|refusal| refusal.to_string())?;
+            if requester.authentication_mode == crate::dmp::client::INDIRECT {
+                eprintln!("a password account: allowed against the local simulator only (the DMP refuses INDIRECTE for reading)");
+            }
             let purpose = if break_glass { crate::dmp::vihf::PurposeOfUse::BrisDeGlace } else { crate::dmp::vihf::PurposeOfUse::Normal };
             let query = crate::dmp::client::PatientQuery { ins: patient, ins_oid, purpose };
             let store: Arc<dyn Store> = Arc::new(sqlite);

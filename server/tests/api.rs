@@ -918,7 +918,7 @@ fn requester() -> Requester {
         name: "DURAND Sophie".into(),
         profession_code: "10".into(),
         profession_name: "Médecin".into(),
-        authentication_mode: "AIR".into(),
+        authentication_mode: "INDIRECTE_RENFORCEE".into(),
     }
 }
 
@@ -1056,7 +1056,7 @@ async fn the_simulator_checks_the_vihf_and_the_patient_as_the_dmp_would() {
             profession_name: "Médecin".into(),
             structure_id: "1".into(),
             activity_sector: "SA07".into(),
-            authentication_mode: "AIR".into(),
+            authentication_mode: "INDIRECTE_RENFORCEE".into(),
             patient_ins: bioviewer_core::demo::patient_ins(0),
             patient_ins_oid: "1.2.250.1.213.1.4.10".into(),
             purpose: PurposeOfUse::Normal,
@@ -1684,4 +1684,44 @@ async fn bioviewer_sync_prints_its_json_report_alone_on_stdout_and_logs_on_stder
     assert!(report["stored"].as_u64().unwrap() > 0, "{report}");
     assert!(stderr.contains("document imported"), "the logs are on stderr: {stderr}");
     assert!(!stderr.contains('\u{1b}'), "no colour codes off a terminal: {stderr}");
+}
+
+/// An app whose patient pages sync from the DMP at `endpoint` (the test's lock held).
+#[allow(clippy::await_holding_lock)] // on purpose: the guard serialises the tests (see SERIAL)
+async fn spawn_app_with_dmp(endpoint: &str) -> (TestApp, Arc<DmpService>) {
+    let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut app = spawn_second_app(AccessSettings::default()).await;
+    let service = Arc::new(DmpService::new(client(endpoint, 1, SECOND), app.store.clone()));
+    let site = tempfile::tempdir().expect("temp site root").keep();
+    app.router =
+        bioviewer::http::router(app.store.clone(), app.normaliser.clone(), app.access.clone(), None, Some(service.clone()), &site);
+    app._serial = Some(serial);
+    (app, service)
+}
+
+#[tokio::test]
+async fn a_password_account_is_not_offered_a_dmp_read_against_a_real_dmp_and_the_page_says_why() {
+    // A real DMP (HTTPS; never reached: the refusal comes first).
+    let (app, service) = spawn_app_with_dmp("https://dmp.invalid/dmp").await;
+    let patient = app.import_demo_patients(1).await.remove(0);
+    app.create_account("gp", Role::Professional, None, Some("1.2.250.1.71.4.2.1^810000000099".into())).await;
+    app.relate("gp", &bioviewer_core::demo::patient_ins(0), "attending_gp").await;
+    app.use_session_of("gp").await;
+    let (status, body) = app.get(&format!("/patients/{patient}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-testid=\"dmp-refused\"") && body.contains("Pro Santé Connect"), "the page says why");
+    assert!(!body.contains("data-testid=\"dmp-sync\""), "instead of a sync status");
+    let id = bioviewer::domain::PatientId::parse(&patient).unwrap();
+    assert!(service.state(id).is_none(), "no sync was started");
+    // The same password account against the simulator: the demo keeps syncing.
+    drop(app);
+    let endpoint = spawn_simulator(demo_documents(1, 1), Faults::default()).await;
+    let (app, service) = spawn_app_with_dmp(&endpoint).await;
+    let patient = app.import_demo_patients(1).await.remove(0);
+    app.create_account("gp", Role::Professional, None, Some("1.2.250.1.71.4.2.1^810000000099".into())).await;
+    app.relate("gp", &bioviewer_core::demo::patient_ins(0), "attending_gp").await;
+    app.use_session_of("gp").await;
+    let (_, body) = app.get(&format!("/patients/{patient}")).await;
+    assert!(body.contains("data-testid=\"dmp-sync\"") && !body.contains("dmp-refused"), "the simulator allows it");
+    assert!(service.state(bioviewer::domain::PatientId::parse(&patient).unwrap()).is_some());
 }

@@ -81,7 +81,7 @@ fn DmpSyncLine(patient: String, status: crate::model::DmpSyncStatus) -> impl Int
 #[component]
 fn PatientView(data: PatientDocuments) -> impl IntoView {
     let lang = use_lang();
-    let PatientDocuments { patient, documents, dmp_sync } = data;
+    let PatientDocuments { patient, documents, dmp_sync, dmp_refusal } = data;
     let patient_id = patient.id.clone();
     let total = documents.len();
     let filter = RwSignal::new(String::new());
@@ -115,6 +115,9 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
             </dl>
         </header>
         {dmp_sync.map(|status| view! { <DmpSyncLine patient=patient_id.clone() status/> })}
+        {dmp_refusal.map(|crate::model::DmpRefusal::PasswordSignIn| view! {
+            <p class="notice" role="status" data-testid="dmp-refused">{tr(Msg::DmpNeedsProSanteConnect)}</p>
+        })}
         <p class="next-link">
             <a href=format!("/patients/{}/summary", patient.id) data-testid="summary-link">{tr(Msg::SummaryLink)}</a>
             " · "

@@ -200,6 +200,13 @@ fn vihf_patient(envelope: &Node) -> Result<String, Response> {
     {
         return Err(soap_fault("Sender", "VIHF mal formé"));
     }
+    // The DMP reads for DIRECTE (CPS card) and INDIRECTE_RENFORCEE (AIR) only; the simulator
+    // also lets INDIRECTE (a password account) read, for the demo's password accounts: the
+    // client offers that mode to the simulator only (`Requester::for_reading`).
+    let mode = attribute("Authentification_Mode").map(|(text, _)| text).unwrap_or_default();
+    if !matches!(mode.as_str(), "DIRECTE" | "INDIRECTE_RENFORCEE" | "INDIRECTE") {
+        return Err(soap_fault("Sender", "Authentification_Mode inconnu"));
+    }
     let purpose = attribute("urn:oasis:names:tc:xspa:1.0:subject:purposeofuse").and_then(|(_, code)| code).unwrap_or_default();
     if !matches!(purpose.as_str(), "normal" | "bris_de_glace" | "centre_15") {
         return Err(soap_fault("Sender", "PurposeOfUse inconnu"));

@@ -145,6 +145,11 @@ impl DmpService {
         self
     }
 
+    /// Whether the DMP behind this service is the simulator (see `DmpClient::is_simulator`).
+    pub fn is_simulator(&self) -> bool {
+        self.client.is_simulator()
+    }
+
     pub fn state(&self, patient: crate::domain::PatientId) -> Option<SyncState> {
         self.states.lock().unwrap_or_else(|e| e.into_inner()).get(&patient).map(|(_, s)| s.clone())
     }
