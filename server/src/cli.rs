@@ -646,19 +646,29 @@ async fn demo_accounts(access: &crate::access::Access) -> Result<(), String> {
             vec![],
         ),
     ];
+    // Idempotent and completing: an account already there is kept, and every relationship not
+    // in force yet is recorded (a first run on a data folder without documents could record
+    // none: their patients did not exist yet; `make run` runs this at every start).
+    let in_force: Vec<(String, String, String)> = access
+        .relationships(crate::access::AdminActor::Operator)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| (r.login, r.patient_ins, r.kind))
+        .collect();
     for (account, relationships) in accounts {
         let login = account.login.clone();
-        if access.account_by_login(&login).await.map_err(|e| e.to_string())?.is_some() {
+        if access.account_by_login(&login).await.map_err(|e| e.to_string())?.is_none()
+            && let Err(e) = access.create_account(crate::access::AdminActor::Operator, account).await
+        {
+            // The demo patient may be missing (no demo data loaded): say so, go on; the next run
+            // tries again.
+            eprintln!("demo account {login} not created yet: {e}");
             continue;
         }
-        if let Err(e) = access.create_account(crate::access::AdminActor::Operator, account).await {
-            // The demo patient may be missing (no demo data loaded): say so, go on.
-            eprintln!("demo account {login} not created: {e}");
-            continue;
-        }
-        for (ins, kind, days) in relationships {
+        for (ins, kind, days) in missing_relationships(&login, relationships, &in_force) {
             if let Err(e) = access.add_relationship(crate::access::AdminActor::Operator, &login, &ins, kind, days).await {
-                eprintln!("care relationship of {login} not recorded: {e}");
+                eprintln!("care relationship of {login} not recorded yet: {e}");
             }
         }
     }
@@ -667,6 +677,16 @@ async fn demo_accounts(access: &crate::access::Access) -> Result<(), String> {
         println!("  {login:<8} / {password:<18} {who}");
     }
     Ok(())
+}
+
+/// The relationships of `login` among `wanted` that are not in force (`in_force`: login,
+/// patient INS, kind).
+fn missing_relationships<'a>(
+    login: &str,
+    wanted: Vec<(String, &'a str, Option<u32>)>,
+    in_force: &[(String, String, String)],
+) -> Vec<(String, &'a str, Option<u32>)> {
+    wanted.into_iter().filter(|(ins, kind, _)| !in_force.iter().any(|(l, i, k)| l == login && i == ins && k == kind)).collect()
 }
 
 fn print_outcome(outcome: &ImportOutcome) {
@@ -706,4 +726,18 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_relationships_not_in_force_are_recorded_again() {
+        let in_force = vec![("medecin".to_string(), "A".to_string(), "attending_gp".to_string())];
+        let wanted = || vec![("A".to_string(), "attending_gp", None), ("B".to_string(), "attending_gp", None), ("A".to_string(), "hospital_stay", Some(14))];
+        let missing = missing_relationships("medecin", wanted(), &in_force);
+        assert_eq!(missing, vec![("B".to_string(), "attending_gp", None), ("A".to_string(), "hospital_stay", Some(14))]);
+        assert_eq!(missing_relationships("hopital", wanted(), &in_force).len(), 3, "another account's relationship is not this one's");
+    }
 }

@@ -1725,3 +1725,40 @@ async fn a_password_account_is_not_offered_a_dmp_read_against_a_real_dmp_and_the
     assert!(body.contains("data-testid=\"dmp-sync\"") && !body.contains("dmp-refused"), "the simulator allows it");
     assert!(service.state(bioviewer::domain::PatientId::parse(&patient).unwrap()).is_some());
 }
+
+#[tokio::test]
+async fn accounts_demo_run_again_completes_the_relationships_it_could_not_record() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--data-dir".to_string(), data_dir.clone(), "--log-level".into(), "warn".into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        run_bioviewer(all, vec![])
+    };
+    // No documents yet: the accounts of professionals are created, their patients are unknown.
+    let (ok, _, stderr) = cli(&["accounts", "demo"]).await;
+    assert!(ok, "{stderr}");
+    let demo = data.path().join("demo");
+    let (ok, _, stderr) = cli(&["demo-data", "--patients", "6", "--years", "1", "--out", &demo.display().to_string()]).await;
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = cli(&["import", &demo.display().to_string()]).await;
+    assert!(ok, "{stderr}");
+    // As `make run` does at every start: the missing relationships and accounts are completed.
+    for _ in 0..2 {
+        let (ok, _, stderr) = cli(&["accounts", "demo"]).await;
+        assert!(ok, "{stderr}");
+    }
+    let sqlite = SqliteStore::open(&format!("sqlite://{}/bioviewer.db", data_dir)).await.unwrap();
+    let access = Access::new(sqlite.pool().clone(), AccessSettings::default()).unwrap();
+    let relationships = access.relationships(AdminActor::Operator).await.unwrap();
+    let of = |login: &str| {
+        let mut ins: Vec<String> = relationships.iter().filter(|r| r.login == login).map(|r| r.patient_ins.clone()).collect();
+        ins.sort();
+        ins
+    };
+    let mut gp = vec![bioviewer_core::demo::patient_ins(0), bioviewer_core::demo::patient_ins(1)];
+    gp.sort();
+    assert_eq!(of("medecin"), gp, "recorded once each, on the second run");
+    assert_eq!(of("hopital"), vec![bioviewer_core::demo::patient_ins(3)], "the agency's patient is not loaded here");
+    assert!(access.account_by_login("patient").await.unwrap().is_some(), "the patient account, once her record exists");
+}
