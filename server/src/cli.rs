@@ -50,7 +50,8 @@ pub enum Command {
         paths: Vec<PathBuf>,
     },
     /// Write generated CR-BIO documents: fictitious patients with clinical stories, seen over
-    /// the years by laboratories with their own habits (one folder per patient INS).
+    /// the years by laboratories with their own habits (one folder per patient INS); reports
+    /// before 2021 name the patient by the INS-C, and `identities.tsv` maps each INS-C to its INS.
     DemoData {
         #[arg(long, default_value_t = 6)]
         patients: usize,
@@ -279,6 +280,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let files = collect_files(&paths)?;
             let mut failures = 0;
             for file in files {
+                // The identity mapping `demo-data` writes beside its documents is not a document.
+                if file.file_name().is_some_and(|n| n == bioviewer_core::demo::IDENTITIES_FILE) {
+                    eprintln!("{}: skipped (the demo's INS-C → INS mapping, not a document)", file.display());
+                    continue;
+                }
                 let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                 let outcome = match std::fs::read(&file) {
                     Ok(raw) => import_bytes(store.as_ref(), &name, raw, DocumentSource::Operator).await.map_err(|e| e.to_string()),
@@ -462,7 +468,13 @@ fn normalize_command(
 
 fn demo_data_command(patients: usize, years: u32, out: &Path, seed: u64) -> Result<ExitCode, String> {
     let today = chrono::Utc::now().timestamp() / 86_400;
-    let documents = bioviewer_core::demo::generate(patients, years, seed, today);
+    // The reports of the INS-C era as laboratories wrote them then (the INS from 2021), and
+    // which INS each INS-C belongs to, for the DMP simulator serving this folder.
+    let documents = bioviewer_core::demo::generate_with_legacy_identifiers(patients, years, seed, today);
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let identities = out.join(bioviewer_core::demo::IDENTITIES_FILE);
+    std::fs::write(&identities, bioviewer_core::demo::identities_tsv(patients))
+        .map_err(|e| format!("cannot write {}: {e}", identities.display()))?;
     for d in &documents {
         let folder = out.join(&d.patient);
         std::fs::create_dir_all(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;

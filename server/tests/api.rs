@@ -886,7 +886,7 @@ fn demo_documents(patients: usize, years: u32) -> Vec<SimDocument> {
     let today = chrono::Utc::now().timestamp() / 86_400;
     bioviewer_core::demo::generate(patients, years, 11, today)
         .into_iter()
-        .filter_map(|d| Simulator::index(bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()))
+        .filter_map(|d| Simulator::index(bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes(), &Default::default()))
         .collect()
 }
 
@@ -1761,4 +1761,76 @@ async fn accounts_demo_run_again_completes_the_relationships_it_could_not_record
     assert_eq!(of("medecin"), gp, "recorded once each, on the second run");
     assert_eq!(of("hopital"), vec![bioviewer_core::demo::patient_ins(3)], "the agency's patient is not loaded here");
     assert!(access.account_by_login("patient").await.unwrap().is_some(), "the patient account, once her record exists");
+}
+
+// --- The decade of the DMP: reports from before the INS (issue 14) --------------------------
+
+#[tokio::test]
+async fn a_sync_by_ins_brings_the_whole_decade_ins_c_reports_included() {
+    let app = spawn_app().await;
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let generated = bioviewer_core::demo::generate_with_legacy_identifiers(2, 10, 11, today);
+    let identities = bioviewer::dmp::simulator::LegacyIdentities::from_tsv(&bioviewer_core::demo::identities_tsv(2));
+    let bytes: Vec<Vec<u8>> = generated.iter().map(|d| bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()).collect();
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let ins_c = bioviewer_core::demo::patient_ins_c(0);
+    let before_ins: Vec<&Vec<u8>> =
+        bytes.iter().filter(|b| String::from_utf8_lossy(b).contains(&ins_c)).collect();
+    assert!(!before_ins.is_empty() && before_ins.len() < bytes.len(), "the decade crosses the switch to the INS");
+    // The DMP files every report under the INS, the INS-C era's included.
+    let documents: Vec<SimDocument> = bytes.iter().filter_map(|b| Simulator::index(b.clone(), &identities)).collect();
+    assert_eq!(documents.len(), bytes.len(), "every report indexed");
+    let documents = as_registered(documents);
+    let wanted = current_ids_of(&documents, &ins);
+    let pre_2021: Vec<String> = documents
+        .iter()
+        .filter(|d| !d.deprecated && String::from_utf8_lossy(&d.bytes).contains(&ins_c))
+        .map(|d| d.unique_id.clone())
+        .collect();
+    assert!(!pre_2021.is_empty());
+    let endpoint = spawn_simulator(documents, Faults::default()).await;
+    let report = sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.stored, wanted.len(), "{report:?}");
+    let stored = app.store.stored_cda_ids(wanted.iter().cloned().collect()).await.unwrap();
+    assert_eq!(stored.len(), wanted.len(), "every one of the patient's documents is stored");
+    assert!(pre_2021.iter().all(|id| stored.contains(id)), "the INS-C reports included");
+}
+
+#[tokio::test]
+async fn the_simulator_reads_identities_tsv_beside_the_documents_and_import_skips_it() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = data.path().join("demo");
+    let (ok, _, stderr) = run_bioviewer(
+        vec!["demo-data".into(), "--patients".into(), "2".into(), "--years".into(), "10".into(), "--out".into(), demo.display().to_string()],
+        vec![],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let tsv = std::fs::read_to_string(demo.join(bioviewer_core::demo::IDENTITIES_FILE)).unwrap();
+    assert!(tsv.contains(&bioviewer_core::demo::patient_ins_c(1)) && tsv.contains(&bioviewer_core::demo::patient_ins(1)));
+    let (simulator, skipped) = Simulator::from_folder(&demo, Faults::default()).unwrap();
+    assert_eq!(skipped, 0, "every report indexed, the INS-C ones through identities.tsv; the mapping itself is not a document");
+    let files = walk_files(&demo).into_iter().filter(|p| p.extension().is_some_and(|e| e == "xml")).count();
+    assert_eq!(simulator.documents().len(), files);
+    assert!(simulator.documents().iter().all(|d| d.patient_oid == "1.2.250.1.213.1.4.10"), "filed under the INS");
+    // `bioviewer import` of the same folder stores the documents, not the mapping.
+    let (ok, stdout, stderr) =
+        run_bioviewer(vec!["--data-dir".into(), data.path().display().to_string(), "import".into(), demo.display().to_string()], vec![]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), files, "{stdout}");
+    assert!(stderr.contains("identities.tsv: skipped"), "{stderr}");
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -53,6 +53,54 @@ pub struct Faults {
     pub corrupt_one: bool,
 }
 
+/// What the DMP learnt when it moved from the INS-C to the INS: the INS (and its OID) each
+/// INS-C belongs to. Read from the `identities.tsv` that `bioviewer demo-data` writes beside the
+/// documents (`INS-C<TAB>INS<TAB>INS OID`, `#` comments).
+#[derive(Debug, Clone, Default)]
+pub struct LegacyIdentities(HashMap<String, (String, String)>);
+
+impl LegacyIdentities {
+    pub fn from_tsv(text: &str) -> LegacyIdentities {
+        let rows = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(|line| {
+            let mut fields = line.split('\t').map(str::trim);
+            let (ins_c, ins, oid) = (fields.next()?, fields.next()?, fields.next()?);
+            Some((ins_c.to_string(), (ins.to_string(), oid.to_string())))
+        });
+        LegacyIdentities(rows.collect())
+    }
+
+    /// The INS and its OID of an INS-C.
+    pub fn ins_of(&self, ins_c: &str) -> Option<&(String, String)> {
+        self.0.get(ins_c)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The INS under which the DMP files a document: the INS its header gives (15 characters,
+/// number and key, under an INS authority), else the INS its INS-C belongs to. A 13-digit NIR
+/// without key is not an INS (never completed by guessing its key).
+fn registry_patient(patient: &bioviewer_core::cda::Patient, identities: &LegacyIdentities) -> Option<(String, String)> {
+    use bioviewer_core::cda::oid;
+    let ins = [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO].iter().find_map(|root| {
+        patient.ids.iter().find(|id| id.root == *root && id.extension.as_ref().is_some_and(|e| e.len() == 15))
+    });
+    match ins {
+        Some(id) => Some((id.extension.clone()?, id.root.clone())),
+        None => patient
+            .ids
+            .iter()
+            .filter(|id| oid::INS_C.contains(&id.root.as_str()))
+            .find_map(|id| identities.ins_of(id.extension.as_deref()?).cloned()),
+    }
+}
+
 pub struct Simulator {
     documents: Vec<SimDocument>,
     faults: Faults,
@@ -63,7 +111,15 @@ const REPOSITORY: &str = "1.2.250.1.213.1.1.1.2";
 
 impl Simulator {
     /// Indexes every readable CDA document under `dir` (others are skipped, with a count).
+    /// `dir/identities.tsv`, when present, says which INS each INS-C belongs to, so that reports
+    /// of the INS-C era are filed under the INS, as the DMP did after its identity migration.
     pub fn from_folder(dir: &Path, faults: Faults) -> std::io::Result<(Simulator, usize)> {
+        let identities_file = dir.join(bioviewer_core::demo::IDENTITIES_FILE);
+        let identities = match std::fs::read_to_string(&identities_file) {
+            Ok(text) => LegacyIdentities::from_tsv(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => LegacyIdentities::default(),
+            Err(e) => return Err(e),
+        };
         let mut files = Vec::new();
         let mut pending = vec![dir.to_path_buf()];
         while let Some(path) = pending.pop() {
@@ -71,7 +127,7 @@ impl Simulator {
                 for entry in std::fs::read_dir(&path)? {
                     pending.push(entry?.path());
                 }
-            } else {
+            } else if path != identities_file {
                 files.push(path);
             }
         }
@@ -80,7 +136,7 @@ impl Simulator {
         let mut documents = Vec::new();
         for file in files {
             let bytes = std::fs::read(&file)?;
-            match Self::index(bytes) {
+            match Self::index(bytes, &identities) {
                 Some(d) => documents.push(d),
                 None => skipped += 1,
             }
@@ -88,15 +144,16 @@ impl Simulator {
         Ok((Simulator::new(documents, faults), skipped))
     }
 
-    /// The registry's view of one document, from its header.
-    pub fn index(bytes: Vec<u8>) -> Option<SimDocument> {
+    /// The registry's view of one document, from its header; `None` when it names no patient
+    /// the DMP could file it under (see `registry_patient`).
+    pub fn index(bytes: Vec<u8>, identities: &LegacyIdentities) -> Option<SimDocument> {
         let report = bioviewer_core::cda::parse(&bytes).ok()?;
         let header = &report.header;
-        let ins = header.patient.as_ref()?.ins()?.clone();
+        let (patient_ins, patient_oid) = registry_patient(header.patient.as_ref()?, identities)?;
         Some(SimDocument {
             unique_id: header.id.as_ref()?.to_string(),
-            patient_ins: ins.extension.clone()?,
-            patient_oid: ins.root.clone(),
+            patient_ins,
+            patient_oid,
             set_id: header.set_id.as_ref().map(ToString::to_string),
             version: header.version_number.unwrap_or(1),
             creation_time: header
