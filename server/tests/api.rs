@@ -1654,7 +1654,18 @@ async fn bioviewer_sync_prints_its_json_report_alone_on_stdout_and_logs_on_stder
     )
     .await;
     assert!(created, "{stderr}");
-    let endpoint = spawn_simulator(demo_documents(1, 1), Faults::default()).await;
+    // The patient is known (one report imported) and the GP cares for them, so the sync is
+    // allowed however the access rules for 'sync --as' evolve; the other reports come from the DMP.
+    let documents = demo_documents(1, 1);
+    let first = data.path().join("first.xml");
+    std::fs::write(&first, documents[0].bytes.as_slice()).unwrap();
+    let (ok, _, stderr) = run_bioviewer(vec!["--data-dir".into(), data_dir.clone(), "import".into(), first.display().to_string()], vec![]).await;
+    assert!(ok, "{stderr}");
+    let relate = ["accounts", "relate", "--login", "gp", "--patient-ins", &bioviewer_core::demo::patient_ins(0), "--kind", "attending_gp"];
+    let (ok, _, stderr) =
+        run_bioviewer(["--data-dir", data_dir.as_str()].iter().chain(relate.iter()).map(|a| a.to_string()).collect(), vec![]).await;
+    assert!(ok, "{stderr}");
+    let endpoint = spawn_simulator(documents, Faults::default()).await;
     let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let (ok, stdout, stderr) = run_bioviewer(
         vec![
