@@ -747,7 +747,13 @@ mod tests {
     #[test]
     fn only_relationships_not_in_force_are_recorded_again() {
         let in_force = vec![("medecin".to_string(), "A".to_string(), "attending_gp".to_string())];
-        let wanted = || vec![("A".to_string(), "attending_gp", None), ("B".to_string(), "attending_gp", None), ("A".to_string(), "hospital_stay", Some(14))];
+        let wanted = || {
+            vec![
+                ("A".to_string(), "attending_gp", None),
+                ("B".to_string(), "attending_gp", None),
+                ("A".to_string(), "hospital_stay", Some(14)),
+            ]
+        };
         let missing = missing_relationships("medecin", wanted(), &in_force);
         assert_eq!(missing, vec![("B".to_string(), "attending_gp", None), ("A".to_string(), "hospital_stay", Some(14))]);
         assert_eq!(missing_relationships("hopital", wanted(), &in_force).len(), 3, "another account's relationship is not this one's");

@@ -1583,7 +1583,8 @@ async fn a_cda_id_listed_twice_by_the_registry_is_retrieved_once_and_counted_onc
     let documents = as_registered(demo_documents(1, 1));
     let wanted = current_ids_of(&documents, &bioviewer_core::demo::patient_ins(0));
     let endpoint = spawn_simulator(documents, Faults { duplicate_entries: true, ..Faults::default() }).await;
-    let report = sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    let report =
+        sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(report.fetched, wanted.len(), "each uniqueId asked for once: {report:?}");
     assert_eq!(report.stored, wanted.len(), "one row per document, one count per row: {report:?}");
@@ -1595,7 +1596,8 @@ async fn a_cda_id_listed_twice_by_the_registry_is_retrieved_once_and_counted_onc
 async fn a_truncated_retrieve_answer_is_blamed_on_the_repository_not_the_registry() {
     let app = spawn_app().await;
     let endpoint = spawn_simulator(demo_documents(1, 1), Faults { truncate_mtom: true, ..Faults::default() }).await;
-    let report = sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    let report =
+        sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
     assert!(!report.failed.is_empty());
     for (_, why) in &report.failed {
         assert!(why.contains("repository") && !why.contains("registry"), "{why}");
@@ -1610,7 +1612,8 @@ async fn a_retrieved_document_that_does_not_match_its_registry_entry_is_refused(
     let wanted = current_ids_of(&documents, &bioviewer_core::demo::patient_ins(0));
     assert!(wanted.contains(&corrupted), "the corrupted document is one the sync asks for");
     let endpoint = spawn_simulator(documents, Faults { corrupt_one: true, ..Faults::default() }).await;
-    let report = sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    let report =
+        sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
     assert_eq!(report.failed.len(), 1, "{report:?}");
     assert_eq!(report.failed[0].0, corrupted);
     assert!(report.failed[0].1.contains("SHA-1"), "the reason is said: {report:?}");
@@ -1623,7 +1626,11 @@ async fn a_retrieved_document_that_does_not_match_its_registry_entry_is_refused(
 async fn run_bioviewer(args: Vec<String>, env: Vec<(&'static str, String)>) -> (bool, String, String) {
     tokio::task::spawn_blocking(move || {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_bioviewer")).args(&args).envs(env).output().expect("the binary runs");
-        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     })
     .await
     .unwrap()
@@ -1659,7 +1666,8 @@ async fn bioviewer_sync_prints_its_json_report_alone_on_stdout_and_logs_on_stder
     let documents = demo_documents(1, 1);
     let first = data.path().join("first.xml");
     std::fs::write(&first, documents[0].bytes.as_slice()).unwrap();
-    let (ok, _, stderr) = run_bioviewer(vec!["--data-dir".into(), data_dir.clone(), "import".into(), first.display().to_string()], vec![]).await;
+    let (ok, _, stderr) =
+        run_bioviewer(vec!["--data-dir".into(), data_dir.clone(), "import".into(), first.display().to_string()], vec![]).await;
     assert!(ok, "{stderr}");
     let relate = ["accounts", "relate", "--login", "gp", "--patient-ins", &bioviewer_core::demo::patient_ins(0), "--kind", "attending_gp"];
     let (ok, _, stderr) =
@@ -1691,7 +1699,8 @@ async fn bioviewer_sync_prints_its_json_report_alone_on_stdout_and_logs_on_stder
     )
     .await;
     assert!(ok, "{stderr}");
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("stdout is not one JSON report ({e}): {stdout}"));
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("stdout is not one JSON report ({e}): {stdout}"));
     assert!(report["stored"].as_u64().unwrap() > 0, "{report}");
     assert!(stderr.contains("document imported"), "the logs are on stderr: {stderr}");
     assert!(!stderr.contains('\u{1b}'), "no colour codes off a terminal: {stderr}");
@@ -1704,8 +1713,7 @@ async fn spawn_app_with_dmp(endpoint: &str) -> (TestApp, Arc<DmpService>) {
     let mut app = spawn_second_app(AccessSettings::default()).await;
     let service = Arc::new(DmpService::new(client(endpoint, 1, SECOND), app.store.clone()));
     let site = tempfile::tempdir().expect("temp site root").keep();
-    app.router =
-        bioviewer::http::router(app.store.clone(), app.normaliser.clone(), app.access.clone(), None, Some(service.clone()), &site);
+    app.router = bioviewer::http::router(app.store.clone(), app.normaliser.clone(), app.access.clone(), None, Some(service.clone()), &site);
     app._serial = Some(serial);
     (app, service)
 }
@@ -1785,8 +1793,7 @@ async fn a_sync_by_ins_brings_the_whole_decade_ins_c_reports_included() {
     let bytes: Vec<Vec<u8>> = generated.iter().map(|d| bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()).collect();
     let ins = bioviewer_core::demo::patient_ins(0);
     let ins_c = bioviewer_core::demo::patient_ins_c(0);
-    let before_ins: Vec<&Vec<u8>> =
-        bytes.iter().filter(|b| String::from_utf8_lossy(b).contains(&ins_c)).collect();
+    let before_ins: Vec<&Vec<u8>> = bytes.iter().filter(|b| String::from_utf8_lossy(b).contains(&ins_c)).collect();
     assert!(!before_ins.is_empty() && before_ins.len() < bytes.len(), "the decade crosses the switch to the INS");
     // The DMP files every report under the INS, the INS-C era's included.
     let documents: Vec<SimDocument> = bytes.iter().filter_map(|b| Simulator::index(b.clone(), &identities)).collect();
@@ -1800,7 +1807,8 @@ async fn a_sync_by_ins_brings_the_whole_decade_ins_c_reports_included() {
         .collect();
     assert!(!pre_2021.is_empty());
     let endpoint = spawn_simulator(documents, Faults::default()).await;
-    let report = sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    let report =
+        sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(report.stored, wanted.len(), "{report:?}");
     let stored = app.store.stored_cda_ids(wanted.iter().cloned().collect()).await.unwrap();
@@ -1813,7 +1821,15 @@ async fn the_simulator_reads_identities_tsv_beside_the_documents_and_import_skip
     let data = tempfile::tempdir().unwrap();
     let demo = data.path().join("demo");
     let (ok, _, stderr) = run_bioviewer(
-        vec!["demo-data".into(), "--patients".into(), "2".into(), "--years".into(), "10".into(), "--out".into(), demo.display().to_string()],
+        vec![
+            "demo-data".into(),
+            "--patients".into(),
+            "2".into(),
+            "--years".into(),
+            "10".into(),
+            "--out".into(),
+            demo.display().to_string(),
+        ],
         vec![],
     )
     .await;
@@ -1827,7 +1843,8 @@ async fn the_simulator_reads_identities_tsv_beside_the_documents_and_import_skip
     assert!(simulator.documents().iter().all(|d| d.patient_oid == "1.2.250.1.213.1.4.10"), "filed under the INS");
     // `bioviewer import` of the same folder stores the documents, not the mapping.
     let (ok, stdout, stderr) =
-        run_bioviewer(vec!["--data-dir".into(), data.path().display().to_string(), "import".into(), demo.display().to_string()], vec![]).await;
+        run_bioviewer(vec!["--data-dir".into(), data.path().display().to_string(), "import".into(), demo.display().to_string()], vec![])
+            .await;
     assert!(ok, "{stderr}");
     assert_eq!(stdout.lines().count(), files, "{stdout}");
     assert!(stderr.contains("identities.tsv: skipped"), "{stderr}");

@@ -375,7 +375,10 @@ pub const INS_SWITCH_DAY: i64 = 18_628;
 pub fn patient_ins_c(n: usize) -> String {
     let (_, given, _) = NAMES[n % NAMES.len()];
     // FNV-1a over the NIR and the first name seeds the generator.
-    let seed = patient_ins(n)[..13].bytes().chain(given.bytes()).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let seed = patient_ins(n)[..13]
+        .bytes()
+        .chain(given.bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     let mut r = Random(seed.max(1));
     let digits: String = (0..20).map(|i| char::from(b'0' + (r.next() % if i == 0 { 9 } else { 10 }) as u8 + u8::from(i == 0))).collect();
     let key = 97 - digits.parse::<u128>().expect("digits") % 97;

@@ -80,7 +80,13 @@ impl Requester {
             (false, true) => INDIRECT,
             (false, false) => return Err(ReadRefusal::PasswordSignIn),
         };
-        Ok(Requester { national_id, name: account.display_name.clone(), profession_code, profession_name, authentication_mode: authentication_mode.to_string() })
+        Ok(Requester {
+            national_id,
+            name: account.display_name.clone(),
+            profession_code,
+            profession_name,
+            authentication_mode: authentication_mode.to_string(),
+        })
     }
 }
 

@@ -65,7 +65,10 @@ pub fn queried_ins(envelope: &super::xds::Node) -> Option<String> {
 /// HL7v3 receiver validating its input would).
 pub fn has_bare_message_id(envelope: &super::xds::Node) -> bool {
     let root = envelope.descendants("PRPA_IN201307UV02").next().and_then(|q| q.child("id")).and_then(|id| id.attr("root"));
-    root.is_some_and(|r| uuid::Uuid::parse_str(r).is_ok_and(|_| r.len() == 36) || (!r.is_empty() && r.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))))
+    root.is_some_and(|r| {
+        uuid::Uuid::parse_str(r).is_ok_and(|_| r.len() == 36)
+            || (!r.is_empty() && r.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+    })
 }
 
 /// `Ok(true)`: the patient has a DMP that may be read; `Ok(false)`: none for this INS. An
@@ -123,7 +126,9 @@ mod tests {
     fn ids(tree: &crate::dmp::xds::Node) -> Vec<(String, Option<String>)> {
         ["id", "queryId"]
             .iter()
-            .flat_map(|name| tree.descendants(name).map(|n| (n.attr("root").unwrap_or_default().to_string(), n.attr("extension").map(str::to_string))))
+            .flat_map(|name| {
+                tree.descendants(name).map(|n| (n.attr("root").unwrap_or_default().to_string(), n.attr("extension").map(str::to_string)))
+            })
             .collect()
     }
 

@@ -88,9 +88,9 @@ impl LegacyIdentities {
 /// without key is not an INS (never completed by guessing its key).
 fn registry_patient(patient: &bioviewer_core::cda::Patient, identities: &LegacyIdentities) -> Option<(String, String)> {
     use bioviewer_core::cda::oid;
-    let ins = [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO].iter().find_map(|root| {
-        patient.ids.iter().find(|id| id.root == *root && id.extension.as_ref().is_some_and(|e| e.len() == 15))
-    });
+    let ins = [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO]
+        .iter()
+        .find_map(|root| patient.ids.iter().find(|id| id.root == *root && id.extension.as_ref().is_some_and(|e| e.len() == 15)));
     match ins {
         Some(id) => Some((id.extension.clone()?, id.root.clone())),
         None => patient
