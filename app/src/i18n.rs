@@ -269,6 +269,7 @@ messages! {
     UploadOutcomeGone => "Le résultat de cet envoi n'est plus disponible.", "The outcome of this upload is no longer available.";
     ActionImport => "Document ajouté au dossier", "Document added to the record";
     DmpSyncRunning => "Synchronisation avec le DMP en cours ; les résultats déjà reçus sont affichés.", "Syncing with the DMP; the results already received are shown.";
+    DmpNeedsProSanteConnect => "Le DMP n'est pas consulté pour une connexion par mot de passe : connectez-vous avec Pro Santé Connect pour synchroniser ce patient avec le DMP. Les résultats affichés sont ceux déjà reçus.", "The DMP is not read for a password sign-in: sign in with Pro Santé Connect to sync this patient with the DMP. The results shown are those already received.";
     DmpSyncDone => "DMP synchronisé.", "DMP synced.";
     DmpSyncFailed => "La synchronisation avec le DMP a échoué ; les résultats affichés sont ceux déjà reçus. Nouvel essai à la prochaine ouverture.", "Syncing with the DMP failed; the results shown are those already received. It will be retried next time.";
     DmpLastSync => "Dernière synchronisation réussie :", "Last successful sync:";

@@ -86,6 +86,16 @@ pub struct PatientDocuments {
     pub documents: Vec<DocumentSummary>,
     /// The DMP sync of this patient, when Bioviewer is connected to the DMP.
     pub dmp_sync: Option<DmpSyncStatus>,
+    /// Why this user is not offered a DMP sync (shown instead of the sync status).
+    #[serde(default)]
+    pub dmp_refusal: Option<DmpRefusal>,
+}
+
+/// Why Bioviewer does not read the DMP for this user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DmpRefusal {
+    /// Signed in with a password: the DMP refuses reading without strong authentication.
+    PasswordSignIn,
 }
 
 /// Where the DMP sync of a patient stands.

@@ -50,7 +50,8 @@ pub enum Command {
         paths: Vec<PathBuf>,
     },
     /// Write generated CR-BIO documents: fictitious patients with clinical stories, seen over
-    /// the years by laboratories with their own habits (one folder per patient INS).
+    /// the years by laboratories with their own habits (one folder per patient INS); reports
+    /// before 2021 name the patient by the INS-C, and `identities.tsv` maps each INS-C to its INS.
     DemoData {
         #[arg(long, default_value_t = 6)]
         patients: usize,
@@ -82,6 +83,12 @@ pub enum Command {
         /// Answers trickle in 256-byte chunks this many milliseconds apart.
         #[arg(long)]
         drip_ms: Option<u64>,
+        /// The registry lists every entry twice (two entryUUIDs, one uniqueId).
+        #[arg(long)]
+        duplicate_entries: bool,
+        /// The repository alters one byte of one document (it no longer matches its entry's hash).
+        #[arg(long)]
+        corrupt_one: bool,
     },
     /// Sync one patient from the DMP into the store, on behalf of a professional's account.
     Sync {
@@ -311,6 +318,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let files = collect_files(&paths)?;
             let mut failures = 0;
             for file in files {
+                // The identity mapping `demo-data` writes beside its documents is not a document.
+                if file.file_name().is_some_and(|n| n == bioviewer_core::demo::IDENTITIES_FILE) {
+                    eprintln!("{}: skipped (the demo's INS-C → INS mapping, not a document)", file.display());
+                    continue;
+                }
                 let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                 let outcome = match std::fs::read(&file) {
                     Ok(raw) => import_bytes(store.as_ref(), &name, raw, DocumentSource::Operator).await.map_err(|e| e.to_string()),
@@ -367,13 +379,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts { command } => accounts_command(&cli.common, command).await,
-        Command::DmpSim { corpus, listen, latency_ms, fail_every, soap_fault, truncate_mtom, drip_ms } => {
+        Command::DmpSim { corpus, listen, latency_ms, fail_every, soap_fault, truncate_mtom, drip_ms, duplicate_entries, corrupt_one } => {
             let faults = crate::dmp::simulator::Faults {
                 latency: std::time::Duration::from_millis(latency_ms),
                 fail_every,
                 always_fault: soap_fault,
                 truncate_mtom,
                 drip: drip_ms.map(std::time::Duration::from_millis),
+                duplicate_entries,
+                corrupt_one,
             };
             let (simulator, skipped) = crate::dmp::simulator::Simulator::from_folder(&corpus, faults)
                 .map_err(|e| format!("cannot read {}: {e}", corpus.display()))?;
@@ -474,6 +488,8 @@ pub enum SyncCommandError {
     NotAProfessional,
     #[error("this account has no national id or profession the VIHF can state")]
     NoVihfIdentity,
+    #[error(transparent)]
+    Refused(crate::dmp::client::ReadRefusal),
     /// As on the web, "no such patient" and "not yours" are one answer.
     #[error("this account may not see this patient (no care relationship); use --break-glass --reason \"...\" in an emergency")]
     NoAccess,
@@ -504,7 +520,13 @@ pub async fn sync_on_behalf(
     if account.role != Role::Professional || account.disabled {
         return Err(SyncCommandError::NotAProfessional);
     }
-    let requester = crate::dmp::client::Requester::of_account(&account).ok_or(SyncCommandError::NoVihfIdentity)?;
+    let requester = crate::dmp::client::Requester::for_reading(&account, client.is_simulator()).map_err(|refusal| match refusal {
+        crate::dmp::client::ReadRefusal::NoProfessionalIdentity => SyncCommandError::NoVihfIdentity,
+        refused @ crate::dmp::client::ReadRefusal::PasswordSignIn => SyncCommandError::Refused(refused),
+    })?;
+    if requester.authentication_mode == crate::dmp::client::INDIRECT {
+        eprintln!("a password account: allowed against the local simulator only (the DMP refuses INDIRECTE for reading)");
+    }
     let principal = Principal::command_line(account);
     if let Some((reason, duration)) = &request.break_glass {
         access.start_break_glass(&principal, &request.patient_ins, reason, *duration, false).await?;
@@ -581,7 +603,13 @@ fn normalize_command(
 
 fn demo_data_command(patients: usize, years: u32, out: &Path, seed: u64) -> Result<ExitCode, String> {
     let today = chrono::Utc::now().timestamp() / 86_400;
-    let documents = bioviewer_core::demo::generate(patients, years, seed, today);
+    // The reports of the INS-C era as laboratories wrote them then (the INS from 2021), and
+    // which INS each INS-C belongs to, for the DMP simulator serving this folder.
+    let documents = bioviewer_core::demo::generate_with_legacy_identifiers(patients, years, seed, today);
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let identities = out.join(bioviewer_core::demo::IDENTITIES_FILE);
+    std::fs::write(&identities, bioviewer_core::demo::identities_tsv(patients))
+        .map_err(|e| format!("cannot write {}: {e}", identities.display()))?;
     for d in &documents {
         let folder = out.join(&d.patient);
         std::fs::create_dir_all(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
@@ -851,19 +879,29 @@ async fn demo_accounts(access: &crate::access::Access) -> Result<(), String> {
             vec![],
         ),
     ];
+    // Idempotent and completing: an account already there is kept, and every relationship not
+    // in force yet is recorded (a first run on a data folder without documents could record
+    // none: their patients did not exist yet; `make run` runs this at every start).
+    let in_force: Vec<(String, String, String)> = access
+        .relationships(crate::access::AdminActor::Operator)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| (r.login, r.patient_ins, r.kind))
+        .collect();
     for (account, relationships) in accounts {
         let login = account.login.clone();
-        if access.account_by_login(&login).await.map_err(|e| e.to_string())?.is_some() {
+        if access.account_by_login(&login).await.map_err(|e| e.to_string())?.is_none()
+            && let Err(e) = access.create_account(crate::access::AdminActor::Operator, account).await
+        {
+            // The demo patient may be missing (no demo data loaded): say so, go on; the next run
+            // tries again.
+            eprintln!("demo account {login} not created yet: {e}");
             continue;
         }
-        if let Err(e) = access.create_account(crate::access::AdminActor::Operator, account).await {
-            // The demo patient may be missing (no demo data loaded): say so, go on.
-            eprintln!("demo account {login} not created: {e}");
-            continue;
-        }
-        for (ins, kind, days) in relationships {
+        for (ins, kind, days) in missing_relationships(&login, relationships, &in_force) {
             if let Err(e) = access.add_relationship(crate::access::AdminActor::Operator, &login, &ins, kind, days).await {
-                eprintln!("care relationship of {login} not recorded: {e}");
+                eprintln!("care relationship of {login} not recorded yet: {e}");
             }
         }
     }
@@ -872,6 +910,16 @@ async fn demo_accounts(access: &crate::access::Access) -> Result<(), String> {
         println!("  {login:<8} / {password:<18} {who}");
     }
     Ok(())
+}
+
+/// The relationships of `login` among `wanted` that are not in force (`in_force`: login,
+/// patient INS, kind).
+fn missing_relationships<'a>(
+    login: &str,
+    wanted: Vec<(String, &'a str, Option<u32>)>,
+    in_force: &[(String, String, String)],
+) -> Vec<(String, &'a str, Option<u32>)> {
+    wanted.into_iter().filter(|(ins, kind, _)| !in_force.iter().any(|(l, i, k)| l == login && i == ins && k == kind)).collect()
 }
 
 fn print_outcome(outcome: &ImportOutcome) {
@@ -911,4 +959,24 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_relationships_not_in_force_are_recorded_again() {
+        let in_force = vec![("medecin".to_string(), "A".to_string(), "attending_gp".to_string())];
+        let wanted = || {
+            vec![
+                ("A".to_string(), "attending_gp", None),
+                ("B".to_string(), "attending_gp", None),
+                ("A".to_string(), "hospital_stay", Some(14)),
+            ]
+        };
+        let missing = missing_relationships("medecin", wanted(), &in_force);
+        assert_eq!(missing, vec![("B".to_string(), "attending_gp", None), ("A".to_string(), "hospital_stay", Some(14))]);
+        assert_eq!(missing_relationships("hopital", wanted(), &in_force).len(), 3, "another account's relationship is not this one's");
+    }
 }

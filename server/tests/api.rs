@@ -901,7 +901,7 @@ fn demo_documents(patients: usize, years: u32) -> Vec<SimDocument> {
     let today = chrono::Utc::now().timestamp() / 86_400;
     bioviewer_core::demo::generate(patients, years, 11, today)
         .into_iter()
-        .filter_map(|d| Simulator::index(bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()))
+        .filter_map(|d| Simulator::index(bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes(), &Default::default()))
         .collect()
 }
 
@@ -933,7 +933,7 @@ fn requester() -> Requester {
         name: "DURAND Sophie".into(),
         profession_code: "10".into(),
         profession_name: "Médecin".into(),
-        authentication_mode: "AIR".into(),
+        authentication_mode: "INDIRECTE_RENFORCEE".into(),
     }
 }
 
@@ -1071,7 +1071,7 @@ async fn the_simulator_checks_the_vihf_and_the_patient_as_the_dmp_would() {
             profession_name: "Médecin".into(),
             structure_id: "1".into(),
             activity_sector: "SA07".into(),
-            authentication_mode: "AIR".into(),
+            authentication_mode: "INDIRECTE_RENFORCEE".into(),
             patient_ins: bioviewer_core::demo::patient_ins(0),
             patient_ins_oid: "1.2.250.1.213.1.4.10".into(),
             purpose: PurposeOfUse::Normal,
@@ -2702,4 +2702,302 @@ async fn a_dmp_sync_brings_reports_imported_earlier_under_an_ins_c_record_into_t
     let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
     let history = app.history_json(&gp, &patient.to_string()).await;
     assert!(history["documents"].as_array().unwrap().iter().all(|d| d["status"] == "current"), "{}", history["documents"]);
+}
+
+// --- The DMP connector checked by an independent XDS.b peer (issue 14) ----------------------
+
+/// Current (not replaced) uniqueIds of one patient in the simulator's documents.
+fn current_ids_of(documents: &[SimDocument], ins: &str) -> std::collections::BTreeSet<String> {
+    documents.iter().filter(|d| d.patient_ins == ins && !d.deprecated).map(|d| d.unique_id.clone()).collect()
+}
+
+/// Simulator documents with their deprecation decided, as the registry lists them.
+fn as_registered(documents: Vec<SimDocument>) -> Vec<SimDocument> {
+    Simulator::new(documents, Faults::default()).documents().to_vec()
+}
+
+#[tokio::test]
+async fn a_cda_id_listed_twice_by_the_registry_is_retrieved_once_and_counted_once() {
+    let app = spawn_app().await;
+    let documents = as_registered(demo_documents(1, 1));
+    let wanted = current_ids_of(&documents, &bioviewer_core::demo::patient_ins(0));
+    let endpoint = spawn_simulator(documents, Faults { duplicate_entries: true, ..Faults::default() }).await;
+    let report =
+        sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.fetched, wanted.len(), "each uniqueId asked for once: {report:?}");
+    assert_eq!(report.stored, wanted.len(), "one row per document, one count per row: {report:?}");
+    let patients = app.store.list_patients().await.unwrap();
+    assert_eq!(patients[0].document_count as usize, report.stored);
+}
+
+#[tokio::test]
+async fn a_truncated_retrieve_answer_is_blamed_on_the_repository_not_the_registry() {
+    let app = spawn_app().await;
+    let endpoint = spawn_simulator(demo_documents(1, 1), Faults { truncate_mtom: true, ..Faults::default() }).await;
+    let report =
+        sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert!(!report.failed.is_empty());
+    for (_, why) in &report.failed {
+        assert!(why.contains("repository") && !why.contains("registry"), "{why}");
+    }
+}
+
+#[tokio::test]
+async fn a_retrieved_document_that_does_not_match_its_registry_entry_is_refused() {
+    let app = spawn_app().await;
+    let documents = as_registered(demo_documents(1, 1));
+    let corrupted = documents.iter().map(|d| d.unique_id.clone()).min().unwrap();
+    let wanted = current_ids_of(&documents, &bioviewer_core::demo::patient_ins(0));
+    assert!(wanted.contains(&corrupted), "the corrupted document is one the sync asks for");
+    let endpoint = spawn_simulator(documents, Faults { corrupt_one: true, ..Faults::default() }).await;
+    let report =
+        sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].0, corrupted);
+    assert!(report.failed[0].1.contains("SHA-1"), "the reason is said: {report:?}");
+    assert_eq!(report.stored, wanted.len() - 1, "the others are stored: {report:?}");
+    let stored = app.store.stored_cda_ids(wanted.iter().cloned().collect()).await.unwrap();
+    assert!(!stored.contains(&corrupted), "the altered bytes are not stored");
+}
+
+/// The built `bioviewer` binary, run to the end: (exit success, stdout, stderr).
+async fn run_bioviewer(args: Vec<String>, env: Vec<(&'static str, String)>) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_bioviewer")).args(&args).envs(env).output().expect("the binary runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn bioviewer_sync_prints_its_json_report_alone_on_stdout_and_logs_on_stderr() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let (created, _, stderr) = run_bioviewer(
+        vec![
+            "--data-dir".into(),
+            data_dir.clone(),
+            "accounts".into(),
+            "add".into(),
+            "--login".into(),
+            "gp".into(),
+            "--role".into(),
+            "professional".into(),
+            "--name".into(),
+            "Dr Test".into(),
+            "--rpps".into(),
+            "1.2.250.1.71.4.2.1^810000000011".into(),
+            "--profession".into(),
+            "Médecin".into(),
+        ],
+        vec![("BIOVIEWER_NEW_PASSWORD", PASSWORD.to_string())],
+    )
+    .await;
+    assert!(created, "{stderr}");
+    // The patient is known (one report imported) and the GP cares for them, so the sync is
+    // allowed however the access rules for 'sync --as' evolve; the other reports come from the DMP.
+    let documents = demo_documents(1, 1);
+    let first = data.path().join("first.xml");
+    std::fs::write(&first, documents[0].bytes.as_slice()).unwrap();
+    let (ok, _, stderr) =
+        run_bioviewer(vec!["--data-dir".into(), data_dir.clone(), "import".into(), first.display().to_string()], vec![]).await;
+    assert!(ok, "{stderr}");
+    let relate = ["accounts", "relate", "--login", "gp", "--patient-ins", &bioviewer_core::demo::patient_ins(0), "--kind", "attending_gp"];
+    let (ok, _, stderr) =
+        run_bioviewer(["--data-dir", data_dir.as_str()].iter().chain(relate.iter()).map(|a| a.to_string()).collect(), vec![]).await;
+    assert!(ok, "{stderr}");
+    let endpoint = spawn_simulator(documents, Faults::default()).await;
+    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let (ok, stdout, stderr) = run_bioviewer(
+        vec![
+            "--data-dir".into(),
+            data_dir,
+            "--log-level".into(),
+            "info".into(),
+            "sync".into(),
+            "--patient".into(),
+            bioviewer_core::demo::patient_ins(0),
+            "--ins-oid".into(),
+            "1.2.250.1.213.1.4.10".into(),
+            "--as".into(),
+            "gp".into(),
+            "--dmp-endpoint".into(),
+            endpoint,
+            "--dmp-structure-key".into(),
+            keys.join("vihf-test-structure.key.pem").display().to_string(),
+            "--dmp-structure-cert".into(),
+            keys.join("vihf-test-structure.cert.pem").display().to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("stdout is not one JSON report ({e}): {stdout}"));
+    assert!(report["stored"].as_u64().unwrap() > 0, "{report}");
+    assert!(stderr.contains("document imported"), "the logs are on stderr: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes off a terminal: {stderr}");
+}
+
+/// An app whose patient pages sync from the DMP at `endpoint` (the test's lock held).
+#[allow(clippy::await_holding_lock)] // on purpose: the guard serialises the tests (see SERIAL)
+async fn spawn_app_with_dmp(endpoint: &str) -> (TestApp, Arc<DmpService>) {
+    let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut app = spawn_second_app(AccessSettings::default()).await;
+    let service = Arc::new(DmpService::new(client(endpoint, 1, SECOND), app.store.clone()));
+    let site = tempfile::tempdir().expect("temp site root").keep();
+    app.router = bioviewer::http::router(app.store.clone(), app.normaliser.clone(), app.access.clone(), None, Some(service.clone()), &site);
+    app._serial = Some(serial);
+    (app, service)
+}
+
+#[tokio::test]
+async fn a_password_account_is_not_offered_a_dmp_read_against_a_real_dmp_and_the_page_says_why() {
+    // A real DMP (HTTPS; never reached: the refusal comes first).
+    let (app, service) = spawn_app_with_dmp("https://dmp.invalid/dmp").await;
+    let patient = app.import_demo_patients(1).await.remove(0);
+    app.create_account("gp", Role::Professional, None, Some("1.2.250.1.71.4.2.1^810000000099".into())).await;
+    app.relate("gp", &bioviewer_core::demo::patient_ins(0), "attending_gp").await;
+    app.use_session_of("gp").await;
+    let (status, body) = app.get(&format!("/patients/{patient}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-testid=\"dmp-refused\"") && body.contains("Pro Santé Connect"), "the page says why");
+    assert!(!body.contains("data-testid=\"dmp-sync\""), "instead of a sync status");
+    let id = bioviewer::domain::PatientId::parse(&patient).unwrap();
+    assert!(service.state(id).is_none(), "no sync was started");
+    // The same password account against the simulator: the demo keeps syncing.
+    drop(app);
+    let endpoint = spawn_simulator(demo_documents(1, 1), Faults::default()).await;
+    let (app, service) = spawn_app_with_dmp(&endpoint).await;
+    let patient = app.import_demo_patients(1).await.remove(0);
+    app.create_account("gp", Role::Professional, None, Some("1.2.250.1.71.4.2.1^810000000099".into())).await;
+    app.relate("gp", &bioviewer_core::demo::patient_ins(0), "attending_gp").await;
+    app.use_session_of("gp").await;
+    let (_, body) = app.get(&format!("/patients/{patient}")).await;
+    assert!(body.contains("data-testid=\"dmp-sync\"") && !body.contains("dmp-refused"), "the simulator allows it");
+    assert!(service.state(bioviewer::domain::PatientId::parse(&patient).unwrap()).is_some());
+}
+
+#[tokio::test]
+async fn accounts_demo_run_again_completes_the_relationships_it_could_not_record() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--data-dir".to_string(), data_dir.clone(), "--log-level".into(), "warn".into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        run_bioviewer(all, vec![])
+    };
+    // No documents yet: the accounts of professionals are created, their patients are unknown.
+    let (ok, _, stderr) = cli(&["accounts", "demo"]).await;
+    assert!(ok, "{stderr}");
+    let demo = data.path().join("demo");
+    let (ok, _, stderr) = cli(&["demo-data", "--patients", "6", "--years", "1", "--out", &demo.display().to_string()]).await;
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = cli(&["import", &demo.display().to_string()]).await;
+    assert!(ok, "{stderr}");
+    // As `make run` does at every start: the missing relationships and accounts are completed.
+    for _ in 0..2 {
+        let (ok, _, stderr) = cli(&["accounts", "demo"]).await;
+        assert!(ok, "{stderr}");
+    }
+    let sqlite = SqliteStore::open(&format!("sqlite://{}/bioviewer.db", data_dir)).await.unwrap();
+    let access = Access::new(sqlite.pool().clone(), AccessSettings::default()).unwrap();
+    let relationships = access.relationships(AdminActor::Operator).await.unwrap();
+    let of = |login: &str| {
+        let mut ins: Vec<String> = relationships.iter().filter(|r| r.login == login).map(|r| r.patient_ins.clone()).collect();
+        ins.sort();
+        ins
+    };
+    let mut gp = vec![bioviewer_core::demo::patient_ins(0), bioviewer_core::demo::patient_ins(1)];
+    gp.sort();
+    assert_eq!(of("medecin"), gp, "recorded once each, on the second run");
+    assert_eq!(of("hopital"), vec![bioviewer_core::demo::patient_ins(3)], "the agency's patient is not loaded here");
+    assert!(access.account_by_login("patient").await.unwrap().is_some(), "the patient account, once her record exists");
+}
+
+// --- The decade of the DMP: reports from before the INS (issue 14) --------------------------
+
+#[tokio::test]
+async fn a_sync_by_ins_brings_the_whole_decade_ins_c_reports_included() {
+    let app = spawn_app().await;
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let generated = bioviewer_core::demo::generate_with_legacy_identifiers(2, 10, 11, today);
+    let identities = bioviewer::dmp::simulator::LegacyIdentities::from_tsv(&bioviewer_core::demo::identities_tsv(2));
+    let bytes: Vec<Vec<u8>> = generated.iter().map(|d| bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()).collect();
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let ins_c = bioviewer_core::demo::patient_ins_c(0);
+    let before_ins: Vec<&Vec<u8>> = bytes.iter().filter(|b| String::from_utf8_lossy(b).contains(&ins_c)).collect();
+    assert!(!before_ins.is_empty() && before_ins.len() < bytes.len(), "the decade crosses the switch to the INS");
+    // The DMP files every report under the INS, the INS-C era's included.
+    let documents: Vec<SimDocument> = bytes.iter().filter_map(|b| Simulator::index(b.clone(), &identities)).collect();
+    assert_eq!(documents.len(), bytes.len(), "every report indexed");
+    let documents = as_registered(documents);
+    let wanted = current_ids_of(&documents, &ins);
+    let pre_2021: Vec<String> = documents
+        .iter()
+        .filter(|d| !d.deprecated && String::from_utf8_lossy(&d.bytes).contains(&ins_c))
+        .map(|d| d.unique_id.clone())
+        .collect();
+    assert!(!pre_2021.is_empty());
+    let endpoint = spawn_simulator(documents, Faults::default()).await;
+    let report =
+        sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.stored, wanted.len(), "{report:?}");
+    let stored = app.store.stored_cda_ids(wanted.iter().cloned().collect()).await.unwrap();
+    assert_eq!(stored.len(), wanted.len(), "every one of the patient's documents is stored");
+    assert!(pre_2021.iter().all(|id| stored.contains(id)), "the INS-C reports included");
+}
+
+#[tokio::test]
+async fn the_simulator_reads_identities_tsv_beside_the_documents_and_import_skips_it() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = data.path().join("demo");
+    let (ok, _, stderr) = run_bioviewer(
+        vec![
+            "demo-data".into(),
+            "--patients".into(),
+            "2".into(),
+            "--years".into(),
+            "10".into(),
+            "--out".into(),
+            demo.display().to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let tsv = std::fs::read_to_string(demo.join(bioviewer_core::demo::IDENTITIES_FILE)).unwrap();
+    assert!(tsv.contains(&bioviewer_core::demo::patient_ins_c(1)) && tsv.contains(&bioviewer_core::demo::patient_ins(1)));
+    let (simulator, skipped) = Simulator::from_folder(&demo, Faults::default()).unwrap();
+    assert_eq!(skipped, 0, "every report indexed, the INS-C ones through identities.tsv; the mapping itself is not a document");
+    let files = walk_files(&demo).into_iter().filter(|p| p.extension().is_some_and(|e| e == "xml")).count();
+    assert_eq!(simulator.documents().len(), files);
+    assert!(simulator.documents().iter().all(|d| d.patient_oid == "1.2.250.1.213.1.4.10"), "filed under the INS");
+    // `bioviewer import` of the same folder stores the documents, not the mapping.
+    let (ok, stdout, stderr) =
+        run_bioviewer(vec!["--data-dir".into(), data.path().display().to_string(), "import".into(), demo.display().to_string()], vec![])
+            .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), files, "{stdout}");
+    assert!(stderr.contains("identities.tsv: skipped"), "{stderr}");
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

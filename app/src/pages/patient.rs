@@ -145,7 +145,7 @@ fn DmpSyncLine(patient: String, status: crate::model::DmpSyncStatus) -> impl Int
 #[component]
 fn PatientView(data: PatientDocuments) -> impl IntoView {
     let lang = use_lang();
-    let PatientDocuments { patient, linked, may_link, documents, dmp_sync } = data;
+    let PatientDocuments { patient, linked, may_link, documents, dmp_sync, dmp_refusal } = data;
     let patient_id = patient.id.clone();
     let total = documents.len();
     let filter = RwSignal::new(String::new());
@@ -180,6 +180,9 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
             </dl>
         </header>
         {dmp_sync.map(|status| view! { <DmpSyncLine patient=patient_id.clone() status/> })}
+        {dmp_refusal.map(|crate::model::DmpRefusal::PasswordSignIn| view! {
+            <p class="notice" role="status" data-testid="dmp-refused">{tr(Msg::DmpNeedsProSanteConnect)}</p>
+        })}
         <LinkedRecords patient=patient_id.clone() linked may_link/>
         <p class="next-link">
             <a href=format!("/patients/{}/summary", patient.id) data-testid="summary-link">{tr(Msg::SummaryLink)}</a>

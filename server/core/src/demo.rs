@@ -53,6 +53,8 @@ struct Lab {
     /// Multiplies the upper reference limits (each laboratory its own ranges).
     range_factor: f64,
     method: &'static str,
+    /// Before the INS (2021), wrote the patient's 13-digit NIR (no key) beside the INS-C.
+    nir_beside_ins_c: bool,
 }
 
 const LABS: [Lab; 5] = [
@@ -65,6 +67,7 @@ const LABS: [Lab; 5] = [
         local_crp: None,
         range_factor: 1.0,
         method: "Cobas",
+        nir_beside_ins_c: false,
     },
     Lab {
         name: "Biologie Saint-Martin",
@@ -75,6 +78,7 @@ const LABS: [Lab; 5] = [
         local_crp: None,
         range_factor: 1.04,
         method: "Alinity",
+        nir_beside_ins_c: true,
     },
     Lab {
         name: "LBM du Parc",
@@ -85,6 +89,7 @@ const LABS: [Lab; 5] = [
         local_crp: None,
         range_factor: 0.97,
         method: "Atellica",
+        nir_beside_ins_c: false,
     },
     Lab {
         name: "Cerballiance Rive Gauche",
@@ -95,6 +100,7 @@ const LABS: [Lab; 5] = [
         local_crp: None,
         range_factor: 1.02,
         method: "Architect",
+        nir_beside_ins_c: false,
     },
     Lab {
         name: "CHU — Laboratoire central",
@@ -105,6 +111,7 @@ const LABS: [Lab; 5] = [
         local_crp: Some("1.2.250.1.999.7.1"),
         range_factor: 1.0,
         method: "Vitros",
+        nir_beside_ins_c: true,
     },
 ];
 
@@ -355,6 +362,56 @@ pub fn patient_ins(n: usize) -> String {
     test_ins(n, NAMES[n % NAMES.len()].2)
 }
 
+/// The first day (days since 1970) laboratories named the patient by the INS: 1 January 2021.
+/// Before it, reports and the DMP named them by the INS-C.
+pub const INS_SWITCH_DAY: i64 = 18_628;
+
+/// The legacy INS-C of generated patient `n`: 22 digits (20 then a 2-digit key, 97 − number
+/// mod 97). SYNTHETIC: the real INS-C is computed from the NIR, first name and birth date by
+/// an algorithm this generator does not reproduce; here the digits come from a hash of the
+/// patient's NIR and first name. Like [`patient_ins`] it depends on `n` only, not on the
+/// generator's seed, so a patient keeps the same identifiers whatever the seed (the demo
+/// accounts and `identities.tsv` rely on it).
+pub fn patient_ins_c(n: usize) -> String {
+    let (_, given, _) = NAMES[n % NAMES.len()];
+    // FNV-1a over the NIR and the first name seeds the generator.
+    let seed = patient_ins(n)[..13]
+        .bytes()
+        .chain(given.bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let mut r = Random(seed.max(1));
+    let digits: String = (0..20).map(|i| char::from(b'0' + (r.next() % if i == 0 { 9 } else { 10 }) as u8 + u8::from(i == 0))).collect();
+    let key = 97 - digits.parse::<u128>().expect("digits") % 97;
+    format!("{digits}{key:02}")
+}
+
+/// Where [`identities_tsv`] goes, in the folder of generated documents.
+pub const IDENTITIES_FILE: &str = "identities.tsv";
+
+/// The INS each generated patient's INS-C belongs to, as the DMP learnt it when it moved to the
+/// INS: one line per patient, `INS-C<TAB>INS<TAB>INS OID`, after a `#` header. The DMP
+/// simulator reads it to index INS-C reports under the INS.
+pub fn identities_tsv(patients: usize) -> String {
+    let mut out = String::from("# INS-C\tINS\tINS OID\n");
+    for n in 0..patients {
+        out.push_str(&format!("{}\t{}\t{}\n", patient_ins_c(n), patient_ins(n), oid::INS_NIR_TEST));
+    }
+    out
+}
+
+/// The patient as a laboratory named them before the INS: by the INS-C (root
+/// `1.2.250.1.213.1.4.2`), some laboratories adding the 13-digit NIR without its key. The NIR's
+/// root is the NIR's own, `1.2.250.1.213.1.4.8`, even for these test patients whose INS is under
+/// the test root: a laboratory of the time knew no test authority; 13 characters, no key, is
+/// what says it is not an INS.
+fn legacy_patient(n: usize, patient: &Patient, nir_beside: bool) -> Patient {
+    let mut ids = vec![InstanceId { root: oid::INS_C[0].into(), extension: Some(patient_ins_c(n)) }];
+    if nir_beside {
+        ids.push(InstanceId { root: oid::INS_NIR.into(), extension: Some(patient_ins(n)[..13].to_string()) });
+    }
+    Patient { ids, ..patient.clone() }
+}
+
 /// The RPPS root OID and the national ids of the two attending GPs who prescribe the generated
 /// reports: the first three patients see the first, the others the second.
 pub const RPPS_ROOT: &str = "1.2.250.1.71.4.2.1";
@@ -385,8 +442,20 @@ fn decimal(v: f64, decimals: usize) -> Decimal {
     Decimal::parse(&format!("{v:.decimals$}")).expect("a formatted number")
 }
 
-/// Generates `patients` patients over `years` years, ending on `end` (days since 1970).
+/// Generates `patients` patients over `years` years, ending on `end` (days since 1970), every
+/// report naming its patient by the INS (as if the INS had always existed).
 pub fn generate(patients: usize, years: u32, seed: u64, end_day: i64) -> Vec<GeneratedDocument> {
+    generate_with(patients, years, seed, end_day, false)
+}
+
+/// The same reports as [`generate`], with the identifiers of their time: the reports sampled
+/// before [`INS_SWITCH_DAY`] name the patient by the INS-C ([`patient_ins_c`]), some with the
+/// 13-digit NIR beside it; later ones by the INS. What `bioviewer demo-data` writes.
+pub fn generate_with_legacy_identifiers(patients: usize, years: u32, seed: u64, end_day: i64) -> Vec<GeneratedDocument> {
+    generate_with(patients, years, seed, end_day, true)
+}
+
+fn generate_with(patients: usize, years: u32, seed: u64, end_day: i64, legacy_identifiers: bool) -> Vec<GeneratedDocument> {
     let mut r = Random(seed.max(1));
     let mut out = Vec::new();
     let span = i64::from(years) * 365;
@@ -430,7 +499,10 @@ pub fn generate(patients: usize, years: u32, seed: u64, end_day: i64) -> Vec<Gen
                 let ti = TESTS.iter().position(|x| x.id == t.id).expect("in the table");
                 observations.extend(result(&mut r, story, lab, t, ti, progress, when, &mut previous[lab_index], observations.len()));
             }
-            let set = format!("{}-{}-{visit}", ins, lab.finess);
+            // Before the INS, the report knows the INS-C only (its ids too).
+            let before_ins = legacy_identifiers && day < INS_SWITCH_DAY;
+            let patient = if before_ins { legacy_patient(n, &patient, lab.nir_beside_ins_c) } else { patient.clone() };
+            let set = format!("{}-{}-{visit}", if before_ins { patient_ins_c(n) } else { ins.clone() }, lab.finess);
             let partial = r.unit() < 0.1 && observations.len() > 2;
             let header = |version: u32, status: ReportStatus, at: CdaTime| Header {
                 id: Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some(format!("{set}.{version}")) }),
@@ -644,6 +716,60 @@ mod tests {
         ] {
             assert!(xml.contains(needle), "no {needle}");
         }
+    }
+
+    #[test]
+    fn the_ins_switch_day_is_the_first_of_january_2021() {
+        assert_eq!(crate::cda::civil_from_days(INS_SWITCH_DAY), (2021, 1, 1));
+    }
+
+    #[test]
+    fn patient_ins_c_is_22_digits_with_its_key_stable_and_distinct() {
+        let all: Vec<String> = (0..8).map(patient_ins_c).collect();
+        for ins_c in &all {
+            assert_eq!(ins_c.len(), 22, "{ins_c}");
+            assert!(ins_c.bytes().all(|b| b.is_ascii_digit()) && !ins_c.starts_with('0'), "{ins_c}");
+            let number: u128 = ins_c[..20].parse().unwrap();
+            assert_eq!(97 - number % 97, ins_c[20..].parse::<u128>().unwrap(), "{ins_c}");
+        }
+        assert_eq!(all, (0..8).map(patient_ins_c).collect::<Vec<_>>(), "deterministic");
+        assert_eq!(all.iter().collect::<std::collections::BTreeSet<_>>().len(), all.len(), "one per patient");
+        let tsv = identities_tsv(2);
+        assert_eq!(tsv.lines().nth(1), Some(format!("{}\t{}\t{}", patient_ins_c(0), patient_ins(0), oid::INS_NIR_TEST).as_str()));
+    }
+
+    #[test]
+    fn a_decade_crossing_2021_names_the_patient_by_ins_c_before_and_by_ins_after() {
+        let plain = generate(3, 10, 7, end());
+        let legacy = generate_with_legacy_identifiers(3, 10, 7, end());
+        assert_eq!(plain.len(), legacy.len(), "the same reports, only the identifiers differ");
+        let (mut before, mut after, mut with_nir) = (0, 0, 0);
+        for (p, d) in plain.iter().zip(&legacy) {
+            assert_eq!(p.report.observations, d.report.observations);
+            let n = (0..3).find(|n| patient_ins(*n) == d.patient).unwrap();
+            let parsed = parse(write_cr_bio(&d.report).as_bytes()).unwrap();
+            let ids = &parsed.header.patient.as_ref().unwrap().ids;
+            let day = parsed.header.effective_time.unwrap().epoch_seconds().div_euclid(86_400);
+            let has = |root: &str, extension: &str| ids.iter().any(|id| id.root == root && id.extension.as_deref() == Some(extension));
+            if day < INS_SWITCH_DAY {
+                before += 1;
+                assert!(has(oid::INS_C[0], &patient_ins_c(n)), "{}: {ids:?}", d.file_name);
+                assert!(!ids.iter().any(|id| id.root == oid::INS_NIR_TEST), "no INS before 2021: {ids:?}");
+                if has(oid::INS_NIR, &patient_ins(n)[..13]) {
+                    with_nir += 1;
+                }
+                assert!(!write_cr_bio(&d.report).contains(&patient_ins(n)), "the INS appears nowhere in an INS-C report");
+            } else {
+                after += 1;
+                assert_eq!(ids.len(), 1);
+                assert!(has(oid::INS_NIR_TEST, &patient_ins(n)), "{ids:?}");
+            }
+        }
+        assert!(before > 0 && after > 0, "the decade crosses the switch: {before} before, {after} after");
+        assert!(with_nir > 0 && with_nir < before, "some INS-C reports carry the NIR beside it: {with_nir} of {before}");
+        // The default generation stays INS-only (tests that normalise every report rely on it).
+        let xml: String = plain.iter().map(|d| write_cr_bio(&d.report)).collect();
+        assert!(!xml.contains(oid::INS_C[0]));
     }
 
     #[test]

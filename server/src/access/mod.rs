@@ -146,7 +146,7 @@ pub struct Account {
     /// Patients: their own record.
     pub patient_id: Option<PatientId>,
     pub disabled: bool,
-    /// Signed in through the OpenID provider (strong authentication: the VIHF says `AIR`).
+    /// Signed in through the OpenID provider (strong authentication: the VIHF says `INDIRECTE_RENFORCEE`, "AIR").
     pub oidc_linked: bool,
 }
 

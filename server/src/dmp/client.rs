@@ -33,28 +33,59 @@ pub struct Requester {
     pub name: String,
     pub profession_code: String,
     pub profession_name: String,
-    /// `AIR` after Pro Santé Connect, `DIRECTE` with a CPS card.
+    /// The VIHF's `Authentification_Mode`: [`STRONG_INDIRECT`] after Pro Santé Connect,
+    /// [`DIRECT`] with a CPS card, [`INDIRECT`] (password) towards the simulator only.
     pub authentication_mode: String,
 }
 
+/// `Authentification_Mode` values of the VIHF.
+pub const DIRECT: &str = "DIRECTE";
+/// Strong indirect authentication ("AIR"): what the DMP requires of a web viewer for reading.
+pub const STRONG_INDIRECT: &str = "INDIRECTE_RENFORCEE";
+/// Plain indirect authentication (a password): refused by the DMP for reading.
+pub const INDIRECT: &str = "INDIRECTE";
+
+/// Why Bioviewer does not ask the DMP on behalf of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReadRefusal {
+    #[error("this account has no national id or profession the VIHF can state")]
+    NoProfessionalIdentity,
+    #[error("the DMP refuses reading to a password sign-in: sign in with Pro Santé Connect to sync from the DMP")]
+    PasswordSignIn,
+}
+
 impl Requester {
-    /// The professional of an account, for the VIHF; `None` without a national id or a
-    /// profession the VIHF can code (never a guessed identity).
-    pub fn of_account(account: &crate::access::Account) -> Option<Requester> {
-        let national_id = account.rpps.as_deref()?.rsplit('^').next()?.to_string();
-        let profession = account.profession.as_deref()?;
-        let code = [("Médecin", "10"), ("Pharmacien", "21"), ("Chirurgien-dentiste", "40"), ("Sage-femme", "50"), ("Infirmier", "60")]
-            .iter()
-            .find(|(name, _)| profession.starts_with(name))
-            .map(|(_, code)| code.to_string())?;
-        Some(Requester {
+    /// May Bioviewer read the DMP on behalf of this account, against this endpoint? A plain
+    /// function of the account and the endpoint (no I/O), the one decision the web sync and
+    /// `bioviewer sync` share.
+    ///
+    /// A professional signed in through Pro Santé Connect (`oidc_linked`) reads in strong
+    /// indirect mode (`INDIRECTE_RENFORCEE`). A password account can only state `INDIRECTE`,
+    /// which the DMP refuses for reading: it is not offered a read against a real DMP, only
+    /// against the simulator (the demo's password accounts), whose VIHF says `INDIRECTE` as it
+    /// happened. Never a guessed identity: no national id or codable profession, no read.
+    pub fn for_reading(account: &crate::access::Account, endpoint_is_simulator: bool) -> Result<Requester, ReadRefusal> {
+        let identity = || -> Option<(String, String, String)> {
+            let national_id = account.rpps.as_deref()?.rsplit('^').next()?.to_string();
+            let profession = account.profession.as_deref()?;
+            let code = [("Médecin", "10"), ("Pharmacien", "21"), ("Chirurgien-dentiste", "40"), ("Sage-femme", "50"), ("Infirmier", "60")]
+                .iter()
+                .find(|(name, _)| profession.starts_with(name))
+                .map(|(_, code)| code.to_string())?;
+            Some((national_id, code, profession.to_string()))
+        };
+        let (national_id, profession_code, profession_name) = identity().ok_or(ReadRefusal::NoProfessionalIdentity)?;
+        let authentication_mode = match (account.oidc_linked, endpoint_is_simulator) {
+            (true, _) => STRONG_INDIRECT,
+            (false, true) => INDIRECT,
+            (false, false) => return Err(ReadRefusal::PasswordSignIn),
+        };
+        Ok(Requester {
             national_id,
             name: account.display_name.clone(),
-            profession_code: code,
-            profession_name: profession.to_string(),
-            // Local accounts are password sign-ins: only an OpenID (Pro Santé Connect) sign-in
-            // is the strong indirect authentication the DMP requires for reading.
-            authentication_mode: if account.oidc_linked { "AIR" } else { "INDIRECTE" }.to_string(),
+            profession_code,
+            profession_name,
+            authentication_mode: authentication_mode.to_string(),
         })
     }
 }
@@ -228,6 +259,14 @@ impl DmpClient {
     }
 
     /// TD0.2: whether the patient has a DMP that may be read.
+    /// Whether the endpoint is the simulator: plain HTTP to loopback, the only plain-HTTP
+    /// endpoint `new` accepts (a real DMP is reached over HTTPS with mutual TLS). Were it a
+    /// local proxy to a real DMP, a password account's `INDIRECTE` would be refused by the DMP
+    /// itself: the DMP enforces the rule, this only spares the user a request bound to fail.
+    pub fn is_simulator(&self) -> bool {
+        is_loopback(&self.settings.endpoint)
+    }
+
     pub async fn patient_has_dmp(&self, requester: &Requester, patient: &PatientQuery) -> Result<bool, DmpError> {
         let to = format!("{}/patients", self.settings.endpoint);
         self.with_retries(|| async {
@@ -237,7 +276,7 @@ impl DmpClient {
             let soap =
                 super::xds::soap_envelope("urn:hl7-org:v3:PRPA_IN201307UV02", &message_id, &to, &self.vihf(requester, patient)?, &body);
             let (_, answer) = self.post("patients", soap).await?;
-            let text = String::from_utf8(answer).map_err(|_| XdsError::Malformed("the answer is not UTF-8".into()))?;
+            let text = String::from_utf8(answer).map_err(|_| XdsError::PatientsMalformed("the answer is not UTF-8".into()))?;
             Ok(super::patients::parse_existence_answer(&text)?)
         })
         .await
@@ -298,5 +337,51 @@ impl DmpClient {
             Ok(parse_retrieve_response(&content_type, &body)?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{Account, Role};
+
+    fn professional(oidc_linked: bool) -> Account {
+        Account {
+            id: uuid::Uuid::nil(),
+            login: "gp".into(),
+            role: Role::Professional,
+            display_name: "Dr Sophie DURAND".into(),
+            rpps: Some("1.2.250.1.71.4.2.1^810000000011".into()),
+            profession: Some("Médecin généraliste".into()),
+            structure_id: None,
+            structure_name: None,
+            patient_id: None,
+            disabled: false,
+            oidc_linked,
+        }
+    }
+
+    #[test]
+    fn a_pro_sante_connect_professional_reads_the_dmp_in_strong_indirect_mode() {
+        for simulator in [false, true] {
+            let requester = Requester::for_reading(&professional(true), simulator).unwrap();
+            assert_eq!(requester.authentication_mode, "INDIRECTE_RENFORCEE", "AIR, spelled as the VIHF states it");
+            assert_eq!(requester.national_id, "810000000011");
+        }
+    }
+
+    #[test]
+    fn a_password_account_is_not_offered_a_dmp_read_except_against_the_simulator() {
+        assert_eq!(Requester::for_reading(&professional(false), false).unwrap_err(), ReadRefusal::PasswordSignIn);
+        let simulated = Requester::for_reading(&professional(false), true).unwrap();
+        assert_eq!(simulated.authentication_mode, "INDIRECTE", "the VIHF says what happened; only the simulator accepts it");
+        let no_id = Account { rpps: None, ..professional(true) };
+        assert_eq!(Requester::for_reading(&no_id, true).unwrap_err(), ReadRefusal::NoProfessionalIdentity);
+    }
+
+    #[test]
+    fn only_plain_http_to_loopback_is_the_simulator() {
+        assert!(is_loopback("http://127.0.0.1:3100/dmp") && is_loopback("http://localhost/dmp"));
+        assert!(!is_loopback("https://127.0.0.1/dmp") && !is_loopback("http://dmp.example/dmp"));
     }
 }

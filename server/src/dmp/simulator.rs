@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use super::mtom;
-use super::xds::{Node, parse_tree};
+use super::xds::{Node, parse_tree, sha1_hex};
 
 /// One document the simulated DMP holds.
 #[derive(Debug, Clone)]
@@ -45,6 +45,60 @@ pub struct Faults {
     pub truncate_mtom: bool,
     /// Answers are sent in small chunks, this far apart.
     pub drip: Option<Duration>,
+    /// The registry lists every entry twice, under two entryUUIDs and one uniqueId (the national
+    /// example set has documents sharing a CDA id).
+    pub duplicate_entries: bool,
+    /// The repository alters one byte of one document (the one with the smallest uniqueId), so
+    /// that it no longer matches the hash and size its registry entry announces.
+    pub corrupt_one: bool,
+}
+
+/// What the DMP learnt when it moved from the INS-C to the INS: the INS (and its OID) each
+/// INS-C belongs to. Read from the `identities.tsv` that `bioviewer demo-data` writes beside the
+/// documents (`INS-C<TAB>INS<TAB>INS OID`, `#` comments).
+#[derive(Debug, Clone, Default)]
+pub struct LegacyIdentities(HashMap<String, (String, String)>);
+
+impl LegacyIdentities {
+    pub fn from_tsv(text: &str) -> LegacyIdentities {
+        let rows = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(|line| {
+            let mut fields = line.split('\t').map(str::trim);
+            let (ins_c, ins, oid) = (fields.next()?, fields.next()?, fields.next()?);
+            Some((ins_c.to_string(), (ins.to_string(), oid.to_string())))
+        });
+        LegacyIdentities(rows.collect())
+    }
+
+    /// The INS and its OID of an INS-C.
+    pub fn ins_of(&self, ins_c: &str) -> Option<&(String, String)> {
+        self.0.get(ins_c)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The INS under which the DMP files a document: the INS its header gives (15 characters,
+/// number and key, under an INS authority), else the INS its INS-C belongs to. A 13-digit NIR
+/// without key is not an INS (never completed by guessing its key).
+fn registry_patient(patient: &bioviewer_core::cda::Patient, identities: &LegacyIdentities) -> Option<(String, String)> {
+    use bioviewer_core::cda::oid;
+    let ins = [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO]
+        .iter()
+        .find_map(|root| patient.ids.iter().find(|id| id.root == *root && id.extension.as_ref().is_some_and(|e| e.len() == 15)));
+    match ins {
+        Some(id) => Some((id.extension.clone()?, id.root.clone())),
+        None => patient
+            .ids
+            .iter()
+            .filter(|id| oid::INS_C.contains(&id.root.as_str()))
+            .find_map(|id| identities.ins_of(id.extension.as_deref()?).cloned()),
+    }
 }
 
 pub struct Simulator {
@@ -57,7 +111,15 @@ const REPOSITORY: &str = "1.2.250.1.213.1.1.1.2";
 
 impl Simulator {
     /// Indexes every readable CDA document under `dir` (others are skipped, with a count).
+    /// `dir/identities.tsv`, when present, says which INS each INS-C belongs to, so that reports
+    /// of the INS-C era are filed under the INS, as the DMP did after its identity migration.
     pub fn from_folder(dir: &Path, faults: Faults) -> std::io::Result<(Simulator, usize)> {
+        let identities_file = dir.join(bioviewer_core::demo::IDENTITIES_FILE);
+        let identities = match std::fs::read_to_string(&identities_file) {
+            Ok(text) => LegacyIdentities::from_tsv(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => LegacyIdentities::default(),
+            Err(e) => return Err(e),
+        };
         let mut files = Vec::new();
         let mut pending = vec![dir.to_path_buf()];
         while let Some(path) = pending.pop() {
@@ -65,7 +127,7 @@ impl Simulator {
                 for entry in std::fs::read_dir(&path)? {
                     pending.push(entry?.path());
                 }
-            } else {
+            } else if path != identities_file {
                 files.push(path);
             }
         }
@@ -74,7 +136,7 @@ impl Simulator {
         let mut documents = Vec::new();
         for file in files {
             let bytes = std::fs::read(&file)?;
-            match Self::index(bytes) {
+            match Self::index(bytes, &identities) {
                 Some(d) => documents.push(d),
                 None => skipped += 1,
             }
@@ -82,15 +144,16 @@ impl Simulator {
         Ok((Simulator::new(documents, faults), skipped))
     }
 
-    /// The registry's view of one document, from its header.
-    pub fn index(bytes: Vec<u8>) -> Option<SimDocument> {
+    /// The registry's view of one document, from its header; `None` when it names no patient
+    /// the DMP could file it under (see `registry_patient`).
+    pub fn index(bytes: Vec<u8>, identities: &LegacyIdentities) -> Option<SimDocument> {
         let report = bioviewer_core::cda::parse(&bytes).ok()?;
         let header = &report.header;
-        let ins = header.patient.as_ref()?.ins()?.clone();
+        let (patient_ins, patient_oid) = registry_patient(header.patient.as_ref()?, identities)?;
         Some(SimDocument {
             unique_id: header.id.as_ref()?.to_string(),
-            patient_ins: ins.extension.clone()?,
-            patient_oid: ins.root.clone(),
+            patient_ins,
+            patient_oid,
             set_id: header.set_id.as_ref().map(ToString::to_string),
             version: header.version_number.unwrap_or(1),
             creation_time: header
@@ -199,6 +262,13 @@ fn vihf_patient(envelope: &Node) -> Result<String, Response> {
     {
         return Err(soap_fault("Sender", "VIHF mal formé"));
     }
+    // The DMP reads for DIRECTE (CPS card) and INDIRECTE_RENFORCEE (AIR) only; the simulator
+    // also lets INDIRECTE (a password account) read, for the demo's password accounts: the
+    // client offers that mode to the simulator only (`Requester::for_reading`).
+    let mode = attribute("Authentification_Mode").map(|(text, _)| text).unwrap_or_default();
+    if !matches!(mode.as_str(), "DIRECTE" | "INDIRECTE_RENFORCEE" | "INDIRECTE") {
+        return Err(soap_fault("Sender", "Authentification_Mode inconnu"));
+    }
     let purpose = attribute("urn:oasis:names:tc:xspa:1.0:subject:purposeofuse").and_then(|(_, code)| code).unwrap_or_default();
     if !matches!(purpose.as_str(), "normal" | "bris_de_glace" | "centre_15") {
         return Err(soap_fault("Sender", "PurposeOfUse inconnu"));
@@ -247,6 +317,9 @@ async fn patients(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
         Ok(x) => x,
         Err(fault) => return fault,
     };
+    if !super::patients::has_bare_message_id(&envelope) {
+        return sim.respond("application/soap+xml; charset=UTF-8".into(), soap(&super::patients::existence_refusal()).into_bytes());
+    }
     let Some(ins) = super::patients::queried_ins(&envelope) else { return soap_fault("Sender", "patient absent de la requête") };
     if ins != vihf_patient {
         return soap_fault("Sender", "le VIHF ne désigne pas ce patient");
@@ -307,20 +380,23 @@ async fn registry(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
         .filter(|d| wanted_ids.as_ref().is_none_or(|ids| ids.contains(&d.unique_id)))
         .filter(|d| if d.deprecated { statuses.contains("Deprecated") } else { statuses.contains("Approved") })
         .filter(|d| from.as_deref().is_none_or(|f| d.creation_time.as_str() >= f) && to.as_deref().is_none_or(|t| d.creation_time.as_str() < t))
-        .map(|d| {
-            let uuid = entry_uuid(&d.unique_id);
+        .flat_map(|d| (0..if sim.faults.duplicate_entries { 2 } else { 1 }).map(move |copy| (d, copy)))
+        .map(|(d, copy)| {
+            let uuid = if copy == 0 { entry_uuid(&d.unique_id) } else { entry_uuid(&format!("{}#{copy}", d.unique_id)) };
             let status = if d.deprecated { "Deprecated" } else { "Approved" };
             format!(
                 "<rim:ExtrinsicObject id=\"{uuid}\" mimeType=\"text/xml\" status=\"urn:oasis:names:tc:ebxml-regrep:StatusType:{status}\" objectType=\"urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1\">\
                  <rim:Slot name=\"creationTime\"><rim:ValueList><rim:Value>{}</rim:Value></rim:ValueList></rim:Slot>\
                  <rim:Slot name=\"repositoryUniqueId\"><rim:ValueList><rim:Value>{REPOSITORY}</rim:Value></rim:ValueList></rim:Slot>\
                  <rim:Slot name=\"size\"><rim:ValueList><rim:Value>{}</rim:Value></rim:ValueList></rim:Slot>\
+                 <rim:Slot name=\"hash\"><rim:ValueList><rim:Value>{}</rim:Value></rim:ValueList></rim:Slot>\
                  <rim:Classification classificationScheme=\"urn:uuid:f0306f51-975f-434e-a61c-c59651d33983\" classifiedObject=\"{uuid}\" nodeRepresentation=\"11502-2\" id=\"{uuid}-type\"/>\
                  <rim:ExternalIdentifier identificationScheme=\"urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427\" registryObject=\"{uuid}\" id=\"{uuid}-pid\" value=\"{}^^^&amp;{}&amp;ISO\"/>\
                  <rim:ExternalIdentifier identificationScheme=\"urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab\" registryObject=\"{uuid}\" id=\"{uuid}-uid\" value=\"{}\"/>\
                  </rim:ExtrinsicObject>",
                 d.creation_time,
                 d.bytes.len(),
+                sha1_hex(&d.bytes),
                 xml_escape(&d.patient_ins),
                 xml_escape(&d.patient_oid),
                 xml_escape(&d.unique_id)
@@ -353,7 +429,13 @@ async fn repository(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response 
                      <xdsb:mimeType>text/xml</xdsb:mimeType><xdsb:Document><xop:Include xmlns:xop=\"http://www.w3.org/2004/08/xop/include\" href=\"cid:{cid}\"/></xdsb:Document></xdsb:DocumentResponse>",
                     xml_escape(&unique_id)
                 ));
-                attachments.push((cid, "text/xml".to_string(), d.bytes.to_vec()));
+                let mut bytes = d.bytes.to_vec();
+                if sim.faults.corrupt_one && sim.documents.iter().map(|d| &d.unique_id).min() == Some(&d.unique_id) {
+                    // Same size, one byte changed: only the hash can tell.
+                    let middle = bytes.len() / 2;
+                    bytes[middle] ^= 0x20;
+                }
+                attachments.push((cid, "text/xml".to_string(), bytes));
             }
             // Unknown, or another patient's: the same answer.
             None => errors.push_str(&format!(

@@ -5,7 +5,10 @@
 
 use futures_util::StreamExt as _;
 
+use std::collections::HashMap;
+
 use super::client::{DmpClient, DmpError, PatientQuery, Requester};
+use super::xds::RegistryEntry;
 use crate::import::import_bytes;
 use crate::store::{DocumentSource, Store};
 
@@ -20,10 +23,14 @@ pub struct SyncReport {
     pub found: usize,
     /// Replaced versions (Deprecated), not retrieved.
     pub deprecated: usize,
+    /// Documents (distinct uniqueIds) the store already held.
     pub already_stored: usize,
+    /// Documents the repository sent (each uniqueId asked for once).
     pub fetched: usize,
+    /// Documents written: only those inserted by this sync.
     pub stored: usize,
-    /// uniqueIds that could not be retrieved, with the reason.
+    /// uniqueIds that could not be retrieved or were refused (bytes not matching their registry
+    /// entry's size or hash), with the reason.
     pub failed: Vec<(String, String)>,
     /// The registry answered PartialSuccess: some entries may be missing.
     pub partial: bool,
@@ -42,16 +49,26 @@ pub async fn sync_patient(
     }
     let found = client.find_documents(requester, patient).await?;
     let mut report = SyncReport { found: found.entries.len(), partial: found.partial, ..SyncReport::default() };
-    let current: Vec<_> = found.entries.iter().filter(|e| !e.is_deprecated()).collect();
+    let current: Vec<&RegistryEntry> = found.entries.iter().filter(|e| !e.is_deprecated()).collect();
     report.deprecated = report.found - current.len();
-    let ids: Vec<String> = current.iter().filter_map(|e| e.unique_id.clone()).collect();
-    let stored = store.stored_cda_ids(ids).await.map_err(|e| DmpError::Unreachable(format!("store: {e}")))?;
-    let wanted: Vec<(String, String)> = current
+    // One document per uniqueId, however many entries list it (the national example set has
+    // documents sharing a CDA id): asked for once, checked against its first entry, counted once.
+    let mut entries: HashMap<&str, &RegistryEntry> = HashMap::new();
+    let mut ids: Vec<String> = Vec::new();
+    for entry in &current {
+        if let Some(id) = entry.unique_id.as_deref()
+            && entries.insert(id, entry).is_none()
+        {
+            ids.push(id.to_string());
+        }
+    }
+    let stored = store.stored_cda_ids(ids.clone()).await.map_err(|e| DmpError::Unreachable(format!("store: {e}")))?;
+    let wanted: Vec<(String, String)> = ids
         .iter()
-        .filter_map(|e| Some((e.repository_unique_id.clone().unwrap_or_default(), e.unique_id.clone()?)))
-        .filter(|(_, id)| !stored.contains(id))
+        .filter(|id| !stored.contains(*id))
+        .map(|id| (entries[id.as_str()].repository_unique_id.clone().unwrap_or_default(), id.clone()))
         .collect();
-    report.already_stored = current.len() - wanted.len();
+    report.already_stored = ids.len() - wanted.len();
     progress(&report);
     let batches: Vec<Vec<(String, String)>> = wanted.chunks(BATCH).map(<[_]>::to_vec).collect();
     let mut answers = futures_util::stream::iter(batches)
@@ -64,22 +81,34 @@ pub async fn sync_patient(
         match result {
             Err(e) => report.failed.extend(batch.into_iter().map(|(_, id)| (id, e.to_string()))),
             Ok(retrieved) => {
-                let mut missing: Vec<String> = batch.iter().map(|(_, id)| id.clone()).collect();
+                let mut missing: Vec<(String, String)> = batch;
                 for document in retrieved.documents {
-                    missing.retain(|id| *id != document.unique_id);
+                    // Only what this request asked for, once: an extra or repeated document is
+                    // not a registry entry's, and is not stored as the DMP's.
+                    let Some(position) = missing.iter().position(|(_, id)| *id == document.unique_id) else {
+                        tracing::warn!("the repository sent a document that was not asked for; ignored");
+                        continue;
+                    };
+                    let (repository, _) = missing.swap_remove(position);
                     report.fetched += 1;
-                    let repository = batch.iter().find(|(_, id)| *id == document.unique_id).map(|(repository, _)| repository.as_str());
+                    // The bytes must be the document the registry describes (size and SHA-1).
+                    if let Err(mismatch) = entries[document.unique_id.as_str()].check(&document.bytes) {
+                        tracing::warn!(error = %mismatch, "retrieved document refused");
+                        report.failed.push((document.unique_id, mismatch.to_string()));
+                        continue;
+                    }
                     // The DMP returned it for this patient: it is theirs whatever its header names.
                     let source = DocumentSource::Dmp {
-                        entry: Some(format!("{}^{}", repository.unwrap_or_default(), document.unique_id)),
+                        entry: Some(format!("{repository}^{}", document.unique_id)),
                         for_patient: crate::domain::Ins::new(&patient.ins_oid, &patient.ins).ok(),
                     };
                     match import_bytes(store, &document.unique_id, document.bytes, source).await {
+                        Ok(outcome) if outcome.already_present => report.already_stored += 1,
                         Ok(_) => report.stored += 1,
                         Err(e) => report.failed.push((document.unique_id, e.to_string())),
                     }
                 }
-                report.failed.extend(missing.into_iter().map(|id| (id, "not returned by the repository".to_string())));
+                report.failed.extend(missing.into_iter().map(|(_, id)| (id, "not returned by the repository".to_string())));
             }
         }
         progress(&report);
@@ -118,6 +147,11 @@ impl DmpService {
     pub fn warming(mut self, normaliser: std::sync::Arc<crate::history::Normaliser>) -> DmpService {
         self.warm = Some(normaliser);
         self
+    }
+
+    /// Whether the DMP behind this service is the simulator (see `DmpClient::is_simulator`).
+    pub fn is_simulator(&self) -> bool {
+        self.client.is_simulator()
     }
 
     pub fn state(&self, patient: crate::domain::PatientId) -> Option<SyncState> {

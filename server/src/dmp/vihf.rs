@@ -60,7 +60,8 @@ pub struct VihfRequest {
     pub structure_id: String,
     /// e.g. `SA07^1.2.250.1.71.4.2.4` (cabinet) or `SA01^1.2.250.1.71.4.2.4` (hospital).
     pub activity_sector: String,
-    /// `AIR` (strong indirect authentication, Pro Santé Connect), `DIRECTE` (CPS card).
+    /// `INDIRECTE_RENFORCEE` ("AIR", strong indirect authentication: Pro Santé Connect),
+    /// `DIRECTE` (CPS card), `INDIRECTE` (password: refused by the DMP for reading).
     pub authentication_mode: String,
     /// The patient's INS (15 digits) and its OID.
     pub patient_ins: String,
@@ -243,7 +244,7 @@ mod tests {
             profession_name: "Médecin".into(),
             structure_id: "1010000000011".into(),
             activity_sector: "SA07^1.2.250.1.71.4.2.4".into(),
-            authentication_mode: "AIR".into(),
+            authentication_mode: "INDIRECTE_RENFORCEE".into(),
             patient_ins: "279035121518989".into(),
             patient_ins_oid: "1.2.250.1.213.1.4.10".into(),
             purpose,

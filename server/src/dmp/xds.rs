@@ -154,6 +154,41 @@ impl RegistryEntry {
     }
 }
 
+/// A document's hash as XDS writes it in the registry entry's `hash` slot: SHA-1, lowercase hex
+/// (ITI TF-3 4.2.3.2.11).
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why retrieved bytes are not the document the registry entry describes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryMismatch {
+    #[error("the document does not match its registry entry: {got} bytes, the entry says {expected}")]
+    Size { expected: u64, got: u64 },
+    #[error("the document does not match its registry entry: its SHA-1 differs from the entry's hash")]
+    Hash,
+}
+
+impl RegistryEntry {
+    /// Whether `bytes` are the document this entry describes: its `size` and `hash` (SHA-1,
+    /// hex, compared case-insensitively), each checked when the entry states it (XDS makes both
+    /// mandatory; an entry without them cannot be checked, and is not refused for it).
+    pub fn check(&self, bytes: &[u8]) -> Result<(), EntryMismatch> {
+        if let Some(expected) = self.size
+            && expected != bytes.len() as u64
+        {
+            return Err(EntryMismatch::Size { expected, got: bytes.len() as u64 });
+        }
+        if let Some(hash) = &self.hash
+            && !hash.trim().eq_ignore_ascii_case(&sha1_hex(bytes))
+        {
+            return Err(EntryMismatch::Hash);
+        }
+        Ok(())
+    }
+}
+
 /// One `RegistryError` of the answer (an error, or a warning of a partial success).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryError {
@@ -183,6 +218,16 @@ pub enum XdsError {
     Registry(Vec<RegistryError>),
     #[error("the registry's answer is not readable: {0}")]
     Malformed(String),
+    /// ITI-43: the repository, not the registry, answered (errors say which service to look at).
+    #[error("the repository's answer is not readable: {0}")]
+    RepositoryMalformed(String),
+    #[error("the repository refused the request: {}", .0.iter().map(|e| e.code.as_str()).collect::<Vec<_>>().join(", "))]
+    Repository(Vec<RegistryError>),
+    /// TD0.2: the patient service acknowledged with an application error (AE) or reject (AR).
+    #[error("the DMP's patient service refused the query (acknowledgement {0})")]
+    PatientsRefused(String),
+    #[error("the DMP's patient service answer (TD0.2) is not readable: {0}")]
+    PatientsMalformed(String),
 }
 
 impl XdsError {
@@ -190,8 +235,11 @@ impl XdsError {
     pub fn is_transient(&self) -> bool {
         match self {
             XdsError::SoapFault { code, .. } => code.ends_with("Receiver"),
-            XdsError::Registry(errors) => errors.iter().any(|e| e.code == "XDSRegistryBusy" || e.code == "XDSRegistryError"),
-            XdsError::Malformed(_) => true,
+            XdsError::Registry(errors) | XdsError::Repository(errors) => {
+                errors.iter().any(|e| e.code == "XDSRegistryBusy" || e.code == "XDSRegistryError" || e.code == "XDSRepositoryBusy")
+            }
+            XdsError::Malformed(_) | XdsError::RepositoryMalformed(_) | XdsError::PatientsMalformed(_) => true,
+            XdsError::PatientsRefused(_) => false,
             XdsError::UnknownPatient | XdsError::TooManyResults => false,
         }
     }
@@ -344,6 +392,15 @@ pub struct RetrieveResult {
 /// Reads an ITI-43 answer: MTOM (`multipart/related`, documents as XOP attachments) or plain
 /// SOAP (documents inline in base64).
 pub fn parse_retrieve_response(content_type: &str, body: &[u8]) -> Result<RetrieveResult, XdsError> {
+    // The same readers as the registry's answers; the errors name the repository.
+    read_retrieve_response(content_type, body).map_err(|e| match e {
+        XdsError::Malformed(why) => XdsError::RepositoryMalformed(why),
+        XdsError::Registry(errors) => XdsError::Repository(errors),
+        other => other,
+    })
+}
+
+fn read_retrieve_response(content_type: &str, body: &[u8]) -> Result<RetrieveResult, XdsError> {
     use base64::Engine as _;
     let multipart = if content_type.trim_start().to_ascii_lowercase().starts_with("multipart/") {
         Some(super::mtom::parse(content_type, body).map_err(|e| XdsError::Malformed(e.to_string()))?)
@@ -463,11 +520,22 @@ mod tests {
         assert_eq!(inline.documents[0].bytes, b"<ClinicalDocument/>");
         // An Include whose attachment is missing, a truncated MTOM message: errors, retryable.
         let (content_type, body) = crate::dmp::mtom::build("b0undary", &retrieve_answer(true), &[]);
-        assert!(matches!(parse_retrieve_response(&content_type, &body), Err(XdsError::Malformed(_))));
+        assert!(matches!(parse_retrieve_response(&content_type, &body), Err(XdsError::RepositoryMalformed(_))));
         let (content_type, body) =
             crate::dmp::mtom::build("b0undary", &retrieve_answer(true), &[("doc1@bioviewer".into(), "text/xml".into(), cda)]);
         let cut = parse_retrieve_response(&content_type, &body[..body.len() - 30]).unwrap_err();
         assert!(cut.is_transient(), "{cut}");
+    }
+
+    #[test]
+    fn an_entry_checks_the_size_and_the_sha1_hex_hash_of_retrieved_bytes() {
+        // FIPS 180 test vector.
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        let entry = RegistryEntry { size: Some(3), hash: Some("A9993E364706816ABA3E25717850C26C9CD0D89D".into()), ..Default::default() };
+        assert_eq!(entry.check(b"abc"), Ok(()), "hex compared case-insensitively");
+        assert_eq!(entry.check(b"abd"), Err(EntryMismatch::Hash));
+        assert_eq!(entry.check(b"abcd"), Err(EntryMismatch::Size { expected: 3, got: 4 }));
+        assert_eq!(RegistryEntry::default().check(b"anything"), Ok(()), "nothing stated, nothing to compare");
     }
 
     #[test]

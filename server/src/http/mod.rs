@@ -505,33 +505,44 @@ async fn chart_of(
 impl StoreBackend {
     /// Opening a patient syncs them from the DMP in the background (professionals only: the
     /// VIHF names a professional), recorded in the audit trail; the stored results show at once.
-    async fn dmp_sync(&self, patient: PatientId, mode: AccessMode, record: &PatientRecord) -> Option<bioviewer_app::model::DmpSyncStatus> {
-        let dmp = self.dmp.as_ref()?;
-        let principal = self.principal.as_ref()?;
+    /// A password account is not offered a read the DMP would refuse: the page says why instead
+    /// of a sync status (`Requester::for_reading`).
+    async fn dmp_sync(
+        &self,
+        patient: PatientId,
+        mode: AccessMode,
+        record: &PatientRecord,
+    ) -> (Option<bioviewer_app::model::DmpSyncStatus>, Option<bioviewer_app::model::DmpRefusal>) {
+        let (Some(dmp), Some(principal)) = (self.dmp.as_ref(), self.principal.as_ref()) else { return (None, None) };
         let account = &principal.account;
-        if account.role == crate::access::Role::Professional
-            && let Some(requester) = crate::dmp::client::Requester::of_account(account)
-        {
-            let query = crate::dmp::client::PatientQuery {
-                ins: record.ins.clone(),
-                ins_oid: record.ins_root.clone(),
-                purpose: crate::dmp::vihf::PurposeOfUse::of(mode),
-            };
-            if dmp.start(patient, requester, query) {
-                let entry = crate::access::AuditEntry {
-                    actor: Some(account),
-                    patient: Some(patient),
-                    action: Some(Action::Sync),
-                    mode: Some(mode.as_str()),
-                    address: principal.address.as_deref(),
-                    detail: None,
-                };
-                if let Err(e) = self.access.record(entry).await {
-                    tracing::error!(error = %e, "audit of a DMP sync failed");
+        if account.role == crate::access::Role::Professional {
+            use crate::dmp::client::{ReadRefusal, Requester};
+            match Requester::for_reading(account, dmp.is_simulator()) {
+                Ok(requester) => {
+                    let query = crate::dmp::client::PatientQuery {
+                        ins: record.ins.clone(),
+                        ins_oid: record.ins_root.clone(),
+                        purpose: crate::dmp::vihf::PurposeOfUse::of(mode),
+                    };
+                    if dmp.start(patient, requester, query) {
+                        let entry = crate::access::AuditEntry {
+                            actor: Some(account),
+                            patient: Some(patient),
+                            action: Some(Action::Sync),
+                            mode: Some(mode.as_str()),
+                            address: principal.address.as_deref(),
+                            detail: None,
+                        };
+                        if let Err(e) = self.access.record(entry).await {
+                            tracing::error!(error = %e, "audit of a DMP sync failed");
+                        }
+                    }
                 }
+                Err(ReadRefusal::PasswordSignIn) => return (None, Some(bioviewer_app::model::DmpRefusal::PasswordSignIn)),
+                Err(ReadRefusal::NoProfessionalIdentity) => {}
             }
         }
-        dmp.state(patient).map(sync_status)
+        (dmp.state(patient).map(sync_status), None)
     }
 
     /// The gate of every backend method that touches a patient (decision + audit record).
@@ -658,7 +669,7 @@ impl Backend for StoreBackend {
         Box::pin(async move {
             let Some((id, mode)) = self.gate(&patient_id, Action::ViewPatient).await? else { return Ok(None) };
             let Some(patient) = self.store.patient(id).await.map_err(unavailable)? else { return Ok(None) };
-            let dmp_sync = self.dmp_sync(id, mode, &patient).await;
+            let (dmp_sync, dmp_refusal) = self.dmp_sync(id, mode, &patient).await;
             let documents = self.store.patient_documents(id).await.map_err(unavailable)?;
             // The history says which documents count: replaced versions, rejected ones.
             let history = patient_history(self.store.as_ref(), self.normaliser.clone(), id, UnitSystem::Si).await.map_err(|e| {
@@ -689,7 +700,7 @@ impl Backend for StoreBackend {
                 }
             }
             let may_link = self.principal.as_ref().is_some_and(|p| p.account.role == crate::access::Role::Professional);
-            Ok(Some(PatientDocuments { patient: patient_summary(patient, identifiers), linked, may_link, documents, dmp_sync }))
+            Ok(Some(PatientDocuments { patient: patient_summary(patient, identifiers), linked, may_link, documents, dmp_sync, dmp_refusal }))
         })
     }
 
