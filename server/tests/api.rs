@@ -2953,6 +2953,18 @@ async fn a_sync_by_ins_brings_the_whole_decade_ins_c_reports_included() {
     let stored = app.store.stored_cda_ids(wanted.iter().cloned().collect()).await.unwrap();
     assert_eq!(stored.len(), wanted.len(), "every one of the patient's documents is stored");
     assert!(pre_2021.iter().all(|id| stored.contains(id)), "the INS-C reports included");
+    // One record, one history: the INS-C era's reports are the patient's, current.
+    let patients = app.store.list_patients().await.unwrap();
+    assert_eq!(patients.len(), 1, "no second record for the INS-C");
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let history = app.history_json(&gp, &patients[0].id.to_string()).await;
+    let documents = history["documents"].as_array().unwrap();
+    assert_eq!(documents.len(), wanted.len());
+    let not_current: Vec<_> = documents.iter().filter(|d| d["status"] != "current" && d["status"] != "replaced").collect();
+    assert!(not_current.is_empty(), "{not_current:?}");
+    assert!(pre_2021.iter().all(|id| documents.iter().any(|d| d["cda_id"] == id.as_str() && d["status"] == "current")));
 }
 
 #[tokio::test]
