@@ -67,13 +67,13 @@ pub async fn load_chart(
     analyte: String,
     unit_system: UnitSystem,
     lang: Lang,
-    period: Period,
+    period: Option<Period>,
     from: Option<String>,
     to: Option<String>,
     with: Option<String>,
     width: Option<u32>,
 ) -> Result<String, AppError> {
-    let view = ChartView { period, from, to, with, width };
+    let view = ChartView { period: period.unwrap_or_default(), from, to, with, width };
     ssr::answer(async { ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, view).await?.ok_or(AppError::NotFound) }.await)
 }
 

@@ -374,7 +374,7 @@ messages! {
     To => "Au", "To";
     NoChart => "Aucune valeur numérique à tracer sur cette période.", "No numeric value to plot in this period.";
     // Trend chart and its controls (analyte page).
-    ChartReferenceRange => "valeurs de référence", "reference range";
+    ChartReferenceRange => "bande : valeurs de référence du laboratoire", "band: the laboratory's reference range";
     ChartTarget => "Cible", "Target";
     ChartRightAxis => "axe de droite", "right axis";
     PeriodHint => "jusqu'au dernier résultat", "up to the latest result";

@@ -311,8 +311,9 @@ fn marks_of<'p>(series: &'p Series, labs: &mut Vec<String>) -> Vec<Mark<'p>> {
     marks
 }
 
-/// A reference range of one laboratory over consecutive results of that laboratory with the
-/// same bounds: drawn from its first to its last result only.
+/// A reference range of one laboratory over consecutive results (in time, all laboratories
+/// together) of that laboratory with the same bounds: drawn from its first to its last result
+/// only, so another laboratory's results never sit on a range that is not theirs.
 #[derive(Debug, Clone, PartialEq)]
 struct Band {
     lab: usize,
@@ -322,23 +323,21 @@ struct Band {
     high: Option<f64>,
 }
 
-fn bands_of(marks: &[Mark<'_>], labs: usize) -> Vec<Band> {
+fn bands_of(marks: &[Mark<'_>]) -> Vec<Band> {
     let mut bands: Vec<Band> = Vec::new();
-    for lab in 0..labs {
-        let mut current: Option<Band> = None;
-        for m in marks.iter().filter(|m| m.lab == lab) {
-            let low = m.point.reference_low.as_ref().map(Decimal::to_f64);
-            let high = m.point.reference_high.as_ref().map(Decimal::to_f64);
-            match current.as_mut() {
-                Some(b) if b.low == low && b.high == high => b.last = m.epoch,
-                _ => {
-                    bands.extend(current.take());
-                    current = Some(Band { lab, first: m.epoch, last: m.epoch, low, high });
-                }
+    let mut current: Option<Band> = None;
+    for m in marks {
+        let low = m.point.reference_low.as_ref().map(Decimal::to_f64);
+        let high = m.point.reference_high.as_ref().map(Decimal::to_f64);
+        match current.as_mut() {
+            Some(b) if b.lab == m.lab && b.low == low && b.high == high => b.last = m.epoch,
+            _ => {
+                bands.extend(current.take());
+                current = Some(Band { lab: m.lab, first: m.epoch, last: m.epoch, low, high });
             }
         }
-        bands.extend(current);
     }
+    bands.extend(current);
     bands.retain(|b| b.low.is_some() || b.high.is_some());
     bands
 }
@@ -415,7 +414,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
     let wanted_ticks = (plot_height / 48.0).round() as usize;
 
     // Value axes: the values, the reference ranges shown and the target.
-    let bands = bands_of(&marks, labs.len());
+    let bands = bands_of(&marks);
     let to_f = |d: &Option<Decimal>| d.as_ref().map(Decimal::to_f64);
     let target = options.target.filter(|t| t.low.is_some() || t.high.is_some());
     let extent = marks
@@ -574,17 +573,23 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
     }
 
     // The legend, below the date labels: never over the data.
+    // One entry per laboratory: its colour, and its range's pattern when it has one.
     let mut entries: Vec<Entry> = Vec::new();
     for (lab, name) in labs.iter().enumerate() {
         let colour = rgb(PALETTE[lab % PALETTE.len()]);
-        let has_band = bands.iter().any(|b| b.lab == lab);
-        let swatch = if has_band {
+        let swatch = if bands.iter().any(|b| b.lab == lab) {
             format!(r#"<rect x="0" y="0" width="24" height="14" fill="url(#bv-band-{lab})" stroke="{colour}"/><circle cx="12" cy="7" r="4.5" fill="{colour}"/>"#)
         } else {
             format!(r#"<circle cx="12" cy="7" r="4.5" fill="{colour}"/>"#)
         };
-        let text = if has_band { format!("{name} · {}", Msg::ChartReferenceRange.text(lang)) } else { name.clone() };
-        entries.push(Entry { swatch, text, class: "bv-legend-lab" });
+        entries.push(Entry { swatch, text: name.clone(), class: "bv-legend-lab" });
+    }
+    if !bands.is_empty() {
+        entries.push(Entry {
+            swatch: format!(r#"<rect x="0" y="2" width="24" height="10" fill="none" stroke="{MUTED}"/>"#),
+            text: Msg::ChartReferenceRange.text(lang).to_string(),
+            class: "bv-legend-range",
+        });
     }
     if let Some(t) = target {
         let bound = |d: &Option<Decimal>| d.as_ref().map(|d| lang.decimal(&d.rounded(series.decimals)));
@@ -612,7 +617,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
     let start = left.min(16.0);
     let (mut x, mut row) = (start, 0.0);
     let mut legend = String::new();
-    let max_text = (width - 48.0) / (FONT * 0.6);
+    let max_text = (width - 60.0) / (FONT * 0.55);
     for e in &entries {
         let text: String = if e.text.chars().count() as f64 > max_text {
             e.text.chars().take(max_text as usize - 1).chain(['…']).collect()

@@ -225,7 +225,7 @@ pub fn AnalytePage() -> impl IntoView {
     }
     let chart = Resource::new(
         move || (patient(), analyte(), units(), lang.get(), view.get(), width.get()),
-        move |(p, a, u, l, v, w)| load_chart(p, a, u, l, v.period, v.from, v.to, v.with, w),
+        move |(p, a, u, l, v, w)| load_chart(p, a, u, l, Some(v.period), v.from, v.to, v.with, w),
     );
     let history = Resource::new(move || (patient(), units()), |(p, u)| load_history(p, u));
     let readout = RwSignal::new(String::new());
@@ -488,6 +488,9 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             let unit = lang.get().unit(unit.as_deref());
             if unit.is_empty() { String::new() } else { format!(" ({unit})") }
         }}</h2>
+        // Scrolls sideways on its own: a wide table must not widen the page (a phone would
+        // zoom the whole page out, chart included).
+        <div class="points-scroll">
         <table class="data" data-testid="points-table">
             <thead>
                 <tr>
@@ -502,5 +505,91 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             </thead>
             <tbody>{rows}</tbody>
         </table>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bioviewer_core::cda::CdaTime;
+
+    fn series(dates: &[&str]) -> Series {
+        let point = |d: &&str| Point {
+            time: Some(CdaTime::parse_hl7(d).unwrap()),
+            status: crate::model::PointStatus::Completed,
+            value: None,
+            display: None,
+            text: None,
+            comparator: None,
+            unit: None,
+            in_display_unit: true,
+            flag: None,
+            reference_low: None,
+            reference_high: None,
+            reference_text: None,
+            laboratory: None,
+            method: None,
+            sources: Vec::new(),
+            significant_change: None,
+            comparability: Default::default(),
+            derived: false,
+        };
+        Series {
+            analyte: "inr".into(),
+            name_fr: "INR".into(),
+            name_en: "INR".into(),
+            chapter: "haemostasis".into(),
+            loinc_seen: Vec::new(),
+            unit: None,
+            decimals: 1,
+            points: dates.iter().map(point).collect(),
+        }
+    }
+
+    fn view(query: &[(&str, &str)]) -> ChartView {
+        ChartView::from_query(|k| query.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn a_period_counts_back_from_the_latest_result_by_calendar_months() {
+        let s = series(&["20230105", "20240229", "20250228", "20250331"]);
+        let year = view(&[("period", "1y")]).window(&s);
+        assert_eq!(year.from, Some((2024, 3, 31)));
+        assert_eq!(year.apply(&s).points.len(), 2, "the last year: 28/02/2025 and 31/03/2025");
+        // 31 March minus one month is the last day of February.
+        assert_eq!(view(&[("period", "1m")]).window(&s).from, Some((2025, 2, 28)));
+        assert_eq!(view(&[("period", "5y")]).window(&s).apply(&s).points.len(), 4);
+        assert_eq!(view(&[]).window(&s), Window::default(), "all by default");
+    }
+
+    #[test]
+    fn custom_dates_narrow_the_period_and_undated_results_show_only_without_limits() {
+        let mut s = series(&["20240105", "20240610", "20250301"]);
+        s.points[1].time = None;
+        assert_eq!(Window::default().apply(&s).points.len(), 3);
+        let w = view(&[("from", "2024-01-05"), ("to", "2024-12-31")]).window(&s);
+        assert_eq!(w.apply(&s).points.len(), 1, "inclusive bounds; the undated result is left out");
+        let both = view(&[("period", "5y"), ("from", "2025-01-01")]).window(&s);
+        assert_eq!(both.from, Some((2025, 1, 1)), "the later of the two starts");
+    }
+
+    #[test]
+    fn a_malformed_url_is_ignored_and_never_written_back_into_a_link() {
+        let v = view(&[("period", "forever"), ("from", "yesterday"), ("to", "2024-13-45"), ("with", "\"><script>")]);
+        assert_eq!(v, ChartView::default());
+        let v = view(&[("period", "6m"), ("with", "egfr_ckd_epi_2021"), ("from", "2024-01-01")]);
+        assert_eq!(v.query(UnitSystem::Conventional), "?units=conventional&period=6m&from=2024-01-01&with=egfr_ckd_epi_2021");
+        assert_eq!(ChartView::default().query(UnitSystem::Si), "");
+    }
+
+    #[test]
+    fn the_usual_partner_is_offered_when_the_patient_has_it() {
+        assert_eq!(partner("creatinine", &["urea", "egfr_mdrd", "egfr_ckd_epi_2021"]), Some("egfr_ckd_epi_2021"));
+        assert_eq!(partner("egfr_mdrd", &["creatinine"]), Some("creatinine"));
+        assert_eq!(partner("haemoglobin", &["ferritin"]), Some("ferritin"));
+        assert_eq!(partner("ferritin", &["haemoglobin"]), Some("haemoglobin"));
+        assert_eq!(partner("haemoglobin", &["urea"]), None);
+        assert_eq!(partner("tsh", &["ft4"]), None);
     }
 }

@@ -264,7 +264,33 @@ fn each_laboratorys_range_spans_only_its_own_dates_and_is_drawn_distinctly() {
     assert!(svg.contains("fill=\"url(#bv-band-0)\"") && svg.contains("fill=\"url(#bv-band-1)\""), "each its own pattern");
     assert!(svg.contains("<pattern id=\"bv-band-1\"") && svg.contains("patternTransform=\"rotate(45)\""), "the second one hatched");
     assert_eq!(svg.matches("class=\"bv-legend-lab\"").count(), 2, "a legend entry each");
-    assert!(svg.contains("Lab A · valeurs de référence"));
+    assert!(svg.contains("class=\"bv-legend-range\""), "the legend says what a band is");
+}
+
+#[test]
+fn a_laboratorys_range_stops_where_another_laboratorys_results_are() {
+    let series = made(
+        "x",
+        1,
+        &[
+            ("20200105", "4.1", "Lab A", Some("3.5"), Some("5.0")),
+            ("20200605", "4.3", "Lab A", Some("3.5"), Some("5.0")),
+            ("20210105", "4.6", "Lab B", Some("3.4"), Some("5.2")),
+            ("20220105", "4.4", "Lab A", Some("3.5"), Some("5.0")),
+            ("20230105", "4.4", "Lab A", Some("3.5"), Some("5.0")),
+        ],
+    );
+    let svg = draw(&series);
+    let labs = attrs(&svg, "bv-band", "data-lab");
+    let from: Vec<i64> = attrs(&svg, "bv-band", "data-from").iter().map(|t| t.parse().unwrap()).collect();
+    let to: Vec<i64> = attrs(&svg, "bv-band", "data-to").iter().map(|t| t.parse().unwrap()).collect();
+    assert_eq!(labs, ["Lab A", "Lab B", "Lab A"]);
+    let b = epoch("20210105");
+    for (lab, (f, t)) in labs.iter().zip(from.iter().zip(&to)) {
+        if lab == "Lab A" {
+            assert!(!(*f..=*t).contains(&b), "Lab A's range is not drawn over Lab B's result");
+        }
+    }
 }
 
 #[test]
