@@ -433,7 +433,12 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
     let label_width = |a: &ValueAxis| a.ticks.iter().map(|v| text_width(&a.label(*v, lang), FONT)).fold(0.0, f64::max);
     let left = 10.0 + label_width(&axis) + 8.0;
     let right = right_axis.as_ref().map_or(16.0, |a| 10.0 + label_width(a) + 8.0);
-    let top = 34.0;
+    // The axis titles above the plot, side by side, or the right one on a line of its own when
+    // both do not fit (a phone).
+    let titles_fit = overlay.as_ref().is_none_or(|(o, _)| {
+        text_width(&axis_title(series, lang), TITLE_FONT) + text_width(&axis_title(o, lang), TITLE_FONT) + 24.0 <= width - 16.0
+    });
+    let top = if titles_fit { 34.0 } else { 52.0 };
     let plot_width = (width - left - right).max(100.0);
 
     // Time: the data's span, padded so no point sits on the frame.
@@ -468,7 +473,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             escape(&axis.label(*v, lang))
         );
     }
-    let _ = write!(body, r#"<text class="bv-axis-title" x="{left:.1}" y="{:.1}" font-size="{TITLE_FONT}" font-weight="600" fill="{INK}">{}</text>"#, top - 12.0, escape(&axis_title(series, lang)));
+    let _ = write!(body, r#"<text class="bv-axis-title" x="{left:.1}" y="{:.1}" font-size="{TITLE_FONT}" font-weight="600" fill="{INK}">{}</text>"#, if titles_fit { top - 12.0 } else { top - 30.0 }, escape(&axis_title(series, lang)));
     if let (Some((o, _)), Some(ra)) = (overlay.as_ref(), right_axis.as_ref()) {
         let _ = write!(body, r#"<g class="bv-right-axis">"#);
         for v in &ra.ticks {
@@ -603,6 +608,14 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             swatch: format!(r#"<rect x="0" y="0" width="24" height="14" fill="url(#bv-target)" stroke="{TARGET}" stroke-dasharray="4 2"/>"#),
             text: format!("{} {range}", Msg::ChartTarget.text(lang)),
             class: "bv-legend-target",
+        });
+    }
+    // A second analyte asked for but without a result in the period: said, not silently absent.
+    if let Some(o) = options.overlay.filter(|o| o.analyte != series.analyte && overlay.is_none()) {
+        entries.push(Entry {
+            swatch: format!(r#"<line x1="0" y1="7" x2="24" y2="7" stroke="{OVERLAY}" stroke-width="2" stroke-dasharray="6 4"/>"#),
+            text: format!("{}{} {}", series_name(o, lang), if lang == Lang::Fr { " :" } else { ":" }, Msg::NoPointsInPeriod.text(lang)),
+            class: "bv-legend-overlay",
         });
     }
     if let Some((o, _)) = overlay.as_ref() {

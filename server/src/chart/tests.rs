@@ -344,7 +344,22 @@ fn a_second_analyte_gets_its_own_right_axis_style_and_legend_entry() {
     assert_eq!(overlay_points, plottable, "every eGFR point focusable");
     assert!(svg.contains("eGFR (CKD-EPI 2021) (right axis)"), "its legend entry");
     assert!(svg.contains("aria-label=\"eGFR (CKD-EPI 2021) "), "its points say which analyte they are");
+    // On a phone the two titles do not overlap: the right one goes under the left one.
+    let phone = render(&creatinine, Lang::En, &ChartOptions { width: 360, overlay: Some(&egfr), ..Default::default() }).unwrap();
+    let left_y: f64 = attrs(&phone, "bv-axis-title", "y")[0].parse().unwrap();
+    let right_y: f64 = attrs(&phone, "bv-axis-title-right", "y")[0].parse().unwrap();
+    assert!(right_y - left_y >= TITLE_FONT, "{left_y} {right_y}");
     // The same analyte twice is not an overlay.
     let same = render(&creatinine, Lang::En, &ChartOptions { overlay: Some(&creatinine), ..Default::default() }).unwrap();
     assert!(!same.contains("bv-right-axis"));
+}
+
+#[test]
+fn a_second_analyte_without_a_result_in_the_period_is_said_not_silently_dropped() {
+    let inr = made("inr", 1, &[("20240105", "2.1", "A", None, None), ("20240611", "3.4", "A", None, None)]);
+    let mut haemoglobin = made("haemoglobin", 1, &[]);
+    haemoglobin.name_en = "Haemoglobin".into();
+    let svg = render(&inr, Lang::En, &ChartOptions { overlay: Some(&haemoglobin), ..Default::default() }).unwrap();
+    assert!(!svg.contains("bv-right-axis"));
+    assert!(svg.contains("Haemoglobin: No result in this period."), "the legend says so");
 }
