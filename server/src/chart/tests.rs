@@ -111,6 +111,14 @@ fn plot_box(svg: &str) -> (f64, f64, f64, f64) {
     (x, y, w, h)
 }
 
+/// Each reference range drawn: (laboratory, first result, last result).
+fn bands(svg: &str) -> Vec<(String, i64, i64)> {
+    let labs = attrs(svg, "bv-band", "data-lab");
+    let from = attrs(svg, "bv-band", "data-from");
+    let to = attrs(svg, "bv-band", "data-to");
+    labs.into_iter().zip(from.iter().zip(&to)).map(|(l, (f, t))| (l, f.parse().unwrap(), t.parse().unwrap())).collect()
+}
+
 fn epoch(date: &str) -> i64 {
     CdaTime::parse_hl7(date).unwrap().epoch_seconds()
 }
@@ -255,12 +263,11 @@ fn each_laboratorys_range_spans_only_its_own_dates_and_is_drawn_distinctly() {
         ],
     );
     let svg = draw(&series);
-    let labs = attrs(&svg, "bv-band", "data-lab");
-    let from: Vec<i64> = attrs(&svg, "bv-band", "data-from").iter().map(|t| t.parse().unwrap()).collect();
-    let to: Vec<i64> = attrs(&svg, "bv-band", "data-to").iter().map(|t| t.parse().unwrap()).collect();
-    assert_eq!(labs, ["Lab A", "Lab B"]);
-    assert_eq!((from[0], to[0]), (epoch("20200105"), epoch("20210105")), "Lab A's range over Lab A's results only");
-    assert_eq!((from[1], to[1]), (epoch("20220105"), epoch("20230105")), "Lab B's range over Lab B's results only");
+    assert_eq!(
+        bands(&svg),
+        [("Lab A".to_string(), epoch("20200105"), epoch("20210105")), ("Lab B".to_string(), epoch("20220105"), epoch("20230105"))],
+        "each laboratory's range over its own results only"
+    );
     assert!(svg.contains("fill=\"url(#bv-band-0)\"") && svg.contains("fill=\"url(#bv-band-1)\""), "each its own pattern");
     assert!(svg.contains("<pattern id=\"bv-band-1\"") && svg.contains("patternTransform=\"rotate(45)\""), "the second one hatched");
     assert_eq!(svg.matches("class=\"bv-legend-lab\"").count(), 2, "a legend entry each");
@@ -280,15 +287,12 @@ fn a_laboratorys_range_stops_where_another_laboratorys_results_are() {
             ("20230105", "4.4", "Lab A", Some("3.5"), Some("5.0")),
         ],
     );
-    let svg = draw(&series);
-    let labs = attrs(&svg, "bv-band", "data-lab");
-    let from: Vec<i64> = attrs(&svg, "bv-band", "data-from").iter().map(|t| t.parse().unwrap()).collect();
-    let to: Vec<i64> = attrs(&svg, "bv-band", "data-to").iter().map(|t| t.parse().unwrap()).collect();
-    assert_eq!(labs, ["Lab A", "Lab B", "Lab A"]);
+    let drawn = bands(&draw(&series));
+    assert_eq!(drawn.iter().map(|b| b.0.as_str()).collect::<Vec<_>>(), ["Lab A", "Lab B", "Lab A"]);
     let b = epoch("20210105");
-    for (lab, (f, t)) in labs.iter().zip(from.iter().zip(&to)) {
+    for (lab, first, last) in &drawn {
         if lab == "Lab A" {
-            assert!(!(*f..=*t).contains(&b), "Lab A's range is not drawn over Lab B's result");
+            assert!(!(*first..=*last).contains(&b), "Lab A's range is not drawn over Lab B's result");
         }
     }
 }
