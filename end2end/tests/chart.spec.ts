@@ -119,6 +119,9 @@ test("time presets filter the chart and the table together, stay in the URL and 
   const rows = page.getByTestId("points-table").locator("tbody tr");
   const all = await marks.count();
   await expect(page.getByTestId("period-all")).toHaveAttribute("aria-current", "page");
+  // Presets count back from the latest result, and the page says from which.
+  const latestShown = (await rows.first().locator("td").first().textContent())!.slice(0, 10);
+  await expect(page.getByTestId("period-hint")).toHaveText(`(jusqu'au dernier résultat, ${latestShown})`);
   // The table's dates (dd/mm/yyyy) as yyyymmdd numbers; the rows of the year up to the latest.
   const days = async () =>
     (await rows.locator("td:first-child").allTextContents()).map((t) => {

@@ -270,7 +270,19 @@ pub fn AnalytePage() -> impl IntoView {
                     let current = move || (view.read().period == period && view.read().from.is_none() && view.read().to.is_none()).then_some("page");
                     view! { <a class="period" href=target aria-current=current data-testid=format!("period-{}", period.code())>{tr(period.label())}</a> }
                 }).collect_view()}
-                <span class="muted">{move || format!("({})", Msg::PeriodHint.text(lang.get()))}</span>
+                // Presets count back from the latest result, not from today: the page says which.
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let wanted = analyte();
+                        let latest = history.await.ok().and_then(|h| {
+                            h.series.iter().find(|s| s.analyte == wanted).and_then(|s| s.points.iter().filter_map(|p| p.time).max_by_key(|t| t.epoch_seconds()))
+                        });
+                        latest.map(|t| {
+                            let iso: String = t.to_string().chars().take(10).collect();
+                            view! { <span class="muted" data-testid="period-hint">{move || format!("({}, {})", Msg::PeriodHint.text(lang.get()), format_datetime(lang.get(), &iso))}</span> }
+                        })
+                    })}
+                </Suspense>
             </nav>
             <div class="toolbar">
                 <label for="zoom-from">{tr(Msg::From)}</label>
