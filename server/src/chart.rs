@@ -36,7 +36,7 @@ const FONT: f64 = 12.5;
 const TITLE_FONT: f64 = 13.5;
 /// A reference range is never drawn narrower than this (a single point's range would otherwise
 /// be a thin vertical bar that reads as an event).
-const MIN_BAND: f64 = 14.0;
+const MIN_BAND: f64 = 22.0;
 const WIDTH_RANGE: (u32, u32) = (320, 1600);
 const DAY: i64 = 86_400;
 
@@ -238,13 +238,14 @@ struct ValueAxis {
 /// "15,000"; the range is extended to whole steps so the top and bottom are labelled.
 fn value_axis(lo: f64, hi: f64, wanted: usize, decimals: usize) -> ValueAxis {
     let (mut lo, mut hi) = (lo, hi);
+    // An axis of values that are never negative does not go below zero.
+    let positive = lo >= 0.0;
     if hi - lo < f64::EPSILON * hi.abs().max(1.0) {
         let pad = if hi.abs() > 0.0 { hi.abs() * 0.1 } else { 1.0 };
         lo -= pad;
         hi += pad;
     }
     let pad = (hi - lo) * 0.05;
-    let positive = lo >= 0.0;
     lo -= pad;
     hi += pad;
     if positive && lo < 0.0 {

@@ -245,6 +245,10 @@ fn value_labels_have_the_analytes_precision_never_15_000_for_15() {
     assert!(labels.iter().any(|l| l.contains(',')), "{labels:?}");
     assert!(labels.iter().all(|l| l.split(',').nth(1).is_none_or(|d| d.len() == 1)), "one decimal at most: {labels:?}");
     // A whole-number analyte never gets a decimal, however flat.
+    // Values that are all zero: an axis from zero, not from minus one.
+    let zero = made("x", 1, &[("20240105", "0", "A", None, None), ("20240611", "0", "A", None, None)]);
+    let labels = texts(&draw(&zero), "bv-ytick");
+    assert!(labels.iter().all(|l| !l.starts_with('-')), "{labels:?}");
     let flat = made("x", 0, &[("20240105", "61", "A", None, None), ("20240611", "62", "A", None, None)]);
     let labels = texts(&draw(&flat), "bv-ytick");
     assert!(labels.iter().all(|l| !l.contains(',')), "{labels:?}");

@@ -416,6 +416,7 @@ async fn chart_of(
     let window = view.window(series);
     let shown = window.apply(series);
     let overlay = view.with.as_deref().filter(|w| *w != analyte).and_then(|w| history.series.iter().find(|s| s.analyte == w)).map(|s| window.apply(s));
+    // No treatment target yet: per-patient targets will be passed here (`chart::Target`).
     let options = crate::chart::ChartOptions { width: view.width.unwrap_or(900), target: None, overlay: overlay.as_ref() };
     match crate::chart::render(&shown, lang, &options) {
         Ok(svg) => Ok(Some(svg)),
