@@ -7,6 +7,8 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
+/// The analyte page's view, which the chart server function and the SVG route take.
+pub use crate::pages::{ChartView, Period, Window};
 use crate::model::{AccessLog, AdminOverview, DocumentView, History, PatientDocuments, PatientSummary, UnitSystem, Viewer};
 
 /// Errors a server function reports to the interface. Messages are for logs; the interface shows
@@ -58,20 +60,24 @@ pub async fn load_history(patient_id: String, unit_system: UnitSystem) -> Result
     )
 }
 
-/// The trend chart of one analyte as SVG (drawn on the server), zoomed to `from`..`to`
-/// (ISO dates, inclusive) when given.
+/// The trend chart of one analyte as SVG (drawn on the server), over the period and dates of
+/// the page's view ([`ChartView`]), with a second analyte when `with` names one,
+/// drawn for a container `width` CSS pixels wide (a default when unknown).
+#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/sfn", endpoint = "load_chart")]
 pub async fn load_chart(
     patient_id: String,
     analyte: String,
     unit_system: UnitSystem,
     lang: Lang,
+    period: Option<Period>,
     from: Option<String>,
     to: Option<String>,
+    with: Option<String>,
+    width: Option<u32>,
 ) -> Result<String, AppError> {
-    ssr::answer(
-        async { ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, from, to).await?.ok_or(AppError::NotFound) }.await,
-    )
+    let view = ChartView { period: period.unwrap_or_default(), from, to, with, width };
+    ssr::answer(async { ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, view).await?.ok_or(AppError::NotFound) }.await)
 }
 
 /// One document of the patient, with its narrative and attachments.
@@ -162,8 +168,7 @@ pub mod ssr {
             analyte: String,
             unit_system: UnitSystem,
             lang: crate::i18n::Lang,
-            from: Option<String>,
-            to: Option<String>,
+            view: super::ChartView,
         ) -> BackendFuture<'_, Option<String>>;
         fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
         fn viewer(&self) -> BackendFuture<'_, Option<Viewer>>;

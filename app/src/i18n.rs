@@ -420,6 +420,22 @@ messages! {
     From => "Du", "From";
     To => "Au", "To";
     NoChart => "Aucune valeur numérique à tracer sur cette période.", "No numeric value to plot in this period.";
+    // Trend chart and its controls (analyte page).
+    ChartReferenceRange => "bande : valeurs de référence du laboratoire", "band: the laboratory's reference range";
+    ChartTarget => "Cible", "Target";
+    ChartRightAxis => "axe de droite", "right axis";
+    PeriodHint => "jusqu'au dernier résultat", "up to the latest result";
+    PeriodOneMonth => "1 mois", "1 month";
+    PeriodSixMonths => "6 mois", "6 months";
+    PeriodOneYear => "1 an", "1 year";
+    PeriodFiveYears => "5 ans", "5 years";
+    PeriodAll => "Tout", "All";
+    CompareWith => "Comparer avec", "Compare with";
+    CompareNone => "aucune autre analyse", "no other test";
+    CompareApply => "Afficher", "Show";
+    ShowWith => "Afficher avec", "Show with";
+    HideOverlay => "Retirer la seconde analyse", "Remove the second test";
+    NoPointsInPeriod => "Aucun résultat sur cette période.", "No result in this period.";
     Points => "Tous les résultats", "All results";
     Date => "Date", "Date";
     Value => "Valeur", "Value";

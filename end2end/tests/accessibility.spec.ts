@@ -59,6 +59,15 @@ test("the main views have no serious or critical accessibility violation, in bot
   await expect(page.locator("html")).toHaveAttribute("lang", "en");
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, "analyte-en");
+
+  // With a period and a second analyte on its own axis (the chart's controls and legend).
+  await page.getByTestId("compare-with").selectOption("haemoglobin");
+  await expect(page).toHaveURL(/with=haemoglobin/);
+  await page.getByTestId("period-5y").click();
+  await expect(page).toHaveURL(/period=5y/);
+  await expect(page.getByTestId("chart").locator("g.bv-right-axis")).toHaveCount(1);
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "analyte-overlay-en");
 });
 
 test.describe("access pages", () => {

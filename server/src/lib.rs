@@ -2,7 +2,7 @@
 //!
 //! Module map:
 //! - [`access`]: accounts, sessions, care relationships, break-the-glass, the audit trail.
-//! - [`chart`]: trend charts as SVG (plotters), drawn on the server.
+//! - [`chart`]: trend charts as SVG, drawn on the server.
 //! - [`cli`]: the `bioviewer` command line (serve, import, parse).
 //! - [`config`]: settings from flags and `BIOVIEWER_*` variables.
 //! - [`dmp`]: the DMP adapter: the signed VIHF (SAML 2.0) so far.

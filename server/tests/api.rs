@@ -3013,3 +3013,37 @@ fn walk_files(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+// --- trend charts: the view in the URL (issue 15, charts) ------------------------------------
+
+/// The chart's view comes from the URL: each part is checked before use, and the second analyte
+/// is read from the same patient's history only.
+#[tokio::test]
+async fn a_chart_url_cannot_bring_in_another_patients_analyte_or_an_unbounded_drawing() {
+    let t = two_patients().await;
+    let session = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let chart = |query: &str| format!("/api/patients/{}/analytes/creatinine/chart.svg{query}", t.a);
+    let view_box_width = |svg: &str| -> u32 {
+        let start = svg.find("viewBox=\"0 0 ").expect("a viewBox") + "viewBox=\"0 0 ".len();
+        svg[start..].split(' ').next().unwrap().parse().unwrap()
+    };
+    // Patient A (diabetes) has creatinine and no urea; patient B (kidney disease) has urea.
+    let (status, own) = t.app.get_with(Some(&session), &chart("?with=urea&lang=en")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!own.contains("bv-right-axis") && !own.contains("Urea"), "B's analyte is not drawn on A's chart");
+    // A second analyte A has is drawn on its own axis.
+    let (_, with_potassium) = t.app.get_with(Some(&session), &chart("?with=potassium&lang=en")).await;
+    assert!(with_potassium.contains("bv-right-axis"), "A's own second analyte");
+    // A malformed view is ignored, never echoed.
+    let (status, odd) = t.app.get_with(Some(&session), &chart("?with=%3Cscript%3E&period=forever&from=yesterday")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!odd.contains("<script") && !odd.contains("bv-right-axis"));
+    // The width is bounded: no drawing of a million pixels, none too narrow to read.
+    let (_, wide) = t.app.get_with(Some(&session), &chart("?width=1000000")).await;
+    assert_eq!(view_box_width(&wide), 1600);
+    let (_, narrow) = t.app.get_with(Some(&session), &chart("?width=10")).await;
+    assert_eq!(view_box_width(&narrow), 320);
+    let (_, phone) = t.app.get_with(Some(&session), &chart("?width=360&period=6m")).await;
+    assert_eq!(view_box_width(&phone), 360);
+    assert!(phone.matches("class=\"bv-point\"").count() < own.matches("class=\"bv-point\"").count(), "six months of a year of results");
+}

@@ -1,30 +1,231 @@
 //! One analyte: the trend chart (SVG drawn on the server) and every result with its sources.
+//!
+//! What the chart and the table show is in the URL (`?period=1y&with=ferritin&from=&to=`), so
+//! Back and reload keep it, and the chart and the table under it always show the same results:
+//! both filter through [`ChartView::window`].
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
 
 use crate::api::{load_chart, load_history};
 use crate::components::{DocumentLabels, flag_label, format_datetime, not_converted_text, point_text, rule_text};
 use crate::i18n::{Lang, Msg, tr, use_lang};
-use crate::model::{Series, UnitSystem};
+use crate::model::{Point, Series, UnitSystem};
+
+/// A time preset, counted back from the series' latest result (so that an old record still
+/// shows its last year rather than an empty chart; the page says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Period {
+    OneMonth,
+    SixMonths,
+    OneYear,
+    FiveYears,
+    #[default]
+    All,
+}
+
+impl Period {
+    pub const ALL: [Period; 5] = [Period::OneMonth, Period::SixMonths, Period::OneYear, Period::FiveYears, Period::All];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Period::OneMonth => "1m",
+            Period::SixMonths => "6m",
+            Period::OneYear => "1y",
+            Period::FiveYears => "5y",
+            Period::All => "all",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Period> {
+        Period::ALL.into_iter().find(|p| p.code() == code)
+    }
+
+    fn months(self) -> Option<i64> {
+        match self {
+            Period::OneMonth => Some(1),
+            Period::SixMonths => Some(6),
+            Period::OneYear => Some(12),
+            Period::FiveYears => Some(60),
+            Period::All => None,
+        }
+    }
+
+    fn label(self) -> Msg {
+        match self {
+            Period::OneMonth => Msg::PeriodOneMonth,
+            Period::SixMonths => Msg::PeriodSixMonths,
+            Period::OneYear => Msg::PeriodOneYear,
+            Period::FiveYears => Msg::PeriodFiveYears,
+            Period::All => Msg::PeriodAll,
+        }
+    }
+}
+
+/// A calendar date (year, month, day) as the laboratory wrote it.
+type Day = (u16, u8, u8);
+
+fn day_of(point: &Point) -> Option<Day> {
+    point.time.map(|t| (t.year, t.month.unwrap_or(1), t.day.unwrap_or(1)))
+}
+
+fn parse_day(iso: &str) -> Option<Day> {
+    let t = bioviewer_core::cda::CdaTime::parse_iso(iso.trim())?;
+    Some((t.year, t.month?, t.day?))
+}
+
+/// The dates whose results are shown, both inclusive; `None` is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Window {
+    pub from: Option<Day>,
+    pub to: Option<Day>,
+}
+
+impl Window {
+    /// A result without a date is shown only when nothing limits the dates.
+    pub fn contains(&self, point: &Point) -> bool {
+        match day_of(point) {
+            Some(day) => self.from.is_none_or(|f| day >= f) && self.to.is_none_or(|t| day <= t),
+            None => self.from.is_none() && self.to.is_none(),
+        }
+    }
+
+    /// The series with only the results inside the window (the chart and the table draw this).
+    pub fn apply(&self, series: &Series) -> Series {
+        Series { points: series.points.iter().filter(|p| self.contains(p)).cloned().collect(), ..series.clone() }
+    }
+}
+
+/// What the analyte page shows, read from its URL and sent to the chart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct ChartView {
+    pub period: Period,
+    /// ISO dates of a custom range, intersected with the period.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// A second analyte on its own axis.
+    pub with: Option<String>,
+    /// The width the chart is shown at, in CSS pixels (measured by the page).
+    pub width: Option<u32>,
+}
+
+fn is_analyte_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl ChartView {
+    /// Reads the view from query parameters, dropping what is not well formed (so nothing from
+    /// the URL is ever written back into a link unchecked).
+    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> ChartView {
+        ChartView {
+            period: get("period").as_deref().and_then(Period::from_code).unwrap_or_default(),
+            from: get("from").filter(|d| parse_day(d).is_some()),
+            to: get("to").filter(|d| parse_day(d).is_some()),
+            with: get("with").filter(|a| is_analyte_id(a)),
+            width: None,
+        }
+    }
+
+    /// The dates shown: the period counted back from the series' latest dated result,
+    /// intersected with the custom range.
+    pub fn window(&self, series: &Series) -> Window {
+        let latest = series.points.iter().filter_map(day_of).max();
+        let from_period = self.period.months().zip(latest).map(|(months, (y, m, d))| {
+            let index = i64::from(y) * 12 + i64::from(m) - 1 - months;
+            let (y, m) = (index.div_euclid(12), (index.rem_euclid(12) + 1) as u8);
+            let last_day = match m {
+                2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            (y.clamp(0, 9999) as u16, m, d.min(last_day))
+        });
+        let custom_from = self.from.as_deref().and_then(parse_day);
+        Window { from: from_period.max(custom_from), to: self.to.as_deref().and_then(parse_day) }
+    }
+
+    /// The query string of this view (without the width, which is the reader's screen).
+    fn query(&self, units: UnitSystem) -> String {
+        let mut parts = Vec::new();
+        if units == UnitSystem::Conventional {
+            parts.push("units=conventional".to_string());
+        }
+        if self.period != Period::All {
+            parts.push(format!("period={}", self.period.code()));
+        }
+        for (key, value) in [("from", &self.from), ("to", &self.to), ("with", &self.with)] {
+            if let Some(value) = value {
+                parts.push(format!("{key}={value}"));
+            }
+        }
+        if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    }
+}
+
+/// The analyte usually read beside this one: creatinine with eGFR (the patient's first eGFR
+/// series, CKD-EPI 2021 first), haemoglobin with ferritin.
+fn partner<'a>(analyte: &str, available: &[&'a str]) -> Option<&'a str> {
+    const EGFR: [&str; 3] = ["egfr_ckd_epi_2021", "egfr_ckd_epi_2009", "egfr_mdrd"];
+    let wanted: &[&str] = match analyte {
+        "creatinine" => &EGFR,
+        a if EGFR.contains(&a) => &["creatinine"],
+        "haemoglobin" => &["ferritin"],
+        "ferritin" => &["haemoglobin"],
+        _ => &[],
+    };
+    wanted.iter().find_map(|w| available.iter().find(|a| *a == w).copied())
+}
+
+/// Widths are asked in steps, so a few pixels of resizing do not redraw the chart.
+const WIDTH_STEP: i32 = 40;
 
 #[component]
 pub fn AnalytePage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let lang = use_lang();
+    let navigate = use_navigate();
     // The unit system the cumulative table was in when the analyte was opened.
     let units = move || {
         if query.read().get("units").as_deref() == Some("conventional") { UnitSystem::Conventional } else { UnitSystem::Si }
     };
     let patient = move || params.read().get("id").unwrap_or_default();
     let analyte = move || params.read().get("analyte").unwrap_or_default();
-    let from = RwSignal::new(String::new());
-    let to = RwSignal::new(String::new());
-    let optional = |s: String| (!s.is_empty()).then_some(s);
+    let view = Memo::new(move |_| {
+        let query = query.read();
+        ChartView::from_query(|key| query.get(key))
+    });
+    let href = move |change: &dyn Fn(&mut ChartView)| {
+        let mut v = view.get();
+        change(&mut v);
+        format!("/patients/{}/analytes/{}{}", patient(), analyte(), v.query(units()))
+    };
+    // The width the chart is shown at: unknown on the server (a default is drawn), measured once
+    // the page runs in the browser and again when the window is resized.
+    let width = RwSignal::new(None::<u32>);
+    let frame = NodeRef::<leptos::html::Div>::new();
+    let measure = move || {
+        if let Some(div) = frame.get_untracked() {
+            let w = div.client_width();
+            if w > 0 {
+                let stepped = Some((w / WIDTH_STEP * WIDTH_STEP).max(WIDTH_STEP) as u32);
+                if width.get_untracked() != stepped {
+                    width.set(stepped);
+                }
+            }
+        }
+    };
+    Effect::new(move |_| measure());
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::resize, move |_| measure());
+        on_cleanup(move || handle.remove());
+    }
     let chart = Resource::new(
-        move || (patient(), analyte(), units(), lang.get(), from.get(), to.get()),
-        move |(p, a, u, l, f, t)| load_chart(p, a, u, l, optional(f), optional(t)),
+        move || (patient(), analyte(), units(), lang.get(), view.get(), width.get()),
+        move |(p, a, u, l, v, w)| load_chart(p, a, u, l, Some(v.period), v.from, v.to, v.with, w),
     );
     let history = Resource::new(move || (patient(), units()), |(p, u)| load_history(p, u));
     let readout = RwSignal::new(String::new());
@@ -39,6 +240,12 @@ pub fn AnalytePage() -> impl IntoView {
             readout.set(label);
         }
     };
+    let go = {
+        let navigate = navigate.clone();
+        move |url: String| navigate(&url, Default::default())
+    };
+    let go_from = go.clone();
+    let go_to = go;
     view! {
         <section class="page">
             <p class="breadcrumb"><a href=move || format!("/patients/{}/results{}", patient(), if units() == UnitSystem::Conventional { "?units=conventional" } else { "" })>{tr(Msg::BackToResults)}</a></p>
@@ -56,17 +263,58 @@ pub fn AnalytePage() -> impl IntoView {
             </Suspense>
             <h2>{tr(Msg::Trend)}</h2>
             <p class="intro">{tr(Msg::TrendIntro)}</p>
+            <nav class="toolbar periods" aria-label=move || Msg::Period.text(lang.get()) data-testid="periods">
+                <span class="label">{tr(Msg::Period)}</span>
+                {Period::ALL.into_iter().map(|period| {
+                    let target = move || href(&move |v: &mut ChartView| { v.period = period; v.from = None; v.to = None; });
+                    let current = move || (view.read().period == period && view.read().from.is_none() && view.read().to.is_none()).then_some("page");
+                    view! { <a class="period" href=target aria-current=current data-testid=format!("period-{}", period.code())>{tr(period.label())}</a> }
+                }).collect_view()}
+                // Presets count back from the latest result, not from today: the page says which.
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let wanted = analyte();
+                        let latest = history.await.ok().and_then(|h| {
+                            h.series.iter().find(|s| s.analyte == wanted).and_then(|s| s.points.iter().filter_map(|p| p.time).max_by_key(|t| t.epoch_seconds()))
+                        });
+                        latest.map(|t| {
+                            let iso: String = t.to_string().chars().take(10).collect();
+                            view! { <span class="muted" data-testid="period-hint">{move || format!("({}, {})", Msg::PeriodHint.text(lang.get()), format_datetime(lang.get(), &iso))}</span> }
+                        })
+                    })}
+                </Suspense>
+            </nav>
             <div class="toolbar">
                 <label for="zoom-from">{tr(Msg::From)}</label>
-                <input id="zoom-from" type="date" data-testid="zoom-from" on:change=move |ev| from.set(event_target_value(&ev))/>
+                <input id="zoom-from" type="date" data-testid="zoom-from" prop:value=move || view.read().from.clone().unwrap_or_default()
+                    on:change=move |ev| { let d = event_target_value(&ev); go_from(href(&move |v: &mut ChartView| v.from = Some(d.clone()).filter(|d| !d.is_empty()))) }/>
                 <label for="zoom-to">{tr(Msg::To)}</label>
-                <input id="zoom-to" type="date" data-testid="zoom-to" on:change=move |ev| to.set(event_target_value(&ev))/>
+                <input id="zoom-to" type="date" data-testid="zoom-to" prop:value=move || view.read().to.clone().unwrap_or_default()
+                    on:change=move |ev| { let d = event_target_value(&ev); go_to(href(&move |v: &mut ChartView| v.to = Some(d.clone()).filter(|d| !d.is_empty()))) }/>
             </div>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let wanted = analyte();
+                    history.await.ok().map(|h| {
+                        let mut others: Vec<(String, String, String)> = h
+                            .series
+                            .iter()
+                            .filter(|s| s.analyte != wanted)
+                            .map(|s| (s.analyte.clone(), s.name_fr.clone(), s.name_en.clone()))
+                            .collect();
+                        others.sort_by(|a, b| a.1.cmp(&b.1));
+                        let ids: Vec<&str> = others.iter().map(|o| o.0.as_str()).collect();
+                        let suggestion = partner(&wanted, &ids).and_then(|id| others.iter().find(|o| o.0 == id).cloned());
+                        view! { <OverlayChooser others suggestion view units=units() href=href/> }
+                    })
+                })}
+            </Suspense>
+            <div class="chart-frame" node_ref=frame>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     match chart.await {
-                        // The SVG is Bioviewer's own drawing: text from documents is escaped in
-                        // titles and stripped of markup in labels (see server::chart).
+                        // The SVG is Bioviewer's own drawing: text from documents is escaped
+                        // (see server::chart).
                         Ok(svg) if !svg.is_empty() => view! {
                             <figure class="chart" data-testid="chart" inner_html=svg
                                 on:focusin=move |ev| show_point(&ev) on:mouseover=move |ev| show_point(&ev)
@@ -77,6 +325,7 @@ pub fn AnalytePage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            </div>
             // The value of the point under the pointer, focused or touched, in words: a chart's
             // own tooltips only show to a mouse.
             <p class="chart-readout" data-testid="chart-readout" aria-live="polite">
@@ -87,11 +336,91 @@ pub fn AnalytePage() -> impl IntoView {
                     let wanted = analyte();
                     history.await.ok().and_then(|h| {
                         let documents = DocumentLabels::of(&h);
-                        h.series.into_iter().find(|s| s.analyte == wanted).map(|series| view! { <PointsTable series documents patient=patient()/> })
+                        h.series.into_iter().find(|s| s.analyte == wanted).map(|series| {
+                            let series = view.read().window(&series).apply(&series);
+                            view! { <PointsTable series documents patient=patient()/> }
+                        })
                     })
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// The second analyte: the usual partner as one link, any other analyte of the patient from a
+/// list (a plain GET form, so it works before the page is interactive too).
+#[component]
+fn OverlayChooser<H>(
+    others: Vec<(String, String, String)>,
+    suggestion: Option<(String, String, String)>,
+    view: Memo<ChartView>,
+    units: UnitSystem,
+    href: H,
+) -> impl IntoView
+where
+    H: Fn(&dyn Fn(&mut ChartView)) -> String + Copy + Send + Sync + 'static,
+{
+    let lang = use_lang();
+    let navigate = use_navigate();
+    let name = move |o: &(String, String, String)| match lang.get() {
+        Lang::Fr => o.1.clone(),
+        Lang::En => o.2.clone(),
+    };
+    let current = move || view.read().with.clone();
+    let suggestion_link = suggestion.map(|s| {
+        let id = s.0.clone();
+        let shown = {
+            let id = id.clone();
+            move || current().as_deref() != Some(id.as_str())
+        };
+        let target = move || {
+            let id = id.clone();
+            href(&move |v: &mut ChartView| v.with = Some(id.clone()))
+        };
+        view! {
+            <Show when=shown>
+                <a class="button-link" href=target.clone() data-testid="overlay-suggestion">{tr(Msg::ShowWith)} " " {let s = s.clone(); move || name(&s)}</a>
+            </Show>
+        }
+    });
+    let options = others
+        .iter()
+        .map(|o| {
+            let id = o.0.clone();
+            let selected = {
+                let id = id.clone();
+                move || current().as_deref() == Some(id.as_str())
+            };
+            let o = o.clone();
+            view! { <option value=id selected=selected>{move || name(&o)}</option> }
+        })
+        .collect_view();
+    view! {
+        <div class="toolbar overlay">
+            {suggestion_link}
+            <form method="get" class="compare">
+                {move || {
+                    let v = view.get();
+                    let conventional = (units == UnitSystem::Conventional).then(|| "conventional".to_string());
+                    [("units", conventional), ("period", (v.period != Period::All).then(|| v.period.code().to_string())), ("from", v.from.clone()), ("to", v.to.clone())]
+                        .into_iter()
+                        .filter_map(|(k, val)| val.map(|val| view! { <input type="hidden" name=k value=val/> }))
+                        .collect_view()
+                }}
+                <label for="compare-with">{tr(Msg::CompareWith)}</label>
+                <select id="compare-with" name="with" data-testid="compare-with" on:change=move |ev| {
+                    let chosen = event_target_value(&ev);
+                    navigate(&href(&move |v: &mut ChartView| v.with = Some(chosen.clone()).filter(|c| is_analyte_id(c))), Default::default());
+                }>
+                    <option value="" selected=move || current().is_none()>{tr(Msg::CompareNone)}</option>
+                    {options}
+                </select>
+                <noscript><button type="submit">{tr(Msg::CompareApply)}</button></noscript>
+            </form>
+            <Show when=move || current().is_some()>
+                <a href=move || href(&|v: &mut ChartView| v.with = None) data-testid="overlay-remove">{tr(Msg::HideOverlay)}</a>
+            </Show>
+        </div>
     }
 }
 
@@ -171,6 +500,9 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             let unit = lang.get().unit(unit.as_deref());
             if unit.is_empty() { String::new() } else { format!(" ({unit})") }
         }}</h2>
+        // Scrolls sideways on its own: a wide table must not widen the page (a phone would
+        // zoom the whole page out, chart included).
+        <div class="points-scroll">
         <table class="data" data-testid="points-table">
             <thead>
                 <tr>
@@ -185,5 +517,91 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             </thead>
             <tbody>{rows}</tbody>
         </table>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bioviewer_core::cda::CdaTime;
+
+    fn series(dates: &[&str]) -> Series {
+        let point = |d: &&str| Point {
+            time: Some(CdaTime::parse_hl7(d).unwrap()),
+            status: crate::model::PointStatus::Completed,
+            value: None,
+            display: None,
+            text: None,
+            comparator: None,
+            unit: None,
+            in_display_unit: true,
+            flag: None,
+            reference_low: None,
+            reference_high: None,
+            reference_text: None,
+            laboratory: None,
+            method: None,
+            sources: Vec::new(),
+            significant_change: None,
+            comparability: Default::default(),
+            derived: false,
+        };
+        Series {
+            analyte: "inr".into(),
+            name_fr: "INR".into(),
+            name_en: "INR".into(),
+            chapter: "haemostasis".into(),
+            loinc_seen: Vec::new(),
+            unit: None,
+            decimals: 1,
+            points: dates.iter().map(point).collect(),
+        }
+    }
+
+    fn view(query: &[(&str, &str)]) -> ChartView {
+        ChartView::from_query(|k| query.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn a_period_counts_back_from_the_latest_result_by_calendar_months() {
+        let s = series(&["20230105", "20240229", "20250228", "20250331"]);
+        let year = view(&[("period", "1y")]).window(&s);
+        assert_eq!(year.from, Some((2024, 3, 31)));
+        assert_eq!(year.apply(&s).points.len(), 2, "the last year: 28/02/2025 and 31/03/2025");
+        // 31 March minus one month is the last day of February.
+        assert_eq!(view(&[("period", "1m")]).window(&s).from, Some((2025, 2, 28)));
+        assert_eq!(view(&[("period", "5y")]).window(&s).apply(&s).points.len(), 4);
+        assert_eq!(view(&[]).window(&s), Window::default(), "all by default");
+    }
+
+    #[test]
+    fn custom_dates_narrow_the_period_and_undated_results_show_only_without_limits() {
+        let mut s = series(&["20240105", "20240610", "20250301"]);
+        s.points[1].time = None;
+        assert_eq!(Window::default().apply(&s).points.len(), 3);
+        let w = view(&[("from", "2024-01-05"), ("to", "2024-12-31")]).window(&s);
+        assert_eq!(w.apply(&s).points.len(), 1, "inclusive bounds; the undated result is left out");
+        let both = view(&[("period", "5y"), ("from", "2025-01-01")]).window(&s);
+        assert_eq!(both.from, Some((2025, 1, 1)), "the later of the two starts");
+    }
+
+    #[test]
+    fn a_malformed_url_is_ignored_and_never_written_back_into_a_link() {
+        let v = view(&[("period", "forever"), ("from", "yesterday"), ("to", "2024-13-45"), ("with", "\"><script>")]);
+        assert_eq!(v, ChartView::default());
+        let v = view(&[("period", "6m"), ("with", "egfr_ckd_epi_2021"), ("from", "2024-01-01")]);
+        assert_eq!(v.query(UnitSystem::Conventional), "?units=conventional&period=6m&from=2024-01-01&with=egfr_ckd_epi_2021");
+        assert_eq!(ChartView::default().query(UnitSystem::Si), "");
+    }
+
+    #[test]
+    fn the_usual_partner_is_offered_when_the_patient_has_it() {
+        assert_eq!(partner("creatinine", &["urea", "egfr_mdrd", "egfr_ckd_epi_2021"]), Some("egfr_ckd_epi_2021"));
+        assert_eq!(partner("egfr_mdrd", &["creatinine"]), Some("creatinine"));
+        assert_eq!(partner("haemoglobin", &["ferritin"]), Some("ferritin"));
+        assert_eq!(partner("ferritin", &["haemoglobin"]), Some("haemoglobin"));
+        assert_eq!(partner("haemoglobin", &["urea"]), None);
+        assert_eq!(partner("tsh", &["ft4"]), None);
     }
 }

@@ -9,7 +9,7 @@ mod results;
 mod summary;
 
 pub use access::{AccessLogPage, AdminPage, BreakGlassBanner, SignInPage, UserMenu, provide_viewer, use_viewer};
-pub use analyte::AnalytePage;
+pub use analyte::{AnalytePage, ChartView, Period, Window};
 pub use document::DocumentPage;
 pub use patient::PatientPage;
 pub use patients::PatientList;

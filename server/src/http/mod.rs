@@ -322,12 +322,15 @@ async fn history_fhir(
 struct ChartQuery {
     units: Option<String>,
     lang: Option<String>,
+    period: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    with: Option<String>,
+    width: Option<u32>,
 }
 
-/// `GET /api/patients/{id}/analytes/{analyte}/chart.svg[?units&lang&from&to]`: the trend chart
-/// the analyte page shows, as an image (printing, embedding, benchmarks).
+/// `GET /api/patients/{id}/analytes/{analyte}/chart.svg[?units&lang&period&from&to&with&width]`:
+/// the trend chart the analyte page shows, as an image (printing, embedding, benchmarks).
 async fn chart_svg(
     State(state): State<AppState>,
     Extension(auth): Extension<RequestAuth>,
@@ -337,17 +340,17 @@ async fn chart_svg(
     use axum::response::IntoResponse;
     let patient = api_gate(&state, &auth, &id, Action::ViewChart).await?;
     let lang = query.lang.as_deref().and_then(bioviewer_app::i18n::Lang::from_code).unwrap_or_default();
-    let svg = chart_of(
-        &state.store,
-        &state.normaliser,
-        patient,
-        &analyte,
-        unit_system(query.units.as_deref()),
-        lang,
-        query.from.as_deref(),
-        query.to.as_deref(),
-    )
-    .await
+    // The same validation as the page's own URL: what is not well formed is ignored.
+    let get = |key: &str| match key {
+        "period" => query.period.clone(),
+        "from" => query.from.clone(),
+        "to" => query.to.clone(),
+        "with" => query.with.clone(),
+        _ => None,
+    };
+    let view = bioviewer_app::api::ChartView { width: query.width, ..bioviewer_app::api::ChartView::from_query(get) };
+    let svg = chart_of(&state.store, &state.normaliser, patient, &analyte, unit_system(query.units.as_deref()), lang, &view)
+        .await
     .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "chart unavailable"))?
     .filter(|svg| !svg.is_empty())
     .ok_or((StatusCode::NOT_FOUND, "no such chart"))?;
@@ -470,13 +473,9 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
 }
 
 /// Epoch seconds of an ISO date (`2024-01-05`), at the start (or end) of that day.
-fn day_bound(date: Option<&str>, end_of_day: bool) -> Option<i64> {
-    let t = bioviewer_core::cda::CdaTime::parse_iso(date?.trim())?;
-    Some(t.epoch_seconds() + if end_of_day { 86_399 } else { 0 })
-}
-
 /// An analyte's chart of a patient whose access was checked; `Some("")` when nothing to plot.
-#[allow(clippy::too_many_arguments)]
+/// The series (and the second analyte's) keep only the results of the view's window, the same
+/// filter the page's table applies.
 async fn chart_of(
     store: &Arc<dyn Store>,
     normaliser: &Arc<Normaliser>,
@@ -484,21 +483,22 @@ async fn chart_of(
     analyte: &str,
     unit_system: UnitSystem,
     lang: bioviewer_app::i18n::Lang,
-    from: Option<&str>,
-    to: Option<&str>,
+    view: &bioviewer_app::api::ChartView,
 ) -> Result<Option<String>, AppError> {
     let history = patient_history(store.as_ref(), normaliser.clone(), patient, unit_system).await.map_err(|e| {
         tracing::error!(error = %e, "history failed");
         AppError::Unavailable("history".into())
     })?;
-    let Some(series) = history.as_deref().and_then(|h| h.series.iter().find(|s| s.analyte == analyte)) else { return Ok(None) };
-    match crate::chart::render(series, lang, day_bound(from, false), day_bound(to, true), 900, 420) {
+    let Some(history) = history.as_deref() else { return Ok(None) };
+    let Some(series) = history.series.iter().find(|s| s.analyte == analyte) else { return Ok(None) };
+    let window = view.window(series);
+    let shown = window.apply(series);
+    let overlay = view.with.as_deref().filter(|w| *w != analyte).and_then(|w| history.series.iter().find(|s| s.analyte == w)).map(|s| window.apply(s));
+    // No treatment target yet: per-patient targets will be passed here (`chart::Target`).
+    let options = crate::chart::ChartOptions { width: view.width.unwrap_or(900), target: None, overlay: overlay.as_ref() };
+    match crate::chart::render(&shown, lang, &options) {
         Ok(svg) => Ok(Some(svg)),
         Err(crate::chart::ChartError::Empty) => Ok(Some(String::new())),
-        Err(e) => {
-            tracing::error!(error = %e, "chart failed");
-            Err(AppError::Unavailable("chart".into()))
-        }
     }
 }
 
@@ -623,12 +623,11 @@ impl Backend for StoreBackend {
         analyte: String,
         unit_system: UnitSystem,
         lang: bioviewer_app::i18n::Lang,
-        from: Option<String>,
-        to: Option<String>,
+        view: bioviewer_app::api::ChartView,
     ) -> BackendFuture<'_, Option<String>> {
         Box::pin(async move {
             let Some((patient, _)) = self.gate(&patient_id, Action::ViewChart).await? else { return Ok(None) };
-            chart_of(&self.store, &self.normaliser, patient, &analyte, unit_system, lang, from.as_deref(), to.as_deref()).await
+            chart_of(&self.store, &self.normaliser, patient, &analyte, unit_system, lang, &view).await
         })
     }
 
