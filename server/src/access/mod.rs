@@ -15,6 +15,7 @@
 //! not (same queries, same answer).
 
 pub mod audit;
+pub mod fhir_clients;
 pub mod ratelimit;
 pub mod secrets;
 
@@ -119,6 +120,9 @@ pub struct Principal {
     session_digest: String,
     /// The client's address, for the audit trail.
     pub address: Option<String>,
+    /// Set when a system reads the FHIR API with a bearer token on this account's behalf: its
+    /// name goes with every audit record, and it never uses break-the-glass.
+    pub fhir_client: Option<String>,
 }
 
 /// The reason the law accepts for a professional seeing a patient's results.
@@ -183,6 +187,8 @@ pub enum Action {
     RelationshipEnded,
     Sync,
     Import,
+    FhirClientIssued,
+    FhirClientRevoked,
 }
 
 impl Action {
@@ -209,6 +215,8 @@ impl Action {
             Action::RelationshipEnded => "relationship_ended",
             Action::Sync => "dmp_sync",
             Action::Import => "import",
+            Action::FhirClientIssued => "fhir_client_issued",
+            Action::FhirClientRevoked => "fhir_client_revoked",
         }
     }
 }
@@ -593,7 +601,7 @@ impl Access {
         .execute(&self.pool)
         .await
         .map_err(query_err("opening a session"))?;
-        Ok(SignedIn { token, principal: Principal { account, csrf_token, session_digest: digest, address: address.map(str::to_string) } })
+        Ok(SignedIn { token, principal: Principal { account, csrf_token, session_digest: digest, address: address.map(str::to_string), fhir_client: None } })
     }
 
     /// The signed-in user of a session token, if the session is still valid (not signed out,
@@ -632,6 +640,7 @@ impl Access {
             csrf_token: row.try_get("csrf_token").map_err(q())?,
             session_digest: digest,
             address: address.map(str::to_string),
+            fhir_client: None,
         }))
     }
 
@@ -725,7 +734,10 @@ impl Access {
         // a refusal takes the same path whatever the id.
         let parsed = PatientId::parse(patient_id);
         let patient = parsed.unwrap_or(PatientId(Uuid::nil()));
-        let mode = self.mode_for(principal, patient).await?;
+        // A system reading on a professional's behalf never breaks the glass: that takes a
+        // person stating a reason.
+        let mode = self.mode_for(principal, patient).await?.filter(|m| fhir_clients::client_may_use(principal, *m));
+        let client = principal.fhir_client.as_ref().map(|name| format!("fhir_client={name}"));
         let entry = |mode: Option<&'static str>, detail: Option<String>| AuditEntry {
             actor: Some(&principal.account),
             patient: parsed,
@@ -736,11 +748,11 @@ impl Access {
         };
         match mode {
             Some(mode) => {
-                self.record(entry(Some(mode.as_str()), None)).await?;
+                self.record(entry(Some(mode.as_str()), client)).await?;
                 Ok((patient, mode))
             }
             None => {
-                self.record(entry(Some("denied"), None)).await?;
+                self.record(entry(Some("denied"), client)).await?;
                 Err(Refusal::NoAccess)
             }
         }

@@ -41,9 +41,24 @@ pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Paths served to someone not signed in: the sign-in page and what it needs.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/connexion" | "/healthz" | "/favicon.svg" | "/auth/sign-in" | "/auth/oidc/start" | "/auth/oidc/callback")
+    matches!(
+        path,
+        "/connexion" | "/healthz" | "/favicon.svg" | "/auth/sign-in" | "/auth/oidc/start" | "/auth/oidc/callback" | "/fhir/metadata"
+    )
         || path.starts_with("/pkg/")
         || path.starts_with("/sfn/")
+}
+
+/// The FHIR read API (`/fhir/...`), the only routes a bearer token opens.
+pub(crate) fn is_fhir_api(path: &str) -> bool {
+    path.starts_with("/fhir/")
+}
+
+/// The token of an `Authorization: Bearer ...` header.
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_string())
 }
 
 /// A state-changing request must come from one of our pages. Browsers send `Sec-Fetch-Site`
@@ -112,8 +127,22 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         },
     };
     let path = request.uri().path().to_string();
+    // A system's bearer token opens the FHIR API only: on any other route it is ignored, so a
+    // token never opens a page, an export or a form.
+    let principal = match (principal, bearer_token(request.headers())) {
+        (None, Some(bearer)) if is_fhir_api(&path) => match state.access.fhir_client_principal(&bearer, address.as_deref()).await {
+            Ok(principal) => principal,
+            Err(e) => {
+                tracing::error!(error = %e, "FHIR client lookup failed");
+                let mut response = (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response();
+                security_headers(response.headers_mut(), &nonce, secure);
+                return response;
+            }
+        },
+        (principal, _) => principal,
+    };
     if principal.is_none() && !is_public(&path) {
-        let mut response = if path.starts_with("/api/") || unsafe_method {
+        let mut response = if path.starts_with("/api/") || is_fhir_api(&path) || unsafe_method {
             (StatusCode::UNAUTHORIZED, "sign in first").into_response()
         } else {
             let location = format!("/connexion?next={}", percent_encode_path(&path));
