@@ -430,7 +430,11 @@ fn patient_routes(p: &str, d: &str) -> Vec<String> {
         format!("/api/patients/{p}/history.csv"),
         format!("/api/patients/{p}/history.fhir.json"),
         format!("/api/patients/{p}/documents/{d}/attachments/0"),
+        format!("/api/patients/{p}/documents/{d}/cda.xml"),
         format!("/api/patients/{p}/analytes/glucose_fasting/chart.svg"),
+        format!("/fhir/Patient/{p}"),
+        format!("/fhir/Observation?patient={p}"),
+        format!("/fhir/DiagnosticReport?patient={p}"),
         format!("/patients/{p}"),
         format!("/patients/{p}/summary"),
         format!("/patients/{p}/results"),
@@ -464,7 +468,7 @@ async fn every_role_is_refused_someone_elses_patient_on_every_route() {
             let (status, body) = t.app.get_with(Some(&session), &route).await;
             assert!(!body.contains(family_b) && !body.contains(&ins_b), "{login} sees B's identity on {route}");
             assert!(!body.contains("glucose") || route.starts_with("/patients/"), "{login} gets results on {route}");
-            if route.starts_with("/api/") {
+            if route.starts_with("/api/") || route.starts_with("/fhir/") {
                 assert_eq!(status, StatusCode::NOT_FOUND, "{login} on {route}");
                 // Someone else's patient and a patient that does not exist answer alike.
                 let other = route.replace(&t.b, "00000000-0000-4000-8000-000000000000");
@@ -1669,6 +1673,15 @@ async fn fhir_api_answers_searches_with_codes_dates_and_pages() {
     assert_eq!(status, StatusCode::OK);
     keep_for_validation("patient", &patient);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&patient).unwrap()["resourceType"], "Patient");
+    // By INS: the GP's patient is found; another's answers like an unknown INS (empty).
+    let (_, by_ins) = t.app.get_with(Some(&session), &format!("/fhir/Patient?identifier={}", bioviewer_core::demo::patient_ins(0))).await;
+    keep_for_validation("patient-by-ins", &by_ins);
+    let by_ins: serde_json::Value = serde_json::from_str(&by_ins).unwrap();
+    assert_eq!(by_ins["entry"][0]["resource"]["id"], t.a.as_str());
+    let (_, other) = t.app.get_with(Some(&session), &format!("/fhir/Patient?identifier={}", bioviewer_core::demo::patient_ins(1))).await;
+    let (_, unknown) = t.app.get_with(Some(&session), "/fhir/Patient?identifier=100000000000000").await;
+    assert_eq!(other, unknown);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&other).unwrap()["total"], 0);
     let (status, all) = t.app.get_with(Some(&session), &format!("/fhir/Observation?patient={}&_count=5", t.a)).await;
     assert_eq!(status, StatusCode::OK);
     keep_for_validation("observations-page-1", &all);
@@ -1746,7 +1759,7 @@ async fn fhir_tokens_refused_missing_revoked_expired_out_of_scope_or_off_the_fhi
     let r = get_full(&t.app, None, &b_obs, Some(&token)).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "a token never breaks the glass");
     // A token opens nothing outside the FHIR API: pages, exports, attachments.
-    for route in patient_routes(&t.a, &t.b_document) {
+    for route in patient_routes(&t.a, &t.b_document).into_iter().filter(|r| !r.starts_with("/fhir/")) {
         let r = get_full(&t.app, None, &route, Some(&token)).await;
         assert!(matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::SEE_OTHER), "{route}: {}", r.status());
     }

@@ -790,7 +790,7 @@ impl Access {
         }
     }
 
-    async fn patient_by_ins(&self, ins: &str) -> Result<Option<PatientId>, AccessError> {
+    pub(crate) async fn patient_by_ins(&self, ins: &str) -> Result<Option<PatientId>, AccessError> {
         let ins: String = ins.chars().filter(|c| !c.is_whitespace()).collect();
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = ? LIMIT 2")
             .bind(&ins)

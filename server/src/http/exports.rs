@@ -221,7 +221,8 @@ pub(crate) async fn metadata(State(state): State<AppState>, headers: HeaderMap) 
             "mode": "server",
             "security": {"description": "A professional's session, or a bearer token an administrator issued to a named system (scope patient/*.read, on behalf of one professional account: the patients that professional may see). Every read is audited."},
             "resource": [
-                {"type": "Patient", "interaction": [{"code": "read"}]},
+                {"type": "Patient", "interaction": [{"code": "read"}, {"code": "search-type"}],
+                 "searchParam": [param("identifier", "token")]},
                 {"type": "Observation", "interaction": [{"code": "search-type"}],
                  "searchParam": [param("patient", "reference"), param("code", "token"), param("date", "date"), param("_count", "number")]},
                 {"type": "DiagnosticReport", "interaction": [{"code": "search-type"}],
@@ -247,6 +248,38 @@ pub(crate) async fn read_patient(
         Some(p) => fhir_response(StatusCode::OK, &p.json),
         None => fhir_error((StatusCode::NOT_FOUND, "no such patient")),
     }
+}
+
+/// `GET /fhir/Patient?identifier=[system|]INS`: the patient of an INS, as a searchset (an EHR
+/// knows its patients by INS). A patient out of reach and an unknown INS both answer an empty
+/// searchset, after the same gate (an unknown INS is checked as the nil id).
+pub(crate) async fn search_patients(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(identifier) = values(&params, "identifier").next() else {
+        return fhir_error((StatusCode::BAD_REQUEST, "a patient search names an identifier (identifier=INS)"));
+    };
+    let ins = identifier.rsplit('|').next().unwrap_or_default();
+    let id = match state.access.patient_by_ins(ins).await {
+        Ok(id) => id.map(|p| p.to_string()).unwrap_or_else(|| uuid::Uuid::nil().to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "patient lookup failed");
+            return fhir_error((StatusCode::SERVICE_UNAVAILABLE, "service unavailable"));
+        }
+    };
+    let language = language(None, &headers);
+    let base = fhir_base(&state, &headers);
+    let found = match api_history(&state, &auth, &id, &HistoryQuery { units: None }, Action::ViewPatient).await {
+        Ok(history) => resources_of(&state, &history, &id, language).patient,
+        Err((StatusCode::NOT_FOUND, _)) => None,
+        Err(e) => return fhir_error(e),
+    };
+    let mut bundle = fhir::bundle("searchset", &base, found.iter(), language);
+    bundle["total"] = json!(found.iter().count());
+    fhir_response(StatusCode::OK, &bundle)
 }
 
 /// A search's parameters, in the order given (a parameter may repeat: `date=ge...&date=le...`).

@@ -94,6 +94,7 @@ pub fn router(
         .route("/api/patients/{id}/history.fhir.json", get(exports::history_fhir))
         .route("/api/patients/{id}/documents/{doc}/cda.xml", get(exports::cda_document))
         .route("/fhir/metadata", get(exports::metadata))
+        .route("/fhir/Patient", get(exports::search_patients))
         .route("/fhir/Patient/{id}", get(exports::read_patient))
         .route("/fhir/Observation", get(exports::search_observations))
         .route("/fhir/DiagnosticReport", get(exports::search_reports))
