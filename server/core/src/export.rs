@@ -213,13 +213,20 @@ pub fn csv(history: &History, format: CsvFormat, french: bool) -> String {
             None => Cell::Text(""),
         };
         let date = date_cell(p);
+        // A catalogue (UCUM) unit as people read it (`µmol/L`, `mUI/L`); a unit the laboratory
+        // wrote and Bioviewer could not convert, as written.
+        let unit = match p.unit.as_deref() {
+            Some(u) if p.in_display_unit => Some(crate::units::display_unit(u, french)).filter(|d| !d.is_empty()).unwrap_or_else(|| u.to_string()),
+            Some(u) => u.to_string(),
+            None => String::new(),
+        };
         w.row(&[
             Cell::Text(&date),
             Cell::Text(name),
             Cell::Text(chapter),
             Cell::Text(p.comparator.map(|c| c.ascii()).unwrap_or("")),
             Cell::Number(value.as_deref()),
-            Cell::Text(p.unit.as_deref().unwrap_or("")),
+            Cell::Text(&unit),
             Cell::Text(text.unwrap_or("")),
             Cell::Text(p.flag.as_ref().map(|f| &*f.code).unwrap_or("")),
             Cell::Text(if p.flag.as_ref().is_some_and(|f| f.computed) { yes } else { "" }),

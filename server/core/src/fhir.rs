@@ -232,14 +232,17 @@ fn meta(provenance: Option<Provenance>, language: Language) -> Json {
 }
 
 /// A UCUM-coded quantity when the unit is UCUM (after the laboratories' usual spellings),
-/// else the unit as written only.
-fn quantity(value: &str, unit: Option<&str>) -> Option<Json> {
+/// else the unit as written only. The human-readable `unit` is a UCUM unit as a reader expects
+/// it printed (`µmol/L`, `mUI/L` in French), and a laboratory's own spelling as written.
+fn quantity(value: &str, unit: Option<&str>, language: Language) -> Option<Json> {
     let mut q = Map::new();
     q.insert("value".into(), decimal(value)?);
     if let Some(unit) = unit.filter(|u| !u.trim().is_empty()) {
-        q.insert("unit".into(), json!(unit));
         let ucum = units::canonical_spelling(unit);
-        if units::parse_unit(&ucum).is_ok() {
+        let is_ucum = units::parse_unit(&ucum).is_ok();
+        let printed = if is_ucum && ucum == unit.trim() { units::display_unit(&ucum, language == Language::French) } else { String::new() };
+        q.insert("unit".into(), json!(if printed.is_empty() { unit } else { printed.as_str() }));
+        if is_ucum {
             q.insert("system".into(), json!(UCUM));
             q.insert("code".into(), json!(ucum));
         }
@@ -348,17 +351,17 @@ impl Builder<'_> {
         } else if as_sent {
             // The original value, unit and code: what the laboratory measured.
             let value = source.original_value.as_deref().map(|v| v.trim_start_matches(['<', '>', '≤', '≥', '=']));
-            if let Some(q) = value.and_then(|v| quantity(v, source.original_unit.as_deref())) {
+            if let Some(q) = value.and_then(|v| quantity(v, source.original_unit.as_deref(), language)) {
                 o.insert("valueQuantity".into(), with_comparator(q, p));
             }
         } else if let Some(value) = shown_value(p) {
-            let mut q = quantity(&value, p.unit.as_deref())?;
+            let mut q = quantity(&value, p.unit.as_deref(), language)?;
             q = with_comparator(q, p);
             o.insert("valueQuantity".into(), q);
             if source.converted && !p.derived {
                 let original = source.original_value.as_deref().map(|v| v.trim_start_matches(['<', '>', '≤', '≥', '=']));
                 let mut parts = Vec::new();
-                if let Some(q) = original.and_then(|v| quantity(v, source.original_unit.as_deref())) {
+                if let Some(q) = original.and_then(|v| quantity(v, source.original_unit.as_deref(), language)) {
                     parts.push(json!({"url": "value", "valueQuantity": with_comparator(q, p)}));
                 }
                 if let Some(c) = source.code.as_deref() {
@@ -389,7 +392,7 @@ impl Builder<'_> {
             let mut range = Map::new();
             let unit = p.unit.as_deref();
             for (key, bound) in [("low", &p.reference_low), ("high", &p.reference_high)] {
-                if let Some(q) = bound.as_ref().and_then(|b| quantity(&shown_bound(p, b, decimals), unit)) {
+                if let Some(q) = bound.as_ref().and_then(|b| quantity(&shown_bound(p, b, decimals), unit, language)) {
                     range.insert(key.into(), q);
                 }
             }
@@ -466,7 +469,7 @@ fn patient(history: &History, ctx: &Context<'_>) -> Option<Resource> {
     Some(Resource { resource_type: "Patient", id: fhir_id(ctx.patient_id), json: r, codes: Vec::new(), time: None })
 }
 
-fn report(d: &DocumentEntry, results: Vec<String>, builder: &Builder<'_>) -> Resource {
+fn report(d: &DocumentEntry, results: Vec<String>, collected: Option<CdaTime>, builder: &Builder<'_>) -> Resource {
     let language = builder.ctx.language;
     let id = fhir_id(&d.id);
     let mut r = json!({
@@ -485,11 +488,13 @@ fn report(d: &DocumentEntry, results: Vec<String>, builder: &Builder<'_>) -> Res
         Some(Err(root)) => r["identifier"] = json!([{"system": "urn:ietf:rfc:3986", "value": format!("urn:oid:{root}")}]),
         None => {}
     }
-    if let Some(t) = &d.effective_time {
+    // The clinically relevant time is the samples' collection; the report's own time is when
+    // it was issued.
+    if let Some(t) = collected.as_ref().or(d.effective_time.as_ref()) {
         r["effectiveDateTime"] = json!(date_time(t));
-        if let Some(i) = instant(t) {
-            r["issued"] = json!(i);
-        }
+    }
+    if let Some(i) = d.effective_time.as_ref().and_then(instant) {
+        r["issued"] = json!(i);
     }
     if let Some(lab) = &d.laboratory {
         r["performer"] = json!([{"display": lab}]);
@@ -517,10 +522,18 @@ pub fn resources<'h>(history: &'h History, catalogue: &Catalogue, ctx: &Context<
     let mut observations = Vec::new();
     // Per document, its own results (not the previous results it repeats).
     let mut results: HashMap<&'h str, Vec<String>> = HashMap::new();
+    // Per document, its earliest collection time.
+    let mut collected: HashMap<&'h str, CdaTime> = HashMap::new();
     let mut add = |p: &'h Point, resource: Option<Resource>| {
         let Some(resource) = resource else { return };
         if !p.derived {
             for s in p.sources.iter().filter(|s| !s.previous_result) {
+                if let Some(t) = p.time {
+                    let earliest = collected.entry(&*s.document).or_insert(t);
+                    if t.epoch_seconds() < earliest.epoch_seconds() {
+                        *earliest = t;
+                    }
+                }
                 let list = results.entry(&*s.document).or_default();
                 if !list.contains(&resource.id) {
                     list.push(resource.id.clone());
@@ -546,7 +559,7 @@ pub fn resources<'h>(history: &'h History, catalogue: &Catalogue, ctx: &Context<
         .documents
         .iter()
         .filter(|d| d.status == DocumentState::Current && d.kind.is_some_and(|k| k.is_cr_bio()))
-        .map(|d| report(d, results.remove(d.id.as_str()).unwrap_or_default(), &builder))
+        .map(|d| report(d, results.remove(d.id.as_str()).unwrap_or_default(), collected.get(d.id.as_str()).copied(), &builder))
         .collect();
     Resources { patient: patient(history, ctx), reports, observations }
 }
