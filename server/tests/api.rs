@@ -1739,6 +1739,10 @@ async fn fhir_tokens_refused_missing_revoked_expired_out_of_scope_or_off_the_fhi
     let web = t.app.access.issue_fhir_client(AdminActor::Web(gp.as_ref()), NewFhirClient { name: "y", login: "gp", scope: READ_SCOPE, days: 30 }).await;
     assert!(web.is_err(), "a professional cannot issue tokens");
     let token = issue("EHR du cabinet", "gp").await.unwrap();
+    assert!(
+        matches!(issue("EHR du cabinet", "gp").await, Err(bioviewer::access::AdminError::Invalid(bioviewer::access::AdminProblem::ClientNameTaken))),
+        "one name, one system"
+    );
     let a_obs = format!("/fhir/Observation?patient={}", t.a);
     let b_obs = format!("/fhir/Observation?patient={}", t.b);
     let ok = get_full(&t.app, None, &a_obs, Some(&token)).await;

@@ -24,10 +24,10 @@ use std::collections::HashMap;
 use serde_json::{Map, Value as Json, json};
 
 use crate::catalogue::{self, Catalogue};
-use crate::cda::{CdaTime, Decimal, ReportStatus, Sex, oid};
+use crate::cda::{CdaTime, ReportStatus, Sex, oid};
 use crate::export::{shown_bound, shown_value};
 use crate::normalise::{DocumentEntry, DocumentState, History, Point, PointStatus, Provenance, Source};
-use crate::units::{self, Rule};
+use crate::units;
 
 /// The code system of Bioviewer's own meta tags: where a resource's data came from.
 pub const PROVENANCE_SYSTEM: &str = "urn:bioviewer:fhir:provenance";
@@ -584,16 +584,6 @@ pub fn bundle<'r>(kind: &str, base: &str, entries: impl IntoIterator<Item = &'r 
 pub fn export_bundle(history: &History, catalogue: &Catalogue, ctx: &Context<'_>, base: &str) -> String {
     let r = resources(history, catalogue, ctx);
     to_string(&bundle("collection", base, r.all(), ctx.language))
-}
-
-/// A value the exports wrote, read back as the decimal it is (for tests and searches).
-pub fn decimal_of(value: &Json) -> Option<Decimal> {
-    value.get(DECIMAL_KEY).and_then(Json::as_str).and_then(Decimal::parse)
-}
-
-/// The rule of a conversion between two properties, for the check every export test makes.
-pub fn is_computed(rule: &Rule) -> bool {
-    matches!(rule, Rule::Factor | Rule::MolarMass | Rule::HbA1cMasterEquation)
 }
 
 /// What a receiver cannot detect by itself, checked on a Bundle as written (parsed back): every

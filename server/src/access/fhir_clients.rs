@@ -54,7 +54,7 @@ fn validate(new: &NewFhirClient<'_>) -> Result<(), AdminProblem> {
         return Err(AdminProblem::NoName);
     }
     if new.scope != READ_SCOPE {
-        return Err(AdminProblem::BadKind);
+        return Err(AdminProblem::BadScope);
     }
     if new.days == 0 || new.days > MAX_DAYS {
         return Err(AdminProblem::BadDuration);
@@ -87,7 +87,7 @@ impl Access {
         .execute(&self.pool)
         .await
         .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => AdminError::Invalid(AdminProblem::LoginTaken),
+            sqlx::Error::Database(d) if d.is_unique_violation() => AdminError::Invalid(AdminProblem::ClientNameTaken),
             e => AdminError::Failed(query_err("issuing a FHIR client")(e)),
         })?;
         self.record(AuditEntry {
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(validate(&ok), Ok(()));
         assert_eq!(validate(&NewFhirClient { name: " ", ..ok }), Err(AdminProblem::NoName));
         assert_eq!(validate(&NewFhirClient { name: "a\nb", ..ok }), Err(AdminProblem::NoName));
-        assert_eq!(validate(&NewFhirClient { scope: "patient/*.write", ..ok }), Err(AdminProblem::BadKind));
+        assert_eq!(validate(&NewFhirClient { scope: "patient/*.write", ..ok }), Err(AdminProblem::BadScope));
         assert_eq!(validate(&NewFhirClient { days: 0, ..ok }), Err(AdminProblem::BadDuration));
         assert_eq!(validate(&NewFhirClient { days: MAX_DAYS + 1, ..ok }), Err(AdminProblem::BadDuration));
     }

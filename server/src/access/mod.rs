@@ -290,6 +290,10 @@ pub enum AdminProblem {
     NationalIdTaken,
     #[error("only professionals carry a national id")]
     NationalIdNotAProfessional,
+    #[error("the only scope granted is patient/*.read")]
+    BadScope,
+    #[error("a FHIR client has this name")]
+    ClientNameTaken,
 }
 
 impl AdminProblem {
@@ -310,6 +314,8 @@ impl AdminProblem {
             AdminProblem::Hashing => "hashing",
             AdminProblem::NationalIdTaken => "national_id_taken",
             AdminProblem::NationalIdNotAProfessional => "national_id_not_a_professional",
+            AdminProblem::BadScope => "bad_scope",
+            AdminProblem::ClientNameTaken => "client_name_taken",
         }
     }
 }
