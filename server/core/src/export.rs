@@ -161,9 +161,17 @@ const HEADER_EN: [&str; 20] = [
 ];
 
 /// The collection time as a spreadsheet reads a date (`2023-12-04 07:45`), local time as the
-/// laboratory wrote it.
+/// laboratory wrote it (its offset left out, whatever its sign).
 fn date_cell(p: &Point) -> String {
-    p.time.map(|t| t.to_string().replace('T', " ")).map(|t| t.split(['+', 'Z']).next().unwrap_or_default().to_string()).unwrap_or_default()
+    let Some(t) = p.time else { return String::new() };
+    let mut cell = t.date_string();
+    if let (Some(_), Some(hour)) = (t.day, t.hour) {
+        cell.push_str(&format!(" {hour:02}:{:02}", t.minute.unwrap_or(0)));
+        if let Some(second) = t.second {
+            cell.push_str(&format!(":{second:02}"));
+        }
+    }
+    cell
 }
 
 /// The history as CSV: one row per result, series first (catalogue order), then other results.
@@ -343,6 +351,19 @@ mod tests {
         assert!(line.contains(";-1,5;"), "a negative number is data: {line}");
         for bad in ["=1", "+1", "-x", "@a", "\tx", "\rx"] {
             assert!(neutralised(bad).starts_with('\''), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates_are_local_times_a_spreadsheet_reads_whatever_the_offset() {
+        let mut p = corpus_history().series[0].points[0].clone();
+        for (hl7, cell) in [
+            ("202312040745-0500", "2023-12-04 07:45"),
+            ("20231204074512+0100", "2023-12-04 07:45:12"),
+            ("20231204", "2023-12-04"),
+        ] {
+            p.time = crate::cda::CdaTime::parse_hl7(hl7).ok();
+            assert_eq!(date_cell(&p), cell);
         }
     }
 
