@@ -190,7 +190,13 @@ pub fn csv(history: &History, format: CsvFormat, french: bool) -> String {
         let value = shown_value(p);
         let low = p.reference_low.as_ref().map(|b| shown_bound(p, b, decimals));
         let high = p.reference_high.as_ref().map(|b| shown_bound(p, b, decimals));
-        let conversion = source.and_then(|s| s.rule.as_ref().map(ToString::to_string).or_else(|| s.not_converted.clone())).unwrap_or_default();
+        // A value Bioviewer computed (eGFR) names its equation here; its original value, unit
+        // and code are those of the creatinine it was computed from, and no laboratory.
+        let conversion = if p.derived {
+            p.method.clone().unwrap_or_default()
+        } else {
+            source.and_then(|s| s.rule.as_ref().map(ToString::to_string).or_else(|| s.not_converted.clone())).unwrap_or_default()
+        };
         let mut docs: Vec<&str> = p.sources.iter().map(|s| &*s.document).collect();
         docs.dedup();
         let docs = docs.join(" ");
@@ -240,7 +246,7 @@ pub fn csv(history: &History, format: CsvFormat, french: bool) -> String {
             Cell::Text(if p.flag.as_ref().is_some_and(|f| f.computed) { yes } else { "" }),
             Cell::Number(low.as_deref()),
             Cell::Number(high.as_deref()),
-            Cell::Text(p.laboratory.as_deref().unwrap_or("")),
+            Cell::Text(p.laboratory.as_deref().filter(|_| !p.derived).unwrap_or("")),
             Cell::Text(if p.derived { yes } else { "" }),
             original_cell,
             Cell::Text(source.and_then(|s| s.original_unit.as_deref()).unwrap_or("")),
@@ -378,5 +384,10 @@ mod tests {
             molar += 1;
         }
         assert!(molar > 0);
+        // An eGFR Bioviewer computed: its equation, no laboratory, the creatinine as its origin.
+        let egfr = rows(&text).into_iter().find(|l| l.contains(",eGFR (CKD-EPI 2021),")).unwrap().to_string();
+        let cells: Vec<&str> = egfr.split(',').collect();
+        assert_eq!((cells[11], cells[12], cells[17]), ("", "yes", "CKD-EPI 2021"), "{egfr}");
+        assert!(cells[15] == "14682-9" || cells[15] == "2160-0", "{egfr}");
     }
 }
