@@ -120,9 +120,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
             Ok(principal) => principal,
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
-                let mut response = (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response();
-                security_headers(response.headers_mut(), &nonce, secure);
-                return response;
+                return unavailable(&nonce, secure);
             }
         },
     };
@@ -134,9 +132,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
             Ok(principal) => principal,
             Err(e) => {
                 tracing::error!(error = %e, "FHIR client lookup failed");
-                let mut response = (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response();
-                security_headers(response.headers_mut(), &nonce, secure);
-                return response;
+                return unavailable(&nonce, secure);
             }
         },
         (principal, _) => principal,
@@ -176,6 +172,13 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         append_cookie(response.headers_mut(), &clear_session_cookie(secure));
     }
     security_headers(response.headers_mut(), &nonce, secure);
+    response
+}
+
+/// The answer when who is asking cannot be looked up (the database is unavailable).
+fn unavailable(nonce: &str, secure: bool) -> Response {
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response();
+    security_headers(response.headers_mut(), nonce, secure);
     response
 }
 
