@@ -69,8 +69,18 @@ test("an EHR reads its patients' results with a FHIR client and a bearer token",
     page = (await next) as Bundle;
   }
   expect(seen).toBe(total);
-  const reports = (await client.search({ resourceType: "DiagnosticReport", searchParams: { patient: patient.id } })) as Bundle;
+  const reports = (await client.search({ resourceType: "DiagnosticReport", searchParams: { patient: patient.id } })) as {
+    total: number;
+    entry: { resource: { id: string; result: { reference: string }[] } }[];
+  };
   expect(reports.total).toBeGreaterThan(0);
+  // A report's references resolve on the server, as a client follows them.
+  const report = reports.entry.find((e) => e.resource.result?.length)!.resource;
+  expect(((await client.read({ resourceType: "DiagnosticReport", id: report.id })) as { id: string }).id).toBe(report.id);
+  const [resultType, resultId] = report.result[0].reference.split("/");
+  const observation = (await client.read({ resourceType: resultType as "Observation", id: resultId })) as { id: string; subject: { reference: string } };
+  expect(observation.id).toBe(resultId);
+  expect(observation.subject.reference).toBe(`Patient/${patient.id}`);
 
   // A patient the GP does not care for answers like one that does not exist.
   const theirs = await patientsOf(request, "hopital", "demo-hopital-2026");

@@ -435,6 +435,8 @@ fn patient_routes(p: &str, d: &str) -> Vec<String> {
         format!("/fhir/Patient/{p}"),
         format!("/fhir/Observation?patient={p}"),
         format!("/fhir/DiagnosticReport?patient={p}"),
+        format!("/fhir/Observation/{d}-0"),
+        format!("/fhir/DiagnosticReport/{d}"),
         format!("/patients/{p}"),
         format!("/patients/{p}/summary"),
         format!("/patients/{p}/results"),
@@ -1710,6 +1712,25 @@ async fn fhir_api_answers_searches_with_codes_dates_and_pages() {
     let (status, reports) = t.app.get_with(Some(&session), &format!("/fhir/DiagnosticReport?patient={}", t.a)).await;
     assert_eq!(status, StatusCode::OK);
     keep_for_validation("reports", &reports);
+    // A report's references resolve on the server: the report itself and its results.
+    let reports: serde_json::Value = serde_json::from_str(&reports).unwrap();
+    let report = &reports["entry"][0]["resource"];
+    let (status, read) = t.app.get_with(Some(&session), &format!("/fhir/DiagnosticReport/{}", report["id"].as_str().unwrap())).await;
+    assert_eq!((status, serde_json::from_str::<serde_json::Value>(&read).unwrap()["id"].clone()), (StatusCode::OK, report["id"].clone()));
+    let result = report["result"][0]["reference"].as_str().unwrap();
+    let (status, observation) = t.app.get_with(Some(&session), &format!("/fhir/{result}")).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    keep_for_validation("observation-read", &observation);
+    // Patient B's resources, read by id, answer like ids that do not exist.
+    let b_observation = format!("/fhir/Observation/{}-0", t.b_document);
+    let (status_b, body_b) = t.app.get_with(Some(&session), &b_observation).await;
+    let (status_none, body_none) = t.app.get_with(Some(&session), "/fhir/Observation/00000000-0000-4000-8000-000000000000-0").await;
+    assert_eq!((status_b, &body_b), (status_none, &body_none));
+    assert_eq!(status_b, StatusCode::NOT_FOUND);
+    t.app.relate("hospital", &bioviewer_core::demo::patient_ins(1), "hospital_stay").await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    assert_eq!(t.app.get_with(Some(&hospital), &b_observation).await.0, StatusCode::OK, "it exists, for B's clinician");
+    assert_eq!(t.app.get_with(Some(&session), &format!("/fhir/DiagnosticReport/{}", t.b_document)).await.0, StatusCode::NOT_FOUND);
     // No patient named: refused (every search passes one patient's gate).
     let (status, outcome) = t.app.get_with(Some(&session), "/fhir/Observation?code=14771-0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

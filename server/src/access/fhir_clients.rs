@@ -152,6 +152,18 @@ impl Access {
             .map_err(AdminError::Failed)
     }
 
+    /// The patient a stored document belongs to (the FHIR API reads an Observation or a
+    /// DiagnosticReport by an id made of its document's id). Only a lookup: the caller then
+    /// passes that patient's gate like any other read.
+    pub async fn patient_of_document(&self, document: uuid::Uuid) -> Result<Option<crate::domain::PatientId>, AccessError> {
+        let id: Option<Option<String>> = sqlx::query_scalar("SELECT patient_id FROM documents WHERE id = ?")
+            .bind(document.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("finding a document's patient"))?;
+        Ok(id.flatten().as_deref().and_then(crate::domain::PatientId::parse))
+    }
+
     /// The principal a bearer token acts as: the professional account it was issued for, marked
     /// with the system's name. None for an unknown, revoked or expired token, a disabled
     /// account, or a scope Bioviewer does not grant.

@@ -223,9 +223,9 @@ pub(crate) async fn metadata(State(state): State<AppState>, headers: HeaderMap) 
             "resource": [
                 {"type": "Patient", "interaction": [{"code": "read"}, {"code": "search-type"}],
                  "searchParam": [param("identifier", "token")]},
-                {"type": "Observation", "interaction": [{"code": "search-type"}],
+                {"type": "Observation", "interaction": [{"code": "read"}, {"code": "search-type"}],
                  "searchParam": [param("patient", "reference"), param("code", "token"), param("date", "date"), param("_count", "number")]},
-                {"type": "DiagnosticReport", "interaction": [{"code": "search-type"}],
+                {"type": "DiagnosticReport", "interaction": [{"code": "read"}, {"code": "search-type"}],
                  "searchParam": [param("patient", "reference"), param("_count", "number")]},
             ],
         }],
@@ -280,6 +280,57 @@ pub(crate) async fn search_patients(
     let mut bundle = fhir::bundle("searchset", &base, found.iter(), language);
     bundle["total"] = json!(found.iter().count());
     fhir_response(StatusCode::OK, &bundle)
+}
+
+/// `GET /fhir/Observation/{id}` and `GET /fhir/DiagnosticReport/{id}`: the resources a
+/// DiagnosticReport's `result` and an eGFR's `derivedFrom` name. Their ids begin with their
+/// document's id, which names the patient; that patient's gate decides, and an id of a patient
+/// out of reach answers like an id that does not exist (both pass the gate, the unknown as the
+/// nil id).
+async fn read_by_id(state: AppState, auth: RequestAuth, id: String, headers: HeaderMap, resource_type: &'static str) -> Response {
+    let document = id.strip_prefix("egfr-").unwrap_or(&id).get(..36).and_then(|d| uuid::Uuid::parse_str(d).ok());
+    let patient = match document {
+        Some(d) => match state.access.patient_of_document(d).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "document lookup failed");
+                return fhir_error((StatusCode::SERVICE_UNAVAILABLE, "service unavailable"));
+            }
+        },
+        None => None,
+    };
+    let patient = patient.map(|p| p.to_string()).unwrap_or_else(|| uuid::Uuid::nil().to_string());
+    let history = match api_history(&state, &auth, &patient, &HistoryQuery { units: None }, Action::ExportFhir).await {
+        Ok(h) => h,
+        Err((StatusCode::NOT_FOUND, _)) => return fhir_error((StatusCode::NOT_FOUND, "no such resource")),
+        Err(e) => return fhir_error(e),
+    };
+    let resources = resources_of(&state, &history, &patient, language(None, &headers));
+    let pool = if resource_type == "Observation" { &resources.observations } else { &resources.reports };
+    match pool.iter().find(|r| r.id == id) {
+        Some(r) => fhir_response(StatusCode::OK, &r.json),
+        None => fhir_error((StatusCode::NOT_FOUND, "no such resource")),
+    }
+}
+
+/// `GET /fhir/Observation/{id}`.
+pub(crate) async fn read_observation(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    read_by_id(state, auth, id, headers, "Observation").await
+}
+
+/// `GET /fhir/DiagnosticReport/{id}`.
+pub(crate) async fn read_report(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    read_by_id(state, auth, id, headers, "DiagnosticReport").await
 }
 
 /// A search's parameters, in the order given (a parameter may repeat: `date=ge...&date=le...`).
