@@ -22,9 +22,12 @@ CORPUS_DIR ?= $(CURDIR)/../shared/corpus/ans-cr-bio
 DATA_DIR ?= $(CURDIR)/data
 LISTEN ?= 127.0.0.1:3000
 CARGO ?= cargo
+# The Python virtualenv of the FHIR validator, and where the tests leave their Bundles for it.
+FHIR_VENV := $(TARGET_DIR)/fhir-venv
+FHIR_OUT := $(TARGET_DIR)/fhir-bundles
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help run test deps deps-rust deps-browser site server-release test-rust test-e2e check clean-site fuzz bench
+.PHONY: help run test deps deps-rust deps-python deps-browser site server-release test-rust test-e2e check clean-site fuzz bench
 
 help:
 	@echo "make run    build and serve Bioviewer on http://$(LISTEN)"
@@ -32,7 +35,7 @@ help:
 
 ## --- installation (idempotent, quick when everything is there) -----------------------------
 
-deps: deps-rust deps-node deps-browser
+deps: deps-rust deps-node deps-python deps-browser
 
 deps-rust:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first"; exit 1; }
@@ -51,6 +54,18 @@ deps-node:
 	    || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then \
 	  echo "installing the npm packages (Playwright, binaryen)"; \
 	  cd end2end && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+# Python's fhir.resources validates every FHIR Bundle the tests produce (end2end/fhir/).
+deps-python:
+	@if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
+	  echo "installing Debian's python3-venv"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	fi
+	@if [ ! -x $(FHIR_VENV)/bin/python ] || [ end2end/fhir/requirements.txt -nt $(FHIR_VENV)/installed ]; then \
+	  echo "installing the FHIR validator (fhir.resources) into $(FHIR_VENV)"; \
+	  python3 -m venv $(FHIR_VENV) && $(FHIR_VENV)/bin/pip install -q --disable-pip-version-check -r end2end/fhir/requirements.txt \
+	    && touch $(FHIR_VENV)/installed; \
 	fi
 
 deps-browser:
@@ -112,8 +127,12 @@ run: deps-rust deps-node site server-release
 
 test: deps test-rust site test-e2e
 
+# The tests leave every FHIR Bundle they produce in $(FHIR_OUT); the validator then checks
+# them all against the specification (a failure fails make test).
 test-rust:
-	$(CARGO) test --workspace --all-targets
+	rm -rf $(FHIR_OUT)
+	BIOVIEWER_FHIR_OUT=$(FHIR_OUT) $(CARGO) test --workspace --all-targets
+	$(FHIR_VENV)/bin/python end2end/fhir/validate.py $(FHIR_OUT) 10
 
 # Uses the debug server binary that test-rust built (no second, release, server build).
 test-e2e:

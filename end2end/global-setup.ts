@@ -80,6 +80,14 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   cpSync(corpus, join(demo, "ans-cr-bio"), { recursive: true });
   execFileSync(binary, ["import", demo], { env, stdio: ["ignore", "ignore", "inherit"] });
   execFileSync(binary, ["accounts", "demo"], { env, stdio: ["ignore", "ignore", "inherit"] });
+  // A system of the care team reading the FHIR API on the demo GP's behalf (fhir.spec.ts): the
+  // administrator's command prints its bearer token once.
+  process.env.BIOVIEWER_FHIR_TOKEN = execFileSync(binary, ["fhir-clients", "add", "--name", "EHR du cabinet", "--as", "medecin"], {
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  })
+    .toString()
+    .trim();
 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;

@@ -117,18 +117,26 @@ for (const lang of ["fr", "en"] as const) {
     await page.goBack();
     await page.goBack();
     await expect(page.getByRole("heading", { level: 1 })).toHaveText(w.results);
-    const csv = await request.get(url((await page.getByTestId("export-csv").getAttribute("href"))!));
+    const history = await (await request.get(url(`/api/patients/${patientId}/history`))).json();
+    const series = history.series.find((s: { analyte: string }) => s.analyte === analyte);
+    // The plain RFC 4180 form, one row per result, named by the test's English name.
+    const csv = await request.get(url((await page.getByTestId("export-csv").getAttribute("href"))! + "&format=rfc4180&lang=en"));
     expect(csv.ok()).toBe(true);
     const lines = (await csv.text()).trim().split("\n");
-    expect(lines[0]).toContain("analyte,name_fr,name_en");
-    expect(lines.some((l) => l.startsWith(`${analyte},`))).toBe(true);
-    // The FHIR Bundle carries the same results under their LOINC codes.
-    const history = await (await request.get(url(`/api/patients/${patientId}/history`))).json();
-    const loinc: string[] = history.series.find((s: { analyte: string }) => s.analyte === analyte).loinc_seen;
+    expect(lines[0]).toContain("date,test,chapter");
+    expect(lines.some((l) => l.includes(`,${series.name_en},`))).toBe(true);
+    // The FHIR Bundle carries the same results under the laboratories' LOINC codes (on the
+    // Observation, or with the original value of a converted one).
+    const loinc: string[] = series.loinc_seen;
     const fhir = await request.get(url((await page.getByTestId("export-fhir").getAttribute("href"))!));
     const bundle = await fhir.json();
     expect(bundle.resourceType).toBe("Bundle");
-    const codes = bundle.entry.flatMap((e: { resource: { code: { coding: { code: string }[] } } }) => e.resource.code.coding.map((c) => c.code));
+    type Coding = { code: string };
+    type Entry = { resource: { code?: { coding?: Coding[] }; extension?: { extension?: { valueCoding?: Coding }[] }[] } };
+    const codes = bundle.entry.flatMap((e: Entry) => [
+      ...(e.resource.code?.coding ?? []).map((c) => c.code),
+      ...(e.resource.extension ?? []).flatMap((x) => (x.extension ?? []).flatMap((y) => (y.valueCoding ? [y.valueCoding.code] : []))),
+    ]);
     expect(codes.some((c: string) => loinc.includes(c))).toBe(true);
     expect(errors).toEqual([]);
   });

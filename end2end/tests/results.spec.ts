@@ -196,9 +196,14 @@ test("a document shows the laboratory's own narrative safely and opens its PDF",
   await page.getByTestId("results-link").click();
   const csv = await request.get(url((await page.getByTestId("export-csv").getAttribute("href"))!));
   expect(csv.headers()["content-type"]).toContain("text/csv");
-  expect((await csv.text()).split("\n")[0]).toContain("analyte,name_fr,name_en");
+  // In French: the form a French spreadsheet opens (BOM, semicolons), named after the patient.
+  const text = await csv.text();
+  expect(text.charCodeAt(0)).toBe(0xfeff);
+  expect(text.split("\n")[0]).toContain("date;analyse;chapitre");
+  expect(csv.headers()["content-disposition"]).toMatch(/^attachment; filename="bioviewer-PAT-TROIS-.*\.csv"/);
   const fhir = await request.get(url((await page.getByTestId("export-fhir").getAttribute("href"))!));
   expect(fhir.headers()["content-type"]).toContain("application/fhir+json");
+  expect(fhir.headers()["content-disposition"]).toMatch(/^attachment; filename="bioviewer-PAT-TROIS-.*\.fhir\.json"/);
   expect((await fhir.json()).resourceType).toBe("Bundle");
   expect(errors).toEqual([]);
 });

@@ -120,6 +120,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Systems of the care team that read the FHIR API with a bearer token.
+    FhirClients {
+        #[command(subcommand)]
+        command: FhirClientsCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -206,6 +211,34 @@ pub enum AccountsCommand {
     /// Create the demo accounts (a GP, a hospital clinician, a patient, an administrator) and
     /// their care relationships with the demo patients, then print the logins. Idempotent.
     Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FhirClientsCommand {
+    /// Issue a bearer token to a named system, reading on behalf of a professional account (it
+    /// sees that professional's patients, never by break-the-glass). The token is printed once;
+    /// only its SHA-256 is kept.
+    Add {
+        /// The system's name, as the audit trail records it.
+        #[arg(long)]
+        name: String,
+        /// The professional account it reads on behalf of.
+        #[arg(long = "as")]
+        as_login: String,
+        /// The only scope granted: patient/*.read.
+        #[arg(long, default_value = "patient/*.read")]
+        scope: String,
+        /// Expires after this many days (at most 730).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Revoke a system's token at once.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+    /// List the systems (names, accounts, scopes, expiry; never tokens).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -379,6 +412,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts { command } => accounts_command(&cli.common, command).await,
+        Command::FhirClients { command } => fhir_clients_command(&cli.common, command).await,
         Command::DmpSim { corpus, listen, latency_ms, fail_every, soap_fault, truncate_mtom, drip_ms, duplicate_entries, corrupt_one } => {
             let faults = crate::dmp::simulator::Faults {
                 latency: std::time::Duration::from_millis(latency_ms),
@@ -797,6 +831,32 @@ async fn accounts_command(common: &CommonSettings, command: AccountsCommand) -> 
             println!("care relationship recorded");
         }
         AccountsCommand::Demo => demo_accounts(&access).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn fhir_clients_command(common: &CommonSettings, command: FhirClientsCommand) -> Result<ExitCode, String> {
+    use crate::access::{AdminActor, fhir_clients::NewFhirClient};
+    let access = open_access(common).await?;
+    match command {
+        FhirClientsCommand::Add { name, as_login, scope, days } => {
+            let new = NewFhirClient { name: &name, login: &as_login, scope: &scope, days };
+            let token = access.issue_fhir_client(AdminActor::Operator, new).await.map_err(|e| e.to_string())?;
+            // The only time the token is shown: standard output, for the operator to hand over.
+            println!("{token}");
+        }
+        FhirClientsCommand::Revoke { name } => {
+            if !access.revoke_fhir_client(AdminActor::Operator, &name).await.map_err(|e| e.to_string())? {
+                return Err(format!("no active FHIR client named {name:?}"));
+            }
+            println!("revoked");
+        }
+        FhirClientsCommand::List => {
+            for c in access.fhir_clients(AdminActor::Operator).await.map_err(|e| e.to_string())? {
+                let line = serde_json::json!({"name": c.name, "as": c.login, "scope": c.scope, "expires_at": c.expires_at, "revoked": c.revoked});
+                println!("{line}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

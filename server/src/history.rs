@@ -152,6 +152,11 @@ impl Normaliser {
     }
 
     /// How often a history came from the cache since start-up.
+    /// The analyte catalogue (the FHIR export names converted values with its LOINC codes).
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
     pub fn cache_stats(&self) -> CacheStats {
         CacheStats { hits: self.cache.hits.load(Ordering::Relaxed), misses: self.cache.misses.load(Ordering::Relaxed) }
     }

@@ -347,10 +347,10 @@ async fn history_exports_as_csv() {
     let first = app.import_corpus_file("BIO-CR-BIO_2024.01_Glycémie deux unités principales_mole_masse.xml").await;
     app.clinician_of(CORPUS_INS).await;
     let patient = first.patient.unwrap();
-    let (status, body) = app.get(&format!("/api/patients/{patient}/history.csv?units=conventional")).await;
+    let (status, body) = app.get(&format!("/api/patients/{patient}/history.csv?units=conventional&format=rfc4180&lang=en")).await;
     assert_eq!(status, StatusCode::OK);
-    let glucose: Vec<&str> = body.lines().filter(|l| l.starts_with("glucose_fasting,")).collect();
-    assert_eq!(glucose.len(), 2, "one line per source of the dual-unit point: {body}");
+    let glucose: Vec<&str> = body.lines().filter(|l| l.contains(",Fasting glucose,")).collect();
+    assert_eq!(glucose.len(), 1, "one row for the dual-unit point, its two sources listed: {body}");
     assert!(glucose.iter().all(|l| l.contains(",g/L,")), "in the requested unit system");
 }
 
@@ -439,7 +439,13 @@ fn patient_routes(p: &str, d: &str) -> Vec<String> {
         format!("/api/patients/{p}/history.csv"),
         format!("/api/patients/{p}/history.fhir.json"),
         format!("/api/patients/{p}/documents/{d}/attachments/0"),
+        format!("/api/patients/{p}/documents/{d}/cda.xml"),
         format!("/api/patients/{p}/analytes/glucose_fasting/chart.svg"),
+        format!("/fhir/Patient/{p}"),
+        format!("/fhir/Observation?patient={p}"),
+        format!("/fhir/DiagnosticReport?patient={p}"),
+        format!("/fhir/Observation/{d}-0"),
+        format!("/fhir/DiagnosticReport/{d}"),
         format!("/patients/{p}"),
         format!("/patients/{p}/summary"),
         format!("/patients/{p}/results"),
@@ -477,7 +483,7 @@ async fn every_role_is_refused_someone_elses_patient_on_every_route() {
             let (status, body) = t.app.get_with(Some(&session), &route).await;
             assert!(!body.contains(family_b) && !body.contains(&ins_b), "{login} sees B's identity on {route}");
             assert!(!body.contains("glucose") || route.starts_with("/patients/"), "{login} gets results on {route}");
-            if route.starts_with("/api/") {
+            if route.starts_with("/api/") || route.starts_with("/fhir/") {
                 assert_eq!(status, StatusCode::NOT_FOUND, "{login} on {route}");
                 // Someone else's patient and a patient that does not exist answer alike.
                 let other = route.replace(&t.b, "00000000-0000-4000-8000-000000000000");
@@ -1349,7 +1355,7 @@ async fn an_uploaded_report_naming_oneself_as_prescriber_grants_no_access() {
     for path in patient_routes(&t.b, &t.b_document) {
         let (status, body) = t.app.get_with(Some(&forger), &path).await;
         assert!(!body.contains("BERNARD"), "{path} shows patient B to a forged prescriber");
-        if path.starts_with("/api/") {
+        if path.starts_with("/api/") || path.starts_with("/fhir/") {
             assert_eq!(status, StatusCode::NOT_FOUND, "{path} opened by a forged prescriber");
         } else {
             // Streamed pages may have sent their status before the refusal: the page says it.
@@ -3046,4 +3052,248 @@ async fn a_chart_url_cannot_bring_in_another_patients_analyte_or_an_unbounded_dr
     let (_, phone) = t.app.get_with(Some(&session), &chart("?width=360&period=6m")).await;
     assert_eq!(view_box_width(&phone), 360);
     assert!(phone.matches("class=\"bv-point\"").count() < own.matches("class=\"bv-point\"").count(), "six months of a year of results");
+}
+
+// --- exports other software accepts (issue 16) -------------------------------------------------
+
+/// Leaves a FHIR document the server produced for `make test`'s validator (fhir.resources),
+/// which checks every such file against the specification after the Rust tests.
+fn keep_for_validation(name: &str, body: &str) {
+    if let Some(dir) = std::env::var_os("BIOVIEWER_FHIR_OUT") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(format!("api-{name}.json")), body).unwrap();
+    }
+}
+
+async fn get_full(app: &TestApp, session: Option<&Session>, path: &str, bearer: Option<&str>) -> axum::response::Response {
+    let mut request = Request::get(path).header("host", HOST);
+    if let Some(s) = session {
+        request = request.header("cookie", format!("bv_session={}", s.token));
+    }
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    app.send(request.body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn fhir_export_is_a_download_named_after_the_patient_coherent_and_in_the_language() {
+    let app = spawn_app().await;
+    let ids = app.import_demo_patients(2).await;
+    app.create_account("gp", Role::Professional, None, None).await;
+    for n in 0..2 {
+        app.relate("gp", &bioviewer_core::demo::patient_ins(n), "attending_gp").await;
+    }
+    let session = app.use_session_of("gp").await;
+    for (n, id) in ids.iter().enumerate() {
+        for lang in ["fr", "en"] {
+            let response = get_full(&app, Some(&session), &format!("/api/patients/{id}/history.fhir.json?lang={lang}"), None).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.headers()["content-type"], "application/fhir+json; charset=utf-8");
+            let disposition = response.headers()["content-disposition"].to_str().unwrap().to_string();
+            let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            assert!(disposition.starts_with("attachment; filename=\"bioviewer-") && disposition.contains(&format!("-{today}.fhir.json\"")), "{disposition}");
+            let body = TestApp::body(response).await;
+            keep_for_validation(&format!("export-{n}-{lang}"), &body);
+            let bundle: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(bioviewer_core::fhir::coherence_problems(&bundle), Vec::<String>::new());
+            let resources: Vec<&serde_json::Value> = bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).collect();
+            let patient = resources.iter().find(|r| r["resourceType"] == "Patient").unwrap();
+            assert_eq!(patient["id"], id.as_str());
+            assert!(disposition.contains(patient["name"][0]["family"].as_str().unwrap()), "{disposition}");
+            let reports = resources.iter().filter(|r| r["resourceType"] == "DiagnosticReport").count();
+            assert!(reports > 0);
+            let form = resources.iter().find(|r| r["resourceType"] == "DiagnosticReport").unwrap()["presentedForm"][0]["url"].as_str().unwrap().to_string();
+            let (status, cda) = app.get(&form).await;
+            assert_eq!(status, StatusCode::OK, "{form}");
+            assert!(cda.contains("ClinicalDocument"), "the presented form is the laboratory's CDA");
+            let texts: Vec<&str> = resources.iter().filter(|r| r["resourceType"] == "Observation").filter_map(|r| r["code"]["text"].as_str()).collect();
+            let french = texts.iter().any(|t| *t == "Créatinine" || *t == "Glycémie" || *t == "Hémoglobine");
+            assert_eq!(french, lang == "fr", "{lang}: {texts:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn csv_is_french_by_default_with_bom_and_plain_rfc4180_on_request() {
+    let app = spawn_app().await;
+    let first = app.import_corpus_file("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml").await;
+    app.clinician_of(CORPUS_INS).await;
+    let patient = first.patient.unwrap();
+    let response = get_full(&app, app.session.lock().unwrap().clone().as_ref(), &format!("/api/patients/{patient}/history.csv"), None).await;
+    let disposition = response.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.contains("filename=\"bioviewer-PAT-TROIS-") && disposition.ends_with(".csv"), "{disposition}");
+    let body = TestApp::body(response).await;
+    assert!(body.starts_with('\u{feff}'), "a byte-order mark, for accents");
+    assert!(body.contains(";<=;1,0;mg/L;"), "semicolons and a decimal comma: {body}");
+    let (_, plain) = app.get(&format!("/api/patients/{patient}/history.csv?format=rfc4180")).await;
+    assert!(!plain.starts_with('\u{feff}') && plain.contains(",<=,1.0,mg/L,"), "{plain}");
+}
+
+#[tokio::test]
+async fn a_cda_document_is_served_only_through_its_patient() {
+    let app = spawn_app().await;
+    let tsh = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
+    let (patient, document) = (tsh.patient.unwrap(), tsh.stored.unwrap());
+    app.clinician_of(CORPUS_INS).await;
+    let (status, body) = app.get(&format!("/api/patients/{patient}/documents/{document}/cda.xml")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.as_bytes(), std::fs::read(corpus_dir().join("BIO-CR-BIO_2024.01_TSH_1.xml")).unwrap());
+    let other = "00000000-0000-4000-8000-000000000000";
+    assert_eq!(app.get(&format!("/api/patients/{other}/documents/{document}/cda.xml")).await.0, StatusCode::NOT_FOUND);
+}
+
+/// The FHIR read API of a signed-in professional: capability statement, patient, searches with
+/// codes, dates and paging links.
+#[tokio::test]
+async fn fhir_api_answers_searches_with_codes_dates_and_pages() {
+    let t = two_patients().await;
+    let session = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let (status, metadata) = t.app.get_with(None, "/fhir/metadata").await;
+    assert_eq!(status, StatusCode::OK, "the capability statement is public");
+    keep_for_validation("metadata", &metadata);
+    let (status, patient) = t.app.get_with(Some(&session), &format!("/fhir/Patient/{}", t.a)).await;
+    assert_eq!(status, StatusCode::OK);
+    keep_for_validation("patient", &patient);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&patient).unwrap()["resourceType"], "Patient");
+    // By INS: the GP's patient is found; another's answers like an unknown INS (empty).
+    let (_, by_ins) = t.app.get_with(Some(&session), &format!("/fhir/Patient?identifier={}", bioviewer_core::demo::patient_ins(0))).await;
+    keep_for_validation("patient-by-ins", &by_ins);
+    let by_ins: serde_json::Value = serde_json::from_str(&by_ins).unwrap();
+    assert_eq!(by_ins["entry"][0]["resource"]["id"], t.a.as_str());
+    let (_, other) = t.app.get_with(Some(&session), &format!("/fhir/Patient?identifier={}", bioviewer_core::demo::patient_ins(1))).await;
+    let (_, unknown) = t.app.get_with(Some(&session), "/fhir/Patient?identifier=100000000000000").await;
+    assert_eq!(other, unknown);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&other).unwrap()["total"], 0);
+    let (status, all) = t.app.get_with(Some(&session), &format!("/fhir/Observation?patient={}&_count=5", t.a)).await;
+    assert_eq!(status, StatusCode::OK);
+    keep_for_validation("observations-page-1", &all);
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all["type"], "searchset");
+    assert_eq!(all["entry"].as_array().unwrap().len(), 5);
+    let total = all["total"].as_u64().unwrap();
+    assert!(total > 5);
+    let next = all["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").unwrap()["url"].as_str().unwrap().to_string();
+    assert!(next.starts_with("http://bioviewer.test/fhir/Observation?"), "{next}");
+    let (status, page2) = t.app.get_with(Some(&session), next.trim_start_matches("http://bioviewer.test")).await;
+    assert_eq!(status, StatusCode::OK);
+    let page2: serde_json::Value = serde_json::from_str(&page2).unwrap();
+    assert_ne!(page2["entry"][0]["resource"]["id"], all["entry"][0]["resource"]["id"]);
+    // By code (the first result's, with its system, or a code it does not have) and by date.
+    let code = all["entry"][0]["resource"]["code"]["coding"][0]["code"].as_str().unwrap().to_string();
+    let path = format!("/fhir/Observation?patient=Patient/{}&code=http://loinc.org|{code},0000-0&date=ge2000-01-01&_count=200", t.a);
+    let (_, by_code) = t.app.get_with(Some(&session), &path).await;
+    keep_for_validation("observations-by-code", &by_code);
+    let by_code: serde_json::Value = serde_json::from_str(&by_code).unwrap();
+    let found = by_code["entry"].as_array().unwrap();
+    assert!(!found.is_empty() && (found.len() as u64) < total, "{code}: {} of {total}", found.len());
+    assert!(found.iter().all(|e| e["resource"]["code"]["coding"].as_array().unwrap().iter().any(|c| c["code"] == code.as_str())));
+    let (_, future) = t.app.get_with(Some(&session), &format!("/fhir/Observation?patient={}&date=ge2999-01-01", t.a)).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&future).unwrap()["total"], 0);
+    let (status, reports) = t.app.get_with(Some(&session), &format!("/fhir/DiagnosticReport?patient={}", t.a)).await;
+    assert_eq!(status, StatusCode::OK);
+    keep_for_validation("reports", &reports);
+    // A report's references resolve on the server: the report itself and its results.
+    let reports: serde_json::Value = serde_json::from_str(&reports).unwrap();
+    let report = &reports["entry"][0]["resource"];
+    let (status, read) = t.app.get_with(Some(&session), &format!("/fhir/DiagnosticReport/{}", report["id"].as_str().unwrap())).await;
+    assert_eq!((status, serde_json::from_str::<serde_json::Value>(&read).unwrap()["id"].clone()), (StatusCode::OK, report["id"].clone()));
+    let result = report["result"][0]["reference"].as_str().unwrap();
+    let (status, observation) = t.app.get_with(Some(&session), &format!("/fhir/{result}")).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    keep_for_validation("observation-read", &observation);
+    // Patient B's resources, read by id, answer like ids that do not exist.
+    let b_observation = format!("/fhir/Observation/{}-0", t.b_document);
+    let (status_b, body_b) = t.app.get_with(Some(&session), &b_observation).await;
+    let (status_none, body_none) = t.app.get_with(Some(&session), "/fhir/Observation/00000000-0000-4000-8000-000000000000-0").await;
+    assert_eq!((status_b, &body_b), (status_none, &body_none));
+    assert_eq!(status_b, StatusCode::NOT_FOUND);
+    t.app.relate("hospital", &bioviewer_core::demo::patient_ins(1), "hospital_stay").await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    assert_eq!(t.app.get_with(Some(&hospital), &b_observation).await.0, StatusCode::OK, "it exists, for B's clinician");
+    assert_eq!(t.app.get_with(Some(&session), &format!("/fhir/DiagnosticReport/{}", t.b_document)).await.0, StatusCode::NOT_FOUND);
+    // No patient named: refused (every search passes one patient's gate).
+    let (status, outcome) = t.app.get_with(Some(&session), "/fhir/Observation?code=14771-0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    keep_for_validation("outcome-no-patient", &outcome);
+    // Someone else's patient answers like a patient that does not exist.
+    let (status, refused) = t.app.get_with(Some(&session), &format!("/fhir/Observation?patient={}", t.b)).await;
+    let (status_missing, missing) = t.app.get_with(Some(&session), "/fhir/Observation?patient=00000000-0000-4000-8000-000000000000").await;
+    assert_eq!((status, &refused), (status_missing, &missing));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Bearer tokens: issued by an administrator to a named system on behalf of a professional;
+/// missing, revoked, expired, out-of-scope tokens and tokens on other routes are refused like a
+/// missing patient; every use is audited with the system's name.
+#[tokio::test]
+async fn fhir_tokens_refused_missing_revoked_expired_out_of_scope_or_off_the_fhir_api() {
+    use bioviewer::access::fhir_clients::{NewFhirClient, READ_SCOPE};
+    let t = two_patients().await;
+    let issue = |name: &'static str, login: &'static str| {
+        let access = t.app.access.clone();
+        async move { access.issue_fhir_client(AdminActor::Operator, NewFhirClient { name, login, scope: READ_SCOPE, days: 30 }).await }
+    };
+    // Only professionals, only the read scope, only administrators.
+    assert!(issue("x", "patient_a").await.is_err());
+    let gp_web = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let gp = t.app.access.session(&gp_web.token, None).await.unwrap();
+    let web = t.app.access.issue_fhir_client(AdminActor::Web(gp.as_ref()), NewFhirClient { name: "y", login: "gp", scope: READ_SCOPE, days: 30 }).await;
+    assert!(web.is_err(), "a professional cannot issue tokens");
+    let token = issue("EHR du cabinet", "gp").await.unwrap();
+    assert!(
+        matches!(issue("EHR du cabinet", "gp").await, Err(bioviewer::access::AdminError::Invalid(bioviewer::access::AdminProblem::ClientNameTaken))),
+        "one name, one system"
+    );
+    let a_obs = format!("/fhir/Observation?patient={}", t.a);
+    let b_obs = format!("/fhir/Observation?patient={}", t.b);
+    let ok = get_full(&t.app, None, &a_obs, Some(&token)).await;
+    assert_eq!(ok.status(), StatusCode::OK, "the token reads the GP's patient");
+    let (status, missing) = {
+        let r = get_full(&t.app, None, "/fhir/Observation?patient=00000000-0000-4000-8000-000000000000", Some(&token)).await;
+        (r.status(), TestApp::body(r).await)
+    };
+    // Out of scope: B is not the GP's patient.
+    let r = get_full(&t.app, None, &b_obs, Some(&token)).await;
+    assert_eq!((r.status(), TestApp::body(r).await), (status, missing.clone()), "B answers like a missing patient");
+    // The GP's break-the-glass on B does not open B to the token.
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    let reason = "urgence vitale au cabinet, patient inconscient";
+    t.app.access.start_break_glass(gp.as_ref().unwrap(), &ins_b, reason, std::time::Duration::from_secs(3600), false).await.unwrap();
+    let (status_web, _) = t.app.get_with(Some(&gp_web), &b_obs).await;
+    assert_eq!(status_web, StatusCode::OK, "the GP in person, glass broken, reads B");
+    let r = get_full(&t.app, None, &b_obs, Some(&token)).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "a token never breaks the glass");
+    // A token opens nothing outside the FHIR API: pages, exports, attachments.
+    for route in patient_routes(&t.a, &t.b_document).into_iter().filter(|r| !r.starts_with("/fhir/")) {
+        let r = get_full(&t.app, None, &route, Some(&token)).await;
+        assert!(matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::SEE_OTHER), "{route}: {}", r.status());
+    }
+    // No token, a wrong one.
+    assert_eq!(get_full(&t.app, None, &a_obs, None).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(get_full(&t.app, None, &a_obs, Some("not-a-token")).await.status(), StatusCode::UNAUTHORIZED);
+    // Every use is audited with the system's name.
+    let uses: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT mode, detail FROM audit_events WHERE action = 'export_fhir' AND detail LIKE 'fhir_client=%'")
+            .fetch_all(&t.app.pool)
+            .await
+            .unwrap();
+    assert!(uses.iter().any(|(mode, d)| mode == "attending_gp" && d.as_deref() == Some("fhir_client=EHR du cabinet")), "{uses:?}");
+    assert!(uses.iter().filter(|(mode, _)| mode == "denied").count() >= 3, "{uses:?}");
+    // Expired.
+    sqlx::query("UPDATE fhir_clients SET expires_at = 0 WHERE name = 'EHR du cabinet'").execute(&t.app.pool).await.unwrap();
+    assert_eq!(get_full(&t.app, None, &a_obs, Some(&token)).await.status(), StatusCode::UNAUTHORIZED, "expired");
+    // Revoked.
+    let second = issue("Module résultats CHU", "gp").await.unwrap();
+    assert_eq!(get_full(&t.app, None, &a_obs, Some(&second)).await.status(), StatusCode::OK);
+    assert!(t.app.access.revoke_fhir_client(AdminActor::Operator, "Module résultats CHU").await.unwrap());
+    assert_eq!(get_full(&t.app, None, &a_obs, Some(&second)).await.status(), StatusCode::UNAUTHORIZED, "revoked");
+    // A disabled account's tokens stop too.
+    let third = issue("Third", "gp").await.unwrap();
+    t.app.access.set_account_disabled(AdminActor::Operator, "gp", true).await.unwrap();
+    assert_eq!(get_full(&t.app, None, &a_obs, Some(&third)).await.status(), StatusCode::UNAUTHORIZED, "disabled account");
+    // Only the digest is stored.
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_sha256 FROM fhir_clients").fetch_all(&t.app.pool).await.unwrap();
+    assert!(stored.iter().all(|d| *d != token && *d != second && *d != third));
 }

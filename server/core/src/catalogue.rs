@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::fxhash::FxBuild;
-use crate::units::{self, UnitError};
+use crate::units::{self, Property, UnitError};
 
 /// The catalogue shipped with Bioviewer.
 pub const EMBEDDED_CATALOGUE: &str = include_str!("../data/analytes.tsv");
@@ -243,6 +243,45 @@ impl Catalogue {
 }
 
 /// A laboratory's local codes mapped to analytes: (code system OID, local code) → analyte id.
+/// Pairs of LOINC codes for one measurement in mass and in substance concentration
+/// (`data/loinc-pairs.tsv`): what an export names a value converted between the two.
+pub const EMBEDDED_LOINC_PAIRS: &str = include_str!("../data/loinc-pairs.tsv");
+
+fn loinc_pairs() -> &'static HashMap<&'static str, (Property, &'static str), FxBuild> {
+    static PAIRS: std::sync::OnceLock<HashMap<&'static str, (Property, &'static str), FxBuild>> = std::sync::OnceLock::new();
+    PAIRS.get_or_init(|| {
+        let mut pairs = HashMap::default();
+        for line in EMBEDDED_LOINC_PAIRS.lines().skip(1).filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let mut f = line.split('\t').map(str::trim);
+            if let (Some(mass), Some(substance)) = (f.next(), f.next()) {
+                pairs.insert(mass, (Property::MassConcentration, substance));
+                pairs.insert(substance, (Property::SubstanceConcentration, mass));
+            }
+        }
+        pairs
+    })
+}
+
+/// The property of a LOINC code of the pairs table (None for codes it does not list).
+pub fn loinc_property(code: &str) -> Option<Property> {
+    loinc_pairs().get(code.trim()).map(|(p, _)| *p)
+}
+
+/// The LOINC code of the same measurement in `property`: the code itself when it already
+/// measures that property, its counterpart in the pairs table, else None (never a guess).
+pub fn loinc_in_property(code: &str, property: Property) -> Option<&'static str> {
+    let (own, counterpart) = loinc_pairs().get_key_value(code.trim()).map(|(k, v)| (*k, *v))?;
+    if counterpart.0 == property { Some(own) } else { Some(counterpart.1) }
+}
+
+impl Analyte {
+    /// The first of the analyte's LOINC codes that measures `property` (for results a
+    /// laboratory coded with its own local code).
+    pub fn loinc_of_property(&self, property: Property) -> Option<&str> {
+        self.loinc.iter().map(String::as_str).find(|c| loinc_property(c) == Some(property))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Transcoding {
     map: HashMap<(String, String), String>,
@@ -335,6 +374,32 @@ mod tests {
         assert!(matches!(Catalogue::from_tsv(&bad_unit), Err(CatalogueError::Unit { line: 2, .. })));
         let no_molar_mass = format!("{header}\nx\tX\tX\tbiochemistry\tserum\t2345-7\tmmol/L\t1\tg/L\t1\t\t\t\tnumeric\n");
         assert!(matches!(Catalogue::from_tsv(&no_molar_mass), Err(CatalogueError::Unit { .. })));
+    }
+
+    #[test]
+    fn loinc_pairs_are_catalogue_codes_of_one_analyte_in_two_properties() {
+        let catalogue = Catalogue::embedded();
+        let mut rows = 0;
+        for (line, f) in data_lines(EMBEDDED_LOINC_PAIRS) {
+            let (mass, substance, analyte) = (f[0], f[1], f[2]);
+            for code in [mass, substance] {
+                assert!(loinc_check_digit_ok(code), "line {line}: {code}");
+                assert_eq!(catalogue.by_loinc(code).map(|a| a.id.as_str()), Some(analyte), "line {line}: {code}");
+            }
+            let a = catalogue.by_id(analyte).unwrap();
+            // The analyte's display units are the two properties the pair names.
+            let props: Vec<_> = [&a.unit_si, &a.unit_conventional].into_iter().flatten().filter_map(|u| units::property(u)).collect();
+            assert!(props.contains(&Property::MassConcentration) && props.contains(&Property::SubstanceConcentration), "line {line}");
+            assert_eq!(loinc_in_property(mass, Property::SubstanceConcentration), Some(substance));
+            assert_eq!(loinc_in_property(substance, Property::MassConcentration), Some(mass));
+            assert_eq!(loinc_in_property(mass, Property::MassConcentration), Some(mass));
+            rows += 1;
+        }
+        assert!(rows >= 20);
+        assert_eq!(loinc_property("2160-0"), Some(Property::MassConcentration));
+        assert_eq!(loinc_property("14682-9"), Some(Property::SubstanceConcentration));
+        assert_eq!(loinc_in_property("3016-3", Property::MassConcentration), None, "an unlisted code is never relabelled");
+        assert_eq!(catalogue.by_id("creatinine").unwrap().loinc_of_property(Property::MassConcentration), Some("2160-0"));
     }
 
     #[test]

@@ -1,228 +1,278 @@
 //! Exports of a normalised history, from the same data the screen shows.
 //!
-//! - [`csv`]: one line per result (per source), RFC 4180, UTF-8, for spreadsheets and audits;
-//!   a cell a spreadsheet would run as a formula is written as text (`'=…`), plain numbers as
-//!   they are.
-//! - [`fhir_bundle`]: a FHIR R4 `Bundle` (type `collection`) of laboratory `Observation`s.
+//! - [`csv`]: one row per result (a report that quotes a result again is one more source of
+//!   that row, not a row), values as shown with the laboratory's precision beside the original
+//!   value, unit, code and laboratory; in the French form a French spreadsheet opens (`;`,
+//!   decimal comma, UTF-8 with a byte-order mark) or the plain RFC 4180 form.
+//! - the FHIR R4 resources are in [`crate::fhir`].
+//!
+//! Numbers are never re-typed: a value is the laboratory's literal, or, for a value computed
+//! by a conversion (factor, molar mass), the literal the screen shows ([`shown_value`]).
 
-use serde_json::{Value as Json, json};
+use std::sync::Arc;
 
-use crate::cda::oid;
-use crate::normalise::{History, Point, PointStatus};
+use crate::cda::Decimal;
+use crate::normalise::{DocumentEntry, History, Point, PointStatus, Provenance};
+use crate::units::Rule;
 
-/// Whether a cell is a plain decimal number (`-2.5`, `+3`, `12`): data a spreadsheet reads as a
-/// number, never as a formula, so it is written as it is (a base excess of `-2.5` stays a number).
-fn is_plain_number(value: &str) -> bool {
-    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
-    !int.is_empty() && !frac.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit())
+/// Whether a conversion computed new digits (factor, molar mass, HbA1c equation), which are
+/// shown rounded to the analyte's decimals; the other rules keep the laboratory's digits.
+fn computed(rule: Option<&Rule>) -> bool {
+    matches!(rule, Some(Rule::Factor | Rule::MolarMass | Rule::HbA1cMasterEquation))
 }
 
-/// Whether a spreadsheet would run this cell as a formula (OWASP "CSV injection"): it begins
-/// with `=`, `+`, `-`, `@`, a tab or a carriage return, and is not a plain number. Laboratory
-/// names, labels and text results come from the documents, that is from outside.
-fn is_formula_like(value: &str) -> bool {
-    value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(value)
+/// The value as exported: the laboratory's literal (moved by a power of ten at most), or the
+/// displayed rounding of a computed value (a conversion or a derived eGFR) — never the 12
+/// digits of a binary computation.
+pub fn shown_value(p: &Point) -> Option<Arc<str>> {
+    let value = p.value.as_ref()?;
+    let rule = p.sources.first().and_then(|s| s.rule.as_ref());
+    if p.derived || computed(rule) { p.display.clone() } else { Some(value.shared()) }
 }
 
-fn field(out: &mut String, value: &str) {
-    if is_formula_like(value) {
-        // OWASP's rule: a leading single quote makes the cell text, and the cell is quoted.
-        out.push_str("\"'");
-        out.push_str(&value.replace('"', "\"\""));
-        out.push('"');
-    } else if value.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&value.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(value);
-    }
+/// A reference bound of `p` as exported, with the same rule as its value.
+pub fn shown_bound(p: &Point, bound: &Decimal, decimals: usize) -> Arc<str> {
+    let rule = p.sources.first().and_then(|s| s.rule.as_ref());
+    if computed(rule) { bound.display(decimals) } else { bound.shared() }
 }
 
-fn line(out: &mut String, fields: &[&str]) {
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+/// The CSV dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvFormat {
+    /// What a French spreadsheet opens as columns: `;` separator, decimal comma, UTF-8 with BOM.
+    French,
+    /// RFC 4180: `,` separator, decimal point, UTF-8 without BOM.
+    Rfc4180,
+}
+
+/// A cell: text is protected against formula injection; numbers are data.
+enum Cell<'a> {
+    Text(&'a str),
+    Number(Option<&'a str>),
+}
+
+/// OWASP's rule for CSV injection: a text cell a spreadsheet would read as a formula (first
+/// character `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`.
+fn neutralised(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}").into() } else { text.into() }
+}
+
+/// A decimal literal as a number cell: only a plain decimal (never text that looks like one).
+fn number_cell(literal: &str, format: CsvFormat) -> Option<String> {
+    Decimal::parse(literal).filter(|d| !d.as_str().contains(['e', 'E']) && !literal.contains(',')).map(|d| match format {
+        CsvFormat::French => d.as_str().replace('.', ","),
+        CsvFormat::Rfc4180 => d.as_str().to_string(),
+    })
+}
+
+struct Writer {
+    out: String,
+    format: CsvFormat,
+}
+
+impl Writer {
+    fn separator(&self) -> char {
+        match self.format {
+            CsvFormat::French => ';',
+            CsvFormat::Rfc4180 => ',',
         }
-        field(out, f);
     }
-    out.push_str("\r\n");
+
+    fn field(&mut self, value: &str) {
+        if value.contains([self.separator(), '"', '\n', '\r']) {
+            self.out.push('"');
+            self.out.push_str(&value.replace('"', "\"\""));
+            self.out.push('"');
+        } else {
+            self.out.push_str(value);
+        }
+    }
+
+    fn row(&mut self, cells: &[Cell<'_>]) {
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                let sep = self.separator();
+                self.out.push(sep);
+            }
+            match cell {
+                Cell::Text(t) => {
+                    let t = neutralised(t);
+                    self.field(&t);
+                }
+                // A value that is not a plain decimal is kept, as protected text.
+                Cell::Number(Some(n)) => match number_cell(n, self.format) {
+                    Some(n) => self.out.push_str(&n),
+                    None => {
+                        let t = neutralised(n);
+                        self.field(&t);
+                    }
+                },
+                Cell::Number(None) => {}
+            }
+        }
+        self.out.push_str("\r\n");
+    }
 }
 
-const HEADER: [&str; 22] = [
-    "analyte",
-    "name_fr",
-    "name_en",
-    "chapter",
-    "time",
-    "status",
-    "comparator",
-    "value",
-    "display",
-    "unit",
-    "text",
-    "flag",
-    "flag_computed",
-    "reference_low",
-    "reference_high",
-    "laboratory",
-    "derived",
-    "document",
+const HEADER_FR: [&str; 20] = [
+    "date",
+    "analyse",
+    "chapitre",
+    "comparateur",
+    "valeur",
+    "unité",
+    "résultat texte",
+    "interprétation",
+    "interprétation calculée",
+    "référence basse",
+    "référence haute",
+    "laboratoire",
+    "calculé par Bioviewer",
+    "valeur d'origine",
+    "unité d'origine",
     "code",
-    "original_value",
-    "original_unit",
+    "système du code",
     "conversion",
+    "documents",
+    "provenance",
 ];
 
-/// The cumulative table as CSV: one line per source of every point (a point seen in two
-/// documents gives two lines with the same value), series first, then other results.
-pub fn csv(history: &History) -> String {
-    let mut out = String::new();
-    line(&mut out, &HEADER);
-    let mut point_lines = |analyte: &str, name_fr: &str, name_en: &str, chapter: &str, p: &Point| {
-        let status = match p.status {
-            PointStatus::Completed => "completed",
-            PointStatus::NotPerformed => "not_performed",
-        };
-        for s in &p.sources {
-            let time = p.time.map(|t| t.to_string()).unwrap_or_default();
-            let conversion = s.rule.as_ref().map(ToString::to_string).or_else(|| s.not_converted.clone()).unwrap_or_default();
-            line(
-                &mut out,
-                &[
-                    analyte,
-                    name_fr,
-                    name_en,
-                    chapter,
-                    &time,
-                    status,
-                    p.comparator.map(|c| c.ascii()).unwrap_or(""),
-                    p.value.as_ref().map(|v| v.as_str()).unwrap_or(""),
-                    p.display.as_deref().unwrap_or(""),
-                    p.unit.as_deref().unwrap_or(""),
-                    p.text.as_deref().unwrap_or(""),
-                    p.flag.as_ref().map(|f| &*f.code).unwrap_or(""),
-                    p.flag.as_ref().map(|f| if f.computed { "true" } else { "false" }).unwrap_or(""),
-                    p.reference_low.as_ref().map(|v| v.as_str()).unwrap_or(""),
-                    p.reference_high.as_ref().map(|v| v.as_str()).unwrap_or(""),
-                    p.laboratory.as_deref().unwrap_or(""),
-                    if p.derived { "true" } else { "false" },
-                    &s.document,
-                    s.code.as_deref().unwrap_or(""),
-                    s.original_value.as_deref().unwrap_or(""),
-                    s.original_unit.as_deref().unwrap_or(""),
-                    &conversion,
-                ],
-            );
-        }
-    };
-    for s in &history.series {
-        for p in &s.points {
-            point_lines(&s.analyte, &s.name_fr, &s.name_en, &s.chapter, p);
+const HEADER_EN: [&str; 20] = [
+    "date",
+    "test",
+    "chapter",
+    "comparator",
+    "value",
+    "unit",
+    "text result",
+    "interpretation",
+    "interpretation computed",
+    "reference low",
+    "reference high",
+    "laboratory",
+    "computed by Bioviewer",
+    "original value",
+    "original unit",
+    "code",
+    "code system",
+    "conversion",
+    "documents",
+    "provenance",
+];
+
+/// The collection time as a spreadsheet reads a date (`2023-12-04 07:45`), local time as the
+/// laboratory wrote it (its offset left out, whatever its sign).
+fn date_cell(p: &Point) -> String {
+    let Some(t) = p.time else { return String::new() };
+    let mut cell = t.date_string();
+    if let (Some(_), Some(hour)) = (t.day, t.hour) {
+        cell.push_str(&format!(" {hour:02}:{:02}", t.minute.unwrap_or(0)));
+        if let Some(second) = t.second {
+            cell.push_str(&format!(":{second:02}"));
         }
     }
-    for o in &history.other_results {
-        for p in &o.points {
-            point_lines("", o.label.as_deref().unwrap_or(""), o.label.as_deref().unwrap_or(""), "other", p);
-        }
-    }
-    out
+    cell
 }
 
-/// The history as a FHIR R4 Bundle of Observations: one per measured point (values Bioviewer
-/// derived are left out: they are not laboratory observations), with the LOINC (or local)
-/// code, the value in the display unit as a UCUM Quantity (comparator kept), the laboratory's
-/// range and interpretation, the collection time and the performing laboratory. Results not
-/// performed carry `dataAbsentReason` and no value.
-pub fn fhir_bundle(history: &History) -> Json {
-    let subject = history.patient.as_ref().map(|p| json!({"identifier": {"system": format!("urn:oid:{}", p.ins_root), "value": p.ins}}));
-    let mut entries = Vec::new();
-    let mut observation = |p: &Point, label: &str| {
-        if p.derived {
-            return;
-        }
+/// The history as CSV: one row per result, series first (catalogue order), then other results.
+/// `french` chooses the header's language.
+pub fn csv(history: &History, format: CsvFormat, french: bool) -> String {
+    let mut w = Writer { out: String::new(), format };
+    if format == CsvFormat::French {
+        w.out.push('\u{feff}');
+    }
+    let header = if french { HEADER_FR } else { HEADER_EN };
+    w.row(&header.map(Cell::Text));
+    let documents: std::collections::HashMap<&str, &DocumentEntry> = history.documents.iter().map(|d| (d.id.as_str(), d)).collect();
+    let yes = if french { "oui" } else { "yes" };
+    let point_row = |w: &mut Writer, name: &str, chapter: &str, decimals: usize, p: &Point| {
         let source = p.sources.first();
-        let code = match (source.and_then(|s| s.code.as_deref()), source.and_then(|s| s.code_system.as_deref())) {
-            (Some(c), Some(system)) if system == oid::LOINC => {
-                json!({"coding": [{"system": "http://loinc.org", "code": c}], "text": label})
-            }
-            (Some(c), Some(system)) => json!({"coding": [{"system": format!("urn:oid:{system}"), "code": c}], "text": label}),
-            _ => json!({"text": label}),
+        let value = shown_value(p);
+        let low = p.reference_low.as_ref().map(|b| shown_bound(p, b, decimals));
+        let high = p.reference_high.as_ref().map(|b| shown_bound(p, b, decimals));
+        // A value Bioviewer computed (eGFR) names its equation here; its original value, unit
+        // and code are those of the creatinine it was computed from, and no laboratory.
+        let conversion = if p.derived {
+            p.method.clone().unwrap_or_default()
+        } else {
+            source.and_then(|s| s.rule.as_ref().map(ToString::to_string).or_else(|| s.not_converted.clone())).unwrap_or_default()
         };
-        let mut o = json!({
-            "resourceType": "Observation",
-            "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
-            "code": code,
-        });
-        let map = o.as_object_mut().expect("an object");
-        if let Some(subject) = &subject {
-            map.insert("subject".into(), subject.clone());
-        }
-        if let Some(t) = p.time {
-            map.insert("effectiveDateTime".into(), json!(t.to_string()));
-        }
-        if let Some(lab) = &p.laboratory {
-            map.insert("performer".into(), json!([{"display": lab.to_string()}]));
-        }
-        match (p.status, &p.value, &p.text) {
-            (PointStatus::NotPerformed, _, _) => {
-                map.insert(
-                    "dataAbsentReason".into(),
-                    json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed"}]}),
-                );
-            }
-            (_, Some(value), _) => {
-                let mut quantity = json!({"value": value.to_f64()});
-                let q = quantity.as_object_mut().expect("an object");
-                if let Some(unit) = &p.unit {
-                    q.insert("unit".into(), json!(unit.to_string()));
-                    q.insert("system".into(), json!("http://unitsofmeasure.org"));
-                    q.insert("code".into(), json!(unit.to_string()));
-                }
-                if let Some(c) = p.comparator {
-                    q.insert("comparator".into(), json!(c.ascii()));
-                }
-                map.insert("valueQuantity".into(), quantity);
-            }
-            (_, None, Some(text)) => {
-                map.insert("valueString".into(), json!(text));
-            }
-            _ => {}
-        }
-        if let Some(flag) = &p.flag {
-            map.insert(
-                "interpretation".into(),
-                json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": flag.code.to_string()}]}]),
-            );
-        }
-        if p.reference_low.is_some() || p.reference_high.is_some() {
-            let mut range = serde_json::Map::new();
-            let unit = p.unit.as_deref().unwrap_or("");
-            for (key, bound) in [("low", &p.reference_low), ("high", &p.reference_high)] {
-                if let Some(b) = bound {
-                    range.insert(
-                        key.into(),
-                        json!({"value": b.to_f64(), "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}),
-                    );
-                }
-            }
-            map.insert("referenceRange".into(), json!([range]));
-        }
-        entries.push(json!({"resource": o}));
+        let mut docs: Vec<&str> = p.sources.iter().map(|s| &*s.document).collect();
+        docs.dedup();
+        let docs = docs.join(" ");
+        // The least trusted source: a result any upload gave is marked uploaded.
+        let provenance = p
+            .sources
+            .iter()
+            .filter_map(|s| documents.get(&*s.document))
+            .map(|d| d.provenance)
+            .min_by_key(|p| p.rank())
+            .map(|p| match (p, french) {
+                (Provenance::Dmp, _) => "dmp",
+                (Provenance::Operator, true) => "exploitant",
+                (Provenance::Operator, false) => "operator",
+                (Provenance::Upload, true) => "déposé par un utilisateur",
+                (Provenance::Upload, false) => "uploaded by a user",
+            })
+            .unwrap_or("");
+        let text = match p.status {
+            PointStatus::NotPerformed => Some(if french { "non réalisé" } else { "not performed" }),
+            PointStatus::Completed => p.text.as_deref(),
+        };
+        let original = source.and_then(|s| s.original_value.as_deref());
+        // An original value written with its comparator (`<5`) is text; a plain one a number.
+        let original_cell = match original {
+            Some(o) if Decimal::parse(o).is_some() => Cell::Number(Some(o)),
+            Some(o) => Cell::Text(o),
+            None => Cell::Text(""),
+        };
+        let date = date_cell(p);
+        // A catalogue (UCUM) unit as people read it (`µmol/L`, `mUI/L`); a unit the laboratory
+        // wrote and Bioviewer could not convert, as written.
+        let unit = match p.unit.as_deref() {
+            Some(u) if p.in_display_unit => Some(crate::units::display_unit(u, french)).filter(|d| !d.is_empty()).unwrap_or_else(|| u.to_string()),
+            Some(u) => u.to_string(),
+            None => String::new(),
+        };
+        w.row(&[
+            Cell::Text(&date),
+            Cell::Text(name),
+            Cell::Text(chapter),
+            Cell::Text(p.comparator.map(|c| c.ascii()).unwrap_or("")),
+            Cell::Number(value.as_deref()),
+            Cell::Text(&unit),
+            Cell::Text(text.unwrap_or("")),
+            Cell::Text(p.flag.as_ref().map(|f| &*f.code).unwrap_or("")),
+            Cell::Text(if p.flag.as_ref().is_some_and(|f| f.computed) { yes } else { "" }),
+            Cell::Number(low.as_deref()),
+            Cell::Number(high.as_deref()),
+            Cell::Text(p.laboratory.as_deref().filter(|_| !p.derived).unwrap_or("")),
+            Cell::Text(if p.derived { yes } else { "" }),
+            original_cell,
+            Cell::Text(source.and_then(|s| s.original_unit.as_deref()).unwrap_or("")),
+            Cell::Text(source.and_then(|s| s.code.as_deref()).unwrap_or("")),
+            Cell::Text(match source.and_then(|s| s.code_system.as_deref()) {
+                Some(crate::cda::oid::LOINC) => "LOINC",
+                Some(other) => other,
+                None => "",
+            }),
+            Cell::Text(&conversion),
+            Cell::Text(&docs),
+            Cell::Text(provenance),
+        ]);
     };
     for s in &history.series {
+        let name = if french { &s.name_fr } else { &s.name_en };
         for p in &s.points {
-            observation(p, &s.name_en);
+            point_row(&mut w, name, &s.chapter, s.decimals, p);
         }
     }
     for o in &history.other_results {
         for p in &o.points {
-            observation(p, o.label.as_deref().unwrap_or(""));
+            point_row(&mut w, o.label.as_deref().or(o.code.as_deref()).unwrap_or(""), "other", 0, p);
         }
     }
-    json!({"resourceType": "Bundle", "type": "collection", "entry": entries})
+    w.out
 }
 
 #[cfg(test)]
@@ -231,8 +281,7 @@ mod tests {
     use crate::catalogue::{Catalogue, EMBEDDED_TRANSCODING, Transcoding};
     use crate::normalise::{InputDocument, Options, Provenance, normalise};
 
-    #[test]
-    fn one_line_per_source_with_originals_and_quoting() {
+    fn corpus_history() -> History {
         let reports = [
             crate::cda::tests::corpus("BIO-CR-BIO_2024.01_TSH_1.xml"),
             crate::cda::tests::corpus("BIO-CR-BIO_2024.01_TSH_2.xml"),
@@ -240,19 +289,106 @@ mod tests {
         ];
         let catalogue = Catalogue::embedded();
         let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-        let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc, {i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
-        let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
-        let text = csv(&history);
-        let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
-        let sources: usize = history.series.iter().flat_map(|s| &s.points).map(|p| p.sources.len()).sum::<usize>()
-            + history.other_results.iter().flat_map(|o| &o.points).map(|p| p.sources.len()).sum::<usize>();
-        assert_eq!(lines.len(), 1 + sources);
-        assert!(lines[0].starts_with("analyte,name_fr,name_en,chapter,time"));
-        assert!(text.contains("\"doc, 0\""), "a comma in a field is quoted");
-        let crp = lines.iter().find(|l| l.starts_with("crp,")).unwrap();
-        assert!(crp.contains(",<=,1.0,") && crp.contains(",mg/L,"), "{crp}");
-        let tsh: Vec<_> = lines.iter().filter(|l| l.starts_with("tsh,")).collect();
-        assert_eq!(tsh.len(), 2);
+        let inputs: Vec<_> =
+            reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
+        normalise(&inputs, &catalogue, &transcoding, &Options::default())
+    }
+
+    fn rows(text: &str) -> Vec<&str> {
+        text.trim_start_matches('\u{feff}').split("\r\n").filter(|l| !l.is_empty()).collect()
+    }
+
+    fn demo_history() -> History {
+        let end = crate::cda::CdaTime::parse_hl7("20261101").unwrap().epoch_seconds() / 86_400;
+        let docs = crate::demo::generate(2, 2, 5, end);
+        let reports: Vec<_> = docs
+            .iter()
+            .filter(|d| d.patient == docs[0].patient)
+            .map(|d| crate::cda::parse(crate::cda::writer::write_cr_bio(&d.report).as_bytes()).unwrap())
+            .collect();
+        let catalogue = Catalogue::embedded();
+        let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
+        let inputs: Vec<_> =
+            reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r), provenance: Provenance::Dmp }).collect();
+        normalise(&inputs, &catalogue, &transcoding, &Options::default())
+    }
+
+    #[test]
+    fn one_row_per_result_whatever_the_reports_that_quote_it() {
+        let history = demo_history();
+        let points = history.series.iter().map(|s| s.points.len()).sum::<usize>() + history.other_results.iter().map(|o| o.points.len()).sum::<usize>();
+        let sources: usize = history.series.iter().flat_map(|s| &s.points).map(|p| p.sources.len()).sum();
+        assert!(sources > points, "the history has results quoted by several reports");
+        for format in [CsvFormat::French, CsvFormat::Rfc4180] {
+            let text = csv(&history, format, true);
+            assert_eq!(rows(&text).len(), 1 + points);
+        }
+    }
+
+    #[test]
+    fn french_form_opens_in_a_french_spreadsheet() {
+        let text = csv(&corpus_history(), CsvFormat::French, true);
+        assert!(text.starts_with('\u{feff}'), "UTF-8 byte-order mark");
+        let lines = rows(&text);
+        assert!(lines[0].starts_with("date;analyse;chapitre;comparateur;valeur;unité;"), "{}", lines[0]);
+        let crp = lines.iter().find(|l| l.contains(";<=;")).unwrap();
+        assert!(crp.contains(";<=;1,0;mg/L;"), "decimal comma, the laboratory's digits: {crp}");
+        let tsh = lines.iter().find(|l| l.contains(";TSH;")).unwrap();
+        assert!(tsh.contains(";doc1;") || tsh.contains(";doc0;"), "{tsh}");
+        let plain = csv(&corpus_history(), CsvFormat::Rfc4180, false);
+        assert!(!plain.starts_with('\u{feff}'));
+        let crp = rows(&plain).into_iter().find(|l| l.contains(",<=,")).unwrap();
+        assert!(crp.contains(",<=,1.0,mg/L,"), "{crp}");
+        assert!(rows(&plain)[0].starts_with("date,test,chapter,"));
+    }
+
+    #[test]
+    fn formula_like_text_is_neutralised_and_numbers_stay_numbers() {
+        let mut history = corpus_history();
+        let p = &mut history.series[0].points[0];
+        p.laboratory = Some(Arc::from("=HYPERLINK(\"http://x\";\"y\")"));
+        p.text = Some("@SUM(1+1)".into());
+        p.value = Decimal::parse("-1.5");
+        p.sources[0].rule = Some(Rule::Identity);
+        let text = csv(&history, CsvFormat::French, true);
+        let line = rows(&text)[1];
+        assert!(line.contains("\"'=HYPERLINK(\"\"http://x\"\";\"\"y\"\")\""), "{line}");
+        assert!(line.contains(";'@SUM(1+1);"), "{line}");
+        assert!(line.contains(";-1,5;"), "a negative number is data: {line}");
+        for bad in ["=1", "+1", "-x", "@a", "\tx", "\rx"] {
+            assert!(neutralised(bad).starts_with('\''), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates_are_local_times_a_spreadsheet_reads_whatever_the_offset() {
+        let mut p = corpus_history().series[0].points[0].clone();
+        for (hl7, cell) in [
+            ("202312040745-0500", "2023-12-04 07:45"),
+            ("20231204074512+0100", "2023-12-04 07:45:12"),
+            ("20231204", "2023-12-04"),
+        ] {
+            p.time = crate::cda::CdaTime::parse_hl7(hl7).ok();
+            assert_eq!(date_cell(&p), cell);
+        }
+    }
+
+    #[test]
+    fn converted_values_are_shown_rounded_beside_the_original() {
+        let history = demo_history();
+        let text = csv(&history, CsvFormat::Rfc4180, false);
+        let mut molar = 0;
+        for line in rows(&text).into_iter().skip(1).filter(|l| l.contains(",molar_mass,")) {
+            let value = line.split(',').nth(4).unwrap();
+            assert!(value.split_once('.').is_none_or(|(_, f)| f.len() <= 2), "{line}");
+            molar += 1;
+        }
+        assert!(molar > 0);
+        // An eGFR Bioviewer computed: its equation, no laboratory, the creatinine as its origin.
+        let egfr = rows(&text).into_iter().find(|l| l.contains(",eGFR (CKD-EPI 2021),")).unwrap().to_string();
+        let cells: Vec<&str> = egfr.split(',').collect();
+        assert_eq!((cells[11], cells[12], cells[17]), ("", "yes", "CKD-EPI 2021"), "{egfr}");
+        assert!(cells[15] == "14682-9" || cells[15] == "2160-0", "{egfr}");
     }
 
     #[test]
@@ -278,7 +414,7 @@ mod tests {
         let catalogue = Catalogue::embedded();
         let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
         let history = normalise(&[InputDocument { id: "d0".into(), report: Ok(&parsed), provenance: Provenance::Operator }], &catalogue, &transcoding, &Options::default());
-        let out = csv(&history);
+        let out = csv(&history, CsvFormat::Rfc4180, false);
         // Every cell: none a spreadsheet would run.
         let mut cells = Vec::new();
         for line in out.split("\r\n").filter(|l| !l.is_empty()) {
@@ -297,44 +433,11 @@ mod tests {
             cells.push(cell);
         }
         for cell in &cells {
-            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']) || is_plain_number(cell), "a formula cell: {cell}");
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']) || cell.parse::<f64>().is_ok(), "a formula cell: {cell}");
         }
         assert!(cells.iter().any(|c| c == &format!("'{FORMULA}")), "the laboratory kept, as text: {out}");
         assert!(cells.iter().any(|c| c == &format!("'+{FORMULA}")), "the text result kept, as text");
         assert!(cells.iter().any(|c| c.starts_with("'@SUM(1+1)")), "the label kept, as text");
         assert!(out.contains(",-2.5,"), "a negative number stays a number");
-        assert!(!is_formula_like("-2.5") && !is_formula_like("+3") && is_formula_like("-2+3") && is_formula_like("-") && is_formula_like("\tx"));
-    }
-}
-
-#[cfg(test)]
-mod fhir_tests {
-    use super::*;
-    use crate::catalogue::{Catalogue, EMBEDDED_TRANSCODING, Transcoding};
-    use crate::normalise::{InputDocument, Options, Provenance, normalise};
-
-    #[test]
-    fn observations_carry_loinc_ucum_ranges_and_comparators() {
-        let reports =
-            [crate::cda::tests::corpus("BIO-CR-BIO_2024.01_TSH_1.xml"), crate::cda::tests::corpus("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml")];
-        let catalogue = Catalogue::embedded();
-        let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-        let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
-        let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
-        let bundle = fhir_bundle(&history);
-        assert_eq!(bundle["resourceType"], "Bundle");
-        let entries = bundle["entry"].as_array().unwrap();
-        let measured = history.series.iter().flat_map(|s| &s.points).filter(|p| !p.derived).count()
-            + history.other_results.iter().map(|o| o.points.len()).sum::<usize>();
-        assert_eq!(entries.len(), measured);
-        let tsh = entries.iter().map(|e| &e["resource"]).find(|r| r["code"]["coding"][0]["code"] == "3016-3").unwrap();
-        assert_eq!(tsh["code"]["coding"][0]["system"], "http://loinc.org");
-        assert_eq!(tsh["valueQuantity"]["code"], "m[IU]/L");
-        assert_eq!(tsh["valueQuantity"]["system"], "http://unitsofmeasure.org");
-        assert_eq!(tsh["referenceRange"][0]["high"]["value"], 4.2);
-        assert_eq!(tsh["subject"]["identifier"]["value"], "279035121518989");
-        assert_eq!(tsh["performer"][0]["display"], "Laboratoire des charmes");
-        let crp = entries.iter().map(|e| &e["resource"]).find(|r| r["valueQuantity"]["comparator"] == "<=").unwrap();
-        assert_eq!(crp["code"]["coding"][0]["system"], "urn:oid:1.2.250.1.2.3.4", "a local code keeps its system");
     }
 }

@@ -11,6 +11,7 @@
 //!   laboratories' local codes.
 //! - [`demo`]: generated patients with clinical stories and laboratories with their habits.
 //! - [`export`]: the history as CSV.
+//! - [`fhir`]: the history as FHIR R4 resources (Patient, DiagnosticReport, Observation).
 //! - [`normalise`]: all of a patient's reports into one history (series per analyte).
 //! - [`units`]: UCUM units as laboratories write them, and exact conversions.
 
@@ -18,6 +19,7 @@ pub mod catalogue;
 pub mod cda;
 pub mod demo;
 pub mod export;
+pub mod fhir;
 mod fxhash;
 pub mod normalise;
 pub mod units;

@@ -572,6 +572,55 @@ pub fn convert(value: &Decimal, from: &str, to: &str, molar_mass: Option<f64>) -
     plan(from, to, molar_mass)?.apply(value)
 }
 
+/// The kind of quantity a unit measures, named as LOINC names a code's property, for the
+/// properties a laboratory result may be converted between. Exports check that a LOINC code
+/// and the unit beside it measure the same property (a molar value never under a mass code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Property {
+    /// Mass concentration (g/L, mg/dL...): LOINC `MCnc`.
+    MassConcentration,
+    /// Substance concentration (mol/L, µmol/L...): LOINC `SCnc`.
+    SubstanceConcentration,
+    /// Catalytic concentration (U/L, µkat/L...): LOINC `CCnc`.
+    CatalyticConcentration,
+}
+
+impl Property {
+    /// LOINC's abbreviation (`MCnc`, `SCnc`, `CCnc`).
+    pub fn loinc(self) -> &'static str {
+        match self {
+            Property::MassConcentration => "MCnc",
+            Property::SubstanceConcentration => "SCnc",
+            Property::CatalyticConcentration => "CCnc",
+        }
+    }
+
+    pub fn from_loinc(name: &str) -> Option<Property> {
+        match name {
+            "MCnc" => Some(Property::MassConcentration),
+            "SCnc" => Some(Property::SubstanceConcentration),
+            "CCnc" => Some(Property::CatalyticConcentration),
+            _ => None,
+        }
+    }
+}
+
+/// The property `unit` measures, when it is one of [`Property`]'s (None for counts, ratios,
+/// unknown units...).
+pub fn property(unit: &str) -> Option<Property> {
+    let dimension = parse_unit(unit).ok()?.dimension;
+    let per_volume = |base: Dimension| base.combine(Dimension::base(LENGTH).pow(3), -1);
+    if dimension == per_volume(Dimension::base(MASS)) {
+        Some(Property::MassConcentration)
+    } else if dimension == per_volume(Dimension::base(AMOUNT)) {
+        Some(Property::SubstanceConcentration)
+    } else if dimension == per_volume(Dimension::base(AMOUNT).combine(Dimension::base(TIME), -1)) {
+        Some(Property::CatalyticConcentration)
+    } else {
+        None
+    }
+}
+
 /// Whether a unit measures a catalytic activity (enzyme units: amount per time).
 pub fn is_catalytic(unit: &str) -> bool {
     let catalytic = Dimension::base(AMOUNT).combine(Dimension::base(TIME), -1).combine(Dimension::base(LENGTH).pow(3), -1);

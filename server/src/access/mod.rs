@@ -18,6 +18,7 @@
 
 pub mod audit;
 pub mod audit_files;
+pub mod fhir_clients;
 pub mod ratelimit;
 pub mod refusals;
 pub mod secrets;
@@ -159,6 +160,9 @@ pub struct Principal {
     session_digest: String,
     /// The client's address, for the audit trail.
     pub address: Option<String>,
+    /// Set when a system reads the FHIR API with a bearer token on this account's behalf: its
+    /// name goes with every audit record, and it never uses break-the-glass.
+    pub fhir_client: Option<String>,
 }
 
 impl Principal {
@@ -166,7 +170,7 @@ impl Principal {
     /// browser, no address; the same rules decide what it may see.
     pub fn command_line(account: Account) -> Principal {
         // A CSRF token nobody knows: this principal never answers a form.
-        Principal { account, csrf_token: Uuid::new_v4().to_string(), session_digest: String::new(), address: None }
+        Principal { account, csrf_token: Uuid::new_v4().to_string(), session_digest: String::new(), address: None, fhir_client: None }
     }
 }
 
@@ -240,6 +244,8 @@ pub enum Action {
     Import,
     RecordsLinked,
     RecordsUnlinked,
+    FhirClientIssued,
+    FhirClientRevoked,
 }
 
 impl Action {
@@ -271,6 +277,8 @@ impl Action {
             Action::Import => "import",
             Action::RecordsLinked => "records_linked",
             Action::RecordsUnlinked => "records_unlinked",
+            Action::FhirClientIssued => "fhir_client_issued",
+            Action::FhirClientRevoked => "fhir_client_revoked",
         }
     }
 }
@@ -347,6 +355,10 @@ pub enum AdminProblem {
     NationalIdTaken,
     #[error("only professionals carry a national id")]
     NationalIdNotAProfessional,
+    #[error("the only scope granted is patient/*.read")]
+    BadScope,
+    #[error("a FHIR client has this name")]
+    ClientNameTaken,
 }
 
 impl AdminProblem {
@@ -367,6 +379,8 @@ impl AdminProblem {
             AdminProblem::Hashing => "hashing",
             AdminProblem::NationalIdTaken => "national_id_taken",
             AdminProblem::NationalIdNotAProfessional => "national_id_not_a_professional",
+            AdminProblem::BadScope => "bad_scope",
+            AdminProblem::ClientNameTaken => "client_name_taken",
         }
     }
 }
@@ -737,7 +751,7 @@ impl Access {
         .execute(&self.pool)
         .await
         .map_err(query_err("opening a session"))?;
-        Ok(SignedIn { token, principal: Principal { account, csrf_token, session_digest: digest, address: address.map(str::to_string) } })
+        Ok(SignedIn { token, principal: Principal { account, csrf_token, session_digest: digest, address: address.map(str::to_string), fhir_client: None } })
     }
 
     /// The signed-in user of a session token, if the session is still valid (not signed out,
@@ -776,6 +790,7 @@ impl Access {
             csrf_token: row.try_get("csrf_token").map_err(q())?,
             session_digest: digest,
             address: address.map(str::to_string),
+            fhir_client: None,
         }))
     }
 
@@ -869,6 +884,9 @@ impl Access {
         // a refusal takes the same path whatever the id.
         let parsed = PatientId::parse(patient_id);
         let patient = parsed.unwrap_or(PatientId(Uuid::nil()));
+        // A system reading on a professional's behalf never breaks the glass: that takes a
+        // person stating a reason.
+        let client = principal.fhir_client.as_ref().map(|name| format!("fhir_client={name}"));
         let entry = |mode: Option<&'static str>, detail: Option<String>| AuditEntry {
             actor: Some(&principal.account),
             patient: parsed,
@@ -883,14 +901,14 @@ impl Access {
             self.record(entry(Some(MODE_THROTTLED), None)).await?;
             return Err(Refusal::Throttled);
         }
-        let mode = self.mode_for(principal, patient).await?;
+        let mode = self.mode_for(principal, patient).await?.filter(|m| fhir_clients::client_may_use(principal, *m));
         match mode {
             Some(mode) => {
-                self.record(entry(Some(mode.as_str()), None)).await?;
+                self.record(entry(Some(mode.as_str()), client)).await?;
                 Ok((patient, mode))
             }
             None => {
-                self.record(entry(Some(MODE_DENIED), None)).await?;
+                self.record(entry(Some(MODE_DENIED), client)).await?;
                 self.count_refusal(principal).await?;
                 Err(Refusal::NoAccess)
             }

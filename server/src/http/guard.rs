@@ -41,9 +41,24 @@ pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Paths served to someone not signed in: the sign-in page and what it needs.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/connexion" | "/healthz" | "/favicon.svg" | "/auth/sign-in" | "/auth/oidc/start" | "/auth/oidc/callback")
+    matches!(
+        path,
+        "/connexion" | "/healthz" | "/favicon.svg" | "/auth/sign-in" | "/auth/oidc/start" | "/auth/oidc/callback" | "/fhir/metadata"
+    )
         || path.starts_with("/pkg/")
         || path.starts_with("/sfn/")
+}
+
+/// The FHIR read API (`/fhir/...`), the only routes a bearer token opens.
+pub(crate) fn is_fhir_api(path: &str) -> bool {
+    path.starts_with("/fhir/")
+}
+
+/// The token of an `Authorization: Bearer ...` header.
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_string())
 }
 
 /// A state-changing request must come from one of our pages. Browsers send `Sec-Fetch-Site`
@@ -167,15 +182,25 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
             Ok(principal) => principal,
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
-                let mut response = (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response();
-                security_headers(response.headers_mut(), &nonce, secure);
-                return response;
+                return unavailable(&nonce, secure);
             }
         },
     };
     let path = request.uri().path().to_string();
+    // A system's bearer token opens the FHIR API only: on any other route it is ignored, so a
+    // token never opens a page, an export or a form.
+    let principal = match (principal, bearer_token(request.headers())) {
+        (None, Some(bearer)) if is_fhir_api(&path) => match state.access.fhir_client_principal(&bearer, address.as_deref()).await {
+            Ok(principal) => principal,
+            Err(e) => {
+                tracing::error!(error = %e, "FHIR client lookup failed");
+                return unavailable(&nonce, secure);
+            }
+        },
+        (principal, _) => principal,
+    };
     if principal.is_none() && !is_public(&path) {
-        let mut response = if path.starts_with("/api/") || unsafe_method {
+        let mut response = if path.starts_with("/api/") || is_fhir_api(&path) || unsafe_method {
             (StatusCode::UNAUTHORIZED, "sign in first").into_response()
         } else if token.is_none() && cross_site_navigation(request.headers()) {
             // Perhaps signed in, but the Strict cookie stayed behind: ask again from here.
@@ -213,6 +238,13 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         append_cookie(response.headers_mut(), &clear_session_cookie(secure));
     }
     security_headers(response.headers_mut(), &nonce, secure);
+    response
+}
+
+/// The answer when who is asking cannot be looked up (the database is unavailable).
+fn unavailable(nonce: &str, secure: bool) -> Response {
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response();
+    security_headers(response.headers_mut(), nonce, secure);
     response
 }
 

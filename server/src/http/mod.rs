@@ -6,6 +6,7 @@
 //! - this module: the router, the API routes and the app's `Backend` port over the store. Every
 //!   route and backend method that touches a patient goes through `Access::open_patient`.
 
+mod exports;
 mod forms;
 mod guard;
 mod upload;
@@ -95,8 +96,16 @@ pub fn router(
         .route("/admin/relationships", post(forms::add_relationship))
         .route("/admin/relationships/{id}/end", post(forms::end_relationship))
         .route("/api/patients/{id}/history", get(history_json))
-        .route("/api/patients/{id}/history.csv", get(history_csv))
-        .route("/api/patients/{id}/history.fhir.json", get(history_fhir))
+        .route("/api/patients/{id}/history.csv", get(exports::history_csv))
+        .route("/api/patients/{id}/history.fhir.json", get(exports::history_fhir))
+        .route("/api/patients/{id}/documents/{doc}/cda.xml", get(exports::cda_document))
+        .route("/fhir/metadata", get(exports::metadata))
+        .route("/fhir/Patient", get(exports::search_patients))
+        .route("/fhir/Patient/{id}", get(exports::read_patient))
+        .route("/fhir/Observation", get(exports::search_observations))
+        .route("/fhir/Observation/{id}", get(exports::read_observation))
+        .route("/fhir/DiagnosticReport", get(exports::search_reports))
+        .route("/fhir/DiagnosticReport/{id}", get(exports::read_report))
         .route("/api/patients/{id}/documents/{doc}/attachments/{n}", get(attachment))
         .route("/api/patients/{id}/analytes/{analyte}/chart.svg", get(chart_svg))
         .leptos_routes_with_context(&state, routes, provide_request_nonce, move || shell(leptos_options.clone()))
@@ -285,37 +294,6 @@ async fn history_json(
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Arc<bioviewer_core::normalise::History>>, ApiError> {
     Ok(Json(api_history(&state, &auth, &id, &query, Action::ExportJson).await?))
-}
-
-/// `GET /api/patients/{id}/history.csv`: the same history as CSV, one line per source.
-async fn history_csv(
-    State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
-    UrlPath(id): UrlPath<String>,
-    Query(query): Query<HistoryQuery>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
-    let body = bioviewer_core::export::csv(&*api_history(&state, &auth, &id, &query, Action::ExportCsv).await?);
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"bioviewer-history.csv\""),
-        ],
-        body,
-    )
-        .into_response())
-}
-
-/// `GET /api/patients/{id}/history.fhir.json`: the same history as a FHIR R4 Bundle.
-async fn history_fhir(
-    State(state): State<AppState>,
-    Extension(auth): Extension<RequestAuth>,
-    UrlPath(id): UrlPath<String>,
-    Query(query): Query<HistoryQuery>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
-    let body = bioviewer_core::export::fhir_bundle(&*api_history(&state, &auth, &id, &query, Action::ExportFhir).await?).to_string();
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/fhir+json; charset=utf-8")], body).into_response())
 }
 
 #[derive(serde::Deserialize)]
