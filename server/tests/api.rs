@@ -1337,7 +1337,9 @@ fn cited_documents(history: &serde_json::Value) -> std::collections::BTreeSet<St
 
 #[tokio::test]
 async fn an_uploaded_report_naming_oneself_as_prescriber_grants_no_access() {
-    let t = two_patients().await;
+    // Every route is tried: more refusals than the throttle allows in a row.
+    let throttle = bioviewer::access::refusals::ThrottlePolicy { limit: 1000, ..Default::default() };
+    let t = two_patients_with(AccessSettings { refusal_throttle: throttle, ..Default::default() }).await;
     let forger_id = "1.2.250.1.71.4.2.1^899999999991";
     t.app.create_account("forger", Role::Professional, None, Some(forger_id.into())).await;
     let forger = t.app.sign_in("forger", PASSWORD, None).await.unwrap();
