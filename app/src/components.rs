@@ -58,11 +58,14 @@ pub fn PatientBanner(identity: Option<crate::model::PatientIdentity>) -> impl In
     identity.map(|p| {
         let name = format!("{} {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default());
         let birth = p.birth_date.map(|b| b.to_string());
+        let has_ins = bioviewer_core::cda::InstanceId { root: p.ins_root.clone(), extension: Some(p.ins.clone()) }.patient_identifier_kind()
+            == bioviewer_core::cda::IdentifierKind::Ins;
         view! {
             <p class="patient-banner" data-testid="patient-banner">
                 <strong>{name.trim().to_string()}</strong>
                 {birth.map(|b| view! { " · " {tr(Msg::BirthDate)} " " {move || format_datetime(lang.get(), &b)} })}
-                " · " {tr(Msg::Ins)} " " <span class="mono">{p.ins.clone()}</span>
+                " · " {tr(if has_ins { Msg::Ins } else { Msg::PatientKey })} " " <span class="mono">{p.ins.clone()}</span>
+                {(!has_ins).then(|| view! { " " <span class="badge badge-warning">{tr(Msg::NoIns)}</span> })}
             </p>
         }
     })

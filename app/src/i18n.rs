@@ -268,6 +268,14 @@ messages! {
     UploadUnavailable => "le service n'a pas pu l'enregistrer ; réessayez.", "the service could not store it; try again.";
     UploadOutcomeGone => "Le résultat de cet envoi n'est plus disponible.", "The outcome of this upload is no longer available.";
     ActionImport => "Document ajouté au dossier", "Document added to the record";
+    ActionBreakGlassEnd => "Fin de l'accès en urgence", "End of the emergency access";
+    ActionAccountCreated => "Compte créé, ouvrant l'accès à votre dossier", "Account created, opening your record";
+    ActionRecordsLinked => "Dossier lié à un autre dossier à votre nom", "Record linked to another record of yours";
+    ActionRecordsUnlinked => "Lien entre deux dossiers retiré", "Link between two records removed";
+    ActionDmpSync => "Lecture de votre DMP", "Your DMP read";
+    ActionRelationshipAdded => "Relation de soin enregistrée", "Care relationship recorded";
+    ActionRelationshipEnded => "Relation de soin terminée", "Care relationship ended";
+    LinkNotOnePerson => "Lien impossible : ces deux dossiers ne peuvent pas être ceux d'une même personne (deux INS, ou date de naissance ou sexe différents).", "Cannot link: these two records cannot be one person's (two INS, or another birth date or sex).";
     DmpSyncRunning => "Synchronisation avec le DMP en cours ; les résultats déjà reçus sont affichés.", "Syncing with the DMP; the results already received are shown.";
     DmpNeedsProSanteConnect => "Le DMP n'est pas consulté pour une connexion par mot de passe : connectez-vous avec Pro Santé Connect pour synchroniser ce patient avec le DMP. Les résultats affichés sont ceux déjà reçus.", "The DMP is not read for a password sign-in: sign in with Pro Santé Connect to sync this patient with the DMP. The results shown are those already received.";
     DmpSyncDone => "DMP synchronisé.", "DMP synced.";
@@ -338,6 +346,7 @@ messages! {
     ProvenanceUpload => "téléversement", "upload";
     Provenance => "Provenance", "Source";
     AdminNationalIdTaken => "Un autre compte porte déjà cet identifiant national.", "Another account has this national id.";
+    AdminBadNationalId => "Un identifiant national s'écrit OID^numéro (par exemple 1.2.250.1.71.4.2.1^810000000011).", "A national id is OID^number (e.g. 1.2.250.1.71.4.2.1^810000000011).";
     AdminNationalIdNotAProfessional => "Seuls les professionnels portent un identifiant national.", "Only professionals carry a national id.";
     PreviousVisit => "Ma dernière consultation", "My last visit";
     RuleIdentity => "tel qu'écrit", "as written";

@@ -787,6 +787,20 @@ pub async fn check_audit_at_start(access: &crate::access::Access, checkpoint_fil
     match access.verify_audit_against(&checkpoints, None).await.map_err(|e| format!("the audit trail cannot be read: {e}"))? {
         Ok(head) => {
             tracing::info!(records = head.records, seq = head.last_seq, head = %head.last_hash, "audit trail verified");
+            // Someone with the database dropped the append-only triggers: the chain may still verify
+            // (nothing rewritten yet), but the trail is no longer protected.
+            let missing = access.append_only_missing().await.map_err(|e| e.to_string())?;
+            if !missing.is_empty() {
+                if !allow_broken {
+                    return Err(format!(
+                        "the audit trail's append-only triggers were removed ({}); refusing to start (look into it, then start with \
+                         --allow-broken-audit to put them back and serve)",
+                        missing.join(", ")
+                    ));
+                }
+                tracing::error!(missing = ?missing, "ALARM: the audit trail's append-only triggers were removed; putting them back");
+                access.restore_append_only().await.map_err(|e| e.to_string())?;
+            }
             access.checkpoint().await.map_err(|e| e.to_string())
         }
         Err(bad) if allow_broken => access.alarm_broken_chain(&bad).await.map_err(|e| e.to_string()),

@@ -22,6 +22,10 @@ use bioviewer_core::normalise::{History, InputDocument, Options, PatientIdentity
 use crate::domain::PatientId;
 use crate::store::{DocumentFingerprint, Store, StoreError};
 
+/// What the history reads in place of a document whose stored bytes no longer match the
+/// SHA-256 recorded when they arrived: not XML, so the document is listed as unreadable.
+const ALTERED: &str = "the stored bytes of this document no longer match the digest recorded when it arrived: altered in the database";
+
 /// The catalogue and the transcoding table, loaded once at start-up, and the histories computed
 /// with them.
 pub struct Normaliser {
@@ -240,7 +244,18 @@ pub async fn patient_history(
     // newer than its key: it is still right to show, but not cached under the older key.
     let same_set =
         raw.len() == document_set.len() && raw.iter().zip(&document_set).all(|(a, b)| a.id == b.id && a.provenance == b.provenance);
-    let documents: Vec<(String, Vec<u8>, Provenance)> = raw.into_iter().map(|d| (d.id.to_string(), d.raw, d.provenance)).collect();
+    let altered: std::collections::HashSet<String> = raw.iter().filter(|d| !d.intact).map(|d| d.id.to_string()).collect();
+    if !altered.is_empty() {
+        tracing::error!(patient = %patient, documents = altered.len(), "ALARM: stored document bytes no longer match their digest");
+    }
+    let documents: Vec<(String, Vec<u8>, Provenance)> = raw
+        .into_iter()
+        .map(|d| {
+            // An altered document is read as nothing: the history says it is unreadable.
+            let bytes = if d.intact { d.raw } else { ALTERED.as_bytes().to_vec() };
+            (d.id.to_string(), bytes, d.provenance)
+        })
+        .collect();
     let span = tracing::info_span!("history", patient = %patient, documents = documents.len());
     let worker = normaliser.clone();
     let history = tokio::task::spawn_blocking(move || {

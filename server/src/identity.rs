@@ -12,6 +12,35 @@ use bioviewer_core::normalise::{PatientIdentity, Provenance, identity_difference
 
 use crate::domain::PatientId;
 
+/// Why two records cannot be linked as one person's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotOnePerson {
+    /// Both are known by an INS: two INS numbers are two people (one number is one record).
+    #[error("both records have an INS")]
+    TwoIns,
+    #[error("their birth dates differ")]
+    BirthDate,
+    #[error("their sexes differ")]
+    Sex,
+}
+
+/// Whether two records may be linked as one person's: a record known by an INS and one known
+/// by no INS (an INS-C record, a laboratory's local id), whose birth dates and sexes do not
+/// contradict each other (fields one leaves out contradict nothing).
+pub(crate) fn may_link(a: &crate::store::PatientRecord, b: &crate::store::PatientRecord) -> Result<(), NotOnePerson> {
+    if a.has_ins() && b.has_ins() {
+        return Err(NotOnePerson::TwoIns);
+    }
+    let differences = identity_differences(&a.identity(), &b.identity());
+    if differences.birth_date {
+        return Err(NotOnePerson::BirthDate);
+    }
+    if differences.sex {
+        return Err(NotOnePerson::Sex);
+    }
+    Ok(())
+}
+
 /// What the store found for a document's patient identifiers, for [`attribute`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AttributionFacts {

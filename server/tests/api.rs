@@ -3299,3 +3299,131 @@ async fn fhir_tokens_refused_missing_revoked_expired_out_of_scope_or_off_the_fhi
     let stored: Vec<String> = sqlx::query_scalar("SELECT token_sha256 FROM fhir_clients").fetch_all(&t.app.pool).await.unwrap();
     assert!(stored.iter().all(|d| *d != token && *d != second && *d != third));
 }
+
+// --- Findings of the outside review (issue 12 and 14) --------------------------------------------
+
+#[tokio::test]
+async fn two_peoples_records_are_never_linked_and_break_the_glass_is_no_ground_for_a_link() {
+    let t = two_patients().await;
+    let (ins_a, ins_b) = (bioviewer_core::demo::patient_ins(0), bioviewer_core::demo::patient_ins(1));
+    t.app.relate("hospital", &ins_a, "hospital_stay").await;
+    t.app.relate("hospital", &ins_b, "hospital_stay").await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    // Two INS: two people, whoever sees both.
+    let response = t.app.post_form(Some(&hospital), &format!("/patients/{}/links", t.a), &format!("csrf={}&other={ins_b}", hospital.csrf)).await;
+    assert_eq!(response.headers()["location"], format!("/patients/{}?links=not_one_person", t.a));
+    // An INS-C record of someone born on another day.
+    let mut other_person = legacy_report(0, 1, None);
+    other_person.header.patient.as_mut().unwrap().birth_date = bioviewer_core::cda::CdaTime::parse_hl7("19010101").ok();
+    import_bytes(t.app.store.as_ref(), "other.xml", xml_of(&other_person), DocumentSource::Operator).await.unwrap();
+    t.app.relate("hospital", LEGACY_INS_C, "hospital_stay").await;
+    let response = t.app.post_form(Some(&hospital), &format!("/patients/{}/links", t.a), &format!("csrf={}&other={LEGACY_INS_C}", hospital.csrf)).await;
+    assert_eq!(response.headers()["location"], format!("/patients/{}?links=not_one_person", t.a));
+    // A record opened by break-the-glass cannot be linked to one's own patient: the link would
+    // outlive the emergency access.
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let glass = format!("csrf={}&ins={LEGACY_INS_C}&reason=Patient+inconscient+aux+urgences&minutes=60", gp.csrf);
+    assert_eq!(t.app.post_form(Some(&gp), "/break-glass", &glass).await.status(), StatusCode::SEE_OTHER);
+    let response = t.app.post_form(Some(&gp), &format!("/patients/{}/links", t.a), &format!("csrf={}&other={LEGACY_INS_C}", gp.csrf)).await;
+    assert_eq!(response.headers()["location"], format!("/patients/{}?links=refused", t.a));
+    assert!(t.app.store.linked_patients(bioviewer::domain::PatientId::parse(&t.a).unwrap()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_view_through_a_link_is_in_the_linked_records_access_log() {
+    let app = spawn_app().await;
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let now = import_bytes(app.store.as_ref(), "now.xml", xml_of(&demo_report(0, 0)), DocumentSource::Operator).await.unwrap();
+    let then = import_bytes(app.store.as_ref(), "then.xml", xml_of(&legacy_report(0, 1, None)), DocumentSource::Operator).await.unwrap();
+    let (a, b) = (bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap(), bioviewer::domain::PatientId::parse(then.patient.as_deref().unwrap()).unwrap());
+    app.access.link_records(app.store.as_ref(), bioviewer::access::LinkActor::Operator, a, b, true).await.unwrap();
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    app.history_json(&gp, &a.to_string()).await;
+    let (log, _) = app.access.access_log(b, 0).await.unwrap();
+    assert!(log.iter().any(|line| line.action == "export_json" && line.mode.as_deref() == Some("attending_gp")), "{log:?}");
+}
+
+#[tokio::test]
+async fn a_throttled_clinician_still_sees_their_own_patients() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    for _ in 0..25 {
+        t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.b)).await;
+    }
+    let (status, _) = t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.b)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "probing is slowed");
+    let (status, _) = t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await;
+    assert_eq!(status, StatusCode::OK, "her own patient stays open to her");
+}
+
+#[tokio::test]
+async fn identifiers_an_upload_claimed_are_taken_over_by_the_laboratorys_patient() {
+    let app = spawn_app().await;
+    app.create_account("uploader", Role::Professional, None, None).await;
+    let uploader = app.sign_in("uploader", PASSWORD, None).await.unwrap();
+    // An upload naming only an INS-C and a local id: a record "no INS" of its own.
+    app.upload(&uploader, &[("squat.xml", xml_of(&legacy_report(1, 0, Some("IPP-NEW1"))))]).await;
+    // The laboratory (operator) names the patient's INS with that INS-C and local id.
+    let mut both = demo_report(0, 0);
+    both.header.patient.as_mut().unwrap().ids.extend([
+        bioviewer_core::cda::InstanceId { root: "1.2.250.1.213.1.4.2".into(), extension: Some(LEGACY_INS_C.into()) },
+        bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.42".into(), extension: Some("IPP-NEW1".into()) },
+    ]);
+    let lab = import_bytes(app.store.as_ref(), "lab.xml", xml_of(&both), DocumentSource::Operator).await.unwrap();
+    // A later laboratory report naming only that INS-C goes to the laboratory's patient.
+    let later = import_bytes(app.store.as_ref(), "later.xml", xml_of(&legacy_report(0, 2, None)), DocumentSource::Operator).await.unwrap();
+    assert_eq!(later.patient, lab.patient, "not to the record the upload made");
+}
+
+#[tokio::test]
+async fn a_national_id_spelled_another_way_is_still_taken() {
+    let t = two_patients().await;
+    let admin = t.app.sign_in("admin", PASSWORD, None).await.unwrap();
+    for spelled in ["899999999990", "9.9.9%5E899999999990", "1.2.250.1.71.4.2.1%5E0899999999990", "1.2.250.1.71.4.2.1%5E+899999999990"] {
+        let body = format!("csrf={}&login=twin&password=aaaaaaaaaaaaaaa&role=professional&display_name=Twin&rpps={spelled}", admin.csrf);
+        let location = t.app.post_form(Some(&admin), "/admin/accounts", &body).await.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with("/admin?error="), "{spelled}: {location}");
+        assert!(t.app.access.account_by_login("twin").await.unwrap().is_none(), "{spelled}");
+    }
+}
+
+#[tokio::test]
+async fn a_result_changed_in_the_database_is_never_shown_as_the_laboratorys() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let document = t.app.store.patient_documents(bioviewer::domain::PatientId::parse(&t.a).unwrap()).await.unwrap()[0].id;
+    let raw = String::from_utf8(t.app.store.document_raw(document).await.unwrap().unwrap()).unwrap();
+    let altered = raw.replacen("value=\"", "value=\"9", 1);
+    assert_ne!(altered, raw);
+    sqlx::query("UPDATE document_contents SET raw = ? WHERE document_id = ?")
+        .bind(altered.as_bytes())
+        .bind(document.to_string())
+        .execute(&t.app.pool)
+        .await
+        .unwrap();
+    let history = t.app.history_json(&gp, &t.a).await;
+    let entry = history["documents"].as_array().unwrap().iter().find(|d| d["id"] == document.to_string()).unwrap();
+    assert_eq!(entry["status"], "unreadable", "{entry}");
+    assert!(!cited_documents(&history).contains(&document.to_string()), "none of its values shows");
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_start_when_the_audit_trail_lost_its_append_only_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let out = bioviewer_command(data, &["accounts", "add", "--login", "admin1", "--role", "admin", "--name", "Admin"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serve_outcome(data, &[]), Ok(()));
+    let pool = SqliteStore::open(&format!("sqlite://{}", data.join("bioviewer.db").display())).await.unwrap().pool().clone();
+    drop_audit_guards(&pool).await;
+    let refused = serve_outcome(data, &[]).unwrap_err();
+    assert!(refused.contains("append-only"), "{refused}");
+    assert_eq!(serve_outcome(data, &["--allow-broken-audit"]), Ok(()), "starts, putting the guard back");
+    let back: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'audit_events_no_%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(back, 2);
+}

@@ -297,6 +297,13 @@ fn action_label(action: &str) -> Msg {
         a if a.starts_with("export_") => Msg::ActionExport,
         "break_glass_start" => Msg::ActionBreakGlass,
         "import" => Msg::ActionImport,
+        "break_glass_end" => Msg::ActionBreakGlassEnd,
+        "account_created" => Msg::ActionAccountCreated,
+        "records_linked" => Msg::ActionRecordsLinked,
+        "records_unlinked" => Msg::ActionRecordsUnlinked,
+        "dmp_sync" => Msg::ActionDmpSync,
+        "relationship_added" => Msg::ActionRelationshipAdded,
+        "relationship_ended" => Msg::ActionRelationshipEnded,
         _ => Msg::ActionOther,
     }
 }
@@ -481,6 +488,7 @@ fn admin_problem(code: &str) -> Msg {
         "bad_duration" => Msg::AdminBadDuration,
         "national_id_taken" => Msg::AdminNationalIdTaken,
         "national_id_not_a_professional" => Msg::AdminNationalIdNotAProfessional,
+        "bad_national_id" => Msg::AdminBadNationalId,
         _ => Msg::AdminInvalid,
     }
 }

@@ -39,6 +39,8 @@ fn LinkedRecords(patient: String, linked: Vec<PatientSummary>, may_link: bool) -
         query.read().get("links").map(|o| {
             if o == "done" {
                 view! { <p class="notice" role="status">{tr(Msg::Done)}</p> }.into_any()
+            } else if o == "not_one_person" {
+                view! { <p class="notice notice-error" role="alert">{tr(Msg::LinkNotOnePerson)}</p> }.into_any()
             } else {
                 view! { <p class="notice notice-error" role="alert">{tr(Msg::LinkRefused)}</p> }.into_any()
             }

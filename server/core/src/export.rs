@@ -52,9 +52,15 @@ enum Cell<'a> {
 }
 
 /// OWASP's rule for CSV injection: a text cell a spreadsheet would read as a formula (first
-/// character `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`.
+/// character `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`. So does a cell in
+/// which a separator of either form (`,` or `;`) is followed by one: a file opened with the
+/// other separator than it was written with (a French spreadsheet reading the RFC 4180 form)
+/// would start a cell there.
 fn neutralised(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}").into() } else { text.into() }
+    const FORMULA: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+    let after_separator =
+        text.match_indices([',', ';']).any(|(at, _)| text[at + 1..].trim_start_matches(' ').starts_with(FORMULA));
+    if text.starts_with(FORMULA) || after_separator { format!("'{text}").into() } else { text.into() }
 }
 
 /// A decimal literal as a number cell: only a plain decimal (never text that looks like one).
@@ -389,6 +395,13 @@ mod tests {
         let cells: Vec<&str> = egfr.split(',').collect();
         assert_eq!((cells[11], cells[12], cells[17]), ("", "yes", "CKD-EPI 2021"), "{egfr}");
         assert!(cells[15] == "14682-9" || cells[15] == "2160-0", "{egfr}");
+    }
+
+    #[test]
+    fn a_formula_after_either_separator_is_neutralised_too() {
+        assert_eq!(neutralised("a;=HYPERLINK(\"http://evil.example\")"), "'a;=HYPERLINK(\"http://evil.example\")");
+        assert_eq!(neutralised("a, =1+1"), "'a, =1+1");
+        assert_eq!(neutralised("Hémoglobine, sang total"), "Hémoglobine, sang total");
     }
 
     #[test]

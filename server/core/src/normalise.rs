@@ -412,16 +412,17 @@ impl Wanted {
     /// it; nothing known (an unknown INS-C included), no attribution.
     fn belongs(&self, p: &crate::cda::Patient) -> Belongs {
         if let Some(ins) = p.ins() {
-            if let Some(wanted) = &self.ins
-                && same_identifier(ins, wanted)
-            {
-                return Belongs::Yes { authority_differs: ins.root != wanted.root };
+            // The patient's INS decides alone: another INS is another person, whatever else
+            // the patient is known by.
+            if let Some(wanted) = &self.ins {
+                return if same_identifier(ins, wanted) {
+                    Belongs::Yes { authority_differs: ins.root != wanted.root }
+                } else {
+                    Belongs::Other
+                };
             }
             if self.ids.iter().any(|k| same_identifier(k, ins)) {
                 return Belongs::Yes { authority_differs: false };
-            }
-            if self.ins.is_some() {
-                return Belongs::Other;
             }
         }
         if p.ids.iter().any(|id| self.ids.iter().any(|k| same_identifier(k, id))) {
@@ -667,6 +668,20 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             *slot = (version, i);
         }
     }
+    // An upload carrying the id of a laboratory's document (the DMP's uniqueId) claims to be
+    // that document: a conflict, whatever set it names.
+    let trusted_ids: HashMap<String, u32> = entries
+        .iter()
+        .filter(|e| e.provenance.is_trusted())
+        .filter_map(|e| Some((e.cda_id.clone()?, e.version.unwrap_or(0))))
+        .collect();
+    for entry in entries.iter_mut().filter(|e| !e.provenance.is_trusted() && e.status == DocumentState::Current) {
+        if let Some(&version) = entry.cda_id.as_ref().and_then(|id| trusted_ids.get(id)) {
+            entry.status = DocumentState::Rejected;
+            let words = format!("an uploaded document carrying the id of a laboratory's report (version {version}), which stays");
+            entry.problem(DocumentProblem::ConflictsWithLaboratory { version }, words);
+        }
+    }
     for i in 0..entries.len() {
         let Some(set) = entries[i].set_id.clone() else { continue };
         if entries[i].status != DocumentState::Current {
@@ -749,6 +764,11 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     if let Some(p) = &patient {
         derive_egfr(&mut by_analyte, catalogue, p, options.unit_system);
     }
+    // Points a laboratory's document (DMP, operator) stands behind: an uploaded value never
+    // changes how a laboratory's own result reads (its significant change).
+    let trusted_documents: std::collections::HashSet<&str> =
+        entries.iter().filter(|e| e.provenance.is_trusted()).map(|e| e.id.as_str()).collect();
+    let trusted = |p: &Point| p.sources.iter().any(|s| trusted_documents.contains(&*s.document));
     let mut series: Vec<Series> = by_analyte
         .into_iter()
         .map(|(index, mut points)| {
@@ -764,7 +784,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             loinc.dedup();
             let loinc_seen: Vec<String> = loinc.into_iter().map(str::to_string).collect();
             let mut points: Vec<Point> = points.into_iter().map(|c| c.point).collect();
-            annotate(&mut points, analyte);
+            annotate(&mut points, analyte, &trusted);
             Series {
                 analyte: analyte.id.clone(),
                 name_fr: analyte.name_fr.clone(),
@@ -1271,14 +1291,17 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
 }
 
 /// Comparability markers and significant changes along one series (points in time order).
-fn annotate(points: &mut [Point], analyte: &Analyte) {
+fn annotate(points: &mut [Point], analyte: &Analyte, trusted: &dyn Fn(&Point) -> bool) {
     let rcv = analyte.rcv_percent();
-    let mut previous: Option<usize> = None;
+    let (mut previous, mut previous_trusted): (Option<usize>, Option<usize>) = (None, None);
     for i in 0..points.len() {
         if points[i].status != PointStatus::Completed || points[i].derived {
             continue;
         }
-        if let Some(p) = previous {
+        let is_trusted = trusted(&points[i]);
+        // A laboratory's result is compared with the laboratory results before it only.
+        let compared_with = if is_trusted { previous_trusted } else { previous };
+        if let Some(p) = compared_with {
             let (before, after) = points.split_at_mut(i);
             let (prev, cur) = (&before[p], &mut after[0]);
             cur.comparability = Comparability {
@@ -1300,6 +1323,9 @@ fn annotate(points: &mut [Point], analyte: &Analyte) {
             }
         }
         previous = Some(i);
+        if is_trusted {
+            previous_trusted = Some(i);
+        }
     }
 }
 

@@ -355,6 +355,8 @@ pub enum AdminProblem {
     NationalIdTaken,
     #[error("only professionals carry a national id")]
     NationalIdNotAProfessional,
+    #[error("a national id is ROOT^NUMBER (e.g. 1.2.250.1.71.4.2.1^810000000011)")]
+    BadNationalId,
     #[error("the only scope granted is patient/*.read")]
     BadScope,
     #[error("a FHIR client has this name")]
@@ -379,6 +381,7 @@ impl AdminProblem {
             AdminProblem::Hashing => "hashing",
             AdminProblem::NationalIdTaken => "national_id_taken",
             AdminProblem::NationalIdNotAProfessional => "national_id_not_a_professional",
+            AdminProblem::BadNationalId => "bad_national_id",
             AdminProblem::BadScope => "bad_scope",
             AdminProblem::ClientNameTaken => "client_name_taken",
         }
@@ -411,6 +414,9 @@ pub enum LinkError {
     NoAccess,
     #[error("a record cannot be linked to itself")]
     SameRecord,
+    /// The two records cannot be one person's.
+    #[error("these records cannot be one person's: {0}")]
+    NotOnePerson(crate::identity::NotOnePerson),
     #[error("the store failed: {0}")]
     Store(String),
     #[error(transparent)]
@@ -424,6 +430,16 @@ pub enum AdminActor<'a> {
     Operator,
     /// Someone through the web application: allowed only for a signed-in administrator.
     Web(Option<&'a Principal>),
+}
+
+/// The number of a professional's national id (`ROOT^NUMBER`), as compared for uniqueness:
+/// without its root, spaces or leading zeros. `None`: not of that form.
+pub fn national_id_number(id: &str) -> Option<String> {
+    let (root, number) = id.trim().split_once('^')?;
+    let number: String = number.chars().filter(|c| !c.is_whitespace()).collect();
+    let significant = number.trim_start_matches('0');
+    (!root.trim().is_empty() && !significant.is_empty() && number.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then(|| significant.to_ascii_uppercase())
 }
 
 /// Whether this account may administer accounts and care relationships (a plain rule).
@@ -895,17 +911,31 @@ impl Access {
             address: principal.address.as_deref(),
             detail,
         };
-        // An account refused too often lately is refused everything for a while, its own
-        // patients included: the answer says so, and says nothing of this patient.
-        if self.refusals.blocked(principal.account.id, Instant::now()) {
-            self.record(entry(Some(MODE_THROTTLED), None)).await?;
-            return Err(Refusal::Throttled);
-        }
         let mode = self.mode_for(principal, patient).await?.filter(|m| fhir_clients::client_may_use(principal, *m));
         match mode {
             Some(mode) => {
-                self.record(entry(Some(mode.as_str()), client)).await?;
+                self.record(entry(Some(mode.as_str()), client.clone())).await?;
+                // The records linked to this one show in its history: the access is theirs
+                // too, and each such patient's log says so.
+                for linked in self.linked_records(patient).await? {
+                    self.record(AuditEntry {
+                        actor: Some(&principal.account),
+                        patient: Some(linked),
+                        action: Some(action),
+                        mode: Some(mode.as_str()),
+                        address: principal.address.as_deref(),
+                        detail: Some(format!("through={patient}{}", client.as_deref().map(|c| format!(" {c}")).unwrap_or_default())),
+                    })
+                    .await?;
+                }
                 Ok((patient, mode))
+            }
+            // An account refused too often lately is throttled: its refusals answer "too many"
+            // for a while. Its own patients stay open to it (a clinician who mistyped a few
+            // links must still see their inpatients, and a patient opened by break-the-glass).
+            None if self.refusals.blocked(principal.account.id, Instant::now()) => {
+                self.record(entry(Some(MODE_THROTTLED), None)).await?;
+                Err(Refusal::Throttled)
             }
             None => {
                 self.record(entry(Some(MODE_DENIED), client)).await?;
@@ -913,6 +943,19 @@ impl Access {
                 Err(Refusal::NoAccess)
             }
         }
+    }
+
+    /// The records linked to this one now (their documents show in its history).
+    async fn linked_records(&self, patient: PatientId) -> Result<Vec<PatientId>, AccessError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT patient_b FROM patient_links WHERE patient_a = ?1 AND unlinked_at IS NULL
+             UNION SELECT patient_a FROM patient_links WHERE patient_b = ?1 AND unlinked_at IS NULL",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading linked records"))?;
+        Ok(ids.iter().filter_map(|id| PatientId::parse(id)).collect())
     }
 
     /// Counts a refusal against the account; the refusal that trips the throttle raises the
@@ -1008,14 +1051,26 @@ impl Access {
                 if principal.account.role != Role::Professional {
                     return Err(LinkError::NoAccess);
                 }
-                // Both checks run whatever the first answers: a refusal takes the same path.
+                // Both checks run whatever the first answers: a refusal takes the same path. A
+                // break-the-glass access is no ground: a link outlives it, and would turn a
+                // limited, stated access into a lasting one.
                 let (see_a, see_b) = (self.mode_for(principal, a).await?, self.mode_for(principal, b).await?);
-                if see_a.is_none() || see_b.is_none() {
+                let lasting = |mode: Option<AccessMode>| matches!(mode, Some(m) if !matches!(m, AccessMode::BreakTheGlass { .. }));
+                if !lasting(see_a) || !lasting(see_b) {
                     return Err(LinkError::NoAccess);
                 }
                 Some(principal)
             }
         };
+        if link {
+            let (Some(record_a), Some(record_b)) = (
+                store.patient(a).await.map_err(|e| LinkError::Store(e.to_string()))?,
+                store.patient(b).await.map_err(|e| LinkError::Store(e.to_string()))?,
+            ) else {
+                return Err(LinkError::NoAccess);
+            };
+            crate::identity::may_link(&record_a, &record_b).map_err(LinkError::NotOnePerson)?;
+        }
         let by_account = principal.map(|p| p.account.id);
         let changed = if link { store.link_patients(a, b, by_account).await } else { store.unlink_patients(a, b, by_account).await }
             .map_err(|e| LinkError::Store(e.to_string()))?;
@@ -1271,6 +1326,36 @@ impl Access {
         }
     }
 
+    /// The append-only triggers of the audit trail that are missing (someone with the database
+    /// dropped them); empty when both are there.
+    pub async fn append_only_missing(&self) -> Result<Vec<&'static str>, AccessError> {
+        let mut missing = Vec::new();
+        for name in ["audit_events_no_update", "audit_events_no_delete"] {
+            let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(query_err("checking the audit triggers"))?;
+            if found.is_none() {
+                missing.push(name);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Puts the append-only triggers back (as the migration created them).
+    pub async fn restore_append_only(&self) -> Result<(), AccessError> {
+        for sql in [
+            "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
+             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+            "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events
+             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+        ] {
+            sqlx::query(sql).execute(&self.pool).await.map_err(query_err("restoring the audit triggers"))?;
+        }
+        Ok(())
+    }
+
     /// Checks the whole chain with the key; names the first bad record. The chain must end on
     /// a keyed record (see [`ChainVerifier::finish`]).
     pub async fn verify_audit(&self) -> Result<Result<ChainHead, ChainBreak>, AccessError> {
@@ -1448,7 +1533,9 @@ impl Access {
     /// The break-the-glass accesses to a patient's record with their reasons, newest first.
     pub async fn break_glass_history(&self, patient: PatientId) -> Result<Vec<(String, String, i64, i64)>, AccessError> {
         sqlx::query_as(
-            "SELECT a.display_name, b.reason, b.started_at, b.expires_at FROM break_glass b JOIN accounts a ON a.id = b.account_id
+            // Ended early: the real end, not the one planned.
+            "SELECT a.display_name, b.reason, b.started_at, MIN(b.expires_at, COALESCE(b.ended_at, b.expires_at))
+             FROM break_glass b JOIN accounts a ON a.id = b.account_id
              WHERE b.patient_id = ? ORDER BY b.started_at DESC",
         )
         .bind(patient.to_string())
@@ -1502,12 +1589,14 @@ impl Access {
             _ => None,
         };
         if let Some(rpps) = &rpps {
-            let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE rpps = ? LIMIT 1")
-                .bind(rpps)
-                .fetch_optional(&self.pool)
+            let Some(number) = national_id_number(rpps) else { return Err(AdminError::Invalid(AdminProblem::BadNationalId)) };
+            // One person, one id: the same number under another root, or with leading zeros,
+            // is the same id.
+            let existing: Vec<String> = sqlx::query_scalar("SELECT rpps FROM accounts WHERE rpps IS NOT NULL")
+                .fetch_all(&self.pool)
                 .await
                 .map_err(query_err("checking a national id"))?;
-            if taken.is_some() {
+            if existing.iter().filter_map(|other| national_id_number(other)).any(|other| other == number) {
                 return Err(AdminError::Invalid(AdminProblem::NationalIdTaken));
             }
         }

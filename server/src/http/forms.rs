@@ -379,6 +379,8 @@ fn link_outcome(patient: PatientId, result: Result<bool, LinkError>) -> Response
     match result {
         Ok(_) => see_other(&format!("/patients/{patient}?links=done")),
         Err(LinkError::NoAccess | LinkError::SameRecord) => see_other(&format!("/patients/{patient}?links=refused")),
+        // Only for two records the user may see both of (checked first).
+        Err(LinkError::NotOnePerson(_)) => see_other(&format!("/patients/{patient}?links=not_one_person")),
         Err(e) => failed(&e),
     }
 }

@@ -265,6 +265,9 @@ pub struct RawDocument {
     pub id: DocumentId,
     pub raw: Vec<u8>,
     pub provenance: Provenance,
+    /// The bytes still hash to the SHA-256 recorded when they arrived (`false`: altered in the
+    /// database since; the history shows the document as unreadable, saying so).
+    pub intact: bool,
 }
 
 /// What the history cache keys on for one document: its id, the SHA-256 of its bytes and its

@@ -148,15 +148,20 @@ async fn patient_with_ins_number(tx: &mut sqlx::SqliteConnection, number: &str) 
     id.map(|id| parse_uuid(&id, "patient id").map(PatientId)).transpose()
 }
 
-/// The record known by an identifier other than an INS.
+/// The record known by an identifier other than an INS, and where that was learned.
+async fn identifier_owner(tx: &mut sqlx::SqliteConnection, id: &PatientIdentifier) -> Result<Option<(PatientId, String)>, StoreError> {
+    let found: Option<(String, String)> =
+        sqlx::query_as("SELECT patient_id, learned_from FROM patient_identifiers WHERE authority = ? AND value = ?")
+            .bind(&id.authority)
+            .bind(&id.value)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::query("finding a patient by identifier"))?;
+    found.map(|(id, learned)| Ok((PatientId(parse_uuid(&id, "patient id")?), learned))).transpose()
+}
+
 async fn patient_with_identifier(tx: &mut sqlx::SqliteConnection, id: &PatientIdentifier) -> Result<Option<PatientId>, StoreError> {
-    let found: Option<String> = sqlx::query_scalar("SELECT patient_id FROM patient_identifiers WHERE authority = ? AND value = ?")
-        .bind(&id.authority)
-        .bind(&id.value)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::query("finding a patient by identifier"))?;
-    found.map(|id| parse_uuid(&id, "patient id").map(PatientId)).transpose()
+    Ok(identifier_owner(tx, id).await?.map(|(patient, _)| patient))
 }
 
 /// Records that `patient` is known by `id` (learned from `learned_from`), unless another
@@ -183,8 +188,24 @@ async fn learn_identifier(
     .await
     .map_err(StoreError::query("recording a patient identifier"))?
     .rows_affected();
-    if inserted == 0 && patient_with_identifier(tx, id).await? != Some(patient) {
-        alerts.push(("identifier_elsewhere", format!("authority={} kind={}", id.authority, identifier_kind_str(id.kind))));
+    if inserted == 0 {
+        match identifier_owner(tx, id).await? {
+            Some((owner, _)) if owner == patient => {}
+            // Learned from an upload only: a trusted source's word takes it over (an upload
+            // never keeps a laboratory's later documents away from their patient).
+            Some((_, learned)) if learned == "upload" && learned_from != "upload" => {
+                sqlx::query("UPDATE patient_identifiers SET patient_id = ?, learned_from = ? WHERE authority = ? AND value = ?")
+                    .bind(patient.to_string())
+                    .bind(learned_from)
+                    .bind(&id.authority)
+                    .bind(&id.value)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("reassigning a patient identifier"))?;
+                alerts.push(("identifier_reassigned", format!("authority={} kind={}", id.authority, identifier_kind_str(id.kind))));
+            }
+            _ => alerts.push(("identifier_elsewhere", format!("authority={} kind={}", id.authority, identifier_kind_str(id.kind)))),
+        }
     }
     Ok(())
 }
@@ -221,9 +242,12 @@ async fn record_patient(
         })
         .filter(|id| id.kind != IdentifierKind::Ins)
         .collect();
+    // A trusted document is attributed by identifiers a trusted source taught, never by what
+    // an upload claimed.
     let mut id_patients = Vec::new();
     for id in &others {
-        if let Some(found) = patient_with_identifier(tx, id).await?
+        if let Some((found, learned)) = identifier_owner(tx, id).await?
+            && (learned != "upload" || !provenance.is_trusted())
             && !id_patients.contains(&found)
         {
             id_patients.push(found);
@@ -253,7 +277,11 @@ async fn record_patient(
         birth_date: p.birth_date,
         sex: p.sex,
     });
-    let learned_from = if provenance == Provenance::Dmp { "dmp" } else { "document" };
+    let learned_from = match provenance {
+        Provenance::Dmp => "dmp",
+        Provenance::Operator => "document",
+        Provenance::Upload => "upload",
+    };
     let write = |identity: Option<&bioviewer_core::normalise::PatientIdentity>| {
         (
             identity.and_then(|i| i.family_name.clone()),
@@ -532,17 +560,20 @@ impl Store for SqliteStore {
     fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<RawDocument>> {
         Box::pin(async move {
             let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT d.id, c.raw, d.source FROM documents d JOIN document_contents c ON c.document_id = d.id
+                "SELECT d.id, c.raw, d.source, d.content_sha256 FROM documents d JOIN document_contents c ON c.document_id = d.id
                  WHERE d.patient_id IN {RECORDS} ORDER BY d.imported_at, d.id"
             ));
-            let rows: Vec<(String, Vec<u8>, String)> = sqlx::query_as(sql)
+            let rows: Vec<(String, Vec<u8>, String, String)> = sqlx::query_as(sql)
             .bind(id.to_string())
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::query("reading a patient's documents"))?;
             rows.into_iter()
-                .map(|(id, raw, source)| {
-                    Ok(RawDocument { id: DocumentId(parse_uuid(&id, "document id")?), raw, provenance: provenance_from_str(&source) })
+                .map(|(id, raw, source, sha256)| {
+                    // Checked on every read: a result changed in the database is never shown as
+                    // the laboratory's.
+                    let intact = format!("{:x}", Sha256::digest(&raw)) == sha256;
+                    Ok(RawDocument { id: DocumentId(parse_uuid(&id, "document id")?), raw, provenance: provenance_from_str(&source), intact })
                 })
                 .collect()
         })

@@ -666,3 +666,26 @@ fn ins_c_reports_join_the_ins_history_only_through_an_identifier_the_patient_is_
     let h = history_from(&[(stranger, Provenance::Dmp)], &known);
     assert_eq!(h.documents[0].problem_codes, vec![DocumentProblem::AnotherPatient]);
 }
+
+#[test]
+fn an_upload_carrying_a_laboratory_documents_id_is_a_conflict_and_never_moves_its_flags() {
+    let genuine = report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]));
+    let later = report(&doc("Lab A", "20240305", vec![r("2823-3", q("4.3", "mmol/L"))]));
+    // Same CDA id as the laboratory's first report, another set, a wild value in between.
+    let mut decoy = report(&doc("Lab A", "20240205", vec![r("2823-3", q("9.9", "mmol/L"))]));
+    decoy.header.id = genuine.header.id.clone();
+    let h = history_from(&[(genuine.clone(), Provenance::Dmp), (later.clone(), Provenance::Dmp), (decoy, Provenance::Upload)], &Options::default());
+    assert_eq!(h.documents[2].status, DocumentState::Rejected);
+    assert_eq!(h.documents[2].problem_codes, vec![DocumentProblem::ConflictsWithLaboratory { version: 1 }]);
+    // An uploaded value of its own (another id) shows, marked, but the laboratory's next
+    // result is compared with the laboratory's previous one, not with it.
+    let mut upload = report(&doc("Lab A", "20240205", vec![r("2823-3", q("9.9", "mmol/L"))]));
+    upload.header.set_id = Some(InstanceId { root: "1.2.250.1.999.2".into(), extension: Some("uploaded".into()) });
+    upload.header.id = Some(InstanceId { root: "1.2.250.1.999.1".into(), extension: Some("uploaded".into()) });
+    let h = history_from(&[(genuine, Provenance::Dmp), (later, Provenance::Dmp), (upload, Provenance::Upload)], &Options::default());
+    let k = series(&h, "potassium");
+    assert_eq!(k.points.len(), 3);
+    let last = k.points.last().unwrap();
+    assert_eq!(last.display.as_deref(), Some("4.3"));
+    assert_eq!(last.significant_change, None, "4.2 then 4.3: no significant change, whatever was uploaded between");
+}
