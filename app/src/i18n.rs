@@ -256,6 +256,7 @@ messages! {
     UploadResult => "Résultat", "Outcome";
     UploadStored => "Enregistré.", "Stored.";
     UploadAlreadyPresent => "Déjà présent : rien de nouveau.", "Already present: nothing new.";
+    UploadStoredNotCounted => "Conservé, mais écarté des résultats du patient :", "Kept, but left out of the patient's results:";
     UploadStoredWithProblem => "Conservé avec un problème, rattaché à aucun dossier :", "Kept with a problem, attached to no record:";
     UploadNoPatient => "le document ne nomme aucun patient.", "the document names no patient.";
     UploadNoIns => "le patient du document n'a pas d'INS.", "the document's patient has no INS.";

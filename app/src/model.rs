@@ -176,6 +176,10 @@ pub enum UploadOutcome {
     /// Stored, but unreadable or with no identifiable patient (attached to no record): `code`
     /// is a parse error's `kind:line:column`, or `no_patient`, `no_ins`, `invalid_ins`.
     StoredWithProblem { code: String },
+    /// Stored in a record the uploader may see, but its history does not count it: why
+    /// (a conflict with a laboratory's report, another identity...). Said at once, so nobody
+    /// reads "stored" as "in the patient's results".
+    StoredNotCounted { reasons: Vec<bioviewer_core::normalise::DocumentProblem> },
     Failed { reason: UploadFailure },
 }
 

@@ -1395,7 +1395,11 @@ async fn an_uploaded_later_version_never_replaces_the_laboratorys_report() {
         }
     }
     let before = t.app.history_json(&gp, &t.a).await;
-    t.app.upload(&gp, &[("v2.xml", xml_of(&forged))]).await;
+    let response = t.app.upload(&gp, &[("v2.xml", xml_of(&forged))]).await;
+    // The upload's outcome says at once that it is kept but not counted, and why.
+    let page = response.headers()["location"].to_str().unwrap().to_string();
+    let (_, outcome) = t.app.get_with(Some(&gp), &page).await;
+    assert!(outcome.contains("écarté des résultats") && outcome.contains("en conflit avec la version du laboratoire"), "{outcome}");
     let after = t.app.history_json(&gp, &t.a).await;
     let documents = after["documents"].as_array().unwrap();
     let upload = documents.iter().find(|d| d["provenance"] == "upload").expect("the upload is listed");
@@ -3426,4 +3430,29 @@ async fn the_server_refuses_to_start_when_the_audit_trail_lost_its_append_only_g
         .await
         .unwrap();
     assert_eq!(back, 2);
+}
+
+#[tokio::test]
+async fn the_patient_sees_the_accesses_to_her_other_record_once_it_is_linked() {
+    let app = spawn_app().await;
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let now = import_bytes(app.store.as_ref(), "now.xml", xml_of(&demo_report(0, 0)), DocumentSource::Operator).await.unwrap();
+    let then = import_bytes(app.store.as_ref(), "then.xml", xml_of(&legacy_report(0, 1, None)), DocumentSource::Operator).await.unwrap();
+    let (a, b) = (bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap(), bioviewer::domain::PatientId::parse(then.patient.as_deref().unwrap()).unwrap());
+    // An emergency access to the INS-C record, before anyone knew it was hers.
+    app.create_account("er", Role::Professional, None, None).await;
+    let er = app.sign_in("er", PASSWORD, None).await.unwrap();
+    let glass = format!("csrf={}&ins={LEGACY_INS_C}&reason=Patiente+inconsciente+aux+urgences&minutes=60", er.csrf);
+    app.post_form(Some(&er), "/break-glass", &glass).await;
+    app.history_json(&er, &b.to_string()).await;
+    app.access.link_records(app.store.as_ref(), bioviewer::access::LinkActor::Operator, a, b, true).await.unwrap();
+    let (log, _) = app.access.access_log(a, 0).await.unwrap();
+    assert!(log.iter().any(|l| l.action == "export_json" && l.mode.as_deref() == Some("break_glass")), "{log:?}");
+    // A view of her INS record is listed once, not once more for the linked record.
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    app.history_json(&gp, &a.to_string()).await;
+    let (log, _) = app.access.access_log(a, 0).await.unwrap();
+    assert_eq!(log.iter().filter(|l| l.mode.as_deref() == Some("attending_gp")).count(), 1, "{log:?}");
 }

@@ -278,6 +278,10 @@ pub fn upload_outcome_text(lang: Lang, outcome: &crate::model::UploadOutcome) ->
             };
             format!("{} {problem}", Msg::UploadStoredWithProblem.text(lang))
         }
+        UploadOutcome::StoredNotCounted { reasons } => {
+            let why: Vec<String> = reasons.iter().map(|r| super::patient::document_problem(*r, lang)).collect();
+            format!("{} {}", Msg::UploadStoredNotCounted.text(lang), why.join(" ; "))
+        }
         UploadOutcome::Failed { reason } => {
             let why = match reason {
                 UploadFailure::Empty => Msg::UploadEmpty,

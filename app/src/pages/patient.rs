@@ -308,7 +308,7 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
 }
 
 /// Why the history rejected or limited a document, in words.
-fn document_problem(problem: bioviewer_core::normalise::DocumentProblem, lang: crate::i18n::Lang) -> String {
+pub(crate) fn document_problem(problem: bioviewer_core::normalise::DocumentProblem, lang: crate::i18n::Lang) -> String {
     use bioviewer_core::normalise::DocumentProblem;
     let msg = match problem {
         DocumentProblem::Unreadable => Msg::StateUnreadable,

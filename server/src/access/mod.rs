@@ -536,7 +536,13 @@ pub const MODE_THROTTLED: &str = "throttled";
 pub const ALARM_REFUSALS: &str = "refusals";
 pub const ALARM_BROKEN_CHAIN: &str = "audit_chain_broken";
 /// The records of a patient's access log that are accesses (not refusals); binds the patient as `?1`.
-const GENUINE_ACCESS: &str = "e.patient_id = ?1 AND (e.mode IS NULL OR e.mode NOT IN ('denied', 'throttled'))";
+/// A record's log includes the records linked to it now (one person's), without the copies of
+/// its own accesses that a view through the link wrote on them (`through=…`).
+const GENUINE_ACCESS: &str = "(e.patient_id = ?1 OR (e.patient_id IN (
+         SELECT patient_b FROM patient_links WHERE patient_a = ?1 AND unlinked_at IS NULL
+         UNION SELECT patient_a FROM patient_links WHERE patient_b = ?1 AND unlinked_at IS NULL)
+       AND (e.detail IS NULL OR e.detail NOT LIKE 'through=%')))
+     AND (e.mode IS NULL OR e.mode NOT IN ('denied', 'throttled'))";
 /// Genuine accesses per page of the patient's access log.
 pub const ACCESS_LOG_PAGE: i64 = 50;
 /// argon2 verifications allowed at once (19 MiB each): as many as the 2-core machine runs.

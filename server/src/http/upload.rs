@@ -186,8 +186,31 @@ async fn store_one(state: &AppState, principal: &crate::access::Principal, name:
         return UploadOutcome::Failed { reason: UploadFailure::Unavailable };
     }
     match outcome.problem_code {
-        None => UploadOutcome::Stored,
+        None => counted_or_why(state, principal, &outcome).await,
         Some(code) => UploadOutcome::StoredWithProblem { code },
+    }
+}
+
+/// "Stored" only when the patient's history counts the document; otherwise why not (a conflict
+/// with a laboratory's report, another identity), for a patient the uploader may see. For one
+/// they may not see, nothing more than "stored" is said.
+async fn counted_or_why(state: &AppState, principal: &crate::access::Principal, outcome: &crate::import::ImportOutcome) -> UploadOutcome {
+    let (Some(patient), Some(document)) = (outcome.patient.as_deref().and_then(crate::domain::PatientId::parse), outcome.stored.as_deref())
+    else {
+        return UploadOutcome::Stored;
+    };
+    if !matches!(state.access.mode_for(principal, patient).await, Ok(Some(_))) {
+        return UploadOutcome::Stored;
+    }
+    let history = crate::history::patient_history(state.store.as_ref(), state.normaliser.clone(), patient, Default::default()).await;
+    match history {
+        Ok(Some(history)) => match history.documents.iter().find(|d| d.id == document) {
+            Some(entry) if entry.status != bioviewer_core::normalise::DocumentState::Current => {
+                UploadOutcome::StoredNotCounted { reasons: entry.problem_codes.clone() }
+            }
+            _ => UploadOutcome::Stored,
+        },
+        _ => UploadOutcome::Stored,
     }
 }
 
