@@ -708,7 +708,7 @@ async fn break_the_glass_opens_for_a_limited_time_with_a_reason_and_is_recorded(
     assert_eq!(long.headers()["location"], "/?break_glass=duration", "the duration is limited");
     let unknown = t
         .app
-        .post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60).replace(&ins_b, "100000000000000"))
+        .post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60).replace(&ins_b, "100000000000047"))
         .await;
     assert_eq!(unknown.headers()["location"], "/?break_glass=unknown");
     let opened = t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60)).await;
@@ -1985,7 +1985,8 @@ async fn refused_break_the_glass_attempts_are_audited_without_the_reason_or_the_
     let ins_b = bioviewer_core::demo::patient_ins(1);
     let post = |ins: &str, reason: &str, minutes: u32| format!("csrf={}&ins={ins}&reason={reason}&minutes={minutes}", hospital.csrf);
     let attempts = [
-        (post("100000000000000", "Admission+aux+urgences+inconscient", 60), "unknown_patient"),
+        (post("100000000000047", "Admission+aux+urgences+inconscient", 60), "unknown_patient"),
+        (post("100000000000000", "Admission+aux+urgences+inconscient", 60), "invalid_ins"),
         (post(&ins_b, "urgence+vitale", 60), "reason_too_short"),
         (post(&ins_b, "Admission+aux+urgences+inconscient", 60 * 48), "bad_duration"),
     ];
@@ -3455,4 +3456,16 @@ async fn the_patient_sees_the_accesses_to_her_other_record_once_it_is_linked() {
     app.history_json(&gp, &a.to_string()).await;
     let (log, _) = app.access.access_log(a, 0).await.unwrap();
     assert_eq!(log.iter().filter(|l| l.mode.as_deref() == Some("attending_gp")).count(), 1, "{log:?}");
+}
+
+#[tokio::test]
+async fn a_mistyped_ins_is_said_as_such_when_breaking_the_glass() {
+    let t = two_patients().await;
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    let wrong_key = format!("{}{:02}", &ins_b[..13], (ins_b[13..].parse::<u32>().unwrap() + 1) % 100);
+    let glass = format!("csrf={}&ins={wrong_key}&reason=Patient+inconscient+aux+urgences&minutes=60", gp.csrf);
+    assert_eq!(t.app.post_form(Some(&gp), "/break-glass", &glass).await.headers()["location"], "/?break_glass=invalid_ins");
+    let (_, page) = t.app.get_with(Some(&gp), "/?break_glass=invalid_ins").await;
+    assert!(page.contains("INS mal saisi"), "the page says so");
 }

@@ -160,6 +160,7 @@ pub fn BreakGlassForm(csrf: String) -> impl IntoView {
         Some("reason") => Some(Msg::BreakGlassErrorReason),
         Some("duration") => Some(Msg::BreakGlassErrorDuration),
         Some("unknown") => Some(Msg::BreakGlassErrorUnknown),
+        Some("invalid_ins") => Some(Msg::BreakGlassErrorInvalidIns),
         _ => None,
     };
     view! {

@@ -318,6 +318,8 @@ pub enum BreakGlassError {
     BadDuration { max_minutes: u64 },
     #[error("no patient with this INS in Bioviewer")]
     UnknownPatient,
+    #[error("this INS is mistyped: its last two digits (the key) do not match")]
+    InvalidIns,
     #[error(transparent)]
     Failed(#[from] AccessError),
 }
@@ -1120,6 +1122,7 @@ impl Access {
                     BreakGlassError::ReasonTooShort { .. } => "reason_too_short",
                     BreakGlassError::BadDuration { .. } => "bad_duration",
                     BreakGlassError::UnknownPatient => "unknown_patient",
+                    BreakGlassError::InvalidIns => "invalid_ins",
                     BreakGlassError::Failed(_) => return Err(refused),
                 };
                 self.record(AuditEntry {
@@ -1180,6 +1183,11 @@ impl Access {
         }
         if duration < Duration::from_secs(15 * 60) || duration > self.settings.break_glass_max {
             return Err(BreakGlassError::BadDuration { max_minutes: self.settings.break_glass_max.as_secs() / 60 });
+        }
+        // A mistyped INS (its key does not match) is said as such, not as "no such patient".
+        let typed: String = ins.chars().filter(|c| !c.is_whitespace()).collect();
+        if typed.len() == 15 && crate::domain::Ins::new(crate::domain::InsKind::Nir.oid(), &typed).is_err() {
+            return Err(BreakGlassError::InvalidIns);
         }
         let patient = self.patient_by_ins(ins).await?.ok_or(BreakGlassError::UnknownPatient)?;
         Ok((patient, reason))

@@ -228,6 +228,7 @@ pub(crate) async fn break_glass(State(state): State<AppState>, Checked(principal
         Err(BreakGlassError::ReasonTooShort { .. }) => see_other("/?break_glass=reason"),
         Err(BreakGlassError::BadDuration { .. }) => see_other("/?break_glass=duration"),
         Err(BreakGlassError::UnknownPatient) => see_other("/?break_glass=unknown"),
+        Err(BreakGlassError::InvalidIns) => see_other("/?break_glass=invalid_ins"),
         Err(BreakGlassError::Failed(e)) => failed(&e),
     }
 }

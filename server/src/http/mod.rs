@@ -492,6 +492,11 @@ impl StoreBackend {
         record: &PatientRecord,
     ) -> (Option<bioviewer_app::model::DmpSyncStatus>, Option<bioviewer_app::model::DmpRefusal>) {
         let (Some(dmp), Some(principal)) = (self.dmp.as_ref(), self.principal.as_ref()) else { return (None, None) };
+        // The DMP knows patients by their INS: a record known by no INS (INS-C, local id) has
+        // nothing to ask it; its documents come with the INS record it is linked to.
+        if !record.has_ins() {
+            return (None, None);
+        }
         let account = &principal.account;
         if account.role == crate::access::Role::Professional {
             use crate::dmp::client::{ReadRefusal, Requester};
