@@ -331,7 +331,8 @@ fn a_target_band_is_drawn_with_its_legend_entry_when_given() {
     let svg = render(&inr, Lang::En, &ChartOptions { target: Some(&above), ..Default::default() }).unwrap();
     assert!(svg.contains("Target ≥ 2.5"));
     let band = &svg[svg.find("<g class=\"bv-target\"").unwrap()..];
-    assert_eq!(band[..band.find("</g>").unwrap()].matches("<line").count(), 1, "one bound, one line");
+    // plotters writes each bound as a `<polyline>`.
+    assert_eq!(band[..band.find("</g>").unwrap()].matches("<polyline").count(), 1, "one bound, one line");
 }
 
 #[test]
@@ -370,4 +371,38 @@ fn a_second_analyte_without_a_result_in_the_period_is_said_not_silently_dropped(
     let svg = render(&inr, Lang::En, &ChartOptions { overlay: Some(&haemoglobin), ..Default::default() }).unwrap();
     assert!(!svg.contains("bv-right-axis"));
     assert!(svg.contains("Haemoglobin: No result in this period."), "the legend says so");
+}
+
+/// Every picture a page can ask for: with ranges, a target, a second analyte, on a phone.
+fn every_kind_of_picture() -> Vec<String> {
+    let creatinine = creatinine();
+    let egfr = series_of("egfr_ckd_epi_2021");
+    let target = Target { low: Decimal::parse("2.0"), high: None };
+    let mut pictures = Vec::new();
+    for width in [320, 390, 900, 1600] {
+        for lang in [Lang::Fr, Lang::En] {
+            pictures.push(render(&creatinine, lang, &ChartOptions { width, overlay: Some(&egfr), target: Some(&target) }).unwrap());
+            pictures.push(render(&egfr, lang, &ChartOptions { width, ..Default::default() }).unwrap());
+        }
+    }
+    pictures
+}
+
+#[test]
+fn what_we_add_to_plotters_output_leaves_no_marker_and_no_attribute_twice() {
+    for svg in every_kind_of_picture() {
+        assert!(!svg.contains(MARK_OPEN) && !svg.contains(MARK_CLOSE), "every hook's marker replaced");
+        assert_eq!(svg.matches("<svg").count(), 1, "one root");
+        assert!(svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("<g").count(), svg.matches("</g>").count(), "groups closed");
+        // An attribute we set replaces plotters' own (two `fill`s would make the SVG invalid).
+        for tag in svg.split('<').skip(1).map(|t| t.split('>').next().unwrap()) {
+            let mut names: Vec<&str> =
+                tag.split('"').step_by(2).filter_map(|part| part.trim().rsplit(' ').next()).filter(|n| n.ends_with('=')).collect();
+            let count = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), count, "an attribute twice in <{tag}>");
+        }
+    }
 }
