@@ -99,8 +99,9 @@ impl Default for ChartOptions<'_> {
     }
 }
 
+/// Text for an attribute or a title we write: escaped, and without our markers' characters.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    plain(s).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Rough width of a text at a font size: charts have no font metrics, and a generous estimate
@@ -434,7 +435,7 @@ fn series_name(series: &Series, lang: Lang) -> &str {
 fn axis_title(series: &Series, lang: Lang) -> String {
     let unit = lang.unit(series.unit.as_deref());
     let name = series_name(series, lang);
-    if unit.is_empty() { name.to_string() } else { format!("{name} ({unit})") }
+    plain(&if unit.is_empty() { name.to_string() } else { format!("{name} ({unit})") })
 }
 
 /// What plotters cannot write, passed through it: [`Hooks::put`] draws a text whose content is
@@ -459,6 +460,12 @@ enum Hook {
 
 const MARK_OPEN: char = '\u{E000}';
 const MARK_CLOSE: char = '\u{E001}';
+
+/// Text from a document (a laboratory's name) without the characters of our markers, so that
+/// it cannot pass for a hook: every text handed to plotters or written by us goes through it.
+fn plain(s: &str) -> String {
+    s.replace([MARK_OPEN, MARK_CLOSE], "")
+}
 
 /// The hooks of one picture, in a `RefCell`: plotters takes label formatters as `Fn`.
 #[derive(Default)]
@@ -750,7 +757,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
         for (e, (x, y, text)) in entries.iter().zip(&placed) {
             hooks.open(&lower, format!(r#"class="{}""#, e.class))?;
             draw_swatch(&lower, &hooks, &e.swatch, (*x, *y))?;
-            lower.draw_text(text, &text_style(FONT, INK, false, HPos::Left, VPos::Center), (x + 30, y + 7)).map_err(drawing)?;
+            lower.draw_text(&plain(text), &text_style(FONT, INK, false, HPos::Left, VPos::Center), (x + 30, y + 7)).map_err(drawing)?;
             hooks.close(&lower)?;
         }
         hooks.close(&lower)?;

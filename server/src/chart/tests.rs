@@ -406,3 +406,18 @@ fn what_we_add_to_plotters_output_leaves_no_marker_and_no_attribute_twice() {
         }
     }
 }
+
+#[test]
+fn a_laboratory_name_cannot_pass_for_one_of_our_markers() {
+    // A document's laboratory name holding the private-use characters our hooks use: drawn as
+    // text, it must not be taken for a hook (which would repeat the points or a group).
+    let mut series = creatinine();
+    let drawable = draw(&series).matches("class=\"bv-point\"").count();
+    for (i, p) in series.points.iter_mut().enumerate() {
+        p.laboratory = Some(format!("{MARK_OPEN}{i}{MARK_CLOSE}Lab{MARK_OPEN}0{MARK_CLOSE}").into());
+    }
+    let svg = draw(&series);
+    assert!(!svg.contains(MARK_OPEN) && !svg.contains(MARK_CLOSE));
+    assert_eq!(svg.matches("class=\"bv-point\"").count(), drawable, "each point once");
+    assert_eq!(svg.matches("<g").count(), svg.matches("</g>").count(), "groups as drawn");
+}
