@@ -473,9 +473,14 @@ struct Hooks(RefCell<Vec<Hook>>);
 
 impl Hooks {
     fn marker(&self, hook: Hook) -> String {
+        self.padded_marker(hook, 0)
+    }
+
+    /// A marker whose index is written with at least `digits` digits (leading zeros).
+    fn padded_marker(&self, hook: Hook, digits: usize) -> String {
         let mut hooks = self.0.borrow_mut();
         hooks.push(hook);
-        format!("{MARK_OPEN}{}{MARK_CLOSE}", hooks.len() - 1)
+        format!("{MARK_OPEN}{:0digits$}{MARK_CLOSE}", hooks.len() - 1)
     }
 
     fn put<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, hook: Hook) -> Result<(), ChartError> {
@@ -661,8 +666,14 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
         .map_err(drawing)?;
         if let (Some((o, _)), Some(ra)) = (overlay.as_ref(), right_axis.as_ref()) {
             hooks.open(&root, r#"class="bv-right-axis""#.into())?;
+            // plotters aligns the labels of a right axis by their estimated width, which it takes
+            // from the text's length in bytes, marker included: each marker is padded so that
+            // every label has the length of the longest, and all start at the axis, in one column.
+            let longest = ra.ticks.iter().map(|v| ra.label(*v, lang).len()).max().unwrap_or(0);
             let right_label = |v: &f64| {
-                format!("{}{}", hooks.marker(Hook::Label(vec![("class", "bv-ytick-right".into())], String::new())), ra.label(*v, lang))
+                let label = ra.label(*v, lang);
+                let hook = Hook::Label(vec![("class", "bv-ytick-right".into())], String::new());
+                format!("{}{label}", hooks.padded_marker(hook, 8 + longest - label.len()))
             };
             // The first thing plotters draws for these axes is the axis line: dashed like the
             // second analyte's line.

@@ -421,3 +421,23 @@ fn a_laboratory_name_cannot_pass_for_one_of_our_markers() {
     assert_eq!(svg.matches("class=\"bv-point\"").count(), drawable, "each point once");
     assert_eq!(svg.matches("<g").count(), svg.matches("</g>").count(), "groups as drawn");
 }
+
+#[test]
+fn the_right_axis_labels_stay_inside_the_picture_in_one_column() {
+    // eGFR's labels have two and three digits (98, 100): plotters aligns labels of different
+    // widths by their estimated width, which our markers must not distort.
+    let creatinine = creatinine();
+    let egfr = series_of("egfr_ckd_epi_2021");
+    for width in [360, 900, 1600] {
+        let svg = render(&creatinine, Lang::En, &ChartOptions { width, overlay: Some(&egfr), ..Default::default() }).unwrap();
+        let xs: Vec<f64> = attrs(&svg, "bv-ytick-right", "x").iter().map(|x| x.parse().unwrap()).collect();
+        let anchors = attrs(&svg, "bv-ytick-right", "text-anchor");
+        assert!(xs.len() >= 2);
+        assert!(
+            xs.iter().all(|x| *x == xs[0]) && anchors.iter().all(|a| a == "start"),
+            "width {width}: one column from the axis: {xs:?} {anchors:?}"
+        );
+        let (px, _, pw, _) = plot_box(&svg);
+        assert!(xs[0] > px + pw && xs[0] < px + pw + 20.0, "width {width}: next to the axis: {xs:?}");
+    }
+}
