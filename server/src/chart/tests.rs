@@ -441,3 +441,18 @@ fn the_right_axis_labels_stay_inside_the_picture_in_one_column() {
         assert!(xs[0] > px + pw && xs[0] < px + pw + 20.0, "width {width}: next to the axis: {xs:?}");
     }
 }
+
+#[test]
+fn every_text_plotters_draws_is_anchored_inside_the_picture() {
+    for svg in every_kind_of_picture() {
+        let root = &svg[..svg.find('>').unwrap()];
+        let view_box = numbers(root.split("viewBox=\"").nth(1).unwrap().split('"').next().unwrap());
+        for text in svg.split("<text ").skip(1).map(|t| &t[..t.find('>').unwrap()]) {
+            let at = |a: &str| -> f64 {
+                format!(" {text}").split(&format!(" {a}=\"")).nth(1).unwrap().split('"').next().unwrap().parse().unwrap()
+            };
+            let (x, y) = (at("x"), at("y"));
+            assert!((0.0..=view_box[2]).contains(&x) && (0.0..=view_box[3]).contains(&y), "{x},{y} outside {view_box:?}: <text {text}>");
+        }
+    }
+}
