@@ -622,6 +622,8 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
     {
         let root = SVGBackend::with_string(&mut svg, (width as u32, height as u32)).into_drawing_area();
         let (upper, lower) = root.split_vertically(legend_top as u32);
+        // The second analyte has plotters' secondary coordinate (without one, the secondary
+        // coordinate is the primary's and nothing is drawn on it).
         let mut chart = ChartBuilder::on(&upper)
             .margin_top(top as u32)
             .margin_right(if overlay.is_some() { 0 } else { right as u32 })
