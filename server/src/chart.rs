@@ -1,4 +1,4 @@
-//! Trend charts of one analyte, drawn on the server as SVG.
+//! Trend charts of one analyte, drawn on the server as SVG with plotters.
 //!
 //! What a clinician must be able to trust in the picture: a proportional time axis with its
 //! ticks on calendar boundaries inside the data's span; the y axis labelled with the analyte, its
@@ -10,30 +10,56 @@
 //! below the plot, never over a point; and every point's exact value reachable by hover,
 //! keyboard focus and touch (an SVG `<title>` and `aria-label` on a focusable mark).
 //!
-//! The SVG is written here rather than through a plotting crate: the picture needs patterns,
-//! a legend outside the plot, calendar ticks and focusable marks, which are each a few lines of
-//! SVG and would each be a fight with a general plotting API. Its `viewBox` is the width the page
-//! measured, in CSS pixels, and it scales to its container (`width="100%"`): text is drawn at the
-//! size it is read at, and a phone gets fewer ticks rather than smaller ones.
+//! plotters is the drawing engine: its `SVGBackend` writes the picture, split into a plot area
+//! and a legend area below it; its chart builder lays out the plot and its label areas and maps
+//! values to pixels (one mapping for everything drawn, the focusable marks included); its mesh
+//! draws the grid, the axes and the tick labels, at the calendar ticks and value ticks computed
+//! here (`with_key_points`) and formatted in the reader's language at the analyte's precision;
+//! the second analyte has plotters' secondary coordinate and axis. Our code decides what to draw
+//! (ticks, ranges, legend layout) and adds to plotters' output only what it cannot write, through
+//! [`Hook`]s (see [`finish`]): the `<pattern>` fills, the classes and data attributes the page's
+//! tests and styles use, dashes, the year under a date label, the focusable point groups, and
+//! the root tag with its `viewBox` at the width the page measured, in CSS pixels, scaling to its
+//! container (`width="100%"`): text is drawn at the size it is read at, and a phone gets fewer
+//! ticks rather than smaller ones.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use bioviewer_app::i18n::{Lang, Msg};
 use bioviewer_core::cda::{CdaTime, Comparator, Decimal};
 use bioviewer_core::normalise::{Point, PointStatus, Series};
 
 /// Colour-blind-safe palette (Okabe–Ito), one colour per laboratory.
-const PALETTE: [(u8, u8, u8); 6] = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (230, 159, 0)];
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(230, 159, 0),
+];
 /// The second analyte: one dark colour whatever its laboratory, so it never reads as a laboratory.
-const OVERLAY: &str = "rgb(60,60,60)";
-const TARGET: &str = "rgb(27,94,32)";
-const INK: &str = "rgb(40,40,40)";
-const MUTED: &str = "rgb(85,85,85)";
-const GRID: &str = "rgb(230,230,230)";
-const LINE: &str = "rgb(110,110,110)";
+const OVERLAY: RGBColor = RGBColor(60, 60, 60);
+const TARGET: RGBColor = RGBColor(27, 94, 32);
+const INK: RGBColor = RGBColor(40, 40, 40);
+const MUTED: RGBColor = RGBColor(85, 85, 85);
+const GRID: RGBColor = RGBColor(230, 230, 230);
+const FRAME: RGBColor = RGBColor(200, 200, 200);
+const LINE: RGBColor = RGBColor(110, 110, 110);
+const FONT_FAMILY: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 /// Text sizes in CSS pixels: the viewBox is the width the chart is shown at.
 const FONT: f64 = 12.5;
 const TITLE_FONT: f64 = 13.5;
+/// plotters' SVG backend writes a font size divided by 1.24 (its em box): sizes given to it
+/// are multiplied by this so the SVG says `FONT` and `TITLE_FONT`.
+const PLOTTERS_EM: f64 = 1.24;
 /// A reference range is never drawn narrower than this (a single point's range would otherwise
 /// be a thin vertical bar that reads as an event).
 const MIN_BAND: f64 = 22.0;
@@ -44,6 +70,10 @@ const DAY: i64 = 86_400;
 pub enum ChartError {
     #[error("nothing to draw: no numeric value in the display unit")]
     Empty,
+    /// plotters failed to draw (it writes into a `String`: not expected; the message is
+    /// plotters' own and carries no value of the series).
+    #[error("drawing failed: {0}")]
+    Drawing(String),
 }
 
 /// A treatment target (per patient, set by a clinician): either bound may be open.
@@ -69,8 +99,9 @@ impl Default for ChartOptions<'_> {
     }
 }
 
+/// Text for an attribute or a title we write: escaped, and without our markers' characters.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    plain(s).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Rough width of a text at a font size: charts have no font metrics, and a generous estimate
@@ -80,7 +111,15 @@ fn text_width(s: &str, font: f64) -> f64 {
 }
 
 fn day_start(y: i64, m: u8, d: u8) -> i64 {
-    let t = CdaTime { year: y.clamp(0, 9999) as u16, month: Some(m), day: Some(d), hour: None, minute: None, second: None, offset_minutes: None };
+    let t = CdaTime {
+        year: y.clamp(0, 9999) as u16,
+        month: Some(m),
+        day: Some(d),
+        hour: None,
+        minute: None,
+        second: None,
+        offset_minutes: None,
+    };
     t.epoch_seconds()
 }
 
@@ -286,6 +325,26 @@ impl ValueAxis {
     }
 }
 
+/// A value axis is a plotters coordinate: plotters' own linear mapping of `[low, high]`, with our
+/// ticks as its key points. (`WithKeyPoints` over an `f64` range would say the same, but in
+/// plotters 0.3.7 its mesh cannot be given a label formatter.)
+impl Ranged for ValueAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        RangedCoordf64::from(self.low..self.high).map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() { Vec::new() } else { self.ticks.clone() }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.low..self.high
+    }
+}
+
 /// One drawable point.
 struct Mark<'p> {
     epoch: i64,
@@ -343,39 +402,27 @@ fn bands_of(marks: &[Mark<'_>]) -> Vec<Band> {
     bands
 }
 
-fn rgb((r, g, b): (u8, u8, u8)) -> String {
-    format!("rgb({r},{g},{b})")
+fn css(c: RGBColor) -> String {
+    format!("rgb({},{},{})", c.0, c.1, c.2)
+}
+
+fn lab_colour(lab: usize) -> RGBColor {
+    PALETTE[lab % PALETTE.len()]
 }
 
 /// The pattern of laboratory `lab`'s reference range: plain for the first, hatched at a different
 /// angle for the next ones, so overlapping ranges stay apart.
 fn band_pattern(lab: usize) -> String {
-    let colour = rgb(PALETTE[lab % PALETTE.len()]);
+    let colour = css(lab_colour(lab));
     let angle = [0, 45, -45, 90, 0, 60][lab % 6];
     format!(
         r#"<pattern id="bv-band-{lab}" patternUnits="userSpaceOnUse" width="7" height="7" patternTransform="rotate({angle})"><rect width="7" height="7" fill="{colour}" fill-opacity="0.10"/>{}</pattern>"#,
-        if lab % 6 == 0 { String::new() } else { format!(r#"<line x1="0" y1="0" x2="0" y2="7" stroke="{colour}" stroke-opacity="0.45" stroke-width="1.5"/>"#) }
+        if lab % 6 == 0 {
+            String::new()
+        } else {
+            format!(r#"<line x1="0" y1="0" x2="0" y2="7" stroke="{colour}" stroke-opacity="0.45" stroke-width="1.5"/>"#)
+        }
     )
-}
-
-/// The plot area in SVG coordinates and the scales onto it.
-struct Frame {
-    left: f64,
-    top: f64,
-    width: f64,
-    height: f64,
-    x0: i64,
-    x1: i64,
-}
-
-impl Frame {
-    fn x(&self, epoch: i64) -> f64 {
-        self.left + (epoch - self.x0) as f64 / (self.x1 - self.x0).max(1) as f64 * self.width
-    }
-
-    fn y(&self, axis: &ValueAxis, v: f64) -> f64 {
-        self.top + self.height - (v - axis.low) / (axis.high - axis.low) * self.height
-    }
 }
 
 fn series_name(series: &Series, lang: Lang) -> &str {
@@ -388,14 +435,125 @@ fn series_name(series: &Series, lang: Lang) -> &str {
 fn axis_title(series: &Series, lang: Lang) -> String {
     let unit = lang.unit(series.unit.as_deref());
     let name = series_name(series, lang);
-    if unit.is_empty() { name.to_string() } else { format!("{name} ({unit})") }
+    plain(&if unit.is_empty() { name.to_string() } else { format!("{name} ({unit})") })
 }
 
-/// A legend entry: its swatch (SVG drawn in a 24×14 box at the origin) and its text.
+/// What plotters cannot write, passed through it: [`Hooks::put`] draws a text whose content is
+/// a marker (the hook's index between two private-use characters, which plotters writes as
+/// they are); [`finish`] then replaces that text element as the hook says. A label formatter
+/// can also start its label with a marker ([`Hooks::marker`]), to reach a tick label plotters
+/// draws itself.
+enum Hook {
+    /// `<g {attributes}>` (written escaped) in place of the marker.
+    Open(String),
+    /// `</g>` in place of the marker.
+    Close,
+    /// Markup in place of the marker (the focusable points).
+    Raw(String),
+    /// Attributes set on the next element plotters writes (a class, a pattern fill, a dash),
+    /// replacing plotters' value of the same attribute.
+    Next(Vec<(&'static str, String)>),
+    /// The marker starts a label's text: attributes set on that `<text>`, and markup added at
+    /// its end (`{x}` in it is the label's x).
+    Label(Vec<(&'static str, String)>, String),
+}
+
+const MARK_OPEN: char = '\u{E000}';
+const MARK_CLOSE: char = '\u{E001}';
+
+/// Text from a document (a laboratory's name) without the characters of our markers, so that
+/// it cannot pass for a hook: every text handed to plotters or written by us goes through it.
+fn plain(s: &str) -> String {
+    s.replace([MARK_OPEN, MARK_CLOSE], "")
+}
+
+/// The hooks of one picture, in a `RefCell`: plotters takes label formatters as `Fn`.
+#[derive(Default)]
+struct Hooks(RefCell<Vec<Hook>>);
+
+impl Hooks {
+    fn marker(&self, hook: Hook) -> String {
+        self.padded_marker(hook, 0)
+    }
+
+    /// A marker whose index is written with at least `digits` digits (leading zeros).
+    fn padded_marker(&self, hook: Hook, digits: usize) -> String {
+        let mut hooks = self.0.borrow_mut();
+        hooks.push(hook);
+        format!("{MARK_OPEN}{:0digits$}{MARK_CLOSE}", hooks.len() - 1)
+    }
+
+    fn put<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, hook: Hook) -> Result<(), ChartError> {
+        let marker = self.marker(hook);
+        area.draw_text(&marker, &FontDesc::new(FontFamily::SansSerif, 1.0, FontStyle::Normal).color(&BLACK), (0, 0)).map_err(drawing)
+    }
+
+    fn class<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, class: &str) -> Result<(), ChartError> {
+        self.put(area, Hook::Next(vec![("class", class.to_string())]))
+    }
+
+    fn open<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, attributes: String) -> Result<(), ChartError> {
+        self.put(area, Hook::Open(attributes))
+    }
+
+    fn close<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), ChartError> {
+        self.put(area, Hook::Close)
+    }
+}
+
+fn drawing(e: impl std::fmt::Display) -> ChartError {
+    ChartError::Drawing(e.to_string())
+}
+
+fn text_style(size: f64, colour: RGBColor, bold: bool, h: HPos, v: VPos) -> TextStyle<'static> {
+    let style = if bold { FontStyle::Bold } else { FontStyle::Normal };
+    FontDesc::new(FontFamily::Name(FONT_FAMILY), size * PLOTTERS_EM, style).color(&colour).pos(Pos::new(h, v))
+}
+
+/// What a legend entry shows before its text (drawn in a 24×14 box).
+enum Swatch {
+    /// A laboratory's colour, on its range's pattern when it has one.
+    Lab {
+        lab: usize,
+        band: bool,
+    },
+    Range,
+    Target,
+    /// The second analyte's dashed line, with its diamond when it has points.
+    Overlay {
+        points: bool,
+    },
+}
+
 struct Entry {
-    swatch: String,
+    swatch: Swatch,
     text: String,
     class: &'static str,
+}
+
+/// Where each legend entry goes (x, y from the legend's top, its text shortened to fit), and
+/// the legend's height: entries side by side, on as many rows as the width needs.
+fn legend_layout(entries: &[Entry], width: f64, left: f64) -> (Vec<(i32, i32, String)>, f64) {
+    let row_height = 22.0;
+    let start = left.min(16.0);
+    let (mut x, mut row) = (start, 0.0);
+    let max_text = (width - 60.0) / (FONT * 0.55);
+    let mut placed = Vec::new();
+    for e in entries {
+        let text: String = if e.text.chars().count() as f64 > max_text {
+            e.text.chars().take(max_text as usize - 1).chain(['…']).collect()
+        } else {
+            e.text.clone()
+        };
+        let w = 30.0 + text_width(&text, FONT) + 18.0;
+        if x > start && x + w > width - 8.0 {
+            x = start;
+            row += row_height;
+        }
+        placed.push((x.round() as i32, row as i32, text));
+        x += w;
+    }
+    (placed, if entries.is_empty() { 0.0 } else { row + row_height })
 }
 
 /// Draws the series as an SVG document (see the module documentation).
@@ -411,7 +569,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
 
     let width = f64::from(options.width.clamp(WIDTH_RANGE.0, WIDTH_RANGE.1));
     let narrow = width < 560.0;
-    let plot_height = (width * 0.42).clamp(220.0, 360.0);
+    let plot_height = (width * 0.42).clamp(220.0, 360.0).round();
     let wanted_ticks = (plot_height / 48.0).round() as usize;
 
     // Value axes: the values, the reference ranges shown and the target.
@@ -430,10 +588,11 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
         value_axis(lo, hi, wanted_ticks, o.decimals)
     });
 
-    // Horizontal layout: the y labels' widths decide the margins.
+    // Horizontal layout, in whole pixels (plotters draws on a pixel grid): the y labels' widths
+    // decide the margins.
     let label_width = |a: &ValueAxis| a.ticks.iter().map(|v| text_width(&a.label(*v, lang), FONT)).fold(0.0, f64::max);
-    let left = 10.0 + label_width(&axis) + 8.0;
-    let right = right_axis.as_ref().map_or(16.0, |a| 10.0 + label_width(a) + 8.0);
+    let left = (10.0 + label_width(&axis) + 8.0).round();
+    let right = right_axis.as_ref().map_or(16.0, |a| (10.0 + label_width(a) + 8.0).round());
     // The axis titles above the plot, side by side, or the right one on a line of its own when
     // both do not fit (a phone).
     let titles_fit = overlay.as_ref().is_none_or(|(o, _)| {
@@ -441,161 +600,221 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
     });
     let top = if titles_fit { 34.0 } else { 52.0 };
     let plot_width = (width - left - right).max(100.0);
+    // Under the plot: the date labels and their years, then a gap before the legend.
+    let date_labels_height = (14.0 + FONT * 2.2 + 12.0).round();
+    let legend_top = top + plot_height + date_labels_height;
 
     // Time: the data's span, padded so no point sits on the frame.
     let all_epochs = marks.iter().map(|m| m.epoch).chain(overlay.iter().flat_map(|(_, m)| m.iter().map(|m| m.epoch)));
     let (first, last) = all_epochs.fold((i64::MAX, i64::MIN), |(a, b), e| (a.min(e), b.max(e)));
     let span = (last - first).max(DAY);
     let pad = ((span as f64) * 16.0 / (plot_width - 32.0).max(1.0)) as i64 + if last == first { DAY } else { 0 };
-    let frame = Frame { left, top, width: plot_width, height: plot_height, x0: first - pad, x1: last + pad };
+    let (x0, x1) = (first - pad, last + pad);
     let ticks = date_ticks(first, last, plot_width, lang);
 
-    let mut body = String::new();
-    let mut defs = String::new();
-    for lab in 0..labs.len() {
-        defs.push_str(&band_pattern(lab));
+    // The legend's entries, laid out first: the picture's height depends on its rows.
+    let entries = legend_entries(series, options, &labs, &bands, target, overlay.as_ref().map(|(o, _)| *o), lang);
+    let (placed, legend_height) = legend_layout(&entries, width, left);
+    let height = legend_top + legend_height + 4.0;
+
+    let hooks = Hooks::default();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width as u32, height as u32)).into_drawing_area();
+        let (upper, lower) = root.split_vertically(legend_top as u32);
+        // The second analyte has plotters' secondary coordinate (without one, the secondary
+        // coordinate is the primary's and nothing is drawn on it).
+        let mut chart = ChartBuilder::on(&upper)
+            .margin_top(top as u32)
+            .margin_right(if overlay.is_some() { 0 } else { right as u32 })
+            .y_label_area_size(left as u32)
+            .right_y_label_area_size(if overlay.is_some() { right as u32 } else { 0 })
+            .x_label_area_size(date_labels_height as u32)
+            .build_cartesian_2d((x0..x1).with_key_points(ticks.iter().map(|t| t.at).collect()), axis.clone())
+            .map_err(drawing)?
+            .set_secondary_coord(x0..x1, right_axis.clone().unwrap_or_else(|| axis.clone()));
+        let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
+
+        // The plot area, then plotters' mesh: the value grid, the date grid, the axes and the
+        // tick labels (each label starting with a marker that gives it its class).
+        hooks.put(&root, Hook::Next(vec![("class", "bv-plot".into()), ("stroke", css(FRAME))]))?;
+        root.draw(&Rectangle::new([(plot_x.start, plot_y.start), (plot_x.end, plot_y.end)], WHITE.filled())).map_err(drawing)?;
+        let x_label = |at: &i64| {
+            let Some(tick) = ticks.iter().find(|t| t.at == *at) else { return String::new() };
+            // The year on a second line where it changes.
+            let year = tick.year.map(|y| format!(r#"<tspan x="{{x}}" dy="1.2em">{y}</tspan>"#)).unwrap_or_default();
+            let marker = hooks.marker(Hook::Label(vec![("class", "bv-xtick".into()), ("data-at", tick.at.to_string())], year));
+            format!("{marker}{}", tick.label)
+        };
+        let y_label =
+            |v: &f64| format!("{}{}", hooks.marker(Hook::Label(vec![("class", "bv-ytick".into())], String::new())), axis.label(*v, lang));
+        chart
+            .configure_mesh()
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
+            .label_style(text_style(FONT, INK, false, HPos::Center, VPos::Center))
+            .bold_line_style(GRID)
+            .light_line_style(TRANSPARENT)
+            .axis_style(FRAME)
+            .set_all_tick_mark_size(4)
+            .draw()
+            .map_err(drawing)?;
+        hooks.class(&root, "bv-axis-title")?;
+        root.draw_text(
+            &axis_title(series, lang),
+            &text_style(TITLE_FONT, INK, true, HPos::Left, VPos::Bottom),
+            (left as i32, (if titles_fit { top - 12.0 } else { top - 30.0 }) as i32),
+        )
+        .map_err(drawing)?;
+        if let (Some((o, _)), Some(ra)) = (overlay.as_ref(), right_axis.as_ref()) {
+            hooks.open(&root, r#"class="bv-right-axis""#.into())?;
+            // plotters aligns the labels of a right axis by their estimated width, which it takes
+            // from the text's length in bytes, marker included: each marker is padded so that
+            // every label has the length of the longest, and all start at the axis, in one column.
+            let longest = ra.ticks.iter().map(|v| ra.label(*v, lang).len()).max().unwrap_or(0);
+            let right_label = |v: &f64| {
+                let label = ra.label(*v, lang);
+                let hook = Hook::Label(vec![("class", "bv-ytick-right".into())], String::new());
+                format!("{}{label}", hooks.padded_marker(hook, 8 + longest - label.len()))
+            };
+            // The first thing plotters draws for these axes is the axis line: dashed like the
+            // second analyte's line.
+            hooks.put(&root, Hook::Next(vec![("stroke-dasharray", "5 3".into())]))?;
+            chart
+                .configure_secondary_axes()
+                .y_label_formatter(&right_label)
+                .label_style(text_style(FONT, INK, false, HPos::Left, VPos::Center))
+                .axis_style(OVERLAY)
+                .set_all_tick_mark_size(4)
+                .draw()
+                .map_err(drawing)?;
+            hooks.class(&root, "bv-axis-title-right")?;
+            root.draw_text(
+                &axis_title(o, lang),
+                &text_style(TITLE_FONT, MUTED, true, HPos::Right, VPos::Bottom),
+                ((width - 8.0) as i32, (top - 12.0) as i32),
+            )
+            .map_err(drawing)?;
+            hooks.close(&root)?;
+        }
+
+        // Reference ranges, then the target: under the lines and points.
+        let x_of = |epoch: i64| f64::from(chart.backend_coord(&(epoch, axis.low)).0);
+        let y_of = |v: f64| chart.backend_coord(&(x0, v)).1;
+        for b in &bands {
+            let colour = lab_colour(b.lab);
+            let (mut bx0, mut bx1) = (x_of(b.first), x_of(b.last));
+            if bx1 - bx0 < MIN_BAND {
+                let middle = (bx0 + bx1) / 2.0;
+                bx0 = middle - MIN_BAND / 2.0;
+                bx1 = middle + MIN_BAND / 2.0;
+            }
+            let (bx0, bx1) = ((bx0.floor() as i32).max(plot_x.start), (bx1.ceil() as i32).min(plot_x.end));
+            let y_top = b.high.map_or(plot_y.start, y_of);
+            let y_bottom = b.low.map_or(plot_y.end, y_of).max(y_top);
+            hooks.open(
+                &root,
+                format!(r#"class="bv-band" data-lab="{}" data-from="{}" data-to="{}""#, escape(&labs[b.lab]), b.first, b.last),
+            )?;
+            hooks.put(&root, Hook::Next(vec![("fill", format!("url(#bv-band-{})", b.lab))]))?;
+            root.draw(&Rectangle::new([(bx0, y_top), (bx1, y_bottom)], colour.filled())).map_err(drawing)?;
+            for (bound, y) in [(b.high, y_top), (b.low, y_bottom)] {
+                if bound.is_some() {
+                    let dash = if b.lab % 2 == 1 { "4 2" } else { "none" };
+                    hooks.put(&root, Hook::Next(vec![("stroke-width", "1.5".into()), ("stroke-dasharray", dash.into())]))?;
+                    root.draw(&PathElement::new(vec![(bx0, y), (bx1, y)], colour)).map_err(drawing)?;
+                }
+            }
+            hooks.close(&root)?;
+        }
+        if let Some(t) = target {
+            let y_top = to_f(&t.high).map_or(plot_y.start, y_of);
+            let y_bottom = to_f(&t.low).map_or(plot_y.end, y_of).max(y_top);
+            hooks.open(&root, r#"class="bv-target""#.into())?;
+            hooks.put(&root, Hook::Next(vec![("fill", "url(#bv-target)".into())]))?;
+            root.draw(&Rectangle::new([(plot_x.start, y_top), (plot_x.end, y_bottom)], TARGET.filled())).map_err(drawing)?;
+            for (bound, y) in [(&t.high, y_top), (&t.low, y_bottom)] {
+                if bound.is_some() {
+                    hooks.put(&root, Hook::Next(vec![("stroke-width", "1.5".into()), ("stroke-dasharray", "8 4".into())]))?;
+                    root.draw(&PathElement::new(vec![(plot_x.start, y), (plot_x.end, y)], TARGET)).map_err(drawing)?;
+                }
+            }
+            hooks.close(&root)?;
+        }
+
+        // Lines (the overlay under the analyte's own), each comparable run its own series.
+        let mut points = String::new();
+        if let Some((o, o_marks)) = overlay.as_ref() {
+            for run in comparable_runs(o_marks) {
+                hooks.put(&root, Hook::Next(vec![("class", "bv-overlay-line".into()), ("stroke-dasharray", "6 4".into())]))?;
+                chart
+                    .draw_secondary_series(LineSeries::new(run.iter().map(|m| (m.epoch, m.value)), OVERLAY.stroke_width(2)))
+                    .map_err(drawing)?;
+            }
+            let secondary = chart.borrow_secondary();
+            for m in o_marks {
+                points.push_str(&point_mark(m, secondary.backend_coord(&(m.epoch, m.value)), OVERLAY, Some(o), lang));
+            }
+        }
+        for run in comparable_runs(&marks) {
+            hooks.class(&root, "bv-line")?;
+            chart.draw_series(LineSeries::new(run.iter().map(|m| (m.epoch, m.value)), LINE.stroke_width(2))).map_err(drawing)?;
+        }
+        for m in &marks {
+            points.push_str(&point_mark(m, chart.backend_coord(&(m.epoch, m.value)), lab_colour(m.lab), None, lang));
+        }
+
+        // The legend, in its own area below the date labels: never over the data.
+        let legend_box = format!("{:.1} {legend_top:.1} {:.1} {legend_height:.1}", 8.0, width - 16.0);
+        hooks.open(&lower, format!(r#"class="bv-legend" data-box="{legend_box}""#))?;
+        for (e, (x, y, text)) in entries.iter().zip(&placed) {
+            hooks.open(&lower, format!(r#"class="{}""#, e.class))?;
+            draw_swatch(&lower, &hooks, &e.swatch, (*x, *y))?;
+            lower.draw_text(&plain(text), &text_style(FONT, INK, false, HPos::Left, VPos::Center), (x + 30, y + 7)).map_err(drawing)?;
+            hooks.close(&lower)?;
+        }
+        hooks.close(&lower)?;
+        // Points last: on top of everything, and focusable in time order.
+        hooks.put(&root, Hook::Raw(points))?;
+        root.present().map_err(drawing)?;
     }
+
+    let mut defs: String = (0..labs.len()).map(band_pattern).collect();
     defs.push_str(&format!(
-        r#"<pattern id="bv-target" patternUnits="userSpaceOnUse" width="8" height="8"><rect width="8" height="8" fill="{TARGET}" fill-opacity="0.08"/><path d="M0 8 L8 0 M0 0 L8 8" stroke="{TARGET}" stroke-opacity="0.30" stroke-width="1"/></pattern>"#
+        r#"<pattern id="bv-target" patternUnits="userSpaceOnUse" width="8" height="8"><rect width="8" height="8" fill="{t}" fill-opacity="0.08"/><path d="M0 8 L8 0 M0 0 L8 8" stroke="{t}" stroke-opacity="0.30" stroke-width="1"/></pattern>"#,
+        t = css(TARGET)
     ));
-    // The plot area, its value grid and labels.
-    let (plot_right, plot_bottom) = (left + plot_width, top + plot_height);
-    let _ = write!(
-        body,
-        r#"<rect class="bv-plot" x="{left:.1}" y="{top:.1}" width="{plot_width:.1}" height="{plot_height:.1}" fill="white" stroke="rgb(200,200,200)"/>"#
+    let root = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="bv-chart{}" viewBox="0 0 {width:.0} {height:.0}" width="100%" preserveAspectRatio="xMidYMin meet" font-family="{}" role="group" aria-label="{}"><defs>{defs}</defs>"#,
+        if narrow { " bv-narrow" } else { "" },
+        escape(FONT_FAMILY),
+        escape(&format!("{} — {}", Msg::Trend.text(lang), axis_title(series, lang)))
     );
-    for v in &axis.ticks {
-        let y = frame.y(&axis, *v);
-        let _ = write!(
-            body,
-            r#"<line x1="{left:.1}" y1="{y:.1}" x2="{plot_right:.1}" y2="{y:.1}" stroke="{GRID}"/><text class="bv-ytick" x="{:.1}" y="{:.1}" text-anchor="end" font-size="{FONT}" fill="{INK}">{}</text>"#,
-            left - 6.0,
-            y + FONT * 0.35,
-            escape(&axis.label(*v, lang))
-        );
-    }
-    let _ = write!(body, r#"<text class="bv-axis-title" x="{left:.1}" y="{:.1}" font-size="{TITLE_FONT}" font-weight="600" fill="{INK}">{}</text>"#, if titles_fit { top - 12.0 } else { top - 30.0 }, escape(&axis_title(series, lang)));
-    if let (Some((o, _)), Some(ra)) = (overlay.as_ref(), right_axis.as_ref()) {
-        let _ = write!(body, r#"<g class="bv-right-axis">"#);
-        for v in &ra.ticks {
-            let y = frame.y(ra, *v);
-            let _ = write!(
-                body,
-                r#"<line x1="{plot_right:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{OVERLAY}"/><text class="bv-ytick-right" x="{:.1}" y="{:.1}" font-size="{FONT}" fill="{INK}">{}</text>"#,
-                plot_right + 4.0,
-                plot_right + 6.0,
-                y + FONT * 0.35,
-                escape(&ra.label(*v, lang))
-            );
-        }
-        let _ = write!(
-            body,
-            r#"<line x1="{plot_right:.1}" y1="{top:.1}" x2="{plot_right:.1}" y2="{plot_bottom:.1}" stroke="{OVERLAY}" stroke-dasharray="5 3"/><text class="bv-axis-title-right" x="{:.1}" y="{:.1}" text-anchor="end" font-size="{TITLE_FONT}" font-weight="600" fill="{MUTED}">{}</text></g>"#,
-            width - 8.0,
-            top - 12.0,
-            escape(&axis_title(o, lang))
-        );
-    }
-    // Date ticks: labels centred on their tick, kept inside the picture; the year on a second
-    // line where it changes.
-    for t in &ticks {
-        let x = frame.x(t.at);
-        let w = text_width(&t.label, FONT).max(t.year.map_or(0.0, |y| text_width(&y.to_string(), FONT)));
-        let (anchor, tx) = if x - w / 2.0 < 2.0 {
-            ("start", 2.0f64.max(x - w / 2.0))
-        } else if x + w / 2.0 > width - 2.0 {
-            ("end", x.min(width - 2.0))
-        } else {
-            ("middle", x)
-        };
-        let year = t.year.map(|y| format!(r#"<tspan x="{tx:.1}" dy="{:.1}">{y}</tspan>"#, FONT * 1.2)).unwrap_or_default();
-        let _ = write!(
-            body,
-            r#"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{:.1}" stroke="{GRID}"/><text class="bv-xtick" data-at="{}" x="{tx:.1}" y="{:.1}" text-anchor="{anchor}" font-size="{FONT}" fill="{INK}">{}{year}</text>"#,
-            plot_bottom + 4.0,
-            t.at,
-            plot_bottom + 6.0 + FONT,
-            escape(&t.label)
-        );
-    }
+    Ok(finish(svg, &hooks.0.into_inner(), &root))
+}
 
-    // Reference ranges, then the target: under the lines and points.
-    for b in &bands {
-        let colour = rgb(PALETTE[b.lab % PALETTE.len()]);
-        let (mut x0, mut x1) = (frame.x(b.first), frame.x(b.last));
-        if x1 - x0 < MIN_BAND {
-            let middle = (x0 + x1) / 2.0;
-            x0 = middle - MIN_BAND / 2.0;
-            x1 = middle + MIN_BAND / 2.0;
-        }
-        let (x0, x1) = (x0.max(left), x1.min(plot_right));
-        let y_top = b.high.map_or(top, |h| frame.y(&axis, h));
-        let y_bottom = b.low.map_or(plot_bottom, |l| frame.y(&axis, l));
-        let dash = if b.lab % 2 == 1 { r#" stroke-dasharray="4 2""# } else { "" };
-        let _ = write!(
-            body,
-            r#"<g class="bv-band" data-lab="{}" data-from="{}" data-to="{}"><rect x="{x0:.1}" y="{y_top:.1}" width="{:.1}" height="{:.1}" fill="url(#bv-band-{})"/>"#,
-            escape(&labs[b.lab]),
-            b.first,
-            b.last,
-            x1 - x0,
-            (y_bottom - y_top).max(0.0),
-            b.lab
-        );
-        for (bound, y) in [(b.high, y_top), (b.low, y_bottom)] {
-            if bound.is_some() {
-                let _ = write!(body, r#"<line x1="{x0:.1}" y1="{y:.1}" x2="{x1:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="1.5"{dash}/>"#);
-            }
-        }
-        body.push_str("</g>");
-    }
-    if let Some(t) = target {
-        let y_top = to_f(&t.high).map_or(top, |h| frame.y(&axis, h));
-        let y_bottom = to_f(&t.low).map_or(plot_bottom, |l| frame.y(&axis, l));
-        let _ = write!(
-            body,
-            r#"<g class="bv-target"><rect x="{left:.1}" y="{y_top:.1}" width="{plot_width:.1}" height="{:.1}" fill="url(#bv-target)"/>"#,
-            (y_bottom - y_top).max(0.0)
-        );
-        for (bound, y) in [(&t.high, y_top), (&t.low, y_bottom)] {
-            if bound.is_some() {
-                let _ = write!(body, r#"<line x1="{left:.1}" y1="{y:.1}" x2="{plot_right:.1}" y2="{y:.1}" stroke="{TARGET}" stroke-width="1.5" stroke-dasharray="8 4"/>"#);
-            }
-        }
-        body.push_str("</g>");
-    }
-
-    // Lines, then points (the overlay under the analyte's own).
-    let mut points = String::new();
-    if let (Some((o, o_marks)), Some(ra)) = (overlay.as_ref(), right_axis.as_ref()) {
-        body.push_str(&polyline(o_marks, &frame, ra, OVERLAY, " stroke-dasharray=\"6 4\"", "bv-overlay-line"));
-        for m in o_marks {
-            points.push_str(&point_mark(m, &frame, ra, OVERLAY, true, Some(o), lang));
-        }
-    }
-    body.push_str(&polyline(&marks, &frame, &axis, LINE, "", "bv-line"));
-    for m in &marks {
-        points.push_str(&point_mark(m, &frame, &axis, &rgb(PALETTE[m.lab % PALETTE.len()]), false, None, lang));
-    }
-
-    // The legend, below the date labels: never over the data.
-    // One entry per laboratory: its colour, and its range's pattern when it has one.
-    let mut entries: Vec<Entry> = Vec::new();
-    for (lab, name) in labs.iter().enumerate() {
-        let colour = rgb(PALETTE[lab % PALETTE.len()]);
-        let swatch = if bands.iter().any(|b| b.lab == lab) {
-            format!(r#"<rect x="0" y="0" width="24" height="14" fill="url(#bv-band-{lab})" stroke="{colour}"/><circle cx="12" cy="7" r="4.5" fill="{colour}"/>"#)
-        } else {
-            format!(r#"<circle cx="12" cy="7" r="4.5" fill="{colour}"/>"#)
-        };
-        entries.push(Entry { swatch, text: name.clone(), class: "bv-legend-lab" });
-    }
+/// The legend's entries: one per laboratory (its colour, and its range's pattern when it has
+/// one), what a band is, the target, and the second analyte.
+fn legend_entries(
+    series: &Series,
+    options: &ChartOptions<'_>,
+    labs: &[String],
+    bands: &[Band],
+    target: Option<&Target>,
+    overlay: Option<&Series>,
+    lang: Lang,
+) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = labs
+        .iter()
+        .enumerate()
+        .map(|(lab, name)| Entry {
+            swatch: Swatch::Lab { lab, band: bands.iter().any(|b| b.lab == lab) },
+            text: name.clone(),
+            class: "bv-legend-lab",
+        })
+        .collect();
     if !bands.is_empty() {
-        entries.push(Entry {
-            swatch: format!(r#"<rect x="0" y="2" width="24" height="10" fill="none" stroke="{MUTED}"/>"#),
-            text: Msg::ChartReferenceRange.text(lang).to_string(),
-            class: "bv-legend-range",
-        });
+        entries.push(Entry { swatch: Swatch::Range, text: Msg::ChartReferenceRange.text(lang).to_string(), class: "bv-legend-range" });
     }
     if let Some(t) = target {
         let bound = |d: &Option<Decimal>| d.as_ref().map(|d| lang.decimal(&d.rounded(series.decimals)));
@@ -605,101 +824,154 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             (None, Some(h)) => format!("≤ {h}"),
             (None, None) => String::new(),
         };
-        entries.push(Entry {
-            swatch: format!(r#"<rect x="0" y="0" width="24" height="14" fill="url(#bv-target)" stroke="{TARGET}" stroke-dasharray="4 2"/>"#),
-            text: format!("{} {range}", Msg::ChartTarget.text(lang)),
-            class: "bv-legend-target",
-        });
+        entries.push(Entry { swatch: Swatch::Target, text: format!("{} {range}", Msg::ChartTarget.text(lang)), class: "bv-legend-target" });
     }
     // A second analyte asked for but without a result in the period: said, not silently absent.
     if let Some(o) = options.overlay.filter(|o| o.analyte != series.analyte && overlay.is_none()) {
         entries.push(Entry {
-            swatch: format!(r#"<line x1="0" y1="7" x2="24" y2="7" stroke="{OVERLAY}" stroke-width="2" stroke-dasharray="6 4"/>"#),
+            swatch: Swatch::Overlay { points: false },
             text: format!("{}{} {}", series_name(o, lang), if lang == Lang::Fr { " :" } else { ":" }, Msg::NoPointsInPeriod.text(lang)),
             class: "bv-legend-overlay",
         });
     }
-    if let Some((o, _)) = overlay.as_ref() {
+    if let Some(o) = overlay {
         entries.push(Entry {
-            swatch: format!(r#"<line x1="0" y1="7" x2="24" y2="7" stroke="{OVERLAY}" stroke-width="2" stroke-dasharray="6 4"/><path d="M12 2 L17 7 L12 12 L7 7 Z" fill="{OVERLAY}"/>"#),
+            swatch: Swatch::Overlay { points: true },
             text: format!("{} ({})", series_name(o, lang), Msg::ChartRightAxis.text(lang)),
             class: "bv-legend-overlay",
         });
     }
-    let legend_top = plot_bottom + 14.0 + FONT * 2.2 + 12.0;
-    let row_height = 22.0;
-    let start = left.min(16.0);
-    let (mut x, mut row) = (start, 0.0);
-    let mut legend = String::new();
-    let max_text = (width - 60.0) / (FONT * 0.55);
-    for e in &entries {
-        let text: String = if e.text.chars().count() as f64 > max_text {
-            e.text.chars().take(max_text as usize - 1).chain(['…']).collect()
-        } else {
-            e.text.clone()
-        };
-        let w = 30.0 + text_width(&text, FONT) + 18.0;
-        if x > start && x + w > width - 8.0 {
-            x = start;
-            row += row_height;
-        }
-        let _ = write!(
-            legend,
-            r#"<g class="{}" transform="translate({x:.1} {:.1})">{}<text x="30" y="11" font-size="{FONT}" fill="{INK}">{}</text></g>"#,
-            e.class,
-            legend_top + row,
-            e.swatch,
-            escape(&text)
-        );
-        x += w;
-    }
-    let legend_height = if entries.is_empty() { 0.0 } else { row + row_height };
-    let height = legend_top + legend_height + 4.0;
-    let legend_box = format!("{:.1} {legend_top:.1} {:.1} {legend_height:.1}", 8.0, width - 16.0);
-
-    let mut svg = String::with_capacity(body.len() + points.len() + legend.len() + 1024);
-    let _ = write!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="bv-chart{}" viewBox="0 0 {width:.0} {height:.0}" width="100%" preserveAspectRatio="xMidYMin meet" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" role="group" aria-label="{}">"#,
-        if narrow { " bv-narrow" } else { "" },
-        escape(&format!("{} — {}", Msg::Trend.text(lang), axis_title(series, lang)))
-    );
-    let _ = write!(svg, "<defs>{defs}</defs>{body}");
-    let _ = write!(svg, r#"<g class="bv-legend" data-box="{legend_box}">{legend}</g>"#);
-    // Points last: on top of everything, and focusable in time order.
-    let _ = write!(svg, "{points}</svg>");
-    Ok(svg)
+    entries
 }
 
-/// The line through the exact values, broken where comparability changes; censored points are
+/// A legend entry's swatch in the 24×14 box at `(x, y)` of the legend's area.
+fn draw_swatch<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    hooks: &Hooks,
+    swatch: &Swatch,
+    (x, y): (i32, i32),
+) -> Result<(), ChartError> {
+    let dot = |colour: RGBColor| area.draw(&Circle::new((x + 12, y + 7), 5, colour.filled())).map_err(drawing);
+    match swatch {
+        Swatch::Lab { lab, band } => {
+            let colour = lab_colour(*lab);
+            if *band {
+                hooks.put(area, Hook::Next(vec![("fill", format!("url(#bv-band-{lab})")), ("stroke", css(colour))]))?;
+                area.draw(&Rectangle::new([(x, y), (x + 24, y + 14)], colour.filled())).map_err(drawing)?;
+            }
+            dot(colour)
+        }
+        Swatch::Range => area.draw(&Rectangle::new([(x, y + 2), (x + 24, y + 12)], MUTED)).map_err(drawing),
+        Swatch::Target => {
+            hooks.put(
+                area,
+                Hook::Next(vec![("fill", "url(#bv-target)".into()), ("stroke", css(TARGET)), ("stroke-dasharray", "4 2".into())]),
+            )?;
+            area.draw(&Rectangle::new([(x, y), (x + 24, y + 14)], TARGET.filled())).map_err(drawing)
+        }
+        Swatch::Overlay { points } => {
+            hooks.put(area, Hook::Next(vec![("stroke-dasharray", "6 4".into())]))?;
+            area.draw(&PathElement::new(vec![(x, y + 7), (x + 24, y + 7)], OVERLAY.stroke_width(2))).map_err(drawing)?;
+            if *points {
+                area.draw(&Polygon::new(vec![(x + 12, y + 2), (x + 17, y + 7), (x + 12, y + 12), (x + 7, y + 7)], OVERLAY.filled()))
+                    .map_err(drawing)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The runs of points the line joins, broken where comparability changes; censored points are
 /// not joined, nor derived ones among measured ones (a series that is all derived, such as an
 /// eGFR Bioviewer computed, is joined: its points are alike).
-fn polyline(marks: &[Mark<'_>], frame: &Frame, axis: &ValueAxis, colour: &str, style: &str, class: &str) -> String {
+fn comparable_runs<'m, 'p>(marks: &'m [Mark<'p>]) -> Vec<Vec<&'m Mark<'p>>> {
     let all_derived = marks.iter().all(|m| m.point.derived);
-    let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    let mut runs: Vec<Vec<&Mark<'_>>> = vec![Vec::new()];
     for m in marks {
         if m.point.comparator.is_some() || m.point.derived != all_derived {
             continue;
         }
-        if m.point.comparability.any() && segments.last().is_some_and(|s| !s.is_empty()) {
-            segments.push(Vec::new());
+        if m.point.comparability.any() && runs.last().is_some_and(|s| !s.is_empty()) {
+            runs.push(Vec::new());
         }
-        if let Some(s) = segments.last_mut() {
-            s.push((frame.x(m.epoch), frame.y(axis, m.value)));
+        if let Some(s) = runs.last_mut() {
+            s.push(m);
         }
     }
-    let mut out = String::new();
-    for s in segments.iter().filter(|s| s.len() > 1) {
-        let d: Vec<String> = s.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-        let _ = write!(out, r#"<polyline class="{class}" points="{}" fill="none" stroke="{colour}" stroke-width="2"{style}/>"#, d.join(" "));
+    runs.retain(|s| s.len() > 1);
+    runs
+}
+
+/// plotters' SVG turned into the page's: its root tag replaced by ours (viewBox at the width
+/// shown, `width="100%"`, the patterns in `<defs>`), the newlines it ends every tag with dropped
+/// (they would be part of a label's text), and each hook's marker replaced (see [`Hook`]).
+/// Markers are handled from the last to the first, so the earlier ones stay where they are.
+fn finish(svg: String, hooks: &[Hook], root: &str) -> String {
+    let mut svg = svg.replace('\n', "");
+    let mut search_end = svg.len();
+    while let Some(at) = svg[..search_end].rfind(MARK_OPEN) {
+        search_end = at;
+        let digits = at + MARK_OPEN.len_utf8();
+        let Some(close) = svg[digits..].find(MARK_CLOSE).map(|i| digits + i) else { continue };
+        let Some(hook) = svg[digits..close].parse::<usize>().ok().and_then(|i| hooks.get(i)) else { continue };
+        let start = svg[..at].rfind("<text").unwrap_or(at);
+        let end = svg[close..].find("</text>").map_or(close, |i| close + i + "</text>".len());
+        // Everything before the marker's text element stays as it is.
+        search_end = start;
+        match hook {
+            Hook::Open(attributes) => svg.replace_range(start..end, &format!("<g {attributes}>")),
+            Hook::Close => svg.replace_range(start..end, "</g>"),
+            Hook::Raw(markup) => svg.replace_range(start..end, markup),
+            Hook::Next(attributes) => {
+                svg.replace_range(start..end, "");
+                set_attributes(&mut svg, start, attributes);
+            }
+            Hook::Label(attributes, suffix) => {
+                let tag = &svg[start..svg[start..].find('>').map_or(start, |i| start + i)];
+                let x = tag.split(" x=\"").nth(1).and_then(|v| v.split('"').next()).unwrap_or("0").to_string();
+                svg.insert_str(end - "</text>".len(), &suffix.replace("{x}", &x));
+                svg.replace_range(at..close + MARK_CLOSE.len_utf8(), "");
+                set_attributes(&mut svg, start, attributes);
+            }
+        }
     }
-    out
+    let root_end = svg.find('>').map_or(0, |i| i + 1);
+    svg.replace_range(..root_end, root);
+    svg
+}
+
+/// Sets attributes on the tag starting at or after `from`: a value plotters wrote is replaced,
+/// the others are added right after the tag's name (so a class comes first).
+fn set_attributes(svg: &mut String, from: usize, attributes: &[(&'static str, String)]) {
+    let Some(open) = svg[from..].find('<').map(|i| from + i) else { return };
+    let Some(close) = svg[open..].find('>').map(|i| open + i) else { return };
+    let mut tag = svg[open..close].to_string();
+    let mut added = String::new();
+    for (name, value) in attributes {
+        let key = format!(" {name}=\"");
+        match tag.find(&key) {
+            Some(i) => {
+                let v = i + key.len();
+                let e = tag[v..].find('"').map_or(v, |j| v + j);
+                tag.replace_range(v..e, &escape(value));
+            }
+            None => {
+                let _ = write!(added, " {name}=\"{}\"", escape(value));
+            }
+        }
+    }
+    let name_end = tag.find([' ', '/']).unwrap_or(tag.len());
+    tag.insert_str(name_end, &added);
+    svg.replace_range(open..close, &tag);
 }
 
 /// A focusable mark carrying the point's exact value (as the laboratory wrote it, rounded to the
 /// analyte's precision) in its title and label.
-fn point_mark(m: &Mark<'_>, frame: &Frame, axis: &ValueAxis, fill: &str, overlay: bool, overlay_series: Option<&Series>, lang: Lang) -> String {
-    let (px, py) = (frame.x(m.epoch), frame.y(axis, m.value));
+/// `at` is the point's place as plotters maps it (`backend_coord`), so the mark sits on the line.
+fn point_mark(m: &Mark<'_>, at: (i32, i32), fill: RGBColor, overlay_series: Option<&Series>, lang: Lang) -> String {
+    let (px, py) = (f64::from(at.0), f64::from(at.1));
+    let overlay = overlay_series.is_some();
+    let fill = css(fill);
     let unit = lang.unit(m.point.unit.as_deref());
     let source = m.point.sources.first();
     let original = match (source.and_then(|s| s.original_value.as_deref()), source.map(|s| s.converted)) {
@@ -734,7 +1006,7 @@ fn point_mark(m: &Mark<'_>, frame: &Frame, axis: &ValueAxis, fill: &str, overlay
         Some(Comparator::Less | Comparator::LessOrEqual) => triangle(1.0),
         Some(Comparator::Greater | Comparator::GreaterOrEqual) => triangle(-1.0),
         None if overlay => {
-            let inside = if m.point.derived { "white" } else { fill };
+            let inside = if m.point.derived { "white" } else { &fill };
             format!(
                 r#"<path d="M{px:.1} {:.1} L{:.1} {py:.1} L{px:.1} {:.1} L{:.1} {py:.1} Z" fill="{inside}" stroke="{fill}" stroke-width="2"/>"#,
                 py - 6.0,

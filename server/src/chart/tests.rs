@@ -331,7 +331,8 @@ fn a_target_band_is_drawn_with_its_legend_entry_when_given() {
     let svg = render(&inr, Lang::En, &ChartOptions { target: Some(&above), ..Default::default() }).unwrap();
     assert!(svg.contains("Target ≥ 2.5"));
     let band = &svg[svg.find("<g class=\"bv-target\"").unwrap()..];
-    assert_eq!(band[..band.find("</g>").unwrap()].matches("<line").count(), 1, "one bound, one line");
+    // plotters writes each bound as a `<polyline>`.
+    assert_eq!(band[..band.find("</g>").unwrap()].matches("<polyline").count(), 1, "one bound, one line");
 }
 
 #[test]
@@ -370,4 +371,88 @@ fn a_second_analyte_without_a_result_in_the_period_is_said_not_silently_dropped(
     let svg = render(&inr, Lang::En, &ChartOptions { overlay: Some(&haemoglobin), ..Default::default() }).unwrap();
     assert!(!svg.contains("bv-right-axis"));
     assert!(svg.contains("Haemoglobin: No result in this period."), "the legend says so");
+}
+
+/// Every picture a page can ask for: with ranges, a target, a second analyte, on a phone.
+fn every_kind_of_picture() -> Vec<String> {
+    let creatinine = creatinine();
+    let egfr = series_of("egfr_ckd_epi_2021");
+    let target = Target { low: Decimal::parse("2.0"), high: None };
+    let mut pictures = Vec::new();
+    for width in [320, 390, 900, 1600] {
+        for lang in [Lang::Fr, Lang::En] {
+            pictures.push(render(&creatinine, lang, &ChartOptions { width, overlay: Some(&egfr), target: Some(&target) }).unwrap());
+            pictures.push(render(&egfr, lang, &ChartOptions { width, ..Default::default() }).unwrap());
+        }
+    }
+    pictures
+}
+
+#[test]
+fn what_we_add_to_plotters_output_leaves_no_marker_and_no_attribute_twice() {
+    for svg in every_kind_of_picture() {
+        assert!(!svg.contains(MARK_OPEN) && !svg.contains(MARK_CLOSE), "every hook's marker replaced");
+        assert_eq!(svg.matches("<svg").count(), 1, "one root");
+        assert!(svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("<g").count(), svg.matches("</g>").count(), "groups closed");
+        // An attribute we set replaces plotters' own (two `fill`s would make the SVG invalid).
+        for tag in svg.split('<').skip(1).map(|t| t.split('>').next().unwrap()) {
+            let mut names: Vec<&str> =
+                tag.split('"').step_by(2).filter_map(|part| part.trim().rsplit(' ').next()).filter(|n| n.ends_with('=')).collect();
+            let count = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), count, "an attribute twice in <{tag}>");
+        }
+    }
+}
+
+#[test]
+fn a_laboratory_name_cannot_pass_for_one_of_our_markers() {
+    // A document's laboratory name holding the private-use characters our hooks use: drawn as
+    // text, it must not be taken for a hook (which would repeat the points or a group).
+    let mut series = creatinine();
+    let drawable = draw(&series).matches("class=\"bv-point\"").count();
+    for (i, p) in series.points.iter_mut().enumerate() {
+        p.laboratory = Some(format!("{MARK_OPEN}{i}{MARK_CLOSE}Lab{MARK_OPEN}0{MARK_CLOSE}").into());
+    }
+    let svg = draw(&series);
+    assert!(!svg.contains(MARK_OPEN) && !svg.contains(MARK_CLOSE));
+    assert_eq!(svg.matches("class=\"bv-point\"").count(), drawable, "each point once");
+    assert_eq!(svg.matches("<g").count(), svg.matches("</g>").count(), "groups as drawn");
+}
+
+#[test]
+fn the_right_axis_labels_stay_inside_the_picture_in_one_column() {
+    // eGFR's labels have two and three digits (98, 100): plotters aligns labels of different
+    // widths by their estimated width, which our markers must not distort.
+    let creatinine = creatinine();
+    let egfr = series_of("egfr_ckd_epi_2021");
+    for width in [360, 900, 1600] {
+        let svg = render(&creatinine, Lang::En, &ChartOptions { width, overlay: Some(&egfr), ..Default::default() }).unwrap();
+        let xs: Vec<f64> = attrs(&svg, "bv-ytick-right", "x").iter().map(|x| x.parse().unwrap()).collect();
+        let anchors = attrs(&svg, "bv-ytick-right", "text-anchor");
+        assert!(xs.len() >= 2);
+        assert!(
+            xs.iter().all(|x| *x == xs[0]) && anchors.iter().all(|a| a == "start"),
+            "width {width}: one column from the axis: {xs:?} {anchors:?}"
+        );
+        let (px, _, pw, _) = plot_box(&svg);
+        assert!(xs[0] > px + pw && xs[0] < px + pw + 20.0, "width {width}: next to the axis: {xs:?}");
+    }
+}
+
+#[test]
+fn every_text_plotters_draws_is_anchored_inside_the_picture() {
+    for svg in every_kind_of_picture() {
+        let root = &svg[..svg.find('>').unwrap()];
+        let view_box = numbers(root.split("viewBox=\"").nth(1).unwrap().split('"').next().unwrap());
+        for text in svg.split("<text ").skip(1).map(|t| &t[..t.find('>').unwrap()]) {
+            let at = |a: &str| -> f64 {
+                format!(" {text}").split(&format!(" {a}=\"")).nth(1).unwrap().split('"').next().unwrap().parse().unwrap()
+            };
+            let (x, y) = (at("x"), at("y"));
+            assert!((0.0..=view_box[2]).contains(&x) && (0.0..=view_box[3]).contains(&y), "{x},{y} outside {view_box:?}: <text {text}>");
+        }
+    }
 }

@@ -477,6 +477,10 @@ async fn chart_of(
     match crate::chart::render(&shown, lang, &options) {
         Ok(svg) => Ok(Some(svg)),
         Err(crate::chart::ChartError::Empty) => Ok(Some(String::new())),
+        Err(e @ crate::chart::ChartError::Drawing(_)) => {
+            tracing::error!(error = %e, "chart drawing failed");
+            Err(AppError::Unavailable("chart".into()))
+        }
     }
 }
 
