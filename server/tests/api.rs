@@ -2770,7 +2770,7 @@ async fn a_retrieved_document_that_does_not_match_its_registry_entry_is_refused(
     assert_eq!(report.failed[0].0, corrupted);
     assert!(report.failed[0].1.contains("SHA-1"), "the reason is said: {report:?}");
     assert_eq!(report.stored, wanted.len() - 1, "the others are stored: {report:?}");
-    let stored = app.store.stored_cda_ids(wanted.iter().cloned().collect()).await.unwrap();
+    let stored = app.store.stored_cda_ids(bioviewer_core::demo::patient_ins(0), wanted.iter().cloned().collect()).await.unwrap();
     assert!(!stored.contains(&corrupted), "the altered bytes are not stored");
 }
 
@@ -2963,7 +2963,7 @@ async fn a_sync_by_ins_brings_the_whole_decade_ins_c_reports_included() {
         sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(report.stored, wanted.len(), "{report:?}");
-    let stored = app.store.stored_cda_ids(wanted.iter().cloned().collect()).await.unwrap();
+    let stored = app.store.stored_cda_ids(bioviewer_core::demo::patient_ins(0), wanted.iter().cloned().collect()).await.unwrap();
     assert_eq!(stored.len(), wanted.len(), "every one of the patient's documents is stored");
     assert!(pre_2021.iter().all(|id| stored.contains(id)), "the INS-C reports included");
     // One record, one history: the INS-C era's reports are the patient's, current.
@@ -3468,4 +3468,31 @@ async fn a_mistyped_ins_is_said_as_such_when_breaking_the_glass() {
     assert_eq!(t.app.post_form(Some(&gp), "/break-glass", &glass).await.headers()["location"], "/?break_glass=invalid_ins");
     let (_, page) = t.app.get_with(Some(&gp), "/?break_glass=invalid_ins").await;
     assert!(page.contains("INS mal saisi"), "the page says so");
+}
+
+#[tokio::test]
+async fn make_runs_path_a_decade_imported_first_then_synced_is_one_history() {
+    // `make run` imports the demo folder (the operator), then opening a patient syncs it.
+    let app = spawn_app().await;
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let generated = bioviewer_core::demo::generate_with_legacy_identifiers(1, 10, 11, today);
+    let identities = bioviewer::dmp::simulator::LegacyIdentities::from_tsv(&bioviewer_core::demo::identities_tsv(1));
+    let bytes: Vec<Vec<u8>> = generated.iter().map(|d| bioviewer_core::cda::writer::write_cr_bio(&d.report).into_bytes()).collect();
+    for (i, raw) in bytes.iter().enumerate() {
+        import_bytes(app.store.as_ref(), &format!("{i}.xml"), raw.clone(), DocumentSource::Operator).await.unwrap();
+    }
+    assert_eq!(app.store.list_patients().await.unwrap().len(), 2, "imported alone, the INS-C era makes a record of its own");
+    let documents = as_registered(bytes.iter().filter_map(|b| Simulator::index(b.clone(), &identities)).collect());
+    let endpoint = spawn_simulator(documents, Faults::default()).await;
+    sync_patient(&client(&endpoint, 1, SECOND), app.store.as_ref(), &requester(), &patient_query(0), &mut |_| {}).await.unwrap();
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let records = app.store.list_patients().await.unwrap();
+    let ins_record = records.iter().find(|p| p.ins == ins).unwrap();
+    assert_eq!(ins_record.document_count as usize, bytes.len(), "every report is filed with the patient the DMP was asked about");
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let history = app.history_json(&gp, &ins_record.id.to_string()).await;
+    let bad: Vec<_> = history["documents"].as_array().unwrap().iter().filter(|d| d["status"] != "current" && d["status"] != "replaced").collect();
+    assert!(bad.is_empty(), "{bad:?}");
 }

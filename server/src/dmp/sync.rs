@@ -62,7 +62,7 @@ pub async fn sync_patient(
             ids.push(id.to_string());
         }
     }
-    let stored = store.stored_cda_ids(ids.clone()).await.map_err(|e| DmpError::Unreachable(format!("store: {e}")))?;
+    let stored = store.stored_cda_ids(patient.ins.clone(), ids.clone()).await.map_err(|e| DmpError::Unreachable(format!("store: {e}")))?;
     let wanted: Vec<(String, String)> = ids
         .iter()
         .filter(|id| !stored.contains(*id))

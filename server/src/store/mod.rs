@@ -319,10 +319,12 @@ pub trait Store: Send + Sync + 'static {
     fn patient_document(&self, patient: PatientId, document: DocumentId) -> StoreFuture<'_, Option<DocumentRecord>>;
     /// The raw bytes exactly as received.
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>>;
-    /// Which of these CDA ids (`root^extension`, the DMP's uniqueId) are stored already from a
-    /// trusted source (the DMP, the operator): an uploaded copy never stops a sync from
-    /// retrieving the laboratory's document.
-    fn stored_cda_ids(&self, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>>;
+    /// Which of these CDA ids (`root^extension`, the DMP's uniqueId) are stored already, from a
+    /// trusted source (the DMP, the operator), in the record of the patient with this INS
+    /// number: an uploaded copy never stops a sync from retrieving the laboratory's document,
+    /// and one filed with another record (an INS-C record imported earlier) is retrieved, and so
+    /// refiled with the patient the DMP was asked about.
+    fn stored_cda_ids(&self, patient_ins: String, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>>;
     /// Every document of a patient with its raw bytes (for normalisation), oldest import first.
     fn patient_raw_documents(&self, id: PatientId) -> StoreFuture<'_, Vec<RawDocument>>;
     /// The same documents as [`Store::patient_raw_documents`], in the same order, without the

@@ -601,14 +601,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn stored_cda_ids(&self, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>> {
+    fn stored_cda_ids(&self, patient_ins: String, ids: Vec<String>) -> StoreFuture<'_, std::collections::HashSet<String>> {
         Box::pin(async move {
             let mut found = std::collections::HashSet::new();
             // One indexed lookup each: a sync asks about a few hundred at most. Uploads do not
             // count: a decoy carrying a DMP document's id must not stop its retrieval.
             for id in ids {
-                let hit: Option<i64> = sqlx::query_scalar("SELECT 1 FROM documents WHERE cda_id = ? AND source <> 'upload' LIMIT 1")
-                    .bind(&id)
+                let hit: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM documents d JOIN patients p ON p.id = d.patient_id
+                     WHERE d.cda_id = ? AND d.source <> 'upload' AND p.ins = ? LIMIT 1",
+                )
+                .bind(&id)
+                .bind(&patient_ins)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(StoreError::query("looking up a document by CDA id"))?;
