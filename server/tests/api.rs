@@ -1293,18 +1293,10 @@ fn xml_of(report: &bioviewer_core::cda::Report) -> Vec<u8> {
 }
 
 impl TestApp {
-    /// Uploads files through the web form as `session` (the CSRF token both in the form's
-    /// action and as the first field).
+    /// Uploads files through the web form as `session` (the CSRF token in the form's action).
     async fn upload(&self, session: &Session, files: &[(&str, Vec<u8>)]) -> axum::response::Response {
-        let mut body = format!("--b0\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n", session.csrf).into_bytes();
-        for (name, bytes) in files {
-            body.extend_from_slice(
-                format!("--b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/xml\r\n\r\n").as_bytes(),
-            );
-            body.extend_from_slice(bytes);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(b"--b0--\r\n");
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(name, bytes)| (*name, bytes.as_slice())).collect();
+        let body = multipart_files(&files);
         let request = Request::post(format!("/import?csrf={}", session.csrf))
             .header("host", HOST)
             .header("origin", ORIGIN)
