@@ -3488,3 +3488,15 @@ async fn make_runs_path_a_decade_imported_first_then_synced_is_one_history() {
     let bad: Vec<_> = history["documents"].as_array().unwrap().iter().filter(|d| d["status"] != "current" && d["status"] != "replaced").collect();
     assert!(bad.is_empty(), "{bad:?}");
 }
+
+#[tokio::test]
+async fn the_summary_shows_the_egfr_with_its_kdigo_stage() {
+    let t = two_patients().await;
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    t.app.relate("hospital", &ins_b, "hospital_stay").await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    // Patient B's story is chronic kidney disease.
+    let (status, page) = t.app.get_with(Some(&hospital), &format!("/patients/{}/summary", t.b)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("data-testid=\"kdigo-stage\"") && page.contains("stade KDIGO G"), "the eGFR and its stage are on the summary");
+}

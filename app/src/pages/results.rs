@@ -455,7 +455,9 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
     let (symbol, class, flag_msg) = point.flag.as_ref().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
     // Marked when the value shown is not in the unit the laboratory wrote (or could not be put
     // in the display unit); a result not performed has no value to mark.
-    let converted = point.status == PointStatus::Completed && (point.sources.iter().any(|s| s.converted) || !point.in_display_unit);
+    // A value Bioviewer computed (an eGFR) was not converted from anything: it is computed.
+    let converted =
+        !point.derived && point.status == PointStatus::Completed && (point.sources.iter().any(|s| s.converted) || !point.in_display_unit);
     // Where the value comes from, source by source: what the laboratory wrote, in its unit, under
     // its code, in which report. Shown on hover, focus and touch (the cell takes focus).
     let detail = documents.with_value(|documents| {
@@ -465,7 +467,8 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
             .map(|s| {
                 format!(
                     "{}{} {} {} — {} — {} {} — {}",
-                    Msg::OriginalValue.text(lang),
+                    // A computed value's source is the creatinine it was computed from.
+                    if point.derived { Msg::ComputedFromCreatinine.text(lang) } else { Msg::OriginalValue.text(lang) },
                     if lang == Lang::Fr { " :" } else { ":" },
                     s.original_value.as_deref().map(&decimal).unwrap_or_default(),
                     s.original_unit.as_deref().unwrap_or(""),

@@ -64,7 +64,9 @@ fn is_abnormal(p: &Point) -> bool {
 }
 
 fn line(series: Series) -> Option<Line> {
-    let performed: Vec<&Point> = series.points.iter().filter(|p| p.status == PointStatus::Completed && !p.derived).collect();
+    // Values Bioviewer computed count too (an eGFR from the day's creatinine): they are said to
+    // be computed, with the KDIGO stage, never left out of the summary.
+    let performed: Vec<&Point> = series.points.iter().filter(|p| p.status == PointStatus::Completed).collect();
     let latest = (*performed.last()?).clone();
     // Direction since the previous value that can be compared (same unit, exact values).
     let trend = match (performed.len().checked_sub(2).map(|i| performed[i]), latest.plottable()) {
@@ -105,6 +107,11 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
                     };
                     let href = format!("/patients/{patient}/analytes/{}", l.series.analyte);
                     let value = point_text(&l.latest, lang);
+                    // An eGFR: its KDIGO stage, and "computed" when Bioviewer computed it.
+                    let stage = l.series.analyte.starts_with("egfr_").then(|| l.latest.plottable()).flatten().map(|v| {
+                        let computed = if l.latest.derived { format!(" · {}", Msg::ComputedFromCreatinine.text(lang)) } else { String::new() };
+                        format!("{} {}{computed}", Msg::KdigoStage.text(lang), bioviewer_core::normalise::kdigo_stage(v))
+                    });
                     let flag = match (&l.latest.flag, plain) {
                         (Some(f), true) => crate::plain::flag_words(&f.code, lang).to_string(),
                         (Some(f), false) => flag_label(&f.code, lang),
@@ -127,7 +134,8 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
                     view! {
                         <tr class=class data-testid="summary-row">
                             <th scope="row"><a href=href>{name}</a>{help.map(|h| view! { <span class="analyte-help">{h}</span> })}</th>
-                            <td class="num"><strong>{value}</strong>" "<span class="unit">{lang.unit(l.series.unit.as_deref())}</span></td>
+                            <td class="num"><strong>{value}</strong>" "<span class="unit">{lang.unit(l.series.unit.as_deref())}</span>
+                                {stage.map(|s| view! { <div class="stage" data-testid="kdigo-stage">{s}</div> })}</td>
                             <td>{flag}</td>
                             <td><span aria-hidden="true">{arrow}</span>" "{words.text(lang)}</td>
                             <td class="nowrap">{l.latest.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default()}</td>
@@ -177,8 +185,8 @@ const SPARK_H: f64 = 44.0;
 fn Sparkline(series: Series, patient: String) -> impl IntoView {
     let lang = use_lang();
     let points: Vec<(f64, f64)> =
-        series.points.iter().filter(|p| !p.derived).filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?))).collect();
-    let latest = series.points.iter().rev().find(|p| p.status == PointStatus::Completed && !p.derived).cloned();
+        series.points.iter().filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?))).collect();
+    let latest = series.points.iter().rev().find(|p| p.status == PointStatus::Completed).cloned();
     let band = latest.as_ref().and_then(|p| Some((p.reference_low.as_ref().map(|d| d.to_f64()), p.reference_high.as_ref()?.to_f64())));
     let (t0, t1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), (t, _)| (a.min(*t), b.max(*t)));
     let values = points.iter().map(|(_, v)| *v).chain(band.iter().flat_map(|(l, h)| l.iter().copied().chain([*h])));

@@ -1329,6 +1329,19 @@ fn annotate(points: &mut [Point], analyte: &Analyte, trusted: &dyn Fn(&Point) ->
     }
 }
 
+/// The KDIGO stage of a glomerular filtration rate (mL/min/1.73 m²): G1 ≥ 90, G2 60–89,
+/// G3a 45–59, G3b 30–44, G4 15–29, G5 < 15 (KDIGO 2012 CKD guideline, GFR categories).
+pub fn kdigo_stage(egfr: f64) -> &'static str {
+    match egfr {
+        g if g >= 90.0 => "G1",
+        g if g >= 60.0 => "G2",
+        g if g >= 45.0 => "G3a",
+        g if g >= 30.0 => "G3b",
+        g if g >= 15.0 => "G4",
+        _ => "G5",
+    }
+}
+
 /// CKD-EPI 2021 (race-free) from serum creatinine (mg/dL), age (years) and sex.
 pub fn ckd_epi_2021(creatinine_mg_dl: f64, age_years: f64, sex: Sex) -> Option<f64> {
     let (kappa, alpha, factor) = match sex {
@@ -1387,7 +1400,9 @@ fn derive_egfr(by_analyte: &mut BTreeMap<usize, Vec<Candidate>>, catalogue: &Cat
         point.display = Some(value.display(0));
         point.value = Some(value);
         point.unit = Some(Arc::from("mL/min/{1.73_m2}"));
-        point.flag = None;
+        // KDIGO: below 60 mL/min/1.73 m² (stage G3a and lower) is decreased kidney function,
+        // whatever a laboratory's creatinine range says; the flag says it is ours.
+        point.flag = (egfr < 60.0).then(|| Flag { code: Arc::from(if egfr < 15.0 { "LL" } else { "L" }), computed: true });
         point.reference_low = None;
         point.reference_high = None;
         point.method = Some("CKD-EPI 2021".into());

@@ -689,3 +689,20 @@ fn an_upload_carrying_a_laboratory_documents_id_is_a_conflict_and_never_moves_it
     assert_eq!(last.display.as_deref(), Some("4.3"));
     assert_eq!(last.significant_change, None, "4.2 then 4.3: no significant change, whatever was uploaded between");
 }
+
+#[test]
+fn a_computed_egfr_below_60_is_flagged_with_its_kdigo_stage() {
+    // A 48-year-old woman with a creatinine of 200 µmol/L: eGFR ≈ 26, stage G4.
+    let h = history(&[doc("Lab A", "20240105", vec![r("14682-9", q("200", "umol/L"))])]);
+    let egfr = series(&h, "egfr_ckd_epi_2021");
+    let point = &egfr.points[0];
+    assert!(point.derived);
+    let value = point.plottable().unwrap();
+    assert!((20.0..30.0).contains(&value), "{value}");
+    assert_eq!(kdigo_stage(value), "G4");
+    assert_eq!(point.flag.as_ref().map(|f| (&*f.code, f.computed)), Some(("L", true)), "flagged, and said to be ours");
+    assert_eq!([kdigo_stage(95.0), kdigo_stage(60.0), kdigo_stage(59.9), kdigo_stage(30.0), kdigo_stage(14.9)], ["G1", "G2", "G3a", "G3b", "G5"]);
+    // A normal creatinine: no flag.
+    let h = history(&[doc("Lab A", "20240105", vec![r("14682-9", q("60", "umol/L"))])]);
+    assert!(series(&h, "egfr_ckd_epi_2021").points[0].flag.is_none());
+}
