@@ -1400,6 +1400,9 @@ async fn an_uploaded_later_version_never_replaces_the_laboratorys_report() {
     let original = documents.iter().find(|d| d["id"] == genuine.id.to_string()).unwrap();
     assert_eq!(original["status"], "current", "the laboratory's report stays current");
     assert!(!cited_documents(&after).contains(upload["id"].as_str().unwrap()), "no value of the upload shows");
+    // The upload's own page says so too.
+    let (_, page) = t.app.get_with(Some(&gp), &format!("/patients/{}/documents/{}", t.a, upload["id"].as_str().unwrap())).await;
+    assert!(page.contains("data-testid=\"document-state\"") && page.contains("en conflit avec la version du laboratoire"), "{page}");
     assert_eq!(before["series"], after["series"], "every series is as the laboratories sent it");
 }
 

@@ -8,7 +8,7 @@ use crate::components::{format_datetime, format_size};
 use crate::i18n::{Msg, tr, use_lang};
 use crate::model::{AttachmentInfo, DocumentView};
 use bioviewer_core::cda::AttachmentPurpose;
-use bioviewer_core::normalise::Provenance;
+use bioviewer_core::normalise::{DocumentState, Provenance};
 
 #[component]
 pub fn DocumentPage() -> impl IntoView {
@@ -66,6 +66,20 @@ fn DocumentBody(view: DocumentView, patient: String, document: String) -> impl I
                 }
             }}
         </p>
+        {(!summary.reasons.is_empty() || matches!(summary.state, Some(DocumentState::Rejected | DocumentState::Replaced))).then(|| {
+            let state = match summary.state {
+                Some(DocumentState::Rejected) => Msg::StateRejected,
+                Some(DocumentState::Replaced) => Msg::StateReplaced,
+                _ => Msg::ProblemLabel,
+            };
+            let reasons = summary.reasons.clone();
+            view! {
+                <p class="notice notice-error" role="alert" data-testid="document-state">
+                    <strong>{tr(state)}</strong>
+                    {move || reasons.iter().map(|r| format!(" — {}", super::patient::document_problem(*r, lang.get()))).collect::<String>()}
+                </p>
+            }
+        })}
         {summary.problem.is_some().then(|| {
             let code = summary.problem_code.clone();
             view! { <p class="notice notice-error" role="alert"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{move || crate::components::problem_text(lang.get(), code.as_deref())}</p> }

@@ -266,7 +266,11 @@ fn observation_codes(p: &Point, analyte: Option<&crate::catalogue::Analyte>) -> 
     let own = source.code.as_deref().map(|c| coding(source.code_system.as_deref(), c));
     let from = source.original_unit.as_deref().and_then(units::property);
     let to = p.unit.as_deref().and_then(units::property);
-    let changed_property = source.converted && from.is_some() && to.is_some() && from != to;
+    // A conversion through a molar mass (or the HbA1c equation) always changes what is
+    // measured, even between units whose property this module cannot name (mg/g → mg/mmol):
+    // then the value goes as sent rather than under a code of the other property.
+    let property_rule = matches!(source.rule, Some(units::Rule::MolarMass | units::Rule::HbA1cMasterEquation));
+    let changed_property = !p.derived && source.converted && (property_rule || (from.is_some() && to.is_some() && from != to));
     if !changed_property {
         return Some(own.into_iter().collect());
     }
@@ -323,7 +327,9 @@ impl Builder<'_> {
         let mut o = Map::new();
         o.insert("resourceType".into(), json!("Observation"));
         o.insert("id".into(), json!(id));
-        let m = meta(if p.derived { None } else { self.provenance(p) }, language);
+        // A computed eGFR carries the provenance of the creatinine it was computed from (its
+        // sources are that creatinine's): computed from an uploaded value, it is marked uploaded.
+        let m = meta(self.provenance(p), language);
         if m.as_object().is_some_and(|m| !m.is_empty()) {
             o.insert("meta".into(), m);
         }
@@ -745,6 +751,13 @@ mod tests {
                         assert!(o["valueQuantity"]["value"].as_f64().unwrap().fract() == 0.0);
                         egfr += 1;
                     }
+                    // A value converted through a molar mass never keeps the laboratory's code
+                    // of the other property (mg/g ACR 9318-7 beside a mg/mmol value).
+                    if o["extension"][0]["extension"][2]["valueCode"] == "molar_mass" {
+                        let original = o["extension"][0]["extension"][1]["valueCoding"]["code"].as_str().unwrap_or_default();
+                        assert!(!codes.contains(&original), "{original} beside a converted value: {o}");
+                    }
+                    assert!(o["meta"]["tag"][0]["code"].is_string(), "every Observation, eGFR included, says its provenance: {o}");
                     let uploaded = o["meta"]["tag"][0]["code"] == "upload";
                     let from_upload = resources
                         .iter()

@@ -600,7 +600,20 @@ impl Backend for StoreBackend {
                     (sections, attachments)
                 }
             };
-            Ok(Some(DocumentView { summary: document_summary(record), sections, attachments }))
+            // Its place in the patient's history (rejected, replaced, and why), as on the list.
+            let mut summary = document_summary(record);
+            if let Ok(Some(history)) = patient_history(self.store.as_ref(), self.normaliser.clone(), patient, UnitSystem::Si).await
+                && let Some(entry) = history.documents.iter().find(|d| d.id == summary.id)
+            {
+                summary.state = Some(entry.status.clone());
+                summary.reasons = entry
+                    .problem_codes
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != bioviewer_core::normalise::DocumentProblem::Unreadable)
+                    .collect();
+            }
+            Ok(Some(DocumentView { summary, sections, attachments }))
         })
     }
 
