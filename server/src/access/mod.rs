@@ -347,7 +347,7 @@ pub enum AdminProblem {
     BadKind,
     #[error("care relationships are for professionals")]
     NotAProfessional,
-    #[error("the duration is 1 to 3650 days")]
+    #[error("the duration is out of bounds (a care relationship: 1 to 3650 days; a FHIR client's token: 1 to 730 days)")]
     BadDuration,
     #[error("unknown role")]
     BadRole,
