@@ -802,7 +802,24 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         .into_iter()
         .map(|((code, code_system, label, laboratory), mut points)| {
             points.sort_by_key(|c| (c.epoch, c.effective_epoch, rank[c.document_index]));
-            OtherResults { code, code_system, label, laboratory, points: points.into_iter().map(|c| c.point).collect() }
+            // The same result in two reports (one quoting the other, or sent twice) is one
+            // point with both sources, as for the catalogue's analytes; two results of one
+            // report (two isolates, say) stay two.
+            let mut kept: Vec<Candidate> = Vec::with_capacity(points.len());
+            for c in points {
+                let day = |c: &Candidate| c.point.time.map(|t| t.epoch_seconds().div_euclid(86_400));
+                let repeat = kept.iter().position(|k| {
+                    day(k) == day(&c)
+                        && day(k).is_some()
+                        && same_measurement(&k.point, &c.point)
+                        && !k.point.sources.iter().any(|s| c.point.sources.iter().any(|t| t.document == s.document))
+                });
+                match repeat {
+                    Some(i) => kept[i].point.sources.extend(c.point.sources),
+                    None => kept.push(c),
+                }
+            }
+            OtherResults { code, code_system, label, laboratory, points: kept.into_iter().map(|c| c.point).collect() }
         })
         .collect();
     History { patient, unit_system: options.unit_system, documents: entries, series, other_results, problems }

@@ -706,3 +706,23 @@ fn a_computed_egfr_below_60_is_flagged_with_its_kdigo_stage() {
     let h = history(&[doc("Lab A", "20240105", vec![r("14682-9", q("60", "umol/L"))])]);
     assert!(series(&h, "egfr_ckd_epi_2021").points[0].flag.is_none());
 }
+
+#[test]
+fn an_unrecognised_result_repeated_in_two_reports_is_one_point_with_two_sources() {
+    let local = |value: &str| R {
+        code: Code { code: Some("X-LOCAL-9".into()), system: Some("1.2.250.1.999.5".into()), ..Code::default() },
+        value: Some(q(value, "mg/L")),
+        aborted: false,
+        flag: None,
+        range: None,
+        previous: Vec::new(),
+    };
+    let mut first = doc("Lab A", "20240105", vec![local("7.1")]);
+    first.set = "first";
+    let mut second = doc("Lab A", "20240105", vec![local("7.1")]);
+    second.set = "second";
+    let h = history(&[first, second]);
+    let other = h.other_results.iter().find(|o| o.code.as_deref() == Some("X-LOCAL-9")).expect("the unrecognised result");
+    assert_eq!(other.points.len(), 1, "one result, not two rows");
+    assert_eq!(other.points[0].sources.len(), 2, "both reports are its sources");
+}
