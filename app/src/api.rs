@@ -42,9 +42,11 @@ pub async fn list_patients() -> Result<Vec<PatientSummary>, AppError> {
     ssr::answer(async { ssr::backend()?.list_patients().await }.await)
 }
 
+/// A patient's documents; `link_candidate`: another record the user is about to link to this
+/// one, shown for confirmation when the user may see it (`?link_confirm=` on the page).
 #[server(prefix = "/sfn", endpoint = "load_patient")]
-pub async fn load_patient(patient_id: String) -> Result<PatientDocuments, AppError> {
-    ssr::answer(async { ssr::backend()?.patient_documents(patient_id).await?.ok_or(AppError::NotFound) }.await)
+pub async fn load_patient(patient_id: String, link_candidate: Option<String>) -> Result<PatientDocuments, AppError> {
+    ssr::answer(async { ssr::backend()?.patient_documents(patient_id, link_candidate).await?.ok_or(AppError::NotFound) }.await)
 }
 
 /// The patient's unified history across laboratories (one series per analyte).
@@ -170,7 +172,7 @@ pub mod ssr {
             lang: crate::i18n::Lang,
             view: super::ChartView,
         ) -> BackendFuture<'_, Option<String>>;
-        fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>>;
+        fn patient_documents(&self, patient_id: String, link_candidate: Option<String>) -> BackendFuture<'_, Option<PatientDocuments>>;
         fn viewer(&self) -> BackendFuture<'_, Option<Viewer>>;
         fn oidc_enabled(&self) -> bool;
         /// The per-file outcomes of one of this user's recent uploads.

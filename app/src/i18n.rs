@@ -279,6 +279,9 @@ messages! {
     BreakGlassErrorInvalidIns => "INS mal saisi : sa clé (les deux derniers chiffres) ne correspond pas. Vérifiez-le.", "Mistyped INS: its key (the last two digits) does not match. Check it.";
     KdigoStage => "stade KDIGO", "KDIGO stage";
     ComputedFromCreatinine => "calculé (CKD-EPI 2021) d'après la créatinine du jour", "computed (CKD-EPI 2021) from the day's creatinine";
+    LinkConfirmQuestion => "Lier ce dossier à celui-ci, comme les dossiers d'une même personne ?", "Link this record to this one, as one person's records?";
+    LinkConfirm => "Confirmer le lien", "Confirm the link";
+    Cancel => "Annuler", "Cancel";
     LinkNotOnePerson => "Lien impossible : ces deux dossiers ne peuvent pas être ceux d'une même personne (deux INS, ou date de naissance ou sexe différents).", "Cannot link: these two records cannot be one person's (two INS, or another birth date or sex).";
     DmpSyncRunning => "Synchronisation avec le DMP en cours ; les résultats déjà reçus sont affichés.", "Syncing with the DMP; the results already received are shown.";
     DmpNeedsProSanteConnect => "Le DMP n'est pas consulté pour une connexion par mot de passe : connectez-vous avec Pro Santé Connect pour synchroniser ce patient avec le DMP. Les résultats affichés sont ceux déjà reçus.", "The DMP is not read for a password sign-in: sign in with Pro Santé Connect to sync this patient with the DMP. The results shown are those already received.";

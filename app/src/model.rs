@@ -83,6 +83,9 @@ pub struct PatientDocuments {
     /// Whether the signed-in user may link records (professionals).
     #[serde(default)]
     pub may_link: bool,
+    /// The record the user asked to link to this one, shown before the link is made.
+    #[serde(default)]
+    pub link_candidate: Option<PatientSummary>,
     pub documents: Vec<DocumentSummary>,
     /// The DMP sync of this patient, when Bioviewer is connected to the DMP.
     pub dmp_sync: Option<DmpSyncStatus>,

@@ -2343,8 +2343,17 @@ async fn two_records_of_one_person_are_linked_by_someone_who_may_see_both_and_un
     assert_eq!(by_admin.headers()["location"], format!("/patients/{a}?links=refused"));
     assert!(app.post_form(None, &format!("/patients/{a}/links"), "csrf=x&other=1").await.status().is_client_error());
     assert!(app.store.linked_patients(bioviewer::domain::PatientId::parse(&a).unwrap()).await.unwrap().is_empty());
-    // Someone who may see both links them: one history shows both sets of documents.
-    let done = app.post_form(Some(&both), &format!("/patients/{a}/links"), &link(&both)).await;
+    // Someone who may see both is first shown the other record, then confirms: one history
+    // shows both sets of documents.
+    let shown = app.post_form(Some(&both), &format!("/patients/{a}/links"), &link(&both)).await;
+    assert_eq!(shown.headers()["location"], format!("/patients/{a}?link_confirm={b}"));
+    assert!(app.store.linked_patients(bioviewer::domain::PatientId::parse(&a).unwrap()).await.unwrap().is_empty(), "not linked yet");
+    let (_, page) = app.get_with(Some(&both), &format!("/patients/{a}?link_confirm={b}")).await;
+    assert!(page.contains("data-testid=\"link-confirm\"") && page.contains("sans INS"), "the other record is shown before linking");
+    // Someone who may see only one record is never shown the other.
+    let (_, page) = app.get_with(Some(&gp), &format!("/patients/{a}?link_confirm={b}")).await;
+    assert!(!page.contains("data-testid=\"link-confirm\""));
+    let done = app.post_form(Some(&both), &format!("/patients/{a}/links"), &format!("{}&confirm=1", link(&both))).await;
     assert_eq!(done.headers()["location"], format!("/patients/{a}?links=done"));
     let history = app.history_json(&gp, &a).await;
     let documents = history["documents"].as_array().unwrap();

@@ -12,7 +12,11 @@ use bioviewer_core::normalise::{DocumentState, Provenance};
 #[component]
 pub fn PatientPage() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new(move || params.read().get("id").unwrap_or_default(), load_patient);
+    let query = leptos_router::hooks::use_query_map();
+    let data = Resource::new(
+        move || (params.read().get("id").unwrap_or_default(), query.read().get("link_confirm")),
+        |(id, candidate)| load_patient(id, candidate),
+    );
     view! {
         <section class="page">
             <p class="breadcrumb"><a href="/">{tr(Msg::BackToPatients)}</a></p>
@@ -32,7 +36,8 @@ pub fn PatientPage() -> impl IntoView {
 /// form that links one more and the buttons that undo a link. Their documents show in this
 /// record's list and history.
 #[component]
-fn LinkedRecords(patient: String, linked: Vec<PatientSummary>, may_link: bool) -> impl IntoView {
+fn LinkedRecords(patient: String, linked: Vec<PatientSummary>, may_link: bool, candidate: Option<PatientSummary>) -> impl IntoView {
+    let lang = use_lang();
     let query = leptos_router::hooks::use_query_map();
     let viewer = super::access::use_viewer();
     let outcome = move || {
@@ -46,12 +51,14 @@ fn LinkedRecords(patient: String, linked: Vec<PatientSummary>, may_link: bool) -
             }
         })
     };
-    if linked.is_empty() && !may_link {
+    if linked.is_empty() && !may_link && candidate.is_none() {
         return ().into_any();
     }
     let rows = StoredValue::new(linked);
+    let open = !rows.with_value(Vec::is_empty) || candidate.is_some();
+    let candidate = StoredValue::new(candidate);
     view! {
-        <details class="linked-records" data-testid="linked-records" open=!rows.with_value(Vec::is_empty)>
+        <details class="linked-records" data-testid="linked-records" open=open>
             <summary>{tr(Msg::LinkedRecords)} " (" {rows.with_value(Vec::len)} ")"</summary>
             <p class="intro">{tr(Msg::LinkedRecordsIntro)}</p>
             {outcome}
@@ -85,7 +92,33 @@ fn LinkedRecords(patient: String, linked: Vec<PatientSummary>, may_link: bool) -
                                 <button type="submit">{tr(Msg::Link)}</button>
                             </form>
                         });
-                        view! { <ul>{items}</ul> {form} }
+                        // Before a link is made, the other record as it is: a link joins two
+                        // records as one person's, so the clinician sees whom first.
+                        let confirm = candidate.get_value().filter(|_| may_link).map(|c| {
+                            let birth = c.birth_date.clone();
+                            let other = format!("{}^{}", c.ins_root, c.ins);
+                            view! {
+                                <div class="notice link-confirm" role="alert" data-testid="link-confirm">
+                                    <p><strong>{tr(Msg::LinkConfirmQuestion)}</strong></p>
+                                    <p>
+                                        <strong>{c.display_name.clone()}</strong>
+                                        " · " {tr(Msg::BirthDate)} " " {move || birth.as_deref().map(|b| format_datetime(lang.get(), b)).unwrap_or_default()}
+                                        " · " {move || super::patients::sex_label(c.sex).text(lang.get())}
+                                        " · " <span class="mono">{c.ins.clone()}</span>
+                                        {(!c.has_ins()).then(|| view! { " " <span class="badge badge-warning">{tr(Msg::NoIns)}</span> })}
+                                        " · " {c.document_count} " " {move || Msg::Documents.text(lang.get()).to_lowercase()}
+                                    </p>
+                                    <form method="post" action=format!("/patients/{patient}/links") class="inline">
+                                        <input type="hidden" name="csrf" value=csrf.clone()/>
+                                        <input type="hidden" name="other" value=other/>
+                                        <input type="hidden" name="confirm" value="1"/>
+                                        <button type="submit" data-testid="link-confirm-button">{tr(Msg::LinkConfirm)}</button>
+                                    </form>
+                                    " " <a href=format!("/patients/{patient}")>{tr(Msg::Cancel)}</a>
+                                </div>
+                            }
+                        });
+                        view! { {confirm} <ul>{items}</ul> {form} }
                     })
                 }}
             </Suspense>
@@ -147,7 +180,7 @@ fn DmpSyncLine(patient: String, status: crate::model::DmpSyncStatus) -> impl Int
 #[component]
 fn PatientView(data: PatientDocuments) -> impl IntoView {
     let lang = use_lang();
-    let PatientDocuments { patient, linked, may_link, documents, dmp_sync, dmp_refusal } = data;
+    let PatientDocuments { patient, linked, may_link, link_candidate, documents, dmp_sync, dmp_refusal } = data;
     let patient_id = patient.id.clone();
     let total = documents.len();
     let filter = RwSignal::new(String::new());
@@ -185,7 +218,7 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
         {dmp_refusal.map(|crate::model::DmpRefusal::PasswordSignIn| view! {
             <p class="notice" role="status" data-testid="dmp-refused">{tr(Msg::DmpNeedsProSanteConnect)}</p>
         })}
-        <LinkedRecords patient=patient_id.clone() linked may_link/>
+        <LinkedRecords patient=patient_id.clone() linked may_link candidate=link_candidate/>
         <p class="next-link">
             <a href=format!("/patients/{}/summary", patient.id) data-testid="summary-link">{tr(Msg::SummaryLink)}</a>
             " · "

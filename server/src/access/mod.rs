@@ -1050,6 +1050,36 @@ impl Access {
         b: PatientId,
         link: bool,
     ) -> Result<bool, LinkError> {
+        let principal = self.check_link(store, by, a, b, link).await?;
+        let by_account = principal.map(|p| p.account.id);
+        let changed = if link { store.link_patients(a, b, by_account).await } else { store.unlink_patients(a, b, by_account).await }
+            .map_err(|e| LinkError::Store(e.to_string()))?;
+        if changed {
+            for (patient, other) in [(a, b), (b, a)] {
+                self.record(AuditEntry {
+                    actor: principal.map(|p| &p.account),
+                    patient: Some(patient),
+                    action: Some(if link { Action::RecordsLinked } else { Action::RecordsUnlinked }),
+                    mode: principal.is_none().then_some("operator"),
+                    address: principal.and_then(|p| p.address.as_deref()),
+                    detail: Some(format!("other={other}")),
+                })
+                .await?;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Whether `by` may link (or unlink) these two records, checked the same way whether the
+    /// link is then made or only shown for confirmation: the principal (None: the operator).
+    pub async fn check_link<'p>(
+        &self,
+        store: &dyn crate::store::Store,
+        by: LinkActor<'p>,
+        a: PatientId,
+        b: PatientId,
+        link: bool,
+    ) -> Result<Option<&'p Principal>, LinkError> {
         if a == b {
             return Err(LinkError::SameRecord);
         }
@@ -1079,23 +1109,7 @@ impl Access {
             };
             crate::identity::may_link(&record_a, &record_b).map_err(LinkError::NotOnePerson)?;
         }
-        let by_account = principal.map(|p| p.account.id);
-        let changed = if link { store.link_patients(a, b, by_account).await } else { store.unlink_patients(a, b, by_account).await }
-            .map_err(|e| LinkError::Store(e.to_string()))?;
-        if changed {
-            for (patient, other) in [(a, b), (b, a)] {
-                self.record(AuditEntry {
-                    actor: principal.map(|p| &p.account),
-                    patient: Some(patient),
-                    action: Some(if link { Action::RecordsLinked } else { Action::RecordsUnlinked }),
-                    mode: principal.is_none().then_some("operator"),
-                    address: principal.and_then(|p| p.address.as_deref()),
-                    detail: Some(format!("other={other}")),
-                })
-                .await?;
-            }
-        }
-        Ok(changed)
+        Ok(principal)
     }
 
     // --- break-the-glass --------------------------------------------------------------------

@@ -343,6 +343,9 @@ pub(crate) struct LinkForm {
     csrf: String,
     /// The other record's identifier: INS, INS-C or `ROOT^VALUE`.
     other: String,
+    /// `1` once the user saw the other record and confirmed; otherwise the link is only checked
+    /// and the page shows the other record for confirmation.
+    confirm: Option<String>,
 }
 carries_csrf!(LinkForm);
 
@@ -363,7 +366,15 @@ pub(crate) async fn link_records(
     };
     // An unknown identifier is checked like any other (the nil id matches nobody's care).
     let other = other.unwrap_or(PatientId(uuid::Uuid::nil()));
-    link_outcome(patient, state.access.link_records(state.store.as_ref(), LinkActor::Professional(&principal), patient, other, true).await)
+    let by = LinkActor::Professional(&principal);
+    if form.confirm.as_deref() != Some("1") {
+        // First the other record, for the clinician to see whom they are linking.
+        return match state.access.check_link(state.store.as_ref(), by, patient, other, true).await {
+            Ok(_) => see_other(&format!("/patients/{patient}?link_confirm={other}")),
+            Err(e) => link_outcome(patient, Err(e)),
+        };
+    }
+    link_outcome(patient, state.access.link_records(state.store.as_ref(), by, patient, other, true).await)
 }
 
 /// `POST /patients/{id}/links/{other}/end`: undoes a link.

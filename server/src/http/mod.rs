@@ -664,7 +664,7 @@ impl Backend for StoreBackend {
         })
     }
 
-    fn patient_documents(&self, patient_id: String) -> BackendFuture<'_, Option<PatientDocuments>> {
+    fn patient_documents(&self, patient_id: String, link_candidate: Option<String>) -> BackendFuture<'_, Option<PatientDocuments>> {
         Box::pin(async move {
             let Some((id, mode)) = self.gate(&patient_id, Action::ViewPatient).await? else { return Ok(None) };
             let Some(patient) = self.store.patient(id).await.map_err(unavailable)? else { return Ok(None) };
@@ -699,7 +699,29 @@ impl Backend for StoreBackend {
                 }
             }
             let may_link = self.principal.as_ref().is_some_and(|p| p.account.role == crate::access::Role::Professional);
-            Ok(Some(PatientDocuments { patient: patient_summary(patient, identifiers), linked, may_link, documents, dmp_sync, dmp_refusal }))
+            // The record about to be linked, shown only when this user may link the two.
+            let mut candidate = None;
+            if let (Some(principal), Some(other)) = (self.principal.as_ref(), link_candidate.as_deref().and_then(PatientId::parse))
+                && may_link
+                && self
+                    .access
+                    .check_link(self.store.as_ref(), crate::access::LinkActor::Professional(principal), id, other, true)
+                    .await
+                    .is_ok()
+                && let Some(record) = self.store.patient(other).await.map_err(unavailable)?
+            {
+                let identifiers = self.store.patient_identifiers(other).await.map_err(unavailable)?;
+                candidate = Some(patient_summary(record, identifiers));
+            }
+            Ok(Some(PatientDocuments {
+                patient: patient_summary(patient, identifiers),
+                linked,
+                may_link,
+                link_candidate: candidate,
+                documents,
+                dmp_sync,
+                dmp_refusal,
+            }))
         })
     }
 
