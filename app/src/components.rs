@@ -58,8 +58,7 @@ pub fn PatientBanner(identity: Option<crate::model::PatientIdentity>) -> impl In
     identity.map(|p| {
         let name = format!("{} {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default());
         let birth = p.birth_date.map(|b| b.to_string());
-        let has_ins = bioviewer_core::cda::InstanceId { root: p.ins_root.clone(), extension: Some(p.ins.clone()) }.patient_identifier_kind()
-            == bioviewer_core::cda::IdentifierKind::Ins;
+        let has_ins = bioviewer_core::cda::IdentifierKind::of(&p.ins_root, &p.ins) == bioviewer_core::cda::IdentifierKind::Ins;
         view! {
             <p class="patient-banner" data-testid="patient-banner">
                 <strong>{name.trim().to_string()}</strong>

@@ -33,8 +33,7 @@ impl PatientSummary {
 
     /// A record known by no INS (created under an INS-C or a local id): marked "no INS".
     pub fn has_ins(&self) -> bool {
-        bioviewer_core::cda::InstanceId { root: self.ins_root.clone(), extension: Some(self.ins.clone()) }.patient_identifier_kind()
-            == bioviewer_core::cda::IdentifierKind::Ins
+bioviewer_core::cda::IdentifierKind::of(&self.ins_root, &self.ins) == bioviewer_core::cda::IdentifierKind::Ins
     }
 }
 

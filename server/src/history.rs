@@ -22,8 +22,8 @@ use bioviewer_core::normalise::{History, InputDocument, Options, PatientIdentity
 use crate::domain::PatientId;
 use crate::store::{DocumentFingerprint, Store, StoreError};
 
-/// What the history reads in place of a document whose stored bytes no longer match the
-/// SHA-256 recorded when they arrived: not XML, so the document is listed as unreadable.
+/// Why a document whose stored bytes no longer match the SHA-256 recorded when they arrived is
+/// unreadable: its bytes are not read at all.
 const ALTERED: &str = "the stored bytes of this document no longer match the digest recorded when it arrived: altered in the database";
 
 /// The catalogue and the transcoding table, loaded once at start-up, and the histories computed
@@ -165,11 +165,11 @@ impl Normaliser {
         CacheStats { hits: self.cache.hits.load(Ordering::Relaxed), misses: self.cache.misses.load(Ordering::Relaxed) }
     }
 
-    /// Normalises raw documents (id, bytes, provenance) of one patient, whose identity is the
-    /// store's.
+    /// Normalises raw documents (id, bytes, (provenance, bytes intact)) of one patient, whose
+    /// identity is the store's.
     pub fn history(
         &self,
-        documents: &[(String, Vec<u8>, Provenance)],
+        documents: &[(String, Vec<u8>, (Provenance, bool))],
         patient: &PatientIdentity,
         known_identifiers: Vec<bioviewer_core::cda::InstanceId>,
         unit_system: UnitSystem,
@@ -178,9 +178,9 @@ impl Normaliser {
         let inputs: Vec<InputDocument<'_>> = documents
             .iter()
             .zip(&parsed)
-            .map(|((id, _, provenance), report)| InputDocument {
+            .map(|((id, _, (provenance, intact)), report)| InputDocument {
                 id: id.clone(),
-                report: report.as_ref().map_err(Clone::clone),
+                report: if *intact { report.as_ref().map_err(Clone::clone) } else { Err(ALTERED.to_string()) },
                 provenance: *provenance,
             })
             .collect();
@@ -244,18 +244,11 @@ pub async fn patient_history(
     // newer than its key: it is still right to show, but not cached under the older key.
     let same_set =
         raw.len() == document_set.len() && raw.iter().zip(&document_set).all(|(a, b)| a.id == b.id && a.provenance == b.provenance);
-    let altered: std::collections::HashSet<String> = raw.iter().filter(|d| !d.intact).map(|d| d.id.to_string()).collect();
-    if !altered.is_empty() {
-        tracing::error!(patient = %patient, documents = altered.len(), "ALARM: stored document bytes no longer match their digest");
+    if raw.iter().any(|d| !d.intact) {
+        tracing::error!(patient = %patient, "ALARM: stored document bytes no longer match their digest");
     }
-    let documents: Vec<(String, Vec<u8>, Provenance)> = raw
-        .into_iter()
-        .map(|d| {
-            // An altered document is read as nothing: the history says it is unreadable.
-            let bytes = if d.intact { d.raw } else { ALTERED.as_bytes().to_vec() };
-            (d.id.to_string(), bytes, d.provenance)
-        })
-        .collect();
+    let documents: Vec<(String, Vec<u8>, (Provenance, bool))> =
+        raw.into_iter().map(|d| (d.id.to_string(), d.raw, (d.provenance, d.intact))).collect();
     let span = tracing::info_span!("history", patient = %patient, documents = documents.len());
     let worker = normaliser.clone();
     let history = tokio::task::spawn_blocking(move || {

@@ -715,3 +715,18 @@ fn AlarmRows(alarms: Vec<AlarmLine>) -> impl IntoView {
         }}
     }
 }
+
+#[cfg(test)]
+mod access_log_tests {
+    use super::*;
+
+    /// What opens or changes a record is said in words in the patient's log, never "Other".
+    #[test]
+    fn the_patients_log_names_what_opened_or_changed_her_record() {
+        for action in
+            ["account_created", "records_linked", "records_unlinked", "dmp_sync", "break_glass_end", "import", "relationship_added", "relationship_ended"]
+        {
+            assert_ne!(action_label(action), Msg::ActionOther, "{action}");
+        }
+    }
+}

@@ -99,7 +99,10 @@ pub(crate) async fn upload(
         Some(files) => files,
         None => return (StatusCode::BAD_REQUEST, "a multipart form is expected").into_response(),
     };
-    let stored = files.iter().filter(|f| matches!(f.outcome, UploadOutcome::Stored | UploadOutcome::StoredWithProblem { .. })).count();
+    let stored = files
+        .iter()
+        .filter(|f| matches!(f.outcome, UploadOutcome::Stored | UploadOutcome::StoredWithProblem { .. } | UploadOutcome::StoredNotCounted { .. }))
+        .count();
     tracing::info!(files = files.len(), stored, "upload done");
     let token = state.uploads.put(principal.account.id, files);
     (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/?upload={token}"))]).into_response()
@@ -114,6 +117,9 @@ async fn store_files(state: &AppState, principal: &crate::access::Principal, byt
     let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
     let mut form = multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
     let mut files: Vec<UploadedFile> = Vec::new();
+    // Stored files and where they went: checked against their patients' histories at the end,
+    // each history computed once whatever the number of files.
+    let mut filed: Vec<(usize, crate::domain::PatientId, String)> = Vec::new();
     let mut read_any = false;
     loop {
         let field = match form.next_field().await {
@@ -152,24 +158,34 @@ async fn store_files(state: &AppState, principal: &crate::access::Principal, byt
             files.push(UploadedFile { name, outcome: UploadOutcome::Failed { reason: UploadFailure::TooManyFiles } });
             continue;
         }
-        let outcome = store_one(state, principal, &name, data).await;
+        let (outcome, stored) = store_one(state, principal, &name, data).await;
+        if let Some((patient, document)) = stored {
+            filed.push((files.len(), patient, document));
+        }
         files.push(UploadedFile { name, outcome });
     }
+    counted_or_why(state, principal, &mut files, &filed).await;
     Some(files)
 }
 
-/// Stores one file and records it, with its patient, in the audit trail.
-async fn store_one(state: &AppState, principal: &crate::access::Principal, name: &str, data: Bytes) -> UploadOutcome {
+/// Stores one file and records it, with its patient, in the audit trail; a file stored with no
+/// problem comes back with its patient and document, for [`counted_or_why`].
+async fn store_one(
+    state: &AppState,
+    principal: &crate::access::Principal,
+    name: &str,
+    data: Bytes,
+) -> (UploadOutcome, Option<(crate::domain::PatientId, String)>) {
     let stored_name = if name.is_empty() { "upload.xml" } else { name };
     let outcome = match crate::import::import_bytes(state.store.as_ref(), stored_name, data.into(), crate::store::DocumentSource::Upload { by: principal.account.id }).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(error = %e, "an uploaded document could not be stored");
-            return UploadOutcome::Failed { reason: UploadFailure::Unavailable };
+            return (UploadOutcome::Failed { reason: UploadFailure::Unavailable }, None);
         }
     };
     if outcome.already_present {
-        return UploadOutcome::AlreadyPresent;
+        return (UploadOutcome::AlreadyPresent, None);
     }
     // The patient sees in their access log who put a document into their record.
     let entry = AuditEntry {
@@ -183,34 +199,44 @@ async fn store_one(state: &AppState, principal: &crate::access::Principal, name:
     if let Err(e) = state.access.record(entry).await {
         // Stored but not recorded: said as a failure, so the uploader knows something is wrong.
         tracing::error!(error = %e, "audit of an upload failed");
-        return UploadOutcome::Failed { reason: UploadFailure::Unavailable };
+        return (UploadOutcome::Failed { reason: UploadFailure::Unavailable }, None);
     }
     match outcome.problem_code {
-        None => counted_or_why(state, principal, &outcome).await,
-        Some(code) => UploadOutcome::StoredWithProblem { code },
+        None => {
+            let filed = outcome.patient.as_deref().and_then(crate::domain::PatientId::parse).zip(outcome.stored);
+            (UploadOutcome::Stored, filed)
+        }
+        Some(code) => (UploadOutcome::StoredWithProblem { code }, None),
     }
 }
 
 /// "Stored" only when the patient's history counts the document; otherwise why not (a conflict
 /// with a laboratory's report, another identity), for a patient the uploader may see. For one
 /// they may not see, nothing more than "stored" is said.
-async fn counted_or_why(state: &AppState, principal: &crate::access::Principal, outcome: &crate::import::ImportOutcome) -> UploadOutcome {
-    let (Some(patient), Some(document)) = (outcome.patient.as_deref().and_then(crate::domain::PatientId::parse), outcome.stored.as_deref())
-    else {
-        return UploadOutcome::Stored;
-    };
-    if !matches!(state.access.mode_for(principal, patient).await, Ok(Some(_))) {
-        return UploadOutcome::Stored;
-    }
-    let history = crate::history::patient_history(state.store.as_ref(), state.normaliser.clone(), patient, Default::default()).await;
-    match history {
-        Ok(Some(history)) => match history.documents.iter().find(|d| d.id == document) {
-            Some(entry) if entry.status != bioviewer_core::normalise::DocumentState::Current => {
-                UploadOutcome::StoredNotCounted { reasons: entry.problem_codes.clone() }
+async fn counted_or_why(
+    state: &AppState,
+    principal: &crate::access::Principal,
+    files: &mut [UploadedFile],
+    filed: &[(usize, crate::domain::PatientId, String)],
+) {
+    let mut patients: Vec<crate::domain::PatientId> = filed.iter().map(|(_, p, _)| *p).collect();
+    patients.sort_by_key(|p| p.0);
+    patients.dedup();
+    for patient in patients {
+        if !matches!(state.access.mode_for(principal, patient).await, Ok(Some(_))) {
+            continue;
+        }
+        let Ok(Some(history)) = crate::history::patient_history(state.store.as_ref(), state.normaliser.clone(), patient, Default::default()).await
+        else {
+            continue;
+        };
+        for (index, _, document) in filed.iter().filter(|(_, p, _)| *p == patient) {
+            if let Some(entry) = history.documents.iter().find(|d| d.id == *document)
+                && entry.status != bioviewer_core::normalise::DocumentState::Current
+            {
+                files[*index].outcome = UploadOutcome::StoredNotCounted { reasons: entry.problem_codes.clone() };
             }
-            _ => UploadOutcome::Stored,
-        },
-        _ => UploadOutcome::Stored,
+        }
     }
 }
 

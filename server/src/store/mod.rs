@@ -242,8 +242,7 @@ pub struct PatientRecord {
 impl PatientRecord {
     /// Whether the record is keyed by an INS (else: an INS-C or another identifier, "no INS").
     pub fn has_ins(&self) -> bool {
-        bioviewer_core::cda::InstanceId { root: self.ins_root.clone(), extension: Some(self.ins.clone()) }.patient_identifier_kind()
-            == IdentifierKind::Ins
+IdentifierKind::of(&self.ins_root, &self.ins) == IdentifierKind::Ins
     }
 
     /// The identity the history shows and checks every document against.

@@ -187,13 +187,20 @@ pub enum IdentifierKind {
 
 impl InstanceId {
     pub fn patient_identifier_kind(&self) -> IdentifierKind {
-        let value = self.extension.as_deref().unwrap_or_default().trim();
-        let ins_root = [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO].contains(&self.root.as_str());
+        IdentifierKind::of(&self.root, self.extension.as_deref().unwrap_or_default())
+    }
+}
+
+impl IdentifierKind {
+    /// The kind of the patient identifier `value` under the authority `root`.
+    pub fn of(root: &str, value: &str) -> IdentifierKind {
+        let value = value.trim();
+        let ins_root = [oid::INS_NIR, oid::INS_NIA, oid::INS_NIR_TEST, oid::INS_NIR_DEMO].contains(&root);
         if ins_root && value.len() == 15 {
             IdentifierKind::Ins
         } else if ins_root && value.len() == 13 {
             IdentifierKind::NirWithoutKey
-        } else if oid::INS_C.contains(&self.root.as_str()) {
+        } else if oid::INS_C.contains(&root) {
             IdentifierKind::InsC
         } else {
             IdentifierKind::Local
