@@ -135,6 +135,10 @@ pub enum Command {
         #[command(subcommand)]
         command: UnitsCommand,
     },
+    /// Write a consistent copy of the live SQLite database to a new FILE (the server may keep
+    /// running). The audit key and checkpoint files are kept outside the database on purpose:
+    /// back them up separately (docs/deploy.md).
+    Backup { file: PathBuf },
     /// Patients' identities, for the operator.
     Patients {
         #[command(subcommand)]
@@ -370,6 +374,13 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             }
             Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Backup { file } => {
+            let sqlite = open_sqlite(&cli.common).await?;
+            sqlite.backup_into(&file).await.map_err(|e| e.to_string())?;
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            println!("backup written to {} ({size} bytes); back up the audit key and checkpoint files beside it", file.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Parse { files } => {
             let mut out = std::io::stdout().lock();

@@ -3512,3 +3512,151 @@ async fn the_summary_shows_the_egfr_with_its_kdigo_stage() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("data-testid=\"kdigo-stage\"") && page.contains("stade KDIGO G"), "the eGFR and its stage are on the summary");
 }
+
+/// `bioviewer backup` while imports write: the copy is a whole database (integrity checked),
+/// holds every document imported before it with its bytes intact, and, restored beside the audit
+/// key and checkpoints, its audit trail verifies; it never overwrites a file.
+#[tokio::test]
+async fn a_backup_of_a_live_database_restores_with_every_document_and_an_intact_audit_trail() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let with_data = |args: &[&str]| ["--data-dir", data_dir.as_str()].iter().chain(args.iter()).map(|a| a.to_string()).collect::<Vec<_>>();
+    // Documents and audited changes (an account that opens a record is recorded in its log).
+    let write_all = |folder: &std::path::Path, documents: &[SimDocument]| {
+        std::fs::create_dir_all(folder).unwrap();
+        for (i, d) in documents.iter().enumerate() {
+            std::fs::write(folder.join(format!("{i:03}.xml")), d.bytes.as_slice()).unwrap();
+        }
+    };
+    let first = data.path().join("first");
+    write_all(&first, &demo_documents(2, 2));
+    let (ok, _, stderr) = run_bioviewer(with_data(&["import", &first.display().to_string()]), vec![]).await;
+    assert!(ok, "{stderr}");
+    let patient_account =
+        ["accounts", "add", "--login", "patient0", "--role", "patient", "--name", "Patient", "--patient-ins", &bioviewer_core::demo::patient_ins(0)];
+    let (ok, _, stderr) = run_bioviewer(with_data(&patient_account), vec![("BIOVIEWER_NEW_PASSWORD", PASSWORD.to_string())]).await;
+    assert!(ok, "{stderr}");
+    let db = data.path().join("bioviewer.db");
+    let count = |url: String| async move {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let documents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents").fetch_one(&pool).await.unwrap();
+        let audit: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        (documents, audit)
+    };
+    let (documents_before, audit_before) = count(format!("sqlite://{}", db.display())).await;
+    assert!(documents_before > 0 && audit_before > 0);
+
+    // More documents arrive while the backup is taken.
+    let second = data.path().join("second");
+    write_all(&second, &demo_documents(4, 3)[..]);
+    let backup = data.path().join("backup.db");
+    let (import, made) = tokio::join!(
+        run_bioviewer(with_data(&["import", &second.display().to_string()]), vec![]),
+        run_bioviewer(with_data(&["backup", &backup.display().to_string()]), vec![]),
+    );
+    assert!(import.0, "{}", import.2);
+    assert!(made.0, "{}", made.2);
+    assert!(made.1.contains("backup written"), "{}", made.1);
+
+    // Restored as another installation's database, beside the same key and checkpoints.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&backup, restored.path().join("bioviewer.db")).unwrap();
+    for file in ["audit.key", "audit-checkpoints.log"] {
+        if data.path().join(file).exists() {
+            std::fs::copy(data.path().join(file), restored.path().join(file)).unwrap();
+        }
+    }
+    let restored_url = format!("sqlite://{}", restored.path().join("bioviewer.db").display());
+    let pool = sqlx::SqlitePool::connect(&restored_url).await.unwrap();
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&pool).await.unwrap();
+    assert_eq!(integrity, "ok");
+    pool.close().await;
+    let (documents_after, audit_after) = count(restored_url.clone()).await;
+    assert!(documents_after >= documents_before, "{documents_after} < {documents_before}: documents imported before the backup are missing");
+    assert!(audit_after >= audit_before);
+    // Every stored document's bytes still hash to its id.
+    let store = SqliteStore::open(&restored_url).await.unwrap();
+    let ids: Vec<(String, String)> = sqlx::query_as("SELECT id, content_sha256 FROM documents").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(ids.len() as i64, documents_after);
+    for (id, sha256) in ids {
+        let raw = store.document_raw(bioviewer::domain::DocumentId::parse(&id).unwrap()).await.unwrap().expect("the bytes are in the backup");
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&raw);
+        assert_eq!(digest.iter().map(|b| format!("{b:02x}")).collect::<String>(), sha256);
+    }
+    let restored_dir = restored.path().display().to_string();
+    let (ok, stdout, stderr) = run_bioviewer(vec!["--data-dir".into(), restored_dir, "audit".into(), "verify".into()], vec![]).await;
+    assert!(ok && stdout.contains("audit trail intact"), "{stdout}{stderr}");
+
+    // A backup never overwrites a file.
+    let (ok, _, stderr) = run_bioviewer(with_data(&["backup", &backup.display().to_string()]), vec![]).await;
+    assert!(!ok && stderr.contains("exists already"), "{stderr}");
+}
+
+/// A site built by `make site` names its bundle files by their content: pages link those names,
+/// and the files are served to be kept a year, while pages are never kept.
+#[tokio::test]
+async fn content_named_bundle_files_are_linked_by_the_pages_and_cached_for_a_year() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let (js, wasm, css) = ("0123456789abcdef0123", "89abcdef0123456789ab", "fedcba9876543210fedc");
+    std::fs::write(pkg.join(format!("bioviewer.{css}.css")), "body { color: black }").unwrap();
+    std::fs::write(pkg.join(format!("bioviewer.{js}.js")), "export default function init() {}").unwrap();
+    std::fs::write(site.path().join("hash.txt"), format!("js: {js}\nwasm: {wasm}\ncss: {css}\n")).unwrap();
+    let sqlite = SqliteStore::open("sqlite::memory:").await.unwrap();
+    let pool = sqlite.pool().clone();
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let access = Arc::new(Access::new(pool, AccessSettings::default()).unwrap());
+    let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).unwrap());
+    let router = bioviewer::http::router(store, normaliser, access, None, None, site.path());
+    let get = |path: String| {
+        let router = router.clone();
+        async move { router.oneshot(Request::get(path).header("host", HOST).body(Body::empty()).unwrap()).await.unwrap() }
+    };
+    let page = get("/connexion".into()).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store", "a page is never kept");
+    let html = TestApp::body(page).await;
+    for name in [format!("/pkg/bioviewer.{css}.css"), format!("/pkg/bioviewer.{js}.js"), format!("/pkg/bioviewer.{wasm}.wasm")] {
+        assert!(html.contains(&name), "the page links {name}: {html}");
+    }
+    let stylesheet = get(format!("/pkg/bioviewer.{css}.css")).await;
+    assert_eq!(stylesheet.status(), StatusCode::OK);
+    assert_eq!(stylesheet.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(TestApp::body(stylesheet).await, "body { color: black }");
+}
+
+/// The patient list answers from one query whatever the number of patients: each patient a
+/// professional has a reason to see is listed once (two relationships, or a relationship and a
+/// break-the-glass, are one line), with the identifiers of the record; nobody else is.
+#[tokio::test]
+async fn a_professionals_list_holds_each_patient_with_a_reason_once() {
+    let app = spawn_app().await;
+    let ids = app.import_demo_patients(5).await;
+    app.create_account("hospital", Role::Professional, None, None).await;
+    let ins = |n: usize| bioviewer_core::demo::patient_ins(n);
+    app.relate("hospital", &ins(0), "attending_gp").await;
+    app.relate("hospital", &ins(1), "hospital_stay").await;
+    app.relate("hospital", &ins(1), "attending_gp").await;
+    app.relate("hospital", &ins(2), "hospital_stay").await;
+    let hospital = app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let glass = format!("csrf={}&ins={}&reason=Admission+aux+urgences+inconscient&minutes=60", hospital.csrf, ins(2));
+    assert!(app.post_form(Some(&hospital), "/break-glass", &glass).await.status().is_redirection());
+    let glass = format!("csrf={}&ins={}&reason=Admission+aux+urgences+inconscient&minutes=60", hospital.csrf, ins(3));
+    assert!(app.post_form(Some(&hospital), "/break-glass", &glass).await.status().is_redirection());
+
+    let response = app.post_form(Some(&hospital), "/sfn/list_patients", "").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&TestApp::body(response).await).unwrap();
+    let mut listed_ids: Vec<&str> = listed.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    listed_ids.sort();
+    let mut expected: Vec<&str> = ids[..4].iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(listed_ids, expected, "patients 0 to 3 once each, patient 4 never");
+    for patient in &listed {
+        assert!(patient["ins"].as_str().is_some_and(|i| i.len() == 15), "{patient}");
+        assert!(patient["document_count"].as_u64().is_some_and(|n| n > 0), "{patient}");
+    }
+}

@@ -449,6 +449,79 @@ pub fn may_administer(account: &Account) -> bool {
     account.role == Role::Admin && !account.disabled
 }
 
+/// The access mode a stored reason gives: the kind of a care relationship, `prescriber`, or a
+/// break-the-glass (`centre_15` when under the emergency regulation) with its end.
+fn care_reason_mode(kind: &str, expires_at: Option<i64>) -> AccessMode {
+    match kind {
+        "attending_gp" => AccessMode::AttendingGp,
+        "hospital_stay" => AccessMode::HospitalStay,
+        "prescriber" => AccessMode::Prescriber,
+        other => AccessMode::BreakTheGlass { expires_at: expires_at.unwrap_or(0), regulation: other == "centre_15" },
+    }
+}
+
+/// The mode a professional opens a record in when several reasons hold: a recorded
+/// relationship is the strongest reason, break-the-glass the last resort.
+fn strongest_mode(modes: impl IntoIterator<Item = AccessMode>) -> Option<AccessMode> {
+    let rank = |m: &AccessMode| match m {
+        AccessMode::AttendingGp => 0,
+        AccessMode::HospitalStay => 1,
+        AccessMode::Prescriber => 2,
+        AccessMode::OwnRecord => 3,
+        AccessMode::BreakTheGlass { .. } => 4,
+    };
+    modes.into_iter().min_by_key(rank)
+}
+
+/// Every patient named by at least one reason, once, with the strongest mode; in the order
+/// patients first appear (the caller sorts for display).
+fn modes_by_patient(reasons: Vec<(PatientId, AccessMode)>) -> Vec<(PatientId, AccessMode)> {
+    let mut order: Vec<PatientId> = Vec::new();
+    let mut by_patient: std::collections::HashMap<PatientId, Vec<AccessMode>> = std::collections::HashMap::new();
+    for (patient, mode) in reasons {
+        by_patient
+            .entry(patient)
+            .or_insert_with(|| {
+                order.push(patient);
+                Vec::new()
+            })
+            .push(mode);
+    }
+    order
+        .into_iter()
+        .filter_map(|p| strongest_mode(by_patient.remove(&p).unwrap_or_default()).map(|m| (p, m)))
+        .collect()
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::*;
+
+    fn patient(n: u128) -> PatientId {
+        PatientId(Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn a_relationship_outranks_a_prescription_and_break_the_glass() {
+        let btg = care_reason_mode("break_glass", Some(99));
+        assert_eq!(strongest_mode([btg, care_reason_mode("prescriber", None), care_reason_mode("hospital_stay", None)]), Some(AccessMode::HospitalStay));
+        assert_eq!(strongest_mode([btg]), Some(AccessMode::BreakTheGlass { expires_at: 99, regulation: false }));
+        assert_eq!(care_reason_mode("centre_15", Some(5)), AccessMode::BreakTheGlass { expires_at: 5, regulation: true });
+        assert_eq!(strongest_mode([]), None);
+    }
+
+    #[test]
+    fn each_patient_is_listed_once_with_the_strongest_reason() {
+        let reasons = vec![
+            (patient(2), care_reason_mode("break_glass", Some(10))),
+            (patient(1), care_reason_mode("prescriber", None)),
+            (patient(2), care_reason_mode("attending_gp", None)),
+            (patient(1), care_reason_mode("prescriber", None)),
+        ];
+        assert_eq!(modes_by_patient(reasons), vec![(patient(2), AccessMode::AttendingGp), (patient(1), AccessMode::Prescriber)]);
+    }
+}
+
 /// A new session: the token goes in the cookie, never in the database.
 pub struct SignedIn {
     pub token: String,
@@ -853,46 +926,43 @@ impl Access {
             Role::Admin => Ok(None),
             Role::Patient => Ok((account.patient_id == Some(patient)).then_some(AccessMode::OwnRecord)),
             Role::Professional => {
-                let now = now_epoch();
-                let rows = sqlx::query(
-                    "SELECT kind, NULL AS expires_at FROM care_relationships
-                         WHERE account_id = ?1 AND patient_id = ?2 AND starts_at <= ?3 AND (ends_at IS NULL OR ends_at > ?3)
-                     UNION ALL
-                     SELECT 'prescriber', NULL FROM (SELECT 1 FROM documents
-                         WHERE ?4 IS NOT NULL AND prescriber_id = ?4 AND patient_id = ?2 AND source IN ('dmp', 'operator') LIMIT 1)
-                     UNION ALL
-                     SELECT CASE WHEN regulation = 1 THEN 'centre_15' ELSE 'break_glass' END, expires_at FROM break_glass
-                         WHERE account_id = ?1 AND patient_id = ?2 AND ended_at IS NULL AND started_at <= ?3 AND expires_at > ?3",
-                )
-                .bind(account.id.to_string())
-                .bind(patient.to_string())
-                .bind(now)
-                .bind(account.rpps.as_deref())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err("checking a care relationship"))?;
-                let mut modes = Vec::new();
-                for row in &rows {
-                    let kind: String = row.try_get("kind").map_err(query_err("checking a care relationship"))?;
-                    let expires_at: Option<i64> = row.try_get("expires_at").map_err(query_err("checking a care relationship"))?;
-                    modes.push(match kind.as_str() {
-                        "attending_gp" => AccessMode::AttendingGp,
-                        "hospital_stay" => AccessMode::HospitalStay,
-                        "prescriber" => AccessMode::Prescriber,
-                        other => AccessMode::BreakTheGlass { expires_at: expires_at.unwrap_or(0), regulation: other == "centre_15" },
-                    });
-                }
-                // A recorded relationship is the strongest reason; break-the-glass the last resort.
-                let rank = |m: &AccessMode| match m {
-                    AccessMode::AttendingGp => 0,
-                    AccessMode::HospitalStay => 1,
-                    AccessMode::Prescriber => 2,
-                    AccessMode::OwnRecord => 3,
-                    AccessMode::BreakTheGlass { .. } => 4,
-                };
-                Ok(modes.into_iter().min_by_key(rank))
+                let reasons = self.care_reasons(account, Some(patient)).await?;
+                Ok(strongest_mode(reasons.into_iter().map(|(_, mode)| mode)))
             }
         }
+    }
+
+    /// Every reason this professional has now to open a record (one row per reason), for one
+    /// patient or for all: one query, whatever the number of patients, so that a GP with
+    /// 1,500 patients gets her list without 1,500 round trips.
+    async fn care_reasons(&self, account: &Account, patient: Option<PatientId>) -> Result<Vec<(PatientId, AccessMode)>, AccessError> {
+        let rows = sqlx::query(
+            "SELECT patient_id, kind, NULL AS expires_at FROM care_relationships
+                 WHERE account_id = ?1 AND (?2 IS NULL OR patient_id = ?2) AND starts_at <= ?3 AND (ends_at IS NULL OR ends_at > ?3)
+             UNION ALL
+             SELECT DISTINCT patient_id, 'prescriber', NULL FROM documents
+                 WHERE ?4 IS NOT NULL AND prescriber_id = ?4 AND patient_id IS NOT NULL AND (?2 IS NULL OR patient_id = ?2)
+                   AND source IN ('dmp', 'operator')
+             UNION ALL
+             SELECT patient_id, CASE WHEN regulation = 1 THEN 'centre_15' ELSE 'break_glass' END, expires_at FROM break_glass
+                 WHERE account_id = ?1 AND (?2 IS NULL OR patient_id = ?2) AND ended_at IS NULL AND started_at <= ?3 AND expires_at > ?3",
+        )
+        .bind(account.id.to_string())
+        .bind(patient.map(|p| p.to_string()))
+        .bind(now_epoch())
+        .bind(account.rpps.as_deref())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("checking a care relationship"))?;
+        let mut reasons = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("patient_id").map_err(query_err("checking a care relationship"))?;
+            let kind: String = row.try_get("kind").map_err(query_err("checking a care relationship"))?;
+            let expires_at: Option<i64> = row.try_get("expires_at").map_err(query_err("checking a care relationship"))?;
+            let Some(id) = PatientId::parse(&id) else { continue };
+            reasons.push((id, care_reason_mode(&kind, expires_at)));
+        }
+        Ok(reasons)
     }
 
     /// The one gate to a patient's data: decides, and records the access (or the refusal) in
@@ -999,29 +1069,7 @@ impl Access {
         match account.role {
             Role::Admin => Ok(Vec::new()),
             Role::Patient => Ok(account.patient_id.map(|p| (p, AccessMode::OwnRecord)).into_iter().collect()),
-            Role::Professional => {
-                let rows = sqlx::query(
-                    "SELECT DISTINCT patient_id FROM care_relationships WHERE account_id = ?1 AND starts_at <= ?2 AND (ends_at IS NULL OR ends_at > ?2)
-                     UNION SELECT DISTINCT patient_id FROM documents
-                         WHERE ?3 IS NOT NULL AND prescriber_id = ?3 AND patient_id IS NOT NULL AND source IN ('dmp', 'operator')
-                     UNION SELECT DISTINCT patient_id FROM break_glass WHERE account_id = ?1 AND ended_at IS NULL AND started_at <= ?2 AND expires_at > ?2",
-                )
-                .bind(account.id.to_string())
-                .bind(now_epoch())
-                .bind(account.rpps.as_deref())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err("listing a professional's patients"))?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let id: String = row.try_get("patient_id").map_err(query_err("listing a professional's patients"))?;
-                    let Some(patient) = PatientId::parse(&id) else { continue };
-                    if let Some(mode) = self.mode_for(principal, patient).await? {
-                        out.push((patient, mode));
-                    }
-                }
-                Ok(out)
-            }
+            Role::Professional => Ok(modes_by_patient(self.care_reasons(account, None).await?)),
         }
     }
 

@@ -68,10 +68,15 @@ pub fn router(
     dmp: Option<Arc<crate::dmp::sync::DmpService>>,
     site_root: &Path,
 ) -> Router {
+    // `make site` names the bundle's files by their content and lists the names in hash.txt
+    // (an absolute path: Leptos joins it to the executable's folder otherwise).
+    let hash_file = site_root.join("hash.txt");
     let leptos_options = LeptosOptions::builder()
         .output_name(env!("LEPTOS_OUTPUT_NAME"))
         .site_root(site_root.display().to_string())
         .site_pkg_dir("pkg")
+        .hash_files(hash_file.is_file())
+        .hash_file(hash_file.display().to_string().into())
         .build();
     let recent_uploads = Arc::new(upload::RecentUploads::new());
     let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp, uploads: recent_uploads };
@@ -652,13 +657,15 @@ impl Backend for StoreBackend {
                 tracing::error!(error = %e, "listing visible patients failed");
                 AppError::Unavailable("access".into())
             })?;
-            let mut patients = Vec::with_capacity(visible.len());
-            for (id, _) in visible {
-                if let Some(patient) = self.store.patient(id).await.map_err(unavailable)? {
-                    let identifiers = self.store.patient_identifiers(id).await.map_err(unavailable)?;
-                    patients.push(patient_summary(patient, identifiers));
-                }
-            }
+            let ids = visible.into_iter().map(|(id, _)| id).collect();
+            let mut patients: Vec<PatientSummary> = self
+                .store
+                .patients_with_identifiers(ids)
+                .await
+                .map_err(unavailable)?
+                .into_iter()
+                .map(|(patient, identifiers)| patient_summary(patient, identifiers))
+                .collect();
             patients.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()).then(a.id.cmp(&b.id)));
             Ok(patients)
         })

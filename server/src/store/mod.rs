@@ -31,6 +31,8 @@ pub enum StoreError {
     Query { operation: &'static str, source: sqlx::Error },
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    #[error("backup to {path}: {reason}")]
+    Backup { path: String, reason: &'static str },
 }
 
 impl StoreError {
@@ -333,6 +335,10 @@ pub trait Store: Send + Sync + 'static {
     fn identity_alerts(&self) -> StoreFuture<'_, Vec<IdentityAlert>>;
     /// Every identifier this patient (and the records linked to theirs) is known by.
     fn patient_identifiers(&self, id: PatientId) -> StoreFuture<'_, Vec<PatientIdentifier>>;
+    /// These patients with their identifiers, as [`Store::patient`] and
+    /// [`Store::patient_identifiers`] give them one by one, in two queries whatever their number
+    /// (a GP's list of 1,500 patients); unknown ids are left out.
+    fn patients_with_identifiers(&self, ids: Vec<PatientId>) -> StoreFuture<'_, Vec<(PatientRecord, Vec<PatientIdentifier>)>>;
     /// The record known by this identifier: an INS number under any INS authority, or
     /// (authority, value) of any other identifier.
     fn patient_by_identifier(&self, id: PatientIdentifier) -> StoreFuture<'_, Option<PatientId>>;

@@ -69,6 +69,18 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// Writes a consistent copy of the whole database to a new file, while the server runs:
+    /// `VACUUM INTO` reads one snapshot (writers go on meanwhile, in the write-ahead log) and
+    /// writes a compact, self-contained database. Refuses an existing file.
+    pub async fn backup_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if path.exists() {
+            return Err(StoreError::Backup { path: path.display().to_string(), reason: "the file exists already; a backup never overwrites one" });
+        }
+        let path = path.to_str().ok_or_else(|| StoreError::Backup { path: path.display().to_string(), reason: "the path is not valid UTF-8" })?;
+        sqlx::query("VACUUM INTO ?1").bind(path).execute(&self.pool).await.map_err(StoreError::query("writing the backup"))?;
+        Ok(())
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -137,6 +149,21 @@ const RECORDS: &str = "(SELECT ?1 UNION SELECT patient_b FROM patient_links WHER
 
 const PATIENT_COLUMNS: &str = "p.id, p.ins_root, p.ins, p.family_name, p.given_names, p.birth_date, p.sex, p.identity_source, \
      (SELECT COUNT(*) FROM documents d WHERE d.patient_id = p.id) AS document_count";
+
+/// A record's identifiers from its stored (authority, value) pairs, sorted as given, each once;
+/// pairs that name no known kind of identifier are left out.
+fn identifiers_of(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<PatientIdentifier> {
+    let mut out: Vec<PatientIdentifier> = Vec::new();
+    for (authority, value) in pairs {
+        let instance = bioviewer_core::cda::InstanceId { root: authority, extension: Some(value) };
+        if let Some(id) = PatientIdentifier::of(&instance)
+            && !out.contains(&id)
+        {
+            out.push(id);
+        }
+    }
+    out
+}
 
 /// The record with this INS number, whatever INS authority it was spelled with.
 async fn patient_with_ins_number(tx: &mut sqlx::SqliteConnection, number: &str) -> Result<Option<PatientId>, StoreError> {
@@ -632,16 +659,47 @@ impl Store for SqliteStore {
             ));
             let rows: Vec<(String, String, String)> =
                 sqlx::query_as(sql).bind(id.to_string()).fetch_all(&self.pool).await.map_err(StoreError::query("reading a patient's identifiers"))?;
-            let mut out: Vec<PatientIdentifier> = Vec::new();
-            for (authority, value, _) in rows {
-                let instance = bioviewer_core::cda::InstanceId { root: authority, extension: Some(value) };
-                if let Some(id) = PatientIdentifier::of(&instance)
-                    && !out.contains(&id)
-                {
-                    out.push(id);
-                }
+            Ok(identifiers_of(rows.into_iter().map(|(authority, value, _)| (authority, value))))
+        })
+    }
+
+    fn patients_with_identifiers(&self, ids: Vec<PatientId>) -> StoreFuture<'_, Vec<(PatientRecord, Vec<PatientIdentifier>)>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(Vec::new());
             }
-            Ok(out)
+            // One JSON array parameter rather than thousands of placeholders (SQLite caps them).
+            let wanted = serde_json::to_string(&ids.iter().map(|id| id.to_string()).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Corrupt(format!("patient ids: {e}")))?;
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id IN (SELECT value FROM json_each(?1))"));
+            let rows = sqlx::query(sql).bind(&wanted).fetch_all(&self.pool).await.map_err(StoreError::query("reading patients"))?;
+            let records: Vec<PatientRecord> = rows.iter().map(patient_from_row).collect::<Result<_, _>>()?;
+            // Each wanted record with the records linked to it, as RECORDS gives them one by one.
+            let identifier_rows: Vec<(String, String, String)> = sqlx::query_as(
+                "WITH wanted(id) AS (SELECT value FROM json_each(?1)),
+                 records(patient, record) AS (
+                     SELECT id, id FROM wanted
+                     UNION SELECT w.id, l.patient_b FROM wanted w JOIN patient_links l ON l.patient_a = w.id AND l.unlinked_at IS NULL
+                     UNION SELECT w.id, l.patient_a FROM wanted w JOIN patient_links l ON l.patient_b = w.id AND l.unlinked_at IS NULL)
+                 SELECT r.patient, i.authority, i.value FROM records r JOIN patient_identifiers i ON i.patient_id = r.record
+                 UNION SELECT r.patient, p.ins_root, p.ins FROM records r JOIN patients p ON p.id = r.record
+                 ORDER BY 1, 2, 3",
+            )
+            .bind(&wanted)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("reading patients' identifiers"))?;
+            let mut by_patient: std::collections::HashMap<String, Vec<(String, String)>> = std::collections::HashMap::new();
+            for (patient, authority, value) in identifier_rows {
+                by_patient.entry(patient).or_default().push((authority, value));
+            }
+            Ok(records
+                .into_iter()
+                .map(|record| {
+                    let identifiers = identifiers_of(by_patient.remove(&record.id.to_string()).unwrap_or_default());
+                    (record, identifiers)
+                })
+                .collect())
         })
     }
 
