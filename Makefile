@@ -87,14 +87,21 @@ deps-browser:
 site: deps-rust deps-node
 	$(CARGO) build -p bioviewer-app --lib --target wasm32-unknown-unknown --profile wasm-release \
 	  --no-default-features --features hydrate
-	@mkdir -p $(PKG_DIR)
+	@rm -rf $(PKG_DIR) $(SITE_DIR)/hash.txt && mkdir -p $(PKG_DIR)
 	wasm-bindgen --target web --no-typescript --out-dir $(PKG_DIR) --out-name $(OUTPUT_NAME) $(WASM_FILE)
-	@# Leptos's hydration script loads <output-name>.wasm, as cargo-leptos names it.
-	mv $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm $(PKG_DIR)/$(OUTPUT_NAME).wasm
-	end2end/node_modules/.bin/wasm-opt -Oz $(WASM_OPT_FEATURES) $(PKG_DIR)/$(OUTPUT_NAME).wasm -o $(PKG_DIR)/$(OUTPUT_NAME).wasm
+	end2end/node_modules/.bin/wasm-opt -Oz $(WASM_OPT_FEATURES) $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm -o $(PKG_DIR)/$(OUTPUT_NAME).wasm
+	rm $(PKG_DIR)/$(OUTPUT_NAME)_bg.wasm
 	cp style/main.css $(PKG_DIR)/$(OUTPUT_NAME).css
+	@# Files named by their content (as `cargo leptos build` with hash-files does): browsers keep
+	@# them a year and a new build is fetched at once. The server reads the names in hash.txt.
+	@for ext in js wasm css; do \
+	  hash=$$(sha256sum $(PKG_DIR)/$(OUTPUT_NAME).$$ext | cut -c1-20); \
+	  mv $(PKG_DIR)/$(OUTPUT_NAME).$$ext $(PKG_DIR)/$(OUTPUT_NAME).$$hash.$$ext; \
+	  echo "$$ext: $$hash" >> $(SITE_DIR)/hash.txt; \
+	done
 	cp -R public/. $(SITE_DIR)/
-	@echo "site ready in $(SITE_DIR): wasm $$(stat -c %s $(PKG_DIR)/$(OUTPUT_NAME).wasm) bytes, gzip $$(gzip -9c $(PKG_DIR)/$(OUTPUT_NAME).wasm | wc -c) bytes"
+	@wasm=$$(ls $(PKG_DIR)/$(OUTPUT_NAME).*.wasm); \
+	  echo "site ready in $(SITE_DIR): wasm $$(stat -c %s $$wasm) bytes, gzip $$(gzip -9c $$wasm | wc -c) bytes"
 
 server-release:
 	$(CARGO) build --release -p bioviewer

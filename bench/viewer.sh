@@ -63,6 +63,7 @@ measure "results page (SSR)" "$base/patients/$patient/results"
 echo "results page size: $(curl -s "$base/patients/$patient/results" | wc -c) bytes, gzip $(curl -s "$base/patients/$patient/results" | gzip -6 | wc -c) bytes"
 measure "analyte chart (GET .../chart.svg)" "$base/api/patients/$patient/analytes/$analyte/chart.svg"
 stop_server
-if [ -f "$site/pkg/bioviewer.wasm" ]; then
-  echo "wasm bundle: $(stat -c %s "$site/pkg/bioviewer.wasm") bytes, gzip $(gzip -9c "$site/pkg/bioviewer.wasm" | wc -c) bytes"
+wasm=$(ls "$site"/pkg/bioviewer*.wasm 2>/dev/null | head -1)
+if [ -n "$wasm" ]; then
+  echo "wasm bundle: $(stat -c %s "$wasm") bytes, gzip $(gzip -9c "$wasm" | wc -c) bytes"
 fi

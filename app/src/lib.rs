@@ -36,7 +36,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
-                <link rel="stylesheet" href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name)/>
+                <link rel="stylesheet" href=stylesheet_href(&options)/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -45,6 +45,33 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The stylesheet's address: `pkg/<name>.<hash>.css` when the site's files are named by their
+/// content (the `css:` line of the hash file `make site` writes), else `pkg/<name>.css`. The
+/// hash file is read once per hash-file path (a new build is a new server start).
+fn stylesheet_href(options: &LeptosOptions) -> String {
+    type Read = Option<(std::sync::Arc<str>, Option<String>)>;
+    static READ: std::sync::Mutex<Read> = std::sync::Mutex::new(None);
+    let hash = if options.hash_files {
+        let mut read = READ.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match read.as_ref() {
+            Some((file, hash)) if *file == options.hash_file => hash.clone(),
+            _ => {
+                let hash = std::fs::read_to_string(options.hash_file.as_ref())
+                    .ok()
+                    .and_then(|listed| listed.lines().find_map(|line| line.trim().strip_prefix("css:").map(|h| h.trim().to_string())));
+                *read = Some((options.hash_file.clone(), hash.clone()));
+                hash
+            }
+        }
+    } else {
+        None
+    };
+    match hash {
+        Some(hash) => format!("/{}/{}.{hash}.css", options.site_pkg_dir, options.output_name),
+        None => format!("/{}/{}.css", options.site_pkg_dir, options.output_name),
     }
 }
 

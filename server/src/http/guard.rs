@@ -49,6 +49,22 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/sfn/")
 }
 
+/// How long a browser may keep a static file. The bundle's files are named by their content
+/// (`make site` writes `pkg/bioviewer.<hash>.wasm` and `hash.txt`): kept a year, never asked
+/// again; a new build has new names. Other static files are checked again each time.
+fn asset_cache_control(path: &str) -> Option<&'static str> {
+    let hashed = path.strip_prefix("/pkg/").and_then(|name| {
+        let (stem, extension) = name.rsplit_once('.')?;
+        let (_, hash) = stem.rsplit_once('.')?;
+        (matches!(extension, "js" | "wasm" | "css") && hash.len() >= 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())
+    });
+    match (hashed, path.starts_with("/pkg/") || path == "/favicon.svg") {
+        (Some(()), _) => Some("public, max-age=31536000, immutable"),
+        (None, true) => Some("no-cache"),
+        (None, false) => None,
+    }
+}
+
 /// The FHIR read API (`/fhir/...`), the only routes a bearer token opens.
 pub(crate) fn is_fhir_api(path: &str) -> bool {
     path.starts_with("/fhir/")
@@ -237,6 +253,11 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
     if stale_cookie && !sets_session {
         append_cookie(response.headers_mut(), &clear_session_cookie(secure));
     }
+    if response.status() == StatusCode::OK
+        && let Some(cache) = asset_cache_control(&path)
+    {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
     security_headers(response.headers_mut(), &nonce, secure);
     response
 }
@@ -290,6 +311,17 @@ fn security_headers(headers: &mut HeaderMap, nonce: &str, secure: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_content_named_bundle_files_are_cached_for_long() {
+        let year = Some("public, max-age=31536000, immutable");
+        assert_eq!(asset_cache_control("/pkg/bioviewer.0123456789abcdef.wasm"), year);
+        assert_eq!(asset_cache_control("/pkg/bioviewer.0123456789abcdef.css"), year);
+        assert_eq!(asset_cache_control("/pkg/bioviewer.wasm"), Some("no-cache"), "an unhashed name may change content");
+        assert_eq!(asset_cache_control("/pkg/bioviewer.v1.js"), Some("no-cache"));
+        assert_eq!(asset_cache_control("/favicon.svg"), Some("no-cache"));
+        assert_eq!(asset_cache_control("/patients/0123456789abcdef.css"), None, "pages are never cached");
+    }
 
     #[test]
     fn only_local_paths_follow_sign_in() {
