@@ -546,6 +546,8 @@ pub enum SyncCommandError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Dmp(#[from] crate::dmp::client::DmpError),
+    #[error("a sync of this patient is running (on a server instance or another command); try again when it is over")]
+    RunningElsewhere,
 }
 
 /// Syncs one patient from the DMP for an account, through the web's access decision
@@ -592,7 +594,22 @@ pub async fn sync_on_behalf(
         ins_oid: record.ins_root,
         purpose: crate::dmp::vihf::PurposeOfUse::of(mode),
     };
-    Ok(crate::dmp::sync::sync_patient(client, store, &requester, &query, progress).await?)
+    // Not while a server instance syncs this patient (an explicit command may follow a recent
+    // sync at once); progress is shared with the instances' pages as theirs is.
+    let holder = format!("command-line {}", uuid::Uuid::new_v4());
+    if !crate::dmp::sync::take_lease(store, patient, &holder, std::time::Duration::ZERO).await {
+        return Err(SyncCommandError::RunningElsewhere);
+    }
+    let latest = crate::dmp::sync::LatestReport::default();
+    let shared = latest.clone();
+    let mut on_progress = move |report: &crate::dmp::sync::SyncReport| {
+        shared.set(report);
+        progress(report);
+    };
+    let sync = crate::dmp::sync::sync_patient(client, store, &requester, &query, &mut on_progress);
+    let result = crate::dmp::sync::holding_lease(store, patient, &holder, &latest, sync).await;
+    crate::dmp::sync::finish(store, patient, &holder, &result).await;
+    Ok(result?)
 }
 
 fn normalize_command(

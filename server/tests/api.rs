@@ -204,7 +204,7 @@ async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":10"), "{body}");
+    assert!(body.contains("\"schema_version\":11"), "{body}");
 }
 
 #[tokio::test]
@@ -1116,35 +1116,84 @@ async fn documents_are_uploaded_through_the_same_store_path() {
     assert!(!list.contains("PAT-TROIS"));
 }
 
+/// Waits until the patient's sync, on whichever instance, is over.
+async fn wait_for_sync(service: &DmpService, patient: bioviewer::domain::PatientId) -> bioviewer::dmp::sync::SyncState {
+    for _ in 0..400 {
+        if let Some(state) = service.state(patient).await
+            && !state.running
+        {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the sync did not finish");
+}
+
 #[tokio::test]
 async fn a_background_sync_reports_its_progress_and_keeps_the_last_success_on_failure() {
     let app = spawn_app().await;
     let documents = demo_documents(1, 1);
     let patient = bioviewer::domain::PatientId::new();
-    let wait = |service: Arc<DmpService>| async move {
-        for _ in 0..200 {
-            if service.state(patient).is_some_and(|s| !s.running) {
-                return service.state(patient).unwrap();
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("the sync did not finish");
-    };
     let good =
         Arc::new(DmpService::new(client(&spawn_simulator(documents.clone(), Faults::default()).await, 1, SECOND), app.store.clone()));
-    assert!(good.start(patient, requester(), patient_query(0)));
-    assert!(!good.start(patient, requester(), patient_query(0)), "one sync at a time, not more often than every few minutes");
-    let done = wait(good.clone()).await;
+    assert!(good.start(patient, requester(), patient_query(0)).await);
+    assert!(!good.start(patient, requester(), patient_query(0)).await, "one sync at a time, not more often than every few minutes");
+    let done = wait_for_sync(&good, patient).await;
     assert!(done.error.is_none() && !done.at.is_empty(), "{done:?}");
     assert!(done.report.as_ref().unwrap().stored > 0);
-    let down = Arc::new(DmpService::new(
-        client(&spawn_simulator(documents, Faults { always_fault: true, ..Faults::default() }).await, 1, SECOND),
-        app.store.clone(),
-    ));
-    down.start(patient, requester(), patient_query(0));
-    let failed = wait(down).await;
+    // The DMP is down for the next sync (allowed at once here): the failure is said, and the
+    // time shown stays the last success's.
+    let down = Arc::new(
+        DmpService::new(
+            client(&spawn_simulator(documents.clone(), Faults { always_fault: true, ..Faults::default() }).await, 1, SECOND),
+            app.store.clone(),
+        )
+        .min_interval(std::time::Duration::ZERO),
+    );
+    assert!(down.start(patient, requester(), patient_query(0)).await);
+    let failed = wait_for_sync(&down, patient).await;
     assert!(failed.error.as_deref().unwrap_or_default().contains("SOAP fault"), "{failed:?}");
-    assert!(failed.at.is_empty(), "no success yet: no time shown as if it had synced");
+    assert_eq!(failed.at, done.at, "the last success's time is kept");
+    // A patient never synced before: no time shown as if it had synced.
+    let other = bioviewer::domain::PatientId::new();
+    assert!(down.start(other, requester(), patient_query(0)).await);
+    let failed = wait_for_sync(&down, other).await;
+    assert!(failed.error.is_some() && failed.at.is_empty(), "{failed:?}");
+}
+
+/// Two instances on one database: a patient's sync runs on one at a time, the other shows it
+/// running and its outcome; a lease left by an instance that died mid-sync is taken over.
+#[tokio::test]
+async fn two_instances_run_a_patients_sync_once_and_take_over_a_dead_instances_lease() {
+    let app = spawn_app().await;
+    let documents = demo_documents(1, 1);
+    let patient = bioviewer::domain::PatientId::new();
+    let slow = Faults { latency: std::time::Duration::from_millis(300), ..Faults::default() };
+    let endpoint = spawn_simulator(documents.clone(), slow).await;
+    let first = Arc::new(DmpService::new(client(&endpoint, 1, SECOND), app.store.clone()));
+    let second = Arc::new(DmpService::new(client(&endpoint, 1, SECOND), app.store.clone()).min_interval(std::time::Duration::ZERO));
+    // Both asked at once: one runs it.
+    let (a, b) = tokio::join!(first.start(patient, requester(), patient_query(0)), second.start(patient, requester(), patient_query(0)));
+    assert!(a ^ b, "exactly one instance syncs: {a} {b}");
+    assert!(second.state(patient).await.is_some_and(|s| s.running), "the other instance shows it running");
+    assert!(!second.start(patient, requester(), patient_query(0)).await, "not while it runs elsewhere");
+    let done = wait_for_sync(&second, patient).await;
+    assert!(done.error.is_none() && done.report.as_ref().is_some_and(|r| r.stored > 0), "{done:?}");
+    assert!(!first.start(patient, requester(), patient_query(0)).await, "not again within five minutes, whichever instance ran it");
+
+    // An instance died holding the lease of another patient: once it lapses, the sync runs.
+    let orphan = bioviewer::domain::PatientId::new();
+    let now = chrono::Utc::now().timestamp();
+    assert!(app.store.take_dmp_sync_lease(orphan, "dead-instance".into(), now, now + 60, 300).await.unwrap());
+    assert!(!first.start(orphan, requester(), patient_query(0)).await, "a live lease is respected");
+    sqlx::query("UPDATE dmp_syncs SET lease_until = ?1 WHERE patient_id = ?2").bind(now - 1).bind(orphan.to_string()).execute(&app.pool).await.unwrap();
+    assert!(!first.state(orphan).await.unwrap().running, "a lapsed lease is not shown as running");
+    assert!(first.start(orphan, requester(), patient_query(0)).await, "a lapsed lease is taken over");
+    assert!(wait_for_sync(&first, orphan).await.error.is_none());
+    assert!(
+        !app.store.finish_dmp_sync(orphan, "dead-instance".into(), now, Err("late".into())).await.unwrap(),
+        "the dead instance's late end changes nothing"
+    );
 }
 
 /// A sync that brought documents leaves the patient's history computed: the page that reloads
@@ -1160,14 +1209,8 @@ async fn a_sync_that_brings_documents_leaves_the_history_ready() {
         DmpService::new(client(&spawn_simulator(documents.clone(), Faults::default()).await, 1, SECOND), app.store.clone())
             .warming(app.normaliser.clone()),
     );
-    assert!(service.start(patient, requester(), patient_query(0)));
-    for _ in 0..400 {
-        if service.state(patient).is_some_and(|s| !s.running) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let state = service.state(patient).unwrap();
+    assert!(service.start(patient, requester(), patient_query(0)).await);
+    let state = wait_for_sync(&service, patient).await;
     assert!(state.report.as_ref().is_some_and(|r| r.stored > 0), "{state:?}");
     assert_eq!(app.normaliser.cache_stats().misses, 1, "computed once, by the sync");
     app.clinician_of(&bioviewer_core::demo::patient_ins(0)).await;
@@ -2295,9 +2338,19 @@ async fn bioviewer_sync_as_a_professional_without_a_care_relationship_is_refused
 
     // With a care relationship: synced in normal mode, the audit record names the patient.
     app.relate("ward", &ins, "hospital_stay").await;
+    // Not while a server instance syncs the patient (its lease is live): nothing is fetched.
+    let patient_id = bioviewer::domain::PatientId::parse(&patient).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(app.store.take_dmp_sync_lease(patient_id, "a server instance".into(), now, now + 60, 0).await.unwrap());
+    let busy = sync_on_behalf(&app.access, app.store.as_ref(), &client, &request("ward", None), &mut |_| {}).await;
+    assert!(matches!(busy, Err(SyncCommandError::RunningElsewhere)), "{busy:?}");
+    assert_eq!(simulator.requests(), 0, "nothing fetched");
+    assert!(app.store.finish_dmp_sync(patient_id, "a server instance".into(), now, Err("over".into())).await.unwrap());
     let report = sync_on_behalf(&app.access, app.store.as_ref(), &client, &request("ward", None), &mut |_| {}).await.unwrap();
     assert!(report.stored > 0 && report.failed.is_empty(), "{report:?}");
     assert_eq!(audit().await, ("dmp_sync".to_string(), Some(patient.clone()), Some("hospital_stay".to_string())));
+    let shared = app.store.dmp_sync(patient_id).await.unwrap().unwrap();
+    assert!(shared.holder.is_none() && shared.error.is_none() && !shared.succeeded_at.is_empty(), "the pages see its outcome: {shared:?}");
 
     // Break-the-glass: a reason is required, then a real break-the-glass access is opened.
     let short = sync_on_behalf(&app.access, app.store.as_ref(), &client, &request("night", Some(("urgence".into(), std::time::Duration::from_secs(3600)))), &mut |_| {})
@@ -2887,7 +2940,7 @@ async fn a_password_account_is_not_offered_a_dmp_read_against_a_real_dmp_and_the
     assert!(body.contains("data-testid=\"dmp-refused\"") && body.contains("Pro Santé Connect"), "the page says why");
     assert!(!body.contains("data-testid=\"dmp-sync\""), "instead of a sync status");
     let id = bioviewer::domain::PatientId::parse(&patient).unwrap();
-    assert!(service.state(id).is_none(), "no sync was started");
+    assert!(service.state(id).await.is_none(), "no sync was started");
     // The same password account against the simulator: the demo keeps syncing.
     drop(app);
     let endpoint = spawn_simulator(demo_documents(1, 1), Faults::default()).await;
@@ -2898,7 +2951,7 @@ async fn a_password_account_is_not_offered_a_dmp_read_against_a_real_dmp_and_the
     app.use_session_of("gp").await;
     let (_, body) = app.get(&format!("/patients/{patient}")).await;
     assert!(body.contains("data-testid=\"dmp-sync\"") && !body.contains("dmp-refused"), "the simulator allows it");
-    assert!(service.state(bioviewer::domain::PatientId::parse(&patient).unwrap()).is_some());
+    assert!(service.state(bioviewer::domain::PatientId::parse(&patient).unwrap()).await.is_some());
 }
 
 #[tokio::test]

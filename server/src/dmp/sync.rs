@@ -17,7 +17,7 @@ const BATCH: usize = 10;
 const CONCURRENT: usize = 4;
 
 /// What a sync did (counts only: safe to log and show).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncReport {
     /// Entries the registry listed (current and replaced).
     pub found: usize,
@@ -127,11 +127,115 @@ pub struct SyncState {
     pub running: bool,
 }
 
-/// Background syncs: at most one at a time per patient, not more often than every few minutes.
+/// How long a sync's lease lasts unless renewed, and how often the running instance renews it:
+/// an instance that dies mid-sync leaves the patient's sync to another within a minute.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Whether a sync of this patient may start now, given the shared record of the last one: not
+/// while another instance holds a live lease; a lapsed lease (its instance died) is taken over;
+/// not again within `min_interval` seconds of the last end, success or failure.
+pub fn may_start(record: Option<&crate::store::DmpSyncRecord>, now: i64, min_interval: i64) -> bool {
+    let Some(record) = record else { return true };
+    match &record.holder {
+        Some(_) => record.lease_until <= now,
+        None => record.finished_at.is_none_or(|end| now >= end + min_interval),
+    }
+}
+
+/// The page's view of the shared record.
+fn state_of(record: &crate::store::DmpSyncRecord, now: i64) -> SyncState {
+    SyncState {
+        at: record.succeeded_at.clone(),
+        report: record.report_json.as_deref().and_then(|json| serde_json::from_str(json).ok()),
+        error: record.error.clone(),
+        running: record.holder.is_some() && record.lease_until > now,
+    }
+}
+
+fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The latest progress report of a running sync, shared with the lease's renewals.
+#[derive(Clone, Default)]
+pub struct LatestReport(std::sync::Arc<std::sync::Mutex<Option<SyncReport>>>);
+
+impl LatestReport {
+    pub fn set(&self, report: &SyncReport) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
+    }
+
+    fn json(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|r| serde_json::to_string(r).ok())
+    }
+}
+
+/// Runs a sync whose lease `holder` took, renewing the lease (with the latest progress) while
+/// it runs.
+pub async fn holding_lease(
+    store: &dyn Store,
+    patient: crate::domain::PatientId,
+    holder: &str,
+    latest: &LatestReport,
+    sync: impl std::future::Future<Output = Result<SyncReport, DmpError>>,
+) -> Result<SyncReport, DmpError> {
+    tokio::pin!(sync);
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            result = &mut sync => return result,
+            _ = renew.tick() => {
+                let until = now_epoch() + LEASE.as_secs() as i64;
+                match store.renew_dmp_sync_lease(patient, holder.to_string(), until, latest.json()).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("the DMP sync lease was taken over by another instance"),
+                    Err(e) => tracing::warn!(error = %e, "renewing the DMP sync lease failed"),
+                }
+            }
+        }
+    }
+}
+
+/// Takes the patient's sync lease for `holder` (see [`may_start`]).
+pub async fn take_lease(store: &dyn Store, patient: crate::domain::PatientId, holder: &str, min_interval: std::time::Duration) -> bool {
+    let now = now_epoch();
+    match store.take_dmp_sync_lease(patient, holder.to_string(), now, now + LEASE.as_secs() as i64, min_interval.as_secs() as i64).await {
+        Ok(taken) => taken,
+        Err(e) => {
+            tracing::error!(error = %e, "taking a DMP sync lease failed");
+            false
+        }
+    }
+}
+
+/// Records the end of the sync `holder` ran and releases its lease.
+pub async fn finish(store: &dyn Store, patient: crate::domain::PatientId, holder: &str, result: &Result<SyncReport, DmpError>) {
+    let outcome = match result {
+        Ok(report) => {
+            tracing::info!(found = report.found, stored = report.stored, failed = report.failed.len(), "DMP sync done");
+            Ok(serde_json::to_string(report).unwrap_or_default())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "DMP sync failed");
+            Err(e.to_string())
+        }
+    };
+    match store.finish_dmp_sync(patient, holder.to_string(), now_epoch(), outcome).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("a DMP sync ended after another instance took its lease over"),
+        Err(e) => tracing::error!(error = %e, "recording the end of a DMP sync failed"),
+    }
+}
+
+/// Background syncs: at most one at a time per patient across every instance on the database
+/// (a lease in the `dmp_syncs` table), not more often than every few minutes.
 pub struct DmpService {
     client: DmpClient,
     store: std::sync::Arc<dyn Store>,
-    states: std::sync::Mutex<std::collections::HashMap<crate::domain::PatientId, (std::time::Instant, SyncState)>>,
+    /// This instance, as lease holder.
+    instance: String,
     min_interval: std::time::Duration,
     /// Computes the history of a patient whose sync brought documents, before the page is told
     /// the sync is over, so that the page it reloads finds it ready.
@@ -140,7 +244,13 @@ pub struct DmpService {
 
 impl DmpService {
     pub fn new(client: DmpClient, store: std::sync::Arc<dyn Store>) -> DmpService {
-        DmpService { client, store, states: Default::default(), min_interval: std::time::Duration::from_secs(300), warm: None }
+        DmpService {
+            client,
+            store,
+            instance: uuid::Uuid::new_v4().to_string(),
+            min_interval: std::time::Duration::from_secs(300),
+            warm: None,
+        }
     }
 
     /// Computes (and caches) the history of a patient right after a sync that stored documents.
@@ -149,51 +259,45 @@ impl DmpService {
         self
     }
 
+    /// The least time between two syncs of one patient (five minutes unless set).
+    pub fn min_interval(mut self, interval: std::time::Duration) -> DmpService {
+        self.min_interval = interval;
+        self
+    }
+
     /// Whether the DMP behind this service is the simulator (see `DmpClient::is_simulator`).
     pub fn is_simulator(&self) -> bool {
         self.client.is_simulator()
     }
 
-    pub fn state(&self, patient: crate::domain::PatientId) -> Option<SyncState> {
-        self.states.lock().unwrap_or_else(|e| e.into_inner()).get(&patient).map(|(_, s)| s.clone())
+    /// The patient's last (or running) sync, whichever instance ran it.
+    pub async fn state(&self, patient: crate::domain::PatientId) -> Option<SyncState> {
+        match self.store.dmp_sync(patient).await {
+            Ok(record) => record.map(|r| state_of(&r, now_epoch())),
+            Err(e) => {
+                tracing::error!(error = %e, "reading a DMP sync state failed");
+                None
+            }
+        }
     }
 
-    /// Starts a sync in the background unless one ran recently or is running. Returns whether
-    /// one was started.
-    pub fn start(self: &std::sync::Arc<Self>, patient: crate::domain::PatientId, requester: Requester, query: PatientQuery) -> bool {
-        {
-            let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((when, state)) = states.get(&patient)
-                && (state.running || when.elapsed() < self.min_interval)
-            {
-                return false;
-            }
-            let previous = states.get(&patient).map(|(_, s)| s.clone());
-            states.insert(
-                patient,
-                (
-                    std::time::Instant::now(),
-                    SyncState {
-                        running: true,
-                        at: previous.as_ref().map(|p| p.at.clone()).unwrap_or_default(),
-                        report: previous.and_then(|p| p.report),
-                        error: None,
-                    },
-                ),
-            );
+    /// Starts a sync in the background unless one runs (on any instance) or ran recently.
+    /// Returns whether one was started.
+    pub async fn start(self: &std::sync::Arc<Self>, patient: crate::domain::PatientId, requester: Requester, query: PatientQuery) -> bool {
+        if !take_lease(self.store.as_ref(), patient, &self.instance, self.min_interval).await {
+            return false;
         }
         let this = self.clone();
         tokio::spawn(async move {
             let span = tracing::info_span!("dmp_sync", patient = %patient);
             let _enter = span.enter();
-            // Progress shows on the patient's page while the sync runs.
-            let progress_states = this.clone();
-            let mut on_progress = move |report: &SyncReport| {
-                if let Some((_, state)) = progress_states.states.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&patient) {
-                    state.report = Some(report.clone());
-                }
-            };
-            let result = sync_patient(&this.client, this.store.as_ref(), &requester, &query, &mut on_progress).await;
+            // Progress shows on every instance's page while the sync runs: the latest report is
+            // written with each renewal of the lease.
+            let latest = LatestReport::default();
+            let progress = latest.clone();
+            let mut on_progress = move |report: &SyncReport| progress.set(report);
+            let sync = sync_patient(&this.client, this.store.as_ref(), &requester, &query, &mut on_progress);
+            let result = holding_lease(this.store.as_ref(), patient, &this.instance, &latest, sync).await;
             if let (Ok(report), Some(normaliser)) = (&result, &this.warm)
                 && report.stored > 0
             {
@@ -202,21 +306,47 @@ impl DmpService {
                     tracing::warn!(error = %e, "history after the sync failed");
                 }
             }
-            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let state = match result {
-                Ok(report) => {
-                    tracing::info!(found = report.found, stored = report.stored, failed = report.failed.len(), "DMP sync done");
-                    SyncState { at, report: Some(report), error: None, running: false }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "DMP sync failed");
-                    // The time shown stays the last successful sync's.
-                    let last_success = this.state(patient).map(|s| s.at).unwrap_or_default();
-                    SyncState { at: last_success, report: None, error: Some(e.to_string()), running: false }
-                }
-            };
-            this.states.lock().unwrap_or_else(|e| e.into_inner()).insert(patient, (std::time::Instant::now(), state));
+            finish(this.store.as_ref(), patient, &this.instance, &result).await;
         });
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DmpSyncRecord;
+
+    fn record(holder: Option<&str>, lease_until: i64, finished_at: Option<i64>) -> DmpSyncRecord {
+        DmpSyncRecord {
+            holder: holder.map(str::to_string),
+            lease_until,
+            started_at: 0,
+            finished_at,
+            succeeded_at: String::new(),
+            report_json: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn one_sync_at_a_time_and_a_dead_instances_lease_is_taken_over() {
+        assert!(may_start(None, 1_000, 300), "never synced");
+        assert!(!may_start(Some(&record(Some("a"), 1_060, None)), 1_000, 300), "another instance runs it");
+        assert!(may_start(Some(&record(Some("a"), 999, None)), 1_000, 300), "its instance died: the lease lapsed");
+        assert!(!may_start(Some(&record(None, 0, Some(900))), 1_000, 300), "ran five minutes ago at most");
+        assert!(may_start(Some(&record(None, 0, Some(700))), 1_000, 300), "ran long enough ago");
+    }
+
+    #[test]
+    fn the_page_shows_a_lapsed_lease_as_not_running() {
+        let mut r = record(Some("a"), 1_060, None);
+        r.succeeded_at = "2026-12-03T10:00:00Z".into();
+        r.report_json = Some(r#"{"found":3,"deprecated":0,"already_stored":1,"fetched":2,"stored":2,"failed":[],"partial":false}"#.into());
+        let state = state_of(&r, 1_000);
+        assert!(state.running);
+        assert_eq!(state.report.as_ref().map(|r| r.stored), Some(2));
+        assert_eq!(state.at, "2026-12-03T10:00:00Z");
+        assert!(!state_of(&r, 1_061).running);
     }
 }

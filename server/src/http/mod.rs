@@ -516,7 +516,7 @@ impl StoreBackend {
                         ins_oid: record.ins_root.clone(),
                         purpose: crate::dmp::vihf::PurposeOfUse::of(mode),
                     };
-                    if dmp.start(patient, requester, query) {
+                    if dmp.start(patient, requester, query).await {
                         let entry = crate::access::AuditEntry {
                             actor: Some(account),
                             patient: Some(patient),
@@ -534,7 +534,7 @@ impl StoreBackend {
                 Err(ReadRefusal::NoProfessionalIdentity) => {}
             }
         }
-        (dmp.state(patient).map(sync_status), None)
+        (dmp.state(patient).await.map(sync_status), None)
     }
 
     /// The gate of every backend method that touches a patient (decision + audit record).
@@ -746,7 +746,8 @@ impl Backend for StoreBackend {
     fn dmp_sync_status(&self, patient_id: String) -> BackendFuture<'_, Option<bioviewer_app::model::DmpSyncStatus>> {
         Box::pin(async move {
             let (_, patient) = self.may_see(&patient_id).await?;
-            Ok(self.dmp.as_ref().and_then(|dmp| dmp.state(patient)).map(sync_status))
+            let Some(dmp) = self.dmp.as_ref() else { return Ok(None) };
+            Ok(dmp.state(patient).await.map(sync_status))
         })
     }
 

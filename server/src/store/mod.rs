@@ -41,6 +41,23 @@ impl StoreError {
     }
 }
 
+/// A sync report as stored (JSON of [`crate::dmp::sync::SyncReport`]).
+pub type SyncReportJson = String;
+
+/// The shared record of one patient's DMP sync (table `dmp_syncs`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DmpSyncRecord {
+    /// The instance running it now, if any (its lease may have lapsed: see `lease_until`).
+    pub holder: Option<String>,
+    pub lease_until: i64,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// RFC 3339 UTC of the last success; empty before the first.
+    pub succeeded_at: String,
+    pub report_json: Option<SyncReportJson>,
+    pub error: Option<String>,
+}
+
 /// Where a document came from: its provenance, which alone decides what it may do (grant a
 /// prescriber's access, set the patient's identity, replace another version, stop a DMP
 /// document from being retrieved). What the document says is never a right.
@@ -335,6 +352,17 @@ pub trait Store: Send + Sync + 'static {
     fn identity_alerts(&self) -> StoreFuture<'_, Vec<IdentityAlert>>;
     /// Every identifier this patient (and the records linked to theirs) is known by.
     fn patient_identifiers(&self, id: PatientId) -> StoreFuture<'_, Vec<PatientIdentifier>>;
+    /// The shared record of a patient's DMP sync (every instance on this database sees it).
+    fn dmp_sync(&self, patient: PatientId) -> StoreFuture<'_, Option<DmpSyncRecord>>;
+    /// Takes the patient's sync lease for `holder` until `lease_until` when
+    /// [`crate::dmp::sync::may_start`] allows it over the stored record, atomically (two
+    /// instances asking together: one gets it). `true`: this holder runs the sync.
+    fn take_dmp_sync_lease(&self, patient: PatientId, holder: String, now: i64, lease_until: i64, min_interval: i64) -> StoreFuture<'_, bool>;
+    /// Renews the lease and records the progress, if `holder` still holds it (`false`: lost).
+    fn renew_dmp_sync_lease(&self, patient: PatientId, holder: String, lease_until: i64, report: Option<SyncReportJson>) -> StoreFuture<'_, bool>;
+    /// Ends the sync `holder` ran: its report (success, `succeeded_at` set) or its failure; the
+    /// lease is released. Nothing is written if another instance took the lease over meanwhile.
+    fn finish_dmp_sync(&self, patient: PatientId, holder: String, now: i64, outcome: Result<SyncReportJson, String>) -> StoreFuture<'_, bool>;
     /// These patients with their identifiers, as [`Store::patient`] and
     /// [`Store::patient_identifiers`] give them one by one, in two queries whatever their number
     /// (a GP's list of 1,500 patients); unknown ids are left out.

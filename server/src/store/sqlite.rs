@@ -150,6 +150,16 @@ const RECORDS: &str = "(SELECT ?1 UNION SELECT patient_b FROM patient_links WHER
 const PATIENT_COLUMNS: &str = "p.id, p.ins_root, p.ins, p.family_name, p.given_names, p.birth_date, p.sex, p.identity_source, \
      (SELECT COUNT(*) FROM documents d WHERE d.patient_id = p.id) AS document_count";
 
+async fn dmp_sync_record<'e, E: sqlx::SqliteExecutor<'e>>(executor: E, patient: PatientId) -> Result<Option<DmpSyncRecord>, StoreError> {
+    sqlx::query_as(
+        "SELECT holder, lease_until, started_at, finished_at, succeeded_at, report_json, error FROM dmp_syncs WHERE patient_id = ?",
+    )
+    .bind(patient.to_string())
+    .fetch_optional(executor)
+    .await
+    .map_err(StoreError::query("reading a DMP sync"))
+}
+
 /// A record's identifiers from its stored (authority, value) pairs, sorted as given, each once;
 /// pairs that name no known kind of identifier are left out.
 fn identifiers_of(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<PatientIdentifier> {
@@ -660,6 +670,79 @@ impl Store for SqliteStore {
             let rows: Vec<(String, String, String)> =
                 sqlx::query_as(sql).bind(id.to_string()).fetch_all(&self.pool).await.map_err(StoreError::query("reading a patient's identifiers"))?;
             Ok(identifiers_of(rows.into_iter().map(|(authority, value, _)| (authority, value))))
+        })
+    }
+
+    fn dmp_sync(&self, patient: PatientId) -> StoreFuture<'_, Option<DmpSyncRecord>> {
+        Box::pin(async move { dmp_sync_record(&self.pool, patient).await })
+    }
+
+    fn take_dmp_sync_lease(&self, patient: PatientId, holder: String, now: i64, lease_until: i64, min_interval: i64) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let query = StoreError::query("taking a DMP sync lease");
+            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("taking a DMP sync lease"))?;
+            let record = dmp_sync_record(&mut *tx, patient).await?;
+            if !crate::dmp::sync::may_start(record.as_ref(), now, min_interval) {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO dmp_syncs (patient_id, holder, lease_until, started_at, report_json) VALUES (?1, ?2, ?3, ?4, NULL)
+                 ON CONFLICT (patient_id) DO UPDATE SET holder = ?2, lease_until = ?3, started_at = ?4, report_json = NULL",
+            )
+            .bind(patient.to_string())
+            .bind(&holder)
+            .bind(lease_until)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("taking a DMP sync lease"))?;
+            tx.commit().await.map_err(query)?;
+            Ok(true)
+        })
+    }
+
+    fn renew_dmp_sync_lease(&self, patient: PatientId, holder: String, lease_until: i64, report: Option<SyncReportJson>) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let updated = sqlx::query(
+                "UPDATE dmp_syncs SET lease_until = ?3, report_json = COALESCE(?4, report_json) WHERE patient_id = ?1 AND holder = ?2",
+            )
+            .bind(patient.to_string())
+            .bind(&holder)
+            .bind(lease_until)
+            .bind(report)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("renewing a DMP sync lease"))?;
+            Ok(updated.rows_affected() == 1)
+        })
+    }
+
+    fn finish_dmp_sync(&self, patient: PatientId, holder: String, now: i64, outcome: Result<SyncReportJson, String>) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let succeeded_at = chrono::DateTime::from_timestamp(now, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            let (report, error) = match outcome {
+                Ok(report) => (Some(report), None),
+                Err(error) => (None, Some(error)),
+            };
+            // A failure keeps the last success's time and report-less state; a success sets both.
+            let updated = sqlx::query(
+                "UPDATE dmp_syncs SET holder = NULL, lease_until = 0, finished_at = ?3,
+                     succeeded_at = CASE WHEN ?5 IS NULL THEN ?6 ELSE succeeded_at END,
+                     report_json = ?4, error = ?5
+                 WHERE patient_id = ?1 AND holder = ?2",
+            )
+            .bind(patient.to_string())
+            .bind(&holder)
+            .bind(now)
+            .bind(report)
+            .bind(error)
+            .bind(succeeded_at)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("ending a DMP sync"))?;
+            Ok(updated.rows_affected() == 1)
         })
     }
 
