@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Fifty clinicians at once: the mix of bench/load/load.mjs (patient list, summary, results page,
+# the history JSON, an analyte chart, a document) against one instance on SQLite, every patient of
+# the ten-year demo related to the demo GP, each connection its own signed-in session.
+# Reports p50/p95/p99 per kind of request and overall, requests/s, errors, the server's RSS before
+# and after, and checks the audit trail after. Targets (issue 13): p99 < 300 ms, 0 errors.
+# Usage: bench/load.sh [CONNECTIONS] [SECONDS]   (uses $CARGO_TARGET_DIR/release/bioviewer and site)
+# Two instances on PostgreSQL behind nginx: not yet (the store runs on SQLite only so far).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+connections=${1:-50}
+duration=${2:-60}
+source bench/common.sh
+site=${BIOVIEWER_SITE_ROOT:-$target/site}
+[ -d bench/load/node_modules/autocannon ] || (cd bench/load && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+"$bin" --data-dir "$tmp" --log-level warn import "$tmp/demo" >/dev/null
+"$bin" --data-dir "$tmp" --log-level warn accounts demo >/dev/null
+for d in "$tmp"/demo/*/; do
+  ins=$(basename "$d")
+  [[ "$ins" =~ ^[0-9]{15}$ ]] || continue
+  "$bin" --data-dir "$tmp" --log-level error accounts relate --login medecin --patient-ins "$ins" --kind attending_gp >/dev/null 2>&1 || true
+done
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin" --data-dir "$tmp" --log-level warn serve --listen "127.0.0.1:$port" --site-root "$site" >/dev/null &
+pid=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+# One session per connection, and what each clinician opens: patients, a document, an analyte.
+python3 - "$base" "$connections" > "$tmp/targets.json" <<'PY'
+import http.cookiejar, json, sys, urllib.parse, urllib.request
+base, n = sys.argv[1], int(sys.argv[2])
+cookies = []
+for _ in range(n):
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    data = urllib.parse.urlencode({"login": "medecin", "password": "demo-medecin-2026"}).encode()
+    opener.open(urllib.request.Request(base + "/auth/sign-in", data=data, headers={"Origin": base}))
+    cookies.append("; ".join(f"{c.name}={c.value}" for c in jar))
+def post(path, form, cookie):
+    request = urllib.request.Request(base + path, data=urllib.parse.urlencode(form).encode(), headers={"Origin": base, "Cookie": cookie})
+    return json.load(urllib.request.urlopen(request))
+patients = []
+for p in post("/sfn/list_patients", {}, cookies[0]):
+    history = json.load(urllib.request.urlopen(urllib.request.Request(f"{base}/api/patients/{p['id']}/history", headers={"Cookie": cookies[0]})))
+    series = [s for s in history.get("series", []) if s.get("points")]
+    documents = history.get("documents", [])
+    if series and documents:
+        busiest = max(series, key=lambda s: len(s["points"]))
+        patients.append({"id": p["id"], "document": documents[-1]["id"], "analyte": busiest["analyte"]})
+json.dump({"cookies": cookies, "patients": patients}, sys.stdout)
+PY
+rss() { awk '/VmRSS/ {print $2 / 1024 " MB"}' "/proc/$pid/status"; }
+echo "patients in the mix: $(python3 -c "import json; print(len(json.load(open('$tmp/targets.json'))['patients']))"), sessions: $connections"
+echo "server RSS before: $(rss)"
+node bench/load/load.mjs "$base" "$tmp/targets.json" "$connections" "$duration" | tee "$tmp/result.json" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(f"{r[\"connections\"]} connections, {r[\"duration_s\"]} s: {r[\"requests\"]} requests, {r[\"requests_per_s\"]:.0f} req/s, p50 {r[\"p50_ms\"]} ms, p97.5 {r[\"p97_5_ms\"]} ms, p99 {r[\"p99_ms\"]} ms; errors {r[\"errors\"]}, timeouts {r[\"timeouts\"]}, non-2xx {r[\"non_2xx\"]}")
+for kind, k in r["by_kind"].items():
+    print(f"  {kind}: {k[\"requests\"]} requests, p50 {k[\"p50\"]} ms, p95 {k[\"p95\"]} ms, p99 {k[\"p99\"]} ms")'
+echo "server RSS after: $(rss)"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+"$bin" --data-dir "$tmp" --log-level warn audit verify
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
