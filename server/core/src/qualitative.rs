@@ -36,15 +36,15 @@ impl Polarity {
 
 /// SNOMED CT qualifiers laboratories use for qualitative results.
 const SNOMED: &[(&str, Polarity)] = &[
-    ("10828004", Polarity::Positive),      // Positive
-    ("260385009", Polarity::Negative),     // Negative
-    ("260373001", Polarity::Positive),     // Detected
-    ("260415000", Polarity::Negative),     // Not detected
-    ("52101004", Polarity::Positive),      // Present
-    ("2667000", Polarity::Negative),       // Absent
-    ("11214006", Polarity::Positive),      // Reactive
-    ("131194007", Polarity::Negative),     // Non-reactive
-    ("1269497006", Polarity::Positive),    // High-risk HPV DNA detected (ANS value sets)
+    ("10828004", Polarity::Positive),       // Positive
+    ("260385009", Polarity::Negative),      // Negative
+    ("260373001", Polarity::Positive),      // Detected
+    ("260415000", Polarity::Negative),      // Not detected
+    ("52101004", Polarity::Positive),       // Present
+    ("2667000", Polarity::Negative),        // Absent
+    ("11214006", Polarity::Positive),       // Reactive
+    ("131194007", Polarity::Negative),      // Non-reactive
+    ("1269497006", Polarity::Positive),     // High-risk HPV DNA detected (ANS value sets)
     ("77851000146104", Polarity::Negative), // High-risk HPV not detected (ANS value sets)
 ];
 
@@ -162,7 +162,10 @@ pub fn read(o: &Observation) -> Reading {
         Some(Value::Coded(code)) => {
             let from_code = polarity_of_code(code).or_else(|| code.display.as_deref().and_then(polarity_of_text));
             let from_text = code.original_text.as_deref().and_then(polarity_of_text);
-            (from_code.or(from_text), from_text.filter(|_| from_code.is_some()).map(|p| (p, code.original_text.clone().unwrap_or_default())))
+            (
+                from_code.or(from_text),
+                from_text.filter(|_| from_code.is_some()).map(|p| (p, code.original_text.clone().unwrap_or_default())),
+            )
         }
         Some(Value::Text { text }) => (polarity_of_text(text), None),
         _ => return Reading::default(),

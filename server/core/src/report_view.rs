@@ -392,7 +392,11 @@ mod tests {
         let cyto = lines.iter().find(|l| l.code.as_deref() == Some("10524-7")).unwrap();
         assert_eq!(cyto.flag.as_deref(), Some("A"), "{cyto:?}");
         assert_eq!(cyto.name, "Examen cytologique", "the laboratory's name, not the LOINC long name");
-        assert_eq!(lines.iter().filter(|l| l.code.as_deref() == Some("77379-6")).count(), 1, "the previous HPV result is not this report's");
+        assert_eq!(
+            lines.iter().filter(|l| l.code.as_deref() == Some("77379-6")).count(),
+            1,
+            "the previous HPV result is not this report's"
+        );
     }
 
     #[test]
