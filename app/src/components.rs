@@ -221,7 +221,9 @@ pub fn flag_symbol(code: &str) -> (&'static str, &'static str, Msg) {
         "HH" => ("↑↑", "flag-high", Msg::High),
         "L" | "LU" => ("↓", "flag-low", Msg::Low),
         "LL" => ("↓↓", "flag-low", Msg::Low),
-        "A" | "AA" | "POS" | "R" => ("!", "flag-abnormal", Msg::Abnormal),
+        "POS" => ("!", "flag-abnormal", Msg::PositiveFlag),
+        "R" => ("!", "flag-abnormal", Msg::Resistant),
+        "A" | "AA" => ("!", "flag-abnormal", Msg::Abnormal),
         _ => ("", "", Msg::Abnormal),
     }
 }
@@ -230,6 +232,9 @@ pub fn flag_symbol(code: &str) -> (&'static str, &'static str, Msg) {
 pub fn flag_label(code: &str, lang: Lang) -> String {
     match flag_symbol(code) {
         ("", _, _) if code == "N" => Msg::NormalFlag.text(lang).to_string(),
+        ("", _, _) if code == "NEG" => Msg::NegativeFlag.text(lang).to_string(),
+        ("", _, _) if code == "S" => Msg::Susceptible.text(lang).to_string(),
+        ("", _, _) if code == "I" => Msg::Intermediate.text(lang).to_string(),
         ("", _, _) => code.to_string(),
         (symbol, _, msg) => format!("{symbol} {}", msg.text(lang)),
     }

@@ -70,6 +70,10 @@ pub struct DocumentSummary {
     /// Who uploaded it (uploads only).
     #[serde(default)]
     pub uploaded_by: Option<String>,
+    /// What it contains (its tests, which are abnormal), from the history; `None` when it
+    /// counts for nothing (rejected, replaced, unreadable) or the history could not be computed.
+    #[serde(default)]
+    pub contents: Option<bioviewer_core::report_view::DocumentContents>,
 }
 
 /// The patient page's data.
@@ -120,6 +124,12 @@ pub struct DocumentView {
     pub summary: DocumentSummary,
     pub sections: Vec<NarrativeSection>,
     pub attachments: Vec<AttachmentInfo>,
+    /// The report's own results, by chapter and by isolate (core `report_view`).
+    #[serde(default)]
+    pub results: bioviewer_core::report_view::ReportResults,
+    /// Prescriber, sampling, validation; point-of-care or not.
+    #[serde(default)]
+    pub facts: bioviewer_core::report_view::ReportFacts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -70,6 +70,17 @@ test("the main views have no serious or critical accessibility violation, in bot
   await screenshot(page, "analyte-overlay-en");
 });
 
+test("a document page with its results, S/I/R grid and PDF copy has no serious violation", async ({ page }) => {
+  await page.goto(url("/"));
+  await page.getByRole("link", { name: /PAT-TROIS/ }).click();
+  await waitForHydration(page);
+  await page.getByTestId("document-filter").fill("amoxicilline");
+  await page.locator("table.data tbody tr a").first().click();
+  await expect(page.getByTestId("sir-grid").first()).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "document-microbiology-fr");
+});
+
 test.describe("access pages", () => {
   test.use({ storageState: { cookies: [], origins: [] } });
 

@@ -32,12 +32,12 @@ test("a patient's documents are listed, filtered in the browser, and the languag
   await expect(rows).toHaveCount(31);
   await expect(page.getByTestId("document-count")).toContainText("31 / 31");
   // What the history made of each document: older versions of a set are replaced (the agency's
-  // examples reuse set ids, so several are), the pharmacy rapid tests are rejected (not CR-BIO).
+  // examples reuse set ids, so several are); the pharmacy rapid tests (TROD) are the patient's
+  // point-of-care results, marked as such, not rejected documents.
   expect(await rows.filter({ hasText: "Remplacé" }).count()).toBeGreaterThanOrEqual(3);
-  await expect(rows.filter({ hasText: "Rejeté" })).toHaveCount(6);
-  await expect(rows.filter({ hasText: "Rejeté" }).first()).toContainText(/TROD|dépistage/);
-  // Each says why, and a replaced version says by which.
-  await expect(rows.filter({ hasText: "Rejeté" }).getByTestId("document-reason").first()).toHaveText("pas un compte rendu de biologie");
+  await expect(rows.filter({ hasText: "Rejeté" })).toHaveCount(0);
+  expect(await rows.filter({ hasText: "test rapide hors laboratoire" }).count()).toBeGreaterThanOrEqual(5);
+  // A replaced version says by which.
   await expect(rows.filter({ hasText: "Remplacé" }).getByTestId("document-reason").first()).toContainText(/^remplacé par la version \d+/);
 
   // Only works once the wasm bundle runs: filtering is done in the browser.
@@ -62,7 +62,7 @@ test("a patient's documents are listed, filtered in the browser, and the languag
   await page.reload();
   await expect(page.locator("html")).toHaveAttribute("lang", "en");
   await expect(page.getByRole("columnheader", { name: "Report date" })).toBeVisible();
-  await expect(rows.filter({ hasText: "Rejected" }).getByTestId("document-reason").first()).toHaveText("not a laboratory report");
+  await expect(rows.filter({ hasText: "Replaced" }).getByTestId("document-reason").first()).toContainText(/^replaced by version \d+/);
   expect(errors).toEqual([]);
 });
 

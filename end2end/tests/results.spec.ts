@@ -63,7 +63,7 @@ test("the cumulative table groups laboratories, converts units on request and sh
   await expect(page.locator("td.result:focus")).toHaveCount(1);
   expect(await rowOf()).toBeGreaterThan(before);
   await expect(page.getByTestId("other-results").locator("tbody tr").first()).toBeVisible();
-  await expect(page.getByTestId("quality-rejected")).not.toHaveText("0");
+  await expect(page.getByTestId("quality-replaced")).not.toHaveText("0");
   // Filtering on one laboratory keeps only its results.
   await page.getByTestId("lab-filter").selectOption("Laboratoire des SORTES");
   await expect(tsh.locator("td.result")).toHaveCount(1);

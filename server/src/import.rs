@@ -142,7 +142,7 @@ fn index_of(report: &Report) -> DocumentIndex {
 /// not (a code for the interface, a sentence for the command line).
 fn patient_of(report: &Report) -> (Option<NewPatient>, Option<(&'static str, String)>) {
     let Some(patient) = report.header.patient.as_ref() else {
-        return (None, report.kind.is_cr_bio().then(|| ("no_patient", "no patient in the document".to_string())));
+        return (None, report.kind.carries_results().then(|| ("no_patient", "no patient in the document".to_string())));
     };
     let key = match patient.ins() {
         Some(id) => match Ins::new(&id.root, id.extension.as_deref().unwrap_or_default()) {

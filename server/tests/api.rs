@@ -371,6 +371,10 @@ async fn attachments_are_served_only_through_their_patient() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/pdf");
+    // Shown inline in our own document page, framed by no other site.
+    assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("inline"));
+    assert_eq!(response.headers()["content-security-policy"], "frame-ancestors 'self'");
+    assert_eq!(response.headers()["x-frame-options"], "SAMEORIGIN");
     let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
     assert!(bytes.starts_with(b"%PDF"));
     // The same document asked for under another patient id is not found.
@@ -379,6 +383,45 @@ async fn attachments_are_served_only_through_their_patient() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get(&format!("/api/patients/{patient}/documents/{document}/attachments/9")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The document page frames the report's PDF copy from this route: every role is attacked on it
+/// (a patient account of another patient, a professional without a relationship, the
+/// administrator, no session) and a document asked for under another patient the user may see
+/// is not found either.
+#[tokio::test]
+async fn the_pdf_copy_the_document_page_frames_opens_only_for_its_patient() {
+    let app = spawn_app().await;
+    let tsh = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
+    let (patient, document) = (tsh.patient.clone().unwrap(), tsh.stored.clone().unwrap());
+    let other = app.import_demo_patients(1).await[0].clone();
+    let ins_other = bioviewer_core::demo::patient_ins(0);
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", CORPUS_INS, "attending_gp").await;
+    app.relate("gp", &ins_other, "attending_gp").await;
+    app.create_account("other_patient", Role::Patient, Some(ins_other.clone()), None).await;
+    app.create_account("stranger", Role::Professional, None, None).await;
+    app.create_account("admin", Role::Admin, None, None).await;
+    let url = format!("/api/patients/{patient}/documents/{document}/attachments/0");
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let (status, body) = app.get_with(Some(&gp), &url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with("%PDF"));
+    // The document page names the route it frames.
+    let (_, page) = app.get_with(Some(&gp), &format!("/patients/{patient}/documents/{document}")).await;
+    assert!(page.contains(&format!("src=\"{url}\"")), "the PDF copy is shown inline");
+    // Under another patient the GP may see, the document is nobody's.
+    let crossed = format!("/api/patients/{other}/documents/{document}/attachments/0");
+    assert_eq!(app.get_with(Some(&gp), &crossed).await.0, StatusCode::NOT_FOUND);
+    for login in ["other_patient", "stranger", "admin"] {
+        let session = app.sign_in(login, PASSWORD, None).await.unwrap();
+        let (status, body) = app.get_with(Some(&session), &url).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{login}");
+        assert!(!body.starts_with("%PDF"), "{login}");
+    }
+    let (status, body) = app.get_with(None, &url).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!body.starts_with("%PDF"));
 }
 
 #[tokio::test]
@@ -762,6 +805,8 @@ async fn every_response_carries_the_security_headers() {
     let html = TestApp::body(response).await;
     let csp = headers["content-security-policy"].to_str().unwrap().to_string();
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'") && csp.contains("object-src 'none'"), "{csp}");
+    // Our pages may frame our own PDF copies, nothing from another origin.
+    assert!(csp.contains("frame-src 'self';"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("a nonce");
     assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the page's scripts carry the header's nonce");

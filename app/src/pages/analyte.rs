@@ -546,6 +546,7 @@ mod tests {
             significant_change: None,
             comparability: Default::default(),
             derived: false,
+            discordant_text: None,
         };
         Series {
             analyte: "inr".into(),

@@ -190,10 +190,13 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
         documents.with_value(|docs| {
             docs.iter()
                 .filter(|d| {
+                    // Title, laboratory, and the names of the tests it contains (both languages).
+                    let tests = d.contents.iter().flat_map(|c| &c.tests).flat_map(|t| [t.name_fr.as_str(), t.name_en.as_str()]);
                     needle.is_empty()
                         || [d.title.as_deref(), d.laboratory.as_deref()]
                             .into_iter()
                             .flatten()
+                            .chain(tests)
                             .any(|field| fold_for_search(field).contains(&needle))
                 })
                 .cloned()
@@ -250,11 +253,8 @@ fn PatientView(data: PatientDocuments) -> impl IntoView {
                             <th scope="col">{tr(Msg::ReportDate)}</th>
                             <th scope="col">{tr(Msg::Title)}</th>
                             <th scope="col">{tr(Msg::Laboratory)}</th>
-                            <th scope="col">{tr(Msg::Kind)}</th>
                             <th scope="col">{tr(Msg::Status)}</th>
-                            <th scope="col" class="num">{tr(Msg::Version)}</th>
-                            <th scope="col" class="num">{tr(Msg::Size)}</th>
-                            <th scope="col">{tr(Msg::Imported)}</th>
+                            <th scope="col">{tr(Msg::TechnicalDetails)}</th>
                         </tr>
                     </thead>
                     <tbody>
@@ -287,12 +287,14 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
         reasons,
         provenance,
         uploaded_by,
+        contents,
         ..
     } = doc;
     let kind_msg = match kind {
         Some(DocumentKind::CrBioStructured) => Msg::KindStructured,
         Some(DocumentKind::CrBioAutoPresentable) => Msg::KindAutoPresentable,
         Some(DocumentKind::CrBioPdfOnly) => Msg::KindPdfOnly,
+        Some(DocumentKind::PointOfCareTest) => Msg::KindPointOfCare,
         Some(DocumentKind::OtherCda) => Msg::KindOtherCda,
         Some(DocumentKind::NotCda) => Msg::KindNotCda,
         None => Msg::KindUnreadable,
@@ -326,17 +328,58 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
                     </div>
                 })}
                 {problem.is_some().then(|| view! { <div class="problem-text"><strong>{tr(Msg::ProblemLabel)} ": "</strong>{move || crate::components::problem_text(lang.get(), problem_code.as_deref())}</div> })}
+                {(kind == Some(DocumentKind::PointOfCareTest)).then(|| view! { " " <span class="badge">{tr(Msg::PointOfCareMark)}</span> })}
+                {contents.map(|c| view! { <DocumentContentsLine contents=c/> })}
             </td>
             <td>{laboratory.unwrap_or_else(|| "—".into())}</td>
-            <td>{tr(kind_msg)}</td>
             <td>
                 {tr(status_msg)}
                 {reasons.into_iter().map(|r| view! { <div class="reason" data-testid="document-reason">{move || document_problem(r, lang.get())}</div> }).collect_view()}
             </td>
-            <td class="num">{version.map(|v| v.to_string()).unwrap_or_default()}</td>
-            <td class="num nowrap">{move || format_size(lang.get(), size_bytes)}</td>
-            <td class="nowrap">{move || format_datetime(lang.get(), &imported_at)}</td>
+            // Technical facts, for whoever needs them, out of the way.
+            <td>
+                <details class="doc-details" data-testid="document-details">
+                    <summary>{tr(Msg::TechnicalDetails)}</summary>
+                    <dl>
+                        <div><dt>{tr(Msg::Kind)}</dt><dd>{tr(kind_msg)}</dd></div>
+                        <div><dt>{tr(Msg::Version)}</dt><dd>{version.map(|v| v.to_string()).unwrap_or_else(|| "—".into())}</dd></div>
+                        <div><dt>{tr(Msg::Size)}</dt><dd class="nowrap">{move || format_size(lang.get(), size_bytes)}</dd></div>
+                        <div><dt>{tr(Msg::Imported)}</dt><dd class="nowrap">{move || format_datetime(lang.get(), &imported_at)}</dd></div>
+                    </dl>
+                </details>
+            </td>
         </tr>
+    }
+}
+
+/// What a report contains: its chapters, its first tests, and how many are abnormal.
+#[component]
+fn DocumentContentsLine(contents: bioviewer_core::report_view::DocumentContents) -> impl IntoView {
+    const SHOWN: usize = 4;
+    let lang = use_lang();
+    let abnormal = contents.abnormal();
+    let text = move || {
+        let lang = lang.get();
+        let chapters: Vec<String> = contents.chapters.iter().map(|c| crate::i18n::chapter_name(c, lang)).collect();
+        let mut tests: Vec<&str> = contents
+            .tests
+            .iter()
+            .take(SHOWN)
+            .map(|t| match lang {
+                crate::i18n::Lang::Fr => t.name_fr.as_str(),
+                crate::i18n::Lang::En => t.name_en.as_str(),
+            })
+            .collect();
+        let more = contents.tests.len().saturating_sub(SHOWN);
+        let more = (more > 0).then(|| format!("+{more}"));
+        tests.extend(more.as_deref());
+        [chapters.join(", "), tests.join(", ")].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" · ")
+    };
+    view! {
+        <div class="doc-contents" data-testid="document-contents">
+            {text}
+            {(abnormal > 0).then(|| view! { " · " <span class="abnormal-count" data-testid="document-abnormal">"! " {abnormal} " " {tr(Msg::AbnormalResults)}</span> })}
+        </div>
     }
 }
 

@@ -371,11 +371,15 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
                             _ => point_text(p, lang),
                         };
                         let when = p.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default();
-                        format!("{value} ({when})")
+                        // Its flag (positive, abnormal finding...), never a bare word.
+                        let flag = p.flag.as_ref().map(|f| format!(" · {}", flag_label(&f.code, lang))).unwrap_or_default();
+                        format!("{value}{flag} ({when})")
                     });
+                    // The laboratory's own name for the test, the code's long name as a tip.
+                    let name = o.points.last().and_then(|p| p.sources.first()).and_then(|s| s.label.clone()).or_else(|| o.label.clone());
                     view! {
                         <tr>
-                            <th scope="row">{o.label.clone().unwrap_or_default()}</th>
+                            <th scope="row" title=o.label.clone().unwrap_or_default()>{name.unwrap_or_default()}</th>
                             <td class="mono">{o.code.clone().unwrap_or_default()}</td>
                             <td>{o.laboratory.clone().unwrap_or_default()}</td>
                             <td class="num">{o.points.len()}</td>

@@ -26,13 +26,17 @@ pub fn SummaryPage() -> impl IntoView {
                     let plain = matches!(viewer.await, Ok(Some(v)) if v.role == crate::model::ViewerRole::Patient);
                     let intro = if plain { Msg::PlainIntro } else { Msg::SummaryIntro };
                     match data.await {
-                        Ok(h) => view! {
-                            <p class="intro">{tr(intro)}</p>
-                            <crate::components::PatientBanner identity=h.patient.clone()/>
-                            <Panels series=h.series.clone() patient=patient()/>
-                            <SummaryTable series=h.series patient=patient() plain/>
+                        Ok(h) => {
+                            let qualitative = qualitative_lines(&h);
+                            view! {
+                                <p class="intro">{tr(intro)}</p>
+                                <crate::components::PatientBanner identity=h.patient.clone()/>
+                                <QualitativeAbnormal history=qualitative patient=patient()/>
+                                <Panels series=h.series.clone() patient=patient()/>
+                                <SummaryTable series=h.series patient=patient() plain/>
+                            }
+                            .into_any()
                         }
-                        .into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}
@@ -248,4 +252,123 @@ fn Panels(series: Vec<Series>, patient: String) -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// A non-numeric result that calls for attention: positive, or an abnormal finding.
+#[derive(Clone)]
+struct QualitativeLine {
+    name_fr: String,
+    name_en: String,
+    text: String,
+    flag: String,
+    discordant_text: Option<String>,
+    time: Option<String>,
+    laboratory: Option<String>,
+    document: String,
+    point_of_care: bool,
+}
+
+/// The latest result of every test whose latest result is a text or coded one flagged abnormal
+/// (positive rapid test, HPV detected, malignant cytology...), newest first.
+fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
+    use bioviewer_core::report_view::is_abnormal_flag;
+    let point_of_care = |document: &str| {
+        h.documents.iter().any(|d| d.id == document && d.kind == Some(crate::model::DocumentKind::PointOfCareTest))
+    };
+    let line = |p: &Point, name_fr: String, name_en: String| -> Option<QualitativeLine> {
+        let flag = p.flag.as_ref().filter(|f| is_abnormal_flag(&f.code))?;
+        let text = p.text.clone().filter(|_| p.display.is_none())?;
+        let document = p.sources.first()?.document.to_string();
+        Some(QualitativeLine {
+            name_fr,
+            name_en,
+            text,
+            flag: flag.code.to_string(),
+            discordant_text: p.discordant_text.clone(),
+            time: p.time.map(|t| t.to_string()),
+            laboratory: p.laboratory.as_deref().map(str::to_string),
+            point_of_care: point_of_care(&document),
+            document,
+        })
+    };
+    // The latest day's result; of several at that time (two reports of one test), the abnormal
+    // one, so that a negative never hides a positive of the same moment.
+    let latest = |points: &[Point]| {
+        let last = points.iter().rev().find(|p| p.status == PointStatus::Completed)?;
+        let mut same_time = points.iter().rev().filter(|p| p.status == PointStatus::Completed && p.time == last.time);
+        Some(same_time.find(|p| p.flag.as_ref().is_some_and(|f| is_abnormal_flag(&f.code))).unwrap_or(last).clone())
+    };
+    let mut lines: Vec<(i64, QualitativeLine)> = h
+        .series
+        .iter()
+        .filter_map(|s| latest(&s.points).and_then(|p| Some((p.time?.epoch_seconds(), line(&p, s.name_fr.clone(), s.name_en.clone())?))))
+        .chain(h.other_results.iter().filter_map(|o| {
+            let p = latest(&o.points)?;
+            let name = p.sources.first().and_then(|s| s.label.clone()).or_else(|| o.label.clone()).or_else(|| o.code.clone())?;
+            Some((p.time.map_or(i64::MIN, |t| t.epoch_seconds()), line(&p, name.clone(), name)?))
+        }))
+        .collect();
+    lines.sort_by(|a, b| b.0.cmp(&a.0));
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+/// Results that are not numbers but call for attention, apart from the table of numbers: a
+/// positive rapid test, a virus detected, a malignant cytology.
+#[component]
+fn QualitativeAbnormal(history: Vec<QualitativeLine>, patient: String) -> impl IntoView {
+    let lang = use_lang();
+    if history.is_empty() {
+        return ().into_any();
+    }
+    let rows = move || {
+        let lang = lang.get();
+        history
+            .iter()
+            .map(|l| {
+                let name = match lang {
+                    Lang::Fr => l.name_fr.clone(),
+                    Lang::En => l.name_en.clone(),
+                };
+                let (_, class, _) = crate::components::flag_symbol(&l.flag);
+                let href = format!("/patients/{patient}/documents/{}", l.document);
+                view! {
+                    <tr class="attention" data-testid="qualitative-row">
+                        <th scope="row">{name}</th>
+                        <td>
+                            <strong>{l.text.clone()}</strong>
+                            {l.discordant_text.clone().map(|t| view! {
+                                <div class="discordant" data-testid="discordant">"⚠ " {Msg::DiscordantText.text(lang)} " « " {t} " »"</div>
+                            })}
+                        </td>
+                        <td class=class>{flag_label(&l.flag, lang)}</td>
+                        <td class="nowrap">{l.time.as_deref().map(|t| format_datetime(lang, t)).unwrap_or_default()}</td>
+                        <td>
+                            {l.laboratory.clone().unwrap_or_default()}
+                            {l.point_of_care.then(|| view! { " " <span class="badge" data-testid="point-of-care">{Msg::PointOfCareMark.text(lang)}</span> })}
+                            " · " <a href=href>{Msg::OpenReport.text(lang)}</a>
+                        </td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <section class="qualitative" aria-labelledby="qualitative-heading" data-testid="qualitative-abnormal">
+            <h2 id="qualitative-heading">{tr(Msg::QualitativeHeading)}</h2>
+            <p class="intro">{tr(Msg::QualitativeIntro)}</p>
+            <div class="table-scroll">
+                <table class="data summary">
+                    <thead><tr>
+                        <th scope="col">{tr(Msg::Analyte)}</th>
+                        <th scope="col">{tr(Msg::ResultColumn)}</th>
+                        <th scope="col">{tr(Msg::FlagColumn)}</th>
+                        <th scope="col">{tr(Msg::Date)}</th>
+                        <th scope="col">{tr(Msg::Source)}</th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+    .into_any()
 }

@@ -386,13 +386,24 @@ impl Builder<'_> {
         }
         if let Some(flag) = &p.flag {
             let mut i = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": &*flag.code}]});
-            if flag.computed {
+            if flag.computed && p.value.is_none() {
+                i["text"] = json!(language.pick(
+                    "Calculé par Bioviewer d'après ce que dit le résultat (positif, négatif, anomalie)",
+                    "Computed by Bioviewer from what the result says (positive, negative, abnormal finding)"
+                ));
+            } else if flag.computed {
                 i["text"] = json!(language.pick(
                     "Calculé par Bioviewer d'après l'intervalle de référence du laboratoire",
                     "Computed by Bioviewer from the laboratory's reference range"
                 ));
             }
             o.insert("interpretation".into(), json!([i]));
+        }
+        // A code contradicting the report's printed text: both said, never the reassuring one
+        // alone.
+        if let Some(text) = &p.discordant_text {
+            let words = language.pick("Discordance : le texte du compte rendu dit", "Discrepancy: the report's text says");
+            o.insert("note".into(), json!([{"text": format!("{words} « {text} »")}]));
         }
         if !as_sent {
             let mut range = Map::new();
@@ -478,6 +489,13 @@ fn patient(history: &History, ctx: &Context<'_>) -> Option<Resource> {
 fn report(d: &DocumentEntry, results: Vec<String>, collected: Option<CdaTime>, builder: &Builder<'_>) -> Resource {
     let language = builder.ctx.language;
     let id = fhir_id(&d.id);
+    // A point-of-care rapid test (TROD) keeps its own document code; everything else here is a
+    // laboratory report.
+    let (code, text) = if d.kind == Some(crate::cda::DocumentKind::PointOfCareTest) {
+        (crate::cda::RAPID_TEST_CODE, language.pick("Test rapide d'orientation diagnostique", "Point-of-care rapid test"))
+    } else {
+        (crate::cda::CR_BIO_CODE, language.pick("Compte rendu d'examens de biologie médicale", "Laboratory report"))
+    };
     let mut r = json!({
         "resourceType": "DiagnosticReport",
         "id": id,
@@ -485,7 +503,7 @@ fn report(d: &DocumentEntry, results: Vec<String>, collected: Option<CdaTime>, b
         "language": language.code(),
         "status": match d.report_status { Some(ReportStatus::Active) => "partial", _ => "final" },
         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
-        "code": {"coding": [{"system": LOINC, "code": "11502-2"}], "text": language.pick("Compte rendu d'examens de biologie médicale", "Laboratory report")},
+        "code": {"coding": [{"system": LOINC, "code": code}], "text": text},
         "subject": builder.patient_ref,
     });
     // The CDA document's id: `root^extension`, or an OID alone.
@@ -513,7 +531,7 @@ fn report(d: &DocumentEntry, results: Vec<String>, collected: Option<CdaTime>, b
         "url": (builder.ctx.document_url)(&d.id),
         "title": language.pick("Document CDA du laboratoire", "The laboratory's CDA document"),
     }]);
-    Resource { resource_type: "DiagnosticReport", id, json: r, codes: vec![(LOINC.into(), "11502-2".into())], time: d.effective_time }
+    Resource { resource_type: "DiagnosticReport", id, json: r, codes: vec![(LOINC.into(), code.into())], time: d.effective_time }
 }
 
 /// Every resource of the history: the patient, a report per current laboratory document, an
@@ -564,7 +582,7 @@ pub fn resources<'h>(history: &'h History, catalogue: &Catalogue, ctx: &Context<
     let reports = history
         .documents
         .iter()
-        .filter(|d| d.status == DocumentState::Current && d.kind.is_some_and(|k| k.is_cr_bio()))
+        .filter(|d| d.status == DocumentState::Current && d.kind.is_some_and(|k| k.carries_results()))
         .map(|d| report(d, results.remove(d.id.as_str()).unwrap_or_default(), collected.get(d.id.as_str()).copied(), &builder))
         .collect();
     Resources { patient: patient(history, ctx), reports, observations }
@@ -821,5 +839,28 @@ mod tests {
         let crp = observations.iter().find(|r| r["valueQuantity"]["comparator"] == "<=").unwrap();
         assert_eq!(crp["code"]["coding"].as_array().unwrap().last().unwrap()["system"], "urn:oid:1.2.250.1.2.3.4");
         assert!(text.contains(r#""comparator":"<=""#) && text.contains(r#""unit":"mg/L","value":1.0}"#), "the literal 1.0 is kept");
+    }
+
+    #[test]
+    fn a_rapid_test_is_a_report_of_its_own_kind_with_its_positive_result_flagged() {
+        let reports = [crate::cda::tests::corpus("BIO-TROD_2024.01_COVID-19_Grippe-A_Grippe-B.xml")];
+        let catalogue = Catalogue::embedded();
+        let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
+        let inputs: Vec<_> =
+            reports.iter().map(|r| InputDocument { id: "d0".into(), report: Ok(r), provenance: Provenance::Dmp }).collect();
+        let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
+        let text = export_bundle(&history, &catalogue, &ctx(Language::English), "http://localhost/fhir");
+        keep_for_validation("trod-en", &text);
+        let bundle: Json = serde_json::from_str(&text).unwrap();
+        assert_eq!(coherence_problems(&bundle), Vec::<String>::new());
+        let resources: Vec<&Json> = bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).collect();
+        let report = resources.iter().find(|r| r["resourceType"] == "DiagnosticReport").unwrap();
+        assert_eq!(report["code"]["coding"][0]["code"], "96173-0", "a rapid test, not a laboratory report");
+        assert_eq!(report["result"].as_array().unwrap().len(), 3);
+        let flu_b = resources.iter().find(|r| r["resourceType"] == "Observation" && r["code"]["coding"][0]["code"] == "80383-3").unwrap();
+        assert_eq!(flu_b["interpretation"][0]["coding"][0]["code"], "POS");
+        assert!(flu_b["interpretation"][0]["text"].as_str().unwrap().contains("what the result says"));
+        assert!(flu_b["note"][0]["text"].as_str().unwrap().contains("positif"), "{flu_b}");
+        assert!(flu_b["valueString"].is_string());
     }
 }

@@ -13,6 +13,9 @@
 //! - [`export`]: the history as CSV.
 //! - [`fhir`]: the history as FHIR R4 resources (Patient, DiagnosticReport, Observation).
 //! - [`normalise`]: all of a patient's reports into one history (series per analyte).
+//! - [`qualitative`]: what a coded or text result says (positive, negative, abnormal finding).
+//! - [`report_view`]: one report as a reader goes through it (results by chapter, isolates
+//!   with their susceptibility grid, prescriber, sampling and validation).
 //! - [`units`]: UCUM units as laboratories write them, and exact conversions.
 
 pub mod catalogue;
@@ -22,5 +25,7 @@ pub mod export;
 pub mod fhir;
 mod fxhash;
 pub mod normalise;
+pub mod qualitative;
+pub mod report_view;
 pub mod units;
 pub mod xml;

@@ -3,6 +3,8 @@
 //!
 //! Rules (each has a test in `normalise::tests`):
 //! - one patient: documents of another patient (or with no INS) are rejected, never merged;
+//! - what counts: laboratory reports (CR-BIO) and point-of-care rapid tests (TROD), both under
+//!   every rule here; other CDA documents are rejected as not laboratory reports;
 //! - versions: per setId only the highest versionNumber counts; older versions (partial reports
 //!   included) are listed as replaced and contribute nothing;
 //! - provenance: a document a user uploaded never replaces, hides or outranks a laboratory's
@@ -23,8 +25,10 @@
 //! - values are converted to the display unit; what cannot be converted keeps its original value
 //!   and unit and says why; aborted results are "not performed"; censored results keep their
 //!   comparator; text and coded results are points too;
-//! - flags: the laboratory's interpretation when given, else computed from its own range (and
-//!   marked computed); comparability markers when laboratory, method or range change; significant
+//! - flags: the laboratory's interpretation when given, else computed from its own range, or
+//!   for a coded or text result from what it says (`crate::qualitative`: positive, negative, an
+//!   abnormal finding; a code contradicting its printed text is flagged positive and the text
+//!   kept), marked computed; comparability markers when laboratory, method or range change; significant
 //!   change beyond the reference change value; eGFR (CKD-EPI 2021) derived from creatinine when
 //!   the laboratory gave none for that sample, marked derived.
 
@@ -296,6 +300,11 @@ pub struct Point {
     /// Computed by Bioviewer (eGFR from creatinine), not reported by a laboratory.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub derived: bool,
+    /// A coded result whose narrative text (what the report prints) says the opposite of its
+    /// code (`positif` beside a "negative" code): those words, shown beside the value; the
+    /// point is flagged as if positive (`crate::qualitative`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub discordant_text: Option<String>,
 }
 
 impl Comparability {
@@ -564,7 +573,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     //    one identity; an INS-C; `root^value` of any other), with every identifier the store
     //    knows the patient by; else the identifier most laboratory reports name.
     let reports: Vec<Option<&Report>> = documents.iter().map(|d| d.report.as_ref().ok().copied()).collect();
-    let named_ids = || reports.iter().flatten().filter(|r| r.kind.is_cr_bio()).filter_map(|r| r.header.patient.as_ref());
+    let named_ids = || reports.iter().flatten().filter(|r| r.kind.carries_results()).filter_map(|r| r.header.patient.as_ref());
     let primary: Option<InstanceId> = match &options.patient_ins {
         Some(requested) => named_ids()
             .flat_map(|p| p.ids.iter())
@@ -596,7 +605,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
         let (wanted, primary) = (wanted.as_ref()?, primary.as_ref()?);
         document_order(&entries)
             .into_iter()
-            .filter(|&i| reports[i].is_some_and(|r| r.kind.is_cr_bio()))
+            .filter(|&i| reports[i].is_some_and(|r| r.kind.carries_results()))
             .filter_map(|i| {
                 let p = reports[i]?.header.patient.as_ref()?;
                 matches!(wanted.belongs(p), Belongs::Yes { .. })
@@ -608,7 +617,9 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     });
     for (entry, report) in entries.iter_mut().zip(&reports) {
         let Some(report) = report else { continue };
-        if !report.kind.is_cr_bio() {
+        // A point-of-care rapid test (TROD) is a document of one patient like a laboratory's
+        // report: attributed, checked and versioned by the same rules below.
+        if !report.kind.carries_results() {
             entry.status = DocumentState::Rejected;
             entry.problem(DocumentProblem::NotCrBio, "not a laboratory report (CR-BIO)");
             continue;
@@ -812,6 +823,9 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                     day(k) == day(&c)
                         && day(k).is_some()
                         && same_measurement(&k.point, &c.point)
+                        // Two reports saying the same words with another flag (a positive
+                        // beside a negative of one test) stay two points.
+                        && k.point.flag == c.point.flag
                         && !k.point.sources.iter().any(|s| c.point.sources.iter().any(|t| t.document == s.document))
                 });
                 match repeat {
@@ -838,7 +852,7 @@ fn code_text(c: &Code) -> Option<String> {
     c.label().map(str::to_string).or_else(|| c.code.clone())
 }
 
-fn value_text(v: &Value) -> Option<String> {
+pub(crate) fn value_text(v: &Value) -> Option<String> {
     match v {
         Value::Coded(c) => c.label().map(str::to_string).or_else(|| c.code.clone()),
         Value::Text { text } => Some(text.clone()),
@@ -1058,7 +1072,8 @@ impl Builder<'_> {
             observation: o.index,
             code: code.clone(),
             code_system: code_system.clone(),
-            label: if mapped.is_none() { code_text(&o.code) } else { None },
+            // The name the laboratory printed (its narrative), else the code's display name.
+            label: if mapped.is_none() { o.code.original_text.clone().or_else(|| code_text(&o.code)) } else { None },
             original_value: None,
             original_unit: None,
             converted: false,
@@ -1100,6 +1115,7 @@ impl Builder<'_> {
             significant_change: None,
             comparability: Comparability::default(),
             derived: false,
+            discordant_text: None,
         };
         if status == PointStatus::NotPerformed {
             point.text = Some("not performed".into());
@@ -1146,7 +1162,14 @@ impl Builder<'_> {
             }
             _ => {}
         }
-        point.flag = flag(o, &point, &mut self.strings);
+        // A coded or text result says positive, negative or an abnormal finding in words.
+        let reading = if point.status == PointStatus::Completed && point.value.is_none() {
+            crate::qualitative::read(o)
+        } else {
+            crate::qualitative::Reading::default()
+        };
+        point.flag = flag(o, &point, reading.flag, &mut self.strings);
+        point.discordant_text = reading.discordant_text;
         point.sources.push(source);
         let other_key = mapped.is_none().then(|| {
             (
@@ -1168,13 +1191,17 @@ impl Builder<'_> {
     }
 }
 
-/// The laboratory's flag, else one computed from its own range (marked computed).
-fn flag(o: &Observation, point: &Point, strings: &mut Interner) -> Option<Flag> {
+/// The laboratory's flag, else one computed from its own range, or from what a coded or text
+/// result says (`qualitative`), marked computed.
+fn flag(o: &Observation, point: &Point, qualitative: Option<&'static str>, strings: &mut Interner) -> Option<Flag> {
     if let Some(code) = o.interpretation.iter().find_map(|c| c.code.as_deref()) {
         return Some(Flag { code: strings.get(code), computed: false });
     }
     if point.status != PointStatus::Completed {
         return None;
+    }
+    if let Some(code) = qualitative {
+        return Some(Flag { code: strings.get(code), computed: true });
     }
     let value = point.value.as_ref()?.to_f64();
     let low = point.reference_low.as_ref().map(Decimal::to_f64);
@@ -1234,6 +1261,9 @@ fn same_measurement(a: &Point, b: &Point) -> bool {
         && a.unit == b.unit
         && a.comparator == b.comparator
         && a.laboratory == b.laboratory
+        // A result whose printed text contradicts its code is not the same statement as one
+        // whose text agrees: merging them would hide the contradiction.
+        && a.discordant_text == b.discordant_text
 }
 
 /// Dual-unit siblings (same document, same analyte, same times) and repeated results (same

@@ -280,7 +280,8 @@ pub(crate) fn append_cookie(headers: &mut HeaderMap, cookie: &str) {
 fn security_headers(headers: &mut HeaderMap, nonce: &str, secure: bool) {
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         connect-src 'self'; font-src 'self'; object-src 'none'; frame-src 'self'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
     );
     // Health data is never kept in shared or browser caches; the bundle and stylesheet may be.
     let is_asset = headers

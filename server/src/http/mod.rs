@@ -390,8 +390,9 @@ async fn attachment(
             (axum::http::header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"document-{index}.{extension}\"")),
             (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
             // The browser's PDF viewer must run, so the page policy does not apply; the file may
-            // still not be framed by another site.
+            // be framed by our own document page only, never by another site.
             (axum::http::header::CONTENT_SECURITY_POLICY, "frame-ancestors 'self'".to_string()),
+            (axum::http::header::X_FRAME_OPTIONS, "SAMEORIGIN".to_string()),
         ],
         bytes,
     )
@@ -452,6 +453,7 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
         reasons: Vec::new(),
         provenance: d.provenance,
         uploaded_by: d.uploaded_by,
+        contents: None,
     }
 }
 
@@ -578,11 +580,16 @@ impl Backend for StoreBackend {
             let report = tokio::task::spawn_blocking(move || bioviewer_core::cda::parse(&raw))
                 .await
                 .map_err(|e| AppError::Unavailable(e.to_string()))?;
-            let (sections, attachments) = match report {
-                Err(_) => (Vec::new(), Vec::new()),
+            let (sections, attachments, results, facts) = match report {
+                Err(_) => (Vec::new(), Vec::new(), Default::default(), Default::default()),
                 Ok(report) => {
                     fn flatten(sections: &[bioviewer_core::cda::Section], out: &mut Vec<NarrativeSection>) {
                         for s in sections {
+                            // The PDF copy is shown in the page itself: its section would be an
+                            // empty box pointing at it.
+                            if s.kind == bioviewer_core::cda::SectionKind::PdfCopy {
+                                continue;
+                            }
                             if !s.narrative_html.is_empty() {
                                 out.push(NarrativeSection { title: s.title.clone(), html: s.narrative_html.clone() });
                             }
@@ -602,7 +609,9 @@ impl Backend for StoreBackend {
                             size_bytes: a.size_bytes,
                         })
                         .collect();
-                    (sections, attachments)
+                    let results = bioviewer_core::report_view::results(&report);
+                    let facts = bioviewer_core::report_view::facts(&report);
+                    (sections, attachments, results, facts)
                 }
             };
             // Its place in the patient's history (rejected, replaced, and why), as on the list.
@@ -618,7 +627,7 @@ impl Backend for StoreBackend {
                     .filter(|p| *p != bioviewer_core::normalise::DocumentProblem::Unreadable)
                     .collect();
             }
-            Ok(Some(DocumentView { summary, sections, attachments }))
+            Ok(Some(DocumentView { summary, sections, attachments, results, facts }))
         })
     }
 
@@ -685,6 +694,7 @@ impl Backend for StoreBackend {
             use bioviewer_core::normalise::{DocumentEntry, DocumentProblem};
             let entries: std::collections::HashMap<&str, &DocumentEntry> =
                 history.as_deref().map(|h| h.documents.iter().map(|d| (d.id.as_str(), d)).collect()).unwrap_or_default();
+            let mut contents = history.as_deref().map(bioviewer_core::report_view::document_contents).unwrap_or_default();
             let documents = documents
                 .into_iter()
                 .map(document_summary)
@@ -694,6 +704,7 @@ impl Backend for StoreBackend {
                         // A parse error is said from the stored code already.
                         d.reasons = entry.problem_codes.iter().copied().filter(|p| *p != DocumentProblem::Unreadable).collect();
                     }
+                    d.contents = contents.remove(&d.id);
                     d
                 })
                 .collect();

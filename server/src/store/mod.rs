@@ -401,6 +401,7 @@ pub(crate) fn kind_to_str(kind: DocumentKind) -> &'static str {
         DocumentKind::CrBioStructured => "cr_bio_structured",
         DocumentKind::CrBioAutoPresentable => "cr_bio_auto_presentable",
         DocumentKind::CrBioPdfOnly => "cr_bio_pdf_only",
+        DocumentKind::PointOfCareTest => "point_of_care_test",
         DocumentKind::OtherCda => "other_cda",
         DocumentKind::NotCda => "not_cda",
     }
@@ -411,6 +412,7 @@ pub(crate) fn kind_from_str(s: &str) -> Option<DocumentKind> {
         DocumentKind::CrBioStructured,
         DocumentKind::CrBioAutoPresentable,
         DocumentKind::CrBioPdfOnly,
+        DocumentKind::PointOfCareTest,
         DocumentKind::OtherCda,
         DocumentKind::NotCda,
     ]

@@ -26,6 +26,9 @@ pub use time::{CdaTime, civil_from_days};
 /// LOINC code of a laboratory report (CR-BIO).
 pub const CR_BIO_CODE: &str = "11502-2";
 
+/// LOINC code of a point-of-care rapid diagnostic test (TROD) and of its screening attestation.
+pub const RAPID_TEST_CODE: &str = "96173-0";
+
 /// One parsed document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -75,9 +78,11 @@ fn extract(tree: &Tree<'_>) -> Report {
     };
     let header = header::extract(tree, document, &mut warnings);
     let body = body::extract(tree, document, &header, &mut warnings);
-    let is_cr_bio = header.code.as_ref().is_some_and(|c| c.is_loinc() && c.code.as_deref() == Some(CR_BIO_CODE));
+    let loinc = header.code.as_ref().filter(|c| c.is_loinc()).and_then(|c| c.code.as_deref());
+    let is_cr_bio = loinc == Some(CR_BIO_CODE);
     let structured = tree.cda_path(document, &["component", "structuredBody"]).is_some();
     let kind = match (is_cr_bio, wrapped, structured) {
+        (false, _, true) if loinc == Some(RAPID_TEST_CODE) => DocumentKind::PointOfCareTest,
         (false, _, _) => DocumentKind::OtherCda,
         (true, true, _) => DocumentKind::CrBioAutoPresentable,
         (true, false, true) => DocumentKind::CrBioStructured,

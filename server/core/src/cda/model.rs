@@ -31,7 +31,12 @@ pub enum DocumentKind {
     CrBioAutoPresentable,
     /// CR-BIO whose body is only a PDF (level 1, `nonXMLBody`).
     CrBioPdfOnly,
-    /// A CDA document of another type (pharmacy rapid tests, ...).
+    /// A rapid diagnostic test done at the point of care (TROD, "test rapide d'orientation
+    /// diagnostique", LOINC 96173-0: a pharmacy's or a nurse's rapid test, and its screening
+    /// attestation): not a laboratory report, but results of the patient all the same, read with
+    /// the CR-BIO body structure it reuses and shown marked as point-of-care.
+    PointOfCareTest,
+    /// A CDA document of another type (discharge letters, ...).
     OtherCda,
     /// Not a CDA document at all.
     NotCda,
@@ -40,7 +45,13 @@ pub enum DocumentKind {
 impl DocumentKind {
     /// Whether laboratory results can be read from such a document.
     pub fn has_structured_results(self) -> bool {
-        matches!(self, DocumentKind::CrBioStructured | DocumentKind::CrBioAutoPresentable)
+        matches!(self, DocumentKind::CrBioStructured | DocumentKind::CrBioAutoPresentable | DocumentKind::PointOfCareTest)
+    }
+
+    /// A document with results of one patient: a laboratory report (CR-BIO) or a point-of-care
+    /// rapid test (TROD). Both are attributed and versioned by the same rules.
+    pub fn carries_results(self) -> bool {
+        self.is_cr_bio() || self == DocumentKind::PointOfCareTest
     }
 
     pub fn is_cr_bio(self) -> bool {

@@ -22,7 +22,7 @@ fn every_corpus_file_parses_to_its_kind() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let report = parse(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let expected = if name.starts_with("BIO-TROD") || name.starts_with("BIO-ATTEST-DEPIST") {
-            DocumentKind::OtherCda
+            DocumentKind::PointOfCareTest
         } else if name.contains("Auto-Presentable") {
             DocumentKind::CrBioAutoPresentable
         } else if name.contains("Niveau-1") {
@@ -31,7 +31,7 @@ fn every_corpus_file_parses_to_its_kind() {
             DocumentKind::CrBioStructured
         };
         assert_eq!(report.kind, expected, "{name}");
-        if report.kind.is_cr_bio() {
+        if report.kind.carries_results() {
             let h = &report.header;
             assert!(h.id.is_some() && h.set_id.is_some() && h.version_number.is_some(), "{name}: ids");
             assert!(h.patient.as_ref().and_then(|p| p.ins()).is_some(), "{name}: INS");

@@ -726,3 +726,75 @@ fn an_unrecognised_result_repeated_in_two_reports_is_one_point_with_two_sources(
     assert_eq!(other.points.len(), 1, "one result, not two rows");
     assert_eq!(other.points[0].sources.len(), 2, "both reports are its sources");
 }
+
+/// Every point of the history (series and other results) with the code of its first source.
+fn points_by_code<'h>(h: &'h History, code: &str) -> Vec<&'h Point> {
+    h.series
+        .iter()
+        .flat_map(|s| &s.points)
+        .chain(h.other_results.iter().flat_map(|o| &o.points))
+        .filter(|p| p.sources.first().and_then(|s| s.code.as_deref()) == Some(code))
+        .collect()
+}
+
+fn flag_of(p: &Point) -> Option<&str> {
+    p.flag.as_ref().map(|f| &*f.code)
+}
+
+#[test]
+fn a_rapid_test_is_a_point_of_care_document_of_the_patient_with_its_positive_results_flagged() {
+    let reports = [corpus("BIO-CR-BIO_2024.01_TSH_1.xml"), corpus("BIO-TROD_2024.01_COVID-19_Grippe-A_Grippe-B.xml")];
+    let h = history_of(&reports, &Options::default());
+    let trod = &h.documents[1];
+    assert_eq!(trod.status, DocumentState::Current, "{:?}", trod.problems);
+    assert_eq!(trod.kind, Some(DocumentKind::PointOfCareTest));
+    assert_eq!(trod.laboratory.as_deref(), Some("Pharmacie des 4 cantons"));
+    // The agency's example codes influenza B "negative" and prints "positif" (and the reverse
+    // for influenza A): both are flagged positive with the printed words kept beside the code.
+    let flu_b = points_by_code(&h, "80383-3");
+    assert_eq!(flu_b.len(), 1);
+    assert_eq!(flag_of(flu_b[0]), Some("POS"));
+    assert!(flu_b[0].flag.as_ref().unwrap().computed);
+    assert_eq!(flu_b[0].discordant_text.as_deref(), Some("positif"));
+    let flu_a = points_by_code(&h, "80382-5");
+    assert_eq!((flag_of(flu_a[0]), flu_a[0].discordant_text.as_deref()), (Some("POS"), Some("négatif")));
+    let covid = points_by_code(&h, "94558-4");
+    assert_eq!((flag_of(covid[0]), covid[0].discordant_text.as_deref()), (Some("NEG"), None));
+}
+
+#[test]
+fn a_rapid_test_of_another_patient_or_of_nobody_known_is_still_rejected() {
+    let dir = crate::cda::tests::corpus_dir();
+    let original = std::fs::read_to_string(dir.join("BIO-TROD_2024.01_COVID-19.xml")).unwrap();
+    let other = parse(original.replace(INS, OTHER_INS).as_bytes()).unwrap();
+    let local = parse(
+        original
+            .replace(&format!("extension=\"{INS}\" root=\"1.2.250.1.213.1.4.10\""), "extension=\"IPP-77\" root=\"1.2.250.1.999\"")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(other.kind, DocumentKind::PointOfCareTest);
+    let reports = [corpus("BIO-CR-BIO_2024.01_TSH_1.xml"), other, local];
+    let h = history_of(&reports, &Options { patient_ins: Some(INS.into()), ..Options::default() });
+    assert_eq!(h.documents[0].status, DocumentState::Current);
+    assert_eq!(h.documents[1].status, DocumentState::Rejected);
+    assert_eq!(h.documents[1].problem_codes, [DocumentProblem::AnotherPatient]);
+    assert_eq!(h.documents[2].status, DocumentState::Rejected);
+    assert_eq!(h.documents[2].problem_codes, [DocumentProblem::NoPatientIns]);
+    assert!(points_by_code(&h, "94558-4").is_empty(), "nothing of theirs in this patient's history");
+}
+
+#[test]
+fn cytology_and_hpv_results_are_flagged_from_what_they_say() {
+    for name in ["BIO-CR-BIO_2024.01_DEP-CCU-tout-structuré.xml", "BIO-CR-BIO_2023.01_DEP-CCU.xml"] {
+        let h = history_of(&[corpus(name)], &Options::default());
+        let hpv = points_by_code(&h, "77379-6");
+        let detected = hpv.iter().find(|p| p.text.as_deref() == Some("ADN d'HPV-HR détecté")).unwrap();
+        assert_eq!(flag_of(detected), Some("POS"), "{name}");
+        let previous = hpv.iter().find(|p| p.text.as_deref() == Some("HPV-HR non détecté")).unwrap();
+        assert_eq!(flag_of(previous), Some("NEG"), "{name}");
+        let cytology = points_by_code(&h, "10524-7");
+        let adenocarcinoma = cytology.iter().find(|p| p.text.as_deref() == Some("adénocarcinome SAP")).unwrap();
+        assert_eq!(flag_of(adenocarcinoma), Some("A"), "{name}");
+    }
+}
