@@ -15,6 +15,7 @@ pub mod api;
 pub mod i18n;
 pub mod model;
 pub mod plain;
+pub mod table;
 
 mod components;
 mod pages;

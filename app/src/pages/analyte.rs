@@ -52,7 +52,22 @@ impl Period {
         }
     }
 
-    fn label(self) -> Msg {
+    /// The first day of this period counted back from `latest` by calendar months (the 31st
+    /// minus one month is the last day of the month before); `None`: no limit.
+    pub fn back_from(self, (y, m, d): Day) -> Option<Day> {
+        let months = self.months()?;
+        let index = i64::from(y) * 12 + i64::from(m) - 1 - months;
+        let (y, m) = (index.div_euclid(12), (index.rem_euclid(12) + 1) as u8);
+        let last_day = match m {
+            2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        Some((y.clamp(0, 9999) as u16, m, d.min(last_day)))
+    }
+
+    pub(crate) fn label(self) -> Msg {
         match self {
             Period::OneMonth => Msg::PeriodOneMonth,
             Period::SixMonths => Msg::PeriodSixMonths,
@@ -64,13 +79,13 @@ impl Period {
 }
 
 /// A calendar date (year, month, day) as the laboratory wrote it.
-type Day = (u16, u8, u8);
+pub type Day = (u16, u8, u8);
 
-fn day_of(point: &Point) -> Option<Day> {
+pub(crate) fn day_of(point: &Point) -> Option<Day> {
     point.time.map(|t| (t.year, t.month.unwrap_or(1), t.day.unwrap_or(1)))
 }
 
-fn parse_day(iso: &str) -> Option<Day> {
+pub(crate) fn parse_day(iso: &str) -> Option<Day> {
     let t = bioviewer_core::cda::CdaTime::parse_iso(iso.trim())?;
     Some((t.year, t.month?, t.day?))
 }
@@ -131,17 +146,7 @@ impl ChartView {
     /// intersected with the custom range.
     pub fn window(&self, series: &Series) -> Window {
         let latest = series.points.iter().filter_map(day_of).max();
-        let from_period = self.period.months().zip(latest).map(|(months, (y, m, d))| {
-            let index = i64::from(y) * 12 + i64::from(m) - 1 - months;
-            let (y, m) = (index.div_euclid(12), (index.rem_euclid(12) + 1) as u8);
-            let last_day = match m {
-                2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-                2 => 28,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            };
-            (y.clamp(0, 9999) as u16, m, d.min(last_day))
-        });
+        let from_period = latest.and_then(|day| self.period.back_from(day));
         let custom_from = self.from.as_deref().and_then(parse_day);
         Window { from: from_period.max(custom_from), to: self.to.as_deref().and_then(parse_day) }
     }
