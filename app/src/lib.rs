@@ -20,6 +20,8 @@ pub mod table;
 mod components;
 mod pages;
 
+pub use pages::patient_name;
+
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};

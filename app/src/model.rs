@@ -120,6 +120,9 @@ pub struct DocumentView {
     pub summary: DocumentSummary,
     pub sections: Vec<NarrativeSection>,
     pub attachments: Vec<AttachmentInfo>,
+    /// The patient's name, for the browser tab's title.
+    #[serde(default)]
+    pub patient_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -259,7 +259,12 @@ pub fn AnalytePage() -> impl IntoView {
                     let wanted = analyte();
                     match history.await {
                         Ok(h) => match h.series.into_iter().find(|s| s.analyte == wanted) {
-                            Some(series) => view! { <crate::components::PatientBanner identity=h.patient.clone()/> <AnalyteHeader series/> }.into_any(),
+                            Some(series) => view! {
+                                <super::PatientTitle page=Msg::Results name=h.patient.as_ref().map(super::patient_name)
+                                    what=(series.name_fr.clone(), series.name_en.clone())/>
+                                <crate::components::PatientBanner identity=h.patient.clone()/>
+                                <AnalyteHeader series/>
+                            }.into_any(),
                             None => view! { <p class="notice" role="alert">{tr(Msg::AnalyteNotFound)}</p> }.into_any(),
                         },
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
@@ -314,6 +319,8 @@ pub fn AnalytePage() -> impl IntoView {
                     })
                 })}
             </Suspense>
+            // The chart's points are each a tab stop: a keyboard user may go past them at once.
+            <a class="skip-chart" href="#points-heading" data-testid="skip-chart">{tr(Msg::SkipChart)}</a>
             <div class="chart-frame" node_ref=frame>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
@@ -455,13 +462,8 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             .iter()
             .rev()
             .map(|p| {
-                let reference = match (&p.reference_low, &p.reference_high) {
-                    // Converted bounds are exact; shown at the analyte's precision.
-                    (Some(l), Some(h)) => format!("{} – {}", lang.decimal(&l.rounded(decimals)), lang.decimal(&h.rounded(decimals))),
-                    (None, Some(h)) => format!("< {}", lang.decimal(&h.rounded(decimals))),
-                    (Some(l), None) => format!("> {}", lang.decimal(&l.rounded(decimals))),
-                    (None, None) => p.reference_text.clone().unwrap_or_default(),
-                };
+                // Converted bounds are exact; shown at the analyte's precision.
+                let reference = crate::table::range_text(p, decimals, lang);
                 // Every source: what the laboratory wrote, under which code, how it was put in
                 // the display unit (or why not), and the report it is in.
                 let sources = p
@@ -501,7 +503,7 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             .collect_view()
     };
     view! {
-        <h2>{tr(Msg::Points)} {move || {
+        <h2 id="points-heading" tabindex="-1">{tr(Msg::Points)} {move || {
             let unit = lang.get().unit(unit.as_deref());
             if unit.is_empty() { String::new() } else { format!(" ({unit})") }
         }}</h2>

@@ -50,13 +50,24 @@ pub fn patient_name(p: &crate::model::PatientIdentity) -> String {
 /// The browser tab names the page and the patient ("Synthèse — MARTIN Claire — Bioviewer"): a
 /// clinician with several records open in tabs tells them apart.
 #[component]
-pub fn PatientTitle(page: Msg, name: Option<String>) -> impl IntoView {
+pub fn PatientTitle(
+    page: Msg,
+    name: Option<String>,
+    /// A page about one thing names it instead (an analyte: its French and English names).
+    #[prop(optional)]
+    what: Option<(String, String)>,
+) -> impl IntoView {
     let lang = crate::i18n::use_lang();
     let text = move || {
         let l = lang.get();
+        let page = match (&what, l) {
+            (Some((fr, _)), crate::i18n::Lang::Fr) => fr.clone(),
+            (Some((_, en)), crate::i18n::Lang::En) => en.clone(),
+            (None, _) => page.text(l).to_string(),
+        };
         match name.as_deref().filter(|n| !n.is_empty()) {
-            Some(n) => format!("{} — {n} — {}", page.text(l), Msg::AppName.text(l)),
-            None => format!("{} — {}", page.text(l), Msg::AppName.text(l)),
+            Some(n) => format!("{page} — {n} — {}", Msg::AppName.text(l)),
+            None => format!("{page} — {}", Msg::AppName.text(l)),
         }
     };
     view! { <leptos_meta::Title text=text/> }

@@ -294,11 +294,11 @@ fn ResultsTable(
             </label>
             <span class="pager">
                 {move || (page() + 1 < pages()).then(|| view! {
-                    <a class="button-link" data-testid="older" href=move || href(&|v: &mut TableView| v.page = page() + 1)>{tr(Msg::Older)}</a>
+                    <a class="toggle" data-testid="older" href=move || href(&|v: &mut TableView| v.page = page() + 1)>{tr(Msg::Older)}</a>
                 })}
                 <span class="count" data-testid="page-count">{move || page() + 1} " / " {pages}</span>
                 {move || (page() > 0).then(|| view! {
-                    <a class="button-link" data-testid="newer" href=move || href(&|v: &mut TableView| v.page = page() - 1)>{tr(Msg::Newer)}</a>
+                    <a class="toggle" data-testid="newer" href=move || href(&|v: &mut TableView| v.page = page() - 1)>{tr(Msg::Newer)}</a>
                 })}
             </span>
         </div>
