@@ -177,24 +177,29 @@ pub enum RowRange {
 }
 
 /// The range of a row's results: only results in the display unit count (a range in another
-/// unit is never shown as the row's), newest first.
+/// unit is never shown as the row's), newest first. Two ranges are the same when their bounds
+/// are the same numbers (`5` and `5.0`) or, without bounds, the same text.
 pub fn row_range(points: &[Point], decimals: usize, lang: Lang) -> RowRange {
-    let mut seen: Vec<(String, String)> = Vec::new();
+    type Key = (Option<f64>, Option<f64>, Option<String>);
+    let key = |p: &Point| -> Key {
+        let (low, high) = (p.reference_low.as_ref().map(|d| d.to_f64()), p.reference_high.as_ref().map(|d| d.to_f64()));
+        (low, high, if low.is_none() && high.is_none() { p.reference_text.clone() } else { None })
+    };
+    let mut seen: Vec<(String, Key, String)> = Vec::new();
     for p in points.iter().rev().filter(|p| p.status == PointStatus::Completed && p.in_display_unit) {
         let range = range_text(p, decimals, lang);
-        if range.is_empty() {
+        if range.trim().is_empty() {
             continue;
         }
-        let lab = p.laboratory.as_deref().unwrap_or("").to_string();
-        if !seen.iter().any(|(l, r)| *l == lab && *r == range) {
-            seen.push((lab, range));
+        let (lab, k) = (p.laboratory.as_deref().unwrap_or("").to_string(), key(p));
+        if !seen.iter().any(|(l, other, _)| *l == lab && *other == k) {
+            seen.push((lab, k, range));
         }
     }
-    let first = seen.first().map(|(_, r)| r.clone());
-    match first {
+    match seen.first() {
         None => RowRange::None,
-        Some(r) if seen.iter().all(|(_, other)| *other == r) => RowRange::One(r),
-        Some(_) => RowRange::Varies(seen),
+        Some((_, first, text)) if seen.iter().all(|(_, k, _)| k == first) => RowRange::One(text.clone()),
+        Some(_) => RowRange::Varies(seen.into_iter().map(|(lab, _, range)| (lab, range)).collect()),
     }
 }
 
@@ -303,7 +308,7 @@ mod tests {
     #[test]
     fn one_range_or_varies_by_laboratory_in_the_display_unit_only() {
         let same = [point("20240101", "A", None, Some(("3.5", "5.0"))), point("20250101", "B", None, Some(("3.5", "5")))];
-        assert_eq!(row_range(&same, 1, Lang::Fr), RowRange::One("3,5 – 5,0".into()));
+        assert_eq!(row_range(&same, 1, Lang::Fr), RowRange::One("3,5 – 5".into()), "5 and 5.0 are the same bound; the latest is written");
         let differ = [point("20240101", "A", None, Some(("3.5", "5.0"))), point("20250101", "B", None, Some(("3.6", "5.1")))];
         assert_eq!(
             row_range(&differ, 1, Lang::En),

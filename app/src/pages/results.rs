@@ -84,11 +84,14 @@ pub fn ResultsPage() -> impl IntoView {
                 </nav>
             </Show>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
-                {move || Suspend::new(async move {
+                {move || {
+                    // Switching between the table and its print view redraws it.
+                    let print = print.get();
+                    Suspend::new(async move {
                     match data.await {
                         Ok(history) => {
                             // The print view says who printed it, and when (the server's clock).
-                            let printed = if print.get_untracked() {
+                            let printed = if print {
                                 let who = viewer.await.ok().flatten().map(|v| v.name).unwrap_or_default();
                                 let at = clock.await.unwrap_or_default();
                                 Some((who, at))
@@ -98,12 +101,12 @@ pub fn ResultsPage() -> impl IntoView {
                             view! {
                                 <super::PatientTitle page=Msg::Results name=history.patient.as_ref().map(super::patient_name)/>
                                 <crate::components::PatientBanner identity=history.patient.clone()/>
-                                <ResultsTable history patient=patient_id() view print=print.get_untracked() printed/>
+                                <ResultsTable history patient=patient_id() view print printed/>
                             }.into_any()
                         }
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
-                })}
+                })}}
             </Transition>
         </section>
     }
@@ -635,7 +638,7 @@ fn SeriesRow(
             let tip = if lang == Lang::En { tip.replace(" : ", ": ") } else { tip };
             let label = format!("{} — {}", Msg::RangeVaries.text(lang), tip.replace('\n', " ; "));
             view! {
-                <td class="range varies nav" data-testid="row-range" tabindex=if take_entry() { "0" } else { "-1" } aria-label=label>
+                <td class="range varies nav" data-testid="row-range" tabindex={if take_entry() { "0" } else { "-1" }} aria-label=label>
                     {tr(Msg::RangeVaries)}
                     <span class="origin-tip" role="tooltip" data-testid="range-tip">{tip}</span>
                 </td>
@@ -759,7 +762,7 @@ fn ResultCell(
     let classes =
         format!("result nav {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
     view! {
-        <td class=classes tabindex=if entry { "0" } else { "-1" } aria-label=label data-testid="result-cell">
+        <td class=classes tabindex={if entry { "0" } else { "-1" }} aria-label=label data-testid="result-cell">
             {value}
             {(!detail.is_empty()).then(|| view! { <span class="origin-tip" role="tooltip" data-testid="origin-tip">{detail.clone()}</span> })}
             {(!symbol.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{symbol}</span> })}
