@@ -270,11 +270,15 @@ fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoVi
                 {when.map(|w| view! { " · " <span class="nowrap">{move || format_datetime(lang.get(), &w)}</span> })}
                 {old.then(|| view! { " " <span class="badge badge-old" data-testid="old-mark">{tr(Msg::OldResult)}</span> })}
             </span>
-            {before.map(|p| view! {
-                <span class="spark-previous muted" data-testid="card-previous">
-                    {tr(Msg::PreviousValue)} " : " {move || point_text(&p, lang.get())} " " {before_unit.clone()}
-                    {p.time.map(|t| t.date_string()).map(|w| view! { " · " {move || format_datetime(lang.get(), &w)} })}
-                </span>
+            {before.map(|p| {
+                let day = p.time.map(|t| t.date_string());
+                view! {
+                    <span class="spark-previous muted" data-testid="card-previous">
+                        {tr(Msg::PreviousValue)} {move || if lang.get() == Lang::Fr { " : " } else { ": " }}
+                        {move || point_text(&p, lang.get())} " " {before_unit.clone()}
+                        {day.map(|w| view! { " · " {move || format_datetime(lang.get(), &w)} })}
+                    </span>
+                }
             })}
         </li>
     }
