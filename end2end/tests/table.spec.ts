@@ -225,10 +225,10 @@ for (const lang of ["fr", "en"] as const) {
     await page.getByTestId("print-period").click();
     await expect(page).toHaveURL(/print=1/);
     const tables = page.getByTestId("cumulative-table");
-    // Every sampling day of the period, in blocks of ten columns: none left out, none clipped.
+    // Every sampling day of the period, in blocks of eight columns: none left out, none clipped.
     await expect(page.locator("th.day")).toHaveCount(days.size);
     expect(days.size).toBeGreaterThan(12);
-    expect(await tables.count()).toBe(Math.ceil(days.size / 10));
+    expect(await tables.count()).toBe(Math.ceil(days.size / 8));
     const identity = page.getByTestId("print-identity");
     await expect(identity).toHaveCount(await tables.count());
     await expect(identity.first()).toContainText("ROUX");
@@ -237,7 +237,8 @@ for (const lang of ["fr", "en"] as const) {
     await expect(identity.first()).toContainText(/\d{2}:\d{2} UTC/);
     await expect(page.getByTestId("legend")).toBeVisible();
     await page.emulateMedia({ media: "print" });
-    await page.setViewportSize({ width: 1123, height: 794 });
+    // A4 landscape less its margins: 273 mm, about 1030 CSS pixels.
+    await page.setViewportSize({ width: 1030, height: 700 });
     // No column cut off: every block fits the printed width.
     for (const t of await tables.all()) {
       const [width, room] = await t.evaluate((el) => [el.scrollWidth, (el.parentElement as HTMLElement).clientWidth]);

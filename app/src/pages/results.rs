@@ -17,7 +17,7 @@ use super::Period;
 /// Columns shown at once: a decade has hundreds of sampling days; the table pages through them.
 const PAGE: usize = 12;
 /// Columns per block in the print view: what fits an A4 landscape page beside the analyte names.
-const PRINT_COLUMNS: usize = 10;
+const PRINT_COLUMNS: usize = 8;
 
 #[component]
 pub fn ResultsPage() -> impl IntoView {
@@ -149,6 +149,11 @@ fn columns_of(rows: &[Series]) -> Vec<Column> {
     days.into_iter().rev().map(|(day, labs)| Column { day, laboratories: labs.into_iter().collect() }).collect()
 }
 
+/// A colon as each language writes it before a value.
+fn colon(lang: Lang) -> &'static str {
+    if lang == Lang::Fr { " : " } else { ": " }
+}
+
 /// "Patient: NAME Given — date of birth … — INS …", on every printed page.
 fn identity_line(identity: Option<&PatientIdentity>, lang: Lang) -> String {
     identity
@@ -158,7 +163,7 @@ fn identity_line(identity: Option<&PatientIdentity>, lang: Lang) -> String {
                 .birth_date
                 .map(|b| format!(" — {} {}", Msg::BirthDate.text(lang), format_datetime(lang, &b.to_string())))
                 .unwrap_or_default();
-            format!("{} : {}{birth} — INS {}", Msg::PrintedFor.text(lang), name.trim(), p.ins)
+            format!("{}{}{}{birth} — INS {}", Msg::PrintedFor.text(lang), colon(lang), name.trim(), p.ins)
         })
         .unwrap_or_default()
 }
@@ -323,7 +328,7 @@ fn ResultsTable(
         let (blocks, header): (Vec<Vec<Column>>, Option<String>) = if print {
             let all = columns.get();
             let mut line = identity.with_value(|i| identity_line(i.as_ref(), lang_now));
-            line.push_str(&format!(" — {} : {}", Msg::Period.text(lang_now), period_text(&all, lang_now)));
+            line.push_str(&format!(" — {}{}{}", Msg::Period.text(lang_now), colon(lang_now), period_text(&all, lang_now)));
             if let Some(p) = printed_text.with_value(|f| f(lang_now)) {
                 line.push_str(&format!(" — {p}"));
             }
@@ -634,8 +639,7 @@ fn SeriesRow(
         RowRange::None => view! { <td class="range" data-testid="row-range"></td> }.into_any(),
         RowRange::One(r) => view! { <td class="range" data-testid="row-range">{r}</td> }.into_any(),
         RowRange::Varies(each) => {
-            let tip = each.iter().map(|(lab, r)| format!("{lab} : {r}")).collect::<Vec<_>>().join("\n");
-            let tip = if lang == Lang::En { tip.replace(" : ", ": ") } else { tip };
+            let tip = each.iter().map(|(lab, r)| format!("{lab}{}{r}", colon(lang))).collect::<Vec<_>>().join("\n");
             let label = format!("{} — {}", Msg::RangeVaries.text(lang), tip.replace('\n', " ; "));
             view! {
                 <td class="range varies nav" data-testid="row-range" tabindex={if take_entry() { "0" } else { "-1" }} aria-label=label>
@@ -733,7 +737,7 @@ fn ResultCell(
     let range_line = {
         let range = range_text(&point, decimals, lang);
         let unit = if point.in_display_unit { lang.unit(unit.as_deref()) } else { point.unit.as_deref().unwrap_or("").to_string() };
-        (!range.is_empty()).then(|| format!("{}{} {range} {unit}", Msg::RangeInTip.text(lang), if lang == Lang::Fr { " :" } else { ":" }))
+        (!range.is_empty()).then(|| format!("{}{}{range} {unit}", Msg::RangeInTip.text(lang), colon(lang)))
     };
     let change = point.significant_change.map(|d| match d {
         Direction::Up => ("▲", Msg::SignificantRise),
