@@ -312,7 +312,7 @@ fn ResultsTable(
         </div>
         // Printing this page prints what is on screen; the print view prints the whole period.
         <p class="print-only print-header">
-            <strong>{tr(Msg::PrintedFor)} ": "</strong>{move || identity.with_value(|i| identity_line(i.as_ref(), lang.get()))}
+            {move || identity.with_value(|i| identity_line(i.as_ref(), lang.get()))}
             " — " <strong>{tr(Msg::Period)} ": "</strong>
             {move || period_text(&page_columns.get(), lang.get())}
         </p>
