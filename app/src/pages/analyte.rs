@@ -319,8 +319,9 @@ pub fn AnalytePage() -> impl IntoView {
                     })
                 })}
             </Suspense>
-            // The chart's points are each a tab stop: a keyboard user may go past them at once.
-            <a class="skip-chart" href="#points-heading" data-testid="skip-chart">{tr(Msg::SkipChart)}</a>
+            // The chart's points are each a tab stop: a keyboard user may go past them at once (the
+            // browser follows the link itself, `external`, and focuses the heading).
+            <a class="skip-chart" href="#points-heading" rel="external" data-testid="skip-chart">{tr(Msg::SkipChart)}</a>
             <div class="chart-frame" node_ref=frame>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
