@@ -19,6 +19,15 @@ async function history(page: Page, href: string): Promise<{ series: Series[] }> 
   return response.json();
 }
 
+/** Signs in as the GP (her patient PETIT, on a vitamin K antagonist, has a result every few weeks). */
+async function asGp(page: Page): Promise<void> {
+  await page.goto(url("/"));
+  await page.getByLabel("Identifiant").fill("medecin");
+  await page.getByLabel("Mot de passe").fill("demo-medecin-2026");
+  await page.getByRole("button", { name: "Se connecter" }).click();
+  await expect(page.getByTestId("user-menu")).toBeVisible();
+}
+
 const abnormal = (p: Point) => !!p.flag && !["N", "NEG", "S"].includes(p.flag.code);
 
 /** The first day of a period counted back by calendar months from `latest` (YYYY-MM-DD). */
@@ -64,31 +73,6 @@ for (const lang of ["fr", "en"] as const) {
     expect(errors).toEqual([]);
   });
 }
-
-test("'abnormal only' keeps the analytes abnormal in the period shown", async ({ page }) => {
-  const errors = collectPageErrors(page);
-  const href = await patientHref(page, /ROUX/);
-  const data = await history(page, href);
-  const days = data.series.flatMap((s) => s.points.map((p) => p.time?.slice(0, 10)).filter((d): d is string => !!d));
-  const latest = days.sort().at(-1)!;
-  const expected = (from: string | null) =>
-    data.series
-      .filter((s) => s.points.some((p) => p.time && (!from || p.time.slice(0, 10) >= from) && abnormal(p)))
-      .map((s) => s.name_fr)
-      .sort();
-  const rowsShown = async () =>
-    (await page.getByTestId("cumulative-table").locator("tbody tr:not(.chapter-row) th.sticky-col").allTextContents()).sort();
-
-  await page.goto(url(`${href}/results?abnormal=1`));
-  await expect(page.getByTestId("abnormal-only")).toBeChecked();
-  expect(await rowsShown()).toEqual(expected(null));
-  // The last month only: analytes abnormal once, long ago, are gone.
-  await page.getByTestId("period-1m").click();
-  await expect(page).toHaveURL(/period=1m/);
-  await expect.poll(rowsShown).toEqual(expected(backFrom(latest, 1)));
-  expect(expected(backFrom(latest, 1)).length).toBeLessThan(expected(null).length);
-  expect(errors).toEqual([]);
-});
 
 test("filters, period, page and units live in the URL, survive Back and a unit switch, and the exports follow them", async ({ page }) => {
   const errors = collectPageErrors(page);
@@ -139,65 +123,6 @@ test("filters, period, page and units live in the URL, survive Back and a unit s
   expect(errors).toEqual([]);
 });
 
-test("the pages of columns are in the URL and Back returns to the page left", async ({ page }) => {
-  const href = await patientHref(page, /ROUX/);
-  await page.goto(url(`${href}/results`));
-  await waitForHydration(page);
-  const first = await page.locator("th.day .date").first().textContent();
-  await page.getByTestId("older").click();
-  await expect(page).toHaveURL(/page=1/);
-  await expect(page.getByTestId("page-count")).toHaveText(/^2 \//);
-  const second = await page.locator("th.day .date").first().textContent();
-  expect(second).not.toBe(first);
-  await page.locator("tbody th.sticky-col a").first().click();
-  await page.goBack();
-  await expect(page.getByTestId("page-count")).toHaveText(/^2 \//);
-  await expect(page.locator("th.day .date").first()).toHaveText(second!);
-});
-
-test("the table is one tab stop; arrows, Home, End, Page Up and Page Down move inside", async ({ page }) => {
-  const errors = collectPageErrors(page);
-  const href = await patientHref(page, /ROUX/);
-  await page.goto(url(`${href}/results`));
-  await waitForHydration(page);
-  const body = page.getByTestId("cumulative-table").locator("tbody");
-  await expect(body.locator('[tabindex="0"]')).toHaveCount(1);
-  // Tab from the control before the table lands in it once, the next Tab leaves it.
-  await page.getByTestId("older").focus();
-  await page.keyboard.press("Tab");
-  const inTable = () => page.evaluate(() => !!document.activeElement?.closest("table.cumulative tbody"));
-  expect(await inTable()).toBe(true);
-  await page.keyboard.press("Tab");
-  expect(await inTable()).toBe(false);
-  await page.keyboard.press("Shift+Tab");
-  expect(await inTable()).toBe(true);
-
-  const position = () =>
-    page.evaluate(() => {
-      const cell = document.activeElement as HTMLTableCellElement;
-      return { row: (cell.parentElement as HTMLTableRowElement).rowIndex, column: cell.cellIndex };
-    });
-  const start = await position();
-  await page.keyboard.press("End");
-  const end = await position();
-  expect(end.row).toBe(start.row);
-  expect(end.column).toBeGreaterThan(start.column);
-  await page.keyboard.press("Home");
-  expect((await position()).column).toBeLessThanOrEqual(start.column);
-  await page.keyboard.press("ArrowRight");
-  const right = await position();
-  await page.keyboard.press("PageDown");
-  const down = await position();
-  expect(down.column).toBe(right.column);
-  expect(down.row).toBeGreaterThan(right.row + 5);
-  await page.keyboard.press("PageUp");
-  expect((await position()).row).toBeLessThan(down.row);
-  // The cell reached is the table's tab stop now.
-  await expect(body.locator('[tabindex="0"]')).toHaveCount(1);
-  expect(await page.evaluate(() => document.activeElement?.getAttribute("tabindex"))).toBe("0");
-  expect(errors).toEqual([]);
-});
-
 test("the analyte page has a skip link past the chart's points", async ({ page }) => {
   const href = await patientHref(page, /PAT-TROIS/);
   await page.goto(url(`${href}/results`));
@@ -213,46 +138,137 @@ test("the analyte page has a skip link past the chart's points", async ({ page }
   expect(await page.evaluate(() => !!document.activeElement?.closest("figure.chart"))).toBe(false);
 });
 
-for (const lang of ["fr", "en"] as const) {
-  test(`the print view prints every column of the period with the patient and who printed it (${lang})`, async ({ page }) => {
+test.describe("a patient with a result every few weeks", () => {
+  test.use({ storageState: { cookies: [], origins: [] } });
+  test.beforeEach(async ({ page }) => asGp(page));
+
+  test("'abnormal only' keeps the analytes abnormal in the period shown", async ({ page }) => {
     const errors = collectPageErrors(page);
-    const href = await patientHref(page, /ROUX/);
+    const href = await patientHref(page, /PETIT/);
     const data = await history(page, href);
-    const days = new Set(data.series.flatMap((s) => s.points.map((p) => p.time?.slice(0, 10)).filter((d) => !!d)));
-    await page.goto(url(`${href}/results`));
-    await waitForHydration(page);
-    if (lang === "en") await page.getByTestId("lang-en").click();
-    await page.getByTestId("print-period").click();
-    await expect(page).toHaveURL(/print=1/);
-    const tables = page.getByTestId("cumulative-table");
-    // Every sampling day of the period, in blocks of eight columns: none left out, none clipped.
-    await expect(page.locator("th.day")).toHaveCount(days.size);
-    expect(days.size).toBeGreaterThan(12);
-    expect(await tables.count()).toBe(Math.ceil(days.size / 8));
-    const identity = page.getByTestId("print-identity");
-    await expect(identity).toHaveCount(await tables.count());
-    await expect(identity.first()).toContainText("ROUX");
-    await expect(identity.first()).toContainText("INS");
-    await expect(identity.first()).toContainText(lang === "fr" ? "Imprimé par Dr Karim BENALI" : "Printed by Dr Karim BENALI");
-    await expect(identity.first()).toContainText(/\d{2}:\d{2} UTC/);
-    await expect(page.getByTestId("legend")).toBeVisible();
-    await page.emulateMedia({ media: "print" });
-    // A4 landscape less its margins: 273 mm, about 1030 CSS pixels.
-    await page.setViewportSize({ width: 1030, height: 700 });
-    // No column cut off: every block fits the printed width.
-    for (const t of await tables.all()) {
-      const [width, room] = await t.evaluate((el) => [el.scrollWidth, (el.parentElement as HTMLElement).clientWidth]);
-      expect(width).toBeLessThanOrEqual(room + 1);
-    }
-    await expect(page.getByTestId("legend")).toBeVisible();
-    await expect(page.locator(".print-toolbar")).toBeHidden();
-    await page.screenshot({ path: `screenshots/results-print-view-${lang}.png`, fullPage: true });
-    const pdf = await page.pdf({ preferCSSPageSize: true });
-    const pages = (pdf.toString("latin1").match(/\/Type\s*\/Page[^s]/g) ?? []).length;
-    expect(pages).toBeGreaterThanOrEqual(await tables.count());
+    const days = data.series.flatMap((s) => s.points.map((p) => p.time?.slice(0, 10)).filter((d): d is string => !!d));
+    const latest = days.sort().at(-1)!;
+    const expected = (from: string | null) =>
+      data.series
+        .filter((s) => s.points.some((p) => p.time && (!from || p.time.slice(0, 10) >= from) && abnormal(p)))
+        .map((s) => s.name_fr)
+        .sort();
+    const rowsShown = async () =>
+      (await page.getByTestId("cumulative-table").locator("tbody tr:not(.chapter-row) th.sticky-col").allTextContents()).sort();
+
+    await page.goto(url(`${href}/results?abnormal=1`));
+    await expect(page.getByTestId("abnormal-only")).toBeChecked();
+    expect(await rowsShown()).toEqual(expected(null));
+    // A shorter period: analytes abnormal once, long ago, are gone.
+    const period = ([["1m", 1], ["6m", 6], ["1y", 12]] as const).find(([, months]) => expected(backFrom(latest, months)).length < expected(null).length);
+    expect(period).toBeDefined();
+    const [code, months] = period!;
+    await page.getByTestId(`period-${code}`).click();
+    await expect(page).toHaveURL(new RegExp(`period=${code}`));
+    await expect.poll(rowsShown).toEqual(expected(backFrom(latest, months)));
     expect(errors).toEqual([]);
   });
-}
+
+  test("the pages of columns are in the URL and Back returns to the page left", async ({ page }) => {
+    const href = await patientHref(page, /PETIT/);
+    await page.goto(url(`${href}/results`));
+    await waitForHydration(page);
+    const first = await page.locator("th.day .date").first().textContent();
+    await page.getByTestId("older").click();
+    await expect(page).toHaveURL(/page=1/);
+    await expect(page.getByTestId("page-count")).toHaveText(/^2 \//);
+    const second = await page.locator("th.day .date").first().textContent();
+    expect(second).not.toBe(first);
+    await page.locator("tbody th.sticky-col a").first().click();
+    await page.goBack();
+    await expect(page.getByTestId("page-count")).toHaveText(/^2 \//);
+    await expect(page.locator("th.day .date").first()).toHaveText(second!);
+  });
+
+  test("the table is one tab stop; arrows, Home, End, Page Up and Page Down move inside", async ({ page }) => {
+    const errors = collectPageErrors(page);
+    const href = await patientHref(page, /PETIT/);
+    await page.goto(url(`${href}/results`));
+    await waitForHydration(page);
+    const body = page.getByTestId("cumulative-table").locator("tbody");
+    await expect(body.locator('[tabindex="0"]')).toHaveCount(1);
+    // Tab from the control before the table lands in it once, the next Tab leaves it.
+    await page.getByTestId("older").focus();
+    await page.keyboard.press("Tab");
+    const inTable = () => page.evaluate(() => !!document.activeElement?.closest("table.cumulative tbody"));
+    expect(await inTable()).toBe(true);
+    await page.keyboard.press("Tab");
+    expect(await inTable()).toBe(false);
+    await page.keyboard.press("Shift+Tab");
+    expect(await inTable()).toBe(true);
+
+    const position = () =>
+      page.evaluate(() => {
+        const cell = document.activeElement as HTMLTableCellElement;
+        return { row: (cell.parentElement as HTMLTableRowElement).rowIndex, column: cell.cellIndex };
+      });
+    const start = await position();
+    await page.keyboard.press("End");
+    const end = await position();
+    expect(end.row).toBe(start.row);
+    expect(end.column).toBeGreaterThan(start.column);
+    await page.keyboard.press("Home");
+    expect((await position()).column).toBeLessThanOrEqual(start.column);
+    await page.keyboard.press("ArrowRight");
+    const right = await position();
+    await page.keyboard.press("PageDown");
+    const down = await position();
+    expect(down.column).toBe(right.column);
+    expect(down.row).toBeGreaterThan(right.row + 5);
+    await page.keyboard.press("PageUp");
+    expect((await position()).row).toBeLessThan(down.row);
+    // The cell reached is the table's tab stop now.
+    await expect(body.locator('[tabindex="0"]')).toHaveCount(1);
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("tabindex"))).toBe("0");
+    expect(errors).toEqual([]);
+  });
+
+  for (const lang of ["fr", "en"] as const) {
+    test(`the print view prints every column of the period with the patient and who printed it (${lang})`, async ({ page }) => {
+      const errors = collectPageErrors(page);
+      const href = await patientHref(page, /PETIT/);
+      const data = await history(page, href);
+      const days = new Set(data.series.flatMap((s) => s.points.map((p) => p.time?.slice(0, 10)).filter((d) => !!d)));
+      await page.goto(url(`${href}/results`));
+      await waitForHydration(page);
+      if (lang === "en") await page.getByTestId("lang-en").click();
+      await page.getByTestId("print-period").click();
+      await expect(page).toHaveURL(/print=1/);
+      const tables = page.getByTestId("cumulative-table");
+      // Every sampling day of the period, in blocks of eight columns: none left out, none clipped.
+      await expect(page.locator("th.day")).toHaveCount(days.size);
+      expect(days.size).toBeGreaterThan(12);
+      expect(await tables.count()).toBe(Math.ceil(days.size / 8));
+      const identity = page.getByTestId("print-identity");
+      await expect(identity).toHaveCount(await tables.count());
+      await expect(identity.first()).toContainText("PETIT");
+      await expect(identity.first()).toContainText("INS");
+      await expect(identity.first()).toContainText(lang === "fr" ? /Imprimé par .*DURAND/ : /Printed by .*DURAND/);
+      await expect(identity.first()).toContainText(/\d{2}:\d{2} UTC/);
+      await expect(page.getByTestId("legend")).toBeVisible();
+      await page.emulateMedia({ media: "print" });
+      // A4 landscape less its margins: 273 mm, about 1030 CSS pixels.
+      await page.setViewportSize({ width: 1030, height: 700 });
+      // No column cut off: every block fits the printed width.
+      for (const t of await tables.all()) {
+        const [width, room] = await t.evaluate((el) => [el.scrollWidth, (el.parentElement as HTMLElement).clientWidth]);
+        expect(width).toBeLessThanOrEqual(room + 1);
+      }
+      await expect(page.getByTestId("legend")).toBeVisible();
+      await expect(page.locator(".print-toolbar")).toBeHidden();
+      await page.screenshot({ path: `screenshots/results-print-view-${lang}.png`, fullPage: true });
+      const pdf = await page.pdf({ preferCSSPageSize: true });
+      const pages = (pdf.toString("latin1").match(/\/Type\s*\/Page[^s]/g) ?? []).length;
+      expect(pages).toBeGreaterThanOrEqual(await tables.count());
+      expect(errors).toEqual([]);
+    });
+  }
+});
 
 for (const lang of ["fr", "en"] as const) {
   test(`summary cards show flag, date and the previous value, old results are marked, trends only when significant (${lang})`, async ({ page }) => {
