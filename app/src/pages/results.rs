@@ -17,7 +17,7 @@ use super::Period;
 /// Columns shown at once: a decade has hundreds of sampling days; the table pages through them.
 const PAGE: usize = 12;
 /// Columns per block in the print view: what fits an A4 landscape page beside the analyte names.
-const PRINT_COLUMNS: usize = 8;
+const PRINT_COLUMNS: usize = 7;
 
 #[component]
 pub fn ResultsPage() -> impl IntoView {
@@ -461,7 +461,7 @@ fn move_between_cells(ev: leptos::ev::KeyboardEvent) {
         "PageDown" => (0, 10),
         _ => return,
     };
-    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).and_then(|e| e.closest("td.nav").ok().flatten()) else {
+    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).and_then(|e| e.closest(".nav").ok().flatten()) else {
         return;
     };
     let Some(row) = cell.parent_element() else { return };
@@ -500,6 +500,8 @@ fn move_between_cells(ev: leptos::ev::KeyboardEvent) {
         }
         found
     };
+    // A row's name takes the focus on its link.
+    let target = target.map(|t| if t.tag_name() == "TH" { t.query_selector("a").ok().flatten().unwrap_or(t) } else { t });
     if let Some(target) = target.and_then(|t| t.dyn_into::<HtmlElement>().ok()) {
         ev.prevent_default();
         let _ = target.focus();
@@ -510,10 +512,10 @@ fn move_between_cells(ev: leptos::ev::KeyboardEvent) {
 fn keep_one_tab_stop(ev: leptos::ev::FocusEvent) {
     use leptos::wasm_bindgen::JsCast;
     use leptos::web_sys::Element;
-    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).and_then(|e| e.closest("td.nav").ok().flatten()) else {
+    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).filter(|e| e.matches("td.nav, th.nav a").unwrap_or(false)) else {
         return;
     };
-    if let Some(Ok(Some(old))) = cell.closest("tbody").ok().flatten().map(|body| body.query_selector("td.nav[tabindex=\"0\"]")) {
+    if let Some(Ok(Some(old))) = cell.closest("tbody").ok().flatten().map(|body| body.query_selector("[tabindex=\"0\"]")) {
         if old != cell {
             let _ = old.set_attribute("tabindex", "-1");
         }
@@ -681,7 +683,8 @@ fn SeriesRow(
         .collect_view();
     view! {
         <tr>
-            <th scope="row" class="sticky-col"><a href=href>{name}</a></th>
+            // The name is reached by the arrow keys too (Home), and opens the analyte with Enter.
+            <th scope="row" class="sticky-col nav"><a href=href tabindex="-1">{name}</a></th>
             <td class="unit">{lang.unit(series.unit.as_deref())}</td>
             {range}
             {cells}
