@@ -15,9 +15,12 @@ pub mod api;
 pub mod i18n;
 pub mod model;
 pub mod plain;
+pub mod table;
 
 mod components;
 mod pages;
+
+pub use pages::patient_name;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};

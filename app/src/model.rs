@@ -130,6 +130,9 @@ pub struct DocumentView {
     /// Prescriber, sampling, validation; point-of-care or not.
     #[serde(default)]
     pub facts: bioviewer_core::report_view::ReportFacts,
+    /// The patient's name, for the browser tab's title.
+    #[serde(default)]
+    pub patient_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

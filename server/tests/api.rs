@@ -355,6 +355,29 @@ async fn history_exports_as_csv() {
 }
 
 #[tokio::test]
+async fn exports_hold_what_the_cumulative_table_shows() {
+    let app = spawn_app().await;
+    let first = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
+    app.import_corpus_file("BIO-CR-BIO_2024.01_Glycémie deux unités principales_mole_masse.xml").await;
+    app.clinician_of(CORPUS_INS).await;
+    let patient = first.patient.unwrap();
+    let (_, whole) = app.get(&format!("/api/patients/{patient}/history.csv?format=rfc4180&lang=en")).await;
+    assert!(whole.lines().any(|l| l.contains(",Fasting glucose,")), "{whole}");
+    // The table's search, as its export link writes it: only the rows it shows.
+    let (status, tsh) = app.get(&format!("/api/patients/{patient}/history.csv?units=si&format=rfc4180&lang=en&q=tsh")).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows: Vec<&str> = tsh.lines().skip(1).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|l| l.contains("TSH")), "{tsh}");
+    let (_, fhir_whole) = app.get(&format!("/api/patients/{patient}/history.fhir.json?lang=en")).await;
+    let (status, fhir) = app.get(&format!("/api/patients/{patient}/history.fhir.json?lang=en&q=tsh")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(fhir_whole.contains("Fasting glucose") && !fhir.contains("Fasting glucose"), "the FHIR export follows the same filter");
+    // A period before every result: nothing but the patient and the documents.
+    let (_, none) = app.get(&format!("/api/patients/{patient}/history.csv?format=rfc4180&lang=en&to=2000-01-01")).await;
+    assert_eq!(none.lines().count(), 1, "the header only: {none}");
+}
+
+#[tokio::test]
 async fn attachments_are_served_only_through_their_patient() {
     let app = spawn_app().await;
     let tsh = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;

@@ -337,8 +337,16 @@ pub fn AccessLogPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok());
     let log = Resource::new(move || (id(), page()), |(id, page)| load_access_log(id, page));
+    let viewer = use_viewer();
     view! {
         <section class="page">
+            <Suspense fallback=|| ()>
+                // Only the patient reads their access log: the tab names them.
+                {move || Suspend::new(async move {
+                    let name = viewer.await.ok().flatten().map(|v| v.name);
+                    view! { <super::PatientTitle page=Msg::PageAccessLog name/> }
+                })}
+            </Suspense>
             <h1>{tr(Msg::AccessLog)}</h1>
             <p class="intro">{tr(Msg::AccessLogIntro)}</p>
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>

@@ -52,7 +52,22 @@ impl Period {
         }
     }
 
-    fn label(self) -> Msg {
+    /// The first day of this period counted back from `latest` by calendar months (the 31st
+    /// minus one month is the last day of the month before); `None`: no limit.
+    pub fn back_from(self, (y, m, d): Day) -> Option<Day> {
+        let months = self.months()?;
+        let index = i64::from(y) * 12 + i64::from(m) - 1 - months;
+        let (y, m) = (index.div_euclid(12), (index.rem_euclid(12) + 1) as u8);
+        let last_day = match m {
+            2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        Some((y.clamp(0, 9999) as u16, m, d.min(last_day)))
+    }
+
+    pub(crate) fn label(self) -> Msg {
         match self {
             Period::OneMonth => Msg::PeriodOneMonth,
             Period::SixMonths => Msg::PeriodSixMonths,
@@ -64,13 +79,13 @@ impl Period {
 }
 
 /// A calendar date (year, month, day) as the laboratory wrote it.
-type Day = (u16, u8, u8);
+pub type Day = (u16, u8, u8);
 
-fn day_of(point: &Point) -> Option<Day> {
+pub(crate) fn day_of(point: &Point) -> Option<Day> {
     point.time.map(|t| (t.year, t.month.unwrap_or(1), t.day.unwrap_or(1)))
 }
 
-fn parse_day(iso: &str) -> Option<Day> {
+pub(crate) fn parse_day(iso: &str) -> Option<Day> {
     let t = bioviewer_core::cda::CdaTime::parse_iso(iso.trim())?;
     Some((t.year, t.month?, t.day?))
 }
@@ -131,17 +146,7 @@ impl ChartView {
     /// intersected with the custom range.
     pub fn window(&self, series: &Series) -> Window {
         let latest = series.points.iter().filter_map(day_of).max();
-        let from_period = self.period.months().zip(latest).map(|(months, (y, m, d))| {
-            let index = i64::from(y) * 12 + i64::from(m) - 1 - months;
-            let (y, m) = (index.div_euclid(12), (index.rem_euclid(12) + 1) as u8);
-            let last_day = match m {
-                2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-                2 => 28,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            };
-            (y.clamp(0, 9999) as u16, m, d.min(last_day))
-        });
+        let from_period = latest.and_then(|day| self.period.back_from(day));
         let custom_from = self.from.as_deref().and_then(parse_day);
         Window { from: from_period.max(custom_from), to: self.to.as_deref().and_then(parse_day) }
     }
@@ -254,7 +259,12 @@ pub fn AnalytePage() -> impl IntoView {
                     let wanted = analyte();
                     match history.await {
                         Ok(h) => match h.series.into_iter().find(|s| s.analyte == wanted) {
-                            Some(series) => view! { <crate::components::PatientBanner identity=h.patient.clone()/> <AnalyteHeader series/> }.into_any(),
+                            Some(series) => view! {
+                                <super::PatientTitle page=Msg::Results name=h.patient.as_ref().map(super::patient_name)
+                                    what=(series.name_fr.clone(), series.name_en.clone())/>
+                                <crate::components::PatientBanner identity=h.patient.clone()/>
+                                <AnalyteHeader series/>
+                            }.into_any(),
                             None => view! { <p class="notice" role="alert">{tr(Msg::AnalyteNotFound)}</p> }.into_any(),
                         },
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
@@ -309,6 +319,9 @@ pub fn AnalytePage() -> impl IntoView {
                     })
                 })}
             </Suspense>
+            // The chart's points are each a tab stop: a keyboard user may go past them at once (the
+            // browser follows the link itself, `external`, and focuses the heading).
+            <a class="skip-chart" href="#points-heading" rel="external" data-testid="skip-chart">{tr(Msg::SkipChart)}</a>
             <div class="chart-frame" node_ref=frame>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
@@ -450,13 +463,8 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             .iter()
             .rev()
             .map(|p| {
-                let reference = match (&p.reference_low, &p.reference_high) {
-                    // Converted bounds are exact; shown at the analyte's precision.
-                    (Some(l), Some(h)) => format!("{} – {}", lang.decimal(&l.rounded(decimals)), lang.decimal(&h.rounded(decimals))),
-                    (None, Some(h)) => format!("< {}", lang.decimal(&h.rounded(decimals))),
-                    (Some(l), None) => format!("> {}", lang.decimal(&l.rounded(decimals))),
-                    (None, None) => p.reference_text.clone().unwrap_or_default(),
-                };
+                // Converted bounds are exact; shown at the analyte's precision.
+                let reference = crate::table::range_text(p, decimals, lang);
                 // Every source: what the laboratory wrote, under which code, how it was put in
                 // the display unit (or why not), and the report it is in.
                 let sources = p
@@ -496,7 +504,7 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
             .collect_view()
     };
     view! {
-        <h2>{tr(Msg::Points)} {move || {
+        <h2 id="points-heading" tabindex="-1">{tr(Msg::Points)} {move || {
             let unit = lang.get().unit(unit.as_deref());
             if unit.is_empty() { String::new() } else { format!(" ({unit})") }
         }}</h2>

@@ -25,7 +25,10 @@ pub fn DocumentPage() -> impl IntoView {
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(view) => view! { <DocumentBody view patient=patient() document=document()/> }.into_any(),
+                        Ok(view) => view! {
+                            <super::PatientTitle page=Msg::PageDocument name=view.patient_name.clone()/>
+                            <DocumentBody view patient=patient() document=document()/>
+                        }.into_any(),
                         Err(AppError::NotFound) => view! { <p class="notice notice-error" role="alert">{tr(Msg::DocumentNotFound)}</p> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }

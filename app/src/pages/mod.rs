@@ -10,6 +10,7 @@ mod summary;
 
 pub use access::{AccessLogPage, AdminPage, BreakGlassBanner, SignInPage, UserMenu, provide_viewer, use_viewer};
 pub use analyte::{AnalytePage, ChartView, Period, Window};
+pub(crate) use analyte::{Day, day_of, parse_day};
 pub use document::DocumentPage;
 pub use patient::PatientPage;
 pub use patients::PatientList;
@@ -39,4 +40,35 @@ pub fn LoadError(error: crate::api::AppError) -> impl IntoView {
         _ => Msg::ErrorLoading,
     };
     view! { <p class="notice notice-error" role="alert">{tr(msg)}</p> }
+}
+
+/// A patient's name as a title says it: "MARTIN Claire".
+pub fn patient_name(p: &crate::model::PatientIdentity) -> String {
+    format!("{} {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default()).trim().to_string()
+}
+
+/// The browser tab names the page and the patient ("Synthèse — MARTIN Claire — Bioviewer"): a
+/// clinician with several records open in tabs tells them apart.
+#[component]
+pub fn PatientTitle(
+    page: Msg,
+    name: Option<String>,
+    /// A page about one thing names it instead (an analyte: its French and English names).
+    #[prop(optional)]
+    what: Option<(String, String)>,
+) -> impl IntoView {
+    let lang = crate::i18n::use_lang();
+    let text = move || {
+        let l = lang.get();
+        let page = match (&what, l) {
+            (Some((fr, _)), crate::i18n::Lang::Fr) => fr.clone(),
+            (Some((_, en)), crate::i18n::Lang::En) => en.clone(),
+            (None, _) => page.text(l).to_string(),
+        };
+        match name.as_deref().filter(|n| !n.is_empty()) {
+            Some(n) => format!("{page} — {n} — {}", Msg::AppName.text(l)),
+            None => format!("{page} — {}", Msg::AppName.text(l)),
+        }
+    };
+    view! { <leptos_meta::Title text=text/> }
 }

@@ -23,7 +23,10 @@ pub fn PatientPage() -> impl IntoView {
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(found) => view! { <PatientView data=found/> }.into_any(),
+                        Ok(found) => view! {
+                            <super::PatientTitle page=Msg::PageDocuments name=Some(found.patient.display_name.clone())/>
+                            <PatientView data=found/>
+                        }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}

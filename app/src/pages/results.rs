@@ -2,54 +2,123 @@
 //! (newest first, paged), every laboratory in one unit.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-use crate::api::{load_history, load_previous_visit};
-use crate::components::{DocumentLabels, flag_label, flag_symbol, fold_for_search, format_datetime, point_text};
+use crate::api::{load_history, load_previous_visit, server_time};
+use crate::components::{DocumentLabels, flag_label, flag_symbol, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
-use crate::model::{Direction, History, Point, PointStatus, Series, UnitSystem};
+use crate::model::{Direction, History, PatientIdentity, Point, PointStatus, Series, UnitSystem};
+use crate::table::{RowRange, TableView, is_abnormal, range_text, row_range};
 use bioviewer_core::normalise::{DocumentState, OtherResults};
+
+use super::Period;
 
 /// Columns shown at once: a decade has hundreds of sampling days; the table pages through them.
 const PAGE: usize = 12;
+/// Columns per block in the print view: what fits an A4 landscape page beside the analyte names.
+const PRINT_COLUMNS: usize = 7;
 
 #[component]
 pub fn ResultsPage() -> impl IntoView {
     let params = use_params_map();
-    // Coming back from an analyte opened in conventional units keeps them.
-    let conventional = use_query_map().read_untracked().get("units").as_deref() == Some("conventional");
-    let units = RwSignal::new(if conventional { UnitSystem::Conventional } else { UnitSystem::Si });
-    let data = Resource::new(move || (params.read().get("id").unwrap_or_default(), units.get()), |(id, units)| load_history(id, units));
+    let query = use_query_map();
+    // Everything the table shows is in the URL: Back, reload and a unit switch keep it.
+    let view = Memo::new(move |_| {
+        let query = query.read();
+        TableView::from_query(|key| query.get(key))
+    });
+    let print = Memo::new(move |_| query.read().get("print").as_deref() == Some("1"));
+    let units = Memo::new(move |_| view.read().units);
     let patient_id = move || params.read().get("id").unwrap_or_default();
+    let data = Resource::new(move || (patient_id(), units.get()), |(id, units)| load_history(id, units));
+    let viewer = super::use_viewer();
+    let clock = Resource::new(|| (), |_| server_time());
+    let href = move |change: &dyn Fn(&mut TableView)| {
+        let mut v = view.get();
+        change(&mut v);
+        format!("/patients/{}/results{}", patient_id(), v.query())
+    };
+    let export = move |what: &str| format!("/api/patients/{}/history.{what}{}", patient_id(), view.read().export_query());
+    let print_href = move || {
+        let q = view.read().query();
+        format!("/patients/{}/results{}print=1", patient_id(), if q.is_empty() { "?".to_string() } else { format!("{q}&") })
+    };
+    let unit_link = move |system: UnitSystem, msg: Msg, testid: &'static str| {
+        view! {
+            <a class="toggle" data-testid=testid href=move || href(&move |v: &mut TableView| v.units = system)
+                aria-current=move || (units.get() == system).then_some("true")>{tr(msg)}</a>
+        }
+    };
     view! {
-        <section class="page">
-            <p class="breadcrumb"><a href=move || format!("/patients/{}", patient_id())>{tr(Msg::DocumentsLink)}</a></p>
+        <section class="page" class:print-view=print>
+            <p class="breadcrumb">
+                <a href=move || format!("/patients/{}", patient_id())>{tr(Msg::DocumentsLink)}</a>
+                " · "
+                <a href=move || format!("/patients/{}/summary", patient_id()) data-testid="to-summary">{tr(Msg::ResultsOfSummary)}</a>
+            </p>
             <h1>{tr(Msg::Results)}</h1>
-            <p class="intro">{tr(Msg::ResultsIntro)}</p>
-            <div class="toolbar" role="group" aria-label=tr(Msg::Units)>
-                <span>{tr(Msg::Units)} ":"</span>
-                <button type="button" class="toggle" data-testid="units-si" aria-pressed=move || (units.get() == UnitSystem::Si).to_string()
-                    on:click=move |_| units.set(UnitSystem::Si)>{tr(Msg::UnitsSi)}</button>
-                <button type="button" class="toggle" data-testid="units-conventional" aria-pressed=move || (units.get() == UnitSystem::Conventional).to_string()
-                    on:click=move |_| units.set(UnitSystem::Conventional)>{tr(Msg::UnitsConventional)}</button>
-                <a class="export" data-testid="export-csv" rel="nofollow"
-                    href=move || format!("/api/patients/{}/history.csv?units={}", patient_id(), if units.get() == UnitSystem::Si { "si" } else { "conventional" })>
-                    {tr(Msg::ExportCsv)}
-                </a>
-                <a class="export-fhir" data-testid="export-fhir" rel="nofollow"
-                    href=move || format!("/api/patients/{}/history.fhir.json?units={}", patient_id(), if units.get() == UnitSystem::Si { "si" } else { "conventional" })>
-                    {tr(Msg::ExportFhir)}
-                </a>
-            </div>
+            <Show when=move || !print.get() fallback=move || view! {
+                <div class="toolbar print-toolbar">
+                    <p class="intro">{tr(Msg::PrintViewIntro)}</p>
+                    <a data-testid="back-to-table" href=move || href(&|_: &mut TableView| {})>{tr(Msg::BackToTable)}</a>
+                    <PrintButton/>
+                </div>
+            }>
+                <p class="intro">{tr(Msg::ResultsIntro)}</p>
+                <div class="toolbar" role="group" aria-label=tr(Msg::Units)>
+                    <span>{tr(Msg::Units)} ":"</span>
+                    {unit_link(UnitSystem::Si, Msg::UnitsSi, "units-si")}
+                    {unit_link(UnitSystem::Conventional, Msg::UnitsConventional, "units-conventional")}
+                    <a class="export" data-testid="export-csv" rel="nofollow" href=move || export("csv")>{tr(Msg::ExportCsv)}</a>
+                    <a class="export-fhir" data-testid="export-fhir" rel="nofollow" href=move || export("fhir.json")>{tr(Msg::ExportFhir)}</a>
+                    <a class="print-link" data-testid="print-period" href=print_href>{tr(Msg::PrintPeriod)}</a>
+                </div>
+                <nav class="toolbar periods" aria-label=tr(Msg::Period) data-testid="periods">
+                    <span class="label">{tr(Msg::Period)}</span>
+                    {Period::ALL.into_iter().map(|period| {
+                        let target = move || href(&move |v: &mut TableView| { v.period = period; v.from = None; v.to = None; v.page = 0; });
+                        let current = move || (view.read().period == period && view.read().from.is_none() && view.read().to.is_none()).then_some("page");
+                        view! { <a class="period" href=target aria-current=current data-testid=format!("period-{}", period.code())>{tr(period.label())}</a> }
+                    }).collect_view()}
+                </nav>
+            </Show>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
-                {move || Suspend::new(async move {
+                {move || {
+                    // Switching between the table and its print view redraws it.
+                    let print = print.get();
+                    Suspend::new(async move {
                     match data.await {
-                        Ok(history) => view! { <crate::components::PatientBanner identity=history.patient.clone()/> <ResultsTable units=history.unit_system history patient=patient_id()/> }.into_any(),
+                        Ok(history) => {
+                            // The print view says who printed it, and when (the server's clock).
+                            let printed = if print {
+                                let who = viewer.await.ok().flatten().map(|v| v.name).unwrap_or_default();
+                                let at = clock.await.unwrap_or_default();
+                                Some((who, at))
+                            } else {
+                                None
+                            };
+                            view! {
+                                <super::PatientTitle page=Msg::Results name=history.patient.as_ref().map(super::patient_name)/>
+                                <crate::components::PatientBanner identity=history.patient.clone()/>
+                                <ResultsTable history patient=patient_id() view print printed/>
+                            }.into_any()
+                        }
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
-                })}
+                })}}
             </Transition>
         </section>
+    }
+}
+
+/// Opens the browser's print dialog (the print view prints as it is shown).
+#[component]
+fn PrintButton() -> impl IntoView {
+    view! {
+        <button type="button" class="toggle" data-testid="print-now" on:click=move |_| {
+            let _ = window().print();
+        }>{tr(Msg::PrintNow)}</button>
     }
 }
 
@@ -64,18 +133,58 @@ fn day_of(p: &Point) -> Option<String> {
     p.time.map(|t| t.date_string())
 }
 
-fn is_abnormal(p: &Point) -> bool {
-    p.flag.as_ref().is_some_and(|f| !matches!(&*f.code, "N" | "NEG" | "S"))
+/// Every collection day of the rows shown, newest first, with its laboratories.
+fn columns_of(rows: &[Series]) -> Vec<Column> {
+    let mut days: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for s in rows {
+        for p in &s.points {
+            if let Some(day) = day_of(p) {
+                let labs = days.entry(day).or_default();
+                if let Some(l) = &p.laboratory {
+                    labs.insert(l.to_string());
+                }
+            }
+        }
+    }
+    days.into_iter().rev().map(|(day, labs)| Column { day, laboratories: labs.into_iter().collect() }).collect()
+}
+
+/// A colon as each language writes it before a value.
+fn colon(lang: Lang) -> &'static str {
+    if lang == Lang::Fr { " : " } else { ": " }
+}
+
+/// "Patient: NAME Given — date of birth … — INS …", on every printed page.
+fn identity_line(identity: Option<&PatientIdentity>, lang: Lang) -> String {
+    identity
+        .map(|p| {
+            let name = format!("{} {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default());
+            let birth = p
+                .birth_date
+                .map(|b| format!(" — {} {}", Msg::BirthDate.text(lang), format_datetime(lang, &b.to_string())))
+                .unwrap_or_default();
+            format!("{}{}{}{birth} — INS {}", Msg::PrintedFor.text(lang), colon(lang), name.trim(), p.ins)
+        })
+        .unwrap_or_default()
 }
 
 #[component]
-fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl IntoView {
+fn ResultsTable(
+    history: History,
+    patient: String,
+    view: Memo<TableView>,
+    print: bool,
+    printed: Option<(String, String)>,
+) -> impl IntoView {
     let lang = use_lang();
+    let navigate = use_navigate();
     let patient = StoredValue::new(patient);
+    let units = history.unit_system;
     let quality = DataQualityCounts::of(&history);
-    let others = history.other_results.clone();
     let documents = StoredValue::new(DocumentLabels::of(&history));
+    let identity = StoredValue::new(history.patient.clone());
     let series = StoredValue::new(history.series);
+    let others = StoredValue::new(history.other_results);
     let laboratories: Vec<String> = {
         let mut labs: Vec<String> =
             series.with_value(|s| s.iter().flat_map(|s| &s.points).filter_map(|p| p.laboratory.as_deref().map(str::to_string)).collect());
@@ -83,94 +192,94 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl In
         labs.dedup();
         labs
     };
-    let laboratory = RwSignal::new(String::new());
-    let date_from = RwSignal::new(String::new());
-    let date_to = RwSignal::new(String::new());
     // "Since last visit": columns after this date are highlighted as new.
     let since = RwSignal::new(String::new());
     let previous_visit = Resource::new(move || patient.get_value(), load_previous_visit);
-    let print_header = history
-        .patient
-        .as_ref()
-        .map(|p| format!("{} {} — INS {}", p.family_name.clone().unwrap_or_default(), p.given_name.clone().unwrap_or_default(), p.ins));
     let chapters: Vec<String> = {
         let mut c: Vec<String> = series.with_value(|s| s.iter().map(|s| s.chapter.clone()).collect());
         c.dedup();
         c
     };
-    let chapter = RwSignal::new(String::new());
-    let search = RwSignal::new(String::new());
-    let abnormal_only = RwSignal::new(false);
-    let page = RwSignal::new(0usize);
-
-    // The rows shown, after filters.
-    let visible = Memo::new(move |_| {
-        let needle = fold_for_search(search.get().trim());
-        let chapter = chapter.get();
-        let abnormal = abnormal_only.get();
-        let lab = laboratory.get();
-        let (from, to) = (date_from.get(), date_to.get());
-        // Points outside the laboratory or the dates chosen are left out; rows left empty go.
-        let keep = |p: &Point| {
-            (lab.is_empty() || p.laboratory.as_deref() == Some(lab.as_str()))
-                && day_of(p).is_some_and(|d| (from.is_empty() || d >= from) && (to.is_empty() || d <= to))
-        };
-        series.with_value(|all| {
-            all.iter()
-                .filter(|s| chapter.is_empty() || s.chapter == chapter)
-                .filter(|s| {
-                    needle.is_empty() || fold_for_search(&s.name_fr).contains(&needle) || fold_for_search(&s.name_en).contains(&needle)
-                })
-                .map(|s| Series { points: s.points.iter().filter(|p| keep(p)).cloned().collect(), ..s.clone() })
-                .filter(|s| !s.points.is_empty())
-                .filter(|s| !abnormal || s.points.iter().any(is_abnormal))
-                .collect::<Vec<Series>>()
+    // The rows shown, after filters (the exports filter the same way).
+    let visible = Memo::new(move |_| view.with(|v| series.with_value(|all| v.rows(all))));
+    let other_rows = Memo::new(move |_| {
+        view.with(|v| {
+            let mut kept = others.get_value();
+            series.with_value(|all| v.apply_to_others(all, &mut kept));
+            kept
         })
     });
-    // Every collection day of the rows shown, newest first, with its laboratories.
-    let columns = Memo::new(move |_| {
-        let mut days: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
-        for s in visible.get().iter() {
-            for p in &s.points {
-                if let Some(day) = day_of(p) {
-                    let labs = days.entry(day).or_default();
-                    if let Some(l) = &p.laboratory {
-                        labs.insert(l.to_string());
-                    }
-                }
-            }
-        }
-        days.into_iter().rev().map(|(day, labs)| Column { day, laboratories: labs.into_iter().collect() }).collect::<Vec<_>>()
-    });
+    let columns = Memo::new(move |_| visible.with(|rows| columns_of(rows)));
+    let pages = move || columns.with(|c| c.len().div_ceil(PAGE)).max(1);
+    let page = move || view.read().page.min(pages() - 1);
     let page_columns = Memo::new(move |_| {
         let all = columns.get();
-        let start = (page.get() * PAGE).min(all.len().saturating_sub(1));
-        all.iter().skip(start).take(PAGE).cloned().collect::<Vec<_>>()
+        all.iter().skip(page() * PAGE).take(PAGE).cloned().collect::<Vec<_>>()
     });
-    let pages = move || columns.with(|c| c.len().div_ceil(PAGE)).max(1);
+    let href = move |change: &dyn Fn(&mut TableView)| {
+        let mut v = view.get();
+        change(&mut v);
+        format!("/patients/{}/results{}", patient.get_value(), v.query())
+    };
+    // A filter changed: the new view goes in the history (Back undoes it); typing replaces it.
+    let go = move |change: &dyn Fn(&mut TableView), replace: bool| {
+        let mut v = view.get_untracked();
+        change(&mut v);
+        v.page = 0;
+        navigate(
+            &format!("/patients/{}/results{}", patient.get_value(), v.query()),
+            NavigateOptions { replace, scroll: false, ..Default::default() },
+        );
+    };
+    let (go_chapter, go_search, go_lab, go_from, go_to, go_abnormal) = (go.clone(), go.clone(), go.clone(), go.clone(), go.clone(), go);
+    let period_text = move |cols: &[Column], lang: Lang| match (cols.last(), cols.first()) {
+        (Some(a), Some(b)) => format!("{} – {}", format_datetime(lang, &a.day), format_datetime(lang, &b.day)),
+        _ => String::new(),
+    };
+    let printed_text = move |lang: Lang| {
+        printed.as_ref().map(|(who, at)| {
+            format!("{} {who} {} {} UTC", Msg::PrintedBy.text(lang), Msg::PrintedAt.text(lang), format_datetime(lang, at.trim_end_matches('Z')))
+        })
+    };
+    let printed_text = StoredValue::new(printed_text);
 
-    view! {
+    let filters = (!print).then(|| view! {
         <div class="toolbar filters">
             <label for="chapter-filter">{tr(Msg::Chapter)}</label>
-            <select id="chapter-filter" data-testid="chapter-filter" on:change=move |ev| { chapter.set(event_target_value(&ev)); page.set(0); }>
-                <option value="">{tr(Msg::AllChapters)}</option>
+            <select id="chapter-filter" data-testid="chapter-filter" on:change=move |ev| {
+                let c = event_target_value(&ev);
+                go_chapter(&move |v: &mut TableView| v.chapter = Some(c.clone()).filter(|c| !c.is_empty()), false);
+            }>
+                <option value="" selected=move || view.read().chapter.is_none()>{tr(Msg::AllChapters)}</option>
                 {chapters.into_iter().map(|c| {
                     let value = c.clone();
-                    view! { <option value=value>{move || chapter_name(&c, lang.get())}</option> }
+                    let selected = { let c = c.clone(); move || view.read().chapter.as_deref() == Some(c.as_str()) };
+                    view! { <option value=value selected=selected>{move || chapter_name(&c, lang.get())}</option> }
                 }).collect_view()}
             </select>
             <label for="analyte-search">{tr(Msg::SearchAnalyte)}</label>
-            <input id="analyte-search" type="search" data-testid="analyte-search"
-                on:input=move |ev| { search.set(event_target_value(&ev)); page.set(0); }/>
+            <input id="analyte-search" type="search" data-testid="analyte-search" prop:value=move || view.read().search.clone().unwrap_or_default()
+                on:input=move |ev| {
+                    let q = event_target_value(&ev);
+                    go_search(&move |v: &mut TableView| v.search = Some(q.clone()).filter(|q| !q.trim().is_empty()), true);
+                }/>
             <label for="lab-filter">{tr(Msg::Laboratory)}</label>
-            <select id="lab-filter" data-testid="lab-filter" on:change=move |ev| { laboratory.set(event_target_value(&ev)); page.set(0); }>
-                <option value="">{tr(Msg::AllLaboratories)}</option>
-                {laboratories.into_iter().map(|l| view! { <option value=l.clone()>{l.clone()}</option> }).collect_view()}
+            <select id="lab-filter" data-testid="lab-filter" on:change=move |ev| {
+                let l = event_target_value(&ev);
+                go_lab(&move |v: &mut TableView| v.laboratory = Some(l.clone()).filter(|l| !l.is_empty()), false);
+            }>
+                <option value="" selected=move || view.read().laboratory.is_none()>{tr(Msg::AllLaboratories)}</option>
+                {laboratories.into_iter().map(|l| {
+                    let selected = { let l = l.clone(); move || view.read().laboratory.as_deref() == Some(l.as_str()) };
+                    view! { <option value=l.clone() selected=selected>{l.clone()}</option> }
+                }).collect_view()}
             </select>
             <label for="date-from">{tr(Msg::From)}</label>
-            <input id="date-from" type="date" data-testid="date-from" on:change=move |ev| { date_from.set(event_target_value(&ev)); page.set(0); }/>
+            <input id="date-from" type="date" data-testid="date-from" prop:value=move || view.read().from.clone().unwrap_or_default()
+                on:change=move |ev| { let d = event_target_value(&ev); go_from(&move |v: &mut TableView| v.from = Some(d.clone()).filter(|d| !d.is_empty()), false) }/>
             <label for="date-to">{tr(Msg::To)}</label>
-            <input id="date-to" type="date" data-testid="date-to" on:change=move |ev| { date_to.set(event_target_value(&ev)); page.set(0); }/>
+            <input id="date-to" type="date" data-testid="date-to" prop:value=move || view.read().to.clone().unwrap_or_default()
+                on:change=move |ev| { let d = event_target_value(&ev); go_to(&move |v: &mut TableView| v.to = Some(d.clone()).filter(|d| !d.is_empty()), false) }/>
             <label for="since">{tr(Msg::SinceLastVisit)}</label>
             <input id="since" type="date" data-testid="since" prop:value=move || since.get() on:change=move |ev| since.set(event_target_value(&ev))/>
             <Suspense fallback=|| ()>
@@ -187,73 +296,157 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl In
                 })}
             </Suspense>
             <label class="check">
-                <input type="checkbox" data-testid="abnormal-only" on:change=move |ev| { abnormal_only.set(event_target_checked(&ev)); page.set(0); }/>
+                <input type="checkbox" data-testid="abnormal-only" prop:checked=move || view.read().abnormal
+                    on:change=move |ev| { let on = event_target_checked(&ev); go_abnormal(&move |v: &mut TableView| v.abnormal = on, false) }/>
                 {tr(Msg::AbnormalOnly)}
             </label>
             <span class="pager">
-                <button type="button" data-testid="older" disabled=move || { page.get() + 1 >= pages() } on:click=move |_| page.update(|p| *p += 1)>{tr(Msg::Older)}</button>
-                <span class="count">{move || page.get() + 1} " / " {pages}</span>
-                <button type="button" data-testid="newer" disabled=move || page.get() == 0 on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>{tr(Msg::Newer)}</button>
+                {move || (page() + 1 < pages()).then(|| view! {
+                    <a class="toggle" data-testid="older" href=move || href(&|v: &mut TableView| v.page = page() + 1)>{tr(Msg::Older)}</a>
+                })}
+                <span class="count" data-testid="page-count">{move || page() + 1} " / " {pages}</span>
+                {move || (page() > 0).then(|| view! {
+                    <a class="toggle" data-testid="newer" href=move || href(&|v: &mut TableView| v.page = page() - 1)>{tr(Msg::Newer)}</a>
+                })}
             </span>
         </div>
+        // Printing this page prints what is on screen; the print view prints the whole period.
         <p class="print-only print-header">
-            <strong>{tr(Msg::PrintedFor)} ": "</strong>{print_header.unwrap_or_default()}
+            {move || identity.with_value(|i| identity_line(i.as_ref(), lang.get()))}
             " — " <strong>{tr(Msg::Period)} ": "</strong>
-            {move || {
-                let cols = page_columns.get();
-                let l = lang.get();
-                match (cols.last(), cols.first()) {
-                    (Some(a), Some(b)) => format!("{} – {}", format_datetime(l, &a.day), format_datetime(l, &b.day)),
-                    _ => String::new(),
-                }
-            }}
+            {move || period_text(&page_columns.get(), lang.get())}
         </p>
-        <Show when=move || !visible.with(Vec::is_empty) fallback=|| view! { <p class="notice">{tr(Msg::NoResults)}</p> }>
-            <div class="table-scroll">
-                <table class="data cumulative" data-testid="cumulative-table">
-                    <thead>
-                        <tr>
-                            <th scope="col" class="sticky-col">{tr(Msg::Analyte)}</th>
-                            <th scope="col">{tr(Msg::Unit)}</th>
-                            <For each=move || page_columns.get() key=|c| c.day.clone() let:column>
-                                <th scope="col" class="day" class:new={ let day = column.day.clone(); move || { let s = since.get(); !s.is_empty() && day > s } }>
-                                    <span class="date">{ let day = column.day.clone(); move || format_datetime(lang.get(), &day) }</span>
-                                    <span class="labs">{column.laboratories.join(", ")}</span>
-                                    <span class="new-mark">{tr(Msg::NewMark)}</span>
-                                </th>
-                            </For>
-                        </tr>
-                    </thead>
-                    <tbody on:keydown=move_between_cells>
-                        {move || {
-                            let cols = page_columns.get();
-                            let lang_now = lang.get();
-                            let since_now = since.get();
-                            let mut current_chapter = String::new();
-                            let mut rows = Vec::new();
-                            for s in visible.get() {
-                                if s.chapter != current_chapter {
-                                    current_chapter = s.chapter.clone();
-                                    rows.push(view! {
-                                        <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 2).to_string()>{chapter_name(&s.chapter, lang_now)}</th></tr>
-                                    }.into_any());
-                                }
-                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone() documents units/> }.into_any());
-                            }
-                            rows
-                        }}
-                    </tbody>
-                </table>
-            </div>
-        </Show>
-        <OtherResultsLane others/>
-        <DataQualityPanel counts=quality/>
+        <p class="print-only print-note">{tr(Msg::PrintScreenOnly)}</p>
+    });
+
+    // The table itself: on screen one page of columns, in the print view every column of the
+    // period in blocks that fit a page, each with the patient's identity in its repeated header.
+    let tables = move || {
+        let lang_now = lang.get();
+        let since_now = since.get();
+        let rows = visible.get();
+        let (blocks, header): (Vec<Vec<Column>>, Option<String>) = if print {
+            let all = columns.get();
+            let mut line = identity.with_value(|i| identity_line(i.as_ref(), lang_now));
+            line.push_str(&format!(" — {}{}{}", Msg::Period.text(lang_now), colon(lang_now), period_text(&all, lang_now)));
+            if let Some(p) = printed_text.with_value(|f| f(lang_now)) {
+                line.push_str(&format!(" — {p}"));
+            }
+            (all.chunks(PRINT_COLUMNS).map(<[Column]>::to_vec).collect(), Some(line))
+        } else {
+            (vec![page_columns.get()], None)
+        };
+        blocks
+            .into_iter()
+            .map(|cols| {
+                let header = header.clone();
+                // One tab stop into the table: its first value (or range tip); arrows do the rest.
+                let entry = (!print).then(|| rows.iter().position(|s| row_is_navigable(s, &cols, lang_now))).flatten();
+                let mut current_chapter = String::new();
+                let mut body = Vec::new();
+                for (i, s) in rows.iter().enumerate() {
+                    if s.chapter != current_chapter {
+                        current_chapter = s.chapter.clone();
+                        body.push(view! {
+                            <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 3).to_string()>{chapter_name(&s.chapter, lang_now)}</th></tr>
+                        }.into_any());
+                    }
+                    body.push(view! {
+                        <SeriesRow series=s.clone() columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone()
+                            documents units entry=entry == Some(i)/>
+                    }.into_any());
+                }
+                let day_headers = cols.iter().map(|column| {
+                    let new = !since_now.is_empty() && column.day > since_now;
+                    view! {
+                        <th scope="col" class="day" class:new=new>
+                            <span class="date">{format_datetime(lang_now, &column.day)}</span>
+                            <span class="labs">{column.laboratories.join(", ")}</span>
+                            <span class="new-mark">{tr(Msg::NewMark)}</span>
+                        </th>
+                    }
+                }).collect_view();
+                let width = cols.len() + 3;
+                view! {
+                    <div class="table-scroll">
+                        <table class="data cumulative" data-testid="cumulative-table" aria-describedby="table-legend">
+                            <thead>
+                                {header.map(|h| view! {
+                                    <tr class="print-identity"><th colspan=width.to_string() data-testid="print-identity">{h}</th></tr>
+                                })}
+                                <tr>
+                                    <th scope="col" class="sticky-col">{tr(Msg::Analyte)}</th>
+                                    <th scope="col">{tr(Msg::Unit)}</th>
+                                    <th scope="col" class="range-col">{tr(Msg::Reference)}</th>
+                                    {day_headers}
+                                </tr>
+                            </thead>
+                            <tbody on:keydown=move_between_cells on:focusin=keep_one_tab_stop>{body}</tbody>
+                        </table>
+                    </div>
+                }
+            })
+            .collect_view()
+    };
+
+    view! {
+        {filters}
+        {(!print).then(|| view! { <p class="muted keyboard-hint">{tr(Msg::TableKeyboardHint)}</p> })}
+        {move || if visible.with(Vec::is_empty) { view! { <p class="notice">{tr(Msg::NoResults)}</p> }.into_any() } else { tables().into_any() }}
+        <Legend/>
+        {move || view! { <OtherResultsLane others=other_rows.get()/> }}
+        {(!print).then(|| view! { <DataQualityPanel counts=quality/> })}
     }
 }
 
-/// Arrow keys move the focus from value to value through the cumulative table (Tab still goes
-/// through every value in reading order): left and right along the analyte's row, up and down
-/// through the same day's column, skipping days without a result and chapter headings.
+/// Whether a row has a cell the keyboard reaches among these columns.
+fn row_is_navigable(s: &Series, cols: &[Column], lang: Lang) -> bool {
+    matches!(row_range(&s.points, s.decimals, lang), RowRange::Varies(_))
+        || s.points.iter().any(|p| day_of(p).is_some_and(|d| cols.iter().any(|c| c.day == d)))
+}
+
+/// Every symbol the table uses, in words (on screen and printed). Written as one piece of
+/// markup from the translated texts: static, it costs the browser bundle almost nothing.
+#[component]
+fn Legend() -> impl IntoView {
+    let lang = use_lang();
+    // (symbol, its class, what it means); critical values and treatment targets go with the flags.
+    const ITEMS: [(&str, &str, Msg); 9] = [
+        ("↑", "flag-high", Msg::LegendHigh),
+        ("↓", "flag-low", Msg::LegendLow),
+        ("!", "flag-abnormal", Msg::LegendAbnormal),
+        ("▲", "", Msg::LegendRise),
+        ("▼", "", Msg::LegendFall),
+        ("*", "", Msg::LegendConverted),
+        ("12.3", "derived", Msg::LegendComputed),
+        ("+n", "", Msg::LegendMore),
+        ("", "", Msg::LegendVaries),
+    ];
+    let items = move || {
+        let l = lang.get();
+        ITEMS
+            .iter()
+            .map(|(symbol, class, msg)| {
+                let symbol = if symbol.is_empty() { Msg::RangeVaries.text(l).to_string() } else { l.decimal(symbol) };
+                // Our own texts, escaped all the same.
+                let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;");
+                format!("<li><span class=\"legend-symbol {class}\" aria-hidden=\"true\">{}</span> {}</li>", escape(&symbol), escape(msg.text(l)))
+            })
+            .collect::<String>()
+    };
+    view! {
+        <section class="legend" id="table-legend" aria-labelledby="legend-heading" data-testid="legend">
+            <h2 id="legend-heading">{tr(Msg::Legend)}</h2>
+            <ul inner_html=items></ul>
+        </section>
+    }
+}
+
+/// The keyboard's way through the cumulative table, a grid with one tab stop: arrow keys move
+/// from value to value (left and right along the analyte's row, up and down through the same
+/// day's column, skipping days without a result and chapter headings), Home and End to the
+/// row's first and last, Page Up and Page Down ten rows at a time. The cell reached becomes the
+/// table's tab stop.
 fn move_between_cells(ev: leptos::ev::KeyboardEvent) {
     use leptos::wasm_bindgen::JsCast;
     use leptos::web_sys::{Element, HtmlElement};
@@ -262,43 +455,72 @@ fn move_between_cells(ev: leptos::ev::KeyboardEvent) {
         "ArrowRight" => (1, 0),
         "ArrowUp" => (0, -1),
         "ArrowDown" => (0, 1),
+        "Home" => (-1000, 0),
+        "End" => (1000, 0),
+        "PageUp" => (0, -10),
+        "PageDown" => (0, 10),
         _ => return,
     };
-    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).and_then(|e| e.closest("td.result").ok().flatten()) else {
+    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).and_then(|e| e.closest(".nav").ok().flatten()) else {
         return;
     };
     let Some(row) = cell.parent_element() else { return };
     let cells = row.children();
     let Some(column) = (0..cells.length()).find(|&i| cells.item(i).as_ref() == Some(&cell)) else { return };
-    let focusable = |e: &Element| e.class_list().contains("result");
+    let focusable = |e: &Element| e.class_list().contains("nav");
     let target = if dx != 0 {
-        let mut i = column as i32 + dx;
+        // Along the row: the next cell with a value, or (Home/End) the farthest one.
+        let step = dx.signum();
+        let mut i = column as i32 + step;
         let mut found = None;
         while let Some(candidate) = (i >= 0).then(|| cells.item(i as u32)).flatten() {
             if focusable(&candidate) {
                 found = Some(candidate);
-                break;
+                if dx.abs() == 1 {
+                    break;
+                }
             }
-            i += dx;
+            i += step;
         }
         found
     } else {
+        // Down the column: the |dy|-th row below (or above) with a value that day, else the last one found.
         let step = |r: &Element| if dy < 0 { r.previous_element_sibling() } else { r.next_element_sibling() };
         let mut next_row = step(&row);
-        let mut found = None;
+        let (mut found, mut left) = (None, dy.abs());
         while let Some(r) = next_row {
             if let Some(candidate) = r.children().item(column).filter(|c| focusable(c) && !r.class_list().contains("chapter-row")) {
                 found = Some(candidate);
-                break;
+                left -= 1;
+                if left == 0 {
+                    break;
+                }
             }
             next_row = step(&r);
         }
         found
     };
+    // A row's name takes the focus on its link.
+    let target = target.map(|t| if t.tag_name() == "TH" { t.query_selector("a").ok().flatten().unwrap_or(t) } else { t });
     if let Some(target) = target.and_then(|t| t.dyn_into::<HtmlElement>().ok()) {
         ev.prevent_default();
         let _ = target.focus();
     }
+}
+
+/// The cell that has the focus (by keyboard, mouse or touch) becomes the table's only tab stop.
+fn keep_one_tab_stop(ev: leptos::ev::FocusEvent) {
+    use leptos::wasm_bindgen::JsCast;
+    use leptos::web_sys::Element;
+    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).filter(|e| e.matches("td.nav, th.nav a").unwrap_or(false)) else {
+        return;
+    };
+    if let Some(Ok(Some(old))) = cell.closest("tbody").ok().flatten().map(|body| body.query_selector("[tabindex=\"0\"]")) {
+        if old != cell {
+            let _ = old.set_attribute("tabindex", "-1");
+        }
+    }
+    let _ = cell.set_attribute("tabindex", "0");
 }
 
 /// Counts for the data-quality panel.
@@ -416,6 +638,8 @@ fn SeriesRow(
     since: String,
     documents: StoredValue<DocumentLabels>,
     units: UnitSystem,
+    /// This row holds the table's tab stop (its first cell the keyboard reaches).
+    entry: bool,
 ) -> impl IntoView {
     let href = format!(
         "/patients/{patient}/analytes/{}{}",
@@ -426,6 +650,25 @@ fn SeriesRow(
         Lang::Fr => series.name_fr.clone(),
         Lang::En => series.name_en.clone(),
     };
+    let mut entry_left = entry;
+    let mut take_entry = move || std::mem::replace(&mut entry_left, false);
+    // The laboratory's range for the unit shown; "varies by lab" with each range in its tip.
+    let range = match row_range(&series.points, series.decimals, lang) {
+        RowRange::None => view! { <td class="range" data-testid="row-range"></td> }.into_any(),
+        RowRange::One(r) => view! { <td class="range" data-testid="row-range">{r}</td> }.into_any(),
+        RowRange::Varies(each) => {
+            let tip = each.iter().map(|(lab, r)| format!("{lab}{}{r}", colon(lang))).collect::<Vec<_>>().join("\n");
+            let label = format!("{} — {}", Msg::RangeVaries.text(lang), tip.replace('\n', " ; "));
+            view! {
+                <td class="range varies nav" data-testid="row-range" tabindex={if take_entry() { "0" } else { "-1" }} aria-label=label>
+                    {tr(Msg::RangeVaries)}
+                    <span class="origin-tip" role="tooltip" data-testid="range-tip">{tip}</span>
+                </td>
+            }
+            .into_any()
+        }
+    };
+    let unit = series.unit.clone();
     let cells = columns
         .iter()
         .map(|c| {
@@ -439,20 +682,32 @@ fn SeriesRow(
             let point = points.remove(shown).clone();
             let others: Vec<Point> = points.into_iter().cloned().collect();
             let new = !since.is_empty() && c.day > since;
-            view! { <ResultCell point others lang new documents/> }.into_any()
+            view! { <ResultCell point others lang new documents decimals=series.decimals unit=unit.clone() entry=take_entry()/> }.into_any()
         })
         .collect_view();
     view! {
         <tr>
-            <th scope="row" class="sticky-col"><a href=href>{name}</a></th>
+            // The name is reached by the arrow keys too (Home), and opens the analyte with Enter.
+            <th scope="row" class="sticky-col nav"><a href=href tabindex="-1">{name}</a></th>
             <td class="unit">{lang.unit(series.unit.as_deref())}</td>
+            {range}
             {cells}
         </tr>
     }
 }
 
 #[component]
-fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents: StoredValue<DocumentLabels>) -> impl IntoView {
+fn ResultCell(
+    point: Point,
+    others: Vec<Point>,
+    lang: Lang,
+    new: bool,
+    documents: StoredValue<DocumentLabels>,
+    /// The analyte's precision and display unit (the range in the tip is written with them).
+    decimals: usize,
+    unit: Option<String>,
+    entry: bool,
+) -> impl IntoView {
     let more = others.len();
     let decimal = |s: &str| lang.decimal(s);
     let value = point_text(&point, lang);
@@ -497,6 +752,12 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
             .collect::<Vec<_>>()
             .join("\n")
     });
+    // The laboratory's range for this value, in the unit it is shown in.
+    let range_line = {
+        let range = range_text(&point, decimals, lang);
+        let unit = if point.in_display_unit { lang.unit(unit.as_deref()) } else { point.unit.as_deref().unwrap_or("").to_string() };
+        (!range.is_empty()).then(|| format!("{}{}{range} {unit}", Msg::RangeInTip.text(lang), colon(lang)))
+    };
     let change = point.significant_change.map(|d| match d {
         Direction::Up => ("▲", Msg::SignificantRise),
         Direction::Down => ("▼", Msg::SignificantFall),
@@ -509,8 +770,12 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
         label.push_str(&format!(", {}", msg.text(lang)));
     }
     if converted || more > 0 {
-        label.push_str(&format!(". {}", detail));
+        label.push_str(&format!(". {}", detail.replace('\n', ". ")));
     }
+    if let Some(range) = &range_line {
+        label.push_str(&format!(". {range}"));
+    }
+    let detail = [detail, range_line.unwrap_or_default()].into_iter().filter(|d| !d.is_empty()).collect::<Vec<_>>().join("\n");
     // New since the chosen visit; new and significantly changed stands out most.
     let novelty = match (new, point.significant_change.is_some()) {
         (true, true) => " new changed",
@@ -518,9 +783,9 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
         _ => "",
     };
     let classes =
-        format!("result {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
+        format!("result nav {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
     view! {
-        <td class=classes tabindex="0" aria-label=label data-testid="result-cell">
+        <td class=classes tabindex={if entry { "0" } else { "-1" }} aria-label=label data-testid="result-cell">
             {value}
             {(!detail.is_empty()).then(|| view! { <span class="origin-tip" role="tooltip" data-testid="origin-tip">{detail.clone()}</span> })}
             {(!symbol.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{symbol}</span> })}

@@ -5,10 +5,11 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::load_history;
-use crate::components::{flag_label, format_datetime, point_text};
+use crate::api::{load_history, server_time};
+use crate::components::{flag_label, flag_symbol, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, Point, PointStatus, Series, UnitSystem};
+use crate::pages::{Day, Period, day_of, parse_day};
 
 #[component]
 pub fn SummaryPage() -> impl IntoView {
@@ -16,24 +17,32 @@ pub fn SummaryPage() -> impl IntoView {
     let patient = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(patient, |p| load_history(p, UnitSystem::Si));
     let viewer = super::use_viewer();
+    let clock = Resource::new(|| (), |_| server_time());
     view! {
         <section class="page">
-            <p class="breadcrumb"><a href=move || format!("/patients/{}", patient())>{tr(Msg::DocumentsLink)}</a></p>
+            <p class="breadcrumb">
+                <a href=move || format!("/patients/{}", patient())>{tr(Msg::DocumentsLink)}</a>
+                " · "
+                <a href=move || format!("/patients/{}/results", patient()) data-testid="to-results">{tr(Msg::ResultsLink)}</a>
+            </p>
             <h1>{tr(Msg::Summary)}</h1>
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     // Patients read their own results in plainer words.
                     let plain = matches!(viewer.await, Ok(Some(v)) if v.role == crate::model::ViewerRole::Patient);
                     let intro = if plain { Msg::PlainIntro } else { Msg::SummaryIntro };
+                    // "Old" is counted back from today (the server's clock).
+                    let today = clock.await.ok().and_then(|at| at.get(..10).and_then(parse_day));
                     match data.await {
                         Ok(h) => {
                             let qualitative = qualitative_lines(&h);
                             view! {
+                                <super::PatientTitle page=Msg::Summary name=h.patient.as_ref().map(super::patient_name)/>
                                 <p class="intro">{tr(intro)}</p>
                                 <crate::components::PatientBanner identity=h.patient.clone()/>
                                 <QualitativeAbnormal history=qualitative patient=patient()/>
-                                <Panels series=h.series.clone() patient=patient()/>
-                                <SummaryTable series=h.series patient=patient() plain/>
+                                <Panels series=h.series.clone() patient=patient() today/>
+                                <SummaryTable series=h.series patient=patient() plain today/>
                             }
                             .into_any()
                         }
@@ -45,26 +54,50 @@ pub fn SummaryPage() -> impl IntoView {
     }
 }
 
-/// Direction of the latest value since the previous comparable one.
-#[derive(Clone, Copy)]
+/// What the latest value did since the previous comparable one: the words "rising" and
+/// "falling" are kept for significant changes; anything else is "no significant change".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trend {
     SignificantRise,
     SignificantFall,
-    Rising,
-    Falling,
-    Stable,
+    NoSignificantChange,
 }
 
 /// One line of the summary.
 struct Line {
     series: Series,
     latest: Point,
+    previous: Option<Point>,
     trend: Option<Trend>,
     attention: bool,
 }
 
 fn is_abnormal(p: &Point) -> bool {
-    p.flag.as_ref().is_some_and(|f| !matches!(&*f.code, "N" | "NEG" | "S"))
+    p.flag.as_ref().is_some_and(|f| is_abnormal_code(&f.code))
+}
+
+fn is_abnormal_code(code: &str) -> bool {
+    !matches!(code, "N" | "NEG" | "S")
+}
+
+/// The trend between the previous and the latest value: only a change the normaliser found
+/// significant has a direction; values that cannot be compared (censored, another unit) none.
+fn trend(latest: &Point, previous: Option<&Point>) -> Option<Trend> {
+    previous?.plottable()?;
+    latest.plottable()?;
+    Some(match latest.significant_change {
+        Some(Direction::Up) => Trend::SignificantRise,
+        Some(Direction::Down) => Trend::SignificantFall,
+        None => Trend::NoSignificantChange,
+    })
+}
+
+/// A result more than a year before `today` is old: it is marked so, never read as current.
+fn is_old(p: &Point, today: Option<Day>) -> bool {
+    match (day_of(p), today.and_then(|t| Period::OneYear.back_from(t))) {
+        (Some(day), Some(year_ago)) => day < year_ago,
+        _ => false,
+    }
 }
 
 fn line(series: Series) -> Option<Line> {
@@ -72,23 +105,14 @@ fn line(series: Series) -> Option<Line> {
     // be computed, with the KDIGO stage, never left out of the summary.
     let performed: Vec<&Point> = series.points.iter().filter(|p| p.status == PointStatus::Completed).collect();
     let latest = (*performed.last()?).clone();
-    // Direction since the previous value that can be compared (same unit, exact values).
-    let trend = match (performed.len().checked_sub(2).map(|i| performed[i]), latest.plottable()) {
-        (Some(previous), Some(now)) => previous.plottable().map(|before| match latest.significant_change {
-            Some(Direction::Up) => Trend::SignificantRise,
-            Some(Direction::Down) => Trend::SignificantFall,
-            None if now > before => Trend::Rising,
-            None if now < before => Trend::Falling,
-            None => Trend::Stable,
-        }),
-        _ => None,
-    };
+    let previous = performed.len().checked_sub(2).map(|i| performed[i].clone());
+    let trend = trend(&latest, previous.as_ref());
     let attention = is_abnormal(&latest) || latest.significant_change.is_some();
-    Some(Line { series, latest, trend, attention })
+    Some(Line { series, latest, previous, trend, attention })
 }
 
 #[component]
-fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoView {
+fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option<Day>) -> impl IntoView {
     let lang = use_lang();
     let mut lines: Vec<Line> = series.into_iter().filter_map(line).collect();
     // Attention first, then the most recent, then by chapter.
@@ -125,9 +149,8 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
                     let (arrow, words) = match (l.trend, plain) {
                         (Some(Trend::SignificantRise), false) => ("⬆", Msg::SignificantRise),
                         (Some(Trend::SignificantFall), false) => ("⬇", Msg::SignificantFall),
-                        (Some(Trend::Rising), false) => ("↗", Msg::Rising),
-                        (Some(Trend::Falling), false) => ("↘", Msg::Falling),
-                        (Some(Trend::Stable), false) => ("→", Msg::Stable),
+                        (Some(Trend::NoSignificantChange), false) => ("", Msg::NoSignificantChange),
+                        (None, false) if l.previous.is_some() => ("", Msg::NoSignificantChange),
                         (None, false) => ("", Msg::NoPrevious),
                         (Some(Trend::SignificantRise), true) => ("⬆", Msg::PlainSignificantRise),
                         (Some(Trend::SignificantFall), true) => ("⬇", Msg::PlainSignificantFall),
@@ -135,14 +158,24 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
                         (None, true) => ("", Msg::PlainFirst),
                     };
                     let class = if l.attention { "attention" } else { "" };
+                    let previous = l.previous.as_ref().map(|p| {
+                        let when = p.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default();
+                        format!("{} {} ({when})", point_text(p, lang), lang.unit(l.series.unit.as_deref()))
+                    });
+                    let old = is_old(&l.latest, today);
+                    // The same analyte in the cumulative table.
+                    let in_table = format!("/patients/{patient}/results?q={}", crate::table::encode(&l.series.name_fr));
                     view! {
                         <tr class=class data-testid="summary-row">
                             <th scope="row"><a href=href>{name}</a>{help.map(|h| view! { <span class="analyte-help">{h}</span> })}</th>
                             <td class="num"><strong>{value}</strong>" "<span class="unit">{lang.unit(l.series.unit.as_deref())}</span>
                                 {stage.map(|s| view! { <div class="stage" data-testid="kdigo-stage">{s}</div> })}</td>
                             <td>{flag}</td>
-                            <td><span aria-hidden="true">{arrow}</span>" "{words.text(lang)}</td>
-                            <td class="nowrap">{l.latest.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default()}</td>
+                            <td class="num muted" data-testid="summary-previous">{previous.unwrap_or_default()}</td>
+                            <td data-testid="summary-trend"><span aria-hidden="true">{arrow}</span>" "{words.text(lang)}</td>
+                            <td class="nowrap">{l.latest.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default()}
+                                {old.then(|| view! { " " <span class="badge badge-old" data-testid="old-mark">{Msg::OldResult.text(lang)}</span> })}
+                                " " <a class="in-table" href=in_table data-testid="summary-in-table">{Msg::SeeInTable.text(lang)}</a></td>
                             <td>{l.latest.laboratory.as_deref().unwrap_or("").to_string()}</td>
                             <td class="muted">{chapter_name(&l.series.chapter, lang)}</td>
                         </tr>
@@ -158,6 +191,7 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
                     <th scope="col">{tr(Msg::Analyte)}</th>
                     <th scope="col" class="num">{tr(Msg::Latest)}</th>
                     <th scope="col">{tr(Msg::FlagColumn)}</th>
+                    <th scope="col" class="num">{tr(Msg::PreviousValue)}</th>
                     <th scope="col">{tr(Msg::Since)}</th>
                     <th scope="col">{tr(Msg::Date)}</th>
                     <th scope="col">{tr(Msg::Laboratory)}</th>
@@ -186,11 +220,12 @@ const SPARK_H: f64 = 44.0;
 /// A sparkline: the exact values over a proportional time axis, the latest reference band, the
 /// latest value written beside it. Censored and unconverted values are not drawn as points.
 #[component]
-fn Sparkline(series: Series, patient: String) -> impl IntoView {
+fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoView {
     let lang = use_lang();
     let points: Vec<(f64, f64)> =
         series.points.iter().filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?))).collect();
     let latest = series.points.iter().rev().find(|p| p.status == PointStatus::Completed).cloned();
+    let previous = series.points.iter().rev().filter(|p| p.status == PointStatus::Completed).nth(1).cloned();
     let band = latest.as_ref().and_then(|p| Some((p.reference_low.as_ref().map(|d| d.to_f64()), p.reference_high.as_ref()?.to_f64())));
     let (t0, t1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), (t, _)| (a.min(*t), b.max(*t)));
     let values = points.iter().map(|(_, v)| *v).chain(band.iter().flat_map(|(l, h)| l.iter().copied().chain([*h])));
@@ -209,7 +244,18 @@ fn Sparkline(series: Series, patient: String) -> impl IntoView {
     let name_en = series.name_en.clone();
     let unit = lang.get_untracked().unit(series.unit.as_deref());
     let href = format!("/patients/{patient}/analytes/{}", series.analyte);
-    let value = move || latest.as_ref().map(|p| point_text(p, lang.get())).unwrap_or_default();
+    // The card says what a reader needs without opening the chart: the latest value with its
+    // flag and date (marked old after a year), and the previous value beside it.
+    let old = latest.as_ref().is_some_and(|p| is_old(p, today));
+    let flag = latest.as_ref().and_then(|p| p.flag.clone()).filter(|f| is_abnormal_code(&f.code));
+    let flag_class = flag.as_ref().map(|f| flag_symbol(&f.code).1).unwrap_or("");
+    let when = latest.as_ref().and_then(|p| p.time).map(|t| t.date_string());
+    let before = previous.clone();
+    let before_unit = unit.clone();
+    let value = {
+        let latest = latest.clone();
+        move || latest.as_ref().map(|p| point_text(p, lang.get())).unwrap_or_default()
+    };
     view! {
         <li class="spark" data-testid="sparkline">
             <a href=href>{move || match lang.get() { Lang::Fr => name_fr.clone(), Lang::En => name_en.clone() }}</a>
@@ -222,35 +268,100 @@ fn Sparkline(series: Series, patient: String) -> impl IntoView {
                 <polyline points=polyline class="spark-line"/>
                 {last}
             </svg>
-            <span class="spark-value">{value.clone()} " " {unit.clone()}</span>
+            <span class=format!("spark-value {flag_class}") data-testid="card-latest">
+                <strong>{value.clone()} " " {unit.clone()}</strong>
+                {flag.map(|f| view! { " " <span class="flag">{move || flag_label(&f.code, lang.get())}</span> })}
+                {when.map(|w| view! { " · " <span class="nowrap">{move || format_datetime(lang.get(), &w)}</span> })}
+                {old.then(|| view! { " " <span class="badge badge-old" data-testid="old-mark">{tr(Msg::OldResult)}</span> })}
+            </span>
+            {before.map(|p| {
+                let day = p.time.map(|t| t.date_string());
+                view! {
+                    <span class="spark-previous muted" data-testid="card-previous">
+                        {tr(Msg::PreviousValue)} {move || if lang.get() == Lang::Fr { " : " } else { ": " }}
+                        {move || point_text(&p, lang.get())} " " {before_unit.clone()}
+                        {day.map(|w| view! { " · " {move || format_datetime(lang.get(), &w)} })}
+                    </span>
+                }
+            })}
         </li>
     }
 }
 
 #[component]
-fn Panels(series: Vec<Series>, patient: String) -> impl IntoView {
-    let chosen = RwSignal::new(0usize);
+fn Panels(series: Vec<Series>, patient: String, today: Option<Day>) -> impl IntoView {
+    // Only the panels this patient has results for are offered.
+    let offered: Vec<usize> =
+        (0..PANELS.len()).filter(|i| PANELS[*i].1.iter().any(|id| series.iter().any(|s| s.analyte == *id))).collect();
+    let chosen = RwSignal::new(offered.first().copied().unwrap_or(0));
     let series = StoredValue::new(series);
     let patient = StoredValue::new(patient);
-    view! {
+    (!offered.is_empty()).then(|| view! {
         <section class="panels" aria-labelledby="panels-heading">
             <h2 id="panels-heading">{tr(Msg::Panels)}</h2>
             <div class="toolbar" role="group" aria-label=tr(Msg::Panel)>
-                {PANELS.iter().enumerate().map(|(i, (name, _))| view! {
+                {offered.iter().map(|&i| view! {
                     <button type="button" class="toggle" data-testid=format!("panel-{i}")
-                        aria-pressed=move || (chosen.get() == i).to_string() on:click=move |_| chosen.set(i)>{tr(*name)}</button>
+                        aria-pressed=move || (chosen.get() == i).to_string() on:click=move |_| chosen.set(i)>{tr(PANELS[i].0)}</button>
                 }).collect_view()}
             </div>
             {move || {
                 let (_, ids) = PANELS[chosen.get()];
                 let members: Vec<Series> = series.with_value(|all| ids.iter().filter_map(|id| all.iter().find(|s| s.analyte == *id).cloned()).collect());
-                if members.is_empty() {
-                    view! { <p class="notice">{tr(Msg::NoPanelResults)}</p> }.into_any()
-                } else {
-                    view! { <ul class="sparklines">{members.into_iter().map(|s| view! { <Sparkline series=s patient=patient.get_value()/> }).collect_view()}</ul> }.into_any()
-                }
+                view! { <ul class="sparklines">{members.into_iter().map(|s| view! { <Sparkline series=s patient=patient.get_value() today/> }).collect_view()}</ul> }
             }}
         </section>
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bioviewer_core::cda::CdaTime;
+
+    fn point(date: &str, value: &str, change: Option<Direction>) -> Point {
+        Point {
+            time: Some(CdaTime::parse_hl7(date).unwrap()),
+            status: PointStatus::Completed,
+            value: bioviewer_core::cda::Decimal::parse(value),
+            display: Some(value.into()),
+            text: None,
+            comparator: None,
+            unit: None,
+            in_display_unit: true,
+            flag: None,
+            reference_low: None,
+            reference_high: None,
+            reference_text: None,
+            laboratory: None,
+            method: None,
+            sources: Vec::new(),
+            significant_change: change,
+            comparability: Default::default(),
+            derived: false,
+            discordant_text: None,
+        }
+    }
+
+    #[test]
+    fn rising_and_falling_are_said_only_of_significant_changes() {
+        let before = point("20240101", "100", None);
+        assert_eq!(trend(&point("20250101", "104", None), Some(&before)), Some(Trend::NoSignificantChange), "a small rise is not 'rising'");
+        assert_eq!(trend(&point("20250101", "150", Some(Direction::Up)), Some(&before)), Some(Trend::SignificantRise));
+        assert_eq!(trend(&point("20250101", "50", Some(Direction::Down)), Some(&before)), Some(Trend::SignificantFall));
+        assert_eq!(trend(&point("20250101", "50", None), None), None, "a first value has no trend");
+        let mut censored = point("20250101", "5", None);
+        censored.comparator = Some(crate::model::Comparator::Less);
+        assert_eq!(trend(&censored, Some(&before)), None, "a censored value is not compared");
+    }
+
+    #[test]
+    fn a_result_over_a_year_old_is_marked_old() {
+        let today = Some((2026, 12, 3));
+        assert!(is_old(&point("20251202", "1", None), today));
+        assert!(!is_old(&point("20251203", "1", None), today), "exactly a year ago is still within the year");
+        assert!(!is_old(&point("20261101", "1", None), today));
+        assert!(!is_old(&point("20101101", "1", None), None), "without a clock nothing is marked");
     }
 }
 

@@ -32,6 +32,20 @@ pub(crate) struct ExportQuery {
     lang: Option<String>,
 }
 
+/// The history as the cumulative table showed it when the export was asked for: the same
+/// period, dates, laboratory, chapter, search and "abnormal only" (`bioviewer_app::table`), so
+/// an export holds what is on screen. Without any of them, the whole history.
+fn as_on_screen(history: std::sync::Arc<History>, filters: &std::collections::HashMap<String, String>) -> std::sync::Arc<History> {
+    let view = bioviewer_app::table::TableView::from_query(|key| filters.get(key).cloned());
+    let whole = bioviewer_app::table::TableView { units: view.units, page: view.page, ..Default::default() };
+    if view == whole {
+        return history;
+    }
+    let mut shown = History::clone(&history);
+    view.apply(&mut shown);
+    std::sync::Arc::new(shown)
+}
+
 /// The language asked for: `lang=fr|en`, else the interface's language cookie, else the
 /// `Accept-Language` header, else French.
 fn language(asked: Option<&str>, headers: &HeaderMap) -> Language {
@@ -97,6 +111,7 @@ pub(crate) async fn history_csv(
     Extension(auth): Extension<RequestAuth>,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<ExportQuery>,
+    Query(filters): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, super::ApiError> {
     let language = language(query.lang.as_deref(), &headers);
@@ -106,7 +121,7 @@ pub(crate) async fn history_csv(
         _ if language == Language::French => CsvFormat::French,
         _ => CsvFormat::Rfc4180,
     };
-    let history = api_history(&state, &auth, &id, &HistoryQuery { units: query.units }, Action::ExportCsv).await?;
+    let history = as_on_screen(api_history(&state, &auth, &id, &HistoryQuery { units: query.units }, Action::ExportCsv).await?, &filters);
     let body = csv(&history, format, language == Language::French);
     Ok((
         [
@@ -142,10 +157,11 @@ pub(crate) async fn history_fhir(
     Extension(auth): Extension<RequestAuth>,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<ExportQuery>,
+    Query(filters): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, super::ApiError> {
     let language = language(query.lang.as_deref(), &headers);
-    let history = api_history(&state, &auth, &id, &HistoryQuery { units: query.units }, Action::ExportFhir).await?;
+    let history = as_on_screen(api_history(&state, &auth, &id, &HistoryQuery { units: query.units }, Action::ExportFhir).await?, &filters);
     let resources = resources_of(&state, &history, id.trim(), language);
     let body = fhir::to_string(&fhir::bundle("collection", &fhir_base(&state, &headers), resources.all(), language));
     Ok((

@@ -616,9 +616,11 @@ impl Backend for StoreBackend {
             };
             // Its place in the patient's history (rejected, replaced, and why), as on the list.
             let mut summary = document_summary(record);
+            let mut patient_name = None;
             if let Ok(Some(history)) = patient_history(self.store.as_ref(), self.normaliser.clone(), patient, UnitSystem::Si).await
                 && let Some(entry) = history.documents.iter().find(|d| d.id == summary.id)
             {
+                patient_name = history.patient.as_ref().map(bioviewer_app::patient_name);
                 summary.state = Some(entry.status.clone());
                 summary.reasons = entry
                     .problem_codes
@@ -627,7 +629,7 @@ impl Backend for StoreBackend {
                     .filter(|p| *p != bioviewer_core::normalise::DocumentProblem::Unreadable)
                     .collect();
             }
-            Ok(Some(DocumentView { summary, sections, attachments, results, facts }))
+            Ok(Some(DocumentView { summary, sections, attachments, results, facts, patient_name }))
         })
     }
 
