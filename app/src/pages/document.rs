@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{AppError, load_document};
-use crate::components::{format_datetime, format_size};
+use crate::components::{format_instant, format_size};
 use crate::i18n::{Msg, tr, use_lang};
 use crate::model::{AttachmentInfo, DocumentView};
 use bioviewer_core::cda::AttachmentPurpose;
@@ -53,7 +53,7 @@ fn DocumentBody(view: DocumentView, patient: String, document: String) -> impl I
         <p class="intro">
             {summary.laboratory.clone().unwrap_or_default()}
             " · "
-            {move || when.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}
+            {move || when.as_deref().map(|t| format_instant(lang.get(), t)).unwrap_or_default()}
         </p>
         <p class="provenance" data-testid="document-provenance">
             {tr(Msg::Provenance)} ": "

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_history, load_previous_visit};
-use crate::components::{DocumentLabels, flag_label, flag_symbol, fold_for_search, format_datetime, point_text};
+use crate::components::{DateField, DocumentLabels, flag_label, flag_symbol, fold_for_search, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, History, Point, PointStatus, Series, UnitSystem};
 use bioviewer_core::normalise::{DocumentState, OtherResults};
@@ -21,17 +21,25 @@ pub fn ResultsPage() -> impl IntoView {
     let units = RwSignal::new(if conventional { UnitSystem::Conventional } else { UnitSystem::Si });
     let data = Resource::new(move || (params.read().get("id").unwrap_or_default(), units.get()), |(id, units)| load_history(id, units));
     let patient_id = move || params.read().get("id").unwrap_or_default();
+    let viewer = super::use_viewer();
     view! {
         <section class="page">
             <p class="breadcrumb"><a href=move || format!("/patients/{}", patient_id())>{tr(Msg::DocumentsLink)}</a></p>
             <h1>{tr(Msg::Results)}</h1>
             <p class="intro">{tr(Msg::ResultsIntro)}</p>
             <div class="toolbar" role="group" aria-label=tr(Msg::Units)>
-                <span>{tr(Msg::Units)} ":"</span>
-                <button type="button" class="toggle" data-testid="units-si" aria-pressed=move || (units.get() == UnitSystem::Si).to_string()
-                    on:click=move |_| units.set(UnitSystem::Si)>{tr(Msg::UnitsSi)}</button>
-                <button type="button" class="toggle" data-testid="units-conventional" aria-pressed=move || (units.get() == UnitSystem::Conventional).to_string()
-                    on:click=move |_| units.set(UnitSystem::Conventional)>{tr(Msg::UnitsConventional)}</button>
+                // Unit systems are a clinician's choice: a patient reads the laboratory's units.
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        (!is_patient(viewer.await)).then(|| view! {
+                            <span>{tr(Msg::Units)} ":"</span>
+                            <button type="button" class="toggle" data-testid="units-si" aria-pressed=move || (units.get() == UnitSystem::Si).to_string()
+                                on:click=move |_| units.set(UnitSystem::Si)>{tr(Msg::UnitsSi)}</button>
+                            <button type="button" class="toggle" data-testid="units-conventional" aria-pressed=move || (units.get() == UnitSystem::Conventional).to_string()
+                                on:click=move |_| units.set(UnitSystem::Conventional)>{tr(Msg::UnitsConventional)}</button>
+                        })
+                    })}
+                </Suspense>
                 <a class="export" data-testid="export-csv" rel="nofollow"
                     href=move || format!("/api/patients/{}/history.csv?units={}", patient_id(), if units.get() == UnitSystem::Si { "si" } else { "conventional" })>
                     {tr(Msg::ExportCsv)}
@@ -43,14 +51,21 @@ pub fn ResultsPage() -> impl IntoView {
             </div>
             <Transition fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
+                    let plain = is_patient(viewer.await);
                     match data.await {
-                        Ok(history) => view! { <crate::components::PatientBanner identity=history.patient.clone()/> <ResultsTable units=history.unit_system history patient=patient_id()/> }.into_any(),
+                        Ok(history) => view! { <crate::components::PatientBanner identity=history.patient.clone()/> <ResultsTable units=history.unit_system history patient=patient_id() plain/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     }
                 })}
             </Transition>
         </section>
     }
+}
+
+/// Whether the signed-in user is a patient reading their own results: plainer pages, without
+/// the clinician's codes, unit systems and data-quality counts.
+pub(crate) fn is_patient(viewer: Result<Option<crate::model::Viewer>, crate::api::AppError>) -> bool {
+    matches!(viewer, Ok(Some(v)) if v.role == crate::model::ViewerRole::Patient)
 }
 
 /// A column: one collection day.
@@ -69,7 +84,7 @@ fn is_abnormal(p: &Point) -> bool {
 }
 
 #[component]
-fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl IntoView {
+fn ResultsTable(history: History, patient: String, units: UnitSystem, plain: bool) -> impl IntoView {
     let lang = use_lang();
     let patient = StoredValue::new(patient);
     let quality = DataQualityCounts::of(&history);
@@ -168,11 +183,11 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl In
                 {laboratories.into_iter().map(|l| view! { <option value=l.clone()>{l.clone()}</option> }).collect_view()}
             </select>
             <label for="date-from">{tr(Msg::From)}</label>
-            <input id="date-from" type="date" data-testid="date-from" on:change=move |ev| { date_from.set(event_target_value(&ev)); page.set(0); }/>
+            <DateField id="date-from" testid="date-from" value=date_from on_change=move |d| { date_from.set(d); page.set(0); }/>
             <label for="date-to">{tr(Msg::To)}</label>
-            <input id="date-to" type="date" data-testid="date-to" on:change=move |ev| { date_to.set(event_target_value(&ev)); page.set(0); }/>
+            <DateField id="date-to" testid="date-to" value=date_to on_change=move |d| { date_to.set(d); page.set(0); }/>
             <label for="since">{tr(Msg::SinceLastVisit)}</label>
-            <input id="since" type="date" data-testid="since" prop:value=move || since.get() on:change=move |ev| since.set(event_target_value(&ev))/>
+            <DateField id="since" testid="since" value=since on_change=move |d| since.set(d)/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     // The date of this user's previous visit, one click away.
@@ -238,7 +253,7 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl In
                                         <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 2).to_string()>{chapter_name(&s.chapter, lang_now)}</th></tr>
                                     }.into_any());
                                 }
-                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone() documents units/> }.into_any());
+                                rows.push(view! { <SeriesRow series=s columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone() documents units plain/> }.into_any());
                             }
                             rows
                         }}
@@ -246,8 +261,8 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem) -> impl In
                 </table>
             </div>
         </Show>
-        <OtherResultsLane others/>
-        <DataQualityPanel counts=quality/>
+        <OtherResultsLane others plain/>
+        {(!plain).then(|| view! { <DataQualityPanel counts=quality/> })}
     }
 }
 
@@ -357,7 +372,7 @@ fn DataQualityPanel(counts: DataQualityCounts) -> impl IntoView {
 
 /// Results whose code maps to no analyte: listed with their values, never dropped.
 #[component]
-fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
+fn OtherResultsLane(others: Vec<OtherResults>, plain: bool) -> impl IntoView {
     let lang = use_lang();
     (!others.is_empty()).then(|| {
         let rows = move || {
@@ -376,7 +391,7 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
                     view! {
                         <tr>
                             <th scope="row">{o.label.clone().unwrap_or_default()}</th>
-                            <td class="mono">{o.code.clone().unwrap_or_default()}</td>
+                            {(!plain).then(|| view! { <td class="mono">{o.code.clone().unwrap_or_default()}</td> })}
                             <td>{o.laboratory.clone().unwrap_or_default()}</td>
                             <td class="num">{o.points.len()}</td>
                             <td>{latest.unwrap_or_default()}</td>
@@ -391,7 +406,7 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
                 <table class="data" data-testid="other-results">
                     <thead><tr>
                         <th scope="col">{tr(Msg::Analyte)}</th>
-                        <th scope="col">"Code"</th>
+                        {(!plain).then(|| view! { <th scope="col">"Code"</th> })}
                         <th scope="col">{tr(Msg::Laboratory)}</th>
                         <th scope="col" class="num">{tr(Msg::Count)}</th>
                         <th scope="col">{tr(Msg::Latest)}</th>
@@ -412,6 +427,7 @@ fn SeriesRow(
     since: String,
     documents: StoredValue<DocumentLabels>,
     units: UnitSystem,
+    plain: bool,
 ) -> impl IntoView {
     let href = format!(
         "/patients/{patient}/analytes/{}{}",
@@ -435,7 +451,7 @@ fn SeriesRow(
             let point = points.remove(shown).clone();
             let others: Vec<Point> = points.into_iter().cloned().collect();
             let new = !since.is_empty() && c.day > since;
-            view! { <ResultCell point others lang new documents/> }.into_any()
+            view! { <ResultCell point others lang new documents plain/> }.into_any()
         })
         .collect_view();
     view! {
@@ -448,7 +464,7 @@ fn SeriesRow(
 }
 
 #[component]
-fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents: StoredValue<DocumentLabels>) -> impl IntoView {
+fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents: StoredValue<DocumentLabels>, plain: bool) -> impl IntoView {
     let more = others.len();
     let decimal = |s: &str| lang.decimal(s);
     let value = point_text(&point, lang);
@@ -465,16 +481,16 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
             .sources
             .iter()
             .map(|s| {
+                // A patient reads where the value comes from without the laboratory's code.
+                let code = if plain { String::new() } else { format!(" — {} {}", Msg::CodeLabel.text(lang), s.code.as_deref().unwrap_or("?")) };
                 format!(
-                    "{}{} {} {} — {} — {} {} — {}",
+                    "{}{} {} {} — {}{code} — {}",
                     // A computed value's source is the creatinine it was computed from.
                     if point.derived { Msg::ComputedFromCreatinine.text(lang) } else { Msg::OriginalValue.text(lang) },
                     if lang == Lang::Fr { " :" } else { ":" },
                     s.original_value.as_deref().map(&decimal).unwrap_or_default(),
                     s.original_unit.as_deref().unwrap_or(""),
                     point.laboratory.as_deref().unwrap_or(""),
-                    Msg::CodeLabel.text(lang),
-                    s.code.as_deref().unwrap_or("?"),
                     documents.label(&s.document, lang),
                 )
             })
