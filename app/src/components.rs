@@ -20,7 +20,9 @@ pub fn Header() -> impl IntoView {
     view! {
         <a class="skip-link" href="#main">{tr(Msg::SkipToContent)}</a>
         <header class="app-header">
-            <a class="brand" href="/">
+            // A page load, not an in-app navigation: the server sends a patient to her own
+            // summary, anyone else to the list of patients.
+            <a class="brand" href="/" rel="external">
                 <span class="brand-name">{tr(Msg::AppName)}</span>
                 <span class="tagline">{tr(Msg::Tagline)}</span>
             </a>

@@ -441,10 +441,19 @@ fn AccessRows(entries: Vec<AccessLogLine>) -> impl IntoView {
     let lang = use_lang();
     let zone = entries.first().and_then(|e| split_zone(&e.at).1.map(str::to_string));
     let days = group_by_day(&entries);
+    // One text per line, said again when the language changes.
+    let person_text = move |who: &Option<String>, own: bool, modes: &[String], lang: Lang| {
+        let mut text = if own { Msg::You.text(lang).to_string() } else { who.clone().unwrap_or_default() };
+        let why: Vec<&str> = modes.iter().filter_map(|m| mode_label(Some(m))).map(|m| m.text(lang)).collect();
+        if !why.is_empty() {
+            text.push_str(&format!(" · {}", why.join(", ")));
+        }
+        text
+    };
     view! {
-        {zone.map(|zone| view! {
-            <p class="muted" data-testid="access-log-zone">{move || Msg::AccessLogByDay.text(lang.get()).replace("{zone}", &zone_label(lang.get(), &zone))}</p>
-        })}
+        <p class="muted" data-testid="access-log-zone">
+            {move || Msg::AccessLogByDay.text(lang.get()).replace("{zone}", &zone.as_deref().map(|z| zone_label(lang.get(), z)).unwrap_or_default())}
+        </p>
         <div class="access-log" data-testid="access-log">
             {days.into_iter().map(|(day, people)| {
                 let heading = day.clone();
@@ -454,22 +463,13 @@ fn AccessRows(entries: Vec<AccessLogLine>) -> impl IntoView {
                         <ul class="access-people">
                             {people.into_iter().map(|p| {
                                 let PersonDay { who, own, modes, actions } = p;
-                                let modes: Vec<Msg> = modes.iter().filter_map(|m| mode_label(Some(m))).collect();
                                 view! {
                                     <li data-testid="access-person">
-                                        <strong class="who">{move || if own { Msg::You.text(lang.get()).to_string() } else { who.clone().unwrap_or_default() }}</strong>
-                                        {(!modes.is_empty()).then(|| {
-                                            let modes = modes.clone();
-                                            view! { " · " <span class="why">{move || modes.iter().map(|m| m.text(lang.get())).collect::<Vec<_>>().join(", ")}</span> }
-                                        })}
+                                        <strong class="who">{move || person_text(&who, own, &modes, lang.get())}</strong>
                                         <ul class="access-actions">
                                             {actions.into_iter().map(|(action, times)| {
-                                                let label = action_label(&action);
-                                                view! {
-                                                    <li data-testid="access-row" data-action=action>
-                                                        {tr(label)} " " <span class="muted">{tr(Msg::TimesAt)} " " {times.join(", ")}</span>
-                                                    </li>
-                                                }
+                                                let text = move || format!("{} {} {}", action_label(&action).text(lang.get()), Msg::TimesAt.text(lang.get()), times.join(", "));
+                                                view! { <li data-testid="access-row">{text}</li> }
                                             }).collect_view()}
                                         </ul>
                                     </li>

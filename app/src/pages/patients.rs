@@ -17,11 +17,6 @@ pub fn PatientList() -> impl IntoView {
             <Suspense fallback=move || view! { <p class="loading">{tr(Msg::Loading)}</p> }>
                 {move || Suspend::new(async move {
                     let viewer = viewer.await.ok().flatten();
-                    // A patient's home is their own summary (the server redirects a page load;
-                    // this is for a link followed in the browser).
-                    if let Some(own) = viewer.as_ref().filter(|v| v.role == ViewerRole::Patient).and_then(|v| v.own_patient.clone()) {
-                        return view! { <leptos_router::components::Redirect path=format!("/patients/{own}/summary")/> }.into_any();
-                    }
                     let role = viewer.as_ref().map(|v| v.role);
                     let intro = match role {
                         Some(ViewerRole::Patient) => Msg::PatientsIntroPatient,
@@ -42,7 +37,7 @@ pub fn PatientList() -> impl IntoView {
                         Ok(list) => view! { <PatientTable patients=list/> }.into_any(),
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
                     };
-                    view! { <p class="intro">{tr(intro)}</p> {list} {break_glass} {upload} }.into_any()
+                    view! { <p class="intro">{tr(intro)}</p> {list} {break_glass} {upload} }
                 })}
             </Suspense>
         </section>

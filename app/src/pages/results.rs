@@ -28,18 +28,13 @@ pub fn ResultsPage() -> impl IntoView {
             <h1>{tr(Msg::Results)}</h1>
             <p class="intro">{tr(Msg::ResultsIntro)}</p>
             <div class="toolbar" role="group" aria-label=tr(Msg::Units)>
-                // Unit systems are a clinician's choice: a patient reads the laboratory's units.
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        (!is_patient(viewer.await)).then(|| view! {
-                            <span>{tr(Msg::Units)} ":"</span>
-                            <button type="button" class="toggle" data-testid="units-si" aria-pressed=move || (units.get() == UnitSystem::Si).to_string()
-                                on:click=move |_| units.set(UnitSystem::Si)>{tr(Msg::UnitsSi)}</button>
-                            <button type="button" class="toggle" data-testid="units-conventional" aria-pressed=move || (units.get() == UnitSystem::Conventional).to_string()
-                                on:click=move |_| units.set(UnitSystem::Conventional)>{tr(Msg::UnitsConventional)}</button>
-                        })
-                    })}
-                </Suspense>
+                // Unit systems are a clinician's choice: a patient reads the laboratory's units
+                // (hidden by the stylesheet once the table below marks the page as hers).
+                <span class="clinician-only">{tr(Msg::Units)} ":"</span>
+                <button type="button" class="toggle clinician-only" data-testid="units-si" aria-pressed=move || (units.get() == UnitSystem::Si).to_string()
+                    on:click=move |_| units.set(UnitSystem::Si)>{tr(Msg::UnitsSi)}</button>
+                <button type="button" class="toggle clinician-only" data-testid="units-conventional" aria-pressed=move || (units.get() == UnitSystem::Conventional).to_string()
+                    on:click=move |_| units.set(UnitSystem::Conventional)>{tr(Msg::UnitsConventional)}</button>
                 <a class="export" data-testid="export-csv" rel="nofollow"
                     href=move || format!("/api/patients/{}/history.csv?units={}", patient_id(), if units.get() == UnitSystem::Si { "si" } else { "conventional" })>
                     {tr(Msg::ExportCsv)}
@@ -262,6 +257,8 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem, plain: boo
             </div>
         </Show>
         <OtherResultsLane others plain/>
+        // Marks the page as a patient's: the stylesheet hides what is for clinicians only.
+        {plain.then(|| view! { <span class="plain-marker" hidden></span> })}
         {(!plain).then(|| view! { <DataQualityPanel counts=quality/> })}
     }
 }
