@@ -181,12 +181,14 @@ pub fn parse_date(lang: Lang, typed: &str) -> Option<String> {
 /// A date field in the interface's format: a browser's own date input writes dates in the
 /// browser's language, not the page's. Holds an ISO date (empty when cleared); what is not a
 /// date is marked invalid, said, and changes nothing.
+/// (Plain shared closures rather than `Signal` and `Callback`, which the bundle would otherwise
+/// carry for this field alone.)
 #[component]
 pub fn DateField(
     id: &'static str,
     testid: &'static str,
-    #[prop(into)] value: Signal<String>,
-    #[prop(into)] on_change: Callback<String>,
+    value: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+    on_change: std::sync::Arc<dyn Fn(String) + Send + Sync>,
 ) -> impl IntoView {
     let lang = use_lang();
     let invalid = RwSignal::new(false);
@@ -196,9 +198,9 @@ pub fn DateField(
             placeholder=move || Msg::DateFormatHint.text(lang.get())
             aria-invalid=move || invalid.get().to_string()
             aria-describedby=error_id.clone()
-            prop:value=move || { let v = value.get(); if v.is_empty() { v } else { format_datetime(lang.get(), &v) } }
+            prop:value=move || { let v = value(); if v.is_empty() { v } else { format_datetime(lang.get(), &v) } }
             on:change=move |ev| match parse_date(lang.get_untracked(), &event_target_value(&ev)) {
-                Some(iso) => { invalid.set(false); on_change.run(iso) }
+                Some(iso) => { invalid.set(false); on_change(iso) }
                 None => invalid.set(true),
             }/>
         <span id=error_id class="field-error" role="status">{move || invalid.get().then(|| Msg::DateInvalid.text(lang.get()))}</span>

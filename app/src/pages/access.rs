@@ -443,7 +443,13 @@ fn AccessRows(entries: Vec<AccessLogLine>) -> impl IntoView {
     let days = group_by_day(&entries);
     // One text per line, said again when the language changes.
     let person_text = move |who: &Option<String>, own: bool, modes: &[String], lang: Lang| {
-        let mut text = if own { Msg::You.text(lang).to_string() } else { who.clone().unwrap_or_default() };
+        // What no person did (an account made by the administration, the operator's import)
+        // is said to come from the administration.
+        let mut text = match who.as_deref() {
+            _ if own => return Msg::You.text(lang).to_string(),
+            Some(who) if !who.is_empty() => who.to_string(),
+            _ => Msg::Administration.text(lang).to_string(),
+        };
         let why: Vec<&str> = modes.iter().filter_map(|m| mode_label(Some(m))).map(|m| m.text(lang)).collect();
         if !why.is_empty() {
             text.push_str(&format!(" · {}", why.join(", ")));

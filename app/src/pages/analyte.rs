@@ -287,11 +287,11 @@ pub fn AnalytePage() -> impl IntoView {
             </nav>
             <div class="toolbar">
                 <label for="zoom-from">{tr(Msg::From)}</label>
-                <DateField id="zoom-from" testid="zoom-from" value=Signal::derive(move || view.read().from.clone().unwrap_or_default())
-                    on_change=move |d: String| go_from(href(&move |v: &mut ChartView| v.from = Some(d.clone()).filter(|d| !d.is_empty())))/>
+                <DateField id="zoom-from" testid="zoom-from" value=std::sync::Arc::new(move || view.read().from.clone().unwrap_or_default())
+                    on_change=std::sync::Arc::new(move |d: String| go_from(href(&move |v: &mut ChartView| v.from = Some(d.clone()).filter(|d| !d.is_empty()))))/>
                 <label for="zoom-to">{tr(Msg::To)}</label>
-                <DateField id="zoom-to" testid="zoom-to" value=Signal::derive(move || view.read().to.clone().unwrap_or_default())
-                    on_change=move |d: String| go_to(href(&move |v: &mut ChartView| v.to = Some(d.clone()).filter(|d| !d.is_empty())))/>
+                <DateField id="zoom-to" testid="zoom-to" value=std::sync::Arc::new(move || view.read().to.clone().unwrap_or_default())
+                    on_change=std::sync::Arc::new(move |d: String| go_to(href(&move |v: &mut ChartView| v.to = Some(d.clone()).filter(|d| !d.is_empty()))))/>
             </div>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {

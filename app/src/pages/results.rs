@@ -1,6 +1,8 @@
 //! The cumulative table: analytes as rows grouped by chapter, collection days as columns
 //! (newest first, paged), every laboratory in one unit.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -178,11 +180,11 @@ fn ResultsTable(history: History, patient: String, units: UnitSystem, plain: boo
                 {laboratories.into_iter().map(|l| view! { <option value=l.clone()>{l.clone()}</option> }).collect_view()}
             </select>
             <label for="date-from">{tr(Msg::From)}</label>
-            <DateField id="date-from" testid="date-from" value=date_from on_change=move |d| { date_from.set(d); page.set(0); }/>
+            <DateField id="date-from" testid="date-from" value=Arc::new(move || date_from.get()) on_change=Arc::new(move |d| { date_from.set(d); page.set(0); })/>
             <label for="date-to">{tr(Msg::To)}</label>
-            <DateField id="date-to" testid="date-to" value=date_to on_change=move |d| { date_to.set(d); page.set(0); }/>
+            <DateField id="date-to" testid="date-to" value=Arc::new(move || date_to.get()) on_change=Arc::new(move |d| { date_to.set(d); page.set(0); })/>
             <label for="since">{tr(Msg::SinceLastVisit)}</label>
-            <DateField id="since" testid="since" value=since on_change=move |d| since.set(d)/>
+            <DateField id="since" testid="since" value=Arc::new(move || since.get()) on_change=Arc::new(move |d| since.set(d))/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     // The date of this user's previous visit, one click away.
