@@ -117,8 +117,8 @@ pub async fn dmp_sync_status(patient_id: String) -> Result<Option<crate::model::
     ssr::answer(async { ssr::backend()?.dmp_sync_status(patient_id).await }.await)
 }
 
-/// When the signed-in user last saw this patient's results, before this session (RFC 3339,
-/// UTC), or `None` (a first visit).
+/// When the signed-in user last saw this patient's results, before this session (RFC 9557, in
+/// the clinician's zone), or `None` (a first visit).
 #[server(prefix = "/sfn", endpoint = "load_previous_visit")]
 pub async fn load_previous_visit(patient_id: String) -> Result<Option<String>, AppError> {
     ssr::answer(async { ssr::backend()?.previous_visit(patient_id).await }.await)

@@ -20,7 +20,9 @@ pub fn Header() -> impl IntoView {
     view! {
         <a class="skip-link" href="#main">{tr(Msg::SkipToContent)}</a>
         <header class="app-header">
-            <a class="brand" href="/">
+            // A page load, not an in-app navigation: the server sends a patient to her own
+            // summary, anyone else to the list of patients.
+            <a class="brand" href="/" rel="external">
                 <span class="brand-name">{tr(Msg::AppName)}</span>
                 <span class="tagline">{tr(Msg::Tagline)}</span>
             </a>
@@ -107,7 +109,8 @@ pub fn point_text(point: &Point, lang: Lang) -> String {
 }
 
 /// Formats an ISO date or date-time for display: `28/03/1979 07:35` in French,
-/// `1979-03-28 07:35` in English. Time zones are shown as the laboratory gave them.
+/// `1979-03-28 07:35` in English: the wall clock as written (the server writes times in the
+/// clinician's zone; [`format_instant`] names the zone).
 pub fn format_datetime(lang: Lang, iso: &str) -> String {
     let (date, time) = iso.split_once('T').unwrap_or((iso, ""));
     let clock: String = time.chars().take(5).collect();
@@ -117,6 +120,91 @@ pub fn format_datetime(lang: Lang, iso: &str) -> String {
         _ => date.to_string(),
     };
     if clock.is_empty() { date } else { format!("{date} {clock}") }
+}
+
+/// An instant the server wrote in the clinician's time zone (RFC 9557:
+/// `2026-03-29T03:30:00+02:00[Europe/Paris]`), for people: the local date and time, and the
+/// zone named (`29/03/2026 03:30 (heure de Paris)`), never a bare clock. A time without a zone
+/// name is shown as written.
+pub fn format_instant(lang: Lang, instant: &str) -> String {
+    let (time, zone) = split_zone(instant);
+    let shown = format_datetime(lang, time);
+    match zone {
+        Some(zone) if !shown.is_empty() => format!("{shown} ({})", zone_label(lang, zone)),
+        _ => shown,
+    }
+}
+
+/// The local time and the zone's name of an RFC 9557 instant.
+pub fn split_zone(instant: &str) -> (&str, Option<&str>) {
+    match instant.strip_suffix(']').and_then(|s| s.rsplit_once('[')) {
+        Some((time, zone)) => (time, Some(zone)),
+        None => (instant, None),
+    }
+}
+
+/// A time zone as people say it: `heure de Paris`, `Paris time`, `UTC`.
+pub fn zone_label(lang: Lang, zone: &str) -> String {
+    if matches!(zone, "UTC" | "Etc/UTC" | "Etc/GMT" | "GMT" | "Etc/Universal" | "Zulu") {
+        return "UTC".to_string();
+    }
+    let city = zone.rsplit('/').next().unwrap_or(zone).replace('_', " ");
+    Msg::ZoneTime.text(lang).replace("{zone}", &city)
+}
+
+/// A date typed in the interface's format (`28/03/1979` in French, `1979-03-28` in English;
+/// ISO is read in both) as an ISO date; `Some("")` for an empty field, `None` for what is not a
+/// real date.
+pub fn parse_date(lang: Lang, typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Some(String::new());
+    }
+    let parts: Vec<&str> = typed.split(['/', '-', '.']).collect();
+    let number = |s: &str| s.parse::<u32>().ok().filter(|_| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()));
+    let (y, m, d) = match parts.as_slice() {
+        [y, m, d] if y.len() == 4 => (number(y)?, number(m)?, number(d)?),
+        [d, m, y] if y.len() == 4 && lang == Lang::Fr => (number(y)?, number(m)?, number(d)?),
+        _ => return None,
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1000..=9999).contains(&y).then_some(()).filter(|_| (1..=days).contains(&d)).map(|_| format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// A date field in the interface's format: a browser's own date input writes dates in the
+/// browser's language, not the page's. Holds an ISO date (empty when cleared); what is not a
+/// date is marked invalid, said, and changes nothing.
+/// (Plain shared closures rather than `Signal` and `Callback`, which the bundle would otherwise
+/// carry for this field alone.)
+#[component]
+pub fn DateField(
+    id: &'static str,
+    testid: &'static str,
+    value: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+    on_change: std::sync::Arc<dyn Fn(String) + Send + Sync>,
+) -> impl IntoView {
+    let lang = use_lang();
+    let invalid = RwSignal::new(false);
+    let error_id = format!("{id}-error");
+    view! {
+        <input id=id type="text" class="date-field" inputmode="numeric" autocomplete="off" size="10" data-testid=testid
+            placeholder=move || Msg::DateFormatHint.text(lang.get())
+            aria-invalid=move || invalid.get().to_string()
+            aria-describedby=error_id.clone()
+            prop:value=move || { let v = value(); if v.is_empty() { v } else { format_datetime(lang.get(), &v) } }
+            on:change=move |ev| match parse_date(lang.get_untracked(), &event_target_value(&ev)) {
+                Some(iso) => { invalid.set(false); on_change(iso) }
+                None => invalid.set(true),
+            }/>
+        <span id=error_id class="field-error" role="status">{move || invalid.get().then(|| Msg::DateInvalid.text(lang.get()))}</span>
+    }
 }
 
 /// A byte count for people: `1,2 Mo` / `1.2 MB`.
@@ -249,6 +337,30 @@ mod tests {
         assert_eq!(format_datetime(Lang::Fr, "2021-01-04T07:35:00+01:00"), "04/01/2021 07:35");
         assert_eq!(format_datetime(Lang::En, "2021-01-04T07:35:00+01:00"), "2021-01-04 07:35");
         assert_eq!(format_datetime(Lang::Fr, "1979-03-28"), "28/03/1979");
+    }
+
+    /// Times come from the server in the clinician's zone, and say which zone it is.
+    #[test]
+    fn instants_are_labelled_with_their_zone() {
+        assert_eq!(format_instant(Lang::Fr, "2026-03-29T03:30:00+02:00[Europe/Paris]"), "29/03/2026 03:30 (heure de Paris)");
+        assert_eq!(format_instant(Lang::En, "2026-10-25T02:30:00+01:00[Europe/Paris]"), "2026-10-25 02:30 (Paris time)");
+        assert_eq!(format_instant(Lang::En, "2026-01-04T09:00:00-03:00[America/Cayenne]"), "2026-01-04 09:00 (Cayenne time)");
+        assert_eq!(format_instant(Lang::Fr, "2026-01-04T12:00:00+00:00[UTC]"), "04/01/2026 12:00 (UTC)");
+        assert_eq!(format_instant(Lang::Fr, ""), "");
+    }
+
+    #[test]
+    fn dates_are_typed_in_the_interface_format() {
+        assert_eq!(parse_date(Lang::Fr, "05/01/2024").as_deref(), Some("2024-01-05"));
+        assert_eq!(parse_date(Lang::Fr, "5/1/2024").as_deref(), Some("2024-01-05"));
+        assert_eq!(parse_date(Lang::Fr, "2024-01-05").as_deref(), Some("2024-01-05"));
+        assert_eq!(parse_date(Lang::En, "2024-01-05").as_deref(), Some("2024-01-05"));
+        assert_eq!(parse_date(Lang::En, "05/01/2024"), None, "day and month order is ambiguous in English");
+        assert_eq!(parse_date(Lang::Fr, "29/02/2023"), None);
+        assert_eq!(parse_date(Lang::Fr, "29/02/2024").as_deref(), Some("2024-02-29"));
+        assert_eq!(parse_date(Lang::Fr, "31/04/2024"), None);
+        assert_eq!(parse_date(Lang::Fr, "demain"), None);
+        assert_eq!(parse_date(Lang::Fr, " ").as_deref(), Some(""));
     }
 
     #[test]

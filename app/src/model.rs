@@ -43,13 +43,14 @@ pub struct DocumentSummary {
     pub id: String,
     pub title: Option<String>,
     pub laboratory: Option<String>,
-    /// ISO timestamp of the report (`ClinicalDocument/effectiveTime`).
+    /// The report's time (`ClinicalDocument/effectiveTime`) at its precision, in the clinician's
+    /// zone and named by it when it has a clock and an offset (RFC 9557); else as written.
     pub effective_time: Option<String>,
     pub version: Option<u32>,
     /// `None` when the document could not be read at all (see `problem`).
     pub kind: Option<DocumentKind>,
     pub status: Option<ReportStatus>,
-    /// RFC 3339 UTC time of the import.
+    /// When it was imported: RFC 9557, in the clinician's zone (`…+01:00[Europe/Paris]`).
     pub imported_at: String,
     pub size_bytes: u64,
     /// Why the document could not be read, in the parser's words (English: logs, support).
@@ -108,7 +109,7 @@ pub enum DmpRefusal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DmpSyncStatus {
     pub running: bool,
-    /// RFC 3339, UTC, of the last successful sync; empty before the first one.
+    /// The last successful sync (RFC 9557, in the clinician's zone); empty before the first one.
     pub at: String,
     pub found: usize,
     pub stored: usize,
@@ -171,6 +172,10 @@ pub struct Viewer {
     pub own_patient: Option<String>,
     /// Break-the-glass accesses in force.
     pub break_glass: Vec<BreakGlassBanner>,
+    /// The time zone every time is shown in (IANA name, `Europe/Paris`): the server writes
+    /// times in it; pages name it beside times that do not carry it.
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 /// What became of one file of an upload: its name and this, nothing about the patient (whom
@@ -215,14 +220,16 @@ pub enum UploadFailure {
 pub struct BreakGlassBanner {
     pub patient_id: String,
     pub reason: String,
-    /// RFC 3339, UTC.
+    /// RFC 9557: local time in the clinician's zone, with its offset and the zone's name
+    /// (`2026-03-29T03:30:00+02:00[Europe/Paris]`).
     pub expires_at: String,
 }
 
 /// One access to a patient's record, as the patient reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessLogLine {
-    /// RFC 3339, UTC.
+    /// RFC 9557: local time in the clinician's zone, with its offset and the zone's name
+    /// (`2026-03-29T03:30:00+02:00[Europe/Paris]`).
     pub at: String,
     pub action: String,
     pub mode: Option<String>,
@@ -250,7 +257,8 @@ pub struct RefusalGroup {
     pub profession: Option<String>,
     pub structure: Option<String>,
     pub count: u64,
-    /// RFC 3339, UTC.
+    /// RFC 9557: local time in the clinician's zone, with its offset and the zone's name
+    /// (`2026-03-29T03:30:00+02:00[Europe/Paris]`).
     pub first_at: String,
     pub last_at: String,
 }
@@ -273,7 +281,8 @@ pub struct AccessLog {
 /// audit trail found broken at start. No patient data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlarmLine {
-    /// RFC 3339, UTC.
+    /// RFC 9557: local time in the clinician's zone, with its offset and the zone's name
+    /// (`2026-03-29T03:30:00+02:00[Europe/Paris]`).
     pub at: String,
     /// `refusals` or `audit_chain_broken`.
     pub kind: String,

@@ -101,23 +101,22 @@ test("a GP sees an own patient, not another, until breaking the glass with a rea
 test("the patient signs in, sees her own results and who accessed them", async ({ page }) => {
   const errors = collectPageErrors(page);
   await signIn(page, "patient", "demo-patient-2026");
-  const rows = page.getByTestId("patient-row");
-  await expect(rows).toHaveCount(1);
-  await expect(rows.first()).toContainText("MARTIN");
+  // She lands on her own summary, not on a list of patients.
+  await expect(page).toHaveURL(/\/patients\/[0-9a-f-]+\/summary$/);
+  await expect(page.getByTestId("patient-row")).toHaveCount(0);
+  await expect(page.getByTestId("patient-banner")).toContainText("MARTIN");
   // Her summary, in plainer words: what a test measures, "within the usual range".
-  await rows.first().getByRole("link").click();
-  await page.getByTestId("summary-link").click();
   const summary = page.getByTestId("summary-table");
   await expect(summary).toContainText("Le reflet de votre taux de sucre moyen des 2 à 3 derniers mois");
   await expect(summary).toContainText(/valeurs habituelles/);
   await expect(page.getByText("Seul votre médecin peut les interpréter pour vous")).toBeVisible();
   await page.getByTestId("access-log-link").click();
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Qui a consulté mon dossier");
-  // The GP's visit of the previous test, with its grounds.
-  const gp = page.getByTestId("access-row").filter({ hasText: "Dr Sophie DURAND" });
+  // The GP's visit of the previous test, with its grounds, under its day.
+  const gp = page.getByTestId("access-person").filter({ hasText: "Dr Sophie DURAND" });
   await expect(gp.first()).toBeVisible();
   await expect(gp.first()).toContainText("Médecin traitant");
-  await expect(page.getByTestId("access-row").filter({ hasText: "Vous" }).first()).toBeVisible();
+  await expect(page.getByTestId("access-person").filter({ hasText: "Vous" }).first()).toBeVisible();
   // Accesses are counted and paged; nobody was refused her record here: no refusals section.
   await expect(page.getByTestId("access-total")).toContainText("accès enregistrés");
   await expect(page.getByTestId("refusals")).toHaveCount(0);
@@ -178,11 +177,13 @@ test("the cumulative table offers the date of my previous visit as 'since my las
   await page.getByTestId("results-link").click();
   await waitForHydration(page);
   const previous = page.getByTestId("since-previous-visit");
-  const today = new Date().toISOString().slice(0, 10);
+  // Today in Paris time, the zone the interface shows.
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Paris" }).format(new Date());
   const [y, m, d] = today.split("-");
   await expect(previous).toHaveText(`Ma dernière consultation (${d}/${m}/${y})`);
   await previous.click();
-  await expect(page.getByTestId("since")).toHaveValue(today);
+  // The date field writes the date as the interface does.
+  await expect(page.getByTestId("since")).toHaveValue(`${d}/${m}/${y}`);
   // Nothing in the agency's examples was sampled after today.
   await expect(page.getByTestId("cumulative-table").locator("th.day.new")).toHaveCount(0);
   expect(errors).toEqual([]);

@@ -345,7 +345,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 tokio::net::TcpListener::bind(serve.listen).await.map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("Bioviewer is listening on http://{address}");
-            let app = crate::http::router(store, normaliser, access, oidc, dmp, &serve.site_root);
+            let app = crate::http::router_in_zone(store, normaliser, access, oidc, dmp, &serve.site_root, serve.time_zone);
             let header_read_timeout = std::time::Duration::from_secs(serve.header_read_timeout_secs.max(1));
             crate::http::serve(listener, app, header_read_timeout).await.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)

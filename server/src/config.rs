@@ -97,6 +97,10 @@ pub struct ServeSettings {
     /// its own, reached over real HTTP), and connect to it.
     #[arg(long, env = "BIOVIEWER_DMP_SIMULATOR")]
     pub dmp_simulator: Option<PathBuf>,
+    /// The time zone every time is shown in (an IANA name): the interface writes times in it,
+    /// labelled, whatever offset the server or a document uses.
+    #[arg(long, env = "BIOVIEWER_TIME_ZONE", default_value = "Europe/Paris")]
+    pub time_zone: crate::local_time::LocalZone,
     /// Start even though the audit trail does not verify (after looking into it): the server
     /// logs the break as an error and raises an alarm on the administration page.
     #[arg(long, env = "BIOVIEWER_ALLOW_BROKEN_AUDIT")]

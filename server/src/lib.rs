@@ -11,6 +11,7 @@
 //! - [`history`]: a stored patient's documents through the core's parser and normaliser.
 //! - [`oidc`]: OpenID Connect sign-in for professionals (Pro Santé Connect).
 //! - [`import`]: bytes of a document in, stored verbatim and indexed by its header.
+//! - [`local_time`]: the clinician's time zone, in which every time the interface shows is written.
 //! - `identity`: which identity a patient keeps when a document arrives (a plain decision).
 //! - [`http`]: the axum application (Leptos SSR, server functions, health, static files).
 //! - [`telemetry`]: tracing set-up. Logs never carry health data: ids and counts only.
@@ -29,6 +30,7 @@ pub mod history;
 pub mod http;
 pub(crate) mod identity;
 pub mod import;
+pub mod local_time;
 pub mod oidc;
 pub mod store;
 pub mod telemetry;

@@ -3781,3 +3781,53 @@ async fn a_professionals_list_holds_each_patient_with_a_reason_once() {
         assert!(patient["document_count"].as_u64().is_some_and(|n| n > 0), "{patient}");
     }
 }
+
+// --- Times in the clinician's zone; a patient's home (issue 15) ----------------------------
+
+/// Splits an RFC 9557 time (`…+02:00[Europe/Paris]`) into its instant and its zone's name.
+fn zoned(time: &str) -> (chrono::DateTime<chrono::FixedOffset>, &str) {
+    let (local, zone) = time.strip_suffix(']').and_then(|t| t.rsplit_once('[')).unwrap_or_else(|| panic!("no zone in {time}"));
+    (chrono::DateTime::parse_from_rfc3339(local).unwrap(), zone)
+}
+
+#[tokio::test]
+async fn a_patient_lands_on_her_summary_and_every_time_comes_in_paris_time() {
+    let t = two_patients().await;
+    // The patient's home is her own summary; a professional keeps the list of patients.
+    let patient = t.app.sign_in("patient_a", PASSWORD, None).await.unwrap();
+    let home = t.app.send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", patient.token)).body(Body::empty()).unwrap()).await;
+    assert_eq!(home.status(), StatusCode::SEE_OTHER);
+    assert_eq!(home.headers()["location"].to_str().unwrap(), format!("/patients/{}/summary", t.a));
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    assert_eq!(t.app.get_with(Some(&gp), "/").await.0, StatusCode::OK);
+
+    // A break-the-glass end time: the instant an hour from now, written in Paris time.
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    let asked = chrono::Utc::now();
+    let opened = t
+        .app
+        .post_form(Some(&hospital), "/break-glass", &format!("csrf={}&ins={ins_b}&reason=Admission+aux+urgences+inconscient&minutes=60", hospital.csrf))
+        .await;
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    let whoami: serde_json::Value = serde_json::from_str(&TestApp::body(t.app.post_form(Some(&hospital), "/sfn/whoami", "").await).await).unwrap();
+    assert_eq!(whoami["time_zone"], "Europe/Paris");
+    let (until, zone) = zoned(whoami["break_glass"][0]["expires_at"].as_str().unwrap());
+    assert_eq!(zone, "Europe/Paris");
+    assert!((until.timestamp() - (asked.timestamp() + 3600)).abs() <= 5, "{until}");
+    let paris = until.with_timezone(&chrono_tz::Europe::Paris);
+    assert_eq!(until.offset().local_minus_utc(), chrono::Offset::fix(paris.offset()).local_minus_utc(), "Paris's offset that day");
+
+    // The patient's log: every time in Paris time.
+    let log: serde_json::Value =
+        serde_json::from_str(&TestApp::body(t.app.post_form(Some(&patient), "/sfn/load_access_log", &format!("patient_id={}", t.a)).await).await).unwrap();
+    let entries = log["entries"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    for entry in entries {
+        assert_eq!(zoned(entry["at"].as_str().unwrap()).1, "Europe/Paris", "{entry}");
+    }
+    // The exports keep the documents' own times: only the interface's copy moves.
+    let history = t.app.history_json(&gp, &t.a).await;
+    let documents = history["documents"].as_array().unwrap();
+    assert!(documents.iter().all(|d| !d["effective_time"].as_str().unwrap_or_default().contains('[')));
+}

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 
 use crate::api::{AppError, load_access_log, load_admin, oidc_enabled, whoami};
-use crate::components::format_datetime;
+use crate::components::{format_datetime, format_instant, split_zone, zone_label};
 use crate::i18n::{Lang, Msg, tr, use_lang};
 use crate::model::{AccessLog, AccessLogLine, AdminOverview, AlarmLine, RefusalGroup, Viewer, ViewerRole};
 
@@ -21,11 +21,6 @@ pub fn provide_viewer() {
 
 pub fn use_viewer() -> Resource<Result<Option<Viewer>, AppError>> {
     expect_context::<ViewerResource>().0
-}
-
-/// A UTC time for people; the zone is written out, never implied.
-fn format_utc(lang: Lang, iso: &str) -> String {
-    format!("{} UTC", format_datetime(lang, iso.trim_end_matches('Z')))
 }
 
 #[component]
@@ -135,7 +130,7 @@ pub fn BreakGlassBanner() -> impl IntoView {
                         let until = g.expires_at.clone();
                         view! {
                             <div class="banner banner-emergency" role="alert" data-testid="break-glass-banner">
-                                <strong>{tr(Msg::BreakGlassBanner)} " " {move || format_utc(lang.get(), &until)}</strong>
+                                <strong>{tr(Msg::BreakGlassBanner)} " " {move || format_instant(lang.get(), &until)}</strong>
                                 " · " {tr(Msg::BreakGlassReasonLabel)} " " {g.reason.clone()}
                                 <form method="post" action=format!("/patients/{}/break-glass/end", g.patient_id)>
                                     <input type="hidden" name="csrf" value=v.csrf_token.clone()/>
@@ -298,6 +293,16 @@ pub fn upload_outcome_text(lang: Lang, outcome: &crate::model::UploadOutcome) ->
 
 fn action_label(action: &str) -> Msg {
     match action {
+        "view_patient" => Msg::ActionViewPatient,
+        "view_history" => Msg::ActionViewHistory,
+        "view_document" => Msg::ActionViewDocument,
+        "view_attachment" => Msg::ActionViewAttachment,
+        "view_chart" => Msg::ActionViewChart,
+        "view_access_log" => Msg::ActionViewAccessLog,
+        "export_json" => Msg::ActionExportJson,
+        "export_csv" => Msg::ActionExportCsv,
+        "export_fhir" => Msg::ActionExportFhir,
+        "break_glass_refused" => Msg::ActionBreakGlassRefused,
         a if a.starts_with("view_") => Msg::ActionView,
         a if a.starts_with("export_") => Msg::ActionExport,
         "break_glass_start" => Msg::ActionBreakGlass,
@@ -373,8 +378,8 @@ fn AccessLogTables(log: AccessLog, patient: String) -> impl IntoView {
                     let (from, until) = (b.started_at.clone(), b.expires_at.clone());
                     view! {
                         <li>
-                            <strong>{b.who}</strong> " · " {move || format_utc(lang.get(), &from)} " " {tr(Msg::Until)} " "
-                            {move || format_utc(lang.get(), &until)} " · " {tr(Msg::BreakGlassReasonLabel)} " " {b.reason}
+                            <strong>{b.who}</strong> " · " {move || format_instant(lang.get(), &from)} " " {tr(Msg::Until)} " "
+                            {move || format_instant(lang.get(), &until)} " · " {tr(Msg::BreakGlassReasonLabel)} " " {b.reason}
                         </li>
                     }
                 }).collect_view()}
@@ -395,36 +400,100 @@ fn AccessLogTables(log: AccessLog, patient: String) -> impl IntoView {
     }
 }
 
+/// One person's accesses on one day: who, on what grounds, and each action with its times.
+#[derive(Debug, Clone, PartialEq)]
+struct PersonDay {
+    who: Option<String>,
+    own: bool,
+    modes: Vec<String>,
+    /// Action codes in the order first seen, each with its local times (`09:12`).
+    actions: Vec<(String, Vec<String>)>,
+}
+
+/// The page's accesses grouped by local day (newest first, as they come), then by person in the
+/// order each first appears that day. Times are the clinician's zone's, as the server wrote them.
+fn group_by_day(entries: &[AccessLogLine]) -> Vec<(String, Vec<PersonDay>)> {
+    let mut days: Vec<(String, Vec<PersonDay>)> = Vec::new();
+    for e in entries {
+        let (local, _) = split_zone(&e.at);
+        let (day, time) = local.split_once('T').unwrap_or((local, ""));
+        let clock: String = time.chars().take(5).collect();
+        if days.last().is_none_or(|(d, _)| d != day) {
+            days.push((day.to_string(), Vec::new()));
+        }
+        let people = &mut days.last_mut().expect("a day was just pushed").1;
+        let own = e.mode.as_deref() == Some("own_record");
+        let who = (!own).then(|| who_line(&e.who, &e.profession, &e.structure));
+        let person = match people.iter().position(|p| p.who == who && p.own == own) {
+            Some(i) => &mut people[i],
+            None => {
+                people.push(PersonDay { who, own, modes: Vec::new(), actions: Vec::new() });
+                people.last_mut().expect("a person was just pushed")
+            }
+        };
+        if let Some(mode) = &e.mode
+            && !person.modes.contains(mode)
+        {
+            person.modes.push(mode.clone());
+        }
+        match person.actions.iter_mut().find(|(a, _)| *a == e.action) {
+            Some((_, times)) => times.push(clock),
+            None => person.actions.push((e.action.clone(), vec![clock])),
+        }
+    }
+    days
+}
+
 #[component]
 fn AccessRows(entries: Vec<AccessLogLine>) -> impl IntoView {
     let lang = use_lang();
+    let zone = entries.first().and_then(|e| split_zone(&e.at).1.map(str::to_string));
+    let days = group_by_day(&entries);
+    // One text per line, said again when the language changes.
+    let person_text = move |who: &Option<String>, own: bool, modes: &[String], lang: Lang| {
+        // What no person did (an account made by the administration, the operator's import)
+        // is said to come from the administration.
+        let mut text = match who.as_deref() {
+            _ if own => return Msg::You.text(lang).to_string(),
+            Some(who) if !who.is_empty() => who.to_string(),
+            _ => Msg::Administration.text(lang).to_string(),
+        };
+        let why: Vec<&str> = modes.iter().filter_map(|m| mode_label(Some(m))).map(|m| m.text(lang)).collect();
+        if !why.is_empty() {
+            text.push_str(&format!(" · {}", why.join(", ")));
+        }
+        text
+    };
     view! {
-        <table class="data" data-testid="access-log">
-            <thead>
-                <tr>
-                    <th scope="col">{tr(Msg::When)}</th>
-                    <th scope="col">{tr(Msg::Who)}</th>
-                    <th scope="col">{tr(Msg::What)}</th>
-                    <th scope="col">{tr(Msg::Why)}</th>
-                </tr>
-            </thead>
-            <tbody>
-                {entries.into_iter().map(|e| {
-                    let at = e.at.clone();
-                    let own = e.mode.as_deref() == Some("own_record");
-                    let who = who_line(&e.who, &e.profession, &e.structure);
-                    let mode = mode_label(e.mode.as_deref());
-                    view! {
-                        <tr data-testid="access-row">
-                            <td>{move || format_utc(lang.get(), &at)}</td>
-                            <td>{move || if own { Msg::You.text(lang.get()).to_string() } else { who.clone() }}</td>
-                            <td>{tr(action_label(&e.action))}</td>
-                            <td>{mode.map(tr)}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        <p class="muted" data-testid="access-log-zone">
+            {move || Msg::AccessLogByDay.text(lang.get()).replace("{zone}", &zone.as_deref().map(|z| zone_label(lang.get(), z)).unwrap_or_default())}
+        </p>
+        <div class="access-log" data-testid="access-log">
+            {days.into_iter().map(|(day, people)| {
+                let heading = day.clone();
+                view! {
+                    <section class="access-day" data-testid="access-day" data-day=day>
+                        <h3>{move || format_datetime(lang.get(), &heading)}</h3>
+                        <ul class="access-people">
+                            {people.into_iter().map(|p| {
+                                let PersonDay { who, own, modes, actions } = p;
+                                view! {
+                                    <li data-testid="access-person">
+                                        <strong class="who">{move || person_text(&who, own, &modes, lang.get())}</strong>
+                                        <ul class="access-actions">
+                                            {actions.into_iter().map(|(action, times)| {
+                                                let text = move || format!("{} {} {}", action_label(&action).text(lang.get()), Msg::TimesAt.text(lang.get()), times.join(", "));
+                                                view! { <li data-testid="access-row">{text}</li> }
+                                            }).collect_view()}
+                                        </ul>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                }
+            }).collect_view()}
+        </div>
     }
 }
 
@@ -476,8 +545,8 @@ fn RefusalRows(refusals: Vec<RefusalGroup>) -> impl IntoView {
                         <tr data-testid="refusal-row">
                             <td>{who_line(&r.who, &r.profession, &r.structure)}</td>
                             <td>{r.count}</td>
-                            <td>{move || format_utc(lang.get(), &first)}</td>
-                            <td>{move || format_utc(lang.get(), &last)}</td>
+                            <td>{move || format_instant(lang.get(), &first)}</td>
+                            <td>{move || format_instant(lang.get(), &last)}</td>
                         </tr>
                     }
                 }).collect_view()}
@@ -636,8 +705,8 @@ fn AdminTables(overview: AdminOverview, csrf: String) -> impl IntoView {
                             <td>{r.professional} " (" <span class="mono">{r.login}</span> ")"</td>
                             <td>{r.patient_name} " · " <span class="mono">{r.patient_ins}</span></td>
                             <td>{tr(kind)}</td>
-                            <td>{move || format_utc(lang.get(), &since)}</td>
-                            <td>{move || until.as_deref().map(|u| format_utc(lang.get(), u)).unwrap_or_default()}</td>
+                            <td>{move || format_instant(lang.get(), &since)}</td>
+                            <td>{move || until.as_deref().map(|u| format_instant(lang.get(), u)).unwrap_or_default()}</td>
                             <td>
                                 <form method="post" action=format!("/admin/relationships/{}/end", r.id)>
                                     <input type="hidden" name="csrf" value=csrf/>
@@ -709,7 +778,7 @@ fn AlarmRows(alarms: Vec<AlarmLine>) -> impl IntoView {
                             };
                             view! {
                                 <tr data-testid="alarm-row">
-                                    <td>{move || format_utc(lang.get(), &at)}</td>
+                                    <td>{move || format_instant(lang.get(), &at)}</td>
                                     <td>{tr(kind)}</td>
                                     <td class="mono">{account}</td>
                                     <td>{detail}</td>
@@ -731,10 +800,62 @@ mod access_log_tests {
     /// What opens or changes a record is said in words in the patient's log, never "Other".
     #[test]
     fn the_patients_log_names_what_opened_or_changed_her_record() {
-        for action in
-            ["account_created", "records_linked", "records_unlinked", "dmp_sync", "break_glass_end", "import", "relationship_added", "relationship_ended"]
-        {
-            assert_ne!(action_label(action), Msg::ActionOther, "{action}");
+        for action in [
+            "account_created",
+            "records_linked",
+            "records_unlinked",
+            "dmp_sync",
+            "break_glass_end",
+            "import",
+            "relationship_added",
+            "relationship_ended",
+            "view_patient",
+            "view_history",
+            "view_document",
+            "view_attachment",
+            "view_chart",
+            "view_access_log",
+            "export_json",
+            "export_csv",
+            "export_fhir",
+        ] {
+            assert!(!matches!(action_label(action), Msg::ActionOther | Msg::ActionView | Msg::ActionExport), "{action}");
         }
+    }
+
+    fn line(at: &str, action: &str, who: Option<&str>, mode: &str) -> AccessLogLine {
+        AccessLogLine {
+            at: at.into(),
+            action: action.into(),
+            mode: Some(mode.into()),
+            who: who.map(str::to_string),
+            role: None,
+            profession: None,
+            structure: None,
+        }
+    }
+
+    /// The log reads day by day in the clinician's zone, one line per person and their actions
+    /// with times: a night access at 00:30 Paris time (22:30 UTC the day before) is on its
+    /// Paris day.
+    #[test]
+    fn the_log_is_grouped_by_local_day_then_person() {
+        let entries = vec![
+            line("2026-07-15T00:30:00+02:00[Europe/Paris]", "view_history", Some("Dr A"), "break_glass"),
+            line("2026-07-14T18:05:00+02:00[Europe/Paris]", "view_chart", Some("Dr B"), "attending_gp"),
+            line("2026-07-14T18:01:00+02:00[Europe/Paris]", "view_history", Some("Dr B"), "attending_gp"),
+            line("2026-07-14T09:00:00+02:00[Europe/Paris]", "view_history", None, "own_record"),
+            line("2026-07-14T08:00:00+02:00[Europe/Paris]", "view_history", Some("Dr B"), "attending_gp"),
+        ];
+        let days = group_by_day(&entries);
+        assert_eq!(days.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>(), ["2026-07-15", "2026-07-14"]);
+        let july_14 = &days[1].1;
+        assert_eq!(july_14.len(), 2, "Dr B once, the patient once");
+        assert_eq!(july_14[0].who.as_deref(), Some("Dr B"));
+        assert_eq!(
+            july_14[0].actions,
+            vec![("view_chart".to_string(), vec!["18:05".to_string()]), ("view_history".to_string(), vec!["18:01".to_string(), "08:00".to_string()])]
+        );
+        assert!(july_14[1].own);
     }
 }

@@ -9,7 +9,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{load_chart, load_history};
-use crate::components::{DocumentLabels, flag_label, format_datetime, not_converted_text, point_text, rule_text};
+use crate::components::{DateField, DocumentLabels, flag_label, format_datetime, not_converted_text, point_text, rule_text};
 use crate::i18n::{Lang, Msg, tr, use_lang};
 use crate::model::{Point, Series, UnitSystem};
 
@@ -233,6 +233,7 @@ pub fn AnalytePage() -> impl IntoView {
         move |(p, a, u, l, v, w)| load_chart(p, a, u, l, Some(v.period), v.from, v.to, v.with, w),
     );
     let history = Resource::new(move || (patient(), units()), |(p, u)| load_history(p, u));
+    let viewer = super::use_viewer();
     let readout = RwSignal::new(String::new());
     let show_point = move |ev: &leptos::web_sys::Event| {
         use leptos::wasm_bindgen::JsCast;
@@ -296,11 +297,11 @@ pub fn AnalytePage() -> impl IntoView {
             </nav>
             <div class="toolbar">
                 <label for="zoom-from">{tr(Msg::From)}</label>
-                <input id="zoom-from" type="date" data-testid="zoom-from" prop:value=move || view.read().from.clone().unwrap_or_default()
-                    on:change=move |ev| { let d = event_target_value(&ev); go_from(href(&move |v: &mut ChartView| v.from = Some(d.clone()).filter(|d| !d.is_empty()))) }/>
+                <DateField id="zoom-from" testid="zoom-from" value=std::sync::Arc::new(move || view.read().from.clone().unwrap_or_default())
+                    on_change=std::sync::Arc::new(move |d: String| go_from(href(&move |v: &mut ChartView| v.from = Some(d.clone()).filter(|d| !d.is_empty()))))/>
                 <label for="zoom-to">{tr(Msg::To)}</label>
-                <input id="zoom-to" type="date" data-testid="zoom-to" prop:value=move || view.read().to.clone().unwrap_or_default()
-                    on:change=move |ev| { let d = event_target_value(&ev); go_to(href(&move |v: &mut ChartView| v.to = Some(d.clone()).filter(|d| !d.is_empty()))) }/>
+                <DateField id="zoom-to" testid="zoom-to" value=std::sync::Arc::new(move || view.read().to.clone().unwrap_or_default())
+                    on_change=std::sync::Arc::new(move |d: String| go_to(href(&move |v: &mut ChartView| v.to = Some(d.clone()).filter(|d| !d.is_empty()))))/>
             </div>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
@@ -347,11 +348,14 @@ pub fn AnalytePage() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let wanted = analyte();
+                    let viewer = viewer.await;
+                    let zone = viewer.as_ref().ok().flatten().map(|v| v.time_zone.clone()).filter(|z| !z.is_empty());
+                    let plain = super::results::is_patient(viewer);
                     history.await.ok().and_then(|h| {
                         let documents = DocumentLabels::of(&h);
                         h.series.into_iter().find(|s| s.analyte == wanted).map(|series| {
                             let series = view.read().window(&series).apply(&series);
-                            view! { <PointsTable series documents patient=patient()/> }
+                            view! { <PointsTable series documents patient=patient() plain zone/> }
                         })
                     })
                 })}
@@ -452,7 +456,10 @@ fn AnalyteHeader(series: Series) -> impl IntoView {
 }
 
 #[component]
-fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> impl IntoView {
+/// `plain`: a patient reads it: the laboratory's value and report, without codes or conversion
+/// rules.
+/// `zone`: the time zone the sampling times are written in (named in the date column's heading).
+fn PointsTable(series: Series, documents: DocumentLabels, patient: String, plain: bool, zone: Option<String>) -> impl IntoView {
     let lang = use_lang();
     let unit = series.unit.clone();
     let decimals = series.decimals;
@@ -472,18 +479,22 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
                     .iter()
                     .map(|s| {
                         let how = match (&s.rule, &s.not_converted_reason) {
+                            _ if plain => String::new(),
                             (Some(rule), _) => rule_text(rule, lang).to_string(),
                             (None, Some(reason)) => not_converted_text(reason, lang),
                             (None, None) => String::new(),
                         };
-                        let text = format!(
-                            "{} {} · {} · {}{} · ",
+                        let previous = if s.previous_result { format!(" · {}", Msg::PreviousResult.text(lang)) } else { String::new() };
+                        let value = format!(
+                            "{} {}",
                             s.original_value.as_deref().map(|v| lang.decimal(v)).unwrap_or_default(),
                             s.original_unit.as_deref().unwrap_or(""),
-                            s.code.as_deref().unwrap_or(""),
-                            how,
-                            if s.previous_result { format!(" · {}", Msg::PreviousResult.text(lang)) } else { String::new() },
                         );
+                        let text = if plain {
+                            format!("{value}{previous} · ")
+                        } else {
+                            format!("{value} · {} · {how}{previous} · ", s.code.as_deref().unwrap_or(""))
+                        };
                         let href = format!("/patients/{patient}/documents/{}", s.document);
                         view! { <div>{text}<a href=href data-testid="source-document">{documents.label(&s.document, lang)}</a></div> }
                     })
@@ -514,7 +525,7 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String) -> im
         <table class="data" data-testid="points-table">
             <thead>
                 <tr>
-                    <th scope="col">{tr(Msg::Date)}</th>
+                    <th scope="col">{tr(Msg::Date)} {zone.map(|z| view! { " " <span class="muted" data-testid="points-zone">{move || format!("({})", crate::components::zone_label(lang.get(), &z))}</span> })}</th>
                     <th scope="col" class="num">{tr(Msg::Value)}</th>
                     <th scope="col">{tr(Msg::FlagColumn)}</th>
                     <th scope="col">{tr(Msg::Reference)}</th>

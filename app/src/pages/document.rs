@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{AppError, load_document};
-use crate::components::{flag_label, flag_symbol, format_datetime, format_size};
+use crate::components::{flag_label, flag_symbol, format_datetime, format_instant, format_size};
 use crate::i18n::{Lang, Msg, tr, use_lang};
 use crate::model::{AttachmentInfo, DocumentView};
 use bioviewer_core::cda::{AttachmentPurpose, Comparator};
@@ -63,7 +63,7 @@ fn DocumentBody(view: DocumentView, patient: String, document: String) -> impl I
         <p class="intro">
             {summary.laboratory.clone().unwrap_or_default()}
             " · "
-            {move || when.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}
+            {move || when.as_deref().map(|t| format_instant(lang.get(), t)).unwrap_or_default()}
             {facts.point_of_care.then(|| view! { " " <span class="badge" data-testid="point-of-care">{tr(Msg::PointOfCareMark)}</span> })}
         </p>
         {facts.point_of_care.then(|| view! { <p class="notice">{tr(Msg::PointOfCareIntro)}</p> })}

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::load_patient;
-use crate::components::{fold_for_search, format_datetime, format_size};
+use crate::components::{fold_for_search, format_datetime, format_instant, format_size};
 use crate::i18n::{Msg, tr, use_lang};
 use crate::model::{DocumentKind, DocumentSummary, PatientDocuments, PatientSummary, ReportStatus};
 use bioviewer_core::normalise::{DocumentState, Provenance};
@@ -171,7 +171,7 @@ fn DmpSyncLine(patient: String, status: crate::model::DmpSyncStatus) -> impl Int
         view! {
             <p class=class role="status" data-testid="dmp-sync">
                 {tr(text)}
-                {(!at.is_empty()).then(|| view! { " " {tr(Msg::DmpLastSync)} " " {format_datetime(lang.get(), at.trim_end_matches('Z'))} " UTC" })}
+                {(!at.is_empty()).then(|| view! { " " {tr(Msg::DmpLastSync)} " " {format_instant(lang.get(), &at)} })}
                 {(s.error.is_none() && (s.found > 0 || !s.running)).then(|| view! { " · " {s.found} " " {tr(Msg::DmpFound)} ", " {s.stored} " " {tr(Msg::DmpNew)} })}
                 {(s.failed > 0).then(|| view! { " · " {s.failed} " " {tr(Msg::DmpNotRetrieved)} })}
                 {(!s.running && s.stored > 0).then(|| view! { " · " <a href="" rel="external">{tr(Msg::DmpReload)}</a> })}
@@ -322,7 +322,7 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
     };
     view! {
         <tr class=row_class>
-            <td class="nowrap">{move || effective_time.as_deref().map(|t| format_datetime(lang.get(), t)).unwrap_or_default()}</td>
+            <td class="nowrap">{move || effective_time.as_deref().map(|t| format_instant(lang.get(), t)).unwrap_or_default()}</td>
             <td>
                 <a href=href>{title.unwrap_or_default()}</a>
                 {(provenance == Provenance::Upload).then(|| view! {
@@ -347,7 +347,7 @@ fn DocumentRow(doc: DocumentSummary, patient: String) -> impl IntoView {
                         <div><dt>{tr(Msg::Kind)}</dt><dd>{tr(kind_msg)}</dd></div>
                         <div><dt>{tr(Msg::Version)}</dt><dd>{version.map(|v| v.to_string()).unwrap_or_else(|| "—".into())}</dd></div>
                         <div><dt>{tr(Msg::Size)}</dt><dd class="nowrap">{move || format_size(lang.get(), size_bytes)}</dd></div>
-                        <div><dt>{tr(Msg::Imported)}</dt><dd class="nowrap">{move || format_datetime(lang.get(), &imported_at)}</dd></div>
+                        <div><dt>{tr(Msg::Imported)}</dt><dd class="nowrap">{move || format_instant(lang.get(), &imported_at)}</dd></div>
                     </dl>
                 </details>
             </td>

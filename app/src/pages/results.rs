@@ -1,12 +1,14 @@
 //! The cumulative table: analytes as rows grouped by chapter, collection days as columns
 //! (newest first, paged), every laboratory in one unit.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api::{load_history, load_previous_visit, server_time};
-use crate::components::{DocumentLabels, flag_label, flag_symbol, format_datetime, point_text};
+use crate::components::{DateField, DocumentLabels, flag_label, flag_symbol, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, History, PatientIdentity, Point, PointStatus, Series, UnitSystem};
 use crate::table::{RowRange, TableView, is_abnormal, range_text, row_range};
@@ -46,7 +48,7 @@ pub fn ResultsPage() -> impl IntoView {
     };
     let unit_link = move |system: UnitSystem, msg: Msg, testid: &'static str| {
         view! {
-            <a class="toggle" data-testid=testid href=move || href(&move |v: &mut TableView| v.units = system)
+            <a class="toggle clinician-only" data-testid=testid href=move || href(&move |v: &mut TableView| v.units = system)
                 aria-current=move || (units.get() == system).then_some("true")>{tr(msg)}</a>
         }
     };
@@ -67,7 +69,9 @@ pub fn ResultsPage() -> impl IntoView {
             }>
                 <p class="intro">{tr(Msg::ResultsIntro)}</p>
                 <div class="toolbar" role="group" aria-label=tr(Msg::Units)>
-                    <span>{tr(Msg::Units)} ":"</span>
+                    // Unit systems are a clinician's choice: a patient reads the laboratory's units
+                    // (hidden by the stylesheet once the table below marks the page as hers).
+                    <span class="clinician-only">{tr(Msg::Units)} ":"</span>
                     {unit_link(UnitSystem::Si, Msg::UnitsSi, "units-si")}
                     {unit_link(UnitSystem::Conventional, Msg::UnitsConventional, "units-conventional")}
                     <a class="export" data-testid="export-csv" rel="nofollow" href=move || export("csv")>{tr(Msg::ExportCsv)}</a>
@@ -98,10 +102,11 @@ pub fn ResultsPage() -> impl IntoView {
                             } else {
                                 None
                             };
+                            let plain = is_patient(viewer.await);
                             view! {
                                 <super::PatientTitle page=Msg::Results name=history.patient.as_ref().map(super::patient_name)/>
                                 <crate::components::PatientBanner identity=history.patient.clone()/>
-                                <ResultsTable history patient=patient_id() view print printed/>
+                                <ResultsTable history patient=patient_id() view print printed plain/>
                             }.into_any()
                         }
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
@@ -168,6 +173,12 @@ fn identity_line(identity: Option<&PatientIdentity>, lang: Lang) -> String {
         .unwrap_or_default()
 }
 
+/// Whether the signed-in user is a patient reading their own results: plainer pages, without
+/// the clinician's codes, unit systems and data-quality counts.
+pub(crate) fn is_patient(viewer: Result<Option<crate::model::Viewer>, crate::api::AppError>) -> bool {
+    matches!(viewer, Ok(Some(v)) if v.role == crate::model::ViewerRole::Patient)
+}
+
 #[component]
 fn ResultsTable(
     history: History,
@@ -175,6 +186,7 @@ fn ResultsTable(
     view: Memo<TableView>,
     print: bool,
     printed: Option<(String, String)>,
+    plain: bool,
 ) -> impl IntoView {
     let lang = use_lang();
     let navigate = use_navigate();
@@ -275,13 +287,13 @@ fn ResultsTable(
                 }).collect_view()}
             </select>
             <label for="date-from">{tr(Msg::From)}</label>
-            <input id="date-from" type="date" data-testid="date-from" prop:value=move || view.read().from.clone().unwrap_or_default()
-                on:change=move |ev| { let d = event_target_value(&ev); go_from(&move |v: &mut TableView| v.from = Some(d.clone()).filter(|d| !d.is_empty()), false) }/>
+            <DateField id="date-from" testid="date-from" value=Arc::new(move || view.read().from.clone().unwrap_or_default())
+                on_change=Arc::new(move |d: String| go_from(&move |v: &mut TableView| v.from = Some(d.clone()).filter(|d| !d.is_empty()), false))/>
             <label for="date-to">{tr(Msg::To)}</label>
-            <input id="date-to" type="date" data-testid="date-to" prop:value=move || view.read().to.clone().unwrap_or_default()
-                on:change=move |ev| { let d = event_target_value(&ev); go_to(&move |v: &mut TableView| v.to = Some(d.clone()).filter(|d| !d.is_empty()), false) }/>
+            <DateField id="date-to" testid="date-to" value=Arc::new(move || view.read().to.clone().unwrap_or_default())
+                on_change=Arc::new(move |d: String| go_to(&move |v: &mut TableView| v.to = Some(d.clone()).filter(|d| !d.is_empty()), false))/>
             <label for="since">{tr(Msg::SinceLastVisit)}</label>
-            <input id="since" type="date" data-testid="since" prop:value=move || since.get() on:change=move |ev| since.set(event_target_value(&ev))/>
+            <DateField id="since" testid="since" value=Arc::new(move || since.get()) on_change=Arc::new(move |d| since.set(d))/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     // The date of this user's previous visit, one click away.
@@ -353,7 +365,7 @@ fn ResultsTable(
                     }
                     body.push(view! {
                         <SeriesRow series=s.clone() columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone()
-                            documents units entry=entry == Some(i)/>
+                            documents units entry=entry == Some(i) plain/>
                     }.into_any());
                 }
                 let day_headers = cols.iter().map(|column| {
@@ -394,8 +406,10 @@ fn ResultsTable(
         {(!print).then(|| view! { <p class="muted keyboard-hint">{tr(Msg::TableKeyboardHint)}</p> })}
         {move || if visible.with(Vec::is_empty) { view! { <p class="notice">{tr(Msg::NoResults)}</p> }.into_any() } else { tables().into_any() }}
         <Legend/>
-        {move || view! { <OtherResultsLane others=other_rows.get()/> }}
-        {(!print).then(|| view! { <DataQualityPanel counts=quality/> })}
+        {move || view! { <OtherResultsLane others=other_rows.get() plain/> }}
+        // Marks the page as a patient's: the stylesheet hides what is for clinicians only.
+        {plain.then(|| view! { <span class="plain-marker" hidden></span> })}
+        {(!print && !plain).then(|| view! { <DataQualityPanel counts=quality/> })}
     }
 }
 
@@ -579,7 +593,7 @@ fn DataQualityPanel(counts: DataQualityCounts) -> impl IntoView {
 
 /// Results whose code maps to no analyte: listed with their values, never dropped.
 #[component]
-fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
+fn OtherResultsLane(others: Vec<OtherResults>, plain: bool) -> impl IntoView {
     let lang = use_lang();
     (!others.is_empty()).then(|| {
         let rows = move || {
@@ -602,7 +616,7 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
                     view! {
                         <tr>
                             <th scope="row" title=o.label.clone().unwrap_or_default()>{name.unwrap_or_default()}</th>
-                            <td class="mono">{o.code.clone().unwrap_or_default()}</td>
+                            {(!plain).then(|| view! { <td class="mono">{o.code.clone().unwrap_or_default()}</td> })}
                             <td>{o.laboratory.clone().unwrap_or_default()}</td>
                             <td class="num">{o.points.len()}</td>
                             <td>{latest.unwrap_or_default()}</td>
@@ -617,7 +631,7 @@ fn OtherResultsLane(others: Vec<OtherResults>) -> impl IntoView {
                 <table class="data" data-testid="other-results">
                     <thead><tr>
                         <th scope="col">{tr(Msg::Analyte)}</th>
-                        <th scope="col">"Code"</th>
+                        {(!plain).then(|| view! { <th scope="col">"Code"</th> })}
                         <th scope="col">{tr(Msg::Laboratory)}</th>
                         <th scope="col" class="num">{tr(Msg::Count)}</th>
                         <th scope="col">{tr(Msg::Latest)}</th>
@@ -640,6 +654,7 @@ fn SeriesRow(
     units: UnitSystem,
     /// This row holds the table's tab stop (its first cell the keyboard reaches).
     entry: bool,
+    plain: bool,
 ) -> impl IntoView {
     let href = format!(
         "/patients/{patient}/analytes/{}{}",
@@ -682,7 +697,7 @@ fn SeriesRow(
             let point = points.remove(shown).clone();
             let others: Vec<Point> = points.into_iter().cloned().collect();
             let new = !since.is_empty() && c.day > since;
-            view! { <ResultCell point others lang new documents decimals=series.decimals unit=unit.clone() entry=take_entry()/> }.into_any()
+            view! { <ResultCell point others lang new documents decimals=series.decimals unit=unit.clone() entry=take_entry() plain/> }.into_any()
         })
         .collect_view();
     view! {
@@ -707,6 +722,7 @@ fn ResultCell(
     decimals: usize,
     unit: Option<String>,
     entry: bool,
+    plain: bool,
 ) -> impl IntoView {
     let more = others.len();
     let decimal = |s: &str| lang.decimal(s);
@@ -724,16 +740,16 @@ fn ResultCell(
             .sources
             .iter()
             .map(|s| {
+                // A patient reads where the value comes from without the laboratory's code.
+                let code = if plain { String::new() } else { format!(" — {} {}", Msg::CodeLabel.text(lang), s.code.as_deref().unwrap_or("?")) };
                 format!(
-                    "{}{} {} {} — {} — {} {} — {}",
+                    "{}{} {} {} — {}{code} — {}",
                     // A computed value's source is the creatinine it was computed from.
                     if point.derived { Msg::ComputedFromCreatinine.text(lang) } else { Msg::OriginalValue.text(lang) },
                     if lang == Lang::Fr { " :" } else { ":" },
                     s.original_value.as_deref().map(&decimal).unwrap_or_default(),
                     s.original_unit.as_deref().unwrap_or(""),
                     point.laboratory.as_deref().unwrap_or(""),
-                    Msg::CodeLabel.text(lang),
-                    s.code.as_deref().unwrap_or("?"),
                     documents.label(&s.document, lang),
                 )
             })

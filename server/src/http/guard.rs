@@ -231,6 +231,16 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         security_headers(response.headers_mut(), &nonce, secure);
         return response;
     }
+    // A patient's home is their own summary, not a list of patients.
+    if let Some(own) = principal
+        .as_ref()
+        .filter(|p| p.account.role == crate::access::Role::Patient)
+        .and_then(|p| p.account.patient_id)
+        .filter(|_| path == "/" && *request.method() == Method::GET) {
+        let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/patients/{own}/summary"))]).into_response();
+        security_headers(response.headers_mut(), &nonce, secure);
+        return response;
+    }
     let backend: Arc<dyn Backend> = Arc::new(StoreBackend {
         store: state.store.clone(),
         normaliser: state.normaliser.clone(),
@@ -239,6 +249,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         oidc_enabled: state.oidc.is_some(),
         dmp: state.dmp.clone(),
         uploads: state.uploads.clone(),
+        time_zone: state.time_zone,
     });
     let stale_cookie = token.is_some() && principal.is_none();
     request.extensions_mut().insert(backend);

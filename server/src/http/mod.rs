@@ -35,6 +35,7 @@ use tower_http::trace::TraceLayer;
 use crate::access::{Access, AccessMode, Action, Principal, Refusal};
 use crate::domain::PatientId;
 use crate::history::{Normaliser, patient_history};
+use crate::local_time::LocalZone;
 use crate::store::{DocumentRecord, PatientRecord, Store};
 use guard::{CspNonce, RequestAuth};
 
@@ -51,6 +52,8 @@ pub struct AppState {
     pub dmp: Option<Arc<crate::dmp::sync::DmpService>>,
     /// Recent uploads' per-file outcomes, for the page an upload redirects to.
     pub(crate) uploads: Arc<upload::RecentUploads>,
+    /// The zone every time the interface shows is written in.
+    pub(crate) time_zone: LocalZone,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -60,6 +63,7 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 }
 
 /// Builds the router. `site_root` holds `pkg/` (bundle, stylesheet) and the public files.
+/// Times are shown in Paris time ([`router_in_zone`] for another zone).
 pub fn router(
     store: Arc<dyn Store>,
     normaliser: Arc<Normaliser>,
@@ -67,6 +71,19 @@ pub fn router(
     oidc: Option<Arc<crate::oidc::Oidc>>,
     dmp: Option<Arc<crate::dmp::sync::DmpService>>,
     site_root: &Path,
+) -> Router {
+    router_in_zone(store, normaliser, access, oidc, dmp, site_root, LocalZone::default())
+}
+
+/// [`router`], showing every time in `time_zone`.
+pub fn router_in_zone(
+    store: Arc<dyn Store>,
+    normaliser: Arc<Normaliser>,
+    access: Arc<Access>,
+    oidc: Option<Arc<crate::oidc::Oidc>>,
+    dmp: Option<Arc<crate::dmp::sync::DmpService>>,
+    site_root: &Path,
+    time_zone: LocalZone,
 ) -> Router {
     // `make site` names the bundle's files by their content and lists the names in hash.txt
     // (an absolute path: Leptos joins it to the executable's folder otherwise).
@@ -79,7 +96,8 @@ pub fn router(
         .hash_file(hash_file.display().to_string().into())
         .build();
     let recent_uploads = Arc::new(upload::RecentUploads::new());
-    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp, uploads: recent_uploads };
+    let state =
+        AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp, uploads: recent_uploads, time_zone };
     let routes = generate_route_list(App);
     // Uploaded documents may carry PDF copies: a larger body limit for that one route.
     let uploads = Router::new()
@@ -332,7 +350,7 @@ async fn chart_svg(
         _ => None,
     };
     let view = bioviewer_app::api::ChartView { width: query.width, ..bioviewer_app::api::ChartView::from_query(get) };
-    let svg = chart_of(&state.store, &state.normaliser, patient, &analyte, unit_system(query.units.as_deref()), lang, &view)
+    let svg = chart_of(&state.store, &state.normaliser, patient, &analyte, unit_system(query.units.as_deref()), lang, &view, state.time_zone)
         .await
     .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "chart unavailable"))?
     .filter(|svg| !svg.is_empty())
@@ -409,6 +427,7 @@ pub(crate) struct StoreBackend {
     pub(crate) oidc_enabled: bool,
     pub(crate) dmp: Option<Arc<crate::dmp::sync::DmpService>>,
     pub(crate) uploads: Arc<upload::RecentUploads>,
+    pub(crate) time_zone: LocalZone,
 }
 
 fn unavailable(e: crate::store::StoreError) -> AppError {
@@ -435,17 +454,18 @@ fn patient_summary(p: PatientRecord, identifiers: Vec<crate::store::PatientIdent
     }
 }
 
-fn document_summary(d: DocumentRecord) -> DocumentSummary {
+/// A stored document as the interface lists it, its times in the clinician's zone.
+fn document_summary(d: DocumentRecord, zone: LocalZone) -> DocumentSummary {
     let index = d.index;
     DocumentSummary {
         id: d.id.to_string(),
         title: index.as_ref().and_then(|i| i.title.clone()).or(d.source_name),
         laboratory: index.as_ref().and_then(|i| i.laboratory.clone()),
-        effective_time: index.as_ref().and_then(|i| i.effective_time).map(|t| t.to_string()),
+        effective_time: index.as_ref().and_then(|i| i.effective_time).map(|t| zone.cda_labelled(t)),
         version: index.as_ref().and_then(|i| i.version_number),
         kind: index.as_ref().map(|i| i.kind),
         status: index.as_ref().and_then(|i| i.report_status),
-        imported_at: d.imported_at,
+        imported_at: zone.rfc3339(&d.imported_at),
         size_bytes: d.size_bytes,
         problem: d.parse_error,
         problem_code: d.parse_error_code,
@@ -461,6 +481,7 @@ fn document_summary(d: DocumentRecord) -> DocumentSummary {
 /// An analyte's chart of a patient whose access was checked; `Some("")` when nothing to plot.
 /// The series (and the second analyte's) keep only the results of the view's window, the same
 /// filter the page's table applies.
+#[allow(clippy::too_many_arguments)]
 async fn chart_of(
     store: &Arc<dyn Store>,
     normaliser: &Arc<Normaliser>,
@@ -469,6 +490,7 @@ async fn chart_of(
     unit_system: UnitSystem,
     lang: bioviewer_app::i18n::Lang,
     view: &bioviewer_app::api::ChartView,
+    zone: LocalZone,
 ) -> Result<Option<String>, AppError> {
     let history = patient_history(store.as_ref(), normaliser.clone(), patient, unit_system).await.map_err(|e| {
         tracing::error!(error = %e, "history failed");
@@ -476,9 +498,16 @@ async fn chart_of(
     })?;
     let Some(history) = history.as_deref() else { return Ok(None) };
     let Some(series) = history.series.iter().find(|s| s.analyte == analyte) else { return Ok(None) };
-    let window = view.window(series);
-    let shown = window.apply(series);
-    let overlay = view.with.as_deref().filter(|w| *w != analyte).and_then(|w| history.series.iter().find(|s| s.analyte == w)).map(|s| window.apply(s));
+    // Sampling times in the clinician's zone, as the page's table has them.
+    let series = zone.series(series);
+    let window = view.window(&series);
+    let shown = window.apply(&series);
+    let overlay = view
+        .with
+        .as_deref()
+        .filter(|w| *w != analyte)
+        .and_then(|w| history.series.iter().find(|s| s.analyte == w))
+        .map(|s| window.apply(&zone.series(s)));
     // No treatment target yet: per-patient targets will be passed here (`chart::Target`).
     let options = crate::chart::ChartOptions { width: view.width.unwrap_or(900), target: None, overlay: overlay.as_ref() };
     match crate::chart::render(&shown, lang, &options) {
@@ -536,7 +565,7 @@ impl StoreBackend {
                 Err(ReadRefusal::NoProfessionalIdentity) => {}
             }
         }
-        (dmp.state(patient).await.map(sync_status), None)
+        (dmp.state(patient).await.map(|s| sync_status(s, self.time_zone)), None)
     }
 
     /// The gate of every backend method that touches a patient (decision + audit record).
@@ -615,7 +644,7 @@ impl Backend for StoreBackend {
                 }
             };
             // Its place in the patient's history (rejected, replaced, and why), as on the list.
-            let mut summary = document_summary(record);
+            let mut summary = document_summary(record, self.time_zone);
             let mut patient_name = None;
             if let Ok(Some(history)) = patient_history(self.store.as_ref(), self.normaliser.clone(), patient, UnitSystem::Si).await
                 && let Some(entry) = history.documents.iter().find(|d| d.id == summary.id)
@@ -643,7 +672,7 @@ impl Backend for StoreBackend {
     ) -> BackendFuture<'_, Option<String>> {
         Box::pin(async move {
             let Some((patient, _)) = self.gate(&patient_id, Action::ViewChart).await? else { return Ok(None) };
-            chart_of(&self.store, &self.normaliser, patient, &analyte, unit_system, lang, &view).await
+            chart_of(&self.store, &self.normaliser, patient, &analyte, unit_system, lang, &view, self.time_zone).await
         })
     }
 
@@ -654,10 +683,17 @@ impl Backend for StoreBackend {
     ) -> BackendFuture<'_, Option<Arc<bioviewer_core::normalise::History>>> {
         Box::pin(async move {
             let Some((id, _)) = self.gate(&patient_id, Action::ViewHistory).await? else { return Ok(None) };
-            patient_history(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
+            let history = patient_history(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
                 tracing::error!(error = %e, "history failed");
                 AppError::Unavailable("history".into())
-            })
+            })?;
+            // The interface's copy, its times in the clinician's zone (the cache keeps the
+            // documents' own offsets, which the exports write).
+            Ok(history.map(|h| {
+                let mut h = Arc::unwrap_or_clone(h);
+                self.time_zone.history(&mut h);
+                Arc::new(h)
+            }))
         })
     }
 
@@ -699,7 +735,7 @@ impl Backend for StoreBackend {
             let mut contents = history.as_deref().map(bioviewer_core::report_view::document_contents).unwrap_or_default();
             let documents = documents
                 .into_iter()
-                .map(document_summary)
+                .map(|d| document_summary(d, self.time_zone))
                 .map(|mut d| {
                     if let Some(entry) = entries.get(d.id.as_str()) {
                         d.state = Some(entry.status.clone());
@@ -760,17 +796,18 @@ impl Backend for StoreBackend {
         Box::pin(async move {
             let (_, patient) = self.may_see(&patient_id).await?;
             let Some(dmp) = self.dmp.as_ref() else { return Ok(None) };
-            Ok(dmp.state(patient).await.map(sync_status))
+            Ok(dmp.state(patient).await.map(|s| sync_status(s, self.time_zone)))
         })
     }
 
     fn previous_visit(&self, patient_id: String) -> BackendFuture<'_, Option<String>> {
         Box::pin(async move {
             let (principal, patient) = self.may_see(&patient_id).await?;
-            self.access.previous_visit(principal, patient).await.map_err(|e| {
+            let visit = self.access.previous_visit(principal, patient).await.map_err(|e| {
                 tracing::error!(error = %e, "previous visit lookup failed");
                 AppError::Unavailable("access".into())
-            })
+            })?;
+            Ok(visit.map(|at| self.time_zone.rfc3339(&at)))
         })
     }
 
@@ -789,9 +826,10 @@ impl Backend for StoreBackend {
                 structure: account.structure_name.clone(),
                 csrf_token: principal.csrf_token.clone(),
                 own_patient: account.patient_id.map(|p| p.to_string()),
+                time_zone: self.time_zone.name().to_string(),
                 break_glass: grants
                     .into_iter()
-                    .map(|g| BreakGlassBanner { patient_id: g.patient_id, reason: g.reason, expires_at: epoch_to_rfc3339(g.expires_at) })
+                    .map(|g| BreakGlassBanner { patient_id: g.patient_id, reason: g.reason, expires_at: self.time_zone.epoch(g.expires_at) })
                     .collect(),
             }))
         })
@@ -809,8 +847,15 @@ impl Backend for StoreBackend {
                 tracing::error!(error = %e, "access log failed");
                 AppError::Unavailable("access".into())
             };
-            let (entries, total) = self.access.access_log(patient, page).await.map_err(failed)?;
-            let refusals = self.access.refusals_of(patient).await.map_err(failed)?;
+            let (mut entries, total) = self.access.access_log(patient, page).await.map_err(failed)?;
+            let mut refusals = self.access.refusals_of(patient).await.map_err(failed)?;
+            for entry in &mut entries {
+                entry.at = self.time_zone.rfc3339(&entry.at);
+            }
+            for refusal in &mut refusals {
+                refusal.first_at = self.time_zone.rfc3339(&refusal.first_at);
+                refusal.last_at = self.time_zone.rfc3339(&refusal.last_at);
+            }
             let break_glass = self.access.break_glass_history(patient).await.map_err(failed)?;
             let pages = ((total + crate::access::ACCESS_LOG_PAGE - 1) / crate::access::ACCESS_LOG_PAGE).max(1);
             Ok(Some(AccessLog {
@@ -824,8 +869,8 @@ impl Backend for StoreBackend {
                     .map(|(who, reason, started, expires)| BreakGlassLine {
                         who,
                         reason,
-                        started_at: epoch_to_rfc3339(started),
-                        expires_at: epoch_to_rfc3339(expires),
+                        started_at: self.time_zone.epoch(started),
+                        expires_at: self.time_zone.epoch(expires),
                     })
                     .collect(),
             }))
@@ -845,7 +890,10 @@ impl Backend for StoreBackend {
             let by = crate::access::AdminActor::Web(Some(principal));
             let accounts = self.access.accounts(by).await.map_err(refused)?;
             let relationships = self.access.relationships(by).await.map_err(refused)?;
-            let alarms = self.access.alarms(by).await.map_err(refused)?;
+            let mut alarms = self.access.alarms(by).await.map_err(refused)?;
+            for alarm in &mut alarms {
+                alarm.at = self.time_zone.rfc3339(&alarm.at);
+            }
             Ok(AdminOverview {
                 alarms,
                 accounts: accounts
@@ -868,8 +916,8 @@ impl Backend for StoreBackend {
                         patient_ins: r.patient_ins,
                         patient_name: r.patient_name,
                         kind: r.kind,
-                        starts_at: epoch_to_rfc3339(r.starts_at),
-                        ends_at: r.ends_at.map(epoch_to_rfc3339),
+                        starts_at: self.time_zone.epoch(r.starts_at),
+                        ends_at: r.ends_at.map(|t| self.time_zone.epoch(t)),
                     })
                     .collect(),
             })
@@ -877,10 +925,10 @@ impl Backend for StoreBackend {
     }
 }
 
-fn sync_status(s: crate::dmp::sync::SyncState) -> bioviewer_app::model::DmpSyncStatus {
+fn sync_status(s: crate::dmp::sync::SyncState, zone: LocalZone) -> bioviewer_app::model::DmpSyncStatus {
     bioviewer_app::model::DmpSyncStatus {
         running: s.running,
-        at: s.at,
+        at: zone.rfc3339(&s.at),
         found: s.report.as_ref().map(|r| r.found).unwrap_or(0),
         stored: s.report.as_ref().map(|r| r.stored).unwrap_or(0),
         failed: s.report.as_ref().map(|r| r.failed.len()).unwrap_or(0),
@@ -894,8 +942,4 @@ fn viewer_role(role: crate::access::Role) -> ViewerRole {
         crate::access::Role::Patient => ViewerRole::Patient,
         crate::access::Role::Admin => ViewerRole::Admin,
     }
-}
-
-fn epoch_to_rfc3339(epoch: i64) -> String {
-    chrono::DateTime::from_timestamp(epoch, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
 }
