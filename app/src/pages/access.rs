@@ -309,6 +309,8 @@ fn action_label(action: &str) -> Msg {
         "dmp_sync" => Msg::ActionDmpSync,
         "relationship_added" => Msg::ActionRelationshipAdded,
         "relationship_ended" => Msg::ActionRelationshipEnded,
+        "target_set" => Msg::ActionTargetSet,
+        "target_ended" => Msg::ActionTargetEnded,
         _ => Msg::ActionOther,
     }
 }
@@ -724,7 +726,7 @@ mod access_log_tests {
     #[test]
     fn the_patients_log_names_what_opened_or_changed_her_record() {
         for action in
-            ["account_created", "records_linked", "records_unlinked", "dmp_sync", "break_glass_end", "import", "relationship_added", "relationship_ended"]
+            ["account_created", "records_linked", "records_unlinked", "dmp_sync", "break_glass_end", "import", "relationship_added", "relationship_ended", "target_set", "target_ended"]
         {
             assert_ne!(action_label(action), Msg::ActionOther, "{action}");
         }

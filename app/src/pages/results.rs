@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_history, load_previous_visit};
-use crate::components::{DocumentLabels, flag_label, flag_symbol, fold_for_search, format_datetime, point_text};
+use crate::components::{DocumentLabels, flag_symbol, fold_for_search, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, History, Point, PointStatus, Series, UnitSystem};
 use bioviewer_core::normalise::{DocumentState, OtherResults};
@@ -65,7 +65,8 @@ fn day_of(p: &Point) -> Option<String> {
 }
 
 fn is_abnormal(p: &Point) -> bool {
-    p.flag.as_ref().is_some_and(|f| !matches!(&*f.code, "N" | "NEG" | "S"))
+    // Against the treatment target when one is set; critical values always.
+    p.is_abnormal()
 }
 
 #[component]
@@ -435,7 +436,8 @@ fn SeriesRow(
             let point = points.remove(shown).clone();
             let others: Vec<Point> = points.into_iter().cloned().collect();
             let new = !since.is_empty() && c.day > since;
-            view! { <ResultCell point others lang new documents/> }.into_any()
+            let decimals = series.decimals;
+            view! { <ResultCell point others lang new documents decimals/> }.into_any()
         })
         .collect_view();
     view! {
@@ -448,11 +450,22 @@ fn SeriesRow(
 }
 
 #[component]
-fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents: StoredValue<DocumentLabels>) -> impl IntoView {
+fn ResultCell(
+    point: Point,
+    others: Vec<Point>,
+    lang: Lang,
+    new: bool,
+    documents: StoredValue<DocumentLabels>,
+    decimals: usize,
+) -> impl IntoView {
     let more = others.len();
     let decimal = |s: &str| lang.decimal(s);
     let value = point_text(&point, lang);
-    let (symbol, class, flag_msg) = point.flag.as_ref().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
+    // The flag against the patient's treatment target when one is set (the laboratory's range
+    // and flag then go in the tip), else the laboratory's; the critical marker apart.
+    let (symbol, class, _) = point.shown_flag().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
+    let judged = crate::flags::judged_label(&point, lang);
+    let laboratory = crate::flags::laboratory_judgement(&point, decimals, lang);
     // Marked when the value shown is not in the unit the laboratory wrote (or could not be put
     // in the display unit); a result not performed has no value to mark.
     // A value Bioviewer computed (an eGFR) was not converted from anything: it is computed.
@@ -479,8 +492,9 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
                 )
             })
             // The day's other results, which the cell does not show.
+            .chain(laboratory.clone())
             .chain(others.iter().map(|o| {
-                let flag = o.flag.as_ref().map(|f| format!(" ({})", flag_label(&f.code, lang))).unwrap_or_default();
+                let flag = o.shown_flag().map(|_| format!(" ({})", crate::flags::judged_label(o, lang))).unwrap_or_default();
                 format!(
                     "{}{} {} {}{flag} — {}",
                     Msg::SameDayResult.text(lang),
@@ -498,13 +512,13 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
         Direction::Down => ("▼", Msg::SignificantFall),
     });
     let mut label = value.clone();
-    if !symbol.is_empty() {
-        label.push_str(&format!(" ({})", flag_msg.text(lang)));
+    if !judged.is_empty() && (!symbol.is_empty() || point.critical.is_some() || point.target_flag.is_some()) {
+        label.push_str(&format!(" ({judged})"));
     }
     if let Some((_, msg)) = change {
         label.push_str(&format!(", {}", msg.text(lang)));
     }
-    if converted || more > 0 {
+    if converted || more > 0 || laboratory.is_some() {
         label.push_str(&format!(". {}", detail));
     }
     // New since the chosen visit; new and significantly changed stands out most.
@@ -513,13 +527,20 @@ fn ResultCell(point: Point, others: Vec<Point>, lang: Lang, new: bool, documents
         (true, false) => " new",
         _ => "",
     };
-    let classes =
-        format!("result {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
+    let classes = format!(
+        "result {class}{}{}{}{}{novelty}",
+        if converted { " converted" } else { "" },
+        if point.derived { " derived" } else { "" },
+        if point.critical.is_some() { " critical" } else { "" },
+        if point.target_flag.is_some() { " target" } else { "" },
+    );
     view! {
         <td class=classes tabindex="0" aria-label=label data-testid="result-cell">
             {value}
             {(!detail.is_empty()).then(|| view! { <span class="origin-tip" role="tooltip" data-testid="origin-tip">{detail.clone()}</span> })}
             {(!symbol.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{symbol}</span> })}
+            {point.critical.map(|_| view! { <span class="critical-mark" aria-hidden="true" title=judged.clone() data-testid="critical-mark">{crate::flags::CRITICAL_SYMBOL}</span> })}
+            {point.target_flag.as_ref().map(|_| view! { <span class="target-mark" aria-hidden="true" title=judged.clone()>{crate::flags::TARGET_SYMBOL}</span> })}
             {change.map(|(s, _)| view! { <span class="change" aria-hidden="true">{s}</span> })}
             {converted.then(|| view! { <span class="conv-mark" aria-hidden="true" title=Msg::ConvertedMark.text(lang)>"*"</span> })}
             {(more > 0).then(|| view! { <span class="more">{format!(" +{more}")}</span> })}

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::load_history;
-use crate::components::{flag_label, format_datetime, point_text};
+use crate::components::{format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, Point, PointStatus, Series, UnitSystem};
 
@@ -60,7 +60,8 @@ struct Line {
 }
 
 fn is_abnormal(p: &Point) -> bool {
-    p.flag.as_ref().is_some_and(|f| !matches!(&*f.code, "N" | "NEG" | "S"))
+    // Against the treatment target when one is set; critical values always.
+    p.is_abnormal()
 }
 
 fn line(series: Series) -> Option<Line> {
@@ -89,8 +90,12 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
     let mut lines: Vec<Line> = series.into_iter().filter_map(line).collect();
     // Attention first, then the most recent, then by chapter.
     lines.sort_by(|a, b| {
-        b.attention
-            .cmp(&a.attention)
+        // Critical values above everything else.
+        b.latest
+            .critical
+            .is_some()
+            .cmp(&a.latest.critical.is_some())
+            .then_with(|| b.attention.cmp(&a.attention))
             .then_with(|| b.latest.time.map(|t| t.epoch_seconds()).cmp(&a.latest.time.map(|t| t.epoch_seconds())))
             .then_with(|| a.series.chapter.cmp(&b.series.chapter))
     });
@@ -112,11 +117,17 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
                         let computed = if l.latest.derived { format!(" · {}", Msg::ComputedFromCreatinine.text(lang)) } else { String::new() };
                         format!("{} {}{computed}", Msg::KdigoStage.text(lang), bioviewer_core::normalise::kdigo_stage(v))
                     });
-                    let flag = match (&l.latest.flag, plain) {
-                        (Some(f), true) => crate::plain::flag_words(&f.code, lang).to_string(),
-                        (Some(f), false) => flag_label(&f.code, lang),
-                        (None, _) => String::new(),
+                    // Against the treatment target when one is set; the critical marker first.
+                    let flag = match (l.latest.shown_flag(), plain) {
+                        (Some(f), true) => {
+                            let critical = l.latest.critical.map(|c| format!("{} · ", crate::flags::critical_label(c, lang))).unwrap_or_default();
+                            format!("{critical}{}", crate::plain::flag_words(&f.code, lang))
+                        }
+                        (_, false) => crate::flags::judged_label(&l.latest, lang),
+                        (None, true) => l.latest.critical.map(|c| crate::flags::critical_label(c, lang)).unwrap_or_default(),
                     };
+                    let laboratory = crate::flags::laboratory_judgement(&l.latest, l.series.decimals, lang);
+                    let critical = l.latest.critical.is_some();
                     let help = if plain { crate::plain::analyte_description(&l.series.analyte, lang) } else { None };
                     let (arrow, words) = match (l.trend, plain) {
                         (Some(Trend::SignificantRise), false) => ("⬆", Msg::SignificantRise),
@@ -130,13 +141,17 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool) -> impl IntoV
                         (Some(_), true) => ("", Msg::PlainSmallChange),
                         (None, true) => ("", Msg::PlainFirst),
                     };
-                    let class = if l.attention { "attention" } else { "" };
+                    let class = match (critical, l.attention) {
+                        (true, _) => "attention critical",
+                        (false, true) => "attention",
+                        (false, false) => "",
+                    };
                     view! {
                         <tr class=class data-testid="summary-row">
                             <th scope="row"><a href=href>{name}</a>{help.map(|h| view! { <span class="analyte-help">{h}</span> })}</th>
                             <td class="num"><strong>{value}</strong>" "<span class="unit">{lang.unit(l.series.unit.as_deref())}</span>
                                 {stage.map(|s| view! { <div class="stage" data-testid="kdigo-stage">{s}</div> })}</td>
-                            <td>{flag}</td>
+                            <td data-testid="summary-flag">{flag}{laboratory.map(|t| view! { <div class="muted lab-judgement">{t}</div> })}</td>
                             <td><span aria-hidden="true">{arrow}</span>" "{words.text(lang)}</td>
                             <td class="nowrap">{l.latest.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default()}</td>
                             <td>{l.latest.laboratory.as_deref().unwrap_or("").to_string()}</td>
