@@ -428,6 +428,8 @@ messages! {
     LegendConverted => "converti depuis l'unité du laboratoire (valeur d'origine dans l'infobulle)", "converted from the laboratory's unit (original value in the tip)";
     LegendComputed => "en italique : calculé par Bioviewer (DFG depuis la créatinine du jour)", "in italics: computed by Bioviewer (eGFR from the day's creatinine)";
     LegendMore => "autres résultats le même jour (dans l'infobulle)", "other results the same day (in the tip)";
+    LegendCritical => "valeur critique : au-delà d'une limite critique publiée", "critical value: beyond a published critical limit";
+    LegendTarget => "jugé par rapport à la cible thérapeutique fixée pour ce patient (plage du laboratoire dans l'infobulle)", "judged against the treatment target set for this patient (the laboratory's range in the tip)";
     LegendVaries => "les laboratoires ont des valeurs de référence différentes (détail dans l'infobulle)", "the laboratories' reference ranges differ (details in the tip)";
     AllPeriods => "Tout", "All";
     PrintPeriod => "Imprimer la période", "Print the period";
@@ -535,6 +537,35 @@ messages! {
     Sources => "Sources", "Sources";
     Rule => "Conversion", "Conversion";
     AnalyteNotFound => "Cette analyse n'a pas de résultats pour ce patient.", "This test has no results for this patient.";
+    TargetHeading => "Cible thérapeutique", "Treatment target";
+    TargetIntro => "Fixée par un clinicien pour ce patient (par exemple INR 2–3 sous antivitamine K, HbA1c < 7 %) : les résultats sont alors signalés par rapport à la cible, et la plage de référence du laboratoire reste affichée.", "Set by a clinician for this patient (for example INR 2–3 under a vitamin K antagonist, HbA1c < 7 %): results are then flagged against the target, and the laboratory's reference range is still shown.";
+    TargetNone => "Aucune cible : les résultats sont signalés par rapport à la plage de référence du laboratoire.", "No target: results are flagged against the laboratory's reference range.";
+    TargetCurrent => "Cible actuelle :", "Current target:";
+    TargetSetBy => "fixée par", "set by";
+    TargetOn => "le", "on";
+    TargetNotApplied => "Cette cible est dans une autre unité que celle affichée et n'a pas pu y être convertie : elle n'est pas appliquée.", "This target is in another unit than the one shown and could not be converted: it is not applied.";
+    TargetLow => "Borne basse", "Low bound";
+    TargetHigh => "Borne haute", "High bound";
+    TargetBoundsHint => "Une borne peut rester vide : pour HbA1c < 7 %, seulement la borne haute 7.", "A bound may stay empty: for HbA1c < 7 %, only the high bound 7.";
+    TargetSave => "Enregistrer la cible", "Save the target";
+    TargetEnd => "Supprimer la cible", "End the target";
+    TargetSaved => "Cible enregistrée : les résultats sont signalés par rapport à elle.", "Target saved: results are flagged against it.";
+    TargetEnded => "Cible supprimée : les résultats sont de nouveau signalés par rapport à la plage du laboratoire.", "Target ended: results are flagged against the laboratory's range again.";
+    TargetErrNoBound => "Donnez au moins une borne.", "Give at least one bound.";
+    TargetErrNotANumber => "Une borne n'est pas un nombre (exemple : 2,5).", "A bound is not a number (example: 2.5).";
+    TargetErrNegative => "Une borne ne peut pas être négative.", "A bound cannot be negative.";
+    TargetErrLowNotBelowHigh => "La borne basse doit être inférieure à la borne haute.", "The low bound must be below the high bound.";
+    TargetErrNotNumeric => "Cette analyse n'accepte pas de cible chiffrée.", "This test takes no numeric target.";
+    TargetErrWrongUnit => "L'unité de la cible n'est pas une unité de cette analyse.", "The target's unit is not a unit of this test.";
+    TargetOnlyClinicians => "Seul un clinicien peut fixer une cible.", "Only a clinician can set a target.";
+    AgainstTarget => "par rapport à la cible", "against the target";
+    InTarget => "dans la cible", "in target";
+    LabRange => "plage du laboratoire", "laboratory's range";
+    CriticalValue => "valeur critique", "critical value";
+    CriticalHigh => "valeur critique haute", "critical high value";
+    CriticalLow => "valeur critique basse", "critical low value";
+    ActionTargetSet => "Cible thérapeutique fixée ou modifiée", "Treatment target set or changed";
+    ActionTargetEnded => "Cible thérapeutique supprimée", "Treatment target ended";
 }
 
 /// Chapter names of the analyte catalogue.

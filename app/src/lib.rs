@@ -3,6 +3,7 @@
 //!
 //! Module map:
 //! - [`i18n`]: every user-visible string, French first, English second.
+//! - [`flags`]: how a result's flag, treatment target and critical marker are said.
 //! - [`model`]: the data the UI shows, shared with the server (serde types).
 //! - [`api`]: server functions (their server side calls the [`api::ssr::Backend`] port that the
 //!   server crate implements; the browser side is a plain HTTP call).
@@ -12,6 +13,7 @@
 //! given in context, so the dependency points from `server` to `app`, never back.
 
 pub mod api;
+pub mod flags;
 pub mod i18n;
 pub mod model;
 pub mod plain;

@@ -12,7 +12,8 @@ use crate::pages::{Day, Period, Window, day_of, parse_day};
 
 /// A flag that is not "normal" (HL7 N, negative, susceptible).
 pub fn is_abnormal(p: &Point) -> bool {
-    p.flag.as_ref().is_some_and(|f| !matches!(&*f.code, "N" | "NEG" | "S"))
+    // Against the treatment target when one is set; critical values always.
+    p.is_abnormal()
 }
 
 /// The cumulative table's view, read from and written to its URL.
@@ -153,16 +154,9 @@ impl TableView {
     }
 }
 
-/// A result's reference range as written in the table: `3,5 – 5,0`, `< 5`, `> 60`, or the
-/// laboratory's text; bounds at the analyte's precision.
-pub fn range_text(p: &Point, decimals: usize, lang: Lang) -> String {
-    match (&p.reference_low, &p.reference_high) {
-        (Some(l), Some(h)) => format!("{} – {}", lang.decimal(&l.rounded(decimals)), lang.decimal(&h.rounded(decimals))),
-        (None, Some(h)) => format!("< {}", lang.decimal(&h.rounded(decimals))),
-        (Some(l), None) => format!("> {}", lang.decimal(&l.rounded(decimals))),
-        (None, None) => p.reference_text.clone().unwrap_or_default(),
-    }
-}
+/// A result's reference range as written in the table (one function for the table, its tips
+/// and the flags' words).
+pub use crate::flags::range_text;
 
 /// The reference range a row shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +224,8 @@ mod tests {
             comparability: Default::default(),
             derived: false,
             discordant_text: None,
+            critical: None,
+            target_flag: None,
         }
     }
 
@@ -300,6 +296,7 @@ mod tests {
                 points: vec![point("20200101", "A", None, None)],
             }],
             problems: Vec::new(),
+            targets: Vec::new(),
         };
         view(&[("period", "1y")]).apply(&mut history);
         assert_eq!(history.series[0].points.len(), 1);

@@ -48,6 +48,8 @@ const PALETTE: [RGBColor; 6] = [
 /// The second analyte: one dark colour whatever its laboratory, so it never reads as a laboratory.
 const OVERLAY: RGBColor = RGBColor(60, 60, 60);
 const TARGET: RGBColor = RGBColor(27, 94, 32);
+/// The ring around a critical value (with its `‼` and the words in its tip: never colour alone).
+const CRITICAL: RGBColor = RGBColor(178, 24, 43);
 const INK: RGBColor = RGBColor(40, 40, 40);
 const MUTED: RGBColor = RGBColor(85, 85, 85);
 const GRID: RGBColor = RGBColor(230, 230, 230);
@@ -519,6 +521,8 @@ enum Swatch {
     },
     Range,
     Target,
+    /// A critical value's ring.
+    Critical,
     /// The second analyte's dashed line, with its diamond when it has points.
     Overlay {
         points: bool,
@@ -753,7 +757,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             }
             let secondary = chart.borrow_secondary();
             for m in o_marks {
-                points.push_str(&point_mark(m, secondary.backend_coord(&(m.epoch, m.value)), OVERLAY, Some(o), lang));
+                points.push_str(&point_mark(m, secondary.backend_coord(&(m.epoch, m.value)), OVERLAY, Some(o), o.decimals, lang));
             }
         }
         for run in comparable_runs(&marks) {
@@ -761,7 +765,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             chart.draw_series(LineSeries::new(run.iter().map(|m| (m.epoch, m.value)), LINE.stroke_width(2))).map_err(drawing)?;
         }
         for m in &marks {
-            points.push_str(&point_mark(m, chart.backend_coord(&(m.epoch, m.value)), lab_colour(m.lab), None, lang));
+            points.push_str(&point_mark(m, chart.backend_coord(&(m.epoch, m.value)), lab_colour(m.lab), None, series.decimals, lang));
         }
 
         // The legend, in its own area below the date labels: never over the data.
@@ -826,6 +830,16 @@ fn legend_entries(
         };
         entries.push(Entry { swatch: Swatch::Target, text: format!("{} {range}", Msg::ChartTarget.text(lang)), class: "bv-legend-target" });
     }
+    if series.points.iter().any(|p| p.critical.is_some()) {
+        let words = Msg::CriticalValue.text(lang);
+        let mut chars = words.chars();
+        let words: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+        entries.push(Entry {
+            swatch: Swatch::Critical,
+            text: format!("{} {words}", bioviewer_app::flags::CRITICAL_SYMBOL),
+            class: "bv-legend-critical",
+        });
+    }
     // A second analyte asked for but without a result in the period: said, not silently absent.
     if let Some(o) = options.overlay.filter(|o| o.analyte != series.analyte && overlay.is_none()) {
         entries.push(Entry {
@@ -868,6 +882,10 @@ fn draw_swatch<DB: DrawingBackend>(
                 Hook::Next(vec![("fill", "url(#bv-target)".into()), ("stroke", css(TARGET)), ("stroke-dasharray", "4 2".into())]),
             )?;
             area.draw(&Rectangle::new([(x, y), (x + 24, y + 14)], TARGET.filled())).map_err(drawing)
+        }
+        Swatch::Critical => {
+            dot(MUTED)?;
+            area.draw(&Circle::new((x + 12, y + 7), 8, CRITICAL.stroke_width(2))).map_err(drawing)
         }
         Swatch::Overlay { points } => {
             hooks.put(area, Hook::Next(vec![("stroke-dasharray", "6 4".into())]))?;
@@ -968,7 +986,7 @@ fn set_attributes(svg: &mut String, from: usize, attributes: &[(&'static str, St
 /// A focusable mark carrying the point's exact value (as the laboratory wrote it, rounded to the
 /// analyte's precision) in its title and label.
 /// `at` is the point's place as plotters maps it (`backend_coord`), so the mark sits on the line.
-fn point_mark(m: &Mark<'_>, at: (i32, i32), fill: RGBColor, overlay_series: Option<&Series>, lang: Lang) -> String {
+fn point_mark(m: &Mark<'_>, at: (i32, i32), fill: RGBColor, overlay_series: Option<&Series>, decimals: usize, lang: Lang) -> String {
     let (px, py) = (f64::from(at.0), f64::from(at.1));
     let overlay = overlay_series.is_some();
     let fill = css(fill);
@@ -981,8 +999,13 @@ fn point_mark(m: &Mark<'_>, at: (i32, i32), fill: RGBColor, overlay_series: Opti
     let comparator = m.point.comparator.map(Comparator::symbol).unwrap_or("");
     let derived = if m.point.derived { format!(" ({})", Msg::ComputedValue.text(lang)) } else { String::new() };
     let name = overlay_series.map(|s| format!("{} ", series_name(s, lang))).unwrap_or_default();
+    // The flag in words (against the treatment target when one is set, with the laboratory's
+    // range and flag then), and the critical marker.
+    let judged = bioviewer_app::flags::judged_label(m.point, lang);
+    let judged = if judged.is_empty() { String::new() } else { format!(" — {judged}") };
+    let laboratory = bioviewer_app::flags::laboratory_judgement(m.point, decimals, lang).map(|t| format!(" — {t}")).unwrap_or_default();
     let title = format!(
-        "{name}{}: {}{} {}{}{} — {}",
+        "{name}{}: {}{} {}{}{} — {}{judged}{laboratory}",
         m.point.time.as_ref().map(|t| point_date(t, lang)).unwrap_or_default(),
         comparator,
         lang.decimal(m.point.display.as_deref().unwrap_or("")),
@@ -1018,9 +1041,22 @@ fn point_mark(m: &Mark<'_>, at: (i32, i32), fill: RGBColor, overlay_series: Opti
         None if m.point.derived => format!(r#"<circle cx="{px:.1}" cy="{py:.1}" r="5" fill="white" stroke="{fill}" stroke-width="2"/>"#),
         None => format!(r#"<circle cx="{px:.1}" cy="{py:.1}" r="5" fill="{fill}"/>"#),
     };
+    // A critical value: a ring and `‼` above the point (its words are in the title).
+    let critical = if m.point.critical.is_some() {
+        format!(
+            r#"<circle cx="{px:.1}" cy="{py:.1}" r="9" fill="none" stroke="{c}" stroke-width="2"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" font-size="13" font-weight="bold" fill="{c}">{}</text>"#,
+            py - 13.0,
+            bioviewer_app::flags::CRITICAL_SYMBOL,
+            c = css(CRITICAL)
+        )
+    } else {
+        String::new()
+    };
     format!(
-        r#"<g class="bv-point{}" tabindex="0" role="img" aria-label="{t}"><title>{t}</title>{shape}<circle cx="{px:.1}" cy="{py:.1}" r="12" fill="transparent"/></g>"#,
+        r#"<g class="bv-point{}{}{}" tabindex="0" role="img" aria-label="{t}"><title>{t}</title>{shape}{critical}<circle cx="{px:.1}" cy="{py:.1}" r="12" fill="transparent"/></g>"#,
         if overlay { " bv-overlay" } else { "" },
+        if m.point.critical.is_some() { " bv-critical" } else { "" },
+        if m.point.target_flag.is_some() { " bv-target-judged" } else { "" },
         t = escape(&title)
     )
 }

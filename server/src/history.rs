@@ -221,6 +221,26 @@ where
     })
 }
 
+/// [`patient_history`] with the patient's treatment targets applied
+/// ([`bioviewer_core::judge::apply_targets`]): what the pages and the chart show. Applied on
+/// every request, never cached: a target changes without any document changing.
+pub async fn patient_history_with_targets(
+    store: &dyn Store,
+    normaliser: Arc<Normaliser>,
+    patient: PatientId,
+    unit_system: UnitSystem,
+) -> Result<Option<Arc<History>>, HistoryError> {
+    let catalogue_holder = normaliser.clone();
+    let Some(history) = patient_history(store, normaliser, patient, unit_system).await? else { return Ok(None) };
+    let targets = store.treatment_targets(patient).await?;
+    if targets.is_empty() {
+        return Ok(Some(history));
+    }
+    let mut history = Arc::unwrap_or_clone(history);
+    bioviewer_core::judge::apply_targets(&mut history, targets, catalogue_holder.catalogue());
+    Ok(Some(Arc::new(history)))
+}
+
 /// The history of a stored patient, or `None` when there is no such patient. Served from the
 /// cache when the patient's documents are the ones it was computed from.
 pub async fn patient_history(

@@ -204,7 +204,7 @@ async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":11"), "{body}");
+    assert!(body.contains("\"schema_version\":12"), "{body}");
 }
 
 #[tokio::test]
@@ -3830,4 +3830,191 @@ async fn a_patient_lands_on_her_summary_and_every_time_comes_in_paris_time() {
     let history = t.app.history_json(&gp, &t.a).await;
     let documents = history["documents"].as_array().unwrap();
     assert!(documents.iter().all(|d| !d["effective_time"].as_str().unwrap_or_default().contains('[')));
+}
+
+// --- treatment targets and critical values (issue 15) ------------------------------------------
+
+/// Every point of a series of a history (the JSON the pages receive).
+fn points_of<'h>(history: &'h serde_json::Value, analyte: &str) -> &'h Vec<serde_json::Value> {
+    history["series"].as_array().unwrap().iter().find(|s| s["analyte"] == analyte).expect("a series")["points"].as_array().unwrap()
+}
+
+/// The flag a page shows for a point: against the target when judged against one.
+fn shown_flag(point: &serde_json::Value) -> Option<&str> {
+    point["target_flag"]["code"].as_str().or(point["flag"]["code"].as_str())
+}
+
+impl TestApp {
+    /// The history the pages receive (server function), as JSON.
+    async fn page_history(&self, session: &Session, patient: &str) -> serde_json::Value {
+        let response = self.post_form(Some(session), "/sfn/load_history", &format!("patient_id={patient}&unit_system=si")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        serde_json::from_str(&Self::body(response).await).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_clinician_sets_changes_and_ends_a_treatment_target_and_inrs_in_target_are_not_flagged() {
+    let app = spawn_app().await;
+    // Demo patient 2 takes a vitamin K antagonist: an INR every month, mostly in 2–3, which the
+    // laboratories flag high against their 0.8–1.2.
+    let ids = app.import_demo_patients(3).await;
+    let (p, other) = (ids[2].clone(), ids[0].clone());
+    let ins = bioviewer_core::demo::patient_ins(2);
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    app.relate("gp", &bioviewer_core::demo::patient_ins(0), "attending_gp").await;
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let target = format!("/patients/{p}/targets/inr");
+    let set = |s: &Session, low: &str, high: &str| format!("csrf={}&action=set&low={low}&high={high}&unit=1", s.csrf);
+
+    let before = app.page_history(&gp, &p).await;
+    let inrs = points_of(&before, "inr");
+    let in_target: Vec<&serde_json::Value> =
+        inrs.iter().filter(|x| x["value"].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(|v| (2.0..=3.0).contains(&v))).collect();
+    assert!(in_target.len() >= 3, "{}", inrs.len());
+    assert!(in_target.iter().all(|x| shown_flag(x) == Some("H")), "without a target, the laboratory's flag");
+
+    // Set: INR 2–3 (a decimal comma accepted), back to the analyte page saying so.
+    let response = app.post_form(Some(&gp), &target, &set(&gp, "2", "3")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], format!("/patients/{p}/analytes/inr?target=saved#target"));
+    let after = app.page_history(&gp, &p).await;
+    let judged = points_of(&after, "inr");
+    for x in judged {
+        let v: f64 = x["value"].as_str().unwrap().parse().unwrap();
+        let expected = if v < 2.0 { "L" } else if v > 3.0 { "H" } else { "N" };
+        assert_eq!(shown_flag(x), Some(expected), "{x}");
+        assert!(x["flag"]["code"].is_string(), "the laboratory's flag is kept beside: {x}");
+    }
+    let stored = &after["targets"][0];
+    assert_eq!((stored["analyte"].as_str(), stored["low"].as_str(), stored["high"].as_str()), (Some("inr"), Some("2"), Some("3")));
+    assert_eq!(stored["set_by"], "Test gp", "who set it");
+    assert!(stored["set_at"].as_str().unwrap().starts_with("20"), "and when");
+    // The analyte page shows it, with the form to change it; the chart draws the band.
+    let (_, page) = app.get_with(Some(&gp), &format!("/patients/{p}/analytes/inr?target=saved")).await;
+    assert!(page.contains("data-testid=\"target-current\"") && page.contains("Test gp"), "the target and who set it");
+    assert!(page.contains("Cible enregistrée"), "what was done");
+    let (_, svg) = app.get_with(Some(&gp), &format!("/api/patients/{p}/analytes/inr/chart.svg")).await;
+    assert!(svg.contains("class=\"bv-target\"") && svg.contains("bv-legend-target"), "the target band and its legend");
+    assert!(svg.contains("bv-target-judged") && svg.contains("dans la cible"), "each point's tip says how it is judged");
+    // Its history only of this patient: another patient of the same GP keeps the laboratory's flags.
+    assert!(app.page_history(&gp, &other).await["targets"].is_null());
+    // Recorded in the patient's access log.
+    let pid = bioviewer::domain::PatientId::parse(&p).unwrap();
+    let (log, _) = app.access.access_log(pid, 0).await.unwrap();
+    assert!(log.iter().any(|line| line.action == "target_set"), "{log:?}");
+
+    // Changed: one bound only (≤ 2.5), in French notation; the old target is ended, not lost.
+    let response = app.post_form(Some(&gp), &target, &format!("csrf={}&action=set&low=&high=2%2C5&unit=1", gp.csrf)).await;
+    assert_eq!(response.headers()["location"], format!("/patients/{p}/analytes/inr?target=saved#target"));
+    let changed = app.page_history(&gp, &p).await;
+    assert_eq!(changed["targets"].as_array().unwrap().len(), 1);
+    assert_eq!((changed["targets"][0]["low"].as_str(), changed["targets"][0]["high"].as_str()), (None, Some("2.5")));
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM treatment_targets").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 2, "the first target is kept, ended");
+
+    // Bad values are refused with a reason the page shows; nothing changes.
+    for (body, problem) in [
+        (set(&gp, "", ""), "no_bound"),
+        (set(&gp, "deux", "3"), "not_a_number"),
+        (set(&gp, "3", "2"), "low_not_below_high"),
+        (set(&gp, "-1", "3"), "negative"),
+        (format!("csrf={}&action=set&low=2&high=3&unit=mg%2FL", gp.csrf), "wrong_unit"),
+    ] {
+        let response = app.post_form(Some(&gp), &target, &body).await;
+        assert_eq!(response.headers()["location"], format!("/patients/{p}/analytes/inr?target_error={problem}#target"), "{body}");
+    }
+    let (_, page) = app.get_with(Some(&gp), &format!("/patients/{p}/analytes/inr?target_error=low_not_below_high")).await;
+    assert!(page.contains("La borne basse doit être inférieure à la borne haute."), "the reason in words");
+    assert_eq!(app.page_history(&gp, &p).await["targets"][0]["high"].as_str(), Some("2.5"), "unchanged");
+    // An analyte that is not in the catalogue: no page to go back to.
+    let unknown = app.post_form(Some(&gp), &format!("/patients/{p}/targets/unobtainium"), &set(&gp, "2", "3")).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    // Ended: the laboratory's flags again.
+    let response = app.post_form(Some(&gp), &target, &format!("csrf={}&action=end", gp.csrf)).await;
+    assert_eq!(response.headers()["location"], format!("/patients/{p}/analytes/inr?target=ended#target"));
+    let ended = app.page_history(&gp, &p).await;
+    assert!(ended["targets"].is_null());
+    assert!(points_of(&ended, "inr").iter().all(|x| x["target_flag"].is_null()));
+    let (log, _) = app.access.access_log(pid, 0).await.unwrap();
+    assert!(log.iter().any(|line| line.action == "target_ended"));
+}
+
+#[tokio::test]
+async fn only_a_clinician_who_may_open_the_record_sets_a_target() {
+    let t = two_patients().await;
+    let app = &t.app;
+    let ins_a = bioviewer_core::demo::patient_ins(0);
+    let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let patient = app.sign_in("patient_a", PASSWORD, None).await.unwrap();
+    let admin = app.sign_in("admin", PASSWORD, None).await.unwrap();
+    let hospital = app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let set = |s: &Session| format!("csrf={}&action=set&low=&high=7&unit=%25", s.csrf);
+    let (a, b) = (t.a.clone(), t.b.clone());
+    let path = |p: &str| format!("/patients/{p}/targets/hba1c");
+    let count = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM treatment_targets").fetch_one(&app.pool).await.unwrap() };
+    // The patient's own account and the administrator: refused.
+    assert_eq!(app.post_form(Some(&patient), &path(&a), &set(&patient)).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.post_form(Some(&admin), &path(&a), &set(&admin)).await.status(), StatusCode::FORBIDDEN);
+    // A professional without a relationship: answered like a missing record.
+    assert_eq!(app.post_form(Some(&hospital), &path(&a), &set(&hospital)).await.status(), StatusCode::NOT_FOUND);
+    // Nobody signed in; a token from another session; another site's form.
+    assert_eq!(app.post_form(None, &path(&a), "csrf=x&action=set&high=7&unit=%25").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post_form(Some(&gp), &path(&a), &set(&hospital)).await.status(), StatusCode::FORBIDDEN);
+    let cross_site = Request::post(path(&a))
+        .header("host", HOST)
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("bv_session={}", gp.token))
+        .body(Body::from(set(&gp)))
+        .unwrap();
+    assert!(app.send(cross_site).await.status().is_client_error());
+    // Cross-patient: A's GP on B's record (nobody's patient), and A's account on B.
+    assert_eq!(app.post_form(Some(&gp), &path(&b), &set(&gp)).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.post_form(Some(&patient), &path(&b), &set(&patient)).await.status(), StatusCode::FORBIDDEN);
+    // A malformed patient id never reaches the redirect.
+    assert_eq!(app.post_form(Some(&gp), "/patients/..%2F..%2Fevil/targets/hba1c", &set(&gp)).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(count().await, 0, "nothing stored");
+    // The refused professionals' attempts are in the audit trail as denied.
+    let denied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'target_set' AND mode = 'denied'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(denied, 2, "the stranger on A, A's GP on B");
+    // A's GP: stored for A only; B's history has no target.
+    assert_eq!(app.post_form(Some(&gp), &path(&a), &set(&gp)).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(count().await, 1);
+    let stored: String = sqlx::query_scalar("SELECT patient_id FROM treatment_targets").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(stored, a);
+    let _ = ins_a;
+}
+
+#[tokio::test]
+async fn a_value_beyond_a_published_critical_limit_is_marked_critical_on_every_page() {
+    let app = spawn_app().await;
+    // Demo patient 1 has chronic kidney disease and, once, a potassium of about 7.2 mmol/L.
+    let ids = app.import_demo_patients(2).await;
+    let p = ids[1].clone();
+    let clinician = app.clinician_of(&bioviewer_core::demo::patient_ins(1)).await;
+    let history = app.page_history(&clinician, &p).await;
+    let potassium = points_of(&history, "potassium");
+    let critical: Vec<&serde_json::Value> = potassium.iter().filter(|x| x["critical"] == "high").collect();
+    assert_eq!(critical.len(), 1, "{potassium:?}");
+    assert!(critical[0]["value"].as_str().unwrap().parse::<f64>().unwrap() > 6.2);
+    assert!(potassium.iter().filter(|x| x["critical"].is_null()).all(|x| x["value"].as_str().unwrap().parse::<f64>().unwrap() <= 6.2));
+    // The JSON export says it too (docs/normalised-json.md).
+    let exported = app.history_json(&clinician, &p).await;
+    assert_eq!(points_of(&exported, "potassium").iter().filter(|x| x["critical"] == "high").count(), 1);
+    // The cumulative table: a symbol and words, not only a colour.
+    let (_, page) = app.get_with(Some(&clinician), &format!("/patients/{p}/results")).await;
+    assert!(page.contains("data-testid=\"critical-mark\""), "the ‼ mark");
+    assert!(page.contains("valeur critique haute"), "in words");
+    // The analyte page: its row and the chart point.
+    let (_, page) = app.get_with(Some(&clinician), &format!("/patients/{p}/analytes/potassium")).await;
+    assert!(page.contains("valeur critique haute"));
+    let (_, svg) = app.get_with(Some(&clinician), &format!("/api/patients/{p}/analytes/potassium/chart.svg?lang=en")).await;
+    assert_eq!(svg.matches("bv-critical\"").count() + svg.matches("bv-critical ").count(), 1, "one critical point");
+    assert!(svg.contains("critical high value") && svg.contains("bv-legend-critical"));
 }

@@ -314,6 +314,8 @@ fn action_label(action: &str) -> Msg {
         "dmp_sync" => Msg::ActionDmpSync,
         "relationship_added" => Msg::ActionRelationshipAdded,
         "relationship_ended" => Msg::ActionRelationshipEnded,
+        "target_set" => Msg::ActionTargetSet,
+        "target_ended" => Msg::ActionTargetEnded,
         _ => Msg::ActionOther,
     }
 }
@@ -818,6 +820,8 @@ mod access_log_tests {
             "export_json",
             "export_csv",
             "export_fhir",
+            "target_set",
+            "target_ended",
         ] {
             assert!(!matches!(action_label(action), Msg::ActionOther | Msg::ActionView | Msg::ActionExport), "{action}");
         }

@@ -12,6 +12,7 @@ use crate::api::{load_chart, load_history};
 use crate::components::{DateField, DocumentLabels, flag_label, format_datetime, not_converted_text, point_text, rule_text};
 use crate::i18n::{Lang, Msg, tr, use_lang};
 use crate::model::{Point, Series, UnitSystem};
+use bioviewer_core::judge::{TargetProblem, TreatmentTarget};
 
 /// A time preset, counted back from the series' latest result (so that an old record still
 /// shows its last year rather than an empty chart; the page says so).
@@ -260,12 +261,17 @@ pub fn AnalytePage() -> impl IntoView {
                     let wanted = analyte();
                     match history.await {
                         Ok(h) => match h.series.into_iter().find(|s| s.analyte == wanted) {
-                            Some(series) => view! {
-                                <super::PatientTitle page=Msg::Results name=h.patient.as_ref().map(super::patient_name)
-                                    what=(series.name_fr.clone(), series.name_en.clone())/>
-                                <crate::components::PatientBanner identity=h.patient.clone()/>
-                                <AnalyteHeader series/>
-                            }.into_any(),
+                            Some(series) => {
+                                let target = h.targets.iter().find(|t| t.analyte == wanted).cloned();
+                                view! {
+                                    <super::PatientTitle page=Msg::Results name=h.patient.as_ref().map(super::patient_name)
+                                        what=(series.name_fr.clone(), series.name_en.clone())/>
+                                    <crate::components::PatientBanner identity=h.patient.clone()/>
+                                    <AnalyteHeader series=series.clone()/>
+                                    <TargetSection patient=patient() series target units=units()/>
+                                }
+                                .into_any()
+                            }
                             None => view! { <p class="notice" role="alert">{tr(Msg::AnalyteNotFound)}</p> }.into_any(),
                         },
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
@@ -441,6 +447,116 @@ where
     }
 }
 
+/// The patient's treatment target for this analyte: what it is, who set it and when, and for a
+/// clinician the form that sets, changes or ends it. Plain form posts (they work before the
+/// bundle loads); the server answers back to this page with what was done or what is wrong.
+#[component]
+fn TargetSection(patient: String, series: Series, target: Option<TreatmentTarget>, units: UnitSystem) -> impl IntoView {
+    let lang = use_lang();
+    let viewer = super::use_viewer();
+    let query = use_query_map();
+    let outcome = move || {
+        let q = query.read();
+        if let Some(code) = q.get("target_error") {
+            let msg = match TargetProblem::from_code(&code)? {
+                TargetProblem::NoBound => Msg::TargetErrNoBound,
+                TargetProblem::NotANumber => Msg::TargetErrNotANumber,
+                TargetProblem::Negative => Msg::TargetErrNegative,
+                TargetProblem::LowNotBelowHigh => Msg::TargetErrLowNotBelowHigh,
+                TargetProblem::NotNumeric => Msg::TargetErrNotNumeric,
+                TargetProblem::WrongUnit => Msg::TargetErrWrongUnit,
+            };
+            return Some(view! { <p class="notice notice-error" role="alert" data-testid="target-error">{tr(msg)}</p> }.into_any());
+        }
+        let msg = match q.get("target").as_deref() {
+            Some("saved") => Msg::TargetSaved,
+            Some("ended") => Msg::TargetEnded,
+            _ => return None,
+        };
+        Some(view! { <p class="notice" role="status" data-testid="target-outcome">{tr(msg)}</p> }.into_any())
+    };
+    let decimals = series.decimals + 1;
+    let unit_code = series.unit.clone().unwrap_or_default();
+    let unit = StoredValue::new(series.unit.clone());
+    let shown = move |d: &Option<bioviewer_core::cda::Decimal>, lang: Lang| d.as_ref().map(|d| lang.decimal(&d.display(decimals)));
+    let current = target.clone();
+    let current = move || {
+        let lang = lang.get();
+        let Some(t) = current.clone() else { return view! { <p data-testid="target-current">{Msg::TargetNone.text(lang)}</p> }.into_any() };
+        let range = match (shown(&t.low, lang), shown(&t.high, lang)) {
+            (Some(l), Some(h)) => format!("{l} – {h}"),
+            (Some(l), None) => format!("≥ {l}"),
+            (None, Some(h)) => format!("≤ {h}"),
+            (None, None) => String::new(),
+        };
+        let unit = lang.unit(t.unit.as_deref());
+        let when = format_datetime(lang, &t.set_at.chars().take(16).collect::<String>());
+        view! {
+            <p data-testid="target-current">
+                {Msg::TargetCurrent.text(lang)} " " <strong>{crate::flags::TARGET_SYMBOL} " " {range} " " {unit}</strong>
+                " — " {Msg::TargetSetBy.text(lang)} " " {t.set_by.clone()} " " {Msg::TargetOn.text(lang)} " " {when} " UTC"
+            </p>
+            {(!t.applies).then(|| view! { <p class="notice notice-error" role="alert">{Msg::TargetNotApplied.text(lang)}</p> })}
+        }
+        .into_any()
+    };
+    let action = format!("/patients/{patient}/targets/{}", series.analyte);
+    // The form starts from the current target (when it is in the unit shown).
+    let applied = target.filter(|t| t.applies);
+    let low = StoredValue::new(applied.as_ref().and_then(|t| t.low.as_ref().map(|d| d.as_str().to_string())));
+    let high = StoredValue::new(applied.as_ref().and_then(|t| t.high.as_ref().map(|d| d.as_str().to_string())));
+    let has_target = applied.is_some();
+    let conventional = (units == UnitSystem::Conventional).then_some("conventional");
+    let forms = move || {
+        let action = action.clone();
+        let unit_code = unit_code.clone();
+        Suspend::new(async move {
+            let v = viewer.await.ok().flatten().filter(|v| v.role == crate::model::ViewerRole::Professional)?;
+            let unit_label = move || {
+                let u = lang.get().unit(unit.get_value().as_deref());
+                if u.is_empty() { String::new() } else { format!(" ({u})") }
+            };
+            let end = has_target.then(|| {
+                let csrf = v.csrf_token.clone();
+                view! {
+                    <form method="post" action=action.clone() class="inline">
+                        <input type="hidden" name="csrf" value=csrf/>
+                        <input type="hidden" name="action" value="end"/>
+                        {conventional.map(|c| view! { <input type="hidden" name="units" value=c/> })}
+                        <button type="submit" data-testid="target-end">{tr(Msg::TargetEnd)}</button>
+                    </form>
+                }
+            });
+            Some(view! {
+                <form method="post" action=action.clone() class="target-form" data-testid="target-form">
+                    <input type="hidden" name="csrf" value=v.csrf_token.clone()/>
+                    <input type="hidden" name="action" value="set"/>
+                    <input type="hidden" name="unit" value=unit_code/>
+                    {conventional.map(|c| view! { <input type="hidden" name="units" value=c/> })}
+                    <label for="target-low">{tr(Msg::TargetLow)} {unit_label}</label>
+                    <input id="target-low" name="low" inputmode="decimal" autocomplete="off" size="6" data-testid="target-low"
+                        value=move || low.get_value().map(|d| lang.get().decimal(&d)).unwrap_or_default()/>
+                    <label for="target-high">{tr(Msg::TargetHigh)} {unit_label}</label>
+                    <input id="target-high" name="high" inputmode="decimal" autocomplete="off" size="6" data-testid="target-high"
+                        value=move || high.get_value().map(|d| lang.get().decimal(&d)).unwrap_or_default()/>
+                    <button type="submit" data-testid="target-save">{tr(Msg::TargetSave)}</button>
+                </form>
+                {end}
+                <p class="muted">{tr(Msg::TargetBoundsHint)}</p>
+            })
+        })
+    };
+    view! {
+        <section class="target-section" id="target" aria-labelledby="target-heading" data-testid="target-section">
+            <h2 id="target-heading">{tr(Msg::TargetHeading)}</h2>
+            <p class="intro">{tr(Msg::TargetIntro)}</p>
+            {outcome}
+            {current}
+            <Suspense fallback=|| ()>{forms}</Suspense>
+        </section>
+    }
+}
+
 #[component]
 fn AnalyteHeader(series: Series) -> impl IntoView {
     let lang = use_lang();
@@ -499,12 +615,14 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String, plain
                         view! { <div>{text}<a href=href data-testid="source-document">{documents.label(&s.document, lang)}</a></div> }
                     })
                     .collect_view();
-                let flag = p.flag.as_ref().map(|f| flag_label(&f.code, lang));
+                // Against the treatment target when one is set, the laboratory's flag beside it.
+                let flag = crate::flags::judged_label(p, lang);
+                let lab_flag = p.target_flag.as_ref().and(p.flag.as_ref()).map(|f| format!("{}{} {}", crate::flags::capitalised(Msg::LabRange.text(lang)), if lang == Lang::Fr { " :" } else { ":" }, flag_label(&f.code, lang)));
                 view! {
-                    <tr class:derived=p.derived>
+                    <tr class:derived=p.derived class:critical=p.critical.is_some() data-testid="point-row">
                         <td class="nowrap">{p.time.map(|t| format_datetime(lang, &t.to_string())).unwrap_or_default()}</td>
                         <td class="num">{point_text(p, lang)}</td>
-                        <td>{flag.unwrap_or_default()}</td>
+                        <td data-testid="point-flag">{flag}{lab_flag.map(|t| view! { <div class="muted lab-judgement">{t}</div> })}</td>
                         <td class="nowrap">{reference}</td>
                         <td>{p.laboratory.as_deref().unwrap_or("").to_string()}</td>
                         <td>{p.method.clone().unwrap_or_default()}</td>
@@ -566,6 +684,8 @@ mod tests {
             comparability: Default::default(),
             derived: false,
             discordant_text: None,
+            critical: None,
+            target_flag: None,
         };
         Series {
             analyte: "inr".into(),

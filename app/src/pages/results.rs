@@ -425,10 +425,12 @@ fn row_is_navigable(s: &Series, cols: &[Column], lang: Lang) -> bool {
 fn Legend() -> impl IntoView {
     let lang = use_lang();
     // (symbol, its class, what it means); critical values and treatment targets go with the flags.
-    const ITEMS: [(&str, &str, Msg); 9] = [
+    const ITEMS: [(&str, &str, Msg); 11] = [
         ("↑", "flag-high", Msg::LegendHigh),
         ("↓", "flag-low", Msg::LegendLow),
         ("!", "flag-abnormal", Msg::LegendAbnormal),
+        (crate::flags::CRITICAL_SYMBOL, "critical-mark", Msg::LegendCritical),
+        (crate::flags::TARGET_SYMBOL, "target-mark", Msg::LegendTarget),
         ("▲", "", Msg::LegendRise),
         ("▼", "", Msg::LegendFall),
         ("*", "", Msg::LegendConverted),
@@ -727,7 +729,11 @@ fn ResultCell(
     let more = others.len();
     let decimal = |s: &str| lang.decimal(s);
     let value = point_text(&point, lang);
-    let (symbol, class, flag_msg) = point.flag.as_ref().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
+    // The flag against the patient's treatment target when one is set (the laboratory's range
+    // and flag then go in the tip), else the laboratory's; the critical marker apart.
+    let (symbol, class, _) = point.shown_flag().map(|f| flag_symbol(&f.code)).unwrap_or(("", "", Msg::Abnormal));
+    let judged = crate::flags::judged_label(&point, lang);
+    let laboratory = crate::flags::laboratory_judgement(&point, decimals, lang);
     // Marked when the value shown is not in the unit the laboratory wrote (or could not be put
     // in the display unit); a result not performed has no value to mark.
     // A value Bioviewer computed (an eGFR) was not converted from anything: it is computed.
@@ -754,8 +760,9 @@ fn ResultCell(
                 )
             })
             // The day's other results, which the cell does not show.
+            .chain(laboratory.clone())
             .chain(others.iter().map(|o| {
-                let flag = o.flag.as_ref().map(|f| format!(" ({})", flag_label(&f.code, lang))).unwrap_or_default();
+                let flag = o.shown_flag().map(|_| format!(" ({})", crate::flags::judged_label(o, lang))).unwrap_or_default();
                 format!(
                     "{}{} {} {}{flag} — {}",
                     Msg::SameDayResult.text(lang),
@@ -779,13 +786,13 @@ fn ResultCell(
         Direction::Down => ("▼", Msg::SignificantFall),
     });
     let mut label = value.clone();
-    if !symbol.is_empty() {
-        label.push_str(&format!(" ({})", flag_msg.text(lang)));
+    if !judged.is_empty() && (!symbol.is_empty() || point.critical.is_some() || point.target_flag.is_some()) {
+        label.push_str(&format!(" ({judged})"));
     }
     if let Some((_, msg)) = change {
         label.push_str(&format!(", {}", msg.text(lang)));
     }
-    if converted || more > 0 {
+    if converted || more > 0 || laboratory.is_some() {
         label.push_str(&format!(". {}", detail.replace('\n', ". ")));
     }
     if let Some(range) = &range_line {
@@ -798,13 +805,20 @@ fn ResultCell(
         (true, false) => " new",
         _ => "",
     };
-    let classes =
-        format!("result nav {class}{}{}{novelty}", if converted { " converted" } else { "" }, if point.derived { " derived" } else { "" });
+    let classes = format!(
+        "result nav {class}{}{}{}{}{novelty}",
+        if converted { " converted" } else { "" },
+        if point.derived { " derived" } else { "" },
+        if point.critical.is_some() { " critical" } else { "" },
+        if point.target_flag.is_some() { " target" } else { "" },
+    );
     view! {
         <td class=classes tabindex={if entry { "0" } else { "-1" }} aria-label=label data-testid="result-cell">
             {value}
             {(!detail.is_empty()).then(|| view! { <span class="origin-tip" role="tooltip" data-testid="origin-tip">{detail.clone()}</span> })}
             {(!symbol.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{symbol}</span> })}
+            {point.critical.map(|_| view! { <span class="critical-mark" aria-hidden="true" title=judged.clone() data-testid="critical-mark">{crate::flags::CRITICAL_SYMBOL}</span> })}
+            {point.target_flag.as_ref().map(|_| view! { <span class="target-mark" aria-hidden="true" title=judged.clone()>{crate::flags::TARGET_SYMBOL}</span> })}
             {change.map(|(s, _)| view! { <span class="change" aria-hidden="true">{s}</span> })}
             {converted.then(|| view! { <span class="conv-mark" aria-hidden="true" title=Msg::ConvertedMark.text(lang)>"*"</span> })}
             {(more > 0).then(|| view! { <span class="more">{format!(" +{more}")}</span> })}

@@ -73,11 +73,8 @@ struct Line {
 }
 
 fn is_abnormal(p: &Point) -> bool {
-    p.flag.as_ref().is_some_and(|f| is_abnormal_code(&f.code))
-}
-
-fn is_abnormal_code(code: &str) -> bool {
-    !matches!(code, "N" | "NEG" | "S")
+    // Against the treatment target when one is set; critical values always.
+    p.is_abnormal()
 }
 
 /// The trend between the previous and the latest value: only a change the normaliser found
@@ -117,8 +114,12 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
     let mut lines: Vec<Line> = series.into_iter().filter_map(line).collect();
     // Attention first, then the most recent, then by chapter.
     lines.sort_by(|a, b| {
-        b.attention
-            .cmp(&a.attention)
+        // Critical values above everything else.
+        b.latest
+            .critical
+            .is_some()
+            .cmp(&a.latest.critical.is_some())
+            .then_with(|| b.attention.cmp(&a.attention))
             .then_with(|| b.latest.time.map(|t| t.epoch_seconds()).cmp(&a.latest.time.map(|t| t.epoch_seconds())))
             .then_with(|| a.series.chapter.cmp(&b.series.chapter))
     });
@@ -140,11 +141,17 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                         let computed = if l.latest.derived { format!(" · {}", Msg::ComputedFromCreatinine.text(lang)) } else { String::new() };
                         format!("{} {}{computed}", Msg::KdigoStage.text(lang), bioviewer_core::normalise::kdigo_stage(v))
                     });
-                    let flag = match (&l.latest.flag, plain) {
-                        (Some(f), true) => crate::plain::flag_words(&f.code, lang).to_string(),
-                        (Some(f), false) => flag_label(&f.code, lang),
-                        (None, _) => String::new(),
+                    // Against the treatment target when one is set; the critical marker first.
+                    let flag = match (l.latest.shown_flag(), plain) {
+                        (Some(f), true) => {
+                            let critical = l.latest.critical.map(|c| format!("{} · ", crate::flags::critical_label(c, lang))).unwrap_or_default();
+                            format!("{critical}{}", crate::plain::flag_words(&f.code, lang))
+                        }
+                        (_, false) => crate::flags::judged_label(&l.latest, lang),
+                        (None, true) => l.latest.critical.map(|c| crate::flags::critical_label(c, lang)).unwrap_or_default(),
                     };
+                    let laboratory = crate::flags::laboratory_judgement(&l.latest, l.series.decimals, lang);
+                    let critical = l.latest.critical.is_some();
                     let help = if plain { crate::plain::analyte_description(&l.series.analyte, lang) } else { None };
                     let (arrow, words) = match (l.trend, plain) {
                         (Some(Trend::SignificantRise), false) => ("⬆", Msg::SignificantRise),
@@ -157,7 +164,11 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                         (Some(_), true) => ("", Msg::PlainSmallChange),
                         (None, true) => ("", Msg::PlainFirst),
                     };
-                    let class = if l.attention { "attention" } else { "" };
+                    let class = match (critical, l.attention) {
+                        (true, _) => "attention critical",
+                        (false, true) => "attention",
+                        (false, false) => "",
+                    };
                     let previous = l.previous.as_ref().map(|p| {
                         let when = p.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default();
                         format!("{} {} ({when})", point_text(p, lang), lang.unit(l.series.unit.as_deref()))
@@ -170,7 +181,7 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                             <th scope="row"><a href=href>{name}</a>{help.map(|h| view! { <span class="analyte-help">{h}</span> })}</th>
                             <td class="num"><strong>{value}</strong>" "<span class="unit">{lang.unit(l.series.unit.as_deref())}</span>
                                 {stage.map(|s| view! { <div class="stage" data-testid="kdigo-stage">{s}</div> })}</td>
-                            <td>{flag}</td>
+                            <td data-testid="summary-flag">{flag}{laboratory.map(|t| view! { <div class="muted lab-judgement">{t}</div> })}</td>
                             <td class="num muted" data-testid="summary-previous">{previous.unwrap_or_default()}</td>
                             <td data-testid="summary-trend"><span aria-hidden="true">{arrow}</span>" "{words.text(lang)}</td>
                             <td class="nowrap">{l.latest.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default()}
@@ -247,7 +258,8 @@ fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoVi
     // The card says what a reader needs without opening the chart: the latest value with its
     // flag and date (marked old after a year), and the previous value beside it.
     let old = latest.as_ref().is_some_and(|p| is_old(p, today));
-    let flag = latest.as_ref().and_then(|p| p.flag.clone()).filter(|f| is_abnormal_code(&f.code));
+    // Against the treatment target when one is set (a value in target is not flagged).
+    let flag = latest.as_ref().filter(|p| p.is_abnormal()).and_then(|p| p.shown_flag().cloned());
     let flag_class = flag.as_ref().map(|f| flag_symbol(&f.code).1).unwrap_or("");
     let when = latest.as_ref().and_then(|p| p.time).map(|t| t.date_string());
     let before = previous.clone();
@@ -340,6 +352,8 @@ mod tests {
             comparability: Default::default(),
             derived: false,
             discordant_text: None,
+            critical: None,
+            target_flag: None,
         }
     }
 

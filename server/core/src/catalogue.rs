@@ -57,6 +57,9 @@ pub struct Analyte {
     /// Default analytical variation, %.
     pub cva: Option<f64>,
     pub kind: AnalyteKind,
+    /// Published critical limits, in `unit_si` (`data/critical.tsv`, see [`crate::judge`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critical: Option<crate::judge::CriticalLimit>,
 }
 
 impl Analyte {
@@ -139,7 +142,19 @@ fn data_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
 impl Catalogue {
     pub fn embedded() -> Catalogue {
         // The embedded file is checked by the tests; a failure here is a build defect.
-        Catalogue::from_tsv(EMBEDDED_CATALOGUE).expect("the embedded analyte catalogue is valid")
+        Catalogue::from_tsv(EMBEDDED_CATALOGUE)
+            .and_then(|c| c.with_critical_limits(crate::judge::EMBEDDED_CRITICAL))
+            .expect("the embedded analyte catalogue is valid")
+    }
+
+    /// The catalogue with the critical limits of a file (`data/critical.tsv`'s form).
+    pub fn with_critical_limits(mut self, text: &str) -> Result<Catalogue, CatalogueError> {
+        for (id, limit) in crate::judge::critical_limits_from_tsv(text, &self)? {
+            if let Some(&i) = self.by_id.get(&id) {
+                self.analytes[i].critical = Some(limit);
+            }
+        }
+        Ok(self)
     }
 
     pub fn from_tsv(text: &str) -> Result<Catalogue, CatalogueError> {
@@ -186,6 +201,7 @@ impl Catalogue {
                     "qualitative" => AnalyteKind::Qualitative,
                     other => return Err(CatalogueError::Field { line, what: "kind", value: other.to_string() }),
                 },
+                critical: None,
             };
             if analyte.id.is_empty() || !analyte.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
                 return Err(CatalogueError::Field { line, what: "id", value: analyte.id });

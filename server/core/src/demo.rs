@@ -277,8 +277,9 @@ impl Story {
         }
     }
 
-    /// The true value (molar units) of a test at `progress` (0 → 1 over the history).
-    fn level(self, id: &str, progress: f64, r: &mut Random) -> f64 {
+    /// The true value (molar units) of a test at `progress` (0 → 1 over the history), at the
+    /// patient's `visit`-th visit (from 0).
+    fn level(self, id: &str, progress: f64, visit: usize, r: &mut Random) -> f64 {
         let t = test_by_id(id);
         let normal = (t.low + t.high) / 2.0;
         let noise = 1.0 + 0.04 * r.normal();
@@ -290,6 +291,9 @@ impl Story {
             // Creatinine doubles over the years; potassium follows.
             (Story::ChronicKidneyDisease, "creatinine") => 110.0 * (1.0 + progress * 1.2),
             (Story::ChronicKidneyDisease, "urea") => 9.0 * (1.0 + progress),
+            // A severe hyperkalaemia once (the fourth visit, after an ACE inhibitor was started),
+            // beyond the critical limit; corrected by the next visit.
+            (Story::ChronicKidneyDisease, "potassium") if visit == 3 => 7.2,
             (Story::ChronicKidneyDisease, "potassium") => 4.6 + 0.8 * progress,
             (Story::ChronicKidneyDisease, "haemoglobin") => 13.0 - 2.0 * progress,
             (Story::ChronicKidneyDisease, "urine_acr") => 60.0 + 250.0 * progress,
@@ -497,7 +501,7 @@ fn generate_with(patients: usize, years: u32, seed: u64, end_day: i64, legacy_id
             for id in tests {
                 let t = test_by_id(id);
                 let ti = TESTS.iter().position(|x| x.id == t.id).expect("in the table");
-                observations.extend(result(&mut r, story, lab, t, ti, progress, when, &mut previous[lab_index], observations.len()));
+                observations.extend(result(&mut r, story, lab, t, ti, (progress, visit), when, &mut previous[lab_index], observations.len()));
             }
             // Before the INS, the report knows the INS-C only (its ids too).
             let before_ins = legacy_identifiers && day < INS_SWITCH_DAY;
@@ -577,12 +581,12 @@ fn result(
     lab: &Lab,
     t: &Test,
     test_index: usize,
-    progress: f64,
+    (progress, visit): (f64, usize),
     when: CdaTime,
     previous: &mut [Option<(CdaTime, Value)>],
     index: usize,
 ) -> Vec<Observation> {
-    let molar = story.level(t.id, progress, r);
+    let molar = story.level(t.id, progress, visit, r);
     let mass = lab.mass_units && t.unit_mass != t.unit_molar;
     let (value, unit, decimals) =
         if mass { (molar * t.mass_per_molar, t.unit_mass, t.decimals + 1) } else { (molar, t.unit_molar, t.decimals) };

@@ -12,6 +12,8 @@
 //! - [`demo`]: generated patients with clinical stories and laboratories with their habits.
 //! - [`export`]: the history as CSV.
 //! - [`fhir`]: the history as FHIR R4 resources (Patient, DiagnosticReport, Observation).
+//! - [`judge`]: what a result is judged against: the laboratory's range, a treatment target,
+//!   the published critical limits.
 //! - [`normalise`]: all of a patient's reports into one history (series per analyte).
 //! - [`qualitative`]: what a coded or text result says (positive, negative, abnormal finding).
 //! - [`report_view`]: one report as a reader goes through it (results by chapter, isolates
@@ -24,6 +26,7 @@ pub mod demo;
 pub mod export;
 pub mod fhir;
 mod fxhash;
+pub mod judge;
 pub mod normalise;
 pub mod qualitative;
 pub mod report_view;

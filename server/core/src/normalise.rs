@@ -305,6 +305,14 @@ pub struct Point {
     /// point is flagged as if positive (`crate::qualitative`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub discordant_text: Option<String>,
+    /// Beyond a published critical limit (`data/critical.tsv`, [`crate::judge::critical`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub critical: Option<crate::judge::Critical>,
+    /// The flag against the patient's treatment target, when a clinician set one
+    /// ([`crate::judge::apply_targets`]; never from the normaliser: a target is not in any
+    /// document). Pages show [`Point::shown_flag`].
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_flag: Option<Flag>,
 }
 
 impl Comparability {
@@ -359,6 +367,10 @@ pub struct History {
     pub series: Vec<Series>,
     pub other_results: Vec<OtherResults>,
     pub problems: Vec<String>,
+    /// The patient's treatment targets, in the unit of their series (set by the server from
+    /// its store, [`crate::judge::apply_targets`]; empty from the normaliser).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub targets: Vec<crate::judge::TreatmentTarget>,
 }
 
 /// Monovalent ions: mEq/L is mmol/L.
@@ -836,7 +848,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             OtherResults { code, code_system, label, laboratory, points: kept.into_iter().map(|c| c.point).collect() }
         })
         .collect();
-    History { patient, unit_system: options.unit_system, documents: entries, series, other_results, problems }
+    History { patient, unit_system: options.unit_system, documents: entries, series, other_results, problems, targets: Vec::new() }
 }
 
 fn analyte_of<'c>(o: &Observation, catalogue: &'c Catalogue, transcoding: &Transcoding) -> Option<(usize, &'c Analyte)> {
@@ -1116,6 +1128,8 @@ impl Builder<'_> {
             comparability: Comparability::default(),
             derived: false,
             discordant_text: None,
+            critical: None,
+            target_flag: None,
         };
         if status == PointStatus::NotPerformed {
             point.text = Some("not performed".into());
@@ -1142,6 +1156,16 @@ impl Builder<'_> {
                         };
                         point.reference_low = range.and_then(|r| r.low.as_ref()).and_then(&mut convert_bound);
                         point.reference_high = range.and_then(|r| r.high.as_ref()).and_then(&mut convert_bound);
+                        // The published critical limits are in the analyte's SI unit: put in the
+                        // point's unit the same way (a limit that cannot be is not applied).
+                        if let (Some(limit), Some(value)) = (&analyte.critical, &point.value) {
+                            let mut in_unit = |b: &Decimal| {
+                                to_display(plans, *analyte_index, b, Some(limit.unit.as_str()), analyte, system).ok().map(|(v, _, _)| v.to_f64())
+                            };
+                            let low = limit.low.as_ref().and_then(&mut in_unit);
+                            let high = limit.high.as_ref().and_then(&mut in_unit);
+                            point.critical = crate::judge::critical(value.to_f64(), comparator, low, high);
+                        }
                     }
                     Err(reason) => {
                         point.value = Some(n.clone());
@@ -1209,36 +1233,7 @@ fn flag(o: &Observation, point: &Point, qualitative: Option<&'static str>, strin
     if low.is_none() && high.is_none() {
         return None;
     }
-    let code = match point.comparator {
-        // A censored value is only known to be on one side of its bound.
-        Some(Comparator::Less | Comparator::LessOrEqual) => {
-            if low.is_some_and(|l| value <= l) {
-                "L"
-            } else if high.is_some_and(|h| value <= h) {
-                "N"
-            } else {
-                return None;
-            }
-        }
-        Some(Comparator::Greater | Comparator::GreaterOrEqual) => {
-            if high.is_some_and(|h| value >= h) {
-                "H"
-            } else if low.is_some_and(|l| value >= l) && high.is_none() {
-                "N"
-            } else {
-                return None;
-            }
-        }
-        None => {
-            if low.is_some_and(|l| value < l) {
-                "L"
-            } else if high.is_some_and(|h| value > h) {
-                "H"
-            } else {
-                "N"
-            }
-        }
-    };
+    let code = crate::judge::side(value, point.comparator, low, high)?;
     Some(Flag { code: strings.get(code), computed: true })
 }
 

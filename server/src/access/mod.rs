@@ -246,6 +246,10 @@ pub enum Action {
     RecordsUnlinked,
     FhirClientIssued,
     FhirClientRevoked,
+    /// A clinician set (or changed) a treatment target of the patient.
+    TargetSet,
+    /// A clinician ended a treatment target of the patient.
+    TargetEnded,
 }
 
 impl Action {
@@ -279,6 +283,8 @@ impl Action {
             Action::RecordsUnlinked => "records_unlinked",
             Action::FhirClientIssued => "fhir_client_issued",
             Action::FhirClientRevoked => "fhir_client_revoked",
+            Action::TargetSet => "target_set",
+            Action::TargetEnded => "target_ended",
         }
     }
 }

@@ -48,6 +48,7 @@ fn made(analyte: &str, decimals: usize, points: &[(&str, &str, &str, Option<&str
                 reference_low: low.and_then(Decimal::parse),
                 reference_high: high.and_then(Decimal::parse),
                 comparability: Default::default(),
+                critical: None,
                 ..template.clone()
             })
             .collect(),

@@ -18,7 +18,7 @@ use super::guard::{
     session_cookie,
 };
 use crate::access::secrets::constant_time_eq;
-use crate::access::{AdminActor, AdminError, AdminProblem, LinkActor, LinkError, BreakGlassError, NewAccount, Principal, Role, SignInError};
+use crate::access::{Action, AdminActor, AdminError, AdminProblem, BreakGlassError, LinkActor, LinkError, NewAccount, Principal, Refusal, Role, SignInError};
 use crate::domain::PatientId;
 
 fn see_other(location: &str) -> Response {
@@ -394,5 +394,74 @@ fn link_outcome(patient: PatientId, result: Result<bool, LinkError>) -> Response
         // Only for two records the user may see both of (checked first).
         Err(LinkError::NotOnePerson(_)) => see_other(&format!("/patients/{patient}?links=not_one_person")),
         Err(e) => failed(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct TargetForm {
+    csrf: String,
+    /// `set` (or change) or `end`.
+    action: String,
+    #[serde(default)]
+    low: String,
+    #[serde(default)]
+    high: String,
+    /// The unit the bounds are in: the analyte's display unit the page showed.
+    #[serde(default)]
+    unit: String,
+    /// `conventional` when the page was in conventional units (to go back to it).
+    units: Option<String>,
+}
+carries_csrf!(TargetForm);
+
+/// `POST /patients/{id}/targets/{analyte}`: a clinician sets or changes (`action=set`) or ends
+/// (`action=end`) the patient's treatment target for an analyte, then goes back to the analyte
+/// page, which says what was done or what is wrong with the bounds. Only a professional who may
+/// open the record: the patient's own account and the administrator never set a target, and a
+/// record out of the user's sight answers like a missing one. Recorded in the patient's access
+/// log (`target_set`, `target_ended`).
+pub(crate) async fn set_target(
+    State(state): State<AppState>,
+    UrlPath((id, analyte)): UrlPath<(String, String)>,
+    Checked(principal, form): Checked<TargetForm>,
+) -> Response {
+    use bioviewer_core::judge::{TargetProblem, parse_target};
+    if principal.account.role != Role::Professional {
+        return (StatusCode::FORBIDDEN, "only a clinician sets a treatment target").into_response();
+    }
+    let not_found = || (StatusCode::NOT_FOUND, "no such patient or analyte").into_response();
+    // Both go into the address this answer redirects to: a UUID and a catalogue id only.
+    let Some(patient) = PatientId::parse(&id) else { return not_found() };
+    let catalogue = state.normaliser.catalogue();
+    let Some(analyte) = catalogue.by_id(&analyte).map(|a| a.id.clone()) else { return not_found() };
+    let units = if form.units.as_deref() == Some("conventional") { "units=conventional&" } else { "" };
+    let back = |outcome: &str| see_other(&format!("/patients/{patient}/analytes/{analyte}?{units}{outcome}#target"));
+    let (action, new) = match form.action.as_str() {
+        "set" => match parse_target(catalogue, &analyte, &form.low, &form.high, &form.unit) {
+            Ok(bounds) => (Action::TargetSet, Some(bounds)),
+            Err(problem) => return back(&format!("target_error={}", problem.code())),
+        },
+        "end" => (Action::TargetEnded, None),
+        _ => return back(&format!("target_error={}", TargetProblem::NoBound.code())),
+    };
+    match state.access.open_patient(Some(&principal), &patient.to_string(), action).await {
+        Ok(_) => {}
+        Err(Refusal::NotSignedIn | Refusal::NoAccess) => return not_found(),
+        Err(Refusal::Throttled) => return (StatusCode::TOO_MANY_REQUESTS, "too many refused requests; try again later").into_response(),
+        Err(Refusal::Failed(e)) => return failed(&e),
+    }
+    let by = principal.account.id;
+    match new {
+        Some((low, high, unit)) => {
+            let target = crate::store::NewTarget { analyte: analyte.clone(), low, high, unit, by };
+            match state.store.set_treatment_target(patient, target).await {
+                Ok(()) => back("target=saved"),
+                Err(e) => failed(&e),
+            }
+        }
+        None => match state.store.end_treatment_target(patient, analyte.clone(), by).await {
+            Ok(_) => back("target=ended"),
+            Err(e) => failed(&e),
+        },
     }
 }

@@ -34,7 +34,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::access::{Access, AccessMode, Action, Principal, Refusal};
 use crate::domain::PatientId;
-use crate::history::{Normaliser, patient_history};
+use crate::history::{Normaliser, patient_history, patient_history_with_targets};
 use crate::local_time::LocalZone;
 use crate::store::{DocumentRecord, PatientRecord, Store};
 use guard::{CspNonce, RequestAuth};
@@ -114,6 +114,7 @@ pub fn router_in_zone(
         .route("/patients/{id}/break-glass/end", post(forms::end_break_glass))
         .route("/patients/{id}/links", post(forms::link_records))
         .route("/patients/{id}/links/{other}/end", post(forms::unlink_records))
+        .route("/patients/{id}/targets/{analyte}", post(forms::set_target))
         .route("/admin/accounts", post(forms::create_account))
         .route("/admin/accounts/{login}/disabled", post(forms::set_account_disabled))
         .route("/admin/relationships", post(forms::add_relationship))
@@ -492,7 +493,7 @@ async fn chart_of(
     view: &bioviewer_app::api::ChartView,
     zone: LocalZone,
 ) -> Result<Option<String>, AppError> {
-    let history = patient_history(store.as_ref(), normaliser.clone(), patient, unit_system).await.map_err(|e| {
+    let history = patient_history_with_targets(store.as_ref(), normaliser.clone(), patient, unit_system).await.map_err(|e| {
         tracing::error!(error = %e, "history failed");
         AppError::Unavailable("history".into())
     })?;
@@ -508,8 +509,14 @@ async fn chart_of(
         .filter(|w| *w != analyte)
         .and_then(|w| history.series.iter().find(|s| s.analyte == w))
         .map(|s| window.apply(&zone.series(s)));
-    // No treatment target yet: per-patient targets will be passed here (`chart::Target`).
-    let options = crate::chart::ChartOptions { width: view.width.unwrap_or(900), target: None, overlay: overlay.as_ref() };
+    // The patient's treatment target, in the series' unit (one that could not be put in it is
+    // not drawn: the page says so).
+    let target = history
+        .targets
+        .iter()
+        .find(|t| t.analyte == analyte && t.applies)
+        .map(|t| crate::chart::Target { low: t.low.clone(), high: t.high.clone() });
+    let options = crate::chart::ChartOptions { width: view.width.unwrap_or(900), target: target.as_ref(), overlay: overlay.as_ref() };
     match crate::chart::render(&shown, lang, &options) {
         Ok(svg) => Ok(Some(svg)),
         Err(crate::chart::ChartError::Empty) => Ok(Some(String::new())),
@@ -683,7 +690,7 @@ impl Backend for StoreBackend {
     ) -> BackendFuture<'_, Option<Arc<bioviewer_core::normalise::History>>> {
         Box::pin(async move {
             let Some((id, _)) = self.gate(&patient_id, Action::ViewHistory).await? else { return Ok(None) };
-            let history = patient_history(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
+            let history = patient_history_with_targets(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
                 tracing::error!(error = %e, "history failed");
                 AppError::Unavailable("history".into())
             })?;

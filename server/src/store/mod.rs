@@ -377,6 +377,22 @@ pub trait Store: Send + Sync + 'static {
     fn link_patients(&self, a: PatientId, b: PatientId, by: Option<Uuid>) -> StoreFuture<'_, bool>;
     /// Ends the link between two records; `false` when there was none.
     fn unlink_patients(&self, a: PatientId, b: PatientId, by: Option<Uuid>) -> StoreFuture<'_, bool>;
+    /// The patient's current treatment targets (one per analyte), with who set them, by analyte.
+    fn treatment_targets(&self, patient: PatientId) -> StoreFuture<'_, Vec<bioviewer_core::judge::TreatmentTarget>>;
+    /// Sets the patient's target for an analyte (ending the current one, in one transaction).
+    fn set_treatment_target(&self, patient: PatientId, target: NewTarget) -> StoreFuture<'_, ()>;
+    /// Ends the patient's target for an analyte; `false` when there was none.
+    fn end_treatment_target(&self, patient: PatientId, analyte: String, by: Uuid) -> StoreFuture<'_, bool>;
+}
+
+/// A treatment target to store (bounds checked by `bioviewer_core::judge::parse_target`).
+#[derive(Debug, Clone)]
+pub struct NewTarget {
+    pub analyte: String,
+    pub low: Option<bioviewer_core::cda::Decimal>,
+    pub high: Option<bioviewer_core::cda::Decimal>,
+    pub unit: Option<String>,
+    pub by: Uuid,
 }
 
 pub(crate) fn sex_to_str(sex: Sex) -> &'static str {

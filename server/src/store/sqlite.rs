@@ -854,6 +854,84 @@ impl Store for SqliteStore {
         })
     }
 
+    fn treatment_targets(&self, patient: PatientId) -> StoreFuture<'_, Vec<bioviewer_core::judge::TreatmentTarget>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT t.analyte, t.low, t.high, t.unit, a.display_name, t.set_at FROM treatment_targets t
+                 JOIN accounts a ON a.id = t.set_by WHERE t.patient_id = ? AND t.ended_at IS NULL ORDER BY t.analyte",
+            )
+            .bind(patient.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("reading treatment targets"))?;
+            rows.iter()
+                .map(|row| {
+                    let get = |name: &'static str| row.try_get::<Option<String>, _>(name).map_err(StoreError::query("reading a treatment target"));
+                    let bound = |s: Option<String>| -> Result<Option<bioviewer_core::cda::Decimal>, StoreError> {
+                        s.map(|s| bioviewer_core::cda::Decimal::parse(&s).ok_or_else(|| StoreError::Corrupt("a target bound is not a number".into())))
+                            .transpose()
+                    };
+                    Ok(bioviewer_core::judge::TreatmentTarget {
+                        analyte: get("analyte")?.unwrap_or_default(),
+                        low: bound(get("low")?)?,
+                        high: bound(get("high")?)?,
+                        unit: get("unit")?,
+                        set_by: get("display_name")?.unwrap_or_default(),
+                        set_at: get("set_at")?.unwrap_or_default(),
+                        applies: true,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn set_treatment_target(&self, patient: PatientId, target: NewTarget) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let now = now_rfc3339();
+            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("starting a transaction"))?;
+            sqlx::query("UPDATE treatment_targets SET ended_at = ?3, ended_by = ?4 WHERE patient_id = ?1 AND analyte = ?2 AND ended_at IS NULL")
+                .bind(patient.to_string())
+                .bind(&target.analyte)
+                .bind(&now)
+                .bind(target.by.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("ending a treatment target"))?;
+            sqlx::query(
+                "INSERT INTO treatment_targets (id, patient_id, analyte, low, high, unit, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(Uuid::new_v4().to_string())
+            .bind(patient.to_string())
+            .bind(&target.analyte)
+            .bind(target.low.as_ref().map(|d| d.as_str().to_string()))
+            .bind(target.high.as_ref().map(|d| d.as_str().to_string()))
+            .bind(&target.unit)
+            .bind(target.by.to_string())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("setting a treatment target"))?;
+            tx.commit().await.map_err(StoreError::query("committing a treatment target"))
+        })
+    }
+
+    fn end_treatment_target(&self, patient: PatientId, analyte: String, by: Uuid) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE treatment_targets SET ended_at = ?3, ended_by = ?4 WHERE patient_id = ?1 AND analyte = ?2 AND ended_at IS NULL",
+            )
+            .bind(patient.to_string())
+            .bind(&analyte)
+            .bind(now_rfc3339())
+            .bind(by.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("ending a treatment target"))?
+            .rows_affected();
+            Ok(done > 0)
+        })
+    }
+
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>> {
         Box::pin(async move {
             sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM document_contents WHERE document_id = ?")

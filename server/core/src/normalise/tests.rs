@@ -798,3 +798,39 @@ fn cytology_and_hpv_results_are_flagged_from_what_they_say() {
         assert_eq!(flag_of(adenocarcinoma), Some("A"), "{name}");
     }
 }
+
+#[test]
+fn values_beyond_a_published_critical_limit_are_marked_critical_in_the_unit_shown() {
+    let censored = |comparator, value: &str| Value::Censored {
+        comparator,
+        quantity: Quantity { value: Decimal::parse(value).unwrap(), unit: Some("mmol/L".into()) },
+    };
+    let docs = [
+        // Potassium 6.5 (above 6.2), sodium 118 (below 120), INR 5.6 (above 5.0), in range otherwise.
+        doc("Lab A", "20240105", vec![r("2823-3", q("6.5", "mmol/L")), r("2951-2", q("118", "mmol/L")), r("6301-6", q("5.6", "1"))]),
+        doc("Lab A", "20240205", vec![r("2823-3", q("6.2", "mmol/L")), r("2951-2", q("140", "mmol/L")), r("6301-6", q("2.5", "1"))]),
+        // A laboratory writing mEq/L; a censored value only when certain.
+        doc("Lab B", "20240305", vec![r("2823-3", q("2.5", "mEq/L"))]),
+        doc("Lab B", "20240405", vec![r("2823-3", censored(Comparator::Greater, "7.0"))]),
+        doc("Lab B", "20240505", vec![r("2823-3", censored(Comparator::Greater, "5.0"))]),
+    ];
+    let h = history(&docs);
+    let critical = |analyte: &str| series(&h, analyte).points.iter().map(|p| p.critical).collect::<Vec<_>>();
+    use crate::judge::Critical::{High, Low};
+    assert_eq!(critical("potassium"), [Some(High), None, Some(Low), Some(High), None], "6.2 is at the limit, not beyond; > 5.0 may be normal");
+    assert_eq!(critical("sodium"), [Some(Low), None]);
+    assert_eq!(critical("inr"), [Some(High), None]);
+    assert!(series(&h, "potassium").points[0].is_abnormal());
+
+    // Calcium 140 mg/L is 3.49 mmol/L, above 3.22 mmol/L: critical whichever unit it is shown in.
+    let reports: Vec<Report> =
+        [doc("Lab A", "20240105", vec![r("17861-6", q("140", "mg/L"))]), doc("Lab A", "20240205", vec![r("2000-8", q("2.40", "mmol/L"))])]
+            .iter()
+            .map(report)
+            .collect();
+    for system in [UnitSystem::Si, UnitSystem::Conventional] {
+        let h = history_of(&reports, &Options { unit_system: system, ..Options::default() });
+        let calcium = &series(&h, "calcium").points;
+        assert_eq!(calcium.iter().map(|p| p.critical).collect::<Vec<_>>(), [Some(High), None], "{system:?}");
+    }
+}
