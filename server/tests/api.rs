@@ -609,15 +609,18 @@ async fn the_previous_visit_is_the_last_view_before_this_session() {
     let second = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
     sqlx::query("UPDATE sessions SET created_at = created_at + 5").execute(&t.app.pool).await.unwrap();
     let answer = previous(second).await;
-    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    assert!(answer.starts_with(&format!("\"{day}T")), "the first session's view, today: {answer}");
+    let day = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).format("%Y-%m-%d").to_string();
+    assert!(answer.starts_with(&format!("\"{day}T")), "the first session's view, today in Paris: {answer}");
     let (_, first_view_at): (i64, String) = sqlx::query_as(
         "SELECT seq, at FROM audit_events WHERE action = 'view_history' AND actor_id = (SELECT id FROM accounts WHERE login = 'gp')",
     )
     .fetch_one(&t.app.pool)
     .await
     .unwrap();
-    assert_eq!(answer, format!("\"{first_view_at}\""), "exactly the GP's own view");
+    // Written in the clinician's zone: the same instant (to the second) as the audit record's.
+    let (shown, zone) = zoned(answer.trim_matches('"'));
+    assert_eq!(zone, "Europe/Paris");
+    assert_eq!(shown.timestamp(), chrono::DateTime::parse_from_rfc3339(&first_view_at).unwrap().timestamp(), "exactly the GP's own view");
 }
 
 #[tokio::test]
