@@ -88,18 +88,16 @@ pub async fn load_document(patient_id: String, document_id: String) -> Result<Do
     ssr::answer(async { ssr::backend()?.document(patient_id, document_id).await?.ok_or(AppError::NotFound) }.await)
 }
 
-/// The signed-in user, or `None`.
-/// The server's clock, UTC (`2026-12-03T12:05:00Z`): what a printout's "printed at" and the
-/// summary's "old" mark are measured from, the same on the page the server renders and in the
-/// browser that takes it over.
+/// The server's clock in the clinician's time zone (RFC 9557:
+/// `2026-12-03T13:05:00+01:00[Europe/Paris]`): what a printout's "printed at" and the summary's
+/// "old" mark are measured from, the same on the page the server renders and in the browser
+/// that takes it over.
 #[server(prefix = "/sfn", endpoint = "server_time")]
 pub async fn server_time() -> Result<String, AppError> {
-    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let (y, m, d) = bioviewer_core::cda::civil_from_days(seconds.div_euclid(86_400));
-    let s = seconds.rem_euclid(86_400);
-    Ok(format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s % 3600 / 60, s % 60))
+    Ok(ssr::backend()?.local_now())
 }
 
+/// The signed-in user, or `None`.
 #[server(prefix = "/sfn", endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<Viewer>, AppError> {
     ssr::backend()?.viewer().await
@@ -185,6 +183,8 @@ pub mod ssr {
         ) -> BackendFuture<'_, Option<String>>;
         fn patient_documents(&self, patient_id: String, link_candidate: Option<String>) -> BackendFuture<'_, Option<PatientDocuments>>;
         fn viewer(&self) -> BackendFuture<'_, Option<Viewer>>;
+        /// Now, in the clinician's time zone (RFC 9557).
+        fn local_now(&self) -> String;
         fn oidc_enabled(&self) -> bool;
         /// The per-file outcomes of one of this user's recent uploads.
         fn upload_outcome(&self, token: String) -> BackendFuture<'_, Option<Vec<crate::model::UploadedFile>>>;

@@ -331,6 +331,7 @@ messages! {
     AllChapters => "Tous les chapitres", "All chapters";
     SearchAnalyte => "Rechercher une analyse", "Search a test";
     AbnormalOnly => "Anormaux seulement", "Abnormal only";
+    PrintFilters => "Filtres (résultats non imprimés)", "Filters (results not printed)";
     Older => "← Plus anciens", "← Older";
     Newer => "Plus récents →", "Newer →";
     NotPerformed => "Non réalisé", "Not performed";
@@ -552,6 +553,7 @@ messages! {
     TargetSaved => "Cible enregistrée : les résultats sont signalés par rapport à elle.", "Target saved: results are flagged against it.";
     TargetEnded => "Cible supprimée : les résultats sont de nouveau signalés par rapport à la plage du laboratoire.", "Target ended: results are flagged against the laboratory's range again.";
     TargetErrNoBound => "Donnez au moins une borne.", "Give at least one bound.";
+    TargetErrImplausible => "Valeur invraisemblable : entre 0,001 et 100 000, 4 décimales au plus.", "Implausible value: between 0.001 and 100,000, 4 decimals at most.";
     TargetErrNotANumber => "Une borne n'est pas un nombre (exemple : 2,5).", "A bound is not a number (example: 2.5).";
     TargetErrNegative => "Une borne ne peut pas être négative.", "A bound cannot be negative.";
     TargetErrLowNotBelowHigh => "La borne basse doit être inférieure à la borne haute.", "The low bound must be below the high bound.";

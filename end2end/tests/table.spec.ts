@@ -274,7 +274,10 @@ test.describe("a patient with a result every few weeks", () => {
       await expect(identity.first()).toContainText("PETIT");
       await expect(identity.first()).toContainText("INS");
       await expect(identity.first()).toContainText(lang === "fr" ? /Imprimé par .*DURAND/ : /Printed by .*DURAND/);
-      await expect(identity.first()).toContainText(/\d{2}:\d{2} UTC/);
+      // Printed at, in the clinician's time zone, labelled (never UTC beside Paris times).
+      await expect(identity.first()).toContainText(lang === "fr" ? /\d{2}:\d{2} \(heure de Paris\)/ : /\d{2}:\d{2} \(Paris time\)/);
+      await expect(identity.first()).not.toContainText("UTC");
+      await expect(identity.first()).not.toContainText(lang === "fr" ? "Filtres" : "Filters");
       await expect(page.getByTestId("legend")).toBeVisible();
       await page.emulateMedia({ media: "print" });
       // A4 landscape less its margins: 273 mm, about 1030 CSS pixels.
@@ -290,6 +293,14 @@ test.describe("a patient with a result every few weeks", () => {
       const pdf = await page.pdf({ preferCSSPageSize: true });
       const pages = (pdf.toString("latin1").match(/\/Type\s*\/Page[^s]/g) ?? []).length;
       expect(pages).toBeGreaterThanOrEqual(await tables.count());
+      // A filtered printout says what it leaves out: never read as the complete history.
+      await page.emulateMedia({ media: "screen" });
+      await page.goto(url(`${href}/results?abnormal=1&print=1`));
+      await waitForHydration(page);
+      if (lang === "en") await page.getByTestId("lang-en").click();
+      await expect(page.getByTestId("print-identity").first()).toContainText(
+        lang === "fr" ? "Filtres (résultats non imprimés) : Anormaux seulement" : "Filters (results not printed): Abnormal only",
+      );
       expect(errors).toEqual([]);
     });
   }

@@ -95,6 +95,9 @@ impl LocalZone {
         for point in points.chain(others) {
             point.time = point.time.map(|t| self.cda(t));
         }
+        for target in &mut history.targets {
+            target.set_at = self.rfc3339(&target.set_at);
+        }
     }
 
     /// A copy of one series with its sampling times in this zone (for the chart).

@@ -465,6 +465,7 @@ fn TargetSection(patient: String, series: Series, target: Option<TreatmentTarget
                 TargetProblem::LowNotBelowHigh => Msg::TargetErrLowNotBelowHigh,
                 TargetProblem::NotNumeric => Msg::TargetErrNotNumeric,
                 TargetProblem::WrongUnit => Msg::TargetErrWrongUnit,
+                TargetProblem::Implausible => Msg::TargetErrImplausible,
             };
             return Some(view! { <p class="notice notice-error" role="alert" data-testid="target-error">{tr(msg)}</p> }.into_any());
         }
@@ -490,11 +491,12 @@ fn TargetSection(patient: String, series: Series, target: Option<TreatmentTarget
             (None, None) => String::new(),
         };
         let unit = lang.unit(t.unit.as_deref());
-        let when = format_datetime(lang, &t.set_at.chars().take(16).collect::<String>());
+        // Written by the server in the clinician's zone, labelled (never UTC beside local times).
+        let when = crate::components::format_instant(lang, &t.set_at);
         view! {
             <p data-testid="target-current">
                 {Msg::TargetCurrent.text(lang)} " " <strong>{crate::flags::TARGET_SYMBOL} " " {range} " " {unit}</strong>
-                " — " {Msg::TargetSetBy.text(lang)} " " {t.set_by.clone()} " " {Msg::TargetOn.text(lang)} " " {when} " UTC"
+                " — " {Msg::TargetSetBy.text(lang)} " " {t.set_by.clone()} " " {Msg::TargetOn.text(lang)} " " {when}
             </p>
             {(!t.applies).then(|| view! { <p class="notice notice-error" role="alert">{Msg::TargetNotApplied.text(lang)}</p> })}
         }

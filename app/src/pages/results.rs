@@ -75,7 +75,7 @@ pub fn ResultsPage() -> impl IntoView {
                     {unit_link(UnitSystem::Si, Msg::UnitsSi, "units-si")}
                     {unit_link(UnitSystem::Conventional, Msg::UnitsConventional, "units-conventional")}
                     <a class="export" data-testid="export-csv" rel="nofollow" href=move || export("csv")>{tr(Msg::ExportCsv)}</a>
-                    <a class="export-fhir" data-testid="export-fhir" rel="nofollow" href=move || export("fhir.json")>{tr(Msg::ExportFhir)}</a>
+                    <a class="export-fhir clinician-only" data-testid="export-fhir" rel="nofollow" href=move || export("fhir.json")>{tr(Msg::ExportFhir)}</a>
                     <a class="print-link" data-testid="print-period" href=print_href>{tr(Msg::PrintPeriod)}</a>
                 </div>
                 <nav class="toolbar periods" aria-label=tr(Msg::Period) data-testid="periods">
@@ -173,6 +173,25 @@ fn identity_line(identity: Option<&PatientIdentity>, lang: Lang) -> String {
         .unwrap_or_default()
 }
 
+/// The filters a view applies, in words (`anormaux seulement, chapitre Biochimie, ...`); empty
+/// when it shows everything of its period.
+fn filter_words(v: &TableView, lang: Lang) -> String {
+    let mut words = Vec::new();
+    if v.abnormal {
+        words.push(Msg::AbnormalOnly.text(lang).to_string());
+    }
+    if let Some(chapter) = &v.chapter {
+        words.push(format!("{} {}", Msg::Chapter.text(lang), chapter_name(chapter, lang)));
+    }
+    if let Some(lab) = &v.laboratory {
+        words.push(format!("{} {lab}", Msg::Laboratory.text(lang)));
+    }
+    if let Some(search) = &v.search {
+        words.push(format!("« {search} »"));
+    }
+    words.join(", ")
+}
+
 /// Whether the signed-in user is a patient reading their own results: plainer pages, without
 /// the clinician's codes, unit systems and data-quality counts.
 pub(crate) fn is_patient(viewer: Result<Option<crate::model::Viewer>, crate::api::AppError>) -> bool {
@@ -250,7 +269,7 @@ fn ResultsTable(
     };
     let printed_text = move |lang: Lang| {
         printed.as_ref().map(|(who, at)| {
-            format!("{} {who} {} {} UTC", Msg::PrintedBy.text(lang), Msg::PrintedAt.text(lang), format_datetime(lang, at.trim_end_matches('Z')))
+            format!("{} {who} {} {}", Msg::PrintedBy.text(lang), Msg::PrintedAt.text(lang), crate::components::format_instant(lang, at))
         })
     };
     let printed_text = StoredValue::new(printed_text);
@@ -341,6 +360,11 @@ fn ResultsTable(
             let all = columns.get();
             let mut line = identity.with_value(|i| identity_line(i.as_ref(), lang_now));
             line.push_str(&format!(" — {}{}{}", Msg::Period.text(lang_now), colon(lang_now), period_text(&all, lang_now)));
+            // What the printout leaves out, said on it: a filtered table is never read as complete.
+            let filters = view.with(|v| filter_words(v, lang_now));
+            if !filters.is_empty() {
+                line.push_str(&format!(" — {}{}{}", Msg::PrintFilters.text(lang_now), colon(lang_now), filters));
+            }
             if let Some(p) = printed_text.with_value(|f| f(lang_now)) {
                 line.push_str(&format!(" — {p}"));
             }

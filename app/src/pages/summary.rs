@@ -188,7 +188,7 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                                 {old.then(|| view! { " " <span class="badge badge-old" data-testid="old-mark">{Msg::OldResult.text(lang)}</span> })}
                                 " " <a class="in-table" href=in_table data-testid="summary-in-table">{Msg::SeeInTable.text(lang)}</a></td>
                             <td>{l.latest.laboratory.as_deref().unwrap_or("").to_string()}</td>
-                            <td class="muted">{chapter_name(&l.series.chapter, lang)}</td>
+                            {(!plain).then(|| view! { <td class="muted">{chapter_name(&l.series.chapter, lang)}</td> })}
                         </tr>
                     }
                 })
@@ -206,7 +206,7 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                     <th scope="col">{tr(Msg::Since)}</th>
                     <th scope="col">{tr(Msg::Date)}</th>
                     <th scope="col">{tr(Msg::Laboratory)}</th>
-                    <th scope="col">{tr(Msg::Chapter)}</th>
+                    {(!plain).then(|| view! { <th scope="col">{tr(Msg::Chapter)}</th> })}
                 </tr>
             </thead>
             <tbody>{rows}</tbody>

@@ -175,6 +175,8 @@ pub enum TargetProblem {
     NotNumeric,
     #[error("the unit is not this analyte's")]
     WrongUnit,
+    #[error("a bound is not a plausible value (above 100,000, below 0.001, or more than 4 decimals)")]
+    Implausible,
 }
 
 impl TargetProblem {
@@ -186,6 +188,7 @@ impl TargetProblem {
             TargetProblem::LowNotBelowHigh => "low_not_below_high",
             TargetProblem::NotNumeric => "not_numeric",
             TargetProblem::WrongUnit => "wrong_unit",
+            TargetProblem::Implausible => "implausible",
         }
     }
 
@@ -197,6 +200,7 @@ impl TargetProblem {
             TargetProblem::LowNotBelowHigh,
             TargetProblem::NotNumeric,
             TargetProblem::WrongUnit,
+            TargetProblem::Implausible,
         ]
         .into_iter()
         .find(|p| p.code() == code)
@@ -230,7 +234,18 @@ pub fn parse_target(
             return Ok(None);
         }
         let d = Decimal::parse(s).ok_or(TargetProblem::NotANumber)?;
-        if d.to_f64() < 0.0 { Err(TargetProblem::Negative) } else { Ok(Some(d)) }
+        let v = d.to_f64();
+        // A target is read back exactly as typed: no laboratory value needs more than 4
+        // decimals, none is above 100,000 in a display unit, and a value that rounds to zero
+        // on the page would show a target the clinician did not set.
+        let decimals = s.replace(',', ".").split_once('.').map_or(0, |(_, f)| f.trim_end_matches(|c: char| !c.is_ascii_digit()).len());
+        if v < 0.0 {
+            Err(TargetProblem::Negative)
+        } else if v > 100_000.0 || (v != 0.0 && v < 0.001) || decimals > 4 || s.contains(['e', 'E']) {
+            Err(TargetProblem::Implausible)
+        } else {
+            Ok(Some(d))
+        }
     };
     let (low, high) = (bound(low)?, bound(high)?);
     match (&low, &high) {
@@ -384,7 +399,19 @@ mod tests {
         assert_eq!(parse_target(&c, "glucose", "1", "2", "mg/dL"), Err(TargetProblem::WrongUnit), "not a display unit of glucose");
         assert_eq!(parse_target(&c, "glucose", "1", "2", ""), Err(TargetProblem::WrongUnit));
         assert!(parse_target(&c, "glucose", "1", "2", "g/L").is_ok(), "the conventional display unit");
-        for p in [TargetProblem::NoBound, TargetProblem::NotANumber, TargetProblem::Negative, TargetProblem::LowNotBelowHigh, TargetProblem::NotNumeric, TargetProblem::WrongUnit] {
+        for absurd in ["1000000", "1e300", "1e-320", "0.0000001", "2.123456"] {
+            assert_eq!(parse_target(&c, "inr", absurd, "", "1"), Err(TargetProblem::Implausible), "{absurd}");
+        }
+        assert!(parse_target(&c, "inr", "2", "3,5", "1").is_ok());
+        for p in [
+            TargetProblem::NoBound,
+            TargetProblem::NotANumber,
+            TargetProblem::Negative,
+            TargetProblem::LowNotBelowHigh,
+            TargetProblem::NotNumeric,
+            TargetProblem::WrongUnit,
+            TargetProblem::Implausible,
+        ] {
             assert_eq!(TargetProblem::from_code(p.code()), Some(p));
         }
     }

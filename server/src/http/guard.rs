@@ -80,16 +80,23 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
 /// A state-changing request must come from one of our pages. Browsers send `Sec-Fetch-Site`
 /// and `Origin` on every POST; a request carrying neither is refused too.
 fn same_origin(headers: &HeaderMap, secure: bool) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return site == "same-origin";
-    }
-    let (Some(origin), Some(host)) =
-        (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers.get(header::HOST).and_then(|v| v.to_str().ok()))
-    else {
-        return false;
-    };
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let scheme = if secure { "https" } else { "http" };
-    origin == format!("{scheme}://{host}")
+    match (site, origin) {
+        // The browser says another site (or none) sent it.
+        (Some(site), _) if site != "same-origin" => false,
+        // An Origin is checked whatever Sec-Fetch-Site says: a foreign one is never ours.
+        // Behind a TLS proxy the browser's scheme may differ from ours; the host may not. Our
+        // pages send `Referrer-Policy: no-referrer`, under which browsers write `Origin: null`
+        // on their own form posts: with Sec-Fetch-Site saying same-origin, that is ours.
+        (Some(_), Some("null")) => true,
+        (Some(_), Some(origin)) => host.is_some_and(|host| origin == format!("http://{host}") || origin == format!("https://{host}")),
+        (None, Some(origin)) => host.is_some_and(|host| origin == format!("{scheme}://{host}")),
+        (Some(_), None) => true,
+        (None, None) => false,
+    }
 }
 
 /// `SameSite=Strict`: a navigation started by another site (a link, a form, a script on a
@@ -323,6 +330,27 @@ fn security_headers(headers: &mut HeaderMap, nonce: &str, secure: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_foreign_origin_is_refused_whatever_sec_fetch_site_says() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        let host = ("host", "bioviewer.test");
+        assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin"), ("origin", "http://bioviewer.test")]), false));
+        assert!(!same_origin(&headers(&[host, ("sec-fetch-site", "same-origin"), ("origin", "https://evil.example")]), false));
+        assert!(!same_origin(&headers(&[host, ("sec-fetch-site", "cross-site"), ("origin", "http://bioviewer.test")]), false));
+        // A browser's own form post under `Referrer-Policy: no-referrer`.
+        assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin"), ("origin", "null")]), false));
+        assert!(!same_origin(&headers(&[host, ("sec-fetch-site", "cross-site"), ("origin", "null")]), false));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://evil.example")]), false));
+        assert!(same_origin(&headers(&[host, ("origin", "http://bioviewer.test")]), false));
+        assert!(!same_origin(&headers(&[host]), false), "neither header: refused");
+    }
 
     #[test]
     fn only_content_named_bundle_files_are_cached_for_long() {

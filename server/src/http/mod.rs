@@ -788,6 +788,10 @@ impl Backend for StoreBackend {
         })
     }
 
+    fn local_now(&self) -> String {
+        self.time_zone.epoch(chrono::Utc::now().timestamp())
+    }
+
     fn oidc_enabled(&self) -> bool {
         self.oidc_enabled
     }
