@@ -218,22 +218,9 @@ pub fn format_size(lang: Lang, bytes: u64) -> String {
     }
 }
 
-/// Lower-cases and strips French accents, for accent-insensitive search.
+/// Lower-cases and strips French accents, for accent-insensitive search (the core's folding).
 pub fn fold_for_search(s: &str) -> String {
-    s.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'à' | 'â' | 'ä' | 'á' => 'a',
-            'ç' => 'c',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'î' | 'ï' | 'í' => 'i',
-            'ô' | 'ö' | 'ó' => 'o',
-            'ù' | 'û' | 'ü' | 'ú' => 'u',
-            'ÿ' => 'y',
-            'œ' => 'o',
-            other => other,
-        })
-        .collect()
+    bioviewer_core::qualitative::fold_accents(s)
 }
 
 /// How a value was put in the display unit, said to a reader.

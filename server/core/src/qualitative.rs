@@ -48,8 +48,14 @@ const SNOMED: &[(&str, Polarity)] = &[
     ("77851000146104", Polarity::Negative), // High-risk HPV not detected (ANS value sets)
 ];
 
-/// Lower case, without French accents (`Détecté` → `detecte`).
+/// Lower case, without French accents, hyphens as spaces (`Non-détecté` → `non detecte`).
 fn fold(s: &str) -> String {
+    fold_accents(s).replace(['-', '_'], " ")
+}
+
+/// Lower case without French accents (`Détecté` → `detecte`):
+/// what searches and word matching compare, in the core and in the interface alike.
+pub fn fold_accents(s: &str) -> String {
     s.chars()
         .flat_map(char::to_lowercase)
         .map(|c| match c {
@@ -59,7 +65,8 @@ fn fold(s: &str) -> String {
             'î' | 'ï' | 'í' => 'i',
             'ô' | 'ö' | 'ó' => 'o',
             'ù' | 'û' | 'ü' | 'ú' => 'u',
-            '-' | '_' => ' ',
+            'ÿ' => 'y',
+            'œ' => 'o',
             other => other,
         })
         .collect()
