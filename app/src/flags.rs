@@ -72,33 +72,22 @@ pub(crate) fn capitalised(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PointStatus;
     use bioviewer_core::normalise::Flag;
     use bioviewer_core::cda::Decimal;
 
     fn inr(value: &str, lab: &str, target: Option<&str>, critical: Option<Critical>) -> Point {
         Point {
             time: None,
-            status: PointStatus::Completed,
             value: Decimal::parse(value),
             display: Some(value.into()),
-            text: None,
-            comparator: None,
             unit: Some("1".into()),
             in_display_unit: true,
             flag: Some(Flag { code: lab.into(), computed: false }),
             reference_low: Decimal::parse("0.8"),
             reference_high: Decimal::parse("1.2"),
-            reference_text: None,
-            laboratory: None,
-            method: None,
-            sources: Vec::new(),
-            significant_change: None,
-            comparability: Default::default(),
-            derived: false,
-            discordant_text: None,
             critical,
             target_flag: target.map(|c| Flag { code: c.into(), computed: true }),
+            ..Default::default()
         }
     }
 

@@ -206,26 +206,13 @@ mod tests {
     fn point(date: &str, lab: &str, flag: Option<&str>, range: Option<(&str, &str)>) -> Point {
         Point {
             time: Some(CdaTime::parse_hl7(date).unwrap()),
-            status: PointStatus::Completed,
-            value: None,
             display: Some("1".into()),
-            text: None,
-            comparator: None,
-            unit: None,
             in_display_unit: true,
             flag: flag.map(|c| Flag { code: c.into(), computed: false }),
             reference_low: range.map(|(l, _)| Decimal::parse(l).unwrap()),
             reference_high: range.map(|(_, h)| Decimal::parse(h).unwrap()),
-            reference_text: None,
             laboratory: Some(lab.into()),
-            method: None,
-            sources: Vec::new(),
-            significant_change: None,
-            comparability: Default::default(),
-            derived: false,
-            discordant_text: None,
-            critical: None,
-            target_flag: None,
+            ..Default::default()
         }
     }
 

@@ -668,26 +668,8 @@ mod tests {
     fn series(dates: &[&str]) -> Series {
         let point = |d: &&str| Point {
             time: Some(CdaTime::parse_hl7(d).unwrap()),
-            status: crate::model::PointStatus::Completed,
-            value: None,
-            display: None,
-            text: None,
-            comparator: None,
-            unit: None,
             in_display_unit: true,
-            flag: None,
-            reference_low: None,
-            reference_high: None,
-            reference_text: None,
-            laboratory: None,
-            method: None,
-            sources: Vec::new(),
-            significant_change: None,
-            comparability: Default::default(),
-            derived: false,
-            discordant_text: None,
-            critical: None,
-            target_flag: None,
+            ..Default::default()
         };
         Series {
             analyte: "inr".into(),

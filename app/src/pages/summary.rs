@@ -334,26 +334,11 @@ mod tests {
     fn point(date: &str, value: &str, change: Option<Direction>) -> Point {
         Point {
             time: Some(CdaTime::parse_hl7(date).unwrap()),
-            status: PointStatus::Completed,
             value: bioviewer_core::cda::Decimal::parse(value),
             display: Some(value.into()),
-            text: None,
-            comparator: None,
-            unit: None,
             in_display_unit: true,
-            flag: None,
-            reference_low: None,
-            reference_high: None,
-            reference_text: None,
-            laboratory: None,
-            method: None,
-            sources: Vec::new(),
             significant_change: change,
-            comparability: Default::default(),
-            derived: false,
-            discordant_text: None,
-            critical: None,
-            target_flag: None,
+            ..Default::default()
         }
     }
 

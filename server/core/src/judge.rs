@@ -192,18 +192,18 @@ impl TargetProblem {
         }
     }
 
+    pub const ALL: [TargetProblem; 7] = [
+        TargetProblem::NoBound,
+        TargetProblem::NotANumber,
+        TargetProblem::Negative,
+        TargetProblem::LowNotBelowHigh,
+        TargetProblem::NotNumeric,
+        TargetProblem::WrongUnit,
+        TargetProblem::Implausible,
+    ];
+
     pub fn from_code(code: &str) -> Option<TargetProblem> {
-        [
-            TargetProblem::NoBound,
-            TargetProblem::NotANumber,
-            TargetProblem::Negative,
-            TargetProblem::LowNotBelowHigh,
-            TargetProblem::NotNumeric,
-            TargetProblem::WrongUnit,
-            TargetProblem::Implausible,
-        ]
-        .into_iter()
-        .find(|p| p.code() == code)
+        TargetProblem::ALL.into_iter().find(|p| p.code() == code)
     }
 }
 
@@ -403,15 +403,7 @@ mod tests {
             assert_eq!(parse_target(&c, "inr", absurd, "", "1"), Err(TargetProblem::Implausible), "{absurd}");
         }
         assert!(parse_target(&c, "inr", "2", "3,5", "1").is_ok());
-        for p in [
-            TargetProblem::NoBound,
-            TargetProblem::NotANumber,
-            TargetProblem::Negative,
-            TargetProblem::LowNotBelowHigh,
-            TargetProblem::NotNumeric,
-            TargetProblem::WrongUnit,
-            TargetProblem::Implausible,
-        ] {
+        for p in TargetProblem::ALL {
             assert_eq!(TargetProblem::from_code(p.code()), Some(p));
         }
     }
@@ -419,26 +411,14 @@ mod tests {
     fn point(value: &str, lab_flag: &str) -> Point {
         Point {
             time: None,
-            status: PointStatus::Completed,
             value: Some(d(value)),
             display: Some(value.into()),
-            text: None,
-            comparator: None,
             unit: Some("1".into()),
             in_display_unit: true,
             flag: Some(Flag { code: lab_flag.into(), computed: false }),
             reference_low: Some(d("0.8")),
             reference_high: Some(d("1.2")),
-            reference_text: None,
-            laboratory: None,
-            method: None,
-            sources: Vec::new(),
-            significant_change: None,
-            comparability: Default::default(),
-            derived: false,
-            discordant_text: None,
-            critical: None,
-            target_flag: None,
+            ..Default::default()
         }
     }
 

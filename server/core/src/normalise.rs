@@ -219,9 +219,10 @@ pub struct Source {
     pub previous_result: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PointStatus {
+    #[default]
     Completed,
     NotPerformed,
 }
@@ -260,7 +261,8 @@ impl Comparability {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Point::default()` is an empty completed result (for building points field by field).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Point {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<CdaTime>,
