@@ -61,6 +61,9 @@ for (const lang of ["fr", "en"] as const) {
     await expect(page.getByTestId("target-outcome")).toContainText(w.saved);
     await waitForHydration(page);
     await expect(page.getByTestId("target-current")).toContainText("Dr Sophie DURAND");
+    // When it was set, in the clinician's time zone, labelled (review finding: it said UTC).
+    await expect(page.getByTestId("target-current")).toContainText(lang === "fr" ? "(heure de Paris)" : "(Paris time)");
+    await expect(page.getByTestId("target-current")).not.toContainText("UTC");
 
     // Values in 2–3 say "in target", with no ↑, and the laboratory's range and flag beside.
     const flags = page.getByTestId("point-flag");
