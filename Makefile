@@ -136,15 +136,36 @@ test: deps test-rust site test-e2e
 
 # The tests leave every FHIR Bundle they produce in $(FHIR_OUT); the validator then checks
 # them all against the specification (a failure fails make test).
+# The server's tests (store, access, HTTP) then run a second time on PostgreSQL, each test in a
+# database of its own, when a server answers at $(PG_TEST_URL) (this project's machines run one
+# at 127.0.0.1:5432, trust auth; BIOVIEWER_TEST_DATABASE_URL names another); otherwise they are
+# skipped, saying so.
+PG_TEST_URL := $(or $(BIOVIEWER_TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test)
+export PG_TEST_URL
+
 test-rust:
 	rm -rf $(FHIR_OUT)
-	BIOVIEWER_FHIR_OUT=$(FHIR_OUT) $(CARGO) test --workspace --all-targets
+	BIOVIEWER_FHIR_OUT=$(FHIR_OUT) BIOVIEWER_TEST_DATABASE_URL= $(CARGO) test --workspace --all-targets
 	$(FHIR_VENV)/bin/python end2end/fhir/validate.py $(FHIR_OUT) 10
+	@if command -v pg_isready >/dev/null && pg_isready -q -d "$(PG_TEST_URL)"; then \
+	  echo "the server's tests again, on PostgreSQL at $(PG_TEST_URL)"; \
+	  BIOVIEWER_TEST_DATABASE_URL="$(PG_TEST_URL)" $(CARGO) test -p bioviewer --lib --test api; \
+	else \
+	  echo "SKIPPED: no PostgreSQL answers at $(PG_TEST_URL); the server's tests ran on SQLite only"; \
+	fi
 
 # Uses the debug server binary that test-rust built (no second, release, server build).
+# The clinician's journey then runs once more with the server on PostgreSQL (when one answers).
 test-e2e:
 	cd end2end && BIOVIEWER_BIN=$(TARGET_DIR)/debug/bioviewer BIOVIEWER_SITE_ROOT=$(SITE_DIR) \
 	  BIOVIEWER_CORPUS=$(CORPUS_DIR) npx playwright test
+	@if command -v pg_isready >/dev/null && pg_isready -q -d "$(PG_TEST_URL)"; then \
+	  echo "the journey again, the server on PostgreSQL at $(PG_TEST_URL)"; \
+	  cd end2end && BIOVIEWER_BIN=$(TARGET_DIR)/debug/bioviewer BIOVIEWER_SITE_ROOT=$(SITE_DIR) \
+	    BIOVIEWER_CORPUS=$(CORPUS_DIR) BIOVIEWER_E2E_POSTGRES="$(PG_TEST_URL)" npx playwright test tests/journey.spec.ts; \
+	else \
+	  echo "SKIPPED: no PostgreSQL answers at $(PG_TEST_URL); the journey ran on SQLite only"; \
+	fi
 
 ## --- fuzzing and benchmarks (not part of make test) -----------------------------------------
 

@@ -72,7 +72,18 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     if (!existsSync(path)) throw new Error(`${what} not found at ${path}: run the tests through 'make test'`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), "bioviewer-e2e-"));
-  const env = { ...process.env, BIOVIEWER_DATA_DIR: dataDir, BIOVIEWER_LOG: "warn" };
+  const env: NodeJS.ProcessEnv = { ...process.env, BIOVIEWER_DATA_DIR: dataDir, BIOVIEWER_LOG: "warn" };
+  // BIOVIEWER_E2E_POSTGRES names a PostgreSQL server (make test runs the journey once on it):
+  // the server then keeps everything in a new database there, dropped at the end.
+  const postgres = process.env.BIOVIEWER_E2E_POSTGRES;
+  let dropDatabase = () => {};
+  if (postgres) {
+    const name = `bioviewer_e2e_${process.pid}_${Date.now()}`;
+    execFileSync("psql", [postgres, "-q", "-c", `CREATE DATABASE ${name}`], { stdio: ["ignore", "ignore", "inherit"] });
+    env.BIOVIEWER_DATABASE_URL = postgres.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+    dropDatabase = () =>
+      execFileSync("psql", [postgres, "-q", "-c", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], { stdio: ["ignore", "ignore", "inherit"] });
+  }
   // One folder, the corpus and generated patients: imported, and served by the embedded DMP
   // simulator, so opening a patient syncs them over real HTTP.
   const demo = join(dataDir, "demo");
@@ -132,5 +143,6 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     await new Promise((r) => setTimeout(r, 300));
     if (server.exitCode === null) server.kill("SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
+    dropDatabase();
   };
 }

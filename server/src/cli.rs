@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{CommonSettings, ServeSettings};
 use crate::import::{ImportOutcome, import_bytes};
-use crate::store::sqlite::SqliteStore;
+use crate::store::sql::SqlStore;
 use crate::store::{DocumentSource, Store};
 
 #[derive(Debug, Parser)]
@@ -139,6 +139,17 @@ pub enum Command {
     /// running). The audit key and checkpoint files are kept outside the database on purpose:
     /// back them up separately (docs/deploy.md).
     Backup { file: PathBuf },
+    /// Copy a whole installation into a new, empty database (an SQLite installation moved to
+    /// PostgreSQL): every table, every row, in one transaction; then the audit chain is verified
+    /// on the target with the audit key (`--audit-key-file`). Refuses a target that holds rows.
+    CopyStore {
+        /// The database to copy (`sqlite://...` or `postgres://...`).
+        #[arg(long)]
+        from: String,
+        /// The new database (`postgres://...` or `sqlite://...`); its schema is created.
+        #[arg(long)]
+        to: String,
+    },
     /// Patients' identities, for the operator.
     Patients {
         #[command(subcommand)]
@@ -295,9 +306,9 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve(serve) => {
-            let sqlite = open_sqlite(&cli.common).await?;
+            let database = open_database(&cli.common).await?;
             let access =
-                Arc::new(open_access_with(&cli.common, sqlite.pool().clone(), serve.access_settings(), serve.allow_broken_audit).await?);
+                Arc::new(open_access_with(&cli.common, database.db().clone(), serve.access_settings(), serve.allow_broken_audit).await?);
             // The whole chain is read before serving: a server over a broken trail would add
             // records nobody can trust (about a second per million records).
             check_audit_at_start(&access, &cli.common.audit_checkpoint_file(), serve.allow_broken_audit).await?;
@@ -312,7 +323,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     }
                 }
             });
-            let store: Arc<dyn Store> = Arc::new(sqlite);
+            let store: Arc<dyn Store> = Arc::new(database);
             let dmp = match (&serve.dmp_simulator, &serve.dmp.dmp_endpoint) {
                 (Some(folder), _) => {
                     let (simulator, skipped) = crate::dmp::simulator::Simulator::from_folder(folder, Default::default())
@@ -376,11 +387,43 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Backup { file } => {
-            let sqlite = open_sqlite(&cli.common).await?;
-            sqlite.backup_into(&file).await.map_err(|e| e.to_string())?;
+            let database = open_database(&cli.common).await?;
+            database.backup_into(&file).await.map_err(|e| e.to_string())?;
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             println!("backup written to {} ({size} bytes); back up the audit key and checkpoint files beside it", file.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::CopyStore { from, to } => {
+            // Without the key the chain was written with, the copy could not be vouched for.
+            let key = crate::access::audit_files::load_key(&cli.common.audit_key_file(), false).map_err(|e| e.to_string())?;
+            if let Some(path) = from.strip_prefix("sqlite://")
+                && !std::path::Path::new(path.split('?').next().unwrap_or(path)).exists()
+            {
+                return Err(format!("no SQLite database at {path}"));
+            }
+            let source = SqlStore::open(&from).await.map_err(|e| e.to_string())?;
+            let target = SqlStore::open(&to).await.map_err(|e| e.to_string())?;
+            let report = crate::store::copy::copy_store(source.db(), target.db()).await.map_err(|e| e.to_string())?;
+            for (table, rows) in &report {
+                println!("{table}: {rows} rows");
+            }
+            let settings = crate::access::AccessSettings { audit_key: Some(key.key), ..Default::default() };
+            let access = crate::access::Access::new(target.db().clone(), settings).map_err(|e| e.to_string())?;
+            match access.verify_audit().await.map_err(|e| e.to_string())? {
+                Ok(head) => {
+                    println!(
+                        "copied to {}; audit trail intact there: {} records, head {}",
+                        crate::store::db::redact(&to),
+                        head.records,
+                        head.as_expected()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(bad) => {
+                    println!("copied, but the audit trail does NOT verify on the target at record {}: {bad}", bad.first_bad_record());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Parse { files } => {
             let mut out = std::io::stdout().lock();
@@ -448,15 +491,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Sync { patient, ins_oid, as_login, break_glass, reason, minutes, dmp } => {
             let endpoint = dmp.dmp_endpoint.clone().ok_or("--dmp-endpoint (or BIOVIEWER_DMP_ENDPOINT) is required")?;
             let client = dmp.client(endpoint)?;
-            let sqlite = open_sqlite(&cli.common).await?;
-            let access = open_access_with(&cli.common, sqlite.pool().clone(), crate::access::AccessSettings::default(), false).await?;
+            let database = open_database(&cli.common).await?;
+            let access = open_access_with(&cli.common, database.db().clone(), crate::access::AccessSettings::default(), false).await?;
             let request = SyncRequest {
                 patient_ins: patient,
                 ins_oid,
                 as_login,
                 break_glass: break_glass.then(|| (reason.unwrap_or_default(), std::time::Duration::from_secs(minutes.saturating_mul(60)))),
             };
-            let report = sync_on_behalf(&access, &sqlite, &client, &request, &mut |r| {
+            let report = sync_on_behalf(&access, &database, &client, &request, &mut |r| {
                 eprintln!(
                     "found {} (replaced {}), already stored {}, fetched {}, stored {}, failed {}",
                     r.found,
@@ -485,9 +528,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let key = crate::access::audit_files::load_key(&cli.common.audit_key_file(), false).map_err(|e| e.to_string())?;
             let checkpoint_file = cli.common.audit_checkpoint_file();
             let checkpoints = crate::access::audit_files::read_checkpoints(&checkpoint_file).map_err(|e| e.to_string())?;
-            let sqlite = open_sqlite(&cli.common).await?;
+            let database = open_database(&cli.common).await?;
             let settings = crate::access::AccessSettings { audit_key: Some(key.key), ..Default::default() };
-            let access = crate::access::Access::new(sqlite.pool().clone(), settings).map_err(|e| e.to_string())?;
+            let access = crate::access::Access::new(database.db().clone(), settings).map_err(|e| e.to_string())?;
             let verified = access
                 .verify_audit_against(&checkpoints, expected.as_ref().map(|(seq, hash)| (*seq, hash.as_str())))
                 .await
@@ -589,11 +632,8 @@ pub async fn sync_on_behalf(
     if request.ins_oid.as_ref().is_some_and(|oid| *oid != record.ins_root) {
         return Err(SyncCommandError::NoAccess);
     }
-    let query = crate::dmp::client::PatientQuery {
-        ins: record.ins,
-        ins_oid: record.ins_root,
-        purpose: crate::dmp::vihf::PurposeOfUse::of(mode),
-    };
+    let query =
+        crate::dmp::client::PatientQuery { ins: record.ins, ins_oid: record.ins_root, purpose: crate::dmp::vihf::PurposeOfUse::of(mode) };
     // Not while a server instance syncs this patient (an explicit command may follow a recent
     // sync at once); progress is shared with the instances' pages as theirs is.
     let holder = format!("command-line {}", uuid::Uuid::new_v4());
@@ -637,8 +677,7 @@ fn normalize_command(
             (name, report)
         })
         .collect();
-    let inputs: Vec<InputDocument<'_>> =
-        parsed
+    let inputs: Vec<InputDocument<'_>> = parsed
         .iter()
         .map(|(name, r)| InputDocument {
             id: name.clone(),
@@ -722,20 +761,20 @@ fn units_command(command: UnitsCommand) -> Result<ExitCode, String> {
     }
 }
 
-async fn open_sqlite(common: &CommonSettings) -> Result<SqliteStore, String> {
+async fn open_database(common: &CommonSettings) -> Result<SqlStore, String> {
     let url = common.database_url();
     if url.starts_with("sqlite://") && !url.contains(":memory:") {
         std::fs::create_dir_all(&common.data_dir)
             .map_err(|e| format!("cannot create the data folder {}: {e}", common.data_dir.display()))?;
     }
-    SqliteStore::open(&url).await.map_err(|e| e.to_string())
+    SqlStore::open(&url).await.map_err(|e| e.to_string())
 }
 
 /// `bioviewer patients link|unlink`: the operator's link between two records of one person.
 async fn link_command(common: &CommonSettings, record: &str, with: &str, link: bool) -> Result<ExitCode, String> {
-    let sqlite = open_sqlite(common).await?;
-    let access = open_access_with(common, sqlite.pool().clone(), crate::access::AccessSettings::default(), false).await?;
-    let store = sqlite;
+    let database = open_database(common).await?;
+    let access = open_access_with(common, database.db().clone(), crate::access::AccessSettings::default(), false).await?;
+    let store = database;
     let mut records = Vec::new();
     for typed in [record, with] {
         let identifier =
@@ -758,12 +797,12 @@ async fn link_command(common: &CommonSettings, record: &str, with: &str, link: b
 }
 
 async fn open_store(common: &CommonSettings) -> Result<Arc<dyn Store>, String> {
-    Ok(Arc::new(open_sqlite(common).await?))
+    Ok(Arc::new(open_database(common).await?))
 }
 
 async fn open_access(common: &CommonSettings) -> Result<crate::access::Access, String> {
-    let sqlite = open_sqlite(common).await?;
-    open_access_with(common, sqlite.pool().clone(), crate::access::AccessSettings::default(), false).await
+    let database = open_database(common).await?;
+    open_access_with(common, database.db().clone(), crate::access::AccessSettings::default(), false).await
 }
 
 /// How often the server writes the audit head to the checkpoint file when it has moved.
@@ -775,14 +814,14 @@ const AUDIT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from
 /// `allow_broken` goes on (the start-up check then raises the alarm).
 async fn open_access_with(
     common: &CommonSettings,
-    pool: sqlx::SqlitePool,
+    db: crate::store::db::Db,
     mut settings: crate::access::AccessSettings,
     allow_broken: bool,
 ) -> Result<crate::access::Access, String> {
     let loaded = crate::access::audit_files::load_key(&common.audit_key_file(), true).map_err(|e| e.to_string())?;
     settings.audit_key = Some(loaded.key);
     settings.audit_checkpoints = Some(common.audit_checkpoint_file());
-    let access = crate::access::Access::new(pool, settings).map_err(|e| e.to_string())?;
+    let access = crate::access::Access::new(db, settings).map_err(|e| e.to_string())?;
     if loaded.created {
         match access.seal_with_new_key().await.map_err(|e| e.to_string())? {
             Ok(_) => {}
@@ -869,7 +908,10 @@ async fn accounts_command(common: &CommonSettings, command: AccountsCommand) -> 
             println!("account {id} created");
         }
         AccountsCommand::Relate { login, patient_ins, kind, days } => {
-            access.add_relationship(crate::access::AdminActor::Operator, &login, &patient_ins, &kind, days).await.map_err(|e| e.to_string())?;
+            access
+                .add_relationship(crate::access::AdminActor::Operator, &login, &patient_ins, &kind, days)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("care relationship recorded");
         }
         AccountsCommand::Demo => demo_accounts(&access).await?,
@@ -895,7 +937,8 @@ async fn fhir_clients_command(common: &CommonSettings, command: FhirClientsComma
         }
         FhirClientsCommand::List => {
             for c in access.fhir_clients(AdminActor::Operator).await.map_err(|e| e.to_string())? {
-                let line = serde_json::json!({"name": c.name, "as": c.login, "scope": c.scope, "expires_at": c.expires_at, "revoked": c.revoked});
+                let line =
+                    serde_json::json!({"name": c.name, "as": c.login, "scope": c.scope, "expires_at": c.expires_at, "revoked": c.revoked});
                 println!("{line}");
             }
         }

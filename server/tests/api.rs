@@ -10,7 +10,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bioviewer::access::{Access, AccessSettings, AdminActor, NewAccount, Role};
 use bioviewer::import::import_bytes;
-use bioviewer::store::sqlite::SqliteStore;
+use bioviewer::store::db::Dialect;
+use bioviewer::store::sql::SqlStore;
 use bioviewer::store::{DocumentSource, Store};
 use tower::ServiceExt;
 
@@ -30,11 +31,83 @@ struct TestApp {
     store: Arc<dyn Store>,
     access: Arc<Access>,
     normaliser: Arc<bioviewer::history::Normaliser>,
-    pool: sqlx::SqlitePool,
+    db: bioviewer::store::db::Db,
+    pool: sqlx::AnyPool,
+    dialect: Dialect,
     /// The session `get` uses.
     session: Mutex<Option<Session>>,
     /// Held for the whole test: see `SERIAL`.
     _serial: Option<std::sync::MutexGuard<'static, ()>>,
+    /// The test's own database, dropped after it (PostgreSQL).
+    _database: Option<Arc<TestDatabase>>,
+}
+
+/// The PostgreSQL server the tests also run on, when `BIOVIEWER_TEST_DATABASE_URL` names one
+/// (`.ci/run` sets it); without it every test runs on SQLite only.
+fn postgres_server() -> Option<String> {
+    std::env::var("BIOVIEWER_TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty())
+}
+
+/// A database of a test's own: in memory (SQLite), or, on PostgreSQL, a new database on the
+/// server, dropped when the last app using it is dropped. Tests never see each other's rows.
+struct TestDatabase {
+    url: String,
+    /// (server URL, database name) of a PostgreSQL database to drop.
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// A new empty database; `file_in`: where an SQLite database goes when it must be a file
+    /// (several connections, several apps over it), else SQLite is in memory.
+    async fn new(file_in: Option<&std::path::Path>) -> TestDatabase {
+        match postgres_server() {
+            None => TestDatabase {
+                url: match file_in {
+                    Some(dir) => format!("sqlite://{}", dir.join("bioviewer.db").display()),
+                    None => "sqlite::memory:".into(),
+                },
+                postgres: None,
+            },
+            Some(server) => {
+                sqlx::any::install_default_drivers();
+                let name = format!("bioviewer_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&server).await.expect("the PostgreSQL test server");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("a test database");
+                TestDatabase { url: database_on(&server, &name), postgres: Some((server, name)) }
+            }
+        }
+    }
+}
+
+/// The URL of database `name` on the server of `server_url`.
+fn database_on(server_url: &str, name: &str) -> String {
+    let (base, query) = server_url.split_once('?').map_or((server_url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else { return };
+        // Drop runs inside a test's runtime: the database goes from a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) = <sqlx::AnyConnection as sqlx::Connection>::connect(&server).await {
+                    let _ =
+                        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut admin).await;
+                }
+            })
+        })
+        .join();
+    }
 }
 
 /// The tests of this binary run one at a time. Leptos's server-side rendering keeps some state
@@ -61,22 +134,23 @@ async fn spawn_app_with(settings: AccessSettings) -> TestApp {
     app
 }
 
-/// Another app inside a test that already holds `SERIAL`.
+/// Another app inside a test that already holds `SERIAL`, over a database of its own.
 async fn spawn_second_app(settings: AccessSettings) -> TestApp {
-    app_over("sqlite::memory:", settings).await
+    app_over(Arc::new(TestDatabase::new(None).await), settings).await
 }
 
-/// An app over the database at `url`.
-async fn app_over(url: &str, settings: AccessSettings) -> TestApp {
+/// An app over this test database (several apps may share one: several instances).
+async fn app_over(database: Arc<TestDatabase>, settings: AccessSettings) -> TestApp {
     bioviewer::telemetry::init("warn");
-    let sqlite = SqliteStore::open(url).await.expect("SQLite");
-    let pool = sqlite.pool().clone();
-    let store: Arc<dyn Store> = Arc::new(sqlite);
-    let access = Arc::new(Access::new(pool.clone(), settings).expect("access service"));
+    let opened = SqlStore::open(&database.url).await.expect("the test database");
+    let db = opened.db().clone();
+    let (pool, dialect) = (db.pool().clone(), db.dialect());
+    let store: Arc<dyn Store> = Arc::new(opened);
+    let access = Arc::new(Access::new(db.clone(), settings).expect("access service"));
     let site = tempfile::tempdir().expect("temp site root").keep();
     let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).expect("shipped tables"));
     let router = bioviewer::http::router(store.clone(), normaliser.clone(), access.clone(), None, None, &site);
-    TestApp { router, store, access, normaliser, pool, session: Mutex::new(None), _serial: None }
+    TestApp { router, store, access, normaliser, db, pool, dialect, session: Mutex::new(None), _serial: None, _database: Some(database) }
 }
 
 fn cookie_of(response: &axum::response::Response, name: &str) -> Option<String> {
@@ -252,7 +326,8 @@ async fn same_bytes_are_stored_once() {
 #[tokio::test]
 async fn unreadable_document_is_kept_with_its_reason() {
     let app = spawn_app().await;
-    let outcome = import_bytes(app.store.as_ref(), "broken.xml", b"<ClinicalDocument><id".to_vec(), DocumentSource::Operator).await.unwrap();
+    let outcome =
+        import_bytes(app.store.as_ref(), "broken.xml", b"<ClinicalDocument><id".to_vec(), DocumentSource::Operator).await.unwrap();
     assert!(outcome.stored.is_some(), "stored despite the error");
     assert!(outcome.problem.as_deref().unwrap_or_default().contains("XML"), "{outcome:?}");
     assert_eq!(outcome.patient, None);
@@ -708,14 +783,14 @@ async fn sessions_expire_when_idle_and_after_their_absolute_lifetime() {
     let now = chrono::Utc::now().timestamp();
     let digest = |s: &Session| bioviewer::access::secrets::token_digest(&s.token);
     // 31 minutes without a request (idle limit 30 minutes).
-    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ?")
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_sha256 = $2")
         .bind(now - 31 * 60)
         .bind(digest(&idle))
         .execute(&t.app.pool)
         .await
         .unwrap();
     // Busy, but signed in 13 hours ago (absolute limit 12 hours).
-    sqlx::query("UPDATE sessions SET created_at = ? WHERE token_sha256 = ?")
+    sqlx::query("UPDATE sessions SET created_at = $1 WHERE token_sha256 = $2")
         .bind(now - 13 * 3600)
         .bind(digest(&old))
         .execute(&t.app.pool)
@@ -797,7 +872,7 @@ async fn break_the_glass_opens_for_a_limited_time_with_a_reason_and_is_recorded(
     // Expired: closed too.
     t.app.post_form(Some(&hospital), "/break-glass", &post("Admission+aux+urgences+inconscient", 60)).await;
     assert_eq!(t.app.get_with(Some(&hospital), &route).await.0, StatusCode::OK);
-    sqlx::query("UPDATE break_glass SET expires_at = ? WHERE ended_at IS NULL")
+    sqlx::query("UPDATE break_glass SET expires_at = $1 WHERE ended_at IS NULL")
         .bind(chrono::Utc::now().timestamp() - 1)
         .execute(&t.app.pool)
         .await
@@ -890,13 +965,12 @@ async fn the_audit_chain_detects_a_modified_and_a_deleted_record() {
     assert!(sqlx::query("UPDATE audit_events SET action = 'x' WHERE seq = 3").execute(&t.app.pool).await.is_err());
     assert!(sqlx::query("DELETE FROM audit_events WHERE seq = 3").execute(&t.app.pool).await.is_err());
     // Someone with the file in hand drops the guards: the chain still tells.
-    sqlx::query("DROP TRIGGER audit_events_no_update").execute(&t.app.pool).await.unwrap();
-    sqlx::query("DROP TRIGGER audit_events_no_delete").execute(&t.app.pool).await.unwrap();
+    drop_audit_guards(&t.app.pool, t.app.dialect).await;
     let original: String = sqlx::query_scalar("SELECT action FROM audit_events WHERE seq = 5").fetch_one(&t.app.pool).await.unwrap();
     sqlx::query("UPDATE audit_events SET action = 'view_patient' WHERE seq = 5").execute(&t.app.pool).await.unwrap();
     let broken = t.app.access.verify_audit().await.unwrap().unwrap_err();
     assert_eq!(broken.first_bad_record(), 5, "{broken}");
-    sqlx::query("UPDATE audit_events SET action = ? WHERE seq = 5").bind(&original).execute(&t.app.pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET action = $1 WHERE seq = 5").bind(&original).execute(&t.app.pool).await.unwrap();
     assert!(t.app.access.verify_audit().await.unwrap().is_ok(), "restored");
     sqlx::query("DELETE FROM audit_events WHERE seq = 4").execute(&t.app.pool).await.unwrap();
     let broken = t.app.access.verify_audit().await.unwrap().unwrap_err();
@@ -1257,7 +1331,12 @@ async fn two_instances_run_a_patients_sync_once_and_take_over_a_dead_instances_l
     let now = chrono::Utc::now().timestamp();
     assert!(app.store.take_dmp_sync_lease(orphan, "dead-instance".into(), now, now + 60, 300).await.unwrap());
     assert!(!first.start(orphan, requester(), patient_query(0)).await, "a live lease is respected");
-    sqlx::query("UPDATE dmp_syncs SET lease_until = ?1 WHERE patient_id = ?2").bind(now - 1).bind(orphan.to_string()).execute(&app.pool).await.unwrap();
+    sqlx::query("UPDATE dmp_syncs SET lease_until = $1 WHERE patient_id = $2")
+        .bind(now - 1)
+        .bind(orphan.to_string())
+        .execute(&app.pool)
+        .await
+        .unwrap();
     assert!(!first.state(orphan).await.unwrap().running, "a lapsed lease is not shown as running");
     assert!(first.start(orphan, requester(), patient_query(0)).await, "a lapsed lease is taken over");
     assert!(wait_for_sync(&first, orphan).await.error.is_none());
@@ -1476,11 +1555,18 @@ async fn an_uploaded_report_naming_oneself_as_prescriber_grants_no_access() {
     let (_, list) = t.app.get_with(Some(&forger), "/").await;
     assert!(!list.contains(&t.b), "patient B is not in the forger's list");
     // The same report retrieved from a trusted channel (the operator's import) does grant it.
-    let outcome = import_bytes(t.app.store.as_ref(), "lab.xml", xml_of(&{
-        let mut r = report.clone();
-        r.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.77".into(), extension: Some("genuine".into()) });
-        r
-    }), DocumentSource::Operator).await.unwrap();
+    let outcome = import_bytes(
+        t.app.store.as_ref(),
+        "lab.xml",
+        xml_of(&{
+            let mut r = report.clone();
+            r.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.77".into(), extension: Some("genuine".into()) });
+            r
+        }),
+        DocumentSource::Operator,
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.patient.as_deref(), Some(t.b.as_str()));
     let (status, _) = t.app.get_with(Some(&forger), &format!("/api/patients/{}/history", t.b)).await;
     assert_eq!(status, StatusCode::OK, "a laboratory's report naming her as prescriber is a care relationship");
@@ -1544,7 +1630,10 @@ async fn an_upload_never_rewrites_the_patients_identity() {
     assert_eq!(upload["status"], "rejected", "another birth date: maybe someone else");
     assert_eq!(upload["problem_codes"][0]["problem"], "identity_conflict");
     let (_, page) = t.app.get_with(Some(&gp), &format!("/patients/{}", t.a)).await;
-    assert!(!page.contains("USURPATEUR") || page.contains("data-testid=\"document-uploaded\""), "the page never shows the upload's name as the patient's");
+    assert!(
+        !page.contains("USURPATEUR") || page.contains("data-testid=\"document-uploaded\""),
+        "the page never shows the upload's name as the patient's"
+    );
     // Even a laboratory's later report does not silently change it: it is flagged to the operator.
     let mut relabelled = demo_report(0, 1);
     relabelled.header.patient.as_mut().unwrap().sex = Some(bioviewer_core::cda::Sex::Male);
@@ -1620,7 +1709,12 @@ async fn one_ins_number_under_another_authority_is_one_patient_flagged_to_the_op
     app.create_account("claire", Role::Patient, Some(ins.clone()), None).await;
     let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
     let history = app.history_json(&gp, first.patient.as_deref().unwrap()).await;
-    let flagged = history["documents"].as_array().unwrap().iter().filter(|d| d["problem_codes"].to_string().contains("ins_authority_differs")).count();
+    let flagged = history["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["problem_codes"].to_string().contains("ins_authority_differs"))
+        .count();
     assert_eq!(flagged, 1, "the document under the other authority is shown flagged");
 }
 
@@ -1636,12 +1730,25 @@ async fn only_administrators_create_accounts_and_relationships() {
         ("gp", Some(t.app.sign_in("gp", PASSWORD, None).await.unwrap())),
         ("nobody", None),
     ];
-    let relationship_id = t.app.access.add_relationship(AdminActor::Operator, "hospital", &bioviewer_core::demo::patient_ins(0), "hospital_stay", Some(3)).await.unwrap();
+    let relationship_id = t
+        .app
+        .access
+        .add_relationship(AdminActor::Operator, "hospital", &bioviewer_core::demo::patient_ins(0), "hospital_stay", Some(3))
+        .await
+        .unwrap();
     let attacks = |csrf: &str| {
         vec![
             ("/admin/accounts".to_string(), format!("csrf={csrf}&login=evil-admin&password=aaaaaaaaaaaaaaa&role=admin&display_name=Evil")),
-            ("/admin/accounts".to_string(), format!("csrf={csrf}&login=evil-patient&password=aaaaaaaaaaaaaaa&role=patient&display_name=Evil&patient_ins={ins_b}")),
-            ("/admin/accounts".to_string(), format!("csrf={csrf}&login=evil-doctor&password=aaaaaaaaaaaaaaa&role=professional&display_name=Evil&rpps=1.2.250.1.71.4.2.1%5E899999999990")),
+            (
+                "/admin/accounts".to_string(),
+                format!("csrf={csrf}&login=evil-patient&password=aaaaaaaaaaaaaaa&role=patient&display_name=Evil&patient_ins={ins_b}"),
+            ),
+            (
+                "/admin/accounts".to_string(),
+                format!(
+                    "csrf={csrf}&login=evil-doctor&password=aaaaaaaaaaaaaaa&role=professional&display_name=Evil&rpps=1.2.250.1.71.4.2.1%5E899999999990"
+                ),
+            ),
             ("/admin/accounts/gp/disabled".to_string(), format!("csrf={csrf}&disabled=true")),
             ("/admin/relationships".to_string(), format!("csrf={csrf}&login=hospital&patient_ins={ins_b}&kind=attending_gp")),
             (format!("/admin/relationships/{relationship_id}/end"), format!("csrf={csrf}")),
@@ -1672,7 +1779,8 @@ async fn an_account_opening_a_record_is_in_that_patients_access_log_and_national
     let admin = t.app.sign_in("admin", PASSWORD, None).await.unwrap();
     let ins_a = bioviewer_core::demo::patient_ins(0);
     // A second patient account for A's record: A sees it in her access log.
-    let body = format!("csrf={}&login=second-key&password=aaaaaaaaaaaaaaa&role=patient&display_name=Second&patient_ins={ins_a}", admin.csrf);
+    let body =
+        format!("csrf={}&login=second-key&password=aaaaaaaaaaaaaaa&role=patient&display_name=Second&patient_ins={ins_a}", admin.csrf);
     assert_eq!(t.app.post_form(Some(&admin), "/admin/accounts", &body).await.headers()["location"], "/admin?done=account");
     let (log, _) = t.app.access.access_log(bioviewer::domain::PatientId::parse(&t.a).unwrap(), 0).await.unwrap();
     assert!(log.iter().any(|line| line.action == "account_created"), "{log:?}");
@@ -1685,7 +1793,8 @@ async fn an_account_opening_a_record_is_in_that_patients_access_log_and_national
     assert!(t.app.access.account_by_login("twin").await.unwrap().is_none());
     // A new professional whose id the laboratories' reports name as prescriber: each such
     // patient is told.
-    let prescriber = demo_report(1, 0).header.prescriber.and_then(|p| p.id).map(|id| format!("{}^{}", id.root, id.extension.unwrap_or_default()));
+    let prescriber =
+        demo_report(1, 0).header.prescriber.and_then(|p| p.id).map(|id| format!("{}^{}", id.root, id.extension.unwrap_or_default()));
     if let Some(prescriber) = prescriber {
         let body = format!(
             "csrf={}&login=prescriber&password=aaaaaaaaaaaaaaa&role=professional&display_name=P&rpps={}",
@@ -1717,7 +1826,8 @@ fn legacy_report(n: usize, which: usize, local_id: Option<&str>) -> bioviewer_co
 #[tokio::test]
 async fn files_naming_only_an_ins_c_go_to_one_record_marked_without_ins() {
     let app = spawn_app().await;
-    let first = import_bytes(app.store.as_ref(), "a.xml", xml_of(&legacy_report(0, 0, Some("IPP-7"))), DocumentSource::Operator).await.unwrap();
+    let first =
+        import_bytes(app.store.as_ref(), "a.xml", xml_of(&legacy_report(0, 0, Some("IPP-7"))), DocumentSource::Operator).await.unwrap();
     let second = import_bytes(app.store.as_ref(), "b.xml", xml_of(&legacy_report(0, 1, None)), DocumentSource::Operator).await.unwrap();
     assert!(first.patient.is_some() && first.patient == second.patient, "{first:?} {second:?}");
     let records = app.store.list_patients().await.unwrap();
@@ -1768,7 +1878,8 @@ async fn a_dmp_document_naming_only_an_ins_c_is_the_queried_patients_and_teaches
     let stored = import_bytes(app.store.as_ref(), "odd.xml", xml_of(&contradicting), dmp("r^3")).await.unwrap();
     assert_eq!(stored.patient, now.patient);
     let history = app.history_json(&gp, &patient.to_string()).await;
-    let odd = history["documents"].as_array().unwrap().iter().find(|d| Some(d["id"].as_str().unwrap()) == stored.stored.as_deref()).unwrap();
+    let odd =
+        history["documents"].as_array().unwrap().iter().find(|d| Some(d["id"].as_str().unwrap()) == stored.stored.as_deref()).unwrap();
     assert_eq!(odd["status"], "rejected");
     assert_eq!(odd["problem_codes"][0]["problem"], "identity_conflict");
 }
@@ -1780,10 +1891,12 @@ async fn an_upload_never_teaches_a_record_an_identifier() {
     let uploader = app.sign_in("uploader", PASSWORD, None).await.unwrap();
     // An uploaded report naming the patient's INS and, beside it, an INS-C.
     let mut both = demo_report(0, 0);
-    both.header.patient.as_mut().unwrap().ids.push(bioviewer_core::cda::InstanceId {
-        root: "1.2.250.1.213.1.4.2".into(),
-        extension: Some(LEGACY_INS_C.into()),
-    });
+    both.header
+        .patient
+        .as_mut()
+        .unwrap()
+        .ids
+        .push(bioviewer_core::cda::InstanceId { root: "1.2.250.1.213.1.4.2".into(), extension: Some(LEGACY_INS_C.into()) });
     import_bytes(app.store.as_ref(), "lab.xml", xml_of(&demo_report(0, 1)), DocumentSource::Operator).await.unwrap();
     app.upload(&uploader, &[("both.xml", xml_of(&both))]).await;
     let patient = app.store.list_patients().await.unwrap()[0].id;
@@ -1801,7 +1914,7 @@ fn audit_key() -> AuditKey {
     AuditKey::from_bytes(&[42u8; 32]).unwrap()
 }
 
-async fn audit_records(pool: &sqlx::SqlitePool) -> Vec<AuditRecord> {
+async fn audit_records(pool: &sqlx::AnyPool) -> Vec<AuditRecord> {
     sqlx::query_as(
         "SELECT seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash, scheme FROM audit_events ORDER BY seq",
     )
@@ -1810,14 +1923,15 @@ async fn audit_records(pool: &sqlx::SqlitePool) -> Vec<AuditRecord> {
     .unwrap()
 }
 
-async fn drop_audit_guards(pool: &sqlx::SqlitePool) {
-    sqlx::query("DROP TRIGGER audit_events_no_update").execute(pool).await.unwrap();
-    sqlx::query("DROP TRIGGER audit_events_no_delete").execute(pool).await.unwrap();
+async fn drop_audit_guards(pool: &sqlx::AnyPool, dialect: Dialect) {
+    for trigger in ["audit_events_no_update", "audit_events_no_delete"] {
+        sqlx::query(sqlx::AssertSqlSafe(dialect.drop_trigger(trigger))).execute(pool).await.unwrap();
+    }
 }
 
 /// Someone with the database but not the key recomputes every hash after a change, as the
 /// plain SHA-256 chain let them; `scheme` says how they label the records.
-async fn rewrite_chain_without_the_key(pool: &sqlx::SqlitePool, scheme: &str) {
+async fn rewrite_chain_without_the_key(pool: &sqlx::AnyPool, scheme: &str) {
     let mut prev = GENESIS.to_string();
     for mut record in audit_records(pool).await {
         record.prev_hash = prev;
@@ -1827,7 +1941,7 @@ async fn rewrite_chain_without_the_key(pool: &sqlx::SqlitePool, scheme: &str) {
         // The plain hash of the record, as the chain without a key computed it.
         record.scheme = "sha256".into();
         let hash = record.expected_hash(None).unwrap();
-        sqlx::query("UPDATE audit_events SET action = ?, prev_hash = ?, hash = ?, scheme = ? WHERE seq = ?")
+        sqlx::query("UPDATE audit_events SET action = $1, prev_hash = $2, hash = $3, scheme = $4 WHERE seq = $5")
             .bind(&record.action)
             .bind(&record.prev_hash)
             .bind(&hash)
@@ -1847,7 +1961,7 @@ async fn an_audit_chain_rewritten_whole_without_the_key_fails_verification() {
         let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
         t.app.get_with(Some(&gp), &format!("/api/patients/{}/history", t.a)).await;
         assert!(t.app.access.verify_audit().await.unwrap().is_ok());
-        drop_audit_guards(&t.app.pool).await;
+        drop_audit_guards(&t.app.pool, t.app.dialect).await;
         rewrite_chain_without_the_key(&t.app.pool, scheme).await;
         let broken = t.app.access.verify_audit().await.unwrap().unwrap_err();
         match scheme {
@@ -1879,8 +1993,8 @@ async fn deleting_the_last_audit_records_is_caught_by_the_expected_head_and_the_
     assert!(t.app.access.verify_audit_against(&written, Some(expected)).await.unwrap().is_ok());
 
     // The newest three records go: what is left is a perfectly chained, shorter trail.
-    drop_audit_guards(&t.app.pool).await;
-    sqlx::query("DELETE FROM audit_events WHERE seq > ?").bind(head.last_seq - 3).execute(&t.app.pool).await.unwrap();
+    drop_audit_guards(&t.app.pool, t.app.dialect).await;
+    sqlx::query("DELETE FROM audit_events WHERE seq > $1").bind(head.last_seq - 3).execute(&t.app.pool).await.unwrap();
     assert!(t.app.access.verify_audit().await.unwrap().is_ok(), "the chain alone cannot tell");
     let by_checkpoints = t.app.access.verify_audit_against(&written, None).await.unwrap().unwrap_err();
     assert!(matches!(by_checkpoints, ChainBreak::CheckpointMissing { seq, .. } if seq == head.last_seq), "{by_checkpoints}");
@@ -1893,10 +2007,10 @@ async fn a_trail_written_before_keying_stays_verifiable_and_is_sealed_by_the_new
     let t = two_patients().await;
     // A database of the version before keying: every record plain SHA-256 (as migration 0008
     // leaves them), made here by relabelling the trail.
-    drop_audit_guards(&t.app.pool).await;
+    drop_audit_guards(&t.app.pool, t.app.dialect).await;
     rewrite_chain_without_the_key(&t.app.pool, "sha256").await;
     let plain = audit_records(&t.app.pool).await.len() as i64;
-    let keyed = |key: AuditKey| Access::new(t.app.pool.clone(), AccessSettings { audit_key: Some(key), ..Default::default() }).unwrap();
+    let keyed = |key: AuditKey| Access::new(t.app.db.clone(), AccessSettings { audit_key: Some(key), ..Default::default() }).unwrap();
     // The key is created: the plain records verify, and a keyed record seals them.
     let first = keyed(audit_key());
     let head = first.seal_with_new_key().await.unwrap().unwrap();
@@ -1971,8 +2085,8 @@ async fn the_server_refuses_to_start_on_a_broken_audit_chain() {
     assert!(expect_head(&head).status.success(), "the head just printed");
 
     // The newest record is cut off: the noted head and the checkpoint written at start say so.
-    let pool = SqliteStore::open(&format!("sqlite://{}", data.join("bioviewer.db").display())).await.unwrap().pool().clone();
-    drop_audit_guards(&pool).await;
+    let pool = SqlStore::open(&format!("sqlite://{}", data.join("bioviewer.db").display())).await.unwrap().db().pool().clone();
+    drop_audit_guards(&pool, Dialect::Sqlite).await;
     sqlx::query("DELETE FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)").execute(&pool).await.unwrap();
     let cut = expect_head(&head);
     assert!(!cut.status.success());
@@ -2143,7 +2257,8 @@ fn multipart_files(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, bytes) in files {
         body.extend_from_slice(
-            format!("--b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/xml\r\n\r\n").as_bytes(),
+            format!("--b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/xml\r\n\r\n")
+                .as_bytes(),
         );
         body.extend_from_slice(bytes);
         body.extend_from_slice(b"\r\n");
@@ -2173,7 +2288,7 @@ fn location(response: &axum::response::Response) -> String {
 async fn spawn_app_on_file() -> (TestApp, tempfile::TempDir) {
     let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let mut app = app_over(&format!("sqlite://{}", dir.path().join("bioviewer.db").display()), AccessSettings::default()).await;
+    let mut app = app_over(Arc::new(TestDatabase::new(Some(dir.path())).await), AccessSettings::default()).await;
     app._serial = Some(serial);
     (app, dir)
 }
@@ -2278,7 +2393,10 @@ async fn every_uploaded_file_gets_its_own_outcome_and_each_stored_document_its_a
     assert!(!theirs.contains("tsh.xml"));
     // One audit record per stored document, naming the patient it was filed to.
     let imports: Vec<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT patient_id, detail FROM audit_events WHERE action = 'import' ORDER BY seq").fetch_all(&t.app.pool).await.unwrap();
+        sqlx::query_as("SELECT patient_id, detail FROM audit_events WHERE action = 'import' ORDER BY seq")
+            .fetch_all(&t.app.pool)
+            .await
+            .unwrap();
     assert_eq!(imports.len(), 2, "the document and the unreadable file: {imports:?}");
     assert_eq!(imports[0].0.as_deref(), Some(patient.id.to_string().as_str()));
     assert_eq!(imports[1].0, None, "the unreadable file is filed to nobody");
@@ -2294,7 +2412,8 @@ async fn concurrent_uploads_are_all_stored(n: usize) {
     let reports = generated_reports(n);
     let mut uploads = Vec::new();
     for (name, bytes) in &reports {
-        let request = upload_request(&session, "multipart/form-data; boundary=b0", Body::from(multipart_files(&[(name.as_str(), bytes.as_slice())])));
+        let request =
+            upload_request(&session, "multipart/form-data; boundary=b0", Body::from(multipart_files(&[(name.as_str(), bytes.as_slice())])));
         let router = app.router.clone();
         uploads.push(tokio::spawn(async move {
             let response = router.oneshot(request).await.unwrap();
@@ -2324,13 +2443,15 @@ async fn thirty_two_concurrent_uploads_are_all_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_imports_into_a_database_file_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&format!("sqlite://{}", dir.path().join("bioviewer.db").display())).await.expect("file SQLite"));
+    let database = TestDatabase::new(Some(dir.path())).await;
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&database.url).await.expect("the test database"));
     let imports: Vec<_> = generated_reports(32)
         .into_iter()
         .map(|(name, bytes)| {
             let store = store.clone();
-            tokio::spawn(async move { import_bytes(store.as_ref(), &name, bytes, DocumentSource::Operator).await.map(|o| o.already_present) })
+            tokio::spawn(
+                async move { import_bytes(store.as_ref(), &name, bytes, DocumentSource::Operator).await.map(|o| o.already_present) },
+            )
         })
         .collect();
     for import in imports {
@@ -2424,8 +2545,14 @@ async fn bioviewer_sync_as_a_professional_without_a_care_relationship_is_refused
     assert!(shared.holder.is_none() && shared.error.is_none() && !shared.succeeded_at.is_empty(), "the pages see its outcome: {shared:?}");
 
     // Break-the-glass: a reason is required, then a real break-the-glass access is opened.
-    let short = sync_on_behalf(&app.access, app.store.as_ref(), &client, &request("night", Some(("urgence".into(), std::time::Duration::from_secs(3600)))), &mut |_| {})
-        .await;
+    let short = sync_on_behalf(
+        &app.access,
+        app.store.as_ref(),
+        &client,
+        &request("night", Some(("urgence".into(), std::time::Duration::from_secs(3600)))),
+        &mut |_| {},
+    )
+    .await;
     assert!(matches!(short, Err(SyncCommandError::BreakGlass(_))), "{short:?}");
     let reason = "Patient inconscient admis aux urgences".to_string();
     let glass = request("night", Some((reason.clone(), std::time::Duration::from_secs(3600))));
@@ -2456,7 +2583,8 @@ async fn two_records_of_one_person_are_linked_by_someone_who_may_see_both_and_un
     // Someone who may see only one of the two cannot link them (nor learn the other exists).
     let refused = app.post_form(Some(&gp), &format!("/patients/{a}/links"), &link(&gp)).await;
     assert_eq!(refused.headers()["location"], format!("/patients/{a}?links=refused"));
-    let unknown = app.post_form(Some(&gp), &format!("/patients/{a}/links"), &format!("csrf={}&other=9999999999999999999999", gp.csrf)).await;
+    let unknown =
+        app.post_form(Some(&gp), &format!("/patients/{a}/links"), &format!("csrf={}&other=9999999999999999999999", gp.csrf)).await;
     assert_eq!(unknown.headers()["location"], refused.headers()["location"], "an unknown record answers alike");
     // The patient account, the administrator and nobody signed in neither.
     let by_patient = app.post_form(Some(&claire), &format!("/patients/{a}/links"), &link(&claire)).await;
@@ -2526,7 +2654,7 @@ async fn gp_app(settings: AccessSettings) -> TestApp {
 impl TestApp {
     /// Simulates the passing of `minutes` for the sign-in throttle.
     async fn throttle_waits(&self, minutes: i64) {
-        sqlx::query("UPDATE sign_in_throttle SET last_at = last_at - ?").bind(minutes * 60_000).execute(&self.pool).await.unwrap();
+        sqlx::query("UPDATE sign_in_throttle SET last_at = last_at - $1").bind(minutes * 60_000).execute(&self.pool).await.unwrap();
     }
 
     /// A sign-in form post arriving over TCP from `peer`, with an `X-Forwarded-For` header.
@@ -2552,7 +2680,7 @@ impl TestApp {
 
     /// The client address recorded for a session.
     async fn session_address(&self, session: &Session) -> Option<String> {
-        sqlx::query_scalar("SELECT address FROM sessions WHERE token_sha256 = ?")
+        sqlx::query_scalar("SELECT address FROM sessions WHERE token_sha256 = $1")
             .bind(bioviewer::access::secrets::token_digest(&session.token))
             .fetch_one(&self.pool)
             .await
@@ -2713,11 +2841,10 @@ async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
 async fn guesses_spread_over_two_server_instances_are_throttled_as_one() {
     let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let first = SqliteStore::open(&url).await.unwrap();
-    let second = SqliteStore::open(&url).await.unwrap();
-    let (a, b) =
-        (Access::new(first.pool().clone(), slow_throttle()).unwrap(), Access::new(second.pool().clone(), slow_throttle()).unwrap());
+    let database = TestDatabase::new(Some(dir.path())).await;
+    let first = SqlStore::open(&database.url).await.unwrap();
+    let second = SqlStore::open(&database.url).await.unwrap();
+    let (a, b) = (Access::new(first.db().clone(), slow_throttle()).unwrap(), Access::new(second.db().clone(), slow_throttle()).unwrap());
     let new = NewAccount {
         login: "gp".into(),
         password: Some(PASSWORD.into()),
@@ -2831,9 +2958,10 @@ async fn a_dmp_sync_brings_reports_imported_earlier_under_an_ins_c_record_into_t
     assert_ne!(early.patient, now.patient);
     // The DMP returns the same bytes for the patient of that INS: refiled there, current.
     let query = bioviewer::domain::Ins::new("1.2.250.1.213.1.4.10", &ins).unwrap();
-    let again = import_bytes(app.store.as_ref(), "then", legacy, DocumentSource::Dmp { entry: Some("r^9".into()), for_patient: Some(query) })
-        .await
-        .unwrap();
+    let again =
+        import_bytes(app.store.as_ref(), "then", legacy, DocumentSource::Dmp { entry: Some("r^9".into()), for_patient: Some(query) })
+            .await
+            .unwrap();
     assert!(again.already_present);
     let patient = bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap();
     let documents = app.store.patient_documents(patient).await.unwrap();
@@ -3047,8 +3175,8 @@ async fn accounts_demo_run_again_completes_the_relationships_it_could_not_record
         let (ok, _, stderr) = cli(&["accounts", "demo"]).await;
         assert!(ok, "{stderr}");
     }
-    let sqlite = SqliteStore::open(&format!("sqlite://{}/bioviewer.db", data_dir)).await.unwrap();
-    let access = Access::new(sqlite.pool().clone(), AccessSettings::default()).unwrap();
+    let sqlite = SqlStore::open(&format!("sqlite://{}/bioviewer.db", data_dir)).await.unwrap();
+    let access = Access::new(sqlite.db().clone(), AccessSettings::default()).unwrap();
     let relationships = access.relationships(AdminActor::Operator).await.unwrap();
     let of = |login: &str| {
         let mut ins: Vec<String> = relationships.iter().filter(|r| r.login == login).map(|r| r.patient_ins.clone()).collect();
@@ -3228,7 +3356,10 @@ async fn fhir_export_is_a_download_named_after_the_patient_coherent_and_in_the_l
             assert_eq!(response.headers()["content-type"], "application/fhir+json; charset=utf-8");
             let disposition = response.headers()["content-disposition"].to_str().unwrap().to_string();
             let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-            assert!(disposition.starts_with("attachment; filename=\"bioviewer-") && disposition.contains(&format!("-{today}.fhir.json\"")), "{disposition}");
+            assert!(
+                disposition.starts_with("attachment; filename=\"bioviewer-") && disposition.contains(&format!("-{today}.fhir.json\"")),
+                "{disposition}"
+            );
             let body = TestApp::body(response).await;
             keep_for_validation(&format!("export-{n}-{lang}"), &body);
             let bundle: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -3239,11 +3370,15 @@ async fn fhir_export_is_a_download_named_after_the_patient_coherent_and_in_the_l
             assert!(disposition.contains(patient["name"][0]["family"].as_str().unwrap()), "{disposition}");
             let reports = resources.iter().filter(|r| r["resourceType"] == "DiagnosticReport").count();
             assert!(reports > 0);
-            let form = resources.iter().find(|r| r["resourceType"] == "DiagnosticReport").unwrap()["presentedForm"][0]["url"].as_str().unwrap().to_string();
+            let form = resources.iter().find(|r| r["resourceType"] == "DiagnosticReport").unwrap()["presentedForm"][0]["url"]
+                .as_str()
+                .unwrap()
+                .to_string();
             let (status, cda) = app.get(&form).await;
             assert_eq!(status, StatusCode::OK, "{form}");
             assert!(cda.contains("ClinicalDocument"), "the presented form is the laboratory's CDA");
-            let texts: Vec<&str> = resources.iter().filter(|r| r["resourceType"] == "Observation").filter_map(|r| r["code"]["text"].as_str()).collect();
+            let texts: Vec<&str> =
+                resources.iter().filter(|r| r["resourceType"] == "Observation").filter_map(|r| r["code"]["text"].as_str()).collect();
             let french = texts.iter().any(|t| *t == "Créatinine" || *t == "Glycémie" || *t == "Hémoglobine");
             assert_eq!(french, lang == "fr", "{lang}: {texts:?}");
         }
@@ -3256,7 +3391,8 @@ async fn csv_is_french_by_default_with_bom_and_plain_rfc4180_on_request() {
     let first = app.import_corpus_file("BIO-CR-BIO_2024.01_CRP_non_LOINC.xml").await;
     app.clinician_of(CORPUS_INS).await;
     let patient = first.patient.unwrap();
-    let response = get_full(&app, app.session.lock().unwrap().clone().as_ref(), &format!("/api/patients/{patient}/history.csv"), None).await;
+    let response =
+        get_full(&app, app.session.lock().unwrap().clone().as_ref(), &format!("/api/patients/{patient}/history.csv"), None).await;
     let disposition = response.headers()["content-disposition"].to_str().unwrap().to_string();
     assert!(disposition.contains("filename=\"bioviewer-PAT-TROIS-") && disposition.ends_with(".csv"), "{disposition}");
     let body = TestApp::body(response).await;
@@ -3374,11 +3510,18 @@ async fn fhir_tokens_refused_missing_revoked_expired_out_of_scope_or_off_the_fhi
     assert!(issue("x", "patient_a").await.is_err());
     let gp_web = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
     let gp = t.app.access.session(&gp_web.token, None).await.unwrap();
-    let web = t.app.access.issue_fhir_client(AdminActor::Web(gp.as_ref()), NewFhirClient { name: "y", login: "gp", scope: READ_SCOPE, days: 30 }).await;
+    let web = t
+        .app
+        .access
+        .issue_fhir_client(AdminActor::Web(gp.as_ref()), NewFhirClient { name: "y", login: "gp", scope: READ_SCOPE, days: 30 })
+        .await;
     assert!(web.is_err(), "a professional cannot issue tokens");
     let token = issue("EHR du cabinet", "gp").await.unwrap();
     assert!(
-        matches!(issue("EHR du cabinet", "gp").await, Err(bioviewer::access::AdminError::Invalid(bioviewer::access::AdminProblem::ClientNameTaken))),
+        matches!(
+            issue("EHR du cabinet", "gp").await,
+            Err(bioviewer::access::AdminError::Invalid(bioviewer::access::AdminProblem::ClientNameTaken))
+        ),
         "one name, one system"
     );
     let a_obs = format!("/fhir/Observation?patient={}", t.a);
@@ -3443,14 +3586,18 @@ async fn two_peoples_records_are_never_linked_and_break_the_glass_is_no_ground_f
     t.app.relate("hospital", &ins_b, "hospital_stay").await;
     let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
     // Two INS: two people, whoever sees both.
-    let response = t.app.post_form(Some(&hospital), &format!("/patients/{}/links", t.a), &format!("csrf={}&other={ins_b}", hospital.csrf)).await;
+    let response =
+        t.app.post_form(Some(&hospital), &format!("/patients/{}/links", t.a), &format!("csrf={}&other={ins_b}", hospital.csrf)).await;
     assert_eq!(response.headers()["location"], format!("/patients/{}?links=not_one_person", t.a));
     // An INS-C record of someone born on another day.
     let mut other_person = legacy_report(0, 1, None);
     other_person.header.patient.as_mut().unwrap().birth_date = bioviewer_core::cda::CdaTime::parse_hl7("19010101").ok();
     import_bytes(t.app.store.as_ref(), "other.xml", xml_of(&other_person), DocumentSource::Operator).await.unwrap();
     t.app.relate("hospital", LEGACY_INS_C, "hospital_stay").await;
-    let response = t.app.post_form(Some(&hospital), &format!("/patients/{}/links", t.a), &format!("csrf={}&other={LEGACY_INS_C}", hospital.csrf)).await;
+    let response = t
+        .app
+        .post_form(Some(&hospital), &format!("/patients/{}/links", t.a), &format!("csrf={}&other={LEGACY_INS_C}", hospital.csrf))
+        .await;
     assert_eq!(response.headers()["location"], format!("/patients/{}?links=not_one_person", t.a));
     // A record opened by break-the-glass cannot be linked to one's own patient: the link would
     // outlive the emergency access.
@@ -3468,7 +3615,10 @@ async fn a_view_through_a_link_is_in_the_linked_records_access_log() {
     let ins = bioviewer_core::demo::patient_ins(0);
     let now = import_bytes(app.store.as_ref(), "now.xml", xml_of(&demo_report(0, 0)), DocumentSource::Operator).await.unwrap();
     let then = import_bytes(app.store.as_ref(), "then.xml", xml_of(&legacy_report(0, 1, None)), DocumentSource::Operator).await.unwrap();
-    let (a, b) = (bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap(), bioviewer::domain::PatientId::parse(then.patient.as_deref().unwrap()).unwrap());
+    let (a, b) = (
+        bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap(),
+        bioviewer::domain::PatientId::parse(then.patient.as_deref().unwrap()).unwrap(),
+    );
     app.access.link_records(app.store.as_ref(), bioviewer::access::LinkActor::Operator, a, b, true).await.unwrap();
     app.create_account("gp", Role::Professional, None, None).await;
     app.relate("gp", &ins, "attending_gp").await;
@@ -3530,7 +3680,7 @@ async fn a_result_changed_in_the_database_is_never_shown_as_the_laboratorys() {
     let raw = String::from_utf8(t.app.store.document_raw(document).await.unwrap().unwrap()).unwrap();
     let altered = raw.replacen("value=\"", "value=\"9", 1);
     assert_ne!(altered, raw);
-    sqlx::query("UPDATE document_contents SET raw = ? WHERE document_id = ?")
+    sqlx::query("UPDATE document_contents SET raw = $1 WHERE document_id = $2")
         .bind(altered.as_bytes())
         .bind(document.to_string())
         .execute(&t.app.pool)
@@ -3549,8 +3699,8 @@ async fn the_server_refuses_to_start_when_the_audit_trail_lost_its_append_only_g
     let out = bioviewer_command(data, &["accounts", "add", "--login", "admin1", "--role", "admin", "--name", "Admin"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(serve_outcome(data, &[]), Ok(()));
-    let pool = SqliteStore::open(&format!("sqlite://{}", data.join("bioviewer.db").display())).await.unwrap().pool().clone();
-    drop_audit_guards(&pool).await;
+    let pool = SqlStore::open(&format!("sqlite://{}", data.join("bioviewer.db").display())).await.unwrap().db().pool().clone();
+    drop_audit_guards(&pool, Dialect::Sqlite).await;
     let refused = serve_outcome(data, &[]).unwrap_err();
     assert!(refused.contains("append-only"), "{refused}");
     assert_eq!(serve_outcome(data, &["--allow-broken-audit"]), Ok(()), "starts, putting the guard back");
@@ -3567,7 +3717,10 @@ async fn the_patient_sees_the_accesses_to_her_other_record_once_it_is_linked() {
     let ins = bioviewer_core::demo::patient_ins(0);
     let now = import_bytes(app.store.as_ref(), "now.xml", xml_of(&demo_report(0, 0)), DocumentSource::Operator).await.unwrap();
     let then = import_bytes(app.store.as_ref(), "then.xml", xml_of(&legacy_report(0, 1, None)), DocumentSource::Operator).await.unwrap();
-    let (a, b) = (bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap(), bioviewer::domain::PatientId::parse(then.patient.as_deref().unwrap()).unwrap());
+    let (a, b) = (
+        bioviewer::domain::PatientId::parse(now.patient.as_deref().unwrap()).unwrap(),
+        bioviewer::domain::PatientId::parse(then.patient.as_deref().unwrap()).unwrap(),
+    );
     // An emergency access to the INS-C record, before anyone knew it was hers.
     app.create_account("er", Role::Professional, None, None).await;
     let er = app.sign_in("er", PASSWORD, None).await.unwrap();
@@ -3621,7 +3774,8 @@ async fn make_runs_path_a_decade_imported_first_then_synced_is_one_history() {
     app.relate("gp", &ins, "attending_gp").await;
     let gp = app.sign_in("gp", PASSWORD, None).await.unwrap();
     let history = app.history_json(&gp, &ins_record.id.to_string()).await;
-    let bad: Vec<_> = history["documents"].as_array().unwrap().iter().filter(|d| d["status"] != "current" && d["status"] != "replaced").collect();
+    let bad: Vec<_> =
+        history["documents"].as_array().unwrap().iter().filter(|d| d["status"] != "current" && d["status"] != "replaced").collect();
     assert!(bad.is_empty(), "{bad:?}");
 }
 
@@ -3656,8 +3810,18 @@ async fn a_backup_of_a_live_database_restores_with_every_document_and_an_intact_
     write_all(&first, &demo_documents(2, 2));
     let (ok, _, stderr) = run_bioviewer(with_data(&["import", &first.display().to_string()]), vec![]).await;
     assert!(ok, "{stderr}");
-    let patient_account =
-        ["accounts", "add", "--login", "patient0", "--role", "patient", "--name", "Patient", "--patient-ins", &bioviewer_core::demo::patient_ins(0)];
+    let patient_account = [
+        "accounts",
+        "add",
+        "--login",
+        "patient0",
+        "--role",
+        "patient",
+        "--name",
+        "Patient",
+        "--patient-ins",
+        &bioviewer_core::demo::patient_ins(0),
+    ];
     let (ok, _, stderr) = run_bioviewer(with_data(&patient_account), vec![("BIOVIEWER_NEW_PASSWORD", PASSWORD.to_string())]).await;
     assert!(ok, "{stderr}");
     let db = data.path().join("bioviewer.db");
@@ -3697,14 +3861,18 @@ async fn a_backup_of_a_live_database_restores_with_every_document_and_an_intact_
     assert_eq!(integrity, "ok");
     pool.close().await;
     let (documents_after, audit_after) = count(restored_url.clone()).await;
-    assert!(documents_after >= documents_before, "{documents_after} < {documents_before}: documents imported before the backup are missing");
+    assert!(
+        documents_after >= documents_before,
+        "{documents_after} < {documents_before}: documents imported before the backup are missing"
+    );
     assert!(audit_after >= audit_before);
     // Every stored document's bytes still hash to its id.
-    let store = SqliteStore::open(&restored_url).await.unwrap();
-    let ids: Vec<(String, String)> = sqlx::query_as("SELECT id, content_sha256 FROM documents").fetch_all(store.pool()).await.unwrap();
+    let store = SqlStore::open(&restored_url).await.unwrap();
+    let ids: Vec<(String, String)> = sqlx::query_as("SELECT id, content_sha256 FROM documents").fetch_all(store.db().pool()).await.unwrap();
     assert_eq!(ids.len() as i64, documents_after);
     for (id, sha256) in ids {
-        let raw = store.document_raw(bioviewer::domain::DocumentId::parse(&id).unwrap()).await.unwrap().expect("the bytes are in the backup");
+        let raw =
+            store.document_raw(bioviewer::domain::DocumentId::parse(&id).unwrap()).await.unwrap().expect("the bytes are in the backup");
         let digest = <sha2::Sha256 as sha2::Digest>::digest(&raw);
         assert_eq!(digest.iter().map(|b| format!("{b:02x}")).collect::<String>(), sha256);
     }
@@ -3729,10 +3897,10 @@ async fn content_named_bundle_files_are_linked_by_the_pages_and_cached_for_a_yea
     std::fs::write(pkg.join(format!("bioviewer.{css}.css")), "body { color: black }").unwrap();
     std::fs::write(pkg.join(format!("bioviewer.{js}.js")), "export default function init() {}").unwrap();
     std::fs::write(site.path().join("hash.txt"), format!("js: {js}\nwasm: {wasm}\ncss: {css}\n")).unwrap();
-    let sqlite = SqliteStore::open("sqlite::memory:").await.unwrap();
-    let pool = sqlite.pool().clone();
+    let sqlite = SqlStore::open("sqlite::memory:").await.unwrap();
+    let db = sqlite.db().clone();
     let store: Arc<dyn Store> = Arc::new(sqlite);
-    let access = Arc::new(Access::new(pool, AccessSettings::default()).unwrap());
+    let access = Arc::new(Access::new(db, AccessSettings::default()).unwrap());
     let normaliser = Arc::new(bioviewer::history::Normaliser::load(None).unwrap());
     let router = bioviewer::http::router(store, normaliser, access, None, None, site.path());
     let get = |path: String| {
@@ -3798,7 +3966,10 @@ async fn a_patient_lands_on_her_summary_and_every_time_comes_in_paris_time() {
     let t = two_patients().await;
     // The patient's home is her own summary; a professional keeps the list of patients.
     let patient = t.app.sign_in("patient_a", PASSWORD, None).await.unwrap();
-    let home = t.app.send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", patient.token)).body(Body::empty()).unwrap()).await;
+    let home = t
+        .app
+        .send(Request::get("/").header("host", HOST).header("cookie", format!("bv_session={}", patient.token)).body(Body::empty()).unwrap())
+        .await;
     assert_eq!(home.status(), StatusCode::SEE_OTHER);
     assert_eq!(home.headers()["location"].to_str().unwrap(), format!("/patients/{}/summary", t.a));
     let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
@@ -3810,10 +3981,15 @@ async fn a_patient_lands_on_her_summary_and_every_time_comes_in_paris_time() {
     let asked = chrono::Utc::now();
     let opened = t
         .app
-        .post_form(Some(&hospital), "/break-glass", &format!("csrf={}&ins={ins_b}&reason=Admission+aux+urgences+inconscient&minutes=60", hospital.csrf))
+        .post_form(
+            Some(&hospital),
+            "/break-glass",
+            &format!("csrf={}&ins={ins_b}&reason=Admission+aux+urgences+inconscient&minutes=60", hospital.csrf),
+        )
         .await;
     assert_eq!(opened.status(), StatusCode::SEE_OTHER);
-    let whoami: serde_json::Value = serde_json::from_str(&TestApp::body(t.app.post_form(Some(&hospital), "/sfn/whoami", "").await).await).unwrap();
+    let whoami: serde_json::Value =
+        serde_json::from_str(&TestApp::body(t.app.post_form(Some(&hospital), "/sfn/whoami", "").await).await).unwrap();
     assert_eq!(whoami["time_zone"], "Europe/Paris");
     let (until, zone) = zoned(whoami["break_glass"][0]["expires_at"].as_str().unwrap());
     assert_eq!(zone, "Europe/Paris");
@@ -3822,8 +3998,10 @@ async fn a_patient_lands_on_her_summary_and_every_time_comes_in_paris_time() {
     assert_eq!(until.offset().local_minus_utc(), chrono::Offset::fix(paris.offset()).local_minus_utc(), "Paris's offset that day");
 
     // The patient's log: every time in Paris time.
-    let log: serde_json::Value =
-        serde_json::from_str(&TestApp::body(t.app.post_form(Some(&patient), "/sfn/load_access_log", &format!("patient_id={}", t.a)).await).await).unwrap();
+    let log: serde_json::Value = serde_json::from_str(
+        &TestApp::body(t.app.post_form(Some(&patient), "/sfn/load_access_log", &format!("patient_id={}", t.a)).await).await,
+    )
+    .unwrap();
     let entries = log["entries"].as_array().unwrap();
     assert!(!entries.is_empty());
     for entry in entries {
@@ -3886,7 +4064,13 @@ async fn a_clinician_sets_changes_and_ends_a_treatment_target_and_inrs_in_target
     let judged = points_of(&after, "inr");
     for x in judged {
         let v: f64 = x["value"].as_str().unwrap().parse().unwrap();
-        let expected = if v < 2.0 { "L" } else if v > 3.0 { "H" } else { "N" };
+        let expected = if v < 2.0 {
+            "L"
+        } else if v > 3.0 {
+            "H"
+        } else {
+            "N"
+        };
         assert_eq!(shown_flag(x), Some(expected), "{x}");
         assert!(x["flag"]["code"].is_string(), "the laboratory's flag is kept beside: {x}");
     }
@@ -4020,4 +4204,266 @@ async fn a_value_beyond_a_published_critical_limit_is_marked_critical_on_every_p
     let (_, svg) = app.get_with(Some(&clinician), &format!("/api/patients/{p}/analytes/potassium/chart.svg?lang=en")).await;
     assert_eq!(svg.matches("bv-critical\"").count() + svg.matches("bv-critical ").count(), 1, "one critical point");
     assert!(svg.contains("critical high value") && svg.contains("bv-legend-critical"));
+}
+
+// --- several instances on one database ------------------------------------------------------
+
+/// A `bioviewer serve` process over `database_url`, with the data folder (audit key,
+/// checkpoints) the instances share; stopped when dropped.
+struct ServeProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl ServeProcess {
+    fn start(data: &std::path::Path, database_url: &str) -> ServeProcess {
+        use std::io::BufRead;
+        let site = data.join("site");
+        std::fs::create_dir_all(&site).unwrap();
+        let mut child = bioviewer_command(data, &["--database-url", database_url, "serve", "--listen", "127.0.0.1:0", "--site-root"])
+            .arg(&site)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+        let base = lines
+            .filter_map(|line| line.split_once("is listening on ").map(|(_, url)| url.trim().to_string()))
+            .next()
+            .expect("the server says where it listens");
+        ServeProcess { child, base }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP request to a server process (status, `Set-Cookie` session value, body).
+fn http(method: &str, url: &str, session: Option<&str>, form: Option<String>) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let origin = url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let cookie = session.map(|s| format!("bv_session={s}")).unwrap_or_default();
+    let mut response = match (method, form) {
+        ("POST", Some(body)) => agent
+            .post(url)
+            .header("Origin", &origin)
+            .header("Cookie", &cookie)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(body.as_bytes()),
+        _ => agent.get(url).header("Cookie", &cookie).call(),
+    }
+    .expect("an answer");
+    let session = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("bv_session=").map(|rest| rest.split(';').next().unwrap_or("").to_string()))
+        .filter(|token| !token.is_empty());
+    (response.status().as_u16(), session, response.body_mut().read_to_string().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_on_one_database_act_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let database = TestDatabase::new(Some(data)).await;
+    let url = database.url.clone();
+    let run = |args: &[&str]| {
+        let out = bioviewer_command(data, &[&["--database-url", url.as_str()], args].concat()).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let demo = data.join("demo");
+    run(&["demo-data", "--patients", "2", "--years", "1", "--out", demo.to_str().unwrap()]);
+    run(&["import", demo.to_str().unwrap()]);
+    run(&["accounts", "demo"]);
+    let (a, b) = (ServeProcess::start(data, &url), ServeProcess::start(data, &url));
+    let store = SqlStore::open(&url).await.unwrap();
+    let key = bioviewer::access::audit_files::load_key(&data.join("audit.key"), false).unwrap().key;
+    let access = Access::new(store.db().clone(), AccessSettings { audit_key: Some(key), ..Default::default() }).unwrap();
+    let patient = store.list_patients().await.unwrap().into_iter().find(|p| p.ins == bioviewer_core::demo::patient_ins(0)).unwrap().id;
+
+    // A session opened on one instance works on the other.
+    let sign_in = |base: &str, password: &str| {
+        http("POST", &format!("{base}/auth/sign-in"), None, Some(format!("login=medecin&password={password}")))
+    };
+    let (status, token, _) = sign_in(&a.base, "demo-medecin-2026");
+    assert_eq!(status, 303);
+    let token = token.expect("a session");
+    let history = move |base: &str, token: &str| http("GET", &format!("{base}/api/patients/{patient}/history"), Some(token), None);
+    assert_eq!(history(&b.base, &token).0, 200, "the session opened on A works on B");
+
+    // Hundreds of concurrent views spread over both: every one answered, every one in the trail.
+    let before = access.verify_audit().await.unwrap().expect("intact").records;
+    let views: Vec<_> = (0..240)
+        .map(|i| {
+            let (base, token) = (if i % 2 == 0 { a.base.clone() } else { b.base.clone() }, token.clone());
+            tokio::task::spawn_blocking(move || history(&base, &token).0)
+        })
+        .collect();
+    for view in views {
+        assert_eq!(view.await.unwrap(), 200);
+    }
+    let after = access.verify_audit().await.unwrap().expect("the audit chain stays one unbroken chain");
+    assert!(after.records >= before + 240, "{} records after {before}: a view is missing from the trail", after.records);
+
+    // A document stored through one instance is in the other's next page.
+    let documents = |base: &str| {
+        let (status, _, body) = history(base, &token);
+        assert_eq!(status, 200);
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["documents"].as_array().map_or(0, Vec::len)
+    };
+    let shown_before = documents(&b.base);
+    let extra = bioviewer_core::demo::generate(1, 1, 99, chrono::Utc::now().timestamp() / 86_400).into_iter().next().unwrap();
+    let raw = bioviewer_core::cda::writer::write_cr_bio(&extra.report).into_bytes();
+    let via_a = SqlStore::open(&url).await.unwrap();
+    import_bytes(&via_a, "extra.xml", raw, DocumentSource::Operator).await.unwrap();
+    assert_eq!(documents(&b.base), shown_before + 1, "B shows the document stored meanwhile");
+
+    // Signing out on B ends the session on A too.
+    let csrf = access.session(&token, None).await.unwrap().expect("the session").csrf_token;
+    let (status, _, _) = http("POST", &format!("{}/auth/sign-out", b.base), Some(&token), Some(format!("csrf={csrf}")));
+    assert_eq!(status, 303);
+    assert_eq!(history(&a.base, &token).0, 401, "signed out on B: refused on A");
+
+    // Wrong passwords spread over both instances are throttled as one.
+    for attempt in 0..12 {
+        let base = if attempt % 2 == 0 { &a.base } else { &b.base };
+        let (_, _, _) = sign_in(base, "not-the-password");
+        let (status, _, _) = http("GET", &format!("{base}/connexion"), None, None);
+        assert_eq!(status, 200);
+    }
+    let (status, session, _) = sign_in(&b.base, "demo-medecin-2026");
+    assert_eq!((status, session), (303, None), "twelve wrong passwords over two instances: the right one must wait");
+    drop((a, b));
+    assert!(access.verify_audit().await.unwrap().is_ok(), "the chain verifies after both stopped");
+}
+
+// --- moving and keeping data ------------------------------------------------------------------
+
+/// Everything an installation holds, table by table (row counts), and the bytes' digests.
+async fn inventory(url: &str) -> (Vec<(String, i64)>, Vec<(String, String)>) {
+    let store = SqlStore::open(url).await.unwrap();
+    let mut counts = Vec::new();
+    for (table, _) in bioviewer::store::copy::schema_columns(store.db()).await.unwrap() {
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"))).fetch_one(store.db().pool()).await.unwrap();
+        counts.push((table, n));
+    }
+    let ids: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, content_sha256 FROM documents ORDER BY id").fetch_all(store.db().pool()).await.unwrap();
+    let mut digests = Vec::new();
+    for (id, sha256) in ids {
+        let raw = store.document_raw(bioviewer::domain::DocumentId::parse(&id).unwrap()).await.unwrap().expect("the bytes");
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&raw);
+        assert_eq!(digest.iter().map(|b| format!("{b:02x}")).collect::<String>(), sha256, "document {id}'s bytes");
+        digests.push((id, sha256));
+    }
+    (counts, digests)
+}
+
+/// An SQLite installation with documents, accounts, sessions, relationships and an audit trail.
+fn sqlite_installation(data: &std::path::Path) -> String {
+    let demo = data.join("demo");
+    for args in [
+        vec!["demo-data", "--patients", "3", "--years", "1", "--out", demo.to_str().unwrap()],
+        vec!["import", demo.to_str().unwrap()],
+        vec!["accounts", "demo"],
+    ] {
+        let out = bioviewer_command(data, &args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    format!("sqlite://{}", data.join("bioviewer.db").display())
+}
+
+#[tokio::test]
+async fn copy_store_moves_an_installation_with_everything_and_an_intact_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let from = sqlite_installation(data);
+    // A sign-in and views add sessions and audit records to copy.
+    {
+        let source = SqlStore::open(&from).await.unwrap();
+        let key = bioviewer::access::audit_files::load_key(&data.join("audit.key"), false).unwrap().key;
+        let access = Access::new(source.db().clone(), AccessSettings { audit_key: Some(key), ..Default::default() }).unwrap();
+        access.sign_in("medecin", "demo-medecin-2026", Some("192.0.2.1")).await.expect("signed in");
+    }
+    // The target: PostgreSQL when the tests have one, else another SQLite file.
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = TestDatabase::new(Some(target_dir.path())).await;
+    let copy = |to: &str| bioviewer_command(data, &["copy-store", "--from", &from, "--to", to]).output().unwrap();
+    let out = copy(&target.url);
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(printed.contains("audit trail intact there"), "{printed}");
+    let (before, documents_before) = inventory(&from).await;
+    let (after, documents_after) = inventory(&target.url).await;
+    assert_eq!(before, after, "every table, every row");
+    assert!(
+        before
+            .iter()
+            .all(|(table, n)| *n > 0 || !["patients", "documents", "accounts", "sessions", "audit_events"].contains(&table.as_str()))
+    );
+    assert_eq!(documents_before, documents_after, "every document, byte for byte");
+    // `audit verify` on the target, as the operator runs it.
+    let verify = bioviewer_command(data, &["--database-url", &target.url, "audit", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    // A target that holds rows is refused, and left as it was.
+    let again = copy(&target.url);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(inventory(&target.url).await.0, after);
+}
+
+#[tokio::test]
+async fn copy_store_knows_every_table_and_column_of_the_schema() {
+    let database = TestDatabase::new(None).await;
+    let store = SqlStore::open(&database.url).await.unwrap();
+    let mut schema = bioviewer::store::copy::schema_columns(store.db()).await.unwrap();
+    schema.sort();
+    let mut listed: Vec<(String, Vec<String>)> = bioviewer::store::copy::tables()
+        .iter()
+        .map(|(table, columns)| (table.to_string(), columns.iter().map(|(c, _)| c.to_string()).collect()))
+        .collect();
+    listed.sort();
+    let schema_sets: Vec<(String, std::collections::BTreeSet<String>)> =
+        schema.into_iter().map(|(t, c)| (t, c.into_iter().collect())).collect();
+    let listed_sets: Vec<(String, std::collections::BTreeSet<String>)> =
+        listed.into_iter().map(|(t, c)| (t, c.into_iter().collect())).collect();
+    assert_eq!(
+        schema_sets, listed_sets,
+        "a table or column the migrations create is missing from copy-store's list (server/src/store/copy.rs)"
+    );
+}
+
+#[tokio::test]
+async fn a_pg_dump_restores_with_every_document_and_an_intact_audit_trail() {
+    if postgres_server().is_none() {
+        eprintln!("SKIPPED: BIOVIEWER_TEST_DATABASE_URL names no PostgreSQL server");
+        return;
+    }
+    if std::process::Command::new("pg_dump").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: pg_dump is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let from = sqlite_installation(data);
+    let live = TestDatabase::new(Some(data)).await;
+    let out = bioviewer_command(data, &["copy-store", "--from", &from, "--to", &live.url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The documented way: pg_dump while it runs, pg_restore into a new empty database.
+    let dump = data.join("bioviewer.dump");
+    let out = std::process::Command::new("pg_dump").args(["--format=custom", "--file"]).arg(&dump).arg(&live.url).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let restored = TestDatabase::new(Some(data)).await;
+    // Into a new, empty database (TestDatabase only creates it: no schema yet).
+    let out = std::process::Command::new("pg_restore").args(["--no-owner", "-d", &restored.url]).arg(&dump).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(inventory(&live.url).await, inventory(&restored.url).await, "every row and document");
+    let verify = bioviewer_command(data, &["--database-url", &restored.url, "audit", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }

@@ -75,7 +75,7 @@ impl Access {
         let now = now_epoch();
         let id = Uuid::new_v4().to_string();
         sqlx::query(
-            "INSERT INTO fhir_clients (id, name, account_id, scope, token_sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO fhir_clients (id, name, account_id, scope, token_sha256, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&id)
         .bind(new.name.trim())
@@ -84,7 +84,7 @@ impl Access {
         .bind(secrets::token_digest(&token))
         .bind(now)
         .bind(now + i64::from(new.days) * 86_400)
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => AdminError::Invalid(AdminProblem::ClientNameTaken),
@@ -105,10 +105,10 @@ impl Access {
     /// Revokes a system's token at once; false when no such (unrevoked) client.
     pub async fn revoke_fhir_client(&self, by: AdminActor<'_>, name: &str) -> Result<bool, AdminError> {
         let admin = Self::authorize_admin(by)?;
-        let done = sqlx::query("UPDATE fhir_clients SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+        let done = sqlx::query("UPDATE fhir_clients SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
             .bind(now_epoch())
             .bind(name.trim())
-            .execute(&self.pool)
+            .execute(self.db.pool())
             .await
             .map_err(query_err("revoking a FHIR client"))?
             .rows_affected()
@@ -133,7 +133,7 @@ impl Access {
             "SELECT c.id, c.name, a.login, c.scope, c.expires_at, c.revoked_at FROM fhir_clients c JOIN accounts a ON a.id = c.account_id
              ORDER BY c.name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(query_err("listing FHIR clients"))?;
         let q = || query_err("listing FHIR clients");
@@ -156,9 +156,9 @@ impl Access {
     /// DiagnosticReport by an id made of its document's id). Only a lookup: the caller then
     /// passes that patient's gate like any other read.
     pub async fn patient_of_document(&self, document: uuid::Uuid) -> Result<Option<crate::domain::PatientId>, AccessError> {
-        let id: Option<Option<String>> = sqlx::query_scalar("SELECT patient_id FROM documents WHERE id = ?")
+        let id: Option<Option<String>> = sqlx::query_scalar("SELECT patient_id FROM documents WHERE id = $1")
             .bind(document.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await
             .map_err(query_err("finding a document's patient"))?;
         Ok(id.flatten().as_deref().and_then(crate::domain::PatientId::parse))
@@ -171,12 +171,12 @@ impl Access {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ACCOUNT_COLUMNS}, c.name AS client_name, c.scope AS client_scope
              FROM fhir_clients c JOIN accounts a ON a.id = c.account_id
-             WHERE c.token_sha256 = ? AND c.revoked_at IS NULL AND c.expires_at > ?"
+             WHERE c.token_sha256 = $1 AND c.revoked_at IS NULL AND c.expires_at > $2"
         ));
         let Some(row) = sqlx::query(sql)
             .bind(secrets::token_digest(token))
             .bind(now_epoch())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await
             .map_err(query_err("reading a FHIR client"))?
         else {

@@ -27,8 +27,9 @@ use bioviewer_app::model::{AccessLogLine, AlarmLine, RefusalGroup};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use crate::store::db::Db;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -104,6 +105,13 @@ pub enum AccessError {
     Secret(#[from] SecretError),
     #[error("stored access data is inconsistent: {0}")]
     Corrupt(String),
+}
+
+impl AccessError {
+    /// A failure worth running the transaction again (see [`crate::store::db::is_transient`]).
+    fn is_transient(&self) -> bool {
+        matches!(self, AccessError::Query { source, .. } if crate::store::db::is_transient(source))
+    }
 }
 
 fn query_err(operation: &'static str) -> impl FnOnce(sqlx::Error) -> AccessError {
@@ -493,10 +501,7 @@ fn modes_by_patient(reasons: Vec<(PatientId, AccessMode)>) -> Vec<(PatientId, Ac
             })
             .push(mode);
     }
-    order
-        .into_iter()
-        .filter_map(|p| strongest_mode(by_patient.remove(&p).unwrap_or_default()).map(|m| (p, m)))
-        .collect()
+    order.into_iter().filter_map(|p| strongest_mode(by_patient.remove(&p).unwrap_or_default()).map(|m| (p, m))).collect()
 }
 
 #[cfg(test)]
@@ -510,7 +515,10 @@ mod mode_tests {
     #[test]
     fn a_relationship_outranks_a_prescription_and_break_the_glass() {
         let btg = care_reason_mode("break_glass", Some(99));
-        assert_eq!(strongest_mode([btg, care_reason_mode("prescriber", None), care_reason_mode("hospital_stay", None)]), Some(AccessMode::HospitalStay));
+        assert_eq!(
+            strongest_mode([btg, care_reason_mode("prescriber", None), care_reason_mode("hospital_stay", None)]),
+            Some(AccessMode::HospitalStay)
+        );
         assert_eq!(strongest_mode([btg]), Some(AccessMode::BreakTheGlass { expires_at: 99, regulation: false }));
         assert_eq!(care_reason_mode("centre_15", Some(5)), AccessMode::BreakTheGlass { expires_at: 5, regulation: true });
         assert_eq!(strongest_mode([]), None);
@@ -583,9 +591,9 @@ pub struct AuditEntry<'a> {
 }
 
 const ACCOUNT_COLUMNS: &str = "a.id, a.login, a.role, a.display_name, a.rpps, a.profession, a.structure_id, a.structure_name, a.patient_id, \
-     a.disabled, a.oidc_subject IS NOT NULL AS oidc_linked";
+     a.disabled, CASE WHEN a.oidc_subject IS NULL THEN 0 ELSE 1 END AS oidc_linked";
 
-fn account_from_row(row: &SqliteRow) -> Result<Account, AccessError> {
+fn account_from_row(row: &AnyRow) -> Result<Account, AccessError> {
     let q = || query_err("reading an account");
     let text = |name: &str| row.try_get::<Option<String>, _>(name).map_err(q());
     let id: String = row.try_get("id").map_err(q())?;
@@ -616,12 +624,12 @@ pub const MODE_THROTTLED: &str = "throttled";
 /// The kinds of alarm the administrator sees.
 pub const ALARM_REFUSALS: &str = "refusals";
 pub const ALARM_BROKEN_CHAIN: &str = "audit_chain_broken";
-/// The records of a patient's access log that are accesses (not refusals); binds the patient as `?1`.
+/// The records of a patient's access log that are accesses (not refusals); binds the patient as `$1`.
 /// A record's log includes the records linked to it now (one person's), without the copies of
 /// its own accesses that a view through the link wrote on them (`through=…`).
-const GENUINE_ACCESS: &str = "(e.patient_id = ?1 OR (e.patient_id IN (
-         SELECT patient_b FROM patient_links WHERE patient_a = ?1 AND unlinked_at IS NULL
-         UNION SELECT patient_a FROM patient_links WHERE patient_b = ?1 AND unlinked_at IS NULL)
+const GENUINE_ACCESS: &str = "(e.patient_id = $1 OR (e.patient_id IN (
+         SELECT patient_b FROM patient_links WHERE patient_a = $1 AND unlinked_at IS NULL
+         UNION SELECT patient_a FROM patient_links WHERE patient_b = $1 AND unlinked_at IS NULL)
        AND (e.detail IS NULL OR e.detail NOT LIKE 'through=%')))
      AND (e.mode IS NULL OR e.mode NOT IN ('denied', 'throttled'))";
 /// Genuine accesses per page of the patient's access log.
@@ -635,7 +643,7 @@ const VERIFICATION_QUEUE_WAIT: Duration = Duration::from_secs(10);
 pub const BREAK_GLASS_REASON_MIN: usize = 15;
 
 pub struct Access {
-    pool: SqlitePool,
+    db: Db,
     settings: AccessSettings,
     /// argon2 verifications (19 MiB each) on [`VERIFICATION_PERMITS`] threads of their own
     /// (`secrets::PasswordChecker` says why).
@@ -652,7 +660,7 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn new(pool: SqlitePool, settings: AccessSettings) -> Result<Access, AccessError> {
+    pub fn new(db: Db, settings: AccessSettings) -> Result<Access, AccessError> {
         let audit_key = match &settings.audit_key {
             Some(key) => key.clone(),
             None => {
@@ -661,7 +669,7 @@ impl Access {
             }
         };
         Ok(Access {
-            pool,
+            db,
             passwords: secrets::PasswordChecker::new(VERIFICATION_PERMITS)?,
             audit_lock: Mutex::new(()),
             dummy_hash: secrets::hash_password("no account has this password")?,
@@ -695,10 +703,10 @@ impl Access {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let q = query_err("throttling a sign-in");
         let keys = [(account_key.as_str(), self.settings.account_throttle), (address_key.as_str(), self.settings.address_throttle)];
-        ratelimit::prune(&self.pool, &keys, now_ms, self.settings.throttle_entries)
+        ratelimit::prune(&self.db, &keys, now_ms, self.settings.throttle_entries)
             .await
             .map_err(query_err("pruning the sign-in throttle"))?;
-        if let Reservation::Wait(wait_ms) = ratelimit::reserve(&self.pool, &keys, now_ms).await.map_err(q)? {
+        if let Reservation::Wait(wait_ms) = ratelimit::reserve(&self.db, &keys, now_ms).await.map_err(q)? {
             self.record(AuditEntry {
                 action: Some(Action::SignInRefused),
                 address,
@@ -708,8 +716,8 @@ impl Access {
             .await?;
             return Err(SignInError::RateLimited { wait_ms });
         }
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ?"));
-        let row = sqlx::query(sql).bind(&login).fetch_optional(&self.pool).await.map_err(query_err("looking up an account"))?;
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = $1"));
+        let row = sqlx::query(sql).bind(&login).fetch_optional(self.db.pool()).await.map_err(query_err("looking up an account"))?;
         let (account, hash) = match &row {
             Some(row) => {
                 (Some(account_from_row(row)?), row.try_get::<Option<String>, _>("password_hash").map_err(query_err("reading an account"))?)
@@ -734,7 +742,7 @@ impl Access {
                 return Err(SignInError::Invalid);
             }
         };
-        ratelimit::succeeded(&self.pool, &account_key, &address_key).await.map_err(query_err("clearing the sign-in throttle"))?;
+        ratelimit::succeeded(&self.db, &account_key, &address_key).await.map_err(query_err("clearing the sign-in throttle"))?;
         let signed_in = self.open_session(account, address).await?;
         self.record(AuditEntry { actor: Some(&signed_in.principal.account), action: Some(Action::SignIn), address, ..Default::default() })
             .await?;
@@ -758,20 +766,20 @@ impl Access {
     pub async fn sign_in_oidc(&self, identity: &crate::oidc::ProfessionalIdentity, address: Option<&str>) -> Result<SignedIn, AccessError> {
         let q = query_err("signing in with OpenID Connect");
         let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM accounts WHERE oidc_subject = ?1
-             UNION ALL SELECT id FROM accounts WHERE oidc_subject IS NULL AND ?2 IS NOT NULL AND rpps = ?2 AND role = 'professional'
+            "SELECT id FROM accounts WHERE oidc_subject = $1
+             UNION ALL SELECT id FROM accounts WHERE oidc_subject IS NULL AND $2 IS NOT NULL AND rpps = $2 AND role = 'professional'
              LIMIT 1",
         )
         .bind(&identity.subject)
         .bind(identity.national_id.as_deref())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.pool())
         .await
         .map_err(q)?;
         let id = match existing {
             Some(id) => {
                 sqlx::query(
-                    "UPDATE accounts SET oidc_subject = ?, display_name = ?, rpps = COALESCE(?, rpps), profession = COALESCE(?, profession),
-                         structure_id = COALESCE(?, structure_id), structure_name = COALESCE(?, structure_name) WHERE id = ?",
+                    "UPDATE accounts SET oidc_subject = $1, display_name = $2, rpps = COALESCE($3, rpps), profession = COALESCE($4, profession),
+                         structure_id = COALESCE($5, structure_id), structure_name = COALESCE($6, structure_name) WHERE id = $7",
                 )
                 .bind(&identity.subject)
                 .bind(&identity.display_name)
@@ -780,7 +788,7 @@ impl Access {
                 .bind(identity.structure_id.as_deref())
                 .bind(identity.structure_name.as_deref())
                 .bind(&id)
-                .execute(&self.pool)
+                .execute(self.db.pool())
                 .await
                 .map_err(query_err("updating an account from OpenID claims"))?;
                 id
@@ -795,7 +803,7 @@ impl Access {
                     .collect();
                 sqlx::query(
                     "INSERT INTO accounts (id, login, password_hash, role, display_name, rpps, profession, structure_id, structure_name, oidc_subject, created_at)
-                     VALUES (?, ?, NULL, 'professional', ?, ?, ?, ?, ?, ?, ?)",
+                     VALUES ($1, $2, NULL, 'professional', $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&id)
                 .bind(&login)
@@ -806,7 +814,7 @@ impl Access {
                 .bind(identity.structure_name.as_deref())
                 .bind(&identity.subject)
                 .bind(chrono::Utc::now().to_rfc3339())
-                .execute(&self.pool)
+                .execute(self.db.pool())
                 .await
                 .map_err(query_err("creating an account from OpenID claims"))?;
                 self.record(AuditEntry {
@@ -819,8 +827,8 @@ impl Access {
                 id
             }
         };
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?"));
-        let row = sqlx::query(sql).bind(&id).fetch_one(&self.pool).await.map_err(query_err("reading an account"))?;
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"));
+        let row = sqlx::query(sql).bind(&id).fetch_one(self.db.pool()).await.map_err(query_err("reading an account"))?;
         let account = account_from_row(&row)?;
         if account.disabled || account.role != Role::Professional {
             return Err(AccessError::Corrupt("this OpenID subject is linked to an account that may not sign in this way".into()));
@@ -843,7 +851,7 @@ impl Access {
         let digest = secrets::token_digest(&token);
         let now = now_epoch();
         sqlx::query(
-            "INSERT INTO sessions (token_sha256, account_id, csrf_token, created_at, last_seen_at, address) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_sha256, account_id, csrf_token, created_at, last_seen_at, address) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&digest)
         .bind(account.id.to_string())
@@ -851,10 +859,13 @@ impl Access {
         .bind(now)
         .bind(now)
         .bind(address)
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await
         .map_err(query_err("opening a session"))?;
-        Ok(SignedIn { token, principal: Principal { account, csrf_token, session_digest: digest, address: address.map(str::to_string), fhir_client: None } })
+        Ok(SignedIn {
+            token,
+            principal: Principal { account, csrf_token, session_digest: digest, address: address.map(str::to_string), fhir_client: None },
+        })
     }
 
     /// The signed-in user of a session token, if the session is still valid (not signed out,
@@ -863,9 +874,9 @@ impl Access {
         let digest = secrets::token_digest(token);
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ACCOUNT_COLUMNS}, s.csrf_token, s.created_at, s.last_seen_at
-             FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_sha256 = ?"
+             FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_sha256 = $1"
         ));
-        let Some(row) = sqlx::query(sql).bind(&digest).fetch_optional(&self.pool).await.map_err(query_err("reading a session"))? else {
+        let Some(row) = sqlx::query(sql).bind(&digest).fetch_optional(self.db.pool()).await.map_err(query_err("reading a session"))? else {
             return Ok(None);
         };
         let account = account_from_row(&row)?;
@@ -881,10 +892,10 @@ impl Access {
         }
         // Written at most once a minute: reading a page must not mean a write per request.
         if now - last_seen_at >= 60 {
-            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ?")
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_sha256 = $2")
                 .bind(now)
                 .bind(&digest)
-                .execute(&self.pool)
+                .execute(self.db.pool())
                 .await
                 .map_err(query_err("touching a session"))?;
         }
@@ -898,9 +909,9 @@ impl Access {
     }
 
     async fn end_session(&self, digest: &str) -> Result<(), AccessError> {
-        sqlx::query("DELETE FROM sessions WHERE token_sha256 = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
             .bind(digest)
-            .execute(&self.pool)
+            .execute(self.db.pool())
             .await
             .map_err(query_err("ending a session"))?;
         Ok(())
@@ -943,21 +954,21 @@ impl Access {
     /// 1,500 patients gets her list without 1,500 round trips.
     async fn care_reasons(&self, account: &Account, patient: Option<PatientId>) -> Result<Vec<(PatientId, AccessMode)>, AccessError> {
         let rows = sqlx::query(
-            "SELECT patient_id, kind, NULL AS expires_at FROM care_relationships
-                 WHERE account_id = ?1 AND (?2 IS NULL OR patient_id = ?2) AND starts_at <= ?3 AND (ends_at IS NULL OR ends_at > ?3)
+            "SELECT patient_id, kind, CAST(NULL AS BIGINT) AS expires_at FROM care_relationships
+                 WHERE account_id = $1 AND ($2 IS NULL OR patient_id = $2) AND starts_at <= $3 AND (ends_at IS NULL OR ends_at > $3)
              UNION ALL
-             SELECT DISTINCT patient_id, 'prescriber', NULL FROM documents
-                 WHERE ?4 IS NOT NULL AND prescriber_id = ?4 AND patient_id IS NOT NULL AND (?2 IS NULL OR patient_id = ?2)
+             SELECT DISTINCT patient_id, 'prescriber', CAST(NULL AS BIGINT) FROM documents
+                 WHERE $4 IS NOT NULL AND prescriber_id = $4 AND patient_id IS NOT NULL AND ($2 IS NULL OR patient_id = $2)
                    AND source IN ('dmp', 'operator')
              UNION ALL
              SELECT patient_id, CASE WHEN regulation = 1 THEN 'centre_15' ELSE 'break_glass' END, expires_at FROM break_glass
-                 WHERE account_id = ?1 AND (?2 IS NULL OR patient_id = ?2) AND ended_at IS NULL AND started_at <= ?3 AND expires_at > ?3",
+                 WHERE account_id = $1 AND ($2 IS NULL OR patient_id = $2) AND ended_at IS NULL AND started_at <= $3 AND expires_at > $3",
         )
         .bind(account.id.to_string())
         .bind(patient.map(|p| p.to_string()))
         .bind(now_epoch())
         .bind(account.rpps.as_deref())
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(query_err("checking a care relationship"))?;
         let mut reasons = Vec::with_capacity(rows.len());
@@ -1032,11 +1043,11 @@ impl Access {
     /// The records linked to this one now (their documents show in its history).
     async fn linked_records(&self, patient: PatientId) -> Result<Vec<PatientId>, AccessError> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT patient_b FROM patient_links WHERE patient_a = ?1 AND unlinked_at IS NULL
-             UNION SELECT patient_a FROM patient_links WHERE patient_b = ?1 AND unlinked_at IS NULL",
+            "SELECT patient_b FROM patient_links WHERE patient_a = $1 AND unlinked_at IS NULL
+             UNION SELECT patient_a FROM patient_links WHERE patient_b = $1 AND unlinked_at IS NULL",
         )
         .bind(patient.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(query_err("reading linked records"))?;
         Ok(ids.iter().filter_map(|id| PatientId::parse(id)).collect())
@@ -1081,9 +1092,9 @@ impl Access {
 
     pub(crate) async fn patient_by_ins(&self, ins: &str) -> Result<Option<PatientId>, AccessError> {
         let ins: String = ins.chars().filter(|c| !c.is_whitespace()).collect();
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = ? LIMIT 2")
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = $1 LIMIT 2")
             .bind(&ins)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.pool())
             .await
             .map_err(query_err("finding a patient by INS"))?;
         // Two records with this number under different INS kinds: refuse to guess.
@@ -1207,7 +1218,7 @@ impl Access {
         };
         let now = now_epoch();
         sqlx::query(
-            "INSERT INTO break_glass (id, account_id, patient_id, reason, started_at, expires_at, regulation) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO break_glass (id, account_id, patient_id, reason, started_at, expires_at, regulation) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(Uuid::new_v4().to_string())
         .bind(principal.account.id.to_string())
@@ -1216,7 +1227,7 @@ impl Access {
         .bind(now)
         .bind(now + duration.as_secs() as i64)
         .bind(i64::from(regulation))
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await
         .map_err(query_err("recording a break-the-glass access"))?;
         // The reason is the professional's words about the situation: it stays in the
@@ -1265,13 +1276,13 @@ impl Access {
     /// Each access ended is recorded in its own mode (`break_glass` or `centre_15`).
     pub async fn end_break_glass(&self, principal: &Principal, patient: PatientId) -> Result<bool, AccessError> {
         let ended: Vec<i64> = sqlx::query_scalar(
-            "UPDATE break_glass SET ended_at = ?1 WHERE account_id = ?2 AND patient_id = ?3 AND ended_at IS NULL AND expires_at > ?1
+            "UPDATE break_glass SET ended_at = $1 WHERE account_id = $2 AND patient_id = $3 AND ended_at IS NULL AND expires_at > $1
              RETURNING regulation",
         )
         .bind(now_epoch())
         .bind(principal.account.id.to_string())
         .bind(patient.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(query_err("ending a break-the-glass access"))?;
         for regulation in &ended {
@@ -1292,11 +1303,11 @@ impl Access {
     pub async fn active_break_glass(&self, principal: &Principal) -> Result<Vec<BreakGlassGrant>, AccessError> {
         sqlx::query_as(
             "SELECT patient_id, reason, expires_at FROM break_glass
-             WHERE account_id = ?1 AND ended_at IS NULL AND started_at <= ?2 AND expires_at > ?2 ORDER BY expires_at",
+             WHERE account_id = $1 AND ended_at IS NULL AND started_at <= $2 AND expires_at > $2 ORDER BY expires_at",
         )
         .bind(principal.account.id.to_string())
         .bind(now_epoch())
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(query_err("listing break-the-glass accesses"))
     }
@@ -1307,7 +1318,12 @@ impl Access {
     /// head also goes to the checkpoint file.
     pub async fn record(&self, entry: AuditEntry<'_>) -> Result<(), AccessError> {
         let _serialised = self.audit_lock.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("starting an audit append"))?;
+        crate::store::db::retrying(|| self.append_once(entry.clone()), AccessError::is_transient).await
+    }
+
+    /// One attempt at appending (tried again, from the head's read, on a transient failure).
+    async fn append_once(&self, entry: AuditEntry<'_>) -> Result<(), AccessError> {
+        let mut tx = self.db.begin_write().await.map_err(query_err("starting an audit append"))?;
         let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await
@@ -1330,7 +1346,7 @@ impl Access {
         record.seal(&self.audit_key);
         sqlx::query(
             "INSERT INTO audit_events (seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash, scheme)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(record.seq)
         .bind(&record.at)
@@ -1373,7 +1389,7 @@ impl Access {
     /// server calls it every few minutes, so a quiet trail is checkpointed too).
     pub async fn checkpoint(&self) -> Result<(), AccessError> {
         let head: Option<(String, i64, String)> = sqlx::query_as("SELECT at, seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await
             .map_err(query_err("reading the audit head"))?;
         if let Some((at, seq, hash)) = head {
@@ -1390,10 +1406,10 @@ impl Access {
         loop {
             let records: Vec<AuditRecord> = sqlx::query_as(
                 "SELECT seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash, scheme
-                 FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 5000",
+                 FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 5000",
             )
             .bind(after)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.pool())
             .await
             .map_err(query_err("reading the audit trail"))?;
             if records.is_empty() {
@@ -1413,9 +1429,9 @@ impl Access {
     pub async fn append_only_missing(&self) -> Result<Vec<&'static str>, AccessError> {
         let mut missing = Vec::new();
         for name in ["audit_events_no_update", "audit_events_no_delete"] {
-            let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?")
+            let found: Option<i64> = sqlx::query_scalar(self.db.dialect().find_trigger())
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db.pool())
                 .await
                 .map_err(query_err("checking the audit triggers"))?;
             if found.is_none() {
@@ -1427,13 +1443,8 @@ impl Access {
 
     /// Puts the append-only triggers back (as the migration created them).
     pub async fn restore_append_only(&self) -> Result<(), AccessError> {
-        for sql in [
-            "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
-             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
-            "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events
-             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
-        ] {
-            sqlx::query(sql).execute(&self.pool).await.map_err(query_err("restoring the audit triggers"))?;
+        for sql in self.db.dialect().restore_audit_triggers() {
+            sqlx::query(*sql).execute(self.db.pool()).await.map_err(query_err("restoring the audit triggers"))?;
         }
         Ok(())
     }
@@ -1465,9 +1476,9 @@ impl Access {
 
     /// The hash the chain holds at `seq` now.
     async fn audit_hash_at(&self, seq: i64) -> Result<Option<String>, AccessError> {
-        sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = ?")
+        sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1")
             .bind(seq)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await
             .map_err(query_err("reading an audit record"))
     }
@@ -1517,7 +1528,7 @@ impl Access {
             "SELECT e.at, e.detail, a.login, a.display_name FROM audit_events e LEFT JOIN accounts a ON a.id = e.actor_id
              WHERE e.action = 'alarm' ORDER BY e.seq DESC LIMIT 500",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(|e| AdminError::Failed(query_err("listing alarms")(e)))?;
         Ok(rows.into_iter().map(|(at, detail, login, name)| alarm_line(at, detail.as_deref().unwrap_or(""), login, name)).collect())
@@ -1527,22 +1538,22 @@ impl Access {
     /// UTC): the "since last visit" date the cumulative table offers. Views of this session do
     /// not count, refused attempts neither.
     pub async fn previous_visit(&self, principal: &Principal, patient: PatientId) -> Result<Option<String>, AccessError> {
-        let session_start: Option<i64> = sqlx::query_scalar("SELECT created_at FROM sessions WHERE token_sha256 = ?")
+        let session_start: Option<i64> = sqlx::query_scalar("SELECT created_at FROM sessions WHERE token_sha256 = $1")
             .bind(&principal.session_digest)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await
             .map_err(query_err("reading a session"))?;
         let Some(session_start) = session_start.and_then(|t| chrono::DateTime::from_timestamp(t, 0)) else { return Ok(None) };
         let before = session_start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         sqlx::query_scalar(
             "SELECT max(at) FROM audit_events
-             WHERE patient_id = ? AND actor_id = ? AND at < ? AND mode IS NOT 'denied'
+             WHERE patient_id = $1 AND actor_id = $2 AND at < $3 AND (mode IS NULL OR mode <> 'denied')
                AND action IN ('view_patient', 'view_history', 'view_chart', 'view_document')",
         )
         .bind(patient.to_string())
         .bind(principal.account.id.to_string())
         .bind(before)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db.pool())
         .await
         .map_err(query_err("reading the previous visit"))
     }
@@ -1557,18 +1568,21 @@ impl Access {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT e.at, e.action, e.mode, a.display_name, a.role, a.profession, a.structure_name
              FROM audit_events e LEFT JOIN accounts a ON a.id = e.actor_id
-             WHERE {GENUINE_ACCESS} ORDER BY e.seq DESC LIMIT ?2 OFFSET ?3"
+             WHERE {GENUINE_ACCESS} ORDER BY e.seq DESC LIMIT $2 OFFSET $3"
         ));
         let rows: Vec<Row> = sqlx::query_as(sql)
             .bind(patient.to_string())
             .bind(ACCESS_LOG_PAGE)
             .bind(i64::from(page) * ACCESS_LOG_PAGE)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.pool())
             .await
             .map_err(query_err("reading an access log"))?;
         let count = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM audit_events e WHERE {GENUINE_ACCESS}"));
-        let total: i64 =
-            sqlx::query_scalar(count).bind(patient.to_string()).fetch_one(&self.pool).await.map_err(query_err("counting an access log"))?;
+        let total: i64 = sqlx::query_scalar(count)
+            .bind(patient.to_string())
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(query_err("counting an access log"))?;
         let lines = rows
             .into_iter()
             .map(|(at, action, mode, who, role, profession, structure)| AccessLogLine {
@@ -1591,11 +1605,11 @@ impl Access {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.display_name, a.role, a.profession, a.structure_name, count(*), min(e.at), max(e.at)
              FROM audit_events e LEFT JOIN accounts a ON a.id = e.actor_id
-             WHERE e.patient_id = ?1 AND e.mode IN ('denied', 'throttled')
-             GROUP BY e.actor_id ORDER BY max(e.seq) DESC",
+             WHERE e.patient_id = $1 AND e.mode IN ('denied', 'throttled')
+             GROUP BY e.actor_id, a.display_name, a.role, a.profession, a.structure_name ORDER BY max(e.seq) DESC",
         )
         .bind(patient.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(query_err("reading refused accesses"))?;
         Ok(rows
@@ -1616,12 +1630,12 @@ impl Access {
     pub async fn break_glass_history(&self, patient: PatientId) -> Result<Vec<(String, String, i64, i64)>, AccessError> {
         sqlx::query_as(
             // Ended early: the real end, not the one planned.
-            "SELECT a.display_name, b.reason, b.started_at, MIN(b.expires_at, COALESCE(b.ended_at, b.expires_at))
+            "SELECT a.display_name, b.reason, b.started_at, CASE WHEN b.ended_at IS NOT NULL AND b.ended_at < b.expires_at THEN b.ended_at ELSE b.expires_at END
              FROM break_glass b JOIN accounts a ON a.id = b.account_id
-             WHERE b.patient_id = ? ORDER BY b.started_at DESC",
+             WHERE b.patient_id = $1 ORDER BY b.started_at DESC",
         )
         .bind(patient.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(query_err("reading break-the-glass accesses"))
     }
@@ -1675,7 +1689,7 @@ impl Access {
             // One person, one id: the same number under another root, or with leading zeros,
             // is the same id.
             let existing: Vec<String> = sqlx::query_scalar("SELECT rpps FROM accounts WHERE rpps IS NOT NULL")
-                .fetch_all(&self.pool)
+                .fetch_all(self.db.pool())
                 .await
                 .map_err(query_err("checking a national id"))?;
             if existing.iter().filter_map(|other| national_id_number(other)).any(|other| other == number) {
@@ -1694,7 +1708,7 @@ impl Access {
         let id = Uuid::new_v4();
         let inserted = sqlx::query(
             "INSERT INTO accounts (id, login, password_hash, role, display_name, rpps, profession, structure_id, structure_name, patient_id, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
         )
         .bind(id.to_string())
         .bind(&login)
@@ -1707,7 +1721,7 @@ impl Access {
         .bind(new.structure_name.as_deref().map(str::trim).filter(|s| !s.is_empty()))
         .bind(patient_id.map(|p| p.to_string()))
         .bind(chrono::Utc::now().to_rfc3339())
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await
         .map_err(query_err("creating an account"))?
         .rows_affected();
@@ -1731,10 +1745,10 @@ impl Access {
         // The patients this national id now sees as their prescriber: each is told.
         if let Some(rpps) = &rpps {
             let patients: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT patient_id FROM documents WHERE prescriber_id = ? AND patient_id IS NOT NULL AND source IN ('dmp', 'operator')",
+                "SELECT DISTINCT patient_id FROM documents WHERE prescriber_id = $1 AND patient_id IS NOT NULL AND source IN ('dmp', 'operator')",
             )
             .bind(rpps)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.pool())
             .await
             .map_err(query_err("finding a prescriber's patients"))?;
             for patient in patients.iter().filter_map(|p| PatientId::parse(p)) {
@@ -1752,17 +1766,17 @@ impl Access {
         if admin.is_some_and(|admin| login == admin.account.login) {
             return Err(AdminError::Invalid(AdminProblem::OwnAccount));
         }
-        let id: Option<String> = sqlx::query_scalar("UPDATE accounts SET disabled = ? WHERE login = ? RETURNING id")
+        let id: Option<String> = sqlx::query_scalar("UPDATE accounts SET disabled = $1 WHERE login = $2 RETURNING id")
             .bind(i64::from(disabled))
             .bind(&login)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await
             .map_err(query_err("disabling an account"))?;
         let id = id.ok_or_else(|| AdminError::Invalid(AdminProblem::UnknownAccount))?;
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE account_id = ?")
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
                 .bind(&id)
-                .execute(&self.pool)
+                .execute(self.db.pool())
                 .await
                 .map_err(query_err("ending a disabled account's sessions"))?;
         }
@@ -1779,16 +1793,19 @@ impl Access {
     }
 
     pub async fn account_by_login(&self, login: &str) -> Result<Option<Account>, AccessError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = ?"));
-        let row =
-            sqlx::query(sql).bind(login.trim().to_lowercase()).fetch_optional(&self.pool).await.map_err(query_err("reading an account"))?;
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.login = $1"));
+        let row = sqlx::query(sql)
+            .bind(login.trim().to_lowercase())
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(query_err("reading an account"))?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     pub async fn accounts(&self, by: AdminActor<'_>) -> Result<Vec<Account>, AdminError> {
         Self::authorize_admin(by)?;
         let sql = sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.role, a.login"));
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await.map_err(query_err("listing accounts"))?;
+        let rows = sqlx::query(sql).fetch_all(self.db.pool()).await.map_err(query_err("listing accounts"))?;
         Ok(rows.iter().map(account_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -1813,7 +1830,7 @@ impl Access {
         let now = now_epoch();
         let id = Uuid::new_v4().to_string();
         sqlx::query(
-            "INSERT INTO care_relationships (id, account_id, patient_id, kind, starts_at, ends_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO care_relationships (id, account_id, patient_id, kind, starts_at, ends_at, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(account.id.to_string())
@@ -1823,7 +1840,7 @@ impl Access {
         .bind(days.map(|d| now + i64::from(d) * 86_400))
         .bind(by.map(|p| p.account.id.to_string()).unwrap_or_else(|| "cli".into()))
         .bind(chrono::Utc::now().to_rfc3339())
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await
         .map_err(query_err("recording a care relationship"))?;
         self.record(AuditEntry {
@@ -1841,11 +1858,11 @@ impl Access {
     pub async fn end_relationship(&self, by: AdminActor<'_>, id: &str) -> Result<bool, AdminError> {
         let admin = Self::authorize_admin(by)?;
         let patient: Option<String> = sqlx::query_scalar(
-            "UPDATE care_relationships SET ends_at = ?1 WHERE id = ?2 AND (ends_at IS NULL OR ends_at > ?1) RETURNING patient_id",
+            "UPDATE care_relationships SET ends_at = $1 WHERE id = $2 AND (ends_at IS NULL OR ends_at > $1) RETURNING patient_id",
         )
         .bind(now_epoch())
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.pool())
         .await
         .map_err(query_err("ending a care relationship"))?;
         if let Some(patient) = &patient {
@@ -1869,10 +1886,10 @@ impl Access {
                     TRIM(COALESCE(p.family_name, '') || ' ' || COALESCE(p.given_names, '')) AS patient_name,
                     r.kind, r.starts_at, r.ends_at
              FROM care_relationships r JOIN accounts a ON a.id = r.account_id JOIN patients p ON p.id = r.patient_id
-             WHERE r.ends_at IS NULL OR r.ends_at > ? ORDER BY a.login, p.family_name",
+             WHERE r.ends_at IS NULL OR r.ends_at > $1 ORDER BY a.login, p.family_name",
         )
         .bind(now_epoch())
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await
         .map_err(|e| AdminError::Failed(query_err("listing care relationships")(e)))
     }

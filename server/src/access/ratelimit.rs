@@ -15,8 +15,8 @@
 //! The decisions are plain functions over [`Throttle`] values ([`ThrottlePolicy::reserve`]);
 //! [`reserve`], [`succeeded`] and [`prune`] apply them to the table.
 
+use crate::store::db::Db;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 
 /// The count of failures behind one key and when the last one was reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,16 +94,16 @@ pub(crate) enum Reservation {
     Wait(i64),
 }
 
-async fn read(tx: &mut sqlx::SqliteConnection, key: &str) -> Result<Throttle, sqlx::Error> {
+async fn read(tx: &mut sqlx::AnyConnection, key: &str) -> Result<Throttle, sqlx::Error> {
     let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT failures, last_at FROM sign_in_throttle WHERE key = ?").bind(key).fetch_optional(&mut *tx).await?;
+        sqlx::query_as("SELECT failures, last_at FROM sign_in_throttle WHERE key = $1").bind(key).fetch_optional(&mut *tx).await?;
     Ok(row.map(|(failures, last_at)| Throttle { failures: u32::try_from(failures).unwrap_or(u32::MAX), last_at }).unwrap_or_default())
 }
 
-async fn write(tx: &mut sqlx::SqliteConnection, key: &str, state: Throttle) -> Result<(), sqlx::Error> {
+async fn write(tx: &mut sqlx::AnyConnection, key: &str, state: Throttle) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sign_in_throttle (key, failures, last_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE SET failures = ?2, last_at = ?3",
+        "INSERT INTO sign_in_throttle (key, failures, last_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET failures = $2, last_at = $3",
     )
     .bind(key)
     .bind(i64::from(state.failures))
@@ -113,11 +113,11 @@ async fn write(tx: &mut sqlx::SqliteConnection, key: &str, state: Throttle) -> R
     Ok(())
 }
 
-/// Decides and reserves one attempt for these keys, atomically: `BEGIN IMMEDIATE` takes the
+/// Decides and reserves one attempt for these keys, atomically: the write transaction takes the
 /// database's write lock first, so no other attempt (of this process or another) reads the
 /// counts between this read and this write. Nothing is written when the attempt is refused.
-pub(crate) async fn reserve(pool: &SqlitePool, keys: &[(&str, ThrottlePolicy)], now: i64) -> Result<Reservation, sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+pub(crate) async fn reserve(db: &Db, keys: &[(&str, ThrottlePolicy)], now: i64) -> Result<Reservation, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     let mut next = Vec::with_capacity(keys.len());
     let mut wait = 0i64;
     for (key, policy) in keys {
@@ -140,26 +140,29 @@ pub(crate) async fn reserve(pool: &SqlitePool, keys: &[(&str, ThrottlePolicy)], 
 /// A successful sign-in: the account starts again from zero; the address gets this attempt's
 /// reservation back (not more: an attacker signing in to an account of their own between two
 /// guesses must not clear the address's count).
-pub(crate) async fn succeeded(pool: &SqlitePool, account: &str, address: &str) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query("DELETE FROM sign_in_throttle WHERE key = ?").bind(account).execute(&mut *tx).await?;
-    sqlx::query("UPDATE sign_in_throttle SET failures = MAX(failures - 1, 0) WHERE key = ?").bind(address).execute(&mut *tx).await?;
+pub(crate) async fn succeeded(db: &Db, account: &str, address: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("DELETE FROM sign_in_throttle WHERE key = $1").bind(account).execute(&mut *tx).await?;
+    sqlx::query("UPDATE sign_in_throttle SET failures = CASE WHEN failures > 1 THEN failures - 1 ELSE 0 END WHERE key = $1")
+        .bind(address)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Keeps the table bounded: forgotten rows go, then the oldest beyond `max_entries`. Eviction
 /// under a spray from many addresses forgets the oldest counts first (documented limit).
-pub(crate) async fn prune(pool: &SqlitePool, keys: &[(&str, ThrottlePolicy)], now: i64, max_entries: usize) -> Result<(), sqlx::Error> {
+pub(crate) async fn prune(db: &Db, keys: &[(&str, ThrottlePolicy)], now: i64, max_entries: usize) -> Result<(), sqlx::Error> {
     let forget_after = keys.iter().map(|(_, policy)| policy.forget_after_ms).max().unwrap_or(0);
     let forget_before = now.saturating_sub(forget_after);
-    sqlx::query("DELETE FROM sign_in_throttle WHERE last_at < ?").bind(forget_before).execute(pool).await?;
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sign_in_throttle").fetch_one(pool).await?;
+    sqlx::query("DELETE FROM sign_in_throttle WHERE last_at < $1").bind(forget_before).execute(db.pool()).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sign_in_throttle").fetch_one(db.pool()).await?;
     let excess = count - i64::try_from(max_entries).unwrap_or(i64::MAX);
     if excess > 0 {
-        sqlx::query("DELETE FROM sign_in_throttle WHERE key IN (SELECT key FROM sign_in_throttle ORDER BY last_at LIMIT ?)")
+        sqlx::query("DELETE FROM sign_in_throttle WHERE key IN (SELECT key FROM sign_in_throttle ORDER BY last_at LIMIT $1)")
             .bind(excess)
-            .execute(pool)
+            .execute(db.pool())
             .await?;
     }
     Ok(())

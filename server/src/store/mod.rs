@@ -1,14 +1,16 @@
 //! The `Store` port: where patients and source documents are kept.
 //!
 //! The trait is object-safe (boxed futures) so the server holds one `Arc<dyn Store>` whatever the
-//! database; [`sqlite::SqliteStore`] is the embedded default, and a PostgreSQL implementation can
-//! sit behind the same trait. Invariants every implementation keeps:
+//! database; [`sql::SqlStore`] implements it over SQLite (the embedded default) and PostgreSQL, which
+//! share their SQL (see [`db`]). Invariants every implementation keeps:
 //! - a document and its raw bytes are written in one transaction (never half-written);
 //! - raw bytes are stored verbatim, identified by their SHA-256; importing the same bytes twice
 //!   stores them once;
 //! - a patient is keyed by (INS OID, INS); a document is attached to at most one patient.
 
-pub mod sqlite;
+pub mod copy;
+pub mod db;
+pub mod sql;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +38,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A failure worth running the transaction again (see [`db::is_transient`]).
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Query { source, .. } if db::is_transient(source))
+    }
+
     pub(crate) fn query(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Query { operation, source }
     }
@@ -237,9 +244,7 @@ pub enum Stored {
         unattributed: Option<&'static str>,
     },
     /// The same bytes were already stored.
-    AlreadyPresent {
-        document: DocumentId,
-    },
+    AlreadyPresent { document: DocumentId },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -261,7 +266,7 @@ pub struct PatientRecord {
 impl PatientRecord {
     /// Whether the record is keyed by an INS (else: an INS-C or another identifier, "no INS").
     pub fn has_ins(&self) -> bool {
-IdentifierKind::of(&self.ins_root, &self.ins) == IdentifierKind::Ins
+        IdentifierKind::of(&self.ins_root, &self.ins) == IdentifierKind::Ins
     }
 
     /// The identity the history shows and checks every document against.
@@ -357,12 +362,31 @@ pub trait Store: Send + Sync + 'static {
     /// Takes the patient's sync lease for `holder` until `lease_until` when
     /// [`crate::dmp::sync::may_start`] allows it over the stored record, atomically (two
     /// instances asking together: one gets it). `true`: this holder runs the sync.
-    fn take_dmp_sync_lease(&self, patient: PatientId, holder: String, now: i64, lease_until: i64, min_interval: i64) -> StoreFuture<'_, bool>;
+    fn take_dmp_sync_lease(
+        &self,
+        patient: PatientId,
+        holder: String,
+        now: i64,
+        lease_until: i64,
+        min_interval: i64,
+    ) -> StoreFuture<'_, bool>;
     /// Renews the lease and records the progress, if `holder` still holds it (`false`: lost).
-    fn renew_dmp_sync_lease(&self, patient: PatientId, holder: String, lease_until: i64, report: Option<SyncReportJson>) -> StoreFuture<'_, bool>;
+    fn renew_dmp_sync_lease(
+        &self,
+        patient: PatientId,
+        holder: String,
+        lease_until: i64,
+        report: Option<SyncReportJson>,
+    ) -> StoreFuture<'_, bool>;
     /// Ends the sync `holder` ran: its report (success, `succeeded_at` set) or its failure; the
     /// lease is released. Nothing is written if another instance took the lease over meanwhile.
-    fn finish_dmp_sync(&self, patient: PatientId, holder: String, now: i64, outcome: Result<SyncReportJson, String>) -> StoreFuture<'_, bool>;
+    fn finish_dmp_sync(
+        &self,
+        patient: PatientId,
+        holder: String,
+        now: i64,
+        outcome: Result<SyncReportJson, String>,
+    ) -> StoreFuture<'_, bool>;
     /// These patients with their identifiers, as [`Store::patient`] and
     /// [`Store::patient_identifiers`] give them one by one, in two queries whatever their number
     /// (a GP's list of 1,500 patients); unknown ids are left out.

@@ -1,33 +1,18 @@
-//! The embedded SQLite store (WAL mode, foreign keys on, migrations applied at open).
-
-use std::str::FromStr;
-use std::time::Duration;
+//! The store over SQL: one implementation of [`Store`] for SQLite and PostgreSQL (see
+//! [`super::db`] for how the two dialects share their SQL and where they differ).
 
 use bioviewer_core::cda::CdaTime;
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use super::db::{Db, Dialect};
 use super::*;
 
-/// Migrations embedded in the binary, so a deployed server needs no files beside it.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// How long a writer waits for another one before giving up ("database is locked").
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, waiting for it
-/// through the busy timeout. A plain (deferred) `BEGIN` reads first and upgrades to a writer
-/// later; in WAL mode that upgrade fails at once with SQLITE_BUSY when another connection has
-/// written meanwhile, whatever the busy timeout: concurrent uploads were lost that way.
-pub(crate) async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
-}
-
 #[derive(Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub struct SqlStore {
+    db: Db,
 }
 
 /// The columns `document_from_row` reads.
@@ -35,50 +20,151 @@ const DOCUMENT_COLUMNS: &str = "id, patient_id, size_bytes, source, source_name,
      title, laboratory, effective_time, parse_error, imported_at, prescriber_id, parse_error_code,
      (SELECT a.display_name FROM accounts a WHERE a.id = documents.uploaded_by) AS uploaded_by_name";
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`) and
-    /// applies pending migrations.
-    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        let open_err = |source| StoreError::Open { url: url.to_string(), source };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            // Writers queue behind each other (every write transaction begins IMMEDIATE, see
-            // `begin_write`): a burst of uploads waits its turn rather than failing.
-            .busy_timeout(BUSY_TIMEOUT)
-            // Documents are read whole and often (a history reads all of a patient's): memory-
-            // mapped reads spare a system call per page of their bytes.
-            .pragma("mmap_size", "268435456");
-        let in_memory = url.contains(":memory:");
-        // An in-memory database lives as long as its one connection: never open a second one.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 8 })
-            .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
-        MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+impl SqlStore {
+    /// Opens the database at `url` (`sqlite://path`, created if missing, `sqlite::memory:`, or
+    /// `postgres://...`) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<SqlStore, StoreError> {
+        Ok(SqlStore { db: Db::connect(url).await? })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// One attempt at [`Store::store_document`] (tried again on a transient database failure:
+    /// the whole transaction, from the start).
+    async fn store_document_once(&self, document: &NewDocument) -> Result<Stored, StoreError> {
+        let sha256 = format!("{:x}", Sha256::digest(&document.raw));
+        let provenance = document.source.provenance();
+        let (uploaded_by, dmp_entry) = match &document.source {
+            DocumentSource::Upload { by } => (Some(by.to_string()), None),
+            DocumentSource::Dmp { entry, .. } => (None, entry.clone()),
+            DocumentSource::Operator => (None, None),
+        };
+        let mut tx = self.db.begin_write().await.map_err(StoreError::query("starting a transaction"))?;
+        if let Some((existing, source)) =
+            sqlx::query_as::<_, (String, String)>("SELECT id, source FROM documents WHERE content_sha256 = $1")
+                .bind(&sha256)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::query("looking up a document by content"))?
+        {
+            // The same bytes through a more trusted channel: the document is now the
+            // laboratory's as that channel vouches for it (never the other way round).
+            if provenance.rank() > provenance_from_str(&source).rank() {
+                // The DMP files it with the patient it was asked about: an upload's
+                // attribution never keeps a laboratory's document from its patient.
+                let now = now_rfc3339();
+                let mut alerts = Vec::new();
+                let refile = match &document.source {
+                    DocumentSource::Dmp { for_patient: Some(_), .. } => {
+                        record_patient(&mut tx, document.patient.as_ref(), &document.source, &now, &mut alerts).await?.ok()
+                    }
+                    _ => None,
+                };
+                sqlx::query(
+                    "UPDATE documents SET source = $1, dmp_entry = COALESCE($2, dmp_entry), patient_id = COALESCE($3, patient_id) WHERE id = $4",
+                )
+                .bind(provenance_str(provenance))
+                .bind(&dmp_entry)
+                .bind(refile.map(|p| p.to_string()))
+                .bind(&existing)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("raising a document's provenance"))?;
+                tx.commit().await.map_err(StoreError::query("committing a document"))?;
+            }
+            return Ok(Stored::AlreadyPresent { document: DocumentId(parse_uuid(&existing, "document id")?) });
+        }
+        let now = now_rfc3339();
+        let id = DocumentId::new();
+        let mut alerts: Vec<(&'static str, String)> = Vec::new();
+        let for_dmp_patient = matches!(&document.source, DocumentSource::Dmp { for_patient: Some(_), .. });
+        let (patient_id, unattributed) = if document.patient.is_some() || for_dmp_patient {
+            match record_patient(&mut tx, document.patient.as_ref(), &document.source, &now, &mut alerts).await? {
+                Ok(patient) => (Some(patient), None),
+                Err(reason) => (None, Some(reason)),
+            }
+        } else {
+            (None, None)
+        };
+        let index = document.index.as_ref();
+        sqlx::query(
+            "INSERT INTO documents (id, patient_id, content_sha256, size_bytes, source, source_name, cda_id, set_id,
+                 version_number, kind, report_status, title, laboratory, effective_time, effective_epoch, parse_error,
+                 imported_at, prescriber_id, parse_error_code, uploaded_by, dmp_entry)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        )
+        .bind(id.to_string())
+        .bind(patient_id.map(|p| p.to_string()))
+        .bind(&sha256)
+        .bind(document.raw.len() as i64)
+        .bind(document.source.as_str())
+        .bind(&document.source_name)
+        .bind(index.and_then(|i| i.cda_id.clone()))
+        .bind(index.and_then(|i| i.set_id.clone()))
+        .bind(index.and_then(|i| i.version_number).map(i64::from))
+        .bind(index.map(|i| kind_to_str(i.kind)))
+        .bind(index.and_then(|i| i.report_status).map(status_to_str))
+        .bind(index.and_then(|i| i.title.clone()))
+        .bind(index.and_then(|i| i.laboratory.clone()))
+        .bind(index.and_then(|i| i.effective_time).map(|t| t.to_string()))
+        .bind(index.and_then(|i| i.effective_time).map(|t| t.epoch_seconds()))
+        .bind(&document.parse_error)
+        .bind(&now)
+        .bind(index.and_then(|i| i.prescriber_id.clone()))
+        .bind(&document.parse_error_code)
+        .bind(&uploaded_by)
+        .bind(&dmp_entry)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("recording a document"))?;
+        sqlx::query("INSERT INTO document_contents (document_id, raw) VALUES ($1, $2)")
+            .bind(id.to_string())
+            .bind(&document.raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("storing a document's bytes"))?;
+        if let Some(patient) = patient_id {
+            for (kind, detail) in alerts {
+                tracing::warn!(patient = %patient, document = %id, kind, "identity alert for the operator");
+                sqlx::query("INSERT INTO identity_alerts (id, patient_id, document_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(Uuid::new_v4().to_string())
+                    .bind(patient.to_string())
+                    .bind(id.to_string())
+                    .bind(kind)
+                    .bind(detail)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("recording an identity alert"))?;
+            }
+        }
+        tx.commit().await.map_err(StoreError::query("committing a document"))?;
+        Ok(Stored::Inserted { document: id, patient: patient_id, unattributed })
+    }
+
+    /// The connection pool, shared with the access service.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Writes a consistent copy of the whole database to a new file, while the server runs:
     /// `VACUUM INTO` reads one snapshot (writers go on meanwhile, in the write-ahead log) and
-    /// writes a compact, self-contained database. Refuses an existing file.
+    /// writes a compact, self-contained database. Refuses an existing file. SQLite only: a
+    /// PostgreSQL database is backed up with `pg_dump` (docs/deploy.md).
     pub async fn backup_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
-        if path.exists() {
-            return Err(StoreError::Backup { path: path.display().to_string(), reason: "the file exists already; a backup never overwrites one" });
+        if self.db.dialect() != Dialect::Sqlite {
+            return Err(StoreError::Backup {
+                path: path.display().to_string(),
+                reason: "`bioviewer backup` copies an SQLite database; back a PostgreSQL database up with pg_dump (docs/deploy.md)",
+            });
         }
-        let path = path.to_str().ok_or_else(|| StoreError::Backup { path: path.display().to_string(), reason: "the path is not valid UTF-8" })?;
-        sqlx::query("VACUUM INTO ?1").bind(path).execute(&self.pool).await.map_err(StoreError::query("writing the backup"))?;
+        if path.exists() {
+            return Err(StoreError::Backup {
+                path: path.display().to_string(),
+                reason: "the file exists already; a backup never overwrites one",
+            });
+        }
+        let path =
+            path.to_str().ok_or_else(|| StoreError::Backup { path: path.display().to_string(), reason: "the path is not valid UTF-8" })?;
+        sqlx::query("VACUUM INTO $1").bind(path).execute(self.db.pool()).await.map_err(StoreError::query("writing the backup"))?;
         Ok(())
     }
 }
@@ -91,7 +177,7 @@ fn parse_uuid(s: &str, what: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("{what} is not a UUID")))
 }
 
-fn patient_from_row(row: &SqliteRow) -> Result<PatientRecord, StoreError> {
+fn patient_from_row(row: &AnyRow) -> Result<PatientRecord, StoreError> {
     let get = |name: &'static str| row.try_get::<Option<String>, _>(name).map_err(StoreError::query("reading a patient"));
     Ok(PatientRecord {
         id: PatientId(parse_uuid(&row.try_get::<String, _>("id").map_err(StoreError::query("reading a patient"))?, "patient id")?),
@@ -106,7 +192,7 @@ fn patient_from_row(row: &SqliteRow) -> Result<PatientRecord, StoreError> {
     })
 }
 
-fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
+fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, StoreError> {
     let q = StoreError::query("reading a document");
     let text = |name: &'static str| row.try_get::<Option<String>, _>(name).map_err(StoreError::query("reading a document"));
     let id: String = row.try_get("id").map_err(q)?;
@@ -143,16 +229,19 @@ fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
     })
 }
 
-/// A record and the records linked to it now, for `IN`; binds the record's id as `?1`.
-const RECORDS: &str = "(SELECT ?1 UNION SELECT patient_b FROM patient_links WHERE patient_a = ?1 AND unlinked_at IS NULL
-     UNION SELECT patient_a FROM patient_links WHERE patient_b = ?1 AND unlinked_at IS NULL)";
+/// A record and the records linked to it now, for `IN`; binds the record's id as `$1`.
+const RECORDS: &str = "(SELECT $1 UNION SELECT patient_b FROM patient_links WHERE patient_a = $1 AND unlinked_at IS NULL
+     UNION SELECT patient_a FROM patient_links WHERE patient_b = $1 AND unlinked_at IS NULL)";
 
 const PATIENT_COLUMNS: &str = "p.id, p.ins_root, p.ins, p.family_name, p.given_names, p.birth_date, p.sex, p.identity_source, \
      (SELECT COUNT(*) FROM documents d WHERE d.patient_id = p.id) AS document_count";
 
-async fn dmp_sync_record<'e, E: sqlx::SqliteExecutor<'e>>(executor: E, patient: PatientId) -> Result<Option<DmpSyncRecord>, StoreError> {
+async fn dmp_sync_record<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    patient: PatientId,
+) -> Result<Option<DmpSyncRecord>, StoreError> {
     sqlx::query_as(
-        "SELECT holder, lease_until, started_at, finished_at, succeeded_at, report_json, error FROM dmp_syncs WHERE patient_id = ?",
+        "SELECT holder, lease_until, started_at, finished_at, succeeded_at, report_json, error FROM dmp_syncs WHERE patient_id = $1",
     )
     .bind(patient.to_string())
     .fetch_optional(executor)
@@ -176,8 +265,8 @@ fn identifiers_of(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<Pati
 }
 
 /// The record with this INS number, whatever INS authority it was spelled with.
-async fn patient_with_ins_number(tx: &mut sqlx::SqliteConnection, number: &str) -> Result<Option<PatientId>, StoreError> {
-    let id: Option<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = ? ORDER BY created_at, id LIMIT 1")
+async fn patient_with_ins_number(tx: &mut sqlx::AnyConnection, number: &str) -> Result<Option<PatientId>, StoreError> {
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = $1 ORDER BY created_at, id LIMIT 1")
         .bind(number)
         .fetch_optional(&mut *tx)
         .await
@@ -186,9 +275,9 @@ async fn patient_with_ins_number(tx: &mut sqlx::SqliteConnection, number: &str) 
 }
 
 /// The record known by an identifier other than an INS, and where that was learned.
-async fn identifier_owner(tx: &mut sqlx::SqliteConnection, id: &PatientIdentifier) -> Result<Option<(PatientId, String)>, StoreError> {
+async fn identifier_owner(tx: &mut sqlx::AnyConnection, id: &PatientIdentifier) -> Result<Option<(PatientId, String)>, StoreError> {
     let found: Option<(String, String)> =
-        sqlx::query_as("SELECT patient_id, learned_from FROM patient_identifiers WHERE authority = ? AND value = ?")
+        sqlx::query_as("SELECT patient_id, learned_from FROM patient_identifiers WHERE authority = $1 AND value = $2")
             .bind(&id.authority)
             .bind(&id.value)
             .fetch_optional(&mut *tx)
@@ -197,14 +286,14 @@ async fn identifier_owner(tx: &mut sqlx::SqliteConnection, id: &PatientIdentifie
     found.map(|(id, learned)| Ok((PatientId(parse_uuid(&id, "patient id")?), learned))).transpose()
 }
 
-async fn patient_with_identifier(tx: &mut sqlx::SqliteConnection, id: &PatientIdentifier) -> Result<Option<PatientId>, StoreError> {
+async fn patient_with_identifier(tx: &mut sqlx::AnyConnection, id: &PatientIdentifier) -> Result<Option<PatientId>, StoreError> {
     Ok(identifier_owner(tx, id).await?.map(|(patient, _)| patient))
 }
 
 /// Records that `patient` is known by `id` (learned from `learned_from`), unless another
 /// record already is: then the identifier stays where it is and the operator is told.
 async fn learn_identifier(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     patient: PatientId,
     id: &PatientIdentifier,
     learned_from: &str,
@@ -212,7 +301,7 @@ async fn learn_identifier(
     alerts: &mut Vec<(&'static str, String)>,
 ) -> Result<(), StoreError> {
     let inserted = sqlx::query(
-        "INSERT INTO patient_identifiers (authority, value, patient_id, kind, learned_from, first_seen) VALUES (?, ?, ?, ?, ?, ?)
+        "INSERT INTO patient_identifiers (authority, value, patient_id, kind, learned_from, first_seen) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (authority, value) DO NOTHING",
     )
     .bind(&id.authority)
@@ -231,7 +320,7 @@ async fn learn_identifier(
             // Learned from an upload only: a trusted source's word takes it over (an upload
             // never keeps a laboratory's later documents away from their patient).
             Some((_, learned)) if learned == "upload" && learned_from != "upload" => {
-                sqlx::query("UPDATE patient_identifiers SET patient_id = ?, learned_from = ? WHERE authority = ? AND value = ?")
+                sqlx::query("UPDATE patient_identifiers SET patient_id = $1, learned_from = $2 WHERE authority = $3 AND value = $4")
                     .bind(patient.to_string())
                     .bind(learned_from)
                     .bind(&id.authority)
@@ -251,7 +340,7 @@ async fn learn_identifier(
 /// identity kept as [`crate::identity::decide`] says. `Ok(Err(reason))`: no record.
 /// Alerts for the operator are pushed to `alerts`.
 async fn record_patient(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     patient: Option<&NewPatient>,
     source: &DocumentSource,
     now: &str,
@@ -331,8 +420,16 @@ async fn record_patient(
         Attribution::Unattributed { reason } => return Ok(Err(reason)),
         Attribution::New { key, learn_ids } => {
             let key = match key {
-                NewKey::DmpQuery => dmp_query.map(|ins| PatientIdentifier { authority: ins.oid().into(), value: ins.value().into(), kind: IdentifierKind::Ins }),
-                NewKey::HeaderIns => header_ins.map(|ins| PatientIdentifier { authority: ins.oid().into(), value: ins.value().into(), kind: IdentifierKind::Ins }),
+                NewKey::DmpQuery => dmp_query.map(|ins| PatientIdentifier {
+                    authority: ins.oid().into(),
+                    value: ins.value().into(),
+                    kind: IdentifierKind::Ins,
+                }),
+                NewKey::HeaderIns => header_ins.map(|ins| PatientIdentifier {
+                    authority: ins.oid().into(),
+                    value: ins.value().into(),
+                    kind: IdentifierKind::Ins,
+                }),
                 NewKey::HeaderOther => others.first().map(|id| (*id).clone()),
             };
             let Some(key) = key else { return Ok(Err("the document names no patient identifier")) };
@@ -340,7 +437,7 @@ async fn record_patient(
             let id = PatientId::new();
             sqlx::query(
                 "INSERT INTO patients (id, ins_root, ins, family_name, given_names, birth_date, sex, created_at, updated_at, identity_source)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(id.to_string())
             .bind(&key.authority)
@@ -359,7 +456,7 @@ async fn record_patient(
             (id, learn_ids)
         }
         Attribution::To { patient: id, learn_ids } => {
-            let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = ?"));
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = $1"));
             let row = sqlx::query(sql).bind(id.to_string()).fetch_one(&mut *tx).await.map_err(StoreError::query("reading a patient"))?;
             let existing = patient_from_row(&row)?;
             if let Some(ins) = header_ins
@@ -383,8 +480,8 @@ async fn record_patient(
                         }
                         let (family, given, birth, sex) = write(Some(&identity));
                         sqlx::query(
-                            "UPDATE patients SET family_name = ?, given_names = ?, birth_date = ?, sex = ?, identity_source = ?, updated_at = ?
-                             WHERE id = ?",
+                            "UPDATE patients SET family_name = $1, given_names = $2, birth_date = $3, sex = $4, identity_source = $5, updated_at = $6
+                             WHERE id = $7",
                         )
                         .bind(family)
                         .bind(given)
@@ -410,134 +507,25 @@ async fn record_patient(
     Ok(Ok(id))
 }
 
-impl Store for SqliteStore {
+impl Store for SqlStore {
     fn schema_version(&self) -> StoreFuture<'_, i64> {
         Box::pin(async move {
             sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
+                .fetch_one(self.db.pool())
                 .await
                 .map_err(StoreError::query("reading the schema version"))
         })
     }
 
     fn store_document(&self, document: NewDocument) -> StoreFuture<'_, Stored> {
-        Box::pin(async move {
-            let sha256 = format!("{:x}", Sha256::digest(&document.raw));
-            let provenance = document.source.provenance();
-            let (uploaded_by, dmp_entry) = match &document.source {
-                DocumentSource::Upload { by } => (Some(by.to_string()), None),
-                DocumentSource::Dmp { entry, .. } => (None, entry.clone()),
-                DocumentSource::Operator => (None, None),
-            };
-            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("starting a transaction"))?;
-            if let Some((existing, source)) =
-                sqlx::query_as::<_, (String, String)>("SELECT id, source FROM documents WHERE content_sha256 = ?")
-                    .bind(&sha256)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::query("looking up a document by content"))?
-            {
-                // The same bytes through a more trusted channel: the document is now the
-                // laboratory's as that channel vouches for it (never the other way round).
-                if provenance.rank() > provenance_from_str(&source).rank() {
-                    // The DMP files it with the patient it was asked about: an upload's
-                    // attribution never keeps a laboratory's document from its patient.
-                    let now = now_rfc3339();
-                    let mut alerts = Vec::new();
-                    let refile = match &document.source {
-                        DocumentSource::Dmp { for_patient: Some(_), .. } => {
-                            record_patient(&mut tx, document.patient.as_ref(), &document.source, &now, &mut alerts).await?.ok()
-                        }
-                        _ => None,
-                    };
-                    sqlx::query(
-                        "UPDATE documents SET source = ?, dmp_entry = COALESCE(?, dmp_entry), patient_id = COALESCE(?, patient_id) WHERE id = ?",
-                    )
-                    .bind(provenance_str(provenance))
-                    .bind(&dmp_entry)
-                    .bind(refile.map(|p| p.to_string()))
-                    .bind(&existing)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::query("raising a document's provenance"))?;
-                    tx.commit().await.map_err(StoreError::query("committing a document"))?;
-                }
-                return Ok(Stored::AlreadyPresent { document: DocumentId(parse_uuid(&existing, "document id")?) });
-            }
-            let now = now_rfc3339();
-            let id = DocumentId::new();
-            let mut alerts: Vec<(&'static str, String)> = Vec::new();
-            let for_dmp_patient = matches!(&document.source, DocumentSource::Dmp { for_patient: Some(_), .. });
-            let (patient_id, unattributed) = if document.patient.is_some() || for_dmp_patient {
-                match record_patient(&mut tx, document.patient.as_ref(), &document.source, &now, &mut alerts).await? {
-                    Ok(patient) => (Some(patient), None),
-                    Err(reason) => (None, Some(reason)),
-                }
-            } else {
-                (None, None)
-            };
-            let index = document.index.as_ref();
-            sqlx::query(
-                "INSERT INTO documents (id, patient_id, content_sha256, size_bytes, source, source_name, cda_id, set_id,
-                     version_number, kind, report_status, title, laboratory, effective_time, effective_epoch, parse_error,
-                     imported_at, prescriber_id, parse_error_code, uploaded_by, dmp_entry)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id.to_string())
-            .bind(patient_id.map(|p| p.to_string()))
-            .bind(&sha256)
-            .bind(document.raw.len() as i64)
-            .bind(document.source.as_str())
-            .bind(&document.source_name)
-            .bind(index.and_then(|i| i.cda_id.clone()))
-            .bind(index.and_then(|i| i.set_id.clone()))
-            .bind(index.and_then(|i| i.version_number).map(i64::from))
-            .bind(index.map(|i| kind_to_str(i.kind)))
-            .bind(index.and_then(|i| i.report_status).map(status_to_str))
-            .bind(index.and_then(|i| i.title.clone()))
-            .bind(index.and_then(|i| i.laboratory.clone()))
-            .bind(index.and_then(|i| i.effective_time).map(|t| t.to_string()))
-            .bind(index.and_then(|i| i.effective_time).map(|t| t.epoch_seconds()))
-            .bind(&document.parse_error)
-            .bind(&now)
-            .bind(index.and_then(|i| i.prescriber_id.clone()))
-            .bind(&document.parse_error_code)
-            .bind(&uploaded_by)
-            .bind(&dmp_entry)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("recording a document"))?;
-            sqlx::query("INSERT INTO document_contents (document_id, raw) VALUES (?, ?)")
-                .bind(id.to_string())
-                .bind(&document.raw)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("storing a document's bytes"))?;
-            if let Some(patient) = patient_id {
-                for (kind, detail) in alerts {
-                    tracing::warn!(patient = %patient, document = %id, kind, "identity alert for the operator");
-                    sqlx::query("INSERT INTO identity_alerts (id, patient_id, document_id, kind, detail, at) VALUES (?, ?, ?, ?, ?, ?)")
-                        .bind(Uuid::new_v4().to_string())
-                        .bind(patient.to_string())
-                        .bind(id.to_string())
-                        .bind(kind)
-                        .bind(detail)
-                        .bind(&now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(StoreError::query("recording an identity alert"))?;
-                }
-            }
-            tx.commit().await.map_err(StoreError::query("committing a document"))?;
-            Ok(Stored::Inserted { document: id, patient: patient_id, unattributed })
-        })
+        Box::pin(async move { super::db::retrying(|| self.store_document_once(&document), StoreError::is_transient).await })
     }
 
     fn identity_alerts(&self) -> StoreFuture<'_, Vec<IdentityAlert>> {
         Box::pin(async move {
             let rows: Vec<(String, Option<String>, String, Option<String>, String)> =
                 sqlx::query_as("SELECT patient_id, document_id, kind, detail, at FROM identity_alerts ORDER BY at DESC, id")
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.db.pool())
                     .await
                     .map_err(StoreError::query("reading identity alerts"))?;
             Ok(rows
@@ -550,18 +538,21 @@ impl Store for SqliteStore {
     fn list_patients(&self) -> StoreFuture<'_, Vec<PatientRecord>> {
         Box::pin(async move {
             let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT {PATIENT_COLUMNS} FROM patients p ORDER BY p.family_name COLLATE NOCASE, p.given_names COLLATE NOCASE, p.id"
+                "SELECT {PATIENT_COLUMNS} FROM patients p ORDER BY LOWER(p.family_name), LOWER(p.given_names), p.id"
             ));
-            let rows = sqlx::query(sql).fetch_all(&self.pool).await.map_err(StoreError::query("listing patients"))?;
+            let rows = sqlx::query(sql).fetch_all(self.db.pool()).await.map_err(StoreError::query("listing patients"))?;
             rows.iter().map(patient_from_row).collect()
         })
     }
 
     fn patient(&self, id: PatientId) -> StoreFuture<'_, Option<PatientRecord>> {
         Box::pin(async move {
-            let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = ?"));
-            let row =
-                sqlx::query(sql).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(StoreError::query("reading a patient"))?;
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = $1"));
+            let row = sqlx::query(sql)
+                .bind(id.to_string())
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(StoreError::query("reading a patient"))?;
             row.as_ref().map(patient_from_row).transpose()
         })
     }
@@ -574,7 +565,7 @@ impl Store for SqliteStore {
             ));
             let rows = sqlx::query(sql)
                 .bind(id.to_string())
-                .fetch_all(&self.pool)
+                .fetch_all(self.db.pool())
                 .await
                 .map_err(StoreError::query("listing a patient's documents"))?;
             rows.iter().map(document_from_row).collect()
@@ -583,11 +574,11 @@ impl Store for SqliteStore {
 
     fn patient_document(&self, patient: PatientId, document: DocumentId) -> StoreFuture<'_, Option<DocumentRecord>> {
         Box::pin(async move {
-            let sql = sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE patient_id IN {RECORDS} AND id = ?2"));
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE patient_id IN {RECORDS} AND id = $2"));
             let row = sqlx::query(sql)
                 .bind(patient.to_string())
                 .bind(document.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db.pool())
                 .await
                 .map_err(StoreError::query("reading a patient's document"))?;
             row.as_ref().map(document_from_row).transpose()
@@ -601,16 +592,21 @@ impl Store for SqliteStore {
                  WHERE d.patient_id IN {RECORDS} ORDER BY d.imported_at, d.id"
             ));
             let rows: Vec<(String, Vec<u8>, String, String)> = sqlx::query_as(sql)
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading a patient's documents"))?;
+                .bind(id.to_string())
+                .fetch_all(self.db.pool())
+                .await
+                .map_err(StoreError::query("reading a patient's documents"))?;
             rows.into_iter()
                 .map(|(id, raw, source, sha256)| {
                     // Checked on every read: a result changed in the database is never shown as
                     // the laboratory's.
                     let intact = format!("{:x}", Sha256::digest(&raw)) == sha256;
-                    Ok(RawDocument { id: DocumentId(parse_uuid(&id, "document id")?), raw, provenance: provenance_from_str(&source), intact })
+                    Ok(RawDocument {
+                        id: DocumentId(parse_uuid(&id, "document id")?),
+                        raw,
+                        provenance: provenance_from_str(&source),
+                        intact,
+                    })
                 })
                 .collect()
         })
@@ -622,10 +618,10 @@ impl Store for SqliteStore {
                 "SELECT d.id, d.content_sha256, d.source FROM documents d WHERE d.patient_id IN {RECORDS} ORDER BY d.imported_at, d.id"
             ));
             let rows: Vec<(String, String, String)> = sqlx::query_as(sql)
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("listing a patient's document set"))?;
+                .bind(id.to_string())
+                .fetch_all(self.db.pool())
+                .await
+                .map_err(StoreError::query("listing a patient's document set"))?;
             rows.into_iter()
                 .map(|(id, sha256, source)| {
                     Ok(DocumentFingerprint {
@@ -646,13 +642,13 @@ impl Store for SqliteStore {
             for id in ids {
                 let hit: Option<i64> = sqlx::query_scalar(
                     "SELECT 1 FROM documents d JOIN patients p ON p.id = d.patient_id
-                     WHERE d.cda_id = ? AND d.source <> 'upload' AND p.ins = ? LIMIT 1",
+                     WHERE d.cda_id = $1 AND d.source <> 'upload' AND p.ins = $2 LIMIT 1",
                 )
                 .bind(&id)
                 .bind(&patient_ins)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(StoreError::query("looking up a document by CDA id"))?;
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(StoreError::query("looking up a document by CDA id"))?;
                 if hit.is_some() {
                     found.insert(id);
                 }
@@ -667,27 +663,37 @@ impl Store for SqliteStore {
                 "SELECT authority, value, kind FROM patient_identifiers WHERE patient_id IN {RECORDS}
                  UNION SELECT ins_root, ins, 'record' FROM patients WHERE id IN {RECORDS} ORDER BY 1, 2"
             ));
-            let rows: Vec<(String, String, String)> =
-                sqlx::query_as(sql).bind(id.to_string()).fetch_all(&self.pool).await.map_err(StoreError::query("reading a patient's identifiers"))?;
+            let rows: Vec<(String, String, String)> = sqlx::query_as(sql)
+                .bind(id.to_string())
+                .fetch_all(self.db.pool())
+                .await
+                .map_err(StoreError::query("reading a patient's identifiers"))?;
             Ok(identifiers_of(rows.into_iter().map(|(authority, value, _)| (authority, value))))
         })
     }
 
     fn dmp_sync(&self, patient: PatientId) -> StoreFuture<'_, Option<DmpSyncRecord>> {
-        Box::pin(async move { dmp_sync_record(&self.pool, patient).await })
+        Box::pin(async move { dmp_sync_record(self.db.pool(), patient).await })
     }
 
-    fn take_dmp_sync_lease(&self, patient: PatientId, holder: String, now: i64, lease_until: i64, min_interval: i64) -> StoreFuture<'_, bool> {
+    fn take_dmp_sync_lease(
+        &self,
+        patient: PatientId,
+        holder: String,
+        now: i64,
+        lease_until: i64,
+        min_interval: i64,
+    ) -> StoreFuture<'_, bool> {
         Box::pin(async move {
             let query = StoreError::query("taking a DMP sync lease");
-            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("taking a DMP sync lease"))?;
+            let mut tx = self.db.begin_write().await.map_err(StoreError::query("taking a DMP sync lease"))?;
             let record = dmp_sync_record(&mut *tx, patient).await?;
             if !crate::dmp::sync::may_start(record.as_ref(), now, min_interval) {
                 return Ok(false);
             }
             sqlx::query(
-                "INSERT INTO dmp_syncs (patient_id, holder, lease_until, started_at, report_json) VALUES (?1, ?2, ?3, ?4, NULL)
-                 ON CONFLICT (patient_id) DO UPDATE SET holder = ?2, lease_until = ?3, started_at = ?4, report_json = NULL",
+                "INSERT INTO dmp_syncs (patient_id, holder, lease_until, started_at, report_json) VALUES ($1, $2, $3, $4, NULL)
+                 ON CONFLICT (patient_id) DO UPDATE SET holder = $2, lease_until = $3, started_at = $4, report_json = NULL",
             )
             .bind(patient.to_string())
             .bind(&holder)
@@ -701,37 +707,48 @@ impl Store for SqliteStore {
         })
     }
 
-    fn renew_dmp_sync_lease(&self, patient: PatientId, holder: String, lease_until: i64, report: Option<SyncReportJson>) -> StoreFuture<'_, bool> {
+    fn renew_dmp_sync_lease(
+        &self,
+        patient: PatientId,
+        holder: String,
+        lease_until: i64,
+        report: Option<SyncReportJson>,
+    ) -> StoreFuture<'_, bool> {
         Box::pin(async move {
             let updated = sqlx::query(
-                "UPDATE dmp_syncs SET lease_until = ?3, report_json = COALESCE(?4, report_json) WHERE patient_id = ?1 AND holder = ?2",
+                "UPDATE dmp_syncs SET lease_until = $3, report_json = COALESCE($4, report_json) WHERE patient_id = $1 AND holder = $2",
             )
             .bind(patient.to_string())
             .bind(&holder)
             .bind(lease_until)
             .bind(report)
-            .execute(&self.pool)
+            .execute(self.db.pool())
             .await
             .map_err(StoreError::query("renewing a DMP sync lease"))?;
             Ok(updated.rows_affected() == 1)
         })
     }
 
-    fn finish_dmp_sync(&self, patient: PatientId, holder: String, now: i64, outcome: Result<SyncReportJson, String>) -> StoreFuture<'_, bool> {
+    fn finish_dmp_sync(
+        &self,
+        patient: PatientId,
+        holder: String,
+        now: i64,
+        outcome: Result<SyncReportJson, String>,
+    ) -> StoreFuture<'_, bool> {
         Box::pin(async move {
-            let succeeded_at = chrono::DateTime::from_timestamp(now, 0)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default();
+            let succeeded_at =
+                chrono::DateTime::from_timestamp(now, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
             let (report, error) = match outcome {
                 Ok(report) => (Some(report), None),
                 Err(error) => (None, Some(error)),
             };
             // A failure keeps the last success's time and report-less state; a success sets both.
             let updated = sqlx::query(
-                "UPDATE dmp_syncs SET holder = NULL, lease_until = 0, finished_at = ?3,
-                     succeeded_at = CASE WHEN ?5 IS NULL THEN ?6 ELSE succeeded_at END,
-                     report_json = ?4, error = ?5
-                 WHERE patient_id = ?1 AND holder = ?2",
+                "UPDATE dmp_syncs SET holder = NULL, lease_until = 0, finished_at = $3,
+                     succeeded_at = CASE WHEN $5 IS NULL THEN $6 ELSE succeeded_at END,
+                     report_json = $4, error = $5
+                 WHERE patient_id = $1 AND holder = $2",
             )
             .bind(patient.to_string())
             .bind(&holder)
@@ -739,7 +756,7 @@ impl Store for SqliteStore {
             .bind(report)
             .bind(error)
             .bind(succeeded_at)
-            .execute(&self.pool)
+            .execute(self.db.pool())
             .await
             .map_err(StoreError::query("ending a DMP sync"))?;
             Ok(updated.rows_affected() == 1)
@@ -754,22 +771,23 @@ impl Store for SqliteStore {
             // One JSON array parameter rather than thousands of placeholders (SQLite caps them).
             let wanted = serde_json::to_string(&ids.iter().map(|id| id.to_string()).collect::<Vec<_>>())
                 .map_err(|e| StoreError::Corrupt(format!("patient ids: {e}")))?;
-            let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id IN (SELECT value FROM json_each(?1))"));
-            let rows = sqlx::query(sql).bind(&wanted).fetch_all(&self.pool).await.map_err(StoreError::query("reading patients"))?;
+            let wanted_ids = self.db.dialect().json_text_values(1);
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id IN ({wanted_ids})"));
+            let rows = sqlx::query(sql).bind(&wanted).fetch_all(self.db.pool()).await.map_err(StoreError::query("reading patients"))?;
             let records: Vec<PatientRecord> = rows.iter().map(patient_from_row).collect::<Result<_, _>>()?;
             // Each wanted record with the records linked to it, as RECORDS gives them one by one.
-            let identifier_rows: Vec<(String, String, String)> = sqlx::query_as(
-                "WITH wanted(id) AS (SELECT value FROM json_each(?1)),
+            let identifier_rows: Vec<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "WITH wanted(id) AS ({wanted_ids}),
                  records(patient, record) AS (
                      SELECT id, id FROM wanted
                      UNION SELECT w.id, l.patient_b FROM wanted w JOIN patient_links l ON l.patient_a = w.id AND l.unlinked_at IS NULL
                      UNION SELECT w.id, l.patient_a FROM wanted w JOIN patient_links l ON l.patient_b = w.id AND l.unlinked_at IS NULL)
                  SELECT r.patient, i.authority, i.value FROM records r JOIN patient_identifiers i ON i.patient_id = r.record
                  UNION SELECT r.patient, p.ins_root, p.ins FROM records r JOIN patients p ON p.id = r.record
-                 ORDER BY 1, 2, 3",
-            )
+                 ORDER BY 1, 2, 3"
+            )))
             .bind(&wanted)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.pool())
             .await
             .map_err(StoreError::query("reading patients' identifiers"))?;
             let mut by_patient: std::collections::HashMap<String, Vec<(String, String)>> = std::collections::HashMap::new();
@@ -788,7 +806,7 @@ impl Store for SqliteStore {
 
     fn patient_by_identifier(&self, id: PatientIdentifier) -> StoreFuture<'_, Option<PatientId>> {
         Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(StoreError::query("finding a patient"))?;
+            let mut conn = self.db.pool().acquire().await.map_err(StoreError::query("finding a patient"))?;
             match id.kind {
                 IdentifierKind::Ins => patient_with_ins_number(&mut conn, &id.value).await,
                 _ => patient_with_identifier(&mut conn, &id).await,
@@ -798,9 +816,12 @@ impl Store for SqliteStore {
 
     fn linked_patients(&self, id: PatientId) -> StoreFuture<'_, Vec<PatientId>> {
         Box::pin(async move {
-            let sql = sqlx::AssertSqlSafe(format!("SELECT id FROM patients WHERE id IN {RECORDS} AND id <> ?1 ORDER BY created_at, id"));
-            let rows: Vec<String> =
-                sqlx::query_scalar(sql).bind(id.to_string()).fetch_all(&self.pool).await.map_err(StoreError::query("reading linked records"))?;
+            let sql = sqlx::AssertSqlSafe(format!("SELECT id FROM patients WHERE id IN {RECORDS} AND id <> $1 ORDER BY created_at, id"));
+            let rows: Vec<String> = sqlx::query_scalar(sql)
+                .bind(id.to_string())
+                .fetch_all(self.db.pool())
+                .await
+                .map_err(StoreError::query("reading linked records"))?;
             rows.iter().map(|id| parse_uuid(id, "patient id").map(PatientId)).collect()
         })
     }
@@ -810,9 +831,9 @@ impl Store for SqliteStore {
             if a == b {
                 return Ok(false);
             }
-            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("starting a transaction"))?;
+            let mut tx = self.db.begin_write().await.map_err(StoreError::query("starting a transaction"))?;
             let linked: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM patient_links WHERE unlinked_at IS NULL AND ((patient_a = ?1 AND patient_b = ?2) OR (patient_a = ?2 AND patient_b = ?1))",
+                "SELECT 1 FROM patient_links WHERE unlinked_at IS NULL AND ((patient_a = $1 AND patient_b = $2) OR (patient_a = $2 AND patient_b = $1))",
             )
             .bind(a.to_string())
             .bind(b.to_string())
@@ -822,7 +843,7 @@ impl Store for SqliteStore {
             if linked.is_some() {
                 return Ok(false);
             }
-            sqlx::query("INSERT INTO patient_links (id, patient_a, patient_b, linked_by, linked_at) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO patient_links (id, patient_a, patient_b, linked_by, linked_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(Uuid::new_v4().to_string())
                 .bind(a.to_string())
                 .bind(b.to_string())
@@ -839,14 +860,14 @@ impl Store for SqliteStore {
     fn unlink_patients(&self, a: PatientId, b: PatientId, by: Option<Uuid>) -> StoreFuture<'_, bool> {
         Box::pin(async move {
             let done = sqlx::query(
-                "UPDATE patient_links SET unlinked_at = ?3, unlinked_by = ?4
-                 WHERE unlinked_at IS NULL AND ((patient_a = ?1 AND patient_b = ?2) OR (patient_a = ?2 AND patient_b = ?1))",
+                "UPDATE patient_links SET unlinked_at = $3, unlinked_by = $4
+                 WHERE unlinked_at IS NULL AND ((patient_a = $1 AND patient_b = $2) OR (patient_a = $2 AND patient_b = $1))",
             )
             .bind(a.to_string())
             .bind(b.to_string())
             .bind(now_rfc3339())
             .bind(by.map(|u| u.to_string()))
-            .execute(&self.pool)
+            .execute(self.db.pool())
             .await
             .map_err(StoreError::query("unlinking two records"))?
             .rows_affected();
@@ -858,18 +879,23 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let rows = sqlx::query(
                 "SELECT t.analyte, t.low, t.high, t.unit, a.display_name, t.set_at FROM treatment_targets t
-                 JOIN accounts a ON a.id = t.set_by WHERE t.patient_id = ? AND t.ended_at IS NULL ORDER BY t.analyte",
+                 JOIN accounts a ON a.id = t.set_by WHERE t.patient_id = $1 AND t.ended_at IS NULL ORDER BY t.analyte",
             )
             .bind(patient.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.pool())
             .await
             .map_err(StoreError::query("reading treatment targets"))?;
             rows.iter()
                 .map(|row| {
-                    let get = |name: &'static str| row.try_get::<Option<String>, _>(name).map_err(StoreError::query("reading a treatment target"));
+                    let get = |name: &'static str| {
+                        row.try_get::<Option<String>, _>(name).map_err(StoreError::query("reading a treatment target"))
+                    };
                     let bound = |s: Option<String>| -> Result<Option<bioviewer_core::cda::Decimal>, StoreError> {
-                        s.map(|s| bioviewer_core::cda::Decimal::parse(&s).ok_or_else(|| StoreError::Corrupt("a target bound is not a number".into())))
-                            .transpose()
+                        s.map(|s| {
+                            bioviewer_core::cda::Decimal::parse(&s)
+                                .ok_or_else(|| StoreError::Corrupt("a target bound is not a number".into()))
+                        })
+                        .transpose()
                     };
                     Ok(bioviewer_core::judge::TreatmentTarget {
                         analyte: get("analyte")?.unwrap_or_default(),
@@ -888,17 +914,19 @@ impl Store for SqliteStore {
     fn set_treatment_target(&self, patient: PatientId, target: NewTarget) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let now = now_rfc3339();
-            let mut tx = begin_write(&self.pool).await.map_err(StoreError::query("starting a transaction"))?;
-            sqlx::query("UPDATE treatment_targets SET ended_at = ?3, ended_by = ?4 WHERE patient_id = ?1 AND analyte = ?2 AND ended_at IS NULL")
-                .bind(patient.to_string())
-                .bind(&target.analyte)
-                .bind(&now)
-                .bind(target.by.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("ending a treatment target"))?;
+            let mut tx = self.db.begin_write().await.map_err(StoreError::query("starting a transaction"))?;
             sqlx::query(
-                "INSERT INTO treatment_targets (id, patient_id, analyte, low, high, unit, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "UPDATE treatment_targets SET ended_at = $3, ended_by = $4 WHERE patient_id = $1 AND analyte = $2 AND ended_at IS NULL",
+            )
+            .bind(patient.to_string())
+            .bind(&target.analyte)
+            .bind(&now)
+            .bind(target.by.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("ending a treatment target"))?;
+            sqlx::query(
+                "INSERT INTO treatment_targets (id, patient_id, analyte, low, high, unit, set_by, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(Uuid::new_v4().to_string())
             .bind(patient.to_string())
@@ -918,13 +946,13 @@ impl Store for SqliteStore {
     fn end_treatment_target(&self, patient: PatientId, analyte: String, by: Uuid) -> StoreFuture<'_, bool> {
         Box::pin(async move {
             let done = sqlx::query(
-                "UPDATE treatment_targets SET ended_at = ?3, ended_by = ?4 WHERE patient_id = ?1 AND analyte = ?2 AND ended_at IS NULL",
+                "UPDATE treatment_targets SET ended_at = $3, ended_by = $4 WHERE patient_id = $1 AND analyte = $2 AND ended_at IS NULL",
             )
             .bind(patient.to_string())
             .bind(&analyte)
             .bind(now_rfc3339())
             .bind(by.to_string())
-            .execute(&self.pool)
+            .execute(self.db.pool())
             .await
             .map_err(StoreError::query("ending a treatment target"))?
             .rows_affected();
@@ -934,9 +962,9 @@ impl Store for SqliteStore {
 
     fn document_raw(&self, id: DocumentId) -> StoreFuture<'_, Option<Vec<u8>>> {
         Box::pin(async move {
-            sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM document_contents WHERE document_id = ?")
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT raw FROM document_contents WHERE document_id = $1")
                 .bind(id.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db.pool())
                 .await
                 .map_err(StoreError::query("reading a document's bytes"))
         })
