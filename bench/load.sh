@@ -91,19 +91,16 @@ PY
 rss() {
   local out=""
   for p in "${pids[@]}"; do
-    [ "$(cat /proc/$p/comm 2>/dev/null)" = bioviewer ] && out+="$(awk '/VmRSS/ {print $2 / 1024 " MB"}' "/proc/$p/status") "
+    case "$(cat /proc/$p/comm 2>/dev/null)" in
+      bioviewer*) out+="$(awk '/VmRSS/ {print $2 / 1024 " MB"}' "/proc/$p/status") " ;;
+    esac
   done
   echo "$out"
 }
 echo "mode: $mode"
 echo "patients in the mix: $(python3 -c "import json; print(len(json.load(open('$tmp/targets.json'))['patients']))"), sessions: $connections"
 echo "server RSS before: $(rss)"
-node bench/load/load.mjs "$base" "$tmp/targets.json" "$connections" "$duration" | tee "$tmp/result.json" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-print(f"{r[\"connections\"]} connections, {r[\"duration_s\"]} s: {r[\"requests\"]} requests, {r[\"requests_per_s\"]:.0f} req/s, p50 {r[\"p50_ms\"]} ms, p97.5 {r[\"p97_5_ms\"]} ms, p99 {r[\"p99_ms\"]} ms; errors {r[\"errors\"]}, timeouts {r[\"timeouts\"]}, non-2xx {r[\"non_2xx\"]}")
-for kind, k in r["by_kind"].items():
-    print(f"  {kind}: {k[\"requests\"]} requests, p50 {k[\"p50\"]} ms, p95 {k[\"p95\"]} ms, p99 {k[\"p99\"]} ms")'
+node bench/load/load.mjs "$base" "$tmp/targets.json" "$connections" "$duration" | tee "$tmp/result.json" | python3 bench/load/summary.py
 echo "server RSS after: $(rss)"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 pids=(); pid=""

@@ -3,8 +3,10 @@
 # RELATED of them. Measures what grows with the population: the import throughput, the database
 # size per patient-year, and the GP's patient list (the page as served, and the server function
 # the page's search filters in the browser). Target (issue 13): list < 200 ms for 1,500 patients.
-# Usage: bench/population.sh [PATIENTS] [YEARS] [RELATED] [REQUESTS]
-#   (uses $CARGO_TARGET_DIR/release/bioviewer and its site; defaults 2000 5 1500 30)
+# Usage: [DATABASE=postgres] bench/population.sh [PATIENTS] [YEARS] [RELATED] [REQUESTS]
+#   (uses $CARGO_TARGET_DIR/release/bioviewer and its site; defaults 2000 5 1500 30; with
+#   DATABASE=postgres, a new database on the server of $PG_URL, default
+#   postgres://postgres@127.0.0.1:5432/test, dropped after)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 patients=${1:-2000}
@@ -17,8 +19,20 @@ site=${BIOVIEWER_SITE_ROOT:-$target/site}
 [ -x "$bin" ] || { echo "build first: cargo build --release -p bioviewer"; exit 1; }
 tmp=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
+database=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  [ -n "$database" ] && { sleep 0.5; psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true; }
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
+if [ "${DATABASE:-sqlite}" = postgres ]; then
+  PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+  database="bioviewer_population_$$"
+  psql "$PG_URL" -q -c "CREATE DATABASE $database"
+  export BIOVIEWER_DATABASE_URL="${PG_URL%/*}/$database"
+fi
+echo "database: ${DATABASE:-sqlite}"
 seconds() { python3 -c 'import time; print(time.time())'; }
 
 start=$(seconds)
@@ -30,7 +44,11 @@ start=$(seconds)
 "$bin" --data-dir "$tmp" --log-level warn import "$tmp/demo" >/dev/null
 took=$(python3 -c "print($(seconds) - $start)")
 python3 -c "print(f'import: {$documents / $took:.0f} documents/s ({$took:.1f} s)')"
-size=$(stat -c %s "$tmp/bioviewer.db")
+if [ -n "$database" ]; then
+  size=$(psql "$BIOVIEWER_DATABASE_URL" -Atc "SELECT pg_database_size(current_database())")
+else
+  size=$(stat -c %s "$tmp/bioviewer.db")
+fi
 python3 -c "print(f'database: {$size / 1e6:.1f} MB, {$size / ($patients * $years) / 1e3:.1f} KB per patient-year')"
 
 "$bin" --data-dir "$tmp" --log-level warn accounts demo >/dev/null

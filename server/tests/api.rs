@@ -278,7 +278,7 @@ async fn health_reports_the_schema_version() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("\"schema_version\":12"), "{body}");
+    assert!(body.contains("\"schema_version\":13"), "{body}");
 }
 
 #[tokio::test]
@@ -4466,4 +4466,57 @@ async fn a_pg_dump_restores_with_every_document_and_an_intact_audit_trail() {
     assert_eq!(inventory(&live.url).await, inventory(&restored.url).await, "every row and document");
     let verify = bioviewer_command(data, &["--database-url", &restored.url, "audit", "verify"]).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}
+
+/// Review finding (two-instance attack review): an upload naming a patient's INS digits under a
+/// made-up authority created a second record with the same digits, after which break-the-glass
+/// by that INS answered "unknown" (two records: ambiguous) and a laboratory's report could be
+/// drawn to the upload's record.
+#[tokio::test]
+async fn an_upload_naming_an_ins_under_a_made_up_authority_neither_hides_nor_captures_the_patient() {
+    let t = two_patients().await;
+    let ins_b = bioviewer_core::demo::patient_ins(1);
+    t.app.create_account("stranger", Role::Professional, None, None).await;
+    let stranger = t.app.sign_in("stranger", PASSWORD, None).await.unwrap();
+    let mut decoy = demo_report(1, 0);
+    decoy.header.patient.as_mut().unwrap().ids =
+        vec![bioviewer_core::cda::InstanceId { root: "1.2.3".into(), extension: Some(ins_b.clone()) }];
+    decoy.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.80".into(), extension: Some("decoy".into()) });
+    t.app.upload(&stranger, &[("decoy.xml", xml_of(&decoy))]).await;
+    // Break-the-glass by the INS still opens the patient's own record.
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let form = format!("csrf={}&ins={ins_b}&reason=Admission+aux+urgences+inconscient&minutes=60", hospital.csrf);
+    let opened = t.app.post_form(Some(&hospital), "/break-glass", &form).await;
+    assert_eq!(opened.headers()["location"], format!("/patients/{}/summary", t.b).as_str(), "the patient's record opens");
+    // A laboratory's next report for that INS goes to the patient's record, not the upload's.
+    let mut next = demo_report(1, 1);
+    next.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.81".into(), extension: Some("next".into()) });
+    let outcome = import_bytes(t.app.store.as_ref(), "next.xml", xml_of(&next), DocumentSource::Operator).await.unwrap();
+    assert!(!outcome.already_present);
+    assert_eq!(outcome.patient.as_deref(), Some(t.b.as_str()));
+}
+
+/// Review finding (two-instance attack review): the outcomes of an upload were kept in the
+/// memory of the instance that stored the files, so the page the upload redirects to, served by
+/// the other instance, listed nothing. They are in the database now.
+#[tokio::test]
+async fn an_uploads_outcome_is_shown_by_whichever_instance_serves_the_next_page() {
+    let (first, _dir) = spawn_app_on_file().await;
+    let second = app_over(first._database.clone().expect("the test database"), AccessSettings::default()).await;
+    first.create_account("gp", Role::Professional, None, None).await;
+    first.create_account("other", Role::Professional, None, None).await;
+    let gp = first.sign_in("gp", PASSWORD, None).await.unwrap();
+    let good = std::fs::read(corpus_dir().join("BIO-CR-BIO_2024.01_TSH_1.xml")).unwrap();
+    let response = first.upload(&gp, &[("tsh.xml", good), ("vide.xml", Vec::new())]).await;
+    let page = location(&response);
+    assert!(page.starts_with("/?upload="), "{page}");
+    let (status, body) = second.get_with(Some(&gp), &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("tsh.xml") && body.contains("Enregistré.") && body.contains("Non enregistré : le fichier est vide."), "{body}");
+    // Still the uploader's only, on either instance.
+    let other = second.sign_in("other", PASSWORD, None).await.unwrap();
+    for app in [&first, &second] {
+        let (_, theirs) = app.get_with(Some(&other), &page).await;
+        assert!(!theirs.contains("tsh.xml"));
+    }
 }

@@ -1092,13 +1092,21 @@ impl Access {
 
     pub(crate) async fn patient_by_ins(&self, ins: &str) -> Result<Option<PatientId>, AccessError> {
         let ins: String = ins.chars().filter(|c| !c.is_whitespace()).collect();
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = $1 LIMIT 2")
+        let records: Vec<(String, String)> = sqlx::query_as("SELECT id, ins_root FROM patients WHERE ins = $1")
             .bind(&ins)
             .fetch_all(self.db.pool())
             .await
             .map_err(query_err("finding a patient by INS"))?;
-        // Two records with this number under different INS kinds: refuse to guess.
-        Ok(if ids.len() == 1 { PatientId::parse(&ids[0]) } else { None })
+        // Only a record keyed by a national identifier (an INS, an INS-C) is that patient's: a
+        // record an upload created under a made-up authority with the same digits is a local
+        // identifier's, and must not make the real one ambiguous. Two national records with
+        // this number: refuse to guess.
+        let ins_records: Vec<&String> = records
+            .iter()
+            .filter(|(_, root)| bioviewer_core::cda::IdentifierKind::of(root, &ins) != bioviewer_core::cda::IdentifierKind::Local)
+            .map(|(id, _)| id)
+            .collect();
+        Ok(if ins_records.len() == 1 { PatientId::parse(ins_records[0]) } else { None })
     }
 
     // --- two records of one person ----------------------------------------------------------

@@ -57,12 +57,15 @@ fn language(asked: Option<&str>, headers: &HeaderMap) -> Language {
     asked
         .and_then(from_code)
         .or_else(|| {
-            headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(bioviewer_app::i18n::Lang::from_cookie_header).map(
-                |l| match l {
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(bioviewer_app::i18n::Lang::from_cookie_header)
+                .map(|l| match l {
                     bioviewer_app::i18n::Lang::En => Language::English,
                     _ => Language::French,
-                },
-            )
+                })
         })
         .or_else(|| headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(|v| from_code(v.trim())))
         .unwrap_or_default()
@@ -165,7 +168,10 @@ pub(crate) async fn history_fhir(
     let resources = resources_of(&state, &history, id.trim(), language);
     let body = fhir::to_string(&fhir::bundle("collection", &fhir_base(&state, &headers), resources.all(), language));
     Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON)), (header::CONTENT_DISPOSITION, attachment(&file_stem(&history), "fhir.json"))],
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON)),
+            (header::CONTENT_DISPOSITION, attachment(&file_stem(&history), "fhir.json")),
+        ],
         body,
     )
         .into_response())
@@ -186,7 +192,8 @@ pub(crate) async fn cda_document(
             (StatusCode::SERVICE_UNAVAILABLE, "document unavailable")
         })?
         .ok_or((StatusCode::NOT_FOUND, "no such document"))?;
-    let name = format!("attachment; filename=\"{}.xml\"", document.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect::<String>());
+    let name =
+        format!("attachment; filename=\"{}.xml\"", document.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect::<String>());
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/xml")),
@@ -205,10 +212,7 @@ fn fhir_response(status: StatusCode, body: &serde_json::Value) -> Response {
 }
 
 fn outcome(status: StatusCode, code: &str, text: &str) -> Response {
-    fhir_response(
-        status,
-        &json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}),
-    )
+    fhir_response(status, &json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}))
 }
 
 fn fhir_error((status, text): super::ApiError) -> Response {

@@ -18,7 +18,9 @@ use super::guard::{
     session_cookie,
 };
 use crate::access::secrets::constant_time_eq;
-use crate::access::{Action, AdminActor, AdminError, AdminProblem, BreakGlassError, LinkActor, LinkError, NewAccount, Principal, Refusal, Role, SignInError};
+use crate::access::{
+    Action, AdminActor, AdminError, AdminProblem, BreakGlassError, LinkActor, LinkError, NewAccount, Principal, Refusal, Role, SignInError,
+};
 use crate::domain::PatientId;
 
 fn see_other(location: &str) -> Response {

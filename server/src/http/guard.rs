@@ -44,8 +44,7 @@ fn is_public(path: &str) -> bool {
     matches!(
         path,
         "/connexion" | "/healthz" | "/favicon.svg" | "/auth/sign-in" | "/auth/oidc/start" | "/auth/oidc/callback" | "/fhir/metadata"
-    )
-        || path.starts_with("/pkg/")
+    ) || path.starts_with("/pkg/")
         || path.starts_with("/sfn/")
 }
 
@@ -243,7 +242,8 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         .as_ref()
         .filter(|p| p.account.role == crate::access::Role::Patient)
         .and_then(|p| p.account.patient_id)
-        .filter(|_| path == "/" && *request.method() == Method::GET) {
+        .filter(|_| path == "/" && *request.method() == Method::GET)
+    {
         let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/patients/{own}/summary"))]).into_response();
         security_headers(response.headers_mut(), &nonce, secure);
         return response;
@@ -255,7 +255,6 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         principal: principal.clone(),
         oidc_enabled: state.oidc.is_some(),
         dmp: state.dmp.clone(),
-        uploads: state.uploads.clone(),
         time_zone: state.time_zone,
     });
     let stale_cookie = token.is_some() && principal.is_none();

@@ -50,8 +50,6 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
     /// The DMP connection, when configured: opening a patient syncs them in the background.
     pub dmp: Option<Arc<crate::dmp::sync::DmpService>>,
-    /// Recent uploads' per-file outcomes, for the page an upload redirects to.
-    pub(crate) uploads: Arc<upload::RecentUploads>,
     /// The zone every time the interface shows is written in.
     pub(crate) time_zone: LocalZone,
 }
@@ -95,9 +93,7 @@ pub fn router_in_zone(
         .hash_files(hash_file.is_file())
         .hash_file(hash_file.display().to_string().into())
         .build();
-    let recent_uploads = Arc::new(upload::RecentUploads::new());
-    let state =
-        AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp, uploads: recent_uploads, time_zone };
+    let state = AppState { leptos_options: leptos_options.clone(), store, normaliser, access, oidc, dmp, time_zone };
     let routes = generate_route_list(App);
     // Uploaded documents may carry PDF copies: a larger body limit for that one route.
     let uploads = Router::new()
@@ -351,11 +347,12 @@ async fn chart_svg(
         _ => None,
     };
     let view = bioviewer_app::api::ChartView { width: query.width, ..bioviewer_app::api::ChartView::from_query(get) };
-    let svg = chart_of(&state.store, &state.normaliser, patient, &analyte, unit_system(query.units.as_deref()), lang, &view, state.time_zone)
-        .await
-    .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "chart unavailable"))?
-    .filter(|svg| !svg.is_empty())
-    .ok_or((StatusCode::NOT_FOUND, "no such chart"))?;
+    let svg =
+        chart_of(&state.store, &state.normaliser, patient, &analyte, unit_system(query.units.as_deref()), lang, &view, state.time_zone)
+            .await
+            .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "chart unavailable"))?
+            .filter(|svg| !svg.is_empty())
+            .ok_or((StatusCode::NOT_FOUND, "no such chart"))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
@@ -427,7 +424,6 @@ pub(crate) struct StoreBackend {
     pub(crate) principal: Option<Principal>,
     pub(crate) oidc_enabled: bool,
     pub(crate) dmp: Option<Arc<crate::dmp::sync::DmpService>>,
-    pub(crate) uploads: Arc<upload::RecentUploads>,
     pub(crate) time_zone: LocalZone,
 }
 
@@ -658,12 +654,8 @@ impl Backend for StoreBackend {
             {
                 patient_name = history.patient.as_ref().map(bioviewer_app::patient_name);
                 summary.state = Some(entry.status.clone());
-                summary.reasons = entry
-                    .problem_codes
-                    .iter()
-                    .copied()
-                    .filter(|p| *p != bioviewer_core::normalise::DocumentProblem::Unreadable)
-                    .collect();
+                summary.reasons =
+                    entry.problem_codes.iter().copied().filter(|p| *p != bioviewer_core::normalise::DocumentProblem::Unreadable).collect();
             }
             Ok(Some(DocumentView { summary, sections, attachments, results, facts, patient_name }))
         })
@@ -690,10 +682,11 @@ impl Backend for StoreBackend {
     ) -> BackendFuture<'_, Option<Arc<bioviewer_core::normalise::History>>> {
         Box::pin(async move {
             let Some((id, _)) = self.gate(&patient_id, Action::ViewHistory).await? else { return Ok(None) };
-            let history = patient_history_with_targets(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
-                tracing::error!(error = %e, "history failed");
-                AppError::Unavailable("history".into())
-            })?;
+            let history =
+                patient_history_with_targets(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
+                    tracing::error!(error = %e, "history failed");
+                    AppError::Unavailable("history".into())
+                })?;
             // The interface's copy, its times in the clinician's zone (the cache keeps the
             // documents' own offsets, which the exports write).
             Ok(history.map(|h| {
@@ -799,7 +792,10 @@ impl Backend for StoreBackend {
     fn upload_outcome(&self, token: String) -> BackendFuture<'_, Option<Vec<bioviewer_app::model::UploadedFile>>> {
         Box::pin(async move {
             let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
-            Ok(self.uploads.get(principal.account.id, &token))
+            upload::outcomes(self.store.as_ref(), principal.account.id, token).await.map_err(|e| {
+                tracing::error!(error = %e, "reading an upload's outcome");
+                AppError::Unavailable("store".into())
+            })
         })
     }
 
@@ -840,7 +836,11 @@ impl Backend for StoreBackend {
                 time_zone: self.time_zone.name().to_string(),
                 break_glass: grants
                     .into_iter()
-                    .map(|g| BreakGlassBanner { patient_id: g.patient_id, reason: g.reason, expires_at: self.time_zone.epoch(g.expires_at) })
+                    .map(|g| BreakGlassBanner {
+                        patient_id: g.patient_id,
+                        reason: g.reason,
+                        expires_at: self.time_zone.epoch(g.expires_at),
+                    })
                     .collect(),
             }))
         })

@@ -8,10 +8,6 @@
 //! splitter (`dmp::mtom`), which searched the boundary naively, spent seconds of CPU on a 32 KB
 //! boundary: three such requests froze the server.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -101,19 +97,28 @@ pub(crate) async fn upload(
     };
     let stored = files
         .iter()
-        .filter(|f| matches!(f.outcome, UploadOutcome::Stored | UploadOutcome::StoredWithProblem { .. } | UploadOutcome::StoredNotCounted { .. }))
+        .filter(|f| {
+            matches!(f.outcome, UploadOutcome::Stored | UploadOutcome::StoredWithProblem { .. } | UploadOutcome::StoredNotCounted { .. })
+        })
         .count();
     tracing::info!(files = files.len(), stored, "upload done");
-    let token = state.uploads.put(principal.account.id, files);
-    (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/?upload={token}"))]).into_response()
+    match keep_outcomes(state.store.as_ref(), principal.account.id, &files).await {
+        Ok(token) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/?upload={token}"))]).into_response(),
+        Err(e) => {
+            // The files are stored (or refused) already; only the page listing them is lost.
+            tracing::error!(files = files.len(), stored, "could not keep an upload's outcomes: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{stored} of {} files were stored, but their list could not be kept: see the patients' documents.", files.len()),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Splits the form and stores every file; `None` when the body is no multipart form at all.
 async fn store_files(state: &AppState, principal: &crate::access::Principal, bytes: Bytes, boundary: String) -> Option<Vec<UploadedFile>> {
-    let limits = multer::SizeLimit::new()
-        .whole_stream(UPLOAD_MAX as u64)
-        .per_field(OTHER_FIELD_MAX)
-        .for_field("file", UPLOAD_MAX as u64);
+    let limits = multer::SizeLimit::new().whole_stream(UPLOAD_MAX as u64).per_field(OTHER_FIELD_MAX).for_field("file", UPLOAD_MAX as u64);
     let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
     let mut form = multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
     let mut files: Vec<UploadedFile> = Vec::new();
@@ -177,7 +182,14 @@ async fn store_one(
     data: Bytes,
 ) -> (UploadOutcome, Option<(crate::domain::PatientId, String)>) {
     let stored_name = if name.is_empty() { "upload.xml" } else { name };
-    let outcome = match crate::import::import_bytes(state.store.as_ref(), stored_name, data.into(), crate::store::DocumentSource::Upload { by: principal.account.id }).await {
+    let outcome = match crate::import::import_bytes(
+        state.store.as_ref(),
+        stored_name,
+        data.into(),
+        crate::store::DocumentSource::Upload { by: principal.account.id },
+    )
+    .await
+    {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(error = %e, "an uploaded document could not be stored");
@@ -226,7 +238,8 @@ async fn counted_or_why(
         if !matches!(state.access.mode_for(principal, patient).await, Ok(Some(_))) {
             continue;
         }
-        let Ok(Some(history)) = crate::history::patient_history(state.store.as_ref(), state.normaliser.clone(), patient, Default::default()).await
+        let Ok(Some(history)) =
+            crate::history::patient_history(state.store.as_ref(), state.normaliser.clone(), patient, Default::default()).await
         else {
             continue;
         };
@@ -256,45 +269,22 @@ fn shown_name(name: &str) -> String {
     }
 }
 
-/// The outcomes of recent uploads, for the page the upload redirects to. Kept in memory a
-/// short while, each readable only by the account that uploaded (file names may name patients:
-/// they stay out of URLs and logs).
-pub(crate) struct RecentUploads {
-    entries: Mutex<VecDeque<RecentUpload>>,
+/// The outcomes of recent uploads, for the page the upload redirects to: in the database, so
+/// that the instance serving that page may be another than the one that stored the files; each
+/// readable only by the account that uploaded (file names may name patients: they stay out of
+/// URLs and logs), for [`RECENT_TTL_SECONDS`].
+pub(crate) const RECENT_TTL_SECONDS: i64 = 15 * 60;
+
+/// Keeps an upload's outcomes; the token to ask for them.
+pub(crate) async fn keep_outcomes(store: &dyn crate::store::Store, account: Uuid, files: &[UploadedFile]) -> Result<String, String> {
+    let json = serde_json::to_string(files).map_err(|e| e.to_string())?;
+    store.put_upload_outcome(account, json, chrono::Utc::now().timestamp(), RECENT_TTL_SECONDS).await.map_err(|e| e.to_string())
 }
 
-struct RecentUpload {
-    token: String,
-    account: Uuid,
-    at: Instant,
-    files: Vec<UploadedFile>,
-}
-
-const RECENT_MAX: usize = 64;
-const RECENT_TTL: Duration = Duration::from_secs(15 * 60);
-
-impl RecentUploads {
-    pub(crate) fn new() -> RecentUploads {
-        RecentUploads { entries: Mutex::new(VecDeque::new()) }
-    }
-
-    /// Keeps an upload's outcomes; the token to ask for them.
-    pub(crate) fn put(&self, account: Uuid, files: Vec<UploadedFile>) -> String {
-        let token = Uuid::new_v4().simple().to_string();
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.retain(|e| e.at.elapsed() < RECENT_TTL);
-        while entries.len() >= RECENT_MAX {
-            entries.pop_front();
-        }
-        entries.push_back(RecentUpload { token: token.clone(), account, at: Instant::now(), files });
-        token
-    }
-
-    /// An upload's outcomes, for the account that made it only.
-    pub(crate) fn get(&self, account: Uuid, token: &str) -> Option<Vec<UploadedFile>> {
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.iter().find(|e| e.token == token && e.account == account && e.at.elapsed() < RECENT_TTL).map(|e| e.files.clone())
-    }
+/// An upload's outcomes, for the account that made it only.
+pub(crate) async fn outcomes(store: &dyn crate::store::Store, account: Uuid, token: String) -> Result<Option<Vec<UploadedFile>>, String> {
+    let json = store.upload_outcome(account, token, chrono::Utc::now().timestamp(), RECENT_TTL_SECONDS).await.map_err(|e| e.to_string())?;
+    json.map(|json| serde_json::from_str(&json).map_err(|e| e.to_string())).transpose()
 }
 
 #[cfg(test)]
@@ -315,17 +305,6 @@ mod tests {
         let long = format!("multipart/form-data; boundary={}", "-".repeat(32 * 1024));
         assert_eq!(form_boundary(&long), Err(UploadRefusal::BoundaryTooLong(32 * 1024)));
         assert_eq!(form_boundary("application/x-www-form-urlencoded"), Err(UploadRefusal::NotMultipart));
-    }
-
-    #[test]
-    fn upload_outcomes_are_read_only_by_their_uploader() {
-        let recent = RecentUploads::new();
-        let (me, other) = (Uuid::new_v4(), Uuid::new_v4());
-        let files = vec![UploadedFile { name: "a.xml".into(), outcome: UploadOutcome::Stored }];
-        let token = recent.put(me, files.clone());
-        assert_eq!(recent.get(me, &token), Some(files));
-        assert_eq!(recent.get(other, &token), None);
-        assert_eq!(recent.get(me, "not-a-token"), None);
     }
 
     #[test]

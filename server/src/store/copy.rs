@@ -21,7 +21,7 @@ pub enum Kind {
 
 use Kind::{Bytes, Integer, Text};
 
-/// Every table of schema version 12, parents before children.
+/// Every table of schema version 13, parents before children.
 pub(crate) const TABLES: &[(&str, &[(&str, Kind)])] = &[
     (
         "patients",
@@ -139,6 +139,7 @@ pub(crate) const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("identity_alerts", &[("id", Text), ("patient_id", Text), ("document_id", Text), ("kind", Text), ("detail", Text), ("at", Text)]),
     ("sign_in_throttle", &[("key", Text), ("failures", Integer), ("last_at", Integer)]),
+    ("upload_outcomes", &[("token", Text), ("account_id", Text), ("files_json", Text), ("created_at", Integer)]),
     (
         "fhir_clients",
         &[
@@ -205,7 +206,7 @@ pub fn tables() -> &'static [(&'static str, &'static [(&'static str, Kind)])] {
 
 /// The schema version [`TABLES`] describes: a copy between databases at another version is
 /// refused (apply the same release's migrations to both first).
-pub(crate) const SCHEMA_VERSION: i64 = 12;
+pub(crate) const SCHEMA_VERSION: i64 = 13;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {

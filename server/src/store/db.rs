@@ -266,4 +266,39 @@ mod tests {
         assert_eq!(redact("postgres://bv@db/bioviewer"), "postgres://bv@db/bioviewer");
         assert_eq!(redact("sqlite://data/bioviewer.db"), "sqlite://data/bioviewer.db");
     }
+
+    #[tokio::test]
+    async fn a_transient_failure_is_tried_again_and_a_lasting_one_is_reported() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let tries = AtomicU32::new(0);
+        // Fails twice with a transient error, then succeeds: the caller sees the success.
+        let outcome: Result<&str, String> = retrying(
+            || async { if tries.fetch_add(1, Ordering::SeqCst) < 2 { Err("transient".to_string()) } else { Ok("stored") } },
+            |e: &String| e == "transient",
+        )
+        .await;
+        assert_eq!((outcome, tries.load(Ordering::SeqCst)), (Ok("stored"), 3));
+        // Another error is reported at once, never tried again.
+        tries.store(0, Ordering::SeqCst);
+        let outcome: Result<(), String> = retrying(
+            || async {
+                tries.fetch_add(1, Ordering::SeqCst);
+                Err("constraint".to_string())
+            },
+            |e: &String| e == "transient",
+        )
+        .await;
+        assert_eq!((outcome, tries.load(Ordering::SeqCst)), (Err("constraint".to_string()), 1));
+        // A failure that lasts is reported after the last attempt.
+        tries.store(0, Ordering::SeqCst);
+        let outcome: Result<(), String> = retrying(
+            || async {
+                tries.fetch_add(1, Ordering::SeqCst);
+                Err("transient".to_string())
+            },
+            |e: &String| e == "transient",
+        )
+        .await;
+        assert_eq!((outcome, tries.load(Ordering::SeqCst)), (Err("transient".to_string()), WRITE_ATTEMPTS));
+    }
 }

@@ -407,6 +407,12 @@ pub trait Store: Send + Sync + 'static {
     fn set_treatment_target(&self, patient: PatientId, target: NewTarget) -> StoreFuture<'_, ()>;
     /// Ends the patient's target for an analyte; `false` when there was none.
     fn end_treatment_target(&self, patient: PatientId, analyte: String, by: Uuid) -> StoreFuture<'_, bool>;
+    /// Keeps what each file of an upload became (JSON), under a new random token, for
+    /// `ttl_seconds`; older outcomes are deleted meanwhile.
+    fn put_upload_outcome(&self, account: Uuid, files_json: String, now: i64, ttl_seconds: i64) -> StoreFuture<'_, String>;
+    /// An upload's outcome (JSON) under `token`, for the account that uploaded only, while
+    /// younger than `ttl_seconds`.
+    fn upload_outcome(&self, account: Uuid, token: String, now: i64, ttl_seconds: i64) -> StoreFuture<'_, Option<String>>;
 }
 
 /// A treatment target to store (bounds checked by `bioviewer_core::judge::parse_target`).

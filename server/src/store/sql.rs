@@ -264,14 +264,20 @@ fn identifiers_of(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<Pati
     out
 }
 
-/// The record with this INS number, whatever INS authority it was spelled with.
+/// The record with this INS number, whatever INS authority it was spelled with. Only a record
+/// keyed by an INS counts: an upload naming the same digits under another authority created a
+/// record of a local identifier, which never draws a laboratory's documents to it.
 async fn patient_with_ins_number(tx: &mut sqlx::AnyConnection, number: &str) -> Result<Option<PatientId>, StoreError> {
-    let id: Option<String> = sqlx::query_scalar("SELECT id FROM patients WHERE ins = $1 ORDER BY created_at, id LIMIT 1")
+    let records: Vec<(String, String)> = sqlx::query_as("SELECT id, ins_root FROM patients WHERE ins = $1 ORDER BY created_at, id")
         .bind(number)
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::query("finding a patient by INS"))?;
-    id.map(|id| parse_uuid(&id, "patient id").map(PatientId)).transpose()
+    records
+        .into_iter()
+        .find(|(_, root)| IdentifierKind::of(root, number) == IdentifierKind::Ins)
+        .map(|(id, _)| parse_uuid(&id, "patient id").map(PatientId))
+        .transpose()
 }
 
 /// The record known by an identifier other than an INS, and where that was learned.
@@ -957,6 +963,40 @@ impl Store for SqlStore {
             .map_err(StoreError::query("ending a treatment target"))?
             .rows_affected();
             Ok(done > 0)
+        })
+    }
+
+    fn put_upload_outcome(&self, account: Uuid, files_json: String, now: i64, ttl_seconds: i64) -> StoreFuture<'_, String> {
+        Box::pin(async move {
+            let token = Uuid::new_v4().simple().to_string();
+            let mut tx = self.db.begin_write().await.map_err(StoreError::query("keeping an upload's outcome"))?;
+            sqlx::query("DELETE FROM upload_outcomes WHERE created_at < $1")
+                .bind(now - ttl_seconds)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("forgetting old upload outcomes"))?;
+            sqlx::query("INSERT INTO upload_outcomes (token, account_id, files_json, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&token)
+                .bind(account.to_string())
+                .bind(files_json)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("keeping an upload's outcome"))?;
+            tx.commit().await.map_err(StoreError::query("keeping an upload's outcome"))?;
+            Ok(token)
+        })
+    }
+
+    fn upload_outcome(&self, account: Uuid, token: String, now: i64, ttl_seconds: i64) -> StoreFuture<'_, Option<String>> {
+        Box::pin(async move {
+            sqlx::query_scalar("SELECT files_json FROM upload_outcomes WHERE token = $1 AND account_id = $2 AND created_at >= $3")
+                .bind(token)
+                .bind(account.to_string())
+                .bind(now - ttl_seconds)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(StoreError::query("reading an upload's outcome"))
         })
     }
 

@@ -1,0 +1,11 @@
+-- What each file of an upload became, for the page the upload redirects to (issue 13: with
+-- several instances, that page may be served by another instance than the one that stored the
+-- files). Readable by the uploading account only, for 15 minutes; file names may name patients,
+-- so they stay here and out of URLs and logs. Rows older than that are deleted at the next upload.
+CREATE TABLE upload_outcomes (
+    token       TEXT PRIMARY KEY NOT NULL,           -- random, 128 bits, in the redirect's URL
+    account_id  TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    files_json  TEXT NOT NULL,                       -- [{name, outcome}] as the page shows them
+    created_at  INTEGER NOT NULL                     -- epoch seconds
+) STRICT;
+CREATE INDEX upload_outcomes_by_age ON upload_outcomes (created_at);
