@@ -4520,3 +4520,58 @@ async fn an_uploads_outcome_is_shown_by_whichever_instance_serves_the_next_page(
         assert!(!theirs.contains("tsh.xml"));
     }
 }
+
+/// Audit appends under load are written in batches (group commit): every entry once, in one
+/// unbroken chain, whatever the number of concurrent requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_audit_appends_are_each_recorded_once_in_one_chain() {
+    let (app, _dir) = spawn_app_on_file().await;
+    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&app.pool).await.unwrap();
+    let appends: Vec<_> = (0..300)
+        .map(|i| {
+            let access = app.access.clone();
+            tokio::spawn(async move {
+                access
+                    .record(bioviewer::access::AuditEntry {
+                        action: Some(bioviewer::access::Action::SignInRefused),
+                        detail: Some(format!("n={i}")),
+                        ..Default::default()
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for append in appends {
+        append.await.unwrap().expect("recorded");
+    }
+    let details: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT detail FROM audit_events WHERE detail LIKE 'n=%'").fetch_all(&app.pool).await.unwrap();
+    let distinct: std::collections::BTreeSet<_> = details.iter().flatten().collect();
+    assert_eq!((details.len(), distinct.len()), (300, 300), "each entry once");
+    let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(after, before + 300);
+    assert!(app.access.verify_audit().await.unwrap().is_ok(), "one unbroken chain");
+}
+
+/// Review finding (two-instance attack review): the throttle on repeated refusals was counted
+/// per instance, so an insider probing patients had as many tries again on each instance. It is
+/// counted in the database now.
+#[tokio::test]
+async fn refusals_spread_over_two_instances_are_throttled_as_one() {
+    let (first, _dir) = spawn_app_on_file().await;
+    let second = app_over(first._database.clone().expect("the test database"), AccessSettings::default()).await;
+    let ids = first.import_demo_patients(2).await;
+    first.create_account("prowler", Role::Professional, None, None).await;
+    let prowler = first.sign_in("prowler", PASSWORD, None).await.unwrap();
+    let route = format!("/api/patients/{}/history", ids[1]);
+    // Twenty-one refusals, alternating between the instances: the limit is twenty in all.
+    for n in 0..21 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        assert_eq!(app.get_with(Some(&prowler), &route).await.0, StatusCode::NOT_FOUND, "refusal {n}");
+    }
+    for app in [&first, &second] {
+        assert_eq!(app.get_with(Some(&prowler), &route).await.0, StatusCode::TOO_MANY_REQUESTS, "throttled on every instance");
+    }
+    let alarms: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'alarm'").fetch_one(&first.pool).await.unwrap();
+    assert_eq!(alarms, 1, "one alarm, not one per instance");
+}

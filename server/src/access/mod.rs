@@ -25,7 +25,7 @@ pub mod secrets;
 
 use bioviewer_app::model::{AccessLogLine, AlarmLine, RefusalGroup};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::store::db::Db;
 use sqlx::Row;
@@ -37,7 +37,7 @@ use crate::domain::PatientId;
 use audit::{AuditKey, AuditRecord, ChainBreak, ChainHead, ChainVerifier, Checkpoint, GENESIS};
 use ratelimit::Reservation;
 pub use ratelimit::ThrottlePolicy;
-use refusals::{RefusalOutcome, RefusalThrottle, ThrottlePolicy as RefusalPolicy};
+use refusals::{RefusalOutcome, RefusalState, ThrottlePolicy as RefusalPolicy};
 use secrets::SecretError;
 
 /// How long sessions and break-the-glass accesses last.
@@ -105,6 +105,9 @@ pub enum AccessError {
     Secret(#[from] SecretError),
     #[error("stored access data is inconsistent: {0}")]
     Corrupt(String),
+    /// Appending to the audit trail failed (for every entry of the batch it was written with).
+    #[error("the audit trail could not be appended to: {0}")]
+    AuditAppend(String),
 }
 
 impl AccessError {
@@ -613,6 +616,10 @@ fn account_from_row(row: &AnyRow) -> Result<Account, AccessError> {
     })
 }
 
+fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -651,12 +658,14 @@ pub struct Access {
     /// Serialises appends to the audit chain within this process (the database transaction
     /// serialises them between processes).
     audit_lock: Mutex<()>,
+    /// Audit entries waiting for the next holder of `audit_lock` to append them (see `record`).
+    pending_appends: std::sync::Mutex<Vec<(AuditRecord, tokio::sync::oneshot::Sender<Result<(), String>>)>>,
     /// Verified against when the login is unknown, so both failures take the same time.
     dummy_hash: String,
     audit_key: AuditKey,
     /// The sequence number of the last checkpoint written by this process.
     last_checkpoint: std::sync::Mutex<i64>,
-    refusals: RefusalThrottle,
+    refusal_policy: RefusalPolicy,
 }
 
 impl Access {
@@ -672,10 +681,11 @@ impl Access {
             db,
             passwords: secrets::PasswordChecker::new(VERIFICATION_PERMITS)?,
             audit_lock: Mutex::new(()),
+            pending_appends: std::sync::Mutex::new(Vec::new()),
             dummy_hash: secrets::hash_password("no account has this password")?,
             audit_key,
             last_checkpoint: std::sync::Mutex::new(0),
-            refusals: RefusalThrottle::new(settings.refusal_throttle),
+            refusal_policy: settings.refusal_throttle,
             settings,
         })
     }
@@ -1028,7 +1038,7 @@ impl Access {
             // An account refused too often lately is throttled: its refusals answer "too many"
             // for a while. Its own patients stay open to it (a clinician who mistyped a few
             // links must still see their inpatients, and a patient opened by break-the-glass).
-            None if self.refusals.blocked(principal.account.id, Instant::now()) => {
+            None if self.refusal_blocked(principal.account.id).await? => {
                 self.record(entry(Some(MODE_THROTTLED), None)).await?;
                 Err(Refusal::Throttled)
             }
@@ -1053,13 +1063,52 @@ impl Access {
         Ok(ids.iter().filter_map(|id| PatientId::parse(id)).collect())
     }
 
+    /// Whether the account's patient requests are throttled now (it was refused too often).
+    async fn refusal_blocked(&self, account: Uuid) -> Result<bool, AccessError> {
+        let mut conn = self.db.pool().acquire().await.map_err(query_err("reading the refusal throttle"))?;
+        Ok(self.refusal_policy.blocked(&self.refusal_state(&mut conn, account).await?, now_millis()))
+    }
+
+    /// An account's refusals in the window and its block, as stored (none: a fresh state).
+    async fn refusal_state(&self, conn: &mut sqlx::AnyConnection, account: Uuid) -> Result<RefusalState, AccessError> {
+        let row: Option<(String, i64)> = sqlx::query_as("SELECT refusals, blocked_until FROM refusal_throttle WHERE account_id = $1")
+            .bind(account.to_string())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_err("reading the refusal throttle"))?;
+        Ok(match row {
+            None => RefusalState::default(),
+            Some((refusals, blocked_until)) => RefusalState {
+                refusals: serde_json::from_str(&refusals).map_err(|_| AccessError::Corrupt("refusal_throttle.refusals".into()))?,
+                blocked_until,
+            },
+        })
+    }
+
     /// Counts a refusal against the account; the refusal that trips the throttle raises the
     /// alarm (an `alarm` record: the account and the count, no patient).
     async fn count_refusal(&self, principal: &Principal) -> Result<(), AccessError> {
-        let RefusalOutcome::Tripped { refusals } = self.refusals.record_refusal(principal.account.id, Instant::now()) else {
+        let account = principal.account.id;
+        // Read, decide and write in one write transaction: every instance counts together.
+        let mut tx = self.db.begin_write().await.map_err(query_err("counting a refusal"))?;
+        let state = self.refusal_state(&mut tx, account).await?;
+        let (state, outcome) = self.refusal_policy.record_refusal(state, now_millis());
+        let refusals = serde_json::to_string(&state.refusals).map_err(|e| AccessError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO refusal_throttle (account_id, refusals, blocked_until) VALUES ($1, $2, $3)
+             ON CONFLICT (account_id) DO UPDATE SET refusals = $2, blocked_until = $3",
+        )
+        .bind(account.to_string())
+        .bind(refusals)
+        .bind(state.blocked_until)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("counting a refusal"))?;
+        tx.commit().await.map_err(query_err("counting a refusal"))?;
+        let RefusalOutcome::Tripped { refusals } = outcome else {
             return Ok(());
         };
-        let policy = self.refusals.policy();
+        let policy = self.refusal_policy;
         tracing::error!(
             account = %principal.account.id,
             refusals,
@@ -1325,21 +1374,14 @@ impl Access {
     /// Appends one record to the hash chain, keyed; every `checkpoint_every` records the new
     /// head also goes to the checkpoint file.
     pub async fn record(&self, entry: AuditEntry<'_>) -> Result<(), AccessError> {
-        let _serialised = self.audit_lock.lock().await;
-        crate::store::db::retrying(|| self.append_once(entry.clone()), AccessError::is_transient).await
-    }
-
-    /// One attempt at appending (tried again, from the head's read, on a transient failure).
-    async fn append_once(&self, entry: AuditEntry<'_>) -> Result<(), AccessError> {
-        let mut tx = self.db.begin_write().await.map_err(query_err("starting an audit append"))?;
-        let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(query_err("reading the audit head"))?;
-        let (last_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
-        let mut record = AuditRecord {
-            seq: last_seq + 1,
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        // Group commit: the entry waits in `pending`; whoever holds the append lock next writes
+        // every waiting entry in one transaction (one head read, one commit for many views:
+        // under load the appends no longer queue one commit each). The caller returns once its
+        // own entry is committed, as before: nothing is read before its access is recorded.
+        let (done, mut written) = tokio::sync::oneshot::channel();
+        let record = AuditRecord {
+            seq: 0,
+            at: String::new(),
             actor_id: entry.actor.map(|a| a.id.to_string()),
             actor_role: entry.actor.map(|a| a.role.as_str().to_string()),
             patient_id: entry.patient.map(|p| p.to_string()),
@@ -1347,33 +1389,84 @@ impl Access {
             mode: entry.mode.map(str::to_string),
             address: entry.address.map(str::to_string),
             detail: entry.detail,
-            prev_hash,
+            prev_hash: String::new(),
             hash: String::new(),
             scheme: String::new(),
         };
-        record.seal(&self.audit_key);
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash, scheme)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(record.seq)
-        .bind(&record.at)
-        .bind(&record.actor_id)
-        .bind(&record.actor_role)
-        .bind(&record.patient_id)
-        .bind(&record.action)
-        .bind(&record.mode)
-        .bind(&record.address)
-        .bind(&record.detail)
-        .bind(&record.prev_hash)
-        .bind(&record.hash)
-        .bind(&record.scheme)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("appending to the audit trail"))?;
-        tx.commit().await.map_err(query_err("committing an audit record"))?;
-        if record.seq % self.settings.checkpoint_every.max(1) == 0 {
-            self.write_checkpoint(Checkpoint { at: record.at, seq: record.seq, hash: record.hash });
+        let own = record.clone();
+        self.pending_appends.lock().unwrap_or_else(|e| e.into_inner()).push((record, done));
+        let _serialised = self.audit_lock.lock().await;
+        match written.try_recv() {
+            // Written meanwhile by the previous holder of the lock, with its batch.
+            Ok(outcome) => return outcome.map_err(AccessError::AuditAppend),
+            // Still waiting: this call writes the batch.
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            // Taken by a holder whose request was dropped before it answered (the client went
+            // away): written or not, it is appended again (an access recorded twice, never none).
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                let (done, again) = tokio::sync::oneshot::channel();
+                self.pending_appends.lock().unwrap_or_else(|e| e.into_inner()).push((own, done));
+                written = again;
+            }
+        }
+        let batch: Vec<(AuditRecord, tokio::sync::oneshot::Sender<Result<(), String>>)> =
+            std::mem::take(&mut *self.pending_appends.lock().unwrap_or_else(|e| e.into_inner()));
+        let records: Vec<AuditRecord> = batch.iter().map(|(record, _)| record.clone()).collect();
+        let outcome = crate::store::db::retrying(|| self.append_batch(records.clone()), AccessError::is_transient).await;
+        let shared = outcome.as_ref().map(|_| ()).map_err(ToString::to_string);
+        for (_, done) in batch {
+            let _ = done.send(shared.clone());
+        }
+        match written.try_recv() {
+            Ok(outcome) => outcome.map_err(AccessError::AuditAppend),
+            // Not possible (this call's entry was in the batch it took), said rather than assumed.
+            Err(_) => Err(AccessError::AuditAppend("the audit entry was not in the batch written".into())),
+        }
+    }
+
+    /// One attempt at appending these records, in order, in one transaction (tried again, from
+    /// the head's read, on a transient failure).
+    async fn append_batch(&self, records: Vec<AuditRecord>) -> Result<(), AccessError> {
+        let mut tx = self.db.begin_write().await.map_err(query_err("starting an audit append"))?;
+        let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(query_err("reading the audit head"))?;
+        let (mut last_seq, mut prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
+        let mut checkpoints = Vec::new();
+        for mut record in records {
+            record.seq = last_seq + 1;
+            record.at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            record.prev_hash = prev_hash;
+            record.seal(&self.audit_key);
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, actor_id, actor_role, patient_id, action, mode, address, detail, prev_hash, hash, scheme)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(record.seq)
+            .bind(&record.at)
+            .bind(&record.actor_id)
+            .bind(&record.actor_role)
+            .bind(&record.patient_id)
+            .bind(&record.action)
+            .bind(&record.mode)
+            .bind(&record.address)
+            .bind(&record.detail)
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .bind(&record.scheme)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("appending to the audit trail"))?;
+            if record.seq % self.settings.checkpoint_every.max(1) == 0 {
+                checkpoints.push(Checkpoint { at: record.at.clone(), seq: record.seq, hash: record.hash.clone() });
+            }
+            last_seq = record.seq;
+            prev_hash = record.hash;
+        }
+        tx.commit().await.map_err(query_err("committing audit records"))?;
+        for checkpoint in checkpoints {
+            self.write_checkpoint(checkpoint);
         }
         Ok(())
     }

@@ -4,13 +4,11 @@
 //! access log with refusals, is stopped after a few dozen requests; a professional who mistypes
 //! an address now and then never meets it.
 //!
-//! Kept in memory (one server process; a restart forgets), as the sign-in limiter is.
+//! Kept in the database (table `refusal_throttle`, read and written by `Access`), so that every
+//! instance over one database counts an account's refusals together: this module only decides,
+//! over the state the database hands it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use uuid::Uuid;
+use std::time::Duration;
 
 /// The throttle's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,10 +26,12 @@ impl Default for ThrottlePolicy {
     }
 }
 
-#[derive(Default)]
-struct AccountState {
-    refusals: VecDeque<Instant>,
-    blocked_until: Option<Instant>,
+/// One account's refusals (epoch milliseconds, the window's only) and its block, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefusalState {
+    pub refusals: Vec<i64>,
+    /// Epoch milliseconds; 0: never blocked.
+    pub blocked_until: i64,
 }
 
 /// What one more refusal did.
@@ -44,46 +44,30 @@ pub enum RefusalOutcome {
     Tripped { refusals: usize },
 }
 
-pub struct RefusalThrottle {
-    policy: ThrottlePolicy,
-    accounts: Mutex<HashMap<Uuid, AccountState>>,
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-impl RefusalThrottle {
-    pub fn new(policy: ThrottlePolicy) -> Self {
-        RefusalThrottle { policy, accounts: Mutex::new(HashMap::new()) }
-    }
-
-    pub fn policy(&self) -> ThrottlePolicy {
-        self.policy
-    }
-
+impl ThrottlePolicy {
     /// Whether this account's patient requests are refused now.
-    pub fn blocked(&self, account: Uuid, now: Instant) -> bool {
-        let accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        accounts.get(&account).and_then(|s| s.blocked_until).is_some_and(|until| now < until)
+    pub fn blocked(&self, state: &RefusalState, now_ms: i64) -> bool {
+        now_ms < state.blocked_until
     }
 
-    pub fn record_refusal(&self, account: Uuid, now: Instant) -> RefusalOutcome {
-        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        // Bounded memory: accounts are few, but never let the map grow without end.
-        if accounts.len() > 100_000 {
-            accounts.clear();
-        }
-        let state = accounts.entry(account).or_default();
-        while state.refusals.front().is_some_and(|t| now.duration_since(*t) > self.policy.window) {
-            state.refusals.pop_front();
-        }
-        state.refusals.push_back(now);
-        let already_blocked = state.blocked_until.is_some_and(|until| now < until);
-        if state.refusals.len() > self.policy.limit && !already_blocked {
-            state.blocked_until = Some(now + self.policy.block_for);
+    /// The account's state after one more refusal at `now_ms`, and what it did.
+    pub fn record_refusal(&self, mut state: RefusalState, now_ms: i64) -> (RefusalState, RefusalOutcome) {
+        let window = millis(self.window);
+        state.refusals.retain(|t| now_ms - *t <= window);
+        state.refusals.push(now_ms);
+        let already_blocked = self.blocked(&state, now_ms);
+        if state.refusals.len() > self.limit && !already_blocked {
+            state.blocked_until = now_ms.saturating_add(millis(self.block_for));
             let refusals = state.refusals.len();
             // A fresh count for after the block: the next alarm needs as many refusals again.
             state.refusals.clear();
-            return RefusalOutcome::Tripped { refusals };
+            return (state, RefusalOutcome::Tripped { refusals });
         }
-        RefusalOutcome::Counted
+        (state, RefusalOutcome::Counted)
     }
 }
 
@@ -97,26 +81,32 @@ mod tests {
 
     #[test]
     fn more_refusals_than_the_limit_trip_the_throttle_once_then_it_lifts() {
-        let throttle = RefusalThrottle::new(policy());
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let t0 = Instant::now();
+        let policy = policy();
+        let t0 = 1_000_000;
+        let mut a = RefusalState::default();
         for _ in 0..3 {
-            assert_eq!(throttle.record_refusal(a, t0), RefusalOutcome::Counted);
+            let (next, outcome) = policy.record_refusal(a, t0);
+            assert_eq!(outcome, RefusalOutcome::Counted);
+            a = next;
         }
-        assert!(!throttle.blocked(a, t0));
-        assert_eq!(throttle.record_refusal(a, t0), RefusalOutcome::Tripped { refusals: 4 });
-        assert!(throttle.blocked(a, t0) && !throttle.blocked(b, t0), "that account only");
-        assert_eq!(throttle.record_refusal(a, t0), RefusalOutcome::Counted, "one alarm per block");
-        assert!(!throttle.blocked(a, t0 + Duration::from_secs(121)), "lifted after a while");
+        assert!(!policy.blocked(&a, t0));
+        let (a, outcome) = policy.record_refusal(a, t0);
+        assert_eq!(outcome, RefusalOutcome::Tripped { refusals: 4 });
+        assert!(policy.blocked(&a, t0) && !policy.blocked(&RefusalState::default(), t0), "that account only");
+        let (a, outcome) = policy.record_refusal(a, t0);
+        assert_eq!(outcome, RefusalOutcome::Counted, "one alarm per block");
+        assert!(!policy.blocked(&a, t0 + 121_000), "lifted after a while");
     }
 
     #[test]
     fn refusals_spread_over_time_never_trip_it() {
-        let throttle = RefusalThrottle::new(policy());
-        let a = Uuid::new_v4();
-        let t0 = Instant::now();
+        let policy = policy();
+        let mut a = RefusalState::default();
         for n in 0..20 {
-            assert_eq!(throttle.record_refusal(a, t0 + Duration::from_secs(30 * n)), RefusalOutcome::Counted);
+            let (next, outcome) = policy.record_refusal(a, 1_000_000 + 30_000 * n);
+            assert_eq!(outcome, RefusalOutcome::Counted);
+            a = next;
         }
+        assert!(a.refusals.len() <= 3, "only the window's refusals are kept");
     }
 }

@@ -140,6 +140,7 @@ pub(crate) const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ("identity_alerts", &[("id", Text), ("patient_id", Text), ("document_id", Text), ("kind", Text), ("detail", Text), ("at", Text)]),
     ("sign_in_throttle", &[("key", Text), ("failures", Integer), ("last_at", Integer)]),
     ("upload_outcomes", &[("token", Text), ("account_id", Text), ("files_json", Text), ("created_at", Integer)]),
+    ("refusal_throttle", &[("account_id", Text), ("refusals", Text), ("blocked_until", Integer)]),
     (
         "fhir_clients",
         &[

@@ -9,3 +9,13 @@ CREATE TABLE upload_outcomes (
     created_at  INTEGER NOT NULL                     -- epoch seconds
 ) STRICT;
 CREATE INDEX upload_outcomes_by_age ON upload_outcomes (created_at);
+
+-- Repeated refused patient requests per account (server/src/access/refusals.rs): with several
+-- instances each counted its own, so an insider probing patient ids got as many tries again per
+-- instance. The refusals inside the window (epoch milliseconds, a JSON array of at most the
+-- limit + 1) and the block's end.
+CREATE TABLE refusal_throttle (
+    account_id    TEXT PRIMARY KEY NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    refusals      TEXT NOT NULL,
+    blocked_until INTEGER NOT NULL DEFAULT 0
+) STRICT;
