@@ -7,9 +7,9 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
+use crate::model::{AccessLog, AdminOverview, DocumentView, History, PatientDocuments, PatientSummary, UnitSystem, Viewer};
 /// The analyte page's view, which the chart server function and the SVG route take.
 pub use crate::pages::{ChartView, Period, Window};
-use crate::model::{AccessLog, AdminOverview, DocumentView, History, PatientDocuments, PatientSummary, UnitSystem, Viewer};
 
 /// Errors a server function reports to the interface. Messages are for logs; the interface shows
 /// its own translated text for each variant.
@@ -40,6 +40,19 @@ impl FromServerFnError for AppError {
 #[server(prefix = "/sfn", endpoint = "list_patients")]
 pub async fn list_patients() -> Result<Vec<PatientSummary>, AppError> {
     ssr::answer(async { ssr::backend()?.list_patients().await }.await)
+}
+
+/// One page of the patients the user may see, matching `query` (INS, name words, birth date):
+/// the list page asks for this rather than for the whole list.
+#[server(prefix = "/sfn", endpoint = "load_patient_page")]
+pub async fn load_patient_page(query: String, page: u32) -> Result<crate::model::PatientPage, AppError> {
+    ssr::answer(
+        async {
+            let all = ssr::backend()?.list_patients().await?;
+            Ok(crate::pages::patients::patient_page(all, &query, page as usize))
+        }
+        .await,
+    )
 }
 
 /// A patient's documents; `link_candidate`: another record the user is about to link to this
@@ -79,7 +92,9 @@ pub async fn load_chart(
     width: Option<u32>,
 ) -> Result<String, AppError> {
     let view = ChartView { period: period.unwrap_or_default(), from, to, with, width };
-    ssr::answer(async { ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, view).await?.ok_or(AppError::NotFound) }.await)
+    ssr::answer(
+        async { ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, view).await?.ok_or(AppError::NotFound) }.await,
+    )
 }
 
 /// One document of the patient, with its narrative and attachments.

@@ -161,6 +161,11 @@ messages! {
     AccessLogTotal => "accès enregistrés", "accesses recorded";
     AccessLogPages => "Pages du journal", "Log pages";
     PageWord => "Page", "Page";
+    PatientListPages => "Pages de la liste des patients", "Patient list pages";
+    PreviousPatients => "← Précédents", "← Previous";
+    NextPatients => "Suivants →", "Next →";
+    PatientsOf => "sur", "of";
+    PatientsWord => "patients", "patients";
     NewerPage => "Plus récents", "Newer";
     OlderPage => "Plus anciens", "Older";
     RefusedRequests => "Demandes refusées", "Refused requests";

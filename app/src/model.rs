@@ -7,8 +7,25 @@ pub use bioviewer_core::catalogue::UnitSystem;
 pub use bioviewer_core::cda::{Comparator, DocumentKind, ReportStatus, Sex};
 pub use bioviewer_core::normalise::{Direction, History, PatientIdentity, Point, PointStatus, Series};
 
-/// One patient in the patient list.
+/// One page of the patient list, as the list page shows it: the patients matching what was
+/// typed, [`PATIENTS_PER_PAGE`] at a time (a GP's list of 1,500 patients is never sent whole).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientPage {
+    pub patients: Vec<PatientSummary>,
+    /// Patients matching the search, on every page.
+    pub matching: usize,
+    /// Patients the user may see, whatever the search.
+    pub total: usize,
+    /// This page, from 1 (the last one when asked beyond it).
+    pub page: usize,
+    pub pages: usize,
+}
+
+/// Patients on one page of the list.
+pub const PATIENTS_PER_PAGE: usize = 50;
+
+/// One patient in the patient list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatientSummary {
     /// Bioviewer's own patient id (a UUID), used in URLs; never the INS.
     pub id: String,
@@ -33,7 +50,7 @@ impl PatientSummary {
 
     /// A record known by no INS (created under an INS-C or a local id): marked "no INS".
     pub fn has_ins(&self) -> bool {
-bioviewer_core::cda::IdentifierKind::of(&self.ins_root, &self.ins) == bioviewer_core::cda::IdentifierKind::Ins
+        bioviewer_core::cda::IdentifierKind::of(&self.ins_root, &self.ins) == bioviewer_core::cda::IdentifierKind::Ins
     }
 }
 
@@ -195,12 +212,18 @@ pub enum UploadOutcome {
     AlreadyPresent,
     /// Stored, but unreadable or with no identifiable patient (attached to no record): `code`
     /// is a parse error's `kind:line:column`, or `no_patient`, `no_ins`, `invalid_ins`.
-    StoredWithProblem { code: String },
+    StoredWithProblem {
+        code: String,
+    },
     /// Stored in a record the uploader may see, but its history does not count it: why
     /// (a conflict with a laboratory's report, another identity...). Said at once, so nobody
     /// reads "stored" as "in the patient's results".
-    StoredNotCounted { reasons: Vec<bioviewer_core::normalise::DocumentProblem> },
-    Failed { reason: UploadFailure },
+    StoredNotCounted {
+        reasons: Vec<bioviewer_core::normalise::DocumentProblem>,
+    },
+    Failed {
+        reason: UploadFailure,
+    },
 }
 
 /// Why a file of an upload was not stored.

@@ -4575,3 +4575,38 @@ async fn refusals_spread_over_two_instances_are_throttled_as_one() {
     let alarms: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'alarm'").fetch_one(&first.pool).await.unwrap();
     assert_eq!(alarms, 1, "one alarm, not one per instance");
 }
+
+/// The patient list is sent a page at a time (a GP with 1,500 patients got an 823 KB page), and
+/// its search looks at every patient the user may see, never at others.
+#[tokio::test]
+async fn the_patient_list_comes_a_page_at_a_time_and_its_search_reaches_every_page() {
+    let app = spawn_app().await;
+    let ids = app.import_demo_patients(55).await;
+    app.create_account("gp", Role::Professional, None, None).await;
+    for n in 0..54 {
+        app.relate("gp", &bioviewer_core::demo::patient_ins(n), "attending_gp").await;
+    }
+    app.use_session_of("gp").await;
+    let (status, first) = app.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first.matches("data-testid=\"patient-row\"").count(), 50, "one page of fifty");
+    assert!(first.contains("data-testid=\"patient-pages\""));
+    let (_, second) = app.get("/?page=2").await;
+    assert_eq!(second.matches("data-testid=\"patient-row\"").count(), 4);
+    // The last related patient, wherever it sorts, is found by its INS from the first page.
+    let wanted = bioviewer_core::demo::patient_ins(53);
+    let (_, found) = app.get(&format!("/?q={wanted}")).await;
+    assert_eq!(found.matches("data-testid=\"patient-row\"").count(), 1);
+    assert!(found.contains(&wanted));
+    // The unrelated patient is in no page and no search.
+    let stranger = bioviewer_core::demo::patient_ins(54);
+    let (_, searched) = app.get(&format!("/?q={stranger}")).await;
+    assert_eq!(searched.matches("data-testid=\"patient-row\"").count(), 0);
+    let page = TestApp::body(
+        app.post_form(app.session.lock().unwrap().clone().as_ref(), "/sfn/load_patient_page", &format!("query={stranger}&page=1")).await,
+    )
+    .await;
+    assert!(!page.contains(&stranger) && !page.contains(&ids[54]), "{page}");
+    // No session: nothing.
+    assert_eq!(app.post_form(None, "/sfn/load_patient_page", "query=&page=1").await.status(), StatusCode::UNAUTHORIZED);
+}

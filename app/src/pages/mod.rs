@@ -4,7 +4,7 @@ mod access;
 mod analyte;
 mod document;
 mod patient;
-mod patients;
+pub(crate) mod patients;
 mod results;
 mod summary;
 
