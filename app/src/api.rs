@@ -84,6 +84,19 @@ pub async fn load_analyte(patient_id: String, unit_system: UnitSystem, analyte: 
     )
 }
 
+/// What the summary page reads of the patient's history, in SI units
+/// ([`crate::pages::summary_history`]). Access as for [`load_history`].
+#[server(prefix = "/sfn", endpoint = "load_summary")]
+pub async fn load_summary(patient_id: String) -> Result<History, AppError> {
+    ssr::answer(
+        async {
+            let history = ssr::backend()?.patient_history(patient_id, UnitSystem::Si).await?.ok_or(AppError::NotFound)?;
+            Ok(crate::pages::summary_history(&history))
+        }
+        .await,
+    )
+}
+
 /// The trend chart of one analyte as SVG (drawn on the server), over the period and dates of
 /// the page's view ([`ChartView`]), with a second analyte when `with` names one,
 /// drawn for a container `width` CSS pixels wide (a default when unknown).

@@ -1,5 +1,5 @@
 import { Locator, Page, test } from "@playwright/test";
-import { url, waitForHydration, collectPageErrors, expect } from "./helpers";
+import { url, waitForHydration, collectPageErrors, expect, tableSettled } from "./helpers";
 
 // The cumulative table and the summary as a clinician decides from them: the reference range of
 // every row, a legend, filters kept in the URL, exports of what is on screen, one tab stop, a
@@ -86,6 +86,7 @@ test("filters, period, page and units live in the URL, survive Back and a unit s
   await expect(page).toHaveURL(/period=5y/);
   await page.getByTestId("abnormal-only").check();
   await expect(page).toHaveURL(/abnormal=1/);
+  await tableSettled(page);
   const rows = await table.locator("tbody tr:not(.chapter-row)").count();
 
   // The exports hold what is on screen: that laboratory, that period, abnormal rows only.
@@ -219,7 +220,7 @@ test.describe("a patient with a result every few weeks", () => {
     const days = [...new Set(data.series.flatMap((s) => s.points.map((p) => p.time?.slice(0, 10)).filter((d): d is string => !!d)))]
       .sort()
       .reverse();
-    expect(days.length).toBeGreaterThan(24);
+    expect(days.length).toBeGreaterThan(12);
     expect(html).not.toContain(`"${days.at(-1)}`);
 
     await page.goto(url(`${href}/results`));

@@ -228,7 +228,7 @@ pub fn chart_width_from_cookies(cookies: &str) -> Option<u32> {
     cookies.split(';').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
         let width: u32 = (name.trim() == CHART_WIDTH_COOKIE).then(|| value.trim().parse().ok()).flatten()?;
-        (width % WIDTH_STEP as u32 == 0 && (WIDTH_STEP as u32..=4000).contains(&width)).then_some(width)
+        (width.is_multiple_of(WIDTH_STEP as u32) && (WIDTH_STEP as u32..=4000).contains(&width)).then_some(width)
     })
 }
 

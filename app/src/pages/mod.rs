@@ -18,6 +18,8 @@ pub use patient::PatientPage;
 pub use patients::PatientList;
 pub use results::ResultsPage;
 pub use summary::SummaryPage;
+#[cfg(feature = "ssr")]
+pub use summary::summary_history;
 
 use leptos::prelude::*;
 

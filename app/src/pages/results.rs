@@ -197,6 +197,8 @@ fn ResultsTable(
     // answer arrives, and a late answer to an older view is dropped.
     let current = RwSignal::new(slice);
     let failed = RwSignal::new(None::<crate::api::AppError>);
+    // A slice is on its way: the table says it is being updated (`aria-busy`).
+    let loading = RwSignal::new(false);
     let asked = StoredValue::new(0_u64);
     if !print {
         Effect::new(move |_| {
@@ -210,11 +212,13 @@ fn ResultsTable(
             asked.update_value(|n| *n += 1);
             let ticket = asked.get_value();
             let id = patient.get_value();
+            loading.set(true);
             leptos::task::spawn_local(async move {
                 let answer = load_table(id, wanted, false).await;
                 if asked.try_get_value() != Some(ticket) {
                     return;
                 }
+                loading.try_set(false);
                 match answer {
                     Ok(slice) => {
                         failed.try_set(None);
@@ -397,7 +401,7 @@ fn ResultsTable(
                 }).collect_view();
                 let width = cols.len() + 3;
                 view! {
-                    <div class="table-scroll">
+                    <div class="table-scroll" aria-busy=move || loading.get().then_some("true")>
                         <table class="data cumulative" data-testid="cumulative-table" aria-describedby="table-legend">
                             <thead>
                                 {header.map(|h| view! {
