@@ -138,6 +138,11 @@ impl TableView {
     /// empty goes; "abnormal only" keeps the rows with an abnormal result in what is shown,
     /// not once in the whole record.
     pub fn rows(&self, series: &[Series]) -> Vec<Series> {
+        self.kept(series).into_iter().map(|(s, points)| with_points(s, points.into_iter().cloned().collect())).collect()
+    }
+
+    /// [`TableView::rows`] without copying: each row's series and the results it keeps.
+    fn kept<'a>(&self, series: &'a [Series]) -> Vec<(&'a Series, Vec<&'a Point>)> {
         let window = self.window(series);
         let needle = self.search.as_deref().map(crate::components::fold_for_search).unwrap_or_default();
         series
@@ -148,9 +153,9 @@ impl TableView {
                     || crate::components::fold_for_search(&s.name_fr).contains(&needle)
                     || crate::components::fold_for_search(&s.name_en).contains(&needle)
             })
-            .map(|s| Series { points: s.points.iter().filter(|p| self.keeps(&window, p)).cloned().collect(), ..s.clone() })
-            .filter(|s| !s.points.is_empty())
-            .filter(|s| !self.abnormal || s.points.iter().any(is_abnormal))
+            .map(|s| (s, s.points.iter().filter(|p| self.keeps(&window, p)).collect::<Vec<_>>()))
+            .filter(|(_, points)| !points.is_empty())
+            .filter(|(_, points)| !self.abnormal || points.iter().any(|p| is_abnormal(p)))
             .collect()
     }
 
@@ -194,16 +199,32 @@ fn day_text(p: &Point) -> Option<String> {
     p.time.map(|t| t.date_string())
 }
 
+/// A series with other results (its names, chapter and unit copied, not its results).
+fn with_points(s: &Series, points: Vec<Point>) -> Series {
+    Series {
+        analyte: s.analyte.clone(),
+        name_fr: s.name_fr.clone(),
+        name_en: s.name_en.clone(),
+        chapter: s.chapter.clone(),
+        loinc_seen: s.loinc_seen.clone(),
+        unit: s.unit.clone(),
+        decimals: s.decimals,
+        points,
+    }
+}
+
 /// Every collection day of these rows, newest first, with its laboratories.
 pub fn columns_of(rows: &[Series]) -> Vec<Column> {
+    columns_of_points(rows.iter().flat_map(|s| &s.points))
+}
+
+fn columns_of_points<'a>(points: impl Iterator<Item = &'a Point>) -> Vec<Column> {
     let mut days: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
-    for s in rows {
-        for p in &s.points {
-            if let Some(day) = day_text(p) {
-                let labs = days.entry(day).or_default();
-                if let Some(l) = &p.laboratory {
-                    labs.insert(l.to_string());
-                }
+    for p in points {
+        if let Some(day) = day_text(p) {
+            let labs = days.entry(day).or_default();
+            if let Some(l) = &p.laboratory {
+                labs.insert(l.to_string());
             }
         }
     }
@@ -229,7 +250,7 @@ pub fn page_columns(columns: &[Column], page: usize) -> &[Column] {
 /// The points a row's reference range is decided from ([`row_range`]): for each laboratory and
 /// range, its newest result in the display unit, in the row's order. [`row_range`] of these is
 /// [`row_range`] of the whole row, however many results the row has.
-pub fn range_points(points: &[Point], decimals: usize) -> Vec<Point> {
+pub fn range_points(points: &[&Point], decimals: usize) -> Vec<Point> {
     let mut kept: Vec<usize> = Vec::new();
     let mut seen: Vec<(Option<&str>, RangeKey)> = Vec::new();
     for (i, p) in points.iter().enumerate().rev() {
@@ -326,17 +347,17 @@ pub struct TableSlice {
 /// only" looks at the period shown, not at the page).
 pub fn slice(history: &History, view: &TableView, print: bool) -> TableSlice {
     let view = view.checked();
-    let rows = view.rows(&history.series);
-    let all_columns = columns_of(&rows);
+    let kept = view.kept(&history.series);
+    let all_columns = columns_of_points(kept.iter().flat_map(|(_, points)| points.iter().copied()));
     let page = clamp_page(view.page, all_columns.len());
     let columns: Vec<Column> = if print { all_columns.clone() } else { page_columns(&all_columns, page).to_vec() };
     let days: std::collections::HashSet<&str> = columns.iter().map(|c| c.day.as_str()).collect();
-    let rows: Vec<SliceRow> = rows
+    let rows: Vec<SliceRow> = kept
         .into_iter()
-        .map(|s| {
-            let range = range_points(&s.points, s.decimals);
-            let points = s.points.iter().filter(|p| day_text(p).is_some_and(|d| days.contains(d.as_str()))).cloned().collect();
-            SliceRow { series: Series { points, ..s }, range }
+        .map(|(s, points)| {
+            let range = range_points(&points, s.decimals);
+            let shown = points.into_iter().filter(|p| day_text(p).is_some_and(|d| days.contains(d.as_str()))).cloned().collect();
+            SliceRow { series: with_points(s, shown), range }
         })
         .collect();
     let mut laboratories: Vec<String> =
