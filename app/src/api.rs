@@ -75,6 +75,41 @@ pub async fn load_history(patient_id: String, unit_system: UnitSystem) -> Result
     )
 }
 
+/// What the results page shows of one view of the cumulative table ([`crate::table::slice`]): its
+/// page of columns (every column of the period for the print view), its rows, and what its
+/// controls need; not the whole history. Access is decided, and recorded, as for
+/// [`load_history`].
+#[server(prefix = "/sfn", endpoint = "load_table")]
+pub async fn load_table(patient_id: String, view: crate::table::TableView, print: bool) -> Result<crate::table::TableSlice, AppError> {
+    ssr::answer(async { ssr::backend()?.table_slice(patient_id, view, print).await?.ok_or(AppError::NotFound) }.await)
+}
+
+/// What the analyte page reads of the patient's history ([`crate::pages::analyte_history`]):
+/// one analyte's results, the other analytes' names. Access as for [`load_history`].
+#[server(prefix = "/sfn", endpoint = "load_analyte")]
+pub async fn load_analyte(patient_id: String, unit_system: UnitSystem, analyte: String) -> Result<History, AppError> {
+    ssr::answer(
+        async {
+            let history = ssr::backend()?.patient_history(patient_id, unit_system).await?.ok_or(AppError::NotFound)?;
+            Ok(crate::pages::analyte_history(&history, &analyte))
+        }
+        .await,
+    )
+}
+
+/// What the summary page reads of the patient's history, in SI units
+/// ([`crate::pages::summary_history`]). Access as for [`load_history`].
+#[server(prefix = "/sfn", endpoint = "load_summary")]
+pub async fn load_summary(patient_id: String) -> Result<History, AppError> {
+    ssr::answer(
+        async {
+            let history = ssr::backend()?.patient_history(patient_id, UnitSystem::Si).await?.ok_or(AppError::NotFound)?;
+            Ok(crate::pages::summary_history(&history))
+        }
+        .await,
+    )
+}
+
 /// The trend chart of one analyte as SVG (drawn on the server), over the period and dates of
 /// the page's view ([`ChartView`]), with a second analyte when `with` names one,
 /// drawn for a container `width` CSS pixels wide (a default when unknown).
@@ -91,6 +126,8 @@ pub async fn load_chart(
     with: Option<String>,
     width: Option<u32>,
 ) -> Result<String, AppError> {
+    // Asked without a width: the width this browser last showed a chart at, when it said.
+    let width = width.or_else(crate::pages::remembered_chart_width);
     let view = ChartView { period: period.unwrap_or_default(), from, to, with, width };
     ssr::answer(
         async { ssr::backend()?.analyte_chart(patient_id, analyte, unit_system, lang, view).await?.ok_or(AppError::NotFound) }.await,
@@ -185,6 +222,15 @@ pub mod ssr {
     pub trait Backend: Send + Sync + 'static {
         fn list_patients(&self) -> BackendFuture<'_, Vec<PatientSummary>>;
         fn patient_history(&self, patient_id: String, unit_system: UnitSystem) -> BackendFuture<'_, Option<Arc<History>>>;
+        /// One view of the cumulative table: the patient's history, with its access decided
+        /// and recorded exactly as [`Backend::patient_history`] does (it is that call), sliced.
+        fn table_slice(&self, patient_id: String, view: crate::table::TableView, print: bool) -> BackendFuture<'_, Option<crate::table::TableSlice>> {
+            Box::pin(async move {
+                let view = view.checked();
+                let history = self.patient_history(patient_id, view.units).await?;
+                Ok(history.map(|h| crate::table::slice(&h, &view, print)))
+            })
+        }
         /// A document of the patient; `None` when it does not exist or belongs to someone else.
         fn document(&self, patient_id: String, document_id: String) -> BackendFuture<'_, Option<DocumentView>>;
         /// An analyte's chart as SVG; `None` when the patient or the series does not exist.

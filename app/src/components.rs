@@ -274,6 +274,11 @@ impl DocumentLabels {
         )
     }
 
+    /// The labels of the documents a table slice's results come from.
+    pub fn of_entries(entries: &[(String, Option<String>, Option<String>, bool)]) -> DocumentLabels {
+        DocumentLabels(entries.iter().map(|(id, laboratory, date, uploaded)| (id.clone(), (laboratory.clone(), date.clone(), *uploaded))).collect())
+    }
+
     /// "report of <date> (<laboratory>)", and "uploaded" when a user uploaded it: a value from
     /// an upload never passes for one a laboratory sent through the DMP.
     pub fn label(&self, document: &str, lang: Lang) -> String {

@@ -109,6 +109,38 @@ for (const lang of ["fr", "en"] as const) {
   });
 }
 
+test("an analyte page does not ask again for the chart it was rendered with; another period does", async ({ page }) => {
+  const errors = collectPageErrors(page);
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  await signIn(page, "fr");
+  const charts: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/sfn/load_chart")) charts.push(r.postData() ?? "");
+  });
+  // A first analyte page: drawn by the server at a default width, then once at the width the
+  // page measures (the browser remembers it for the next pages).
+  await openAnalyte(page, /PETIT/, "inr");
+  await settledChart(page);
+  expect(charts.length).toBeLessThanOrEqual(1);
+  // The next pages are drawn by the server at that width: nothing to ask once hydrated.
+  for (const [patient, analyte] of [[/PETIT/, "inr"], [/BERNARD/, "creatinine"]] as const) {
+    charts.length = 0;
+    await openAnalyte(page, patient, analyte);
+    await settledChart(page);
+    await page.waitForLoadState("networkidle");
+    expect(charts, `${analyte}: the chart rendered with the page is not fetched again`).toEqual([]);
+  }
+  // Another period is another chart: asked once.
+  await page.getByTestId("period-1y").click();
+  await expect(page).toHaveURL(/period=1y/);
+  await expect.poll(() => charts.length).toBe(1);
+  expect(charts[0]).toContain("period=OneYear");
+  await settledChart(page);
+  await page.waitForLoadState("networkidle");
+  expect(charts.length).toBe(1);
+  expect(errors).toEqual([]);
+});
+
 test("time presets filter the chart and the table together, stay in the URL and survive reload and Back", async ({ page }) => {
   const errors = collectPageErrors(page);
   await page.setViewportSize({ width: 1400, height: 1000 });

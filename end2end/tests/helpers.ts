@@ -22,4 +22,10 @@ export function collectPageErrors(page: Page): string[] {
   return errors;
 }
 
+/** Waits until the cumulative table shows the view in the URL: a filter or another page of
+ * columns fetches its slice from the server, the table says `aria-busy` meanwhile. */
+export async function tableSettled(page: Page): Promise<void> {
+  await expect(page.locator(".table-scroll[aria-busy]")).toHaveCount(0);
+}
+
 export { expect };

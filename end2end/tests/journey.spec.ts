@@ -1,6 +1,6 @@
 import { test, Page } from "@playwright/test";
 import { mkdirSync } from "node:fs";
-import { url, waitForHydration, collectPageErrors, expect } from "./helpers";
+import { url, waitForHydration, collectPageErrors, expect, tableSettled } from "./helpers";
 
 // The clinician's whole path through the viewer, once in each language: find the patient, read
 // the cumulative table, filter it, open an analyte's chart, see where a converted value came
@@ -64,6 +64,8 @@ for (const lang of ["fr", "en"] as const) {
 
     // Filter by name: only matching analytes stay.
     await page.getByTestId("analyte-search").fill(w.search);
+    await expect(page).toHaveURL(/q=/);
+    await tableSettled(page);
     const names = table.locator("tbody th.sticky-col");
     await expect(names.filter({ hasText: w.glucose })).toHaveCount(1);
     for (const name of await names.allTextContents()) expect(name).toMatch(w.searchMatches);

@@ -1,5 +1,5 @@
 import { test } from "@playwright/test";
-import { url, waitForHydration, collectPageErrors, expect } from "./helpers";
+import { url, waitForHydration, collectPageErrors, expect, tableSettled } from "./helpers";
 
 test("the cumulative table groups laboratories, converts units on request and shows originals", async ({ page }) => {
   const errors = collectPageErrors(page);
@@ -54,6 +54,8 @@ test("the cumulative table groups laboratories, converts units on request and sh
   // Nothing is hidden: antibiograms and other codes outside the catalogue are listed, and the
   // data-quality panel counts them and the documents that could not be used.
   await page.getByTestId("analyte-search").fill("");
+  // The table fetches the slice of the new view: every row again.
+  await expect(tsh).toHaveCount(1);
   // Down goes to the same day's next value below, over chapter headings.
   const top = table.locator("tbody td.result").first();
   await top.focus();
@@ -77,6 +79,8 @@ test("the cumulative table groups laboratories, converts units on request and sh
   await page.getByTestId("chapter-filter").selectOption("");
   // Abnormal only: every row left has a flagged value.
   await page.getByTestId("abnormal-only").check();
+  await expect(page).toHaveURL(/abnormal=1/);
+  await tableSettled(page);
   const flaggedRows = table.locator("tbody tr:not(.chapter-row)");
   expect(await flaggedRows.count()).toBeGreaterThan(0);
   for (const row of await flaggedRows.all()) {
@@ -88,6 +92,8 @@ test("the cumulative table groups laboratories, converts units on request and sh
   await page.getByTestId("date-from").dispatchEvent("change");
   await page.getByTestId("date-to").fill("2021-12-31");
   await page.getByTestId("date-to").dispatchEvent("change");
+  await expect(page).toHaveURL(/to=2021-12-31/);
+  await tableSettled(page);
   for (const day of await table.locator("th.day .date").allTextContents()) expect(day).toMatch(/\/2021$/);
   await page.getByTestId("date-from").fill("");
   await page.getByTestId("date-from").dispatchEvent("change");

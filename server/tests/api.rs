@@ -601,6 +601,7 @@ fn patient_server_functions(p: &str, d: &str) -> Vec<(&'static str, String)> {
     vec![
         ("/sfn/load_patient", format!("patient_id={p}")),
         ("/sfn/load_history", format!("patient_id={p}&unit_system=si")),
+        ("/sfn/load_table", format!("patient_id={p}&view[units]=si&view[page]=0&print=false")),
         ("/sfn/load_document", format!("patient_id={p}&document_id={d}")),
         ("/sfn/load_chart", format!("patient_id={p}&analyte=glucose_fasting&unit_system=si&lang=Fr")),
         ("/sfn/load_access_log", format!("patient_id={p}")),
@@ -656,6 +657,58 @@ async fn every_role_is_refused_someone_elses_patient_on_every_route() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "anonymous on {path}");
         assert!(TestApp::body(response).await.contains("NotSignedIn"), "anonymous on {path}");
     }
+}
+
+/// The results page's slice of the cumulative table: the same decision and the same audit
+/// record as the whole history, for every role; a view asking for a page beyond the oldest gets
+/// the oldest, and only the results of its columns.
+#[tokio::test]
+async fn the_table_slice_is_decided_and_recorded_like_the_history() {
+    let t = two_patients().await;
+    let form = |p: &str, page: usize| format!("patient_id={p}&view[units]=si&view[page]={page}&print=false");
+    let views = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = 'view_history'").fetch_one(&t.app.pool).await.unwrap();
+        n
+    };
+    // Who may see A gets A's slice, and the view is recorded.
+    for login in ["gp", "patient_a"] {
+        let session = t.app.sign_in(login, PASSWORD, None).await.unwrap();
+        let before = views().await;
+        let response = t.app.post_form(Some(&session), "/sfn/load_table", &form(&t.a, 0)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{login}");
+        let slice: serde_json::Value = serde_json::from_str(&TestApp::body(response).await).unwrap();
+        assert_eq!(views().await, before + 1, "{login}'s view of the table is in the audit trail");
+        assert!(slice["patient"]["family_name"].as_str().is_some_and(|n| n.contains("MARTIN")), "{login}: {slice}");
+        let columns = slice["columns"].as_array().unwrap();
+        assert!(!columns.is_empty() && columns.len() <= bioviewer_app::table::PAGE_COLUMNS);
+        // Every result sent is in one of the columns sent.
+        let days: Vec<&str> = columns.iter().map(|c| c["day"].as_str().unwrap()).collect();
+        for row in slice["rows"].as_array().unwrap() {
+            for p in row["series"]["points"].as_array().unwrap() {
+                assert!(days.iter().any(|d| p["time"].as_str().unwrap().replace('-', "").starts_with(&d.replace('-', ""))), "{p}");
+            }
+        }
+        // Beyond the oldest page: the oldest.
+        let response = t.app.post_form(Some(&session), "/sfn/load_table", &form(&t.a, 9999)).await;
+        let oldest: serde_json::Value = serde_json::from_str(&TestApp::body(response).await).unwrap();
+        assert_eq!(oldest["page"].as_u64().unwrap() + 1, oldest["pages"].as_u64().unwrap());
+    }
+    // Who may not see B is refused, as for a patient that does not exist (the same answer).
+    for login in ["gp", "patient_a", "admin", "hospital"] {
+        let session = t.app.sign_in(login, PASSWORD, None).await.unwrap();
+        let refused = t.app.post_form(Some(&session), "/sfn/load_table", &form(&t.b, 0)).await;
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{login}");
+        let body = TestApp::body(refused).await;
+        assert!(!body.contains("BERNARD") && !body.contains("rows"), "{login}: {body}");
+        let missing = t.app.post_form(Some(&session), "/sfn/load_table", &form("00000000-0000-4000-8000-000000000000", 0)).await;
+        assert_eq!((missing.status(), TestApp::body(missing).await), (StatusCode::NOT_FOUND, body), "{login}");
+    }
+    // Nobody signed in is refused; an administrator is refused even a patient others may see.
+    let anonymous = t.app.post_form(None, "/sfn/load_table", &form(&t.a, 0)).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let admin = t.app.sign_in("admin", PASSWORD, None).await.unwrap();
+    let response = t.app.post_form(Some(&admin), "/sfn/load_table", &form(&t.a, 0)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "an administrator sees no results");
 }
 
 /// "Since my last visit": the last time this user saw the patient's results before the current

@@ -8,10 +8,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{load_chart, load_history};
+use crate::api::{load_analyte, load_chart};
 use crate::components::{DateField, DocumentLabels, flag_label, format_datetime, not_converted_text, point_text, rule_text};
 use crate::i18n::{Lang, Msg, tr, use_lang};
-use crate::model::{Point, Series, UnitSystem};
+use crate::model::{History, Point, Series, UnitSystem};
 use bioviewer_core::judge::{TargetProblem, TreatmentTarget};
 
 /// A time preset, counted back from the series' latest result (so that an old record still
@@ -184,8 +184,99 @@ fn partner<'a>(analyte: &str, available: &[&'a str]) -> Option<&'a str> {
     wanted.iter().find_map(|w| available.iter().find(|a| *a == w).copied())
 }
 
+/// What the analyte page reads of a history: this analyte's series whole, the other analytes
+/// by name only (the second analyte's chooser), the documents this analyte's results come from
+/// (named in the points table), the patient and the targets. Not the other analytes' results.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub fn analyte_history(history: &History, analyte: &str) -> History {
+    let series: Vec<Series> = history
+        .series
+        .iter()
+        .map(|s| if s.analyte == analyte { s.clone() } else { Series { points: Vec::new(), loinc_seen: Vec::new(), ..s.clone() } })
+        .collect();
+    let used: std::collections::HashSet<&str> = history
+        .series
+        .iter()
+        .filter(|s| s.analyte == analyte)
+        .flat_map(|s| &s.points)
+        .flat_map(|p| &p.sources)
+        .map(|s| &*s.document)
+        .collect();
+    History {
+        patient: history.patient.clone(),
+        unit_system: history.unit_system,
+        documents: history.documents.iter().filter(|d| used.contains(d.id.as_str())).cloned().collect(),
+        series,
+        other_results: Vec::new(),
+        problems: Vec::new(),
+        targets: history.targets.iter().filter(|t| t.analyte == analyte).cloned().collect(),
+    }
+}
+
 /// Widths are asked in steps, so a few pixels of resizing do not redraw the chart.
 const WIDTH_STEP: i32 = 40;
+
+/// The cookie that remembers the width the chart was last shown at, so that the server draws
+/// the next analyte page's chart at that width and the page does not ask for it again.
+#[cfg_attr(not(any(feature = "ssr", target_arch = "wasm32")), allow(dead_code))]
+pub const CHART_WIDTH_COOKIE: &str = "bioviewer_chart_width";
+
+/// A remembered chart width, from a `Cookie` header value (or `document.cookie`): a multiple of
+/// the width step in a plausible range, else none.
+#[cfg_attr(not(any(feature = "ssr", target_arch = "wasm32")), allow(dead_code))]
+pub fn chart_width_from_cookies(cookies: &str) -> Option<u32> {
+    cookies.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let width: u32 = (name.trim() == CHART_WIDTH_COOKIE).then(|| value.trim().parse().ok()).flatten()?;
+        (width.is_multiple_of(WIDTH_STEP as u32) && (WIDTH_STEP as u32..=4000).contains(&width)).then_some(width)
+    })
+}
+
+/// The chart width this request remembers: the server draws a chart asked without a width at
+/// it; the page, which reads the same cookie, then asks again only when it measures another.
+pub fn remembered_chart_width() -> Option<u32> {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>().and_then(|parts| {
+            parts.headers.get_all(http::header::COOKIE).iter().find_map(|v| chart_width_from_cookies(v.to_str().ok()?))
+        })
+    }
+    #[cfg(all(not(feature = "ssr"), target_arch = "wasm32"))]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        chart_width_from_cookies(&document().unchecked_into::<cookies::CookieDocument>().cookie())
+    }
+    #[cfg(all(not(feature = "ssr"), not(target_arch = "wasm32")))]
+    {
+        None
+    }
+}
+
+/// `document.cookie`, which the web-sys features Leptos enables do not include.
+#[cfg(all(not(feature = "ssr"), target_arch = "wasm32"))]
+mod cookies {
+    use leptos::wasm_bindgen::prelude::wasm_bindgen;
+
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(extends = leptos::web_sys::Document)]
+        pub type CookieDocument;
+        #[wasm_bindgen(method, getter)]
+        pub fn cookie(this: &CookieDocument) -> String;
+        #[wasm_bindgen(method, setter)]
+        pub fn set_cookie(this: &CookieDocument, value: &str);
+    }
+}
+
+/// Remembers the width the chart is shown at (see [`CHART_WIDTH_COOKIE`]).
+fn remember_chart_width(_width: u32) {
+    #[cfg(all(not(feature = "ssr"), target_arch = "wasm32"))]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let cookie = format!("{CHART_WIDTH_COOKIE}={_width}; Path=/; Max-Age=31536000; SameSite=Lax");
+        document().unchecked_into::<cookies::CookieDocument>().set_cookie(&cookie);
+    }
+}
 
 #[component]
 pub fn AnalytePage() -> impl IntoView {
@@ -210,15 +301,21 @@ pub fn AnalytePage() -> impl IntoView {
     };
     // The width the chart is shown at: unknown on the server (a default is drawn), measured once
     // the page runs in the browser and again when the window is resized.
+    // `None` asks for the width this browser last showed a chart at (a cookie, the server's
+    // default without it): the chart the page was rendered with is not asked for again when the
+    // page measures that same width.
     let width = RwSignal::new(None::<u32>);
+    let remembered = remembered_chart_width();
     let frame = NodeRef::<leptos::html::Div>::new();
     let measure = move || {
         if let Some(div) = frame.get_untracked() {
             let w = div.client_width();
             if w > 0 {
-                let stepped = Some((w / WIDTH_STEP * WIDTH_STEP).max(WIDTH_STEP) as u32);
-                if width.get_untracked() != stepped {
-                    width.set(stepped);
+                let stepped = (w / WIDTH_STEP * WIDTH_STEP).max(WIDTH_STEP) as u32;
+                remember_chart_width(stepped);
+                let wanted = (remembered != Some(stepped)).then_some(stepped);
+                if width.get_untracked() != wanted {
+                    width.set(wanted);
                 }
             }
         }
@@ -233,7 +330,8 @@ pub fn AnalytePage() -> impl IntoView {
         move || (patient(), analyte(), units(), lang.get(), view.get(), width.get()),
         move |(p, a, u, l, v, w)| load_chart(p, a, u, l, Some(v.period), v.from, v.to, v.with, w),
     );
-    let history = Resource::new(move || (patient(), units()), |(p, u)| load_history(p, u));
+    // This analyte's results and the names of the others, not the whole history.
+    let history = Resource::new(move || (patient(), units(), analyte()), |(p, u, a)| load_analyte(p, u, a));
     let viewer = super::use_viewer();
     let readout = RwSignal::new(String::new());
     let show_point = move |ev: &leptos::web_sys::Event| {
@@ -685,6 +783,36 @@ mod tests {
 
     fn view(query: &[(&str, &str)]) -> ChartView {
         ChartView::from_query(|k| query.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn the_analyte_page_receives_its_analyte_whole_and_the_others_by_name() {
+        let inr = series(&["20230105", "20240229"]);
+        let other = Series { analyte: "haemoglobin".into(), name_fr: "Hémoglobine".into(), ..series(&["20230105", "20250101"]) };
+        let history = History {
+            patient: None,
+            unit_system: UnitSystem::Si,
+            documents: Vec::new(),
+            series: vec![other, inr.clone()],
+            other_results: Vec::new(),
+            problems: vec!["a problem".into()],
+            targets: Vec::new(),
+        };
+        let trimmed = analyte_history(&history, "inr");
+        assert_eq!(trimmed.series[1], inr, "every result of the analyte, as the whole history has them");
+        assert_eq!(trimmed.series[0].name_fr, "Hémoglobine", "the chooser of a second analyte still names it");
+        assert!(trimmed.series[0].points.is_empty(), "but its results stay on the server");
+        assert!(analyte_history(&history, "unknown").series.iter().all(|s| s.points.is_empty()));
+    }
+
+    #[test]
+    fn a_remembered_chart_width_is_a_step_in_a_plausible_range() {
+        assert_eq!(chart_width_from_cookies("a=b; bioviewer_chart_width=1240; bioviewer_lang=fr"), Some(1240));
+        assert_eq!(chart_width_from_cookies("bioviewer_chart_width=1241"), None, "not a step");
+        assert_eq!(chart_width_from_cookies("bioviewer_chart_width=0"), None);
+        assert_eq!(chart_width_from_cookies("bioviewer_chart_width=999999"), None);
+        assert_eq!(chart_width_from_cookies("bioviewer_chart_width=wide; x=1"), None);
+        assert_eq!(chart_width_from_cookies(""), None);
     }
 
     #[test]

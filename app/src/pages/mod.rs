@@ -10,12 +10,16 @@ mod summary;
 
 pub use access::{AccessLogPage, AdminPage, BreakGlassBanner, SignInPage, UserMenu, provide_viewer, use_viewer};
 pub use analyte::{AnalytePage, ChartView, Period, Window};
+#[cfg(feature = "ssr")]
+pub use analyte::{analyte_history, remembered_chart_width};
 pub(crate) use analyte::{Day, day_of, parse_day};
 pub use document::DocumentPage;
 pub use patient::PatientPage;
 pub use patients::PatientList;
 pub use results::ResultsPage;
 pub use summary::SummaryPage;
+#[cfg(feature = "ssr")]
+pub use summary::summary_history;
 
 use leptos::prelude::*;
 

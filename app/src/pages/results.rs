@@ -7,17 +7,14 @@ use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-use crate::api::{load_history, load_previous_visit, server_time};
+use crate::api::{load_previous_visit, load_table, server_time};
 use crate::components::{DateField, DocumentLabels, flag_label, flag_symbol, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
-use crate::model::{Direction, History, PatientIdentity, Point, PointStatus, Series, UnitSystem};
-use crate::table::{RowRange, TableView, is_abnormal, range_text, row_range};
-use bioviewer_core::normalise::{DocumentState, OtherResults};
+use crate::model::{Direction, PatientIdentity, Point, PointStatus, UnitSystem};
+use crate::table::{Column, DataQualityCounts, OtherRow, RowRange, SliceRow, TableSlice, TableView, is_abnormal, range_text, row_range};
 
 use super::Period;
 
-/// Columns shown at once: a decade has hundreds of sampling days; the table pages through them.
-const PAGE: usize = 12;
 /// Columns per block in the print view: what fits an A4 landscape page beside the analyte names.
 const PRINT_COLUMNS: usize = 7;
 
@@ -33,7 +30,10 @@ pub fn ResultsPage() -> impl IntoView {
     let print = Memo::new(move |_| query.read().get("print").as_deref() == Some("1"));
     let units = Memo::new(move |_| view.read().units);
     let patient_id = move || params.read().get("id").unwrap_or_default();
-    let data = Resource::new(move || (patient_id(), units.get()), |(id, units)| load_history(id, units));
+    // The page receives what it shows (one page of columns; the print view every column of the
+    // period), not the whole history. Filters and pages then fetch their slice in place
+    // (ResultsTable); another unit system or the print view loads the page's data again.
+    let data = Resource::new(move || (patient_id(), units.get(), print.get()), move |(id, _, print)| load_table(id, view.get_untracked(), print));
     let viewer = super::use_viewer();
     let clock = Resource::new(|| (), |_| server_time());
     let href = move |change: &dyn Fn(&mut TableView)| {
@@ -93,7 +93,7 @@ pub fn ResultsPage() -> impl IntoView {
                     let print = print.get();
                     Suspend::new(async move {
                     match data.await {
-                        Ok(history) => {
+                        Ok(slice) => {
                             // The print view says who printed it, and when (the server's clock).
                             let printed = if print {
                                 let who = viewer.await.ok().flatten().map(|v| v.name).unwrap_or_default();
@@ -104,9 +104,9 @@ pub fn ResultsPage() -> impl IntoView {
                             };
                             let plain = is_patient(viewer.await);
                             view! {
-                                <super::PatientTitle page=Msg::Results name=history.patient.as_ref().map(super::patient_name)/>
-                                <crate::components::PatientBanner identity=history.patient.clone()/>
-                                <ResultsTable history patient=patient_id() view print printed plain/>
+                                <super::PatientTitle page=Msg::Results name=slice.patient.as_ref().map(super::patient_name)/>
+                                <crate::components::PatientBanner identity=slice.patient.clone()/>
+                                <ResultsTable slice patient=patient_id() view print printed plain/>
                             }.into_any()
                         }
                         Err(error) => view! { <super::LoadError error/> }.into_any(),
@@ -127,31 +127,8 @@ fn PrintButton() -> impl IntoView {
     }
 }
 
-/// A column: one collection day.
-#[derive(Clone, PartialEq)]
-struct Column {
-    day: String,
-    laboratories: Vec<String>,
-}
-
 fn day_of(p: &Point) -> Option<String> {
     p.time.map(|t| t.date_string())
-}
-
-/// Every collection day of the rows shown, newest first, with its laboratories.
-fn columns_of(rows: &[Series]) -> Vec<Column> {
-    let mut days: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
-    for s in rows {
-        for p in &s.points {
-            if let Some(day) = day_of(p) {
-                let labs = days.entry(day).or_default();
-                if let Some(l) = &p.laboratory {
-                    labs.insert(l.to_string());
-                }
-            }
-        }
-    }
-    days.into_iter().rev().map(|(day, labs)| Column { day, laboratories: labs.into_iter().collect() }).collect()
 }
 
 /// A colon as each language writes it before a value.
@@ -200,7 +177,7 @@ pub(crate) fn is_patient(viewer: Result<Option<crate::model::Viewer>, crate::api
 
 #[component]
 fn ResultsTable(
-    history: History,
+    slice: TableSlice,
     patient: String,
     view: Memo<TableView>,
     print: bool,
@@ -210,43 +187,60 @@ fn ResultsTable(
     let lang = use_lang();
     let navigate = use_navigate();
     let patient = StoredValue::new(patient);
-    let units = history.unit_system;
-    let quality = DataQualityCounts::of(&history);
-    let documents = StoredValue::new(DocumentLabels::of(&history));
-    let identity = StoredValue::new(history.patient.clone());
-    let series = StoredValue::new(history.series);
-    let others = StoredValue::new(history.other_results);
-    let laboratories: Vec<String> = {
-        let mut labs: Vec<String> =
-            series.with_value(|s| s.iter().flat_map(|s| &s.points).filter_map(|p| p.laboratory.as_deref().map(str::to_string)).collect());
-        labs.sort();
-        labs.dedup();
-        labs
-    };
+    let units = slice.unit_system;
+    let quality = slice.quality;
+    let identity = StoredValue::new(slice.patient.clone());
+    let laboratories = slice.laboratories.clone();
+    let chapters = slice.chapters.clone();
+    // The slice shown. A new view (a filter, another page of columns: the URL changed, Back and
+    // reload keep it) fetches its own slice in place; the table keeps what it shows until the
+    // answer arrives, and a late answer to an older view is dropped.
+    let current = RwSignal::new(slice);
+    let failed = RwSignal::new(None::<crate::api::AppError>);
+    // A slice is on its way: the table says it is being updated (`aria-busy`).
+    let loading = RwSignal::new(false);
+    let asked = StoredValue::new(0_u64);
+    if !print {
+        Effect::new(move |_| {
+            let wanted = view.get().checked();
+            let shown = current.with_untracked(|s| (s.view.clone(), s.pages));
+            // Another unit system reloads the whole page (ResultsPage); the same view (its page
+            // beyond the oldest read as the oldest) has nothing to fetch, as after hydration.
+            if wanted.units != units || (TableView { page: wanted.page.min(shown.1 - 1), ..wanted.clone() }) == shown.0 {
+                return;
+            }
+            asked.update_value(|n| *n += 1);
+            let ticket = asked.get_value();
+            let id = patient.get_value();
+            loading.set(true);
+            leptos::task::spawn_local(async move {
+                let answer = load_table(id, wanted, false).await;
+                if asked.try_get_value() != Some(ticket) {
+                    return;
+                }
+                loading.try_set(false);
+                match answer {
+                    Ok(slice) => {
+                        failed.try_set(None);
+                        current.try_set(slice);
+                    }
+                    Err(error) => {
+                        failed.try_set(Some(error));
+                    }
+                }
+            });
+        });
+    }
     // "Since last visit": columns after this date are highlighted as new.
     let since = RwSignal::new(String::new());
     let previous_visit = Resource::new(move || patient.get_value(), load_previous_visit);
-    let chapters: Vec<String> = {
-        let mut c: Vec<String> = series.with_value(|s| s.iter().map(|s| s.chapter.clone()).collect());
-        c.dedup();
-        c
-    };
-    // The rows shown, after filters (the exports filter the same way).
-    let visible = Memo::new(move |_| view.with(|v| series.with_value(|all| v.rows(all))));
-    let other_rows = Memo::new(move |_| {
-        view.with(|v| {
-            let mut kept = others.get_value();
-            series.with_value(|all| v.apply_to_others(all, &mut kept));
-            kept
-        })
-    });
-    let columns = Memo::new(move |_| visible.with(|rows| columns_of(rows)));
-    let pages = move || columns.with(|c| c.len().div_ceil(PAGE)).max(1);
-    let page = move || view.read().page.min(pages() - 1);
-    let page_columns = Memo::new(move |_| {
-        let all = columns.get();
-        all.iter().skip(page() * PAGE).take(PAGE).cloned().collect::<Vec<_>>()
-    });
+    // The rows shown, after filters (the exports filter the same way), and their columns.
+    let visible = Memo::new(move |_| current.with(|s| s.rows.clone()));
+    let other_rows = Memo::new(move |_| current.with(|s| s.others.clone()));
+    let columns = Memo::new(move |_| current.with(|s| s.columns.clone()));
+    let pages = move || current.with(|s| s.pages);
+    let page = move || current.with(|s| s.page);
+    let page_columns = columns;
     let href = move |change: &dyn Fn(&mut TableView)| {
         let mut v = view.get();
         change(&mut v);
@@ -356,6 +350,8 @@ fn ResultsTable(
         let lang_now = lang.get();
         let since_now = since.get();
         let rows = visible.get();
+        // The reports the values of this slice come from, named in the cells' tips.
+        let documents = StoredValue::new(current.with(|s| DocumentLabels::of_entries(&s.documents)));
         let (blocks, header): (Vec<Vec<Column>>, Option<String>) = if print {
             let all = columns.get();
             let mut line = identity.with_value(|i| identity_line(i.as_ref(), lang_now));
@@ -380,15 +376,16 @@ fn ResultsTable(
                 let entry = (!print).then(|| rows.iter().position(|s| row_is_navigable(s, &cols, lang_now))).flatten();
                 let mut current_chapter = String::new();
                 let mut body = Vec::new();
-                for (i, s) in rows.iter().enumerate() {
-                    if s.chapter != current_chapter {
-                        current_chapter = s.chapter.clone();
+                for (i, row) in rows.iter().enumerate() {
+                    let s = row;
+                    if s.series.chapter != current_chapter {
+                        current_chapter = s.series.chapter.clone();
                         body.push(view! {
-                            <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 3).to_string()>{chapter_name(&s.chapter, lang_now)}</th></tr>
+                            <tr class="chapter-row"><th scope="rowgroup" colspan=(cols.len() + 3).to_string()>{chapter_name(&s.series.chapter, lang_now)}</th></tr>
                         }.into_any());
                     }
                     body.push(view! {
-                        <SeriesRow series=s.clone() columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone()
+                        <SeriesRow row=s.clone() columns=cols.clone() lang=lang_now patient=patient.get_value() since=since_now.clone()
                             documents units entry=entry == Some(i) plain/>
                     }.into_any());
                 }
@@ -404,7 +401,7 @@ fn ResultsTable(
                 }).collect_view();
                 let width = cols.len() + 3;
                 view! {
-                    <div class="table-scroll">
+                    <div class="table-scroll" aria-busy=move || loading.get().then_some("true")>
                         <table class="data cumulative" data-testid="cumulative-table" aria-describedby="table-legend">
                             <thead>
                                 {header.map(|h| view! {
@@ -428,6 +425,7 @@ fn ResultsTable(
     view! {
         {filters}
         {(!print).then(|| view! { <p class="muted keyboard-hint">{tr(Msg::TableKeyboardHint)}</p> })}
+        {move || failed.get().map(|error| view! { <super::LoadError error/> })}
         {move || if visible.with(Vec::is_empty) { view! { <p class="notice">{tr(Msg::NoResults)}</p> }.into_any() } else { tables().into_any() }}
         <Legend/>
         {move || view! { <OtherResultsLane others=other_rows.get() plain/> }}
@@ -438,8 +436,9 @@ fn ResultsTable(
 }
 
 /// Whether a row has a cell the keyboard reaches among these columns.
-fn row_is_navigable(s: &Series, cols: &[Column], lang: Lang) -> bool {
-    matches!(row_range(&s.points, s.decimals, lang), RowRange::Varies(_))
+fn row_is_navigable(row: &SliceRow, cols: &[Column], lang: Lang) -> bool {
+    let s = &row.series;
+    matches!(row_range(&row.range, s.decimals, lang), RowRange::Varies(_))
         || s.points.iter().any(|p| day_of(p).is_some_and(|d| cols.iter().any(|c| c.day == d)))
 }
 
@@ -563,36 +562,6 @@ fn keep_one_tab_stop(ev: leptos::ev::FocusEvent) {
     let _ = cell.set_attribute("tabindex", "0");
 }
 
-/// Counts for the data-quality panel.
-#[derive(Clone, Copy, Default)]
-struct DataQualityCounts {
-    unmapped_codes: usize,
-    unmapped_results: usize,
-    not_converted: usize,
-    unreadable: usize,
-    rejected: usize,
-    replaced: usize,
-}
-
-impl DataQualityCounts {
-    fn of(history: &History) -> DataQualityCounts {
-        let docs = |state: DocumentState| history.documents.iter().filter(|d| d.status == state).count();
-        DataQualityCounts {
-            unmapped_codes: history.other_results.len(),
-            unmapped_results: history.other_results.iter().map(|o| o.points.len()).sum(),
-            not_converted: history
-                .series
-                .iter()
-                .flat_map(|s| &s.points)
-                .filter(|p| p.status == PointStatus::Completed && p.value.is_some() && !p.in_display_unit)
-                .count(),
-            unreadable: docs(DocumentState::Unreadable),
-            rejected: docs(DocumentState::Rejected),
-            replaced: docs(DocumentState::Replaced),
-        }
-    }
-}
-
 #[component]
 fn DataQualityPanel(counts: DataQualityCounts) -> impl IntoView {
     let row = |msg: Msg, n: usize, testid: &'static str| {
@@ -619,14 +588,15 @@ fn DataQualityPanel(counts: DataQualityCounts) -> impl IntoView {
 
 /// Results whose code maps to no analyte: listed with their values, never dropped.
 #[component]
-fn OtherResultsLane(others: Vec<OtherResults>, plain: bool) -> impl IntoView {
+fn OtherResultsLane(others: Vec<OtherRow>, plain: bool) -> impl IntoView {
     let lang = use_lang();
     (!others.is_empty()).then(|| {
         let rows = move || {
             let lang = lang.get();
             others
                 .iter()
-                .map(|o| {
+                .map(|row| {
+                    let o = &row.other;
                     let latest = o.points.last().map(|p| {
                         let value = match (&p.display, p.unit.as_deref()) {
                             (Some(_), Some(unit)) => format!("{} {unit}", point_text(p, lang)),
@@ -644,7 +614,7 @@ fn OtherResultsLane(others: Vec<OtherResults>, plain: bool) -> impl IntoView {
                             <th scope="row" title=o.label.clone().unwrap_or_default()>{name.unwrap_or_default()}</th>
                             {(!plain).then(|| view! { <td class="mono">{o.code.clone().unwrap_or_default()}</td> })}
                             <td>{o.laboratory.clone().unwrap_or_default()}</td>
-                            <td class="num">{o.points.len()}</td>
+                            <td class="num">{row.count}</td>
                             <td>{latest.unwrap_or_default()}</td>
                         </tr>
                     }
@@ -671,7 +641,7 @@ fn OtherResultsLane(others: Vec<OtherResults>, plain: bool) -> impl IntoView {
 
 #[component]
 fn SeriesRow(
-    series: Series,
+    row: SliceRow,
     columns: Vec<Column>,
     lang: Lang,
     patient: String,
@@ -682,6 +652,7 @@ fn SeriesRow(
     entry: bool,
     plain: bool,
 ) -> impl IntoView {
+    let SliceRow { series, range } = row;
     let href = format!(
         "/patients/{patient}/analytes/{}{}",
         series.analyte,
@@ -694,7 +665,7 @@ fn SeriesRow(
     let mut entry_left = entry;
     let mut take_entry = move || std::mem::replace(&mut entry_left, false);
     // The laboratory's range for the unit shown; "varies by lab" with each range in its tip.
-    let range = match row_range(&series.points, series.decimals, lang) {
+    let range = match row_range(&range, series.decimals, lang) {
         RowRange::None => view! { <td class="range" data-testid="row-range"></td> }.into_any(),
         RowRange::One(r) => view! { <td class="range" data-testid="row-range">{r}</td> }.into_any(),
         RowRange::Varies(each) => {

@@ -5,17 +5,46 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{load_history, server_time};
+use crate::api::{load_summary, server_time};
 use crate::components::{flag_label, flag_symbol, format_datetime, point_text};
 use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
-use crate::model::{Direction, Point, PointStatus, Series, UnitSystem};
+use crate::model::{Direction, Point, PointStatus, Series};
 use crate::pages::{Day, Period, day_of, parse_day};
+
+/// What the summary reads of a history: every result of every analyte (its cards, sparklines
+/// and trends) with its first source only (the document a qualitative line links to), the other
+/// results' latest moment (a qualitative line each), the point-of-care documents (said so on
+/// their line). Not every source of every result, nor the list of documents.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub fn summary_history(history: &crate::model::History) -> crate::model::History {
+    let first_source = |p: &Point| Point { sources: p.sources.iter().take(1).cloned().collect(), ..p.clone() };
+    let other_results = history
+        .other_results
+        .iter()
+        .map(|o| {
+            let last = o.points.iter().rev().find(|p| p.status == PointStatus::Completed).map(|p| p.time);
+            let points = o.points.iter().filter(|p| p.status == PointStatus::Completed && Some(p.time) == last).map(first_source).collect();
+            bioviewer_core::normalise::OtherResults { points, ..o.clone() }
+        })
+        .filter(|o| !o.points.is_empty())
+        .collect();
+    crate::model::History {
+        patient: history.patient.clone(),
+        unit_system: history.unit_system,
+        documents: history.documents.iter().filter(|d| d.kind == Some(crate::model::DocumentKind::PointOfCareTest)).cloned().collect(),
+        series: history.series.iter().map(|s| Series { points: s.points.iter().map(first_source).collect(), ..s.clone() }).collect(),
+        other_results,
+        problems: Vec::new(),
+        targets: history.targets.clone(),
+    }
+}
 
 #[component]
 pub fn SummaryPage() -> impl IntoView {
     let params = use_params_map();
     let patient = move || params.read().get("id").unwrap_or_default();
-    let data = Resource::new(patient, |p| load_history(p, UnitSystem::Si));
+    // What the summary reads of the history, not all of it (`summary_history`).
+    let data = Resource::new(patient, load_summary);
     let viewer = super::use_viewer();
     let clock = Resource::new(|| (), |_| server_time());
     view! {
@@ -329,6 +358,7 @@ fn Panels(series: Vec<Series>, patient: String, today: Option<Day>) -> impl Into
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::UnitSystem;
     use bioviewer_core::cda::CdaTime;
 
     fn point(date: &str, value: &str, change: Option<Direction>) -> Point {
@@ -340,6 +370,66 @@ mod tests {
             significant_change: change,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_summary_receives_what_it_reads() {
+        use bioviewer_core::normalise::{Flag, OtherResults, Source};
+        let source = |document: &str| Source {
+            document: document.into(),
+            observation: 0,
+            code: Some("X".into()),
+            code_system: None,
+            label: Some("Test rapide".into()),
+            original_value: None,
+            original_unit: None,
+            converted: false,
+            rule: None,
+            not_converted: None,
+            not_converted_reason: None,
+            previous_result: false,
+        };
+        let positive = |date: &str, document: &str| Point {
+            time: Some(CdaTime::parse_hl7(date).unwrap()),
+            text: Some("positif".into()),
+            flag: Some(Flag { code: "POS".into(), computed: false }),
+            sources: vec![source(document), source("copy")],
+            ..Default::default()
+        };
+        let series = Series {
+            analyte: "covid".into(),
+            name_fr: "Covid".into(),
+            name_en: "Covid".into(),
+            chapter: "microbiology".into(),
+            loinc_seen: Vec::new(),
+            unit: None,
+            decimals: 0,
+            points: vec![positive("20240101", "d1"), point("20250101", "4.2", None), positive("20250102", "d2")],
+        };
+        let other = OtherResults {
+            code: Some("Y".into()),
+            code_system: None,
+            label: None,
+            laboratory: None,
+            points: vec![positive("20200101", "d0"), positive("20230101", "d3"), positive("20230101", "d4")],
+        };
+        let history = crate::model::History {
+            patient: None,
+            unit_system: UnitSystem::Si,
+            documents: Vec::new(),
+            series: vec![series.clone()],
+            other_results: vec![other],
+            problems: vec!["x".into()],
+            targets: Vec::new(),
+        };
+        let trimmed = summary_history(&history);
+        assert_eq!(qualitative_lines(&trimmed), qualitative_lines(&history));
+        assert_eq!(qualitative_lines(&history).len(), 2);
+        assert_eq!(trimmed.series[0].points.len(), 3, "every result: the sparkline draws them all");
+        assert!(trimmed.series[0].points.iter().all(|p| p.sources.len() <= 1));
+        assert_eq!(trimmed.other_results[0].points.len(), 2, "the latest moment's results only");
+        let line = |s: &Series| line(s.clone()).map(|l| (l.latest, l.previous, l.trend));
+        assert_eq!(line(&trimmed.series[0]).map(|l| (l.0.time, l.1.map(|p| p.time), l.2)), line(&series).map(|l| (l.0.time, l.1.map(|p| p.time), l.2)));
     }
 
     #[test]
@@ -365,7 +455,7 @@ mod tests {
 }
 
 /// A non-numeric result that calls for attention: positive, or an abnormal finding.
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq)]
 struct QualitativeLine {
     name_fr: String,
     name_en: String,
