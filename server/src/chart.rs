@@ -93,11 +93,14 @@ pub struct ChartOptions<'a> {
     pub target: Option<&'a Target>,
     /// A second analyte, on its own right axis.
     pub overlay: Option<&'a Series>,
+    /// The documents a user uploaded: their values say so in their titles (an uploaded value
+    /// never passes for one a laboratory sent).
+    pub uploaded: &'a [String],
 }
 
 impl Default for ChartOptions<'_> {
     fn default() -> Self {
-        ChartOptions { width: 900, target: None, overlay: None }
+        ChartOptions { width: 900, target: None, overlay: None, uploaded: &[] }
     }
 }
 
@@ -757,7 +760,8 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             }
             let secondary = chart.borrow_secondary();
             for m in o_marks {
-                points.push_str(&point_mark(m, secondary.backend_coord(&(m.epoch, m.value)), OVERLAY, Some(o), o.decimals, lang));
+                let uploaded = is_uploaded(m.point, options.uploaded);
+                points.push_str(&point_mark(m, secondary.backend_coord(&(m.epoch, m.value)), OVERLAY, Some(o), o.decimals, lang, uploaded));
             }
         }
         for run in comparable_runs(&marks) {
@@ -765,7 +769,16 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             chart.draw_series(LineSeries::new(run.iter().map(|m| (m.epoch, m.value)), LINE.stroke_width(2))).map_err(drawing)?;
         }
         for m in &marks {
-            points.push_str(&point_mark(m, chart.backend_coord(&(m.epoch, m.value)), lab_colour(m.lab), None, series.decimals, lang));
+            let uploaded = is_uploaded(m.point, options.uploaded);
+            points.push_str(&point_mark(
+                m,
+                chart.backend_coord(&(m.epoch, m.value)),
+                lab_colour(m.lab),
+                None,
+                series.decimals,
+                lang,
+                uploaded,
+            ));
         }
 
         // The legend, in its own area below the date labels: never over the data.
@@ -986,7 +999,20 @@ fn set_attributes(svg: &mut String, from: usize, attributes: &[(&'static str, St
 /// A focusable mark carrying the point's exact value (as the laboratory wrote it, rounded to the
 /// analyte's precision) in its title and label.
 /// `at` is the point's place as plotters maps it (`backend_coord`), so the mark sits on the line.
-fn point_mark(m: &Mark<'_>, at: (i32, i32), fill: RGBColor, overlay_series: Option<&Series>, decimals: usize, lang: Lang) -> String {
+/// Whether a point's value comes from a document a user uploaded.
+fn is_uploaded(point: &Point, uploaded: &[String]) -> bool {
+    point.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document))
+}
+
+fn point_mark(
+    m: &Mark<'_>,
+    at: (i32, i32),
+    fill: RGBColor,
+    overlay_series: Option<&Series>,
+    decimals: usize,
+    lang: Lang,
+    uploaded: bool,
+) -> String {
     let (px, py) = (f64::from(at.0), f64::from(at.1));
     let overlay = overlay_series.is_some();
     let fill = css(fill);
@@ -1004,8 +1030,9 @@ fn point_mark(m: &Mark<'_>, at: (i32, i32), fill: RGBColor, overlay_series: Opti
     let judged = bioviewer_app::flags::judged_label(m.point, lang);
     let judged = if judged.is_empty() { String::new() } else { format!(" — {judged}") };
     let laboratory = bioviewer_app::flags::laboratory_judgement(m.point, decimals, lang).map(|t| format!(" — {t}")).unwrap_or_default();
+    let uploaded = if uploaded { format!(" — {}", Msg::UploadedMark.text(lang)) } else { String::new() };
     let title = format!(
-        "{name}{}: {}{} {}{}{} — {}{judged}{laboratory}",
+        "{name}{}: {}{} {}{}{} — {}{uploaded}{judged}{laboratory}",
         m.point.time.as_ref().map(|t| point_date(t, lang)).unwrap_or_default(),
         comparator,
         lang.decimal(m.point.display.as_deref().unwrap_or("")),

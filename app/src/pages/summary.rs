@@ -31,7 +31,15 @@ pub fn summary_history(history: &crate::model::History) -> crate::model::History
     crate::model::History {
         patient: history.patient.clone(),
         unit_system: history.unit_system,
-        documents: history.documents.iter().filter(|d| d.kind == Some(crate::model::DocumentKind::PointOfCareTest)).cloned().collect(),
+        // Point-of-care tests (said so on their line) and uploads (their values say "uploaded").
+        documents: history
+            .documents
+            .iter()
+            .filter(|d| {
+                d.kind == Some(crate::model::DocumentKind::PointOfCareTest) || d.provenance == bioviewer_core::normalise::Provenance::Upload
+            })
+            .cloned()
+            .collect(),
         series: history.series.iter().map(|s| Series { points: s.points.iter().map(first_source).collect(), ..s.clone() }).collect(),
         other_results,
         problems: Vec::new(),
@@ -65,13 +73,19 @@ pub fn SummaryPage() -> impl IntoView {
                     match data.await {
                         Ok(h) => {
                             let qualitative = qualitative_lines(&h);
+                            let uploaded: Vec<String> = h
+                                .documents
+                                .iter()
+                                .filter(|d| d.provenance == bioviewer_core::normalise::Provenance::Upload)
+                                .map(|d| d.id.to_string())
+                                .collect();
                             view! {
                                 <super::PatientTitle page=Msg::Summary name=h.patient.as_ref().map(super::patient_name)/>
                                 <p class="intro">{tr(intro)}</p>
                                 <crate::components::PatientBanner identity=h.patient.clone()/>
                                 <QualitativeAbnormal history=qualitative patient=patient()/>
                                 <Panels series=h.series.clone() patient=patient() today/>
-                                <SummaryTable series=h.series patient=patient() plain today/>
+                                <SummaryTable series=h.series patient=patient() plain today uploaded/>
                             }
                             .into_any()
                         }
@@ -99,6 +113,8 @@ struct Line {
     previous: Option<Point>,
     trend: Option<Trend>,
     attention: bool,
+    /// The latest value comes from a document a user uploaded (said on its line).
+    uploaded: bool,
 }
 
 fn is_abnormal(p: &Point) -> bool {
@@ -126,7 +142,7 @@ fn is_old(p: &Point, today: Option<Day>) -> bool {
     }
 }
 
-fn line(series: Series) -> Option<Line> {
+fn line(series: Series, uploaded: &[String]) -> Option<Line> {
     // Values Bioviewer computed count too (an eGFR from the day's creatinine): they are said to
     // be computed, with the KDIGO stage, never left out of the summary.
     let performed: Vec<&Point> = series.points.iter().filter(|p| p.status == PointStatus::Completed).collect();
@@ -134,13 +150,14 @@ fn line(series: Series) -> Option<Line> {
     let previous = performed.len().checked_sub(2).map(|i| performed[i].clone());
     let trend = trend(&latest, previous.as_ref());
     let attention = is_abnormal(&latest) || latest.significant_change.is_some();
-    Some(Line { series, latest, previous, trend, attention })
+    let uploaded = latest.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
+    Some(Line { series, latest, previous, trend, attention, uploaded })
 }
 
 #[component]
-fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option<Day>) -> impl IntoView {
+fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option<Day>, uploaded: Vec<String>) -> impl IntoView {
     let lang = use_lang();
-    let mut lines: Vec<Line> = series.into_iter().filter_map(line).collect();
+    let mut lines: Vec<Line> = series.into_iter().filter_map(|s| line(s, &uploaded)).collect();
     // Attention first, then the most recent, then by chapter.
     lines.sort_by(|a, b| {
         // Critical values above everything else.
@@ -216,7 +233,8 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                             <td class="nowrap">{l.latest.time.map(|t| format_datetime(lang, &t.date_string())).unwrap_or_default()}
                                 {old.then(|| view! { " " <span class="badge badge-old" data-testid="old-mark">{Msg::OldResult.text(lang)}</span> })}
                                 " " <a class="in-table" href=in_table data-testid="summary-in-table">{Msg::SeeInTable.text(lang)}</a></td>
-                            <td>{l.latest.laboratory.as_deref().unwrap_or("").to_string()}</td>
+                            <td>{l.latest.laboratory.as_deref().unwrap_or("").to_string()}
+                                {l.uploaded.then(|| view! { " " <span class="badge badge-warning" data-testid="summary-uploaded">{Msg::UploadedMark.text(lang)}</span> })}</td>
                             {(!plain).then(|| view! { <td class="muted">{chapter_name(&l.series.chapter, lang)}</td> })}
                         </tr>
                     }
@@ -262,8 +280,7 @@ const SPARK_H: f64 = 44.0;
 #[component]
 fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoView {
     let lang = use_lang();
-    let points: Vec<(f64, f64)> =
-        series.points.iter().filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?))).collect();
+    let points: Vec<(f64, f64)> = series.points.iter().filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?))).collect();
     let latest = series.points.iter().rev().find(|p| p.status == PointStatus::Completed).cloned();
     let previous = series.points.iter().rev().filter(|p| p.status == PointStatus::Completed).nth(1).cloned();
     let band = latest.as_ref().and_then(|p| Some((p.reference_low.as_ref().map(|d| d.to_f64()), p.reference_high.as_ref()?.to_f64())));
@@ -332,8 +349,7 @@ fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoVi
 #[component]
 fn Panels(series: Vec<Series>, patient: String, today: Option<Day>) -> impl IntoView {
     // Only the panels this patient has results for are offered.
-    let offered: Vec<usize> =
-        (0..PANELS.len()).filter(|i| PANELS[*i].1.iter().any(|id| series.iter().any(|s| s.analyte == *id))).collect();
+    let offered: Vec<usize> = (0..PANELS.len()).filter(|i| PANELS[*i].1.iter().any(|id| series.iter().any(|s| s.analyte == *id))).collect();
     let chosen = RwSignal::new(offered.first().copied().unwrap_or(0));
     let series = StoredValue::new(series);
     let patient = StoredValue::new(patient);
@@ -428,8 +444,37 @@ mod tests {
         assert_eq!(trimmed.series[0].points.len(), 3, "every result: the sparkline draws them all");
         assert!(trimmed.series[0].points.iter().all(|p| p.sources.len() <= 1));
         assert_eq!(trimmed.other_results[0].points.len(), 2, "the latest moment's results only");
-        let line = |s: &Series| line(s.clone()).map(|l| (l.latest, l.previous, l.trend));
-        assert_eq!(line(&trimmed.series[0]).map(|l| (l.0.time, l.1.map(|p| p.time), l.2)), line(&series).map(|l| (l.0.time, l.1.map(|p| p.time), l.2)));
+        let line = |s: &Series| line(s.clone(), &[]).map(|l| (l.latest, l.previous, l.trend));
+        assert_eq!(
+            line(&trimmed.series[0]).map(|l| (l.0.time, l.1.map(|p| p.time), l.2)),
+            line(&series).map(|l| (l.0.time, l.1.map(|p| p.time), l.2))
+        );
+    }
+
+    /// Review finding: an uploaded value, latest of its analyte, showed on the summary like a
+    /// laboratory's: its line says "uploaded" now.
+    #[test]
+    fn a_latest_value_from_an_upload_is_said_to_be_uploaded() {
+        let from = |document: &str, p: Point| Point {
+            sources: vec![bioviewer_core::normalise::Source { document: document.into(), ..Default::default() }],
+            status: PointStatus::Completed,
+            ..p
+        };
+        let series = Series {
+            analyte: "glucose".into(),
+            name_fr: "Glycémie".into(),
+            name_en: "Glucose".into(),
+            chapter: "biochemistry".into(),
+            loinc_seen: Vec::new(),
+            unit: Some("mmol/L".into()),
+            decimals: 2,
+            points: vec![from("lab", point("20240101", "5.0", None)), from("upload", point("20240201", "9.9", None))],
+        };
+        let upload = "upload".to_string();
+        assert!(line(series.clone(), &[upload]).unwrap().uploaded);
+        assert!(!line(series.clone(), &[]).unwrap().uploaded);
+        let older = series.points[0].sources[0].document.to_string();
+        assert!(!line(series, &[older]).unwrap().uploaded, "only the latest value's document counts");
     }
 
     #[test]
@@ -472,9 +517,8 @@ struct QualitativeLine {
 /// (positive rapid test, HPV detected, malignant cytology...), newest first.
 fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
     use bioviewer_core::report_view::is_abnormal_flag;
-    let point_of_care = |document: &str| {
-        h.documents.iter().any(|d| d.id == document && d.kind == Some(crate::model::DocumentKind::PointOfCareTest))
-    };
+    let point_of_care =
+        |document: &str| h.documents.iter().any(|d| d.id == document && d.kind == Some(crate::model::DocumentKind::PointOfCareTest));
     let line = |p: &Point, name_fr: String, name_en: String| -> Option<QualitativeLine> {
         let flag = p.flag.as_ref().filter(|f| is_abnormal_flag(&f.code))?;
         let text = p.text.clone().filter(|_| p.display.is_none())?;

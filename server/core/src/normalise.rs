@@ -187,7 +187,7 @@ pub struct PatientIdentity {
 }
 
 /// Where a point comes from: one result of one document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Source {
     pub document: Arc<str>,
     /// Index of the result in the parsed report.

@@ -14,3 +14,6 @@ CREATE TABLE refusal_throttle (
     refusals      TEXT NOT NULL,
     blocked_until BIGINT NOT NULL DEFAULT 0
 );
+
+-- "Since your last visit": one clinician's last view of one patient.
+CREATE INDEX audit_by_patient_actor ON audit_events (patient_id, actor_id, at);

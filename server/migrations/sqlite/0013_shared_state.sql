@@ -19,3 +19,7 @@ CREATE TABLE refusal_throttle (
     refusals      TEXT NOT NULL,
     blocked_until INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+
+-- "Since your last visit" reads one clinician's last view of one patient: found at once rather
+-- than among every record of the patient (the trail grows by every view).
+CREATE INDEX audit_by_patient_actor ON audit_events (patient_id, actor_id, at);

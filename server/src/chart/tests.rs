@@ -14,21 +14,23 @@ fn series_of(analyte: &str) -> Series {
     let end = CdaTime::parse_hl7("20261101").unwrap().epoch_seconds() / 86_400;
     let docs = bioviewer_core::demo::generate(2, 5, 3, end);
     let ins = docs[0].patient.clone();
-    let reports: Vec<_> = docs
-        .iter()
-        .filter(|d| d.patient == ins)
-        .map(|d| bioviewer_core::cda::parse(write_cr_bio(&d.report).as_bytes()).unwrap())
-        .collect();
+    let reports: Vec<_> =
+        docs.iter().filter(|d| d.patient == ins).map(|d| bioviewer_core::cda::parse(write_cr_bio(&d.report).as_bytes()).unwrap()).collect();
     let catalogue = Catalogue::embedded();
     let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-    let inputs: Vec<_> = reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
+    let inputs: Vec<_> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| InputDocument { id: format!("d{i}"), report: Ok(r), provenance: Provenance::Operator })
+        .collect();
     let history = normalise(&inputs, &catalogue, &transcoding, &Options::default());
     history.series.into_iter().find(|s| s.analyte == analyte).expect("a series of this analyte")
 }
 
 /// A series built by hand: (date YYYYMMDD, value, laboratory, reference low, high).
 fn made(analyte: &str, decimals: usize, points: &[(&str, &str, &str, Option<&str>, Option<&str>)]) -> Series {
-    let template = creatinine().points.into_iter().find(|p| p.status == PointStatus::Completed && p.comparator.is_none() && !p.derived).unwrap();
+    let template =
+        creatinine().points.into_iter().find(|p| p.status == PointStatus::Completed && p.comparator.is_none() && !p.derived).unwrap();
     Series {
         analyte: analyte.into(),
         name_fr: "Analyse".into(),
@@ -304,7 +306,8 @@ fn a_laboratorys_range_stops_where_another_laboratorys_results_are() {
 
 #[test]
 fn a_single_results_range_is_not_a_thin_bar() {
-    let series = made("x", 1, &[("20200105", "4.1", "Lab A", Some("3.5"), Some("5.0")), ("20230105", "4.4", "Lab B", Some("3.4"), Some("5.2"))]);
+    let series =
+        made("x", 1, &[("20200105", "4.1", "Lab A", Some("3.5"), Some("5.0")), ("20230105", "4.4", "Lab B", Some("3.4"), Some("5.2"))]);
     let svg = draw(&series);
     let widths: Vec<f64> = svg
         .match_indices("<g class=\"bv-band\"")
@@ -382,7 +385,10 @@ fn every_kind_of_picture() -> Vec<String> {
     let mut pictures = Vec::new();
     for width in [320, 390, 900, 1600] {
         for lang in [Lang::Fr, Lang::En] {
-            pictures.push(render(&creatinine, lang, &ChartOptions { width, overlay: Some(&egfr), target: Some(&target) }).unwrap());
+            pictures.push(
+                render(&creatinine, lang, &ChartOptions { width, overlay: Some(&egfr), target: Some(&target), ..Default::default() })
+                    .unwrap(),
+            );
             pictures.push(render(&egfr, lang, &ChartOptions { width, ..Default::default() }).unwrap());
         }
     }
@@ -456,4 +462,22 @@ fn every_text_plotters_draws_is_anchored_inside_the_picture() {
             assert!((0.0..=view_box[2]).contains(&x) && (0.0..=view_box[3]).contains(&y), "{x},{y} outside {view_box:?}: <text {text}>");
         }
     }
+}
+
+/// Review finding: a value from an uploaded document read like a laboratory's in the chart.
+#[test]
+fn a_value_from_an_uploaded_document_says_so_in_its_title() {
+    let series = creatinine();
+    let last = series.points.iter().rev().find(|p| p.status == PointStatus::Completed && p.in_display_unit).unwrap();
+    let uploaded = vec![last.sources[0].document.to_string()];
+    let svg = render(&series, Lang::Fr, &ChartOptions { uploaded: &uploaded, ..Default::default() }).unwrap();
+    let titles: Vec<&str> = svg.split("<title>").skip(1).map(|t| t.split("</title>").next().unwrap()).collect();
+    let marked = titles.iter().filter(|t| t.contains("téléversé")).count();
+    let from_that_document =
+        series.points.iter().filter(|p| p.plottable().is_some() && p.sources[0].document == last.sources[0].document).count();
+    assert!(marked >= 1 && marked <= from_that_document, "{marked} marked for {from_that_document} values of that document");
+    let english = render(&series, Lang::En, &ChartOptions { uploaded: &uploaded, ..Default::default() }).unwrap();
+    assert!(english.contains("— uploaded"));
+    let none = render(&series, Lang::Fr, &ChartOptions::default()).unwrap();
+    assert!(!none.contains("téléversé"), "laboratories' values are never marked");
 }

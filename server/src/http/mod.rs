@@ -512,7 +512,18 @@ async fn chart_of(
         .iter()
         .find(|t| t.analyte == analyte && t.applies)
         .map(|t| crate::chart::Target { low: t.low.clone(), high: t.high.clone() });
-    let options = crate::chart::ChartOptions { width: view.width.unwrap_or(900), target: target.as_ref(), overlay: overlay.as_ref() };
+    let uploaded: Vec<String> = history
+        .documents
+        .iter()
+        .filter(|d| d.provenance == bioviewer_core::normalise::Provenance::Upload)
+        .map(|d| d.id.to_string())
+        .collect();
+    let options = crate::chart::ChartOptions {
+        width: view.width.unwrap_or(900),
+        target: target.as_ref(),
+        overlay: overlay.as_ref(),
+        uploaded: &uploaded,
+    };
     match crate::chart::render(&shown, lang, &options) {
         Ok(svg) => Ok(Some(svg)),
         Err(crate::chart::ChartError::Empty) => Ok(Some(String::new())),
