@@ -20,6 +20,19 @@ test("the patient list is served in French and lists the corpus patient", async 
   await expect(rows.filter({ hasText: "PAT-TROIS" })).toBeVisible();
   await page.getByTestId("patient-search").fill("Dupont");
   await expect(rows.filter({ hasText: "PAT-TROIS" })).toBeHidden();
+  await expect(page.getByTestId("patient-count")).toContainText("0 patients");
+  // The list is searched on the server, a page at a time: typing keeps the focus, the search
+  // is in the URL, and a reload finds the same patients.
+  const search = page.getByTestId("patient-search");
+  await search.fill("");
+  await search.pressSequentially("pat-tr", { delay: 30 });
+  await expect(search).toBeFocused();
+  await expect(page).toHaveURL(/[?&]q=pat-tr/);
+  await expect(rows).toHaveCount(1);
+  await page.reload();
+  await expect(page.getByTestId("patient-search")).toHaveValue("pat-tr");
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText("PAT-TROIS");
   expect(errors).toEqual([]);
 });
 
