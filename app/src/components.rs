@@ -276,7 +276,14 @@ impl DocumentLabels {
 
     /// The labels of the documents a table slice's results come from.
     pub fn of_entries(entries: &[(String, Option<String>, Option<String>, bool)]) -> DocumentLabels {
-        DocumentLabels(entries.iter().map(|(id, laboratory, date, uploaded)| (id.clone(), (laboratory.clone(), date.clone(), *uploaded))).collect())
+        DocumentLabels(
+            entries.iter().map(|(id, laboratory, date, uploaded)| (id.clone(), (laboratory.clone(), date.clone(), *uploaded))).collect(),
+        )
+    }
+
+    /// Whether a user uploaded this document (its values are marked wherever they show).
+    pub fn uploaded(&self, document: &str) -> bool {
+        self.0.get(document).is_some_and(|(_, _, uploaded)| *uploaded)
     }
 
     /// "report of <date> (<laboratory>)", and "uploaded" when a user uploaded it: a value from

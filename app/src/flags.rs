@@ -25,14 +25,16 @@ pub fn critical_label(critical: Critical, lang: Lang) -> String {
     format!("{CRITICAL_SYMBOL} {}", msg.text(lang))
 }
 
-/// The laboratory's range of a result at the analyte's precision (`0,8 – 1,2`, `< 5`, `> 60`),
-/// or its text when it gave no bounds.
+/// The laboratory's range of a result at the analyte's precision (`0,8 – 1,2`, `≤ 5`, `≥ 60`),
+/// or its text when it gave no bounds. A bound alone is written inclusive, as CDA's reference
+/// ranges are unless they say otherwise and as the document page writes it: `< 5,20` beside an
+/// unflagged 5,20 read as a contradiction.
 pub fn range_text(point: &Point, decimals: usize, lang: Lang) -> String {
     let bound = |d: &bioviewer_core::cda::Decimal| lang.decimal(&d.rounded(decimals));
     match (&point.reference_low, &point.reference_high) {
         (Some(l), Some(h)) => format!("{} – {}", bound(l), bound(h)),
-        (None, Some(h)) => format!("< {}", bound(h)),
-        (Some(l), None) => format!("> {}", bound(l)),
+        (None, Some(h)) => format!("≤ {}", bound(h)),
+        (Some(l), None) => format!("≥ {}", bound(l)),
         (None, None) => point.reference_text.clone().unwrap_or_default(),
     }
 }
@@ -72,8 +74,17 @@ pub(crate) fn capitalised(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bioviewer_core::normalise::Flag;
     use bioviewer_core::cda::Decimal;
+    use bioviewer_core::normalise::Flag;
+
+    /// Review finding: the table wrote `< 5,20` where the report says `≤ 5,20`.
+    #[test]
+    fn a_range_with_one_bound_is_written_as_the_report_writes_it() {
+        let high = Point { reference_high: Decimal::parse("5.20"), ..Default::default() };
+        assert_eq!(range_text(&high, 2, Lang::Fr), "≤ 5,20");
+        let low = Point { reference_low: Decimal::parse("60"), ..Default::default() };
+        assert_eq!(range_text(&low, 0, Lang::En), "≥ 60");
+    }
 
     fn inr(value: &str, lab: &str, target: Option<&str>, critical: Option<Critical>) -> Point {
         Point {
@@ -103,7 +114,10 @@ mod tests {
     #[test]
     fn out_of_target_and_critical_are_said_in_words() {
         assert_eq!(judged_label(&inr("3.6", "H", Some("H"), None), Lang::Fr), "↑ élevé par rapport à la cible");
-        assert_eq!(judged_label(&inr("6.1", "HH", Some("H"), Some(Critical::High)), Lang::En), "‼ critical high value · ↑ high against the target");
+        assert_eq!(
+            judged_label(&inr("6.1", "HH", Some("H"), Some(Critical::High)), Lang::En),
+            "‼ critical high value · ↑ high against the target"
+        );
         let plain = inr("1.0", "N", None, None);
         assert_eq!(judged_label(&plain, Lang::Fr), "normal");
         assert_eq!(laboratory_judgement(&plain, 1, Lang::Fr), None, "no target: the flag is the laboratory's");

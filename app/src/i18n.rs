@@ -431,6 +431,7 @@ messages! {
     LegendAbnormal => "anormal selon le laboratoire", "abnormal according to the laboratory";
     LegendRise => "hausse significative depuis la valeur précédente", "significant rise since the previous value";
     LegendFall => "baisse significative depuis la valeur précédente", "significant fall since the previous value";
+    LegendUploaded => "valeur d'un document téléversé par un utilisateur, pas reçu d'un laboratoire", "value from a document a user uploaded, not received from a laboratory";
     LegendConverted => "converti depuis l'unité du laboratoire (valeur d'origine dans l'infobulle)", "converted from the laboratory's unit (original value in the tip)";
     LegendComputed => "en italique : calculé par Bioviewer (DFG depuis la créatinine du jour)", "in italics: computed by Bioviewer (eGFR from the day's creatinine)";
     LegendMore => "autres résultats le même jour (dans l'infobulle)", "other results the same day (in the tip)";

@@ -455,6 +455,13 @@ for (const width of [1400, 390]) {
       await expect(page.getByTestId("legend")).toBeVisible();
       // The range column is there at every width.
       await expect(page.locator("thead th.range-col")).toBeVisible();
+      if (width === 390) {
+        // Values show beside the analyte, its unit and its range without scrolling sideways
+        // (the pages review found the first date column cut at the phone's edge).
+        const box = await page.getByTestId("result-cell").first().boundingBox();
+        expect(box).not.toBeNull();
+        expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+      }
       await page.screenshot({ path: `screenshots/table-results-${width}-${lang}.png`, fullPage: true });
       await page.goto(url(`${href}/summary`));
       await expect(page.getByTestId("sparkline").first()).toBeVisible();

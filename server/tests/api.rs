@@ -667,7 +667,8 @@ async fn the_table_slice_is_decided_and_recorded_like_the_history() {
     let t = two_patients().await;
     let form = |p: &str, page: usize| format!("patient_id={p}&view[units]=si&view[page]={page}&print=false");
     let views = || async {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = 'view_history'").fetch_one(&t.app.pool).await.unwrap();
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = 'view_history'").fetch_one(&t.app.pool).await.unwrap();
         n
     };
     // Who may see A gets A's slice, and the view is recorded.
@@ -4662,4 +4663,41 @@ async fn the_patient_list_comes_a_page_at_a_time_and_its_search_reaches_every_pa
     assert!(!page.contains(&stranger) && !page.contains(&ids[54]), "{page}");
     // No session: nothing.
     assert_eq!(app.post_form(None, "/sfn/load_patient_page", "query=&page=1").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Review finding (pages review): a value from an uploaded document showed in the cumulative
+/// table (and on its printout) like a laboratory's, marked only in the tip. Its cell carries a
+/// visible mark now, said in the legend and to screen readers.
+#[tokio::test]
+async fn an_uploaded_value_is_marked_in_the_cumulative_table_and_its_printout() {
+    let app = spawn_app().await;
+    // A month of reports ending forty days ago, then an upload of the last one's copy moved
+    // twenty days later (a report of its own: another setId).
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let reports: Vec<_> = bioviewer_core::demo::generate(1, 1, 7, today - 40).into_iter().map(|d| d.report).collect();
+    for report in &reports {
+        import_bytes(app.store.as_ref(), "lab.xml", xml_of(report), DocumentSource::Operator).await.unwrap();
+    }
+    let ins = bioviewer_core::demo::patient_ins(0);
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    let gp = app.use_session_of("gp").await;
+    let mut copy = reports.iter().max_by_key(|r| r.header.effective_time.map(|t| t.epoch_seconds())).unwrap().clone();
+    let day = copy.header.effective_time.unwrap().date_string().replace('-', "");
+    copy.header.set_id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.82".into(), extension: Some("copy".into()) });
+    copy.header.id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.82".into(), extension: Some("copy-1".into()) });
+    let later = chrono::DateTime::from_timestamp((today - 20) * 86_400, 0).unwrap().format("%Y%m%d").to_string();
+    let moved = String::from_utf8(xml_of(&copy)).unwrap().replace(&day, &later).into_bytes();
+    app.upload(&gp, &[("copie.xml", moved)]).await;
+    let patient = app.store.list_patients().await.unwrap().into_iter().find(|p| p.ins == ins).unwrap().id;
+    for path in [format!("/patients/{patient}/results"), format!("/patients/{patient}/results?print=1")] {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("data-testid=\"uploaded-mark\""), "{path}: the uploaded values are marked");
+        assert!(page.contains("(téléversé)"), "{path}: and said to screen readers");
+        assert!(
+            page.contains("valeur d&#x27;un document téléversé") || page.contains("valeur d'un document téléversé"),
+            "{path}: the legend says the mark"
+        );
+    }
 }

@@ -33,7 +33,8 @@ pub fn ResultsPage() -> impl IntoView {
     // The page receives what it shows (one page of columns; the print view every column of the
     // period), not the whole history. Filters and pages then fetch their slice in place
     // (ResultsTable); another unit system or the print view loads the page's data again.
-    let data = Resource::new(move || (patient_id(), units.get(), print.get()), move |(id, _, print)| load_table(id, view.get_untracked(), print));
+    let data =
+        Resource::new(move || (patient_id(), units.get(), print.get()), move |(id, _, print)| load_table(id, view.get_untracked(), print));
     let viewer = super::use_viewer();
     let clock = Resource::new(|| (), |_| server_time());
     let href = move |change: &dyn Fn(&mut TableView)| {
@@ -448,7 +449,7 @@ fn row_is_navigable(row: &SliceRow, cols: &[Column], lang: Lang) -> bool {
 fn Legend() -> impl IntoView {
     let lang = use_lang();
     // (symbol, its class, what it means); critical values and treatment targets go with the flags.
-    const ITEMS: [(&str, &str, Msg); 11] = [
+    const ITEMS: [(&str, &str, Msg); 12] = [
         ("↑", "flag-high", Msg::LegendHigh),
         ("↓", "flag-low", Msg::LegendLow),
         ("!", "flag-abnormal", Msg::LegendAbnormal),
@@ -457,6 +458,7 @@ fn Legend() -> impl IntoView {
         ("▲", "", Msg::LegendRise),
         ("▼", "", Msg::LegendFall),
         ("*", "", Msg::LegendConverted),
+        (UPLOADED_SYMBOL, "uploaded-mark", Msg::LegendUploaded),
         ("12.3", "derived", Msg::LegendComputed),
         ("+n", "", Msg::LegendMore),
         ("", "", Msg::LegendVaries),
@@ -469,7 +471,11 @@ fn Legend() -> impl IntoView {
                 let symbol = if symbol.is_empty() { Msg::RangeVaries.text(l).to_string() } else { l.decimal(symbol) };
                 // Our own texts, escaped all the same.
                 let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;");
-                format!("<li><span class=\"legend-symbol {class}\" aria-hidden=\"true\">{}</span> {}</li>", escape(&symbol), escape(msg.text(l)))
+                format!(
+                    "<li><span class=\"legend-symbol {class}\" aria-hidden=\"true\">{}</span> {}</li>",
+                    escape(&symbol),
+                    escape(msg.text(l))
+                )
             })
             .collect::<String>()
     };
@@ -551,7 +557,8 @@ fn move_between_cells(ev: leptos::ev::KeyboardEvent) {
 fn keep_one_tab_stop(ev: leptos::ev::FocusEvent) {
     use leptos::wasm_bindgen::JsCast;
     use leptos::web_sys::Element;
-    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).filter(|e| e.matches("td.nav, th.nav a").unwrap_or(false)) else {
+    let Some(cell) = ev.target().and_then(|t| t.dyn_into::<Element>().ok()).filter(|e| e.matches("td.nav, th.nav a").unwrap_or(false))
+    else {
         return;
     };
     if let Some(Ok(Some(old))) = cell.closest("tbody").ok().flatten().map(|body| body.query_selector("[tabindex=\"0\"]")) {
@@ -694,7 +701,8 @@ fn SeriesRow(
             let point = points.remove(shown).clone();
             let others: Vec<Point> = points.into_iter().cloned().collect();
             let new = !since.is_empty() && c.day > since;
-            view! { <ResultCell point others lang new documents decimals=series.decimals unit=unit.clone() entry=take_entry() plain/> }.into_any()
+            view! { <ResultCell point others lang new documents decimals=series.decimals unit=unit.clone() entry=take_entry() plain/> }
+                .into_any()
         })
         .collect_view();
     view! {
@@ -707,6 +715,9 @@ fn SeriesRow(
         </tr>
     }
 }
+
+/// The mark of a value from an uploaded document (its words are in the legend and the tip).
+const UPLOADED_SYMBOL: &str = "⇪";
 
 #[component]
 fn ResultCell(
@@ -742,7 +753,8 @@ fn ResultCell(
             .iter()
             .map(|s| {
                 // A patient reads where the value comes from without the laboratory's code.
-                let code = if plain { String::new() } else { format!(" — {} {}", Msg::CodeLabel.text(lang), s.code.as_deref().unwrap_or("?")) };
+                let code =
+                    if plain { String::new() } else { format!(" — {} {}", Msg::CodeLabel.text(lang), s.code.as_deref().unwrap_or("?")) };
                 format!(
                     "{}{} {} {} — {}{code} — {}",
                     // A computed value's source is the creatinine it was computed from.
@@ -780,7 +792,13 @@ fn ResultCell(
         Direction::Up => ("▲", Msg::SignificantRise),
         Direction::Down => ("▼", Msg::SignificantFall),
     });
+    // A value from a document a user uploaded never passes for a laboratory's: marked in the
+    // cell (on screen and on paper) and said to screen readers.
+    let uploaded = point.sources.first().is_some_and(|s| documents.with_value(|d| d.uploaded(&s.document)));
     let mut label = value.clone();
+    if uploaded {
+        label.push_str(&format!(" ({})", Msg::UploadedMark.text(lang)));
+    }
     if !judged.is_empty() && (!symbol.is_empty() || point.critical.is_some() || point.target_flag.is_some()) {
         label.push_str(&format!(" ({judged})"));
     }
@@ -816,6 +834,7 @@ fn ResultCell(
             {point.target_flag.as_ref().map(|_| view! { <span class="target-mark" aria-hidden="true" title=judged.clone()>{crate::flags::TARGET_SYMBOL}</span> })}
             {change.map(|(s, _)| view! { <span class="change" aria-hidden="true">{s}</span> })}
             {converted.then(|| view! { <span class="conv-mark" aria-hidden="true" title=Msg::ConvertedMark.text(lang)>"*"</span> })}
+            {uploaded.then(|| view! { <span class="uploaded-mark" aria-hidden="true" title=Msg::UploadedMark.text(lang) data-testid="uploaded-mark">{UPLOADED_SYMBOL}</span> })}
             {(more > 0).then(|| view! { <span class="more">{format!(" +{more}")}</span> })}
         </td>
     }

@@ -147,7 +147,16 @@ fn line(series: Series, uploaded: &[String]) -> Option<Line> {
     // be computed, with the KDIGO stage, never left out of the summary.
     let performed: Vec<&Point> = series.points.iter().filter(|p| p.status == PointStatus::Completed).collect();
     let latest = (*performed.last()?).clone();
-    let previous = performed.len().checked_sub(2).map(|i| performed[i].clone());
+    // The previous sampling: a second result of the latest's own sampling is no "previous".
+    let sampled_at = |p: &Point| p.time.map(|t| t.epoch_seconds());
+    let previous = performed[..performed.len() - 1]
+        .iter()
+        .rev()
+        .find(|p| match (sampled_at(p), sampled_at(&latest)) {
+            (Some(before), Some(latest)) => before < latest,
+            _ => true,
+        })
+        .map(|p| (*p).clone());
     let trend = trend(&latest, previous.as_ref());
     let attention = is_abnormal(&latest) || latest.significant_change.is_some();
     let uploaded = latest.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
@@ -449,6 +458,23 @@ mod tests {
             line(&trimmed.series[0]).map(|l| (l.0.time, l.1.map(|p| p.time), l.2)),
             line(&series).map(|l| (l.0.time, l.1.map(|p| p.time), l.2))
         );
+    }
+
+    /// Review finding: two results of the latest sampling showed one as the other's "previous".
+    #[test]
+    fn the_previous_value_is_the_previous_sampling() {
+        let series = Series {
+            analyte: "glucose".into(),
+            name_fr: "Glycémie".into(),
+            name_en: "Glucose".into(),
+            chapter: "biochemistry".into(),
+            loinc_seen: Vec::new(),
+            unit: Some("mmol/L".into()),
+            decimals: 2,
+            points: vec![point("20200912", "7.2", None), point("20210104", "4.89", None), point("20210104", "7.2", None)],
+        };
+        let line = line(series, &[]).unwrap();
+        assert_eq!(line.previous.and_then(|p| p.time).map(|t| t.date_string()), Some("2020-09-12".to_string()));
     }
 
     /// Review finding: an uploaded value, latest of its analyte, showed on the summary like a

@@ -413,7 +413,9 @@ struct Wanted {
 }
 
 enum Belongs {
-    Yes { authority_differs: bool },
+    Yes {
+        authority_differs: bool,
+    },
     /// The document names another INS.
     Other,
     /// Nothing in the document names this patient (no identifier known to be theirs).
@@ -643,7 +645,10 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
             (Some(named), Some(wanted)) => match wanted.belongs(named) {
                 Belongs::Yes { authority_differs } => {
                     if authority_differs {
-                        entry.problem(DocumentProblem::InsAuthorityDiffers, "the document names the patient's INS under another INS authority");
+                        entry.problem(
+                            DocumentProblem::InsAuthorityDiffers,
+                            "the document names the patient's INS under another INS authority",
+                        );
                     }
                     if let (Some(identity), Some(primary)) = (&patient, &primary) {
                         check_identity(entry, identity, &identity_of(primary, named));
@@ -662,7 +667,10 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                 }
                 Belongs::Unknown => {
                     entry.status = DocumentState::Rejected;
-                    entry.problem(DocumentProblem::NoPatientIns, "the document names no identifier of this patient: it cannot be attributed safely");
+                    entry.problem(
+                        DocumentProblem::NoPatientIns,
+                        "the document names no identifier of this patient: it cannot be attributed safely",
+                    );
                 }
             },
             _ => {
@@ -695,11 +703,8 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     }
     // An upload carrying the id of a laboratory's document (the DMP's uniqueId) claims to be
     // that document: a conflict, whatever set it names.
-    let trusted_ids: HashMap<String, u32> = entries
-        .iter()
-        .filter(|e| e.provenance.is_trusted())
-        .filter_map(|e| Some((e.cda_id.clone()?, e.version.unwrap_or(0))))
-        .collect();
+    let trusted_ids: HashMap<String, u32> =
+        entries.iter().filter(|e| e.provenance.is_trusted()).filter_map(|e| Some((e.cda_id.clone()?, e.version.unwrap_or(0)))).collect();
     for entry in entries.iter_mut().filter(|e| !e.provenance.is_trusted() && e.status == DocumentState::Current) {
         if let Some(&version) = entry.cda_id.as_ref().and_then(|id| trusted_ids.get(id)) {
             entry.status = DocumentState::Rejected;
@@ -1162,7 +1167,9 @@ impl Builder<'_> {
                         // point's unit the same way (a limit that cannot be is not applied).
                         if let (Some(limit), Some(value)) = (&analyte.critical, &point.value) {
                             let mut in_unit = |b: &Decimal| {
-                                to_display(plans, *analyte_index, b, Some(limit.unit.as_str()), analyte, system).ok().map(|(v, _, _)| v.to_f64())
+                                to_display(plans, *analyte_index, b, Some(limit.unit.as_str()), analyte, system)
+                                    .ok()
+                                    .map(|(v, _, _)| v.to_f64())
                             };
                             let low = limit.low.as_ref().and_then(&mut in_unit);
                             let high = limit.high.as_ref().and_then(&mut in_unit);
@@ -1337,14 +1344,26 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
 /// Comparability markers and significant changes along one series (points in time order).
 fn annotate(points: &mut [Point], analyte: &Analyte, trusted: &dyn Fn(&Point) -> bool) {
     let rcv = analyte.rcv_percent();
-    let (mut previous, mut previous_trusted): (Option<usize>, Option<usize>) = (None, None);
+    let time_of = |p: &Point| p.time.map(|t| t.epoch_seconds());
     for i in 0..points.len() {
         if points[i].status != PointStatus::Completed || points[i].derived {
             continue;
         }
         let is_trusted = trusted(&points[i]);
-        // A laboratory's result is compared with the laboratory results before it only.
-        let compared_with = if is_trusted { previous_trusted } else { previous };
+        let now = time_of(&points[i]);
+        // Compared with the last result sampled BEFORE it (two results of one sampling are no
+        // change over time, whatever they say); a laboratory's result with the laboratory
+        // results before it only.
+        let compared_with = (0..i).rev().find(|&j| {
+            let p = &points[j];
+            p.status == PointStatus::Completed
+                && !p.derived
+                && (!is_trusted || trusted(p))
+                && match (time_of(p), now) {
+                    (Some(before), Some(now)) => before < now,
+                    _ => true,
+                }
+        });
         if let Some(p) = compared_with {
             let (before, after) = points.split_at_mut(i);
             let (prev, cur) = (&before[p], &mut after[0]);
@@ -1365,10 +1384,6 @@ fn annotate(points: &mut [Point], analyte: &Analyte, trusted: &dyn Fn(&Point) ->
                     cur.significant_change = Some(if change > 0.0 { Direction::Up } else { Direction::Down });
                 }
             }
-        }
-        previous = Some(i);
-        if is_trusted {
-            previous_trusted = Some(i);
         }
     }
 }

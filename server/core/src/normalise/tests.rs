@@ -140,8 +140,11 @@ fn history(docs: &[Doc]) -> History {
 fn history_of(reports: &[Report], options: &Options) -> History {
     let catalogue = Catalogue::embedded();
     let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
-    let inputs: Vec<InputDocument<'_>> =
-        reports.iter().enumerate().map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r), provenance: Provenance::Operator }).collect();
+    let inputs: Vec<InputDocument<'_>> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| InputDocument { id: format!("doc{i}"), report: Ok(r), provenance: Provenance::Operator })
+        .collect();
     normalise(&inputs, &catalogue, &transcoding, options)
 }
 
@@ -303,6 +306,25 @@ fn flags_come_from_the_laboratory_or_are_computed_and_said_so() {
         (na.reference_low.as_ref().map(Decimal::as_str), na.reference_high.as_ref().map(Decimal::as_str)),
         (Some("135"), Some("145"))
     );
+}
+
+/// Review finding: two results of one sampling (a report repeating a value corrected the same
+/// day) read as a significant change between them.
+#[test]
+fn results_of_one_sampling_are_never_a_change_over_time() {
+    let h = history(&[
+        doc("Lab A", "20240105", vec![r("14682-9", q("80", "umol/L"))]),
+        doc("Lab A", "20240305", vec![r("14682-9", q("120", "umol/L"))]),
+        Doc { set: "another report of the day", ..doc("Lab A", "20240305", vec![r("14682-9", q("81", "umol/L"))]) },
+    ]);
+    let s = series(&h, "creatinine");
+    let on_the_day: Vec<_> = s.points.iter().filter(|p| p.time == s.points.last().unwrap().time).collect();
+    assert_eq!(on_the_day.len(), 2, "both results of the day are kept");
+    for p in on_the_day {
+        let value = p.value.as_ref().unwrap().as_str().to_string();
+        let expected = if value == "120" { Some(Direction::Up) } else { None };
+        assert_eq!(p.significant_change, expected, "{value}: compared with 80 of January, not with the other result of its day");
+    }
 }
 
 #[test]
@@ -469,8 +491,11 @@ fn the_history_does_not_depend_on_the_order_of_the_documents() {
     let catalogue = Catalogue::embedded();
     let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
     let run = |reports: &[Report], names: &[&str]| {
-        let inputs: Vec<InputDocument<'_>> =
-            reports.iter().zip(names).map(|(r, n)| InputDocument { id: n.to_string(), report: Ok(r), provenance: Provenance::Operator }).collect();
+        let inputs: Vec<InputDocument<'_>> = reports
+            .iter()
+            .zip(names)
+            .map(|(r, n)| InputDocument { id: n.to_string(), report: Ok(r), provenance: Provenance::Operator })
+            .collect();
         let h = normalise(&inputs, &catalogue, &transcoding, &Options::default());
         h.series
     };
@@ -543,7 +568,8 @@ fn with_identity(mut report: Report, family: &str, birth: &str, sex: Sex) -> Rep
 fn a_document_with_the_patients_ins_but_another_birth_date_or_sex_is_rejected_and_the_identity_stays() {
     let genuine = with_identity(report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))])), "TEST", "19760315", Sex::Female);
     let impostor = with_identity(report(&doc("Lab B", "20240205", vec![r("2823-3", q("6.5", "mmol/L"))])), "AUTRE", "19500101", Sex::Male);
-    let renamed = with_identity(report(&doc("Lab B", "20240305", vec![r("2823-3", q("4.4", "mmol/L"))])), "TEST-MARIEE", "19760315", Sex::Female);
+    let renamed =
+        with_identity(report(&doc("Lab B", "20240305", vec![r("2823-3", q("4.4", "mmol/L"))])), "TEST-MARIEE", "19760315", Sex::Female);
     // The impostor comes first: the identity is still the most trusted source's.
     let h = history_from(
         &[(impostor.clone(), Provenance::Upload), (genuine.clone(), Provenance::Dmp), (renamed, Provenance::Dmp)],
@@ -590,7 +616,15 @@ fn one_ins_number_under_two_authorities_is_one_patient_flagged() {
     assert_eq!(series(&h, "potassium").points.len(), 2);
     // Asked by either spelling, the same history.
     let asked = Options { patient_ins: Some(format!("{}^{INS}", oid::INS_NIR)), ..Options::default() };
-    assert_eq!(series(&history_from(&[(report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))])), Provenance::Dmp)], &asked), "potassium").points.len(), 1);
+    assert_eq!(
+        series(
+            &history_from(&[(report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))])), Provenance::Dmp)], &asked),
+            "potassium"
+        )
+        .points
+        .len(),
+        1
+    );
 }
 
 // --- the INS-C era (issue 14) ----------------------------------------------------------------
@@ -674,7 +708,10 @@ fn an_upload_carrying_a_laboratory_documents_id_is_a_conflict_and_never_moves_it
     // Same CDA id as the laboratory's first report, another set, a wild value in between.
     let mut decoy = report(&doc("Lab A", "20240205", vec![r("2823-3", q("9.9", "mmol/L"))]));
     decoy.header.id = genuine.header.id.clone();
-    let h = history_from(&[(genuine.clone(), Provenance::Dmp), (later.clone(), Provenance::Dmp), (decoy, Provenance::Upload)], &Options::default());
+    let h = history_from(
+        &[(genuine.clone(), Provenance::Dmp), (later.clone(), Provenance::Dmp), (decoy, Provenance::Upload)],
+        &Options::default(),
+    );
     assert_eq!(h.documents[2].status, DocumentState::Rejected);
     assert_eq!(h.documents[2].problem_codes, vec![DocumentProblem::ConflictsWithLaboratory { version: 1 }]);
     // An uploaded value of its own (another id) shows, marked, but the laboratory's next
@@ -701,7 +738,10 @@ fn a_computed_egfr_below_60_is_flagged_with_its_kdigo_stage() {
     assert!((20.0..30.0).contains(&value), "{value}");
     assert_eq!(kdigo_stage(value), "G4");
     assert_eq!(point.flag.as_ref().map(|f| (&*f.code, f.computed)), Some(("L", true)), "flagged, and said to be ours");
-    assert_eq!([kdigo_stage(95.0), kdigo_stage(60.0), kdigo_stage(59.9), kdigo_stage(30.0), kdigo_stage(14.9)], ["G1", "G2", "G3a", "G3b", "G5"]);
+    assert_eq!(
+        [kdigo_stage(95.0), kdigo_stage(60.0), kdigo_stage(59.9), kdigo_stage(30.0), kdigo_stage(14.9)],
+        ["G1", "G2", "G3a", "G3b", "G5"]
+    );
     // A normal creatinine: no flag.
     let h = history(&[doc("Lab A", "20240105", vec![r("14682-9", q("60", "umol/L"))])]);
     assert!(series(&h, "egfr_ckd_epi_2021").points[0].flag.is_none());
@@ -817,7 +857,11 @@ fn values_beyond_a_published_critical_limit_are_marked_critical_in_the_unit_show
     let h = history(&docs);
     let critical = |analyte: &str| series(&h, analyte).points.iter().map(|p| p.critical).collect::<Vec<_>>();
     use crate::judge::Critical::{High, Low};
-    assert_eq!(critical("potassium"), [Some(High), None, Some(Low), Some(High), None], "6.2 is at the limit, not beyond; > 5.0 may be normal");
+    assert_eq!(
+        critical("potassium"),
+        [Some(High), None, Some(Low), Some(High), None],
+        "6.2 is at the limit, not beyond; > 5.0 may be normal"
+    );
     assert_eq!(critical("sodium"), [Some(Low), None]);
     assert_eq!(critical("inr"), [Some(High), None]);
     assert!(series(&h, "potassium").points[0].is_abnormal());
