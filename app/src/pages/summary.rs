@@ -460,10 +460,8 @@ mod tests {
         );
     }
 
-    /// Review finding: two results of the latest sampling showed one as the other's "previous".
-    #[test]
-    fn the_previous_value_is_the_previous_sampling() {
-        let series = Series {
+    fn glucose(points: Vec<Point>) -> Series {
+        Series {
             analyte: "glucose".into(),
             name_fr: "Glycémie".into(),
             name_en: "Glucose".into(),
@@ -471,8 +469,14 @@ mod tests {
             loinc_seen: Vec::new(),
             unit: Some("mmol/L".into()),
             decimals: 2,
-            points: vec![point("20200912", "7.2", None), point("20210104", "4.89", None), point("20210104", "7.2", None)],
-        };
+            points,
+        }
+    }
+
+    /// Review finding: two results of the latest sampling showed one as the other's "previous".
+    #[test]
+    fn the_previous_value_is_the_previous_sampling() {
+        let series = glucose(vec![point("20200912", "7.2", None), point("20210104", "4.89", None), point("20210104", "7.2", None)]);
         let line = line(series, &[]).unwrap();
         assert_eq!(line.previous.and_then(|p| p.time).map(|t| t.date_string()), Some("2020-09-12".to_string()));
     }
@@ -486,16 +490,7 @@ mod tests {
             status: PointStatus::Completed,
             ..p
         };
-        let series = Series {
-            analyte: "glucose".into(),
-            name_fr: "Glycémie".into(),
-            name_en: "Glucose".into(),
-            chapter: "biochemistry".into(),
-            loinc_seen: Vec::new(),
-            unit: Some("mmol/L".into()),
-            decimals: 2,
-            points: vec![from("lab", point("20240101", "5.0", None)), from("upload", point("20240201", "9.9", None))],
-        };
+        let series = glucose(vec![from("lab", point("20240101", "5.0", None)), from("upload", point("20240201", "9.9", None))]);
         let upload = "upload".to_string();
         assert!(line(series.clone(), &[upload]).unwrap().uploaded);
         assert!(!line(series.clone(), &[]).unwrap().uploaded);
