@@ -4700,4 +4700,18 @@ async fn an_uploaded_value_is_marked_in_the_cumulative_table_and_its_printout() 
             "{path}: the legend says the mark"
         );
     }
+    // The analyte page's table says it beside the laboratory.
+    let history = app.history_json(&gp, &patient.to_string()).await;
+    let upload = history["documents"].as_array().unwrap().iter().find(|d| d["provenance"] == "upload").unwrap()["id"].clone();
+    let analyte = history["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["points"].as_array().unwrap().iter().any(|p| p["sources"][0]["document"] == upload))
+        .expect("a series with the uploaded value")["analyte"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, page) = app.get(&format!("/patients/{patient}/analytes/{analyte}")).await;
+    assert!(page.contains("data-testid=\"point-uploaded\""), "the analyte page marks the uploaded value");
 }

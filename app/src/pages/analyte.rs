@@ -237,9 +237,8 @@ pub fn chart_width_from_cookies(cookies: &str) -> Option<u32> {
 pub fn remembered_chart_width() -> Option<u32> {
     #[cfg(feature = "ssr")]
     {
-        use_context::<http::request::Parts>().and_then(|parts| {
-            parts.headers.get_all(http::header::COOKIE).iter().find_map(|v| chart_width_from_cookies(v.to_str().ok()?))
-        })
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get_all(http::header::COOKIE).iter().find_map(|v| chart_width_from_cookies(v.to_str().ok()?)))
     }
     #[cfg(all(not(feature = "ssr"), target_arch = "wasm32"))]
     {
@@ -688,6 +687,8 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String, plain
             .map(|p| {
                 // Converted bounds are exact; shown at the analyte's precision.
                 let reference = crate::table::range_text(p, decimals, lang);
+                // A value from an uploaded document says so beside its laboratory.
+                let uploaded = p.sources.first().is_some_and(|s| documents.uploaded(&s.document));
                 // Every source: what the laboratory wrote, under which code, how it was put in
                 // the display unit (or why not), and the report it is in.
                 let sources = p
@@ -724,7 +725,8 @@ fn PointsTable(series: Series, documents: DocumentLabels, patient: String, plain
                         <td class="num">{point_text(p, lang)}</td>
                         <td data-testid="point-flag">{flag}{lab_flag.map(|t| view! { <div class="muted lab-judgement">{t}</div> })}</td>
                         <td class="nowrap">{reference}</td>
-                        <td>{p.laboratory.as_deref().unwrap_or("").to_string()}</td>
+                        <td>{p.laboratory.as_deref().unwrap_or("").to_string()}
+                            {uploaded.then(|| view! { " " <span class="badge badge-warning" data-testid="point-uploaded">{Msg::UploadedMark.text(lang)}</span> })}</td>
                         <td>{p.method.clone().unwrap_or_default()}</td>
                         <td class="sources">{sources}</td>
                     </tr>
@@ -764,11 +766,7 @@ mod tests {
     use bioviewer_core::cda::CdaTime;
 
     fn series(dates: &[&str]) -> Series {
-        let point = |d: &&str| Point {
-            time: Some(CdaTime::parse_hl7(d).unwrap()),
-            in_display_unit: true,
-            ..Default::default()
-        };
+        let point = |d: &&str| Point { time: Some(CdaTime::parse_hl7(d).unwrap()), in_display_unit: true, ..Default::default() };
         Series {
             analyte: "inr".into(),
             name_fr: "INR".into(),
