@@ -19,7 +19,10 @@ use sha2::{Digest, Sha256};
 use bioviewer_core::catalogue::{Catalogue, CatalogueError, EMBEDDED_TRANSCODING, Transcoding, UnitSystem};
 use bioviewer_core::normalise::{History, InputDocument, Options, PatientIdentity, Provenance, normalise};
 
+use bioviewer_core::judge::TreatmentTarget;
+
 use crate::domain::PatientId;
+use crate::local_time::LocalZone;
 use crate::store::{DocumentFingerprint, Store, StoreError};
 
 /// Why a document whose stored bytes no longer match the SHA-256 recorded when they arrived is
@@ -31,7 +34,15 @@ const ALTERED: &str = "the stored bytes of this document no longer match the dig
 pub struct Normaliser {
     catalogue: Catalogue,
     transcoding: Transcoding,
-    cache: HistoryCache,
+    /// Computed histories, under what they were computed from.
+    cache: Lru<CacheKey>,
+    /// The interface's copies of the cached histories (targets applied, times in the
+    /// clinician's zone): pages read them on every request, and a ten-year history is too
+    /// large to copy and convert each time.
+    shown: Lru<ShownKey>,
+    /// The JSON of the cached computed histories (`GET /api/patients/{id}/history`), each beside
+    /// the history it was written from: several megabytes for a ten-year record, written once.
+    json: Lru<Arc<History>, axum::body::Bytes>,
 }
 
 /// How many histories the cache keeps by default (least recently used goes first). A ten-year
@@ -71,10 +82,11 @@ impl CacheKey {
     }
 }
 
-/// A bounded, least-recently-used list of computed histories.
-struct HistoryCache {
+/// A bounded, least-recently-used list of computed histories, each under what it was computed
+/// from (`K`, compared by `matches`).
+struct Lru<K, V = Arc<History>> {
     capacity: usize,
-    entries: Mutex<VecDeque<(CacheKey, Arc<History>)>>,
+    entries: Mutex<VecDeque<(K, V)>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -86,19 +98,14 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
-impl HistoryCache {
-    fn new(capacity: usize) -> HistoryCache {
-        HistoryCache {
-            capacity,
-            entries: Mutex::new(VecDeque::with_capacity(capacity)),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
+impl<K, V: Clone> Lru<K, V> {
+    fn new(capacity: usize) -> Lru<K, V> {
+        Lru { capacity, entries: Mutex::new(VecDeque::with_capacity(capacity)), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
     }
 
-    fn get(&self, key: &CacheKey) -> Option<Arc<History>> {
+    fn get(&self, matches: impl Fn(&K) -> bool) -> Option<V> {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let found = entries.iter().position(|(k, _)| k == key).and_then(|at| entries.remove(at));
+        let found = entries.iter().position(|(k, _)| matches(k)).and_then(|at| entries.remove(at));
         match found {
             Some(entry) => {
                 let history = entry.1.clone();
@@ -113,14 +120,33 @@ impl HistoryCache {
         }
     }
 
-    fn put(&self, key: CacheKey, history: Arc<History>) {
+    fn put(&self, key: K, value: V, same: impl Fn(&K, &K) -> bool) {
         if self.capacity == 0 {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.retain(|(k, _)| *k != key);
-        entries.push_front((key, history));
+        entries.retain(|(k, _)| !same(k, &key));
+        entries.push_front((key, value));
         entries.truncate(self.capacity);
+    }
+
+    fn stats(&self) -> CacheStats {
+        CacheStats { hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
+    }
+}
+
+/// What the interface's copy of a history was made from: the computed history itself (held
+/// here, so that no other history can ever sit at its address while the entry lives), the
+/// treatment targets applied to it, and the zone its times were moved to.
+struct ShownKey {
+    computed: Arc<History>,
+    targets: Vec<TreatmentTarget>,
+    zone: LocalZone,
+}
+
+impl ShownKey {
+    fn same(&self, computed: &Arc<History>, targets: &[TreatmentTarget], zone: LocalZone) -> bool {
+        Arc::ptr_eq(&self.computed, computed) && self.targets == targets && self.zone == zone
     }
 }
 
@@ -146,23 +172,47 @@ impl Normaliser {
             None => EMBEDDED_TRANSCODING.to_string(),
         };
         let transcoding = Transcoding::from_tsv(&table, &catalogue)?;
-        Ok(Normaliser { catalogue, transcoding, cache: HistoryCache::new(DEFAULT_CACHED_HISTORIES) })
+        Ok(Normaliser {
+            catalogue,
+            transcoding,
+            cache: Lru::new(DEFAULT_CACHED_HISTORIES),
+            shown: Lru::new(DEFAULT_CACHED_HISTORIES),
+            json: Lru::new(DEFAULT_CACHED_HISTORIES),
+        })
     }
 
     /// Keeps at most `capacity` computed histories (0: none).
     pub fn with_cache_capacity(mut self, capacity: usize) -> Normaliser {
-        self.cache = HistoryCache::new(capacity);
+        self.cache = Lru::new(capacity);
+        self.shown = Lru::new(capacity);
+        self.json = Lru::new(capacity);
         self
     }
 
-    /// How often a history came from the cache since start-up.
     /// The analyte catalogue (the FHIR export names converted values with its LOINC codes).
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
     }
 
+    /// How often a computed history came from the cache since start-up.
     pub fn cache_stats(&self) -> CacheStats {
-        CacheStats { hits: self.cache.hits.load(Ordering::Relaxed), misses: self.cache.misses.load(Ordering::Relaxed) }
+        self.cache.stats()
+    }
+
+    /// How often the interface's copy of a history came from its cache since start-up.
+    pub fn shown_cache_stats(&self) -> CacheStats {
+        self.shown.stats()
+    }
+
+    /// A computed history ([`patient_history`]) as JSON (`docs/normalised-json.md`), written
+    /// once per history.
+    pub fn json(&self, history: &Arc<History>) -> Result<axum::body::Bytes, serde_json::Error> {
+        if let Some(json) = self.json.get(|k| Arc::ptr_eq(k, history)) {
+            return Ok(json);
+        }
+        let json = axum::body::Bytes::from(serde_json::to_vec(history.as_ref())?);
+        self.json.put(history.clone(), json.clone(), Arc::ptr_eq);
+        Ok(json)
     }
 
     /// Normalises raw documents (id, bytes, (provenance, bytes intact)) of one patient, whose
@@ -221,24 +271,32 @@ where
     })
 }
 
-/// [`patient_history`] with the patient's treatment targets applied
-/// ([`bioviewer_core::judge::apply_targets`]): what the pages and the chart show. Applied on
-/// every request, never cached: a target changes without any document changing.
-pub async fn patient_history_with_targets(
+/// The interface's copy of a patient's history: [`patient_history`] with the patient's treatment
+/// targets applied ([`bioviewer_core::judge::apply_targets`]: a target changes without any
+/// document changing, so they are never part of the computed history) and every report and
+/// sampling time in the clinician's `zone` ([`LocalZone::history`]). The exports keep
+/// the documents' own offsets and read [`patient_history`]. Kept beside the computed history it
+/// was made from, and made again whenever that history, the patient's targets or the zone differ.
+pub async fn patient_history_shown(
     store: &dyn Store,
     normaliser: Arc<Normaliser>,
     patient: PatientId,
     unit_system: UnitSystem,
+    zone: LocalZone,
 ) -> Result<Option<Arc<History>>, HistoryError> {
-    let catalogue_holder = normaliser.clone();
-    let Some(history) = patient_history(store, normaliser, patient, unit_system).await? else { return Ok(None) };
+    let Some(computed) = patient_history(store, normaliser.clone(), patient, unit_system).await? else { return Ok(None) };
     let targets = store.treatment_targets(patient).await?;
-    if targets.is_empty() {
-        return Ok(Some(history));
+    if let Some(shown) = normaliser.shown.get(|k| k.same(&computed, &targets, zone)) {
+        return Ok(Some(shown));
     }
-    let mut history = Arc::unwrap_or_clone(history);
-    bioviewer_core::judge::apply_targets(&mut history, targets, catalogue_holder.catalogue());
-    Ok(Some(Arc::new(history)))
+    let mut shown = (*computed).clone();
+    if !targets.is_empty() {
+        bioviewer_core::judge::apply_targets(&mut shown, targets.clone(), normaliser.catalogue());
+    }
+    zone.history(&mut shown);
+    let shown = Arc::new(shown);
+    normaliser.shown.put(ShownKey { computed, targets, zone }, shown.clone(), |a, b| a.same(&b.computed, &b.targets, b.zone));
+    Ok(Some(shown))
 }
 
 /// The history of a stored patient, or `None` when there is no such patient. Served from the
@@ -255,7 +313,7 @@ pub async fn patient_history(
         store.patient_identifiers(patient).await?.iter().map(crate::store::PatientIdentifier::instance_id).collect();
     let document_set = store.patient_document_set(patient).await?;
     let key = CacheKey::new(patient, &identity, &identifiers, unit_system, &document_set);
-    if let Some(history) = normaliser.cache.get(&key) {
+    if let Some(history) = normaliser.cache.get(|k| *k == key) {
         tracing::debug!(patient = %patient, "history from the cache");
         return Ok(Some(history));
     }
@@ -279,7 +337,7 @@ pub async fn patient_history(
     .map_err(|e| HistoryError::Task(e.to_string()))?;
     let history = Arc::new(history);
     if same_set {
-        normaliser.cache.put(key, history.clone());
+        normaliser.cache.put(key, history.clone(), |a, b| a == b);
     }
     Ok(Some(history))
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Offset, Timelike, Utc};
 use chrono_tz::Tz;
 
 use bioviewer_core::cda::CdaTime;
-use bioviewer_core::normalise::{History, Series};
+use bioviewer_core::normalise::History;
 
 /// Where times are shown (`--time-zone`, `BIOVIEWER_TIME_ZONE`): Europe/Paris unless set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,15 +98,6 @@ impl LocalZone {
         for target in &mut history.targets {
             target.set_at = self.rfc3339(&target.set_at);
         }
-    }
-
-    /// A copy of one series with its sampling times in this zone (for the chart).
-    pub fn series(&self, series: &Series) -> Series {
-        let mut copy = series.clone();
-        for point in &mut copy.points {
-            point.time = point.time.map(|t| self.cda(t));
-        }
-        copy
     }
 }
 
