@@ -34,7 +34,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::access::{Access, AccessMode, Action, Principal, Refusal};
 use crate::domain::PatientId;
-use crate::history::{Normaliser, patient_history, patient_history_with_targets};
+use crate::history::{Normaliser, patient_history, patient_history_shown};
 use crate::local_time::LocalZone;
 use crate::store::{DocumentRecord, PatientRecord, Store};
 use guard::{CspNonce, RequestAuth};
@@ -312,8 +312,13 @@ async fn history_json(
     Extension(auth): Extension<RequestAuth>,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<HistoryQuery>,
-) -> Result<Json<Arc<bioviewer_core::normalise::History>>, ApiError> {
-    Ok(Json(api_history(&state, &auth, &id, &query, Action::ExportJson).await?))
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let history = api_history(&state, &auth, &id, &query, Action::ExportJson).await?;
+    let json = state.normaliser.json(&history).map_err(|e| {
+        tracing::error!(error = %e, "history JSON failed");
+        (StatusCode::SERVICE_UNAVAILABLE, "history unavailable")
+    })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], json))
 }
 
 #[derive(serde::Deserialize)]
@@ -489,22 +494,21 @@ async fn chart_of(
     view: &bioviewer_app::api::ChartView,
     zone: LocalZone,
 ) -> Result<Option<String>, AppError> {
-    let history = patient_history_with_targets(store.as_ref(), normaliser.clone(), patient, unit_system).await.map_err(|e| {
+    // Sampling times in the clinician's zone, as the page's table has them.
+    let history = patient_history_shown(store.as_ref(), normaliser.clone(), patient, unit_system, zone).await.map_err(|e| {
         tracing::error!(error = %e, "history failed");
         AppError::Unavailable("history".into())
     })?;
     let Some(history) = history.as_deref() else { return Ok(None) };
     let Some(series) = history.series.iter().find(|s| s.analyte == analyte) else { return Ok(None) };
-    // Sampling times in the clinician's zone, as the page's table has them.
-    let series = zone.series(series);
-    let window = view.window(&series);
-    let shown = window.apply(&series);
+    let window = view.window(series);
+    let shown = window.apply(series);
     let overlay = view
         .with
         .as_deref()
         .filter(|w| *w != analyte)
         .and_then(|w| history.series.iter().find(|s| s.analyte == w))
-        .map(|s| window.apply(&zone.series(s)));
+        .map(|s| window.apply(s));
     // The patient's treatment target, in the series' unit (one that could not be put in it is
     // not drawn: the page says so).
     let target = history
@@ -693,18 +697,12 @@ impl Backend for StoreBackend {
     ) -> BackendFuture<'_, Option<Arc<bioviewer_core::normalise::History>>> {
         Box::pin(async move {
             let Some((id, _)) = self.gate(&patient_id, Action::ViewHistory).await? else { return Ok(None) };
-            let history =
-                patient_history_with_targets(self.store.as_ref(), self.normaliser.clone(), id, unit_system).await.map_err(|e| {
-                    tracing::error!(error = %e, "history failed");
-                    AppError::Unavailable("history".into())
-                })?;
-            // The interface's copy, its times in the clinician's zone (the cache keeps the
-            // documents' own offsets, which the exports write).
-            Ok(history.map(|h| {
-                let mut h = Arc::unwrap_or_clone(h);
-                self.time_zone.history(&mut h);
-                Arc::new(h)
-            }))
+            // The interface's copy: targets applied, times in the clinician's zone (the
+            // exports write the documents' own offsets).
+            patient_history_shown(self.store.as_ref(), self.normaliser.clone(), id, unit_system, self.time_zone).await.map_err(|e| {
+                tracing::error!(error = %e, "history failed");
+                AppError::Unavailable("history".into())
+            })
         })
     }
 
@@ -724,7 +722,11 @@ impl Backend for StoreBackend {
                 .into_iter()
                 .map(|(patient, identifiers)| patient_summary(patient, identifiers))
                 .collect();
-            patients.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()).then(a.id.cmp(&b.id)));
+            // By name as a reader sorts it (accents aside: Émilie before Zoé), then two of the
+            // same name by birth date and INS, always in the same order.
+            patients.sort_by_cached_key(|p| {
+                (bioviewer_core::qualitative::fold_accents(&p.display_name), p.birth_date.clone(), p.ins.clone(), p.id.clone())
+            });
             Ok(patients)
         })
     }
