@@ -11,10 +11,12 @@ use crate::i18n::{Lang, Msg, chapter_name, tr, use_lang};
 use crate::model::{Direction, Point, PointStatus, Series};
 use crate::pages::{Day, Period, day_of, parse_day};
 
-/// What the summary reads of a history: every result of every analyte (its cards, sparklines
-/// and trends) with its first source only (the document a qualitative line links to), the other
-/// results' latest moment (a qualitative line each), the point-of-care documents (said so on
-/// their line). Not every source of every result, nor the list of documents.
+/// What the summary reads of a history: every result of every analyte, the latest and the
+/// previous sampling whole (the line's value, flags, range, trend, with their first source: the
+/// document a line links to) and the older ones as the sparkline draws them (time and value
+/// only), the other results' latest moment (a qualitative line each), the point-of-care and
+/// uploaded documents (said so on their line). Not every source of every result, nor the list of
+/// documents: a ten-year record's summary would otherwise weigh a megabyte.
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 pub fn summary_history(history: &crate::model::History) -> crate::model::History {
     let first_source = |p: &Point| Point { sources: p.sources.iter().take(1).cloned().collect(), ..p.clone() };
@@ -40,11 +42,53 @@ pub fn summary_history(history: &crate::model::History) -> crate::model::History
             })
             .cloned()
             .collect(),
-        series: history.series.iter().map(|s| Series { points: s.points.iter().map(first_source).collect(), ..s.clone() }).collect(),
+        series: history.series.iter().map(|s| Series { points: summary_points(&s.points), ..s.clone() }).collect(),
         other_results,
         problems: Vec::new(),
         targets: history.targets.clone(),
     }
+}
+
+/// A series' points as the summary reads them: from its previous sampling on, whole with their
+/// first source; before it, what a sparkline draws ([`Point::plottable`]: status, value, unit
+/// state, comparator) at its time.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+fn summary_points(points: &[Point]) -> Vec<Point> {
+    let whole_from = latest_and_previous(points).map_or(0, |(latest, previous)| previous.unwrap_or(latest));
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i >= whole_from {
+                Point { sources: p.sources.iter().take(1).cloned().collect(), ..p.clone() }
+            } else {
+                Point {
+                    time: p.time,
+                    status: p.status,
+                    value: p.value.clone(),
+                    comparator: p.comparator,
+                    in_display_unit: p.in_display_unit,
+                    ..Point::default()
+                }
+            }
+        })
+        .collect()
+}
+
+/// The latest completed result of a series and the one the summary gives as "previous": the
+/// last completed result sampled before it (a second result of the latest's own sampling is no
+/// "previous"); their indices.
+fn latest_and_previous(points: &[Point]) -> Option<(usize, Option<usize>)> {
+    let latest = points.iter().rposition(|p| p.status == PointStatus::Completed)?;
+    let sampled_at = |p: &Point| p.time.map(|t| t.epoch_seconds());
+    let previous = points[..latest].iter().rposition(|p| {
+        p.status == PointStatus::Completed
+            && match (sampled_at(p), sampled_at(&points[latest])) {
+                (Some(before), Some(latest)) => before < latest,
+                _ => true,
+            }
+    });
+    Some((latest, previous))
 }
 
 #[component]
@@ -84,7 +128,7 @@ pub fn SummaryPage() -> impl IntoView {
                                 <p class="intro">{tr(intro)}</p>
                                 <crate::components::PatientBanner identity=h.patient.clone()/>
                                 <QualitativeAbnormal history=qualitative patient=patient()/>
-                                <Panels series=h.series.clone() patient=patient() today/>
+                                <Panels series=h.series.clone() patient=patient() today uploaded=uploaded.clone()/>
                                 <SummaryTable series=h.series patient=patient() plain today uploaded/>
                             }
                             .into_any()
@@ -145,18 +189,9 @@ fn is_old(p: &Point, today: Option<Day>) -> bool {
 fn line(series: Series, uploaded: &[String]) -> Option<Line> {
     // Values Bioviewer computed count too (an eGFR from the day's creatinine): they are said to
     // be computed, with the KDIGO stage, never left out of the summary.
-    let performed: Vec<&Point> = series.points.iter().filter(|p| p.status == PointStatus::Completed).collect();
-    let latest = (*performed.last()?).clone();
-    // The previous sampling: a second result of the latest's own sampling is no "previous".
-    let sampled_at = |p: &Point| p.time.map(|t| t.epoch_seconds());
-    let previous = performed[..performed.len() - 1]
-        .iter()
-        .rev()
-        .find(|p| match (sampled_at(p), sampled_at(&latest)) {
-            (Some(before), Some(latest)) => before < latest,
-            _ => true,
-        })
-        .map(|p| (*p).clone());
+    let (latest, previous) = latest_and_previous(&series.points)?;
+    let latest = series.points[latest].clone();
+    let previous = previous.map(|i| series.points[i].clone());
     let trend = trend(&latest, previous.as_ref());
     let attention = is_abnormal(&latest) || latest.significant_change.is_some();
     let uploaded = latest.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
@@ -287,11 +322,18 @@ const SPARK_H: f64 = 44.0;
 /// A sparkline: the exact values over a proportional time axis, the latest reference band, the
 /// latest value written beside it. Censored and unconverted values are not drawn as points.
 #[component]
-fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoView {
+fn Sparkline(series: Series, patient: String, today: Option<Day>, uploaded: Vec<String>) -> impl IntoView {
     let lang = use_lang();
     let points: Vec<(f64, f64)> = series.points.iter().filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?))).collect();
-    let latest = series.points.iter().rev().find(|p| p.status == PointStatus::Completed).cloned();
-    let previous = series.points.iter().rev().filter(|p| p.status == PointStatus::Completed).nth(1).cloned();
+    // The previous sampling, as on the summary's line: a second result of the latest's own
+    // sampling is no "previous" value.
+    let (latest, previous) = match latest_and_previous(&series.points) {
+        Some((latest, previous)) => (Some(series.points[latest].clone()), previous.map(|i| series.points[i].clone())),
+        None => (None, None),
+    };
+    let is_uploaded = |p: &Point| p.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
+    let latest_uploaded = latest.as_ref().is_some_and(is_uploaded);
+    let previous_uploaded = previous.as_ref().is_some_and(is_uploaded);
     let band = latest.as_ref().and_then(|p| Some((p.reference_low.as_ref().map(|d| d.to_f64()), p.reference_high.as_ref()?.to_f64())));
     let (t0, t1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), (t, _)| (a.min(*t), b.max(*t)));
     let values = points.iter().map(|(_, v)| *v).chain(band.iter().flat_map(|(l, h)| l.iter().copied().chain([*h])));
@@ -340,6 +382,7 @@ fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoVi
                 {flag.map(|f| view! { " " <span class="flag">{move || flag_label(&f.code, lang.get())}</span> })}
                 {when.map(|w| view! { " · " <span class="nowrap">{move || format_datetime(lang.get(), &w)}</span> })}
                 {old.then(|| view! { " " <span class="badge badge-old" data-testid="old-mark">{tr(Msg::OldResult)}</span> })}
+                {latest_uploaded.then(|| view! { " " <span class="badge badge-warning" data-testid="card-uploaded">{tr(Msg::UploadedMark)}</span> })}
             </span>
             {before.map(|p| {
                 let day = p.time.map(|t| t.date_string());
@@ -348,6 +391,7 @@ fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoVi
                         {tr(Msg::PreviousValue)} {move || if lang.get() == Lang::Fr { " : " } else { ": " }}
                         {move || point_text(&p, lang.get())} " " {before_unit.clone()}
                         {day.map(|w| view! { " · " {move || format_datetime(lang.get(), &w)} })}
+                        {previous_uploaded.then(|| view! { " " <span class="badge badge-warning" data-testid="card-previous-uploaded">{tr(Msg::UploadedMark)}</span> })}
                     </span>
                 }
             })}
@@ -356,12 +400,13 @@ fn Sparkline(series: Series, patient: String, today: Option<Day>) -> impl IntoVi
 }
 
 #[component]
-fn Panels(series: Vec<Series>, patient: String, today: Option<Day>) -> impl IntoView {
+fn Panels(series: Vec<Series>, patient: String, today: Option<Day>, uploaded: Vec<String>) -> impl IntoView {
     // Only the panels this patient has results for are offered.
     let offered: Vec<usize> = (0..PANELS.len()).filter(|i| PANELS[*i].1.iter().any(|id| series.iter().any(|s| s.analyte == *id))).collect();
     let chosen = RwSignal::new(offered.first().copied().unwrap_or(0));
     let series = StoredValue::new(series);
     let patient = StoredValue::new(patient);
+    let uploaded = StoredValue::new(uploaded);
     (!offered.is_empty()).then(|| view! {
         <section class="panels" aria-labelledby="panels-heading">
             <h2 id="panels-heading">{tr(Msg::Panels)}</h2>
@@ -374,7 +419,7 @@ fn Panels(series: Vec<Series>, patient: String, today: Option<Day>) -> impl Into
             {move || {
                 let (_, ids) = PANELS[chosen.get()];
                 let members: Vec<Series> = series.with_value(|all| ids.iter().filter_map(|id| all.iter().find(|s| s.analyte == *id).cloned()).collect());
-                view! { <ul class="sparklines">{members.into_iter().map(|s| view! { <Sparkline series=s patient=patient.get_value() today/> }).collect_view()}</ul> }
+                view! { <ul class="sparklines">{members.into_iter().map(|s| view! { <Sparkline series=s patient=patient.get_value() today uploaded=uploaded.get_value()/> }).collect_view()}</ul> }
             }}
         </section>
     })
@@ -452,6 +497,13 @@ mod tests {
         assert_eq!(qualitative_lines(&history).len(), 2);
         assert_eq!(trimmed.series[0].points.len(), 3, "every result: the sparkline draws them all");
         assert!(trimmed.series[0].points.iter().all(|p| p.sources.len() <= 1));
+        let [older, previous, latest] = &trimmed.series[0].points[..] else { panic!() };
+        assert!(older.sources.is_empty() && older.flag.is_none(), "before the previous sampling: what a sparkline draws");
+        assert_eq!((older.time, older.status), (series.points[0].time, series.points[0].status));
+        assert_eq!(
+            (previous, latest),
+            (&series.points[1], &Point { sources: series.points[2].sources[..1].to_vec(), ..series.points[2].clone() })
+        );
         assert_eq!(trimmed.other_results[0].points.len(), 2, "the latest moment's results only");
         let line = |s: &Series| line(s.clone(), &[]).map(|l| (l.latest, l.previous, l.trend));
         assert_eq!(
