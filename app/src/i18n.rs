@@ -166,6 +166,8 @@ messages! {
     NextPatients => "Suivants →", "Next →";
     PatientsOf => "sur", "of";
     PatientsWord => "patients", "patients";
+    PatientWord => "patient", "patient";
+    NoPatientMatches => "Aucun patient ne correspond à cette recherche.", "No patient matches this search.";
     NewerPage => "Plus récents", "Newer";
     OlderPage => "Plus anciens", "Older";
     RefusedRequests => "Demandes refusées", "Refused requests";

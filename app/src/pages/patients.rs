@@ -93,9 +93,12 @@ fn PatientSearch(query: Memo<String>) -> impl IntoView {
             <input id="patient-search" type="search" data-testid="patient-search" placeholder=tr(Msg::SearchPatientHint)
                 prop:value=move || query.get()
                 on:input=move |ev| {
-                    // A new search starts on its first page; the URL keeps it (replace: typing is
-                    // not a page of history).
-                    let options = NavigateOptions { replace: true, scroll: false, ..Default::default() };
+                    // A new search starts on its first page; the URL keeps it (each further
+                    // letter replaces it: typing is not a page of history).
+                    // The first letter typed is a step of its own, so that Back returns to the
+                    // page of the list the search started from.
+                    let replace = !query.get_untracked().is_empty();
+                    let options = NavigateOptions { replace, scroll: false, ..Default::default() };
                     navigate(&list_href(&event_target_value(&ev), 1), options);
                 }/>
         </div>
@@ -122,6 +125,17 @@ fn matches(p: &PatientSummary, query: &str) -> bool {
     }
     let name = fold_for_search(&p.display_name);
     fold_for_search(query).split_whitespace().all(|word| name.contains(word))
+}
+
+/// What the count above the list says: none matching the search, one patient, or which of how
+/// many this page shows.
+fn patient_count(matching: usize, first: usize, last: usize) -> impl IntoView {
+    match matching {
+        0 => tr(Msg::NoPatientMatches).into_any(),
+        1 => view! { "1 " {tr(Msg::PatientWord)} }.into_any(),
+        n if first == 1 && last == n => view! { {n} " " {tr(Msg::PatientsWord)} }.into_any(),
+        n => view! { {first} "–" {last} " " {tr(Msg::PatientsOf)} " " {n} " " {tr(Msg::PatientsWord)} }.into_any(),
+    }
 }
 
 #[component]
@@ -165,10 +179,8 @@ fn PatientTable(list: PatientPage, query: String) -> impl IntoView {
         }
     });
     view! {
-        <p class="count" data-testid="patient-count">
-            {(list.matching > 0).then(|| view! { {first} "–" {last} " " })}
-            {tr(Msg::PatientsOf)} " " {list.matching} " " {tr(Msg::PatientsWord)}
-        </p>
+        <p class="count" data-testid="patient-count">{patient_count(list.matching, first, last)}</p>
+        {(list.matching > 0).then(|| view! {
         <table class="data">
             <thead>
                 <tr>
@@ -181,6 +193,7 @@ fn PatientTable(list: PatientPage, query: String) -> impl IntoView {
             </thead>
             <tbody>{rows}</tbody>
         </table>
+        })}
         {pager}
     }
 }
