@@ -65,6 +65,15 @@ fn asset_cache_control(path: &str) -> Option<&'static str> {
 }
 
 /// The FHIR read API (`/fhir/...`), the only routes a bearer token opens.
+/// The patient a page of the interface is about (`/patients/{id}` and the pages under it), for
+/// the status of a refused page.
+fn patient_of_page(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/patients/")?;
+    let (id, page) = rest.split_once('/').unwrap_or((rest, ""));
+    let page = page.split('/').next().unwrap_or_default();
+    matches!(page, "" | "summary" | "results" | "documents" | "analytes" | "access-log").then_some(id)
+}
+
 pub(crate) fn is_fhir_api(path: &str) -> bool {
     path.starts_with("/fhir/")
 }
@@ -257,11 +266,25 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         dmp: state.dmp.clone(),
         time_zone: state.time_zone,
     });
+    // A page of a patient this user may not see, or of no patient, is a 404, as its server
+    // functions are. The page streams: its status would leave before its data said "not found"
+    // (200 or 404 depending on timing), so it is decided here, from the same rule the data's
+    // gate applies (this read records nothing; the page's own gate records the refusal).
+    let refused_page = match (&principal, patient_of_page(&path)) {
+        (Some(principal), Some(id)) if *request.method() == Method::GET => match crate::domain::PatientId::parse(id) {
+            None => true,
+            Some(patient) => matches!(state.access.mode_for(principal, patient).await, Ok(None)),
+        },
+        _ => false,
+    };
     let stale_cookie = token.is_some() && principal.is_none();
     request.extensions_mut().insert(backend);
     request.extensions_mut().insert(RequestAuth { principal, address });
     request.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut response = next.run(request).await;
+    if refused_page && response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
     let sets_session = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -329,6 +352,18 @@ fn security_headers(headers: &mut HeaderMap, nonce: &str, secure: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_patient_a_page_is_about() {
+        assert_eq!(patient_of_page("/patients/abc"), Some("abc"));
+        assert_eq!(patient_of_page("/patients/abc/summary"), Some("abc"));
+        assert_eq!(patient_of_page("/patients/abc/documents/d1"), Some("abc"));
+        assert_eq!(patient_of_page("/patients/abc/analytes/tsh"), Some("abc"));
+        assert_eq!(patient_of_page("/patients/abc/access-log"), Some("abc"));
+        assert_eq!(patient_of_page("/patients/abc/targets/tsh"), None, "a form's route answers for itself");
+        assert_eq!(patient_of_page("/api/patients/abc/history"), None);
+        assert_eq!(patient_of_page("/"), None);
+    }
 
     #[test]
     fn a_foreign_origin_is_refused_whatever_sec_fetch_site_says() {
