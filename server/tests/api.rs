@@ -416,6 +416,43 @@ async fn a_new_document_shows_at_once_though_histories_are_cached() {
     assert_eq!(tsh_points(&conventional), 2, "each unit system has its own entry, from the same documents");
 }
 
+/// The pages' copy of a history (targets applied, times in Paris time) is made once and then
+/// shared, and is made again as soon as a document arrives or a target is set: a page never shows
+/// an older copy than its documents and targets.
+#[tokio::test]
+async fn the_pages_copy_of_a_history_is_shared_and_never_older_than_its_documents_and_targets() {
+    let app = spawn_app().await;
+    let first = app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_1.xml").await;
+    let patient = first.patient.unwrap();
+    let session = app.clinician_of(CORPUS_INS).await;
+    let tsh = |history: &serde_json::Value| points_of(history, "tsh").len();
+
+    let before = app.page_history(&session, &patient).await;
+    assert_eq!(tsh(&before), 1);
+    let again = app.page_history(&session, &patient).await;
+    assert_eq!(again, before);
+    assert_eq!(app.normaliser.shown_cache_stats().hits, 1, "the second page read the copy the first one made");
+
+    app.import_corpus_file("BIO-CR-BIO_2024.01_TSH_2.xml").await;
+    let after = app.page_history(&session, &patient).await;
+    assert_eq!(tsh(&after), 2, "the new laboratory's TSH shows on the next page");
+
+    let response = app
+        .post_form(
+            Some(&session),
+            &format!("/patients/{patient}/targets/tsh"),
+            &format!("csrf={}&action=set&low=0%2C5&high=2&unit=m%5BIU%5D%2FL", session.csrf),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let targeted = app.page_history(&session, &patient).await;
+    assert_eq!(targeted["targets"][0]["analyte"], "tsh", "the target shows on the next page: {}", targeted["targets"]);
+    assert!(targeted["targets"][0]["set_at"].as_str().unwrap().ends_with("[Europe/Paris]"), "in Paris time");
+    assert_eq!(tsh(&targeted), 2);
+    let (_, json) = app.get_with(Some(&session), &format!("/api/patients/{patient}/history")).await;
+    assert!(!json.contains("Europe/Paris"), "the export keeps the documents' own offsets");
+}
+
 #[tokio::test]
 async fn history_exports_as_csv() {
     let app = spawn_app().await;
@@ -631,9 +668,15 @@ async fn every_role_is_refused_someone_elses_patient_on_every_route() {
                 let other = route.replace(&t.b, "00000000-0000-4000-8000-000000000000");
                 assert_eq!(t.app.get_with(Some(&session), &other).await, (status, body.clone()), "{login} on {route}");
             } else {
-                // Streamed pages may have sent their status before the refusal: the page says it.
-                assert!(matches!(status, StatusCode::NOT_FOUND | StatusCode::OK), "{login} on {route}: {status}");
+                // Review finding (attack review): a page's status was 200 or 404 depending on
+                // timing (streamed before the refusal). Rendered once the data is there, a refused
+                // page is a 404, as a page of a patient that does not exist.
+                assert_eq!(status, StatusCode::NOT_FOUND, "{login} on {route}");
                 assert!(body.contains("introuvable"), "{login} on {route}: the page says so");
+                let other = route.replace(&t.b, "00000000-0000-4000-8000-000000000000");
+                let (other_status, other_body) = t.app.get_with(Some(&session), &other).await;
+                assert_eq!(other_status, status, "{login} on {route}: as a patient that does not exist");
+                assert!(other_body.contains("introuvable"), "{login} on {other}");
             }
         }
         for (path, form) in patient_server_functions(&t.b, &t.b_document) {
@@ -1599,7 +1642,7 @@ async fn an_uploaded_report_naming_oneself_as_prescriber_grants_no_access() {
         if path.starts_with("/api/") || path.starts_with("/fhir/") {
             assert_eq!(status, StatusCode::NOT_FOUND, "{path} opened by a forged prescriber");
         } else {
-            // Streamed pages may have sent their status before the refusal: the page says it.
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path} opened by a forged prescriber");
             assert!(body.contains("introuvable"), "{path} opened by a forged prescriber");
         }
     }
@@ -4647,15 +4690,24 @@ async fn the_patient_list_comes_a_page_at_a_time_and_its_search_reaches_every_pa
     assert!(first.contains("data-testid=\"patient-pages\""));
     let (_, second) = app.get("/?page=2").await;
     assert_eq!(second.matches("data-testid=\"patient-row\"").count(), 4);
+    let count = |page: &str| {
+        let at = page.find("data-testid=\"patient-count\"").expect("the count");
+        let start = at + page[at..].find('>').unwrap() + 1;
+        page[start..start + page[start..].find("</p>").unwrap()].replace("<!>", "").replace("<!---->", "")
+    };
+    assert_eq!(count(&first), "1–50 sur 54 patients");
+    assert_eq!(count(&second), "51–54 sur 54 patients");
     // The last related patient, wherever it sorts, is found by its INS from the first page.
     let wanted = bioviewer_core::demo::patient_ins(53);
     let (_, found) = app.get(&format!("/?q={wanted}")).await;
     assert_eq!(found.matches("data-testid=\"patient-row\"").count(), 1);
     assert!(found.contains(&wanted));
+    assert_eq!(count(&found), "1 patient", "review finding: one patient is said in the singular");
     // The unrelated patient is in no page and no search.
     let stranger = bioviewer_core::demo::patient_ins(54);
     let (_, searched) = app.get(&format!("/?q={stranger}")).await;
     assert_eq!(searched.matches("data-testid=\"patient-row\"").count(), 0);
+    assert_eq!(count(&searched), "Aucun patient ne correspond à cette recherche.", "review finding: not 'sur 0 patients'");
     let page = TestApp::body(
         app.post_form(app.session.lock().unwrap().clone().as_ref(), "/sfn/load_patient_page", &format!("query={stranger}&page=1")).await,
     )
@@ -4663,6 +4715,35 @@ async fn the_patient_list_comes_a_page_at_a_time_and_its_search_reaches_every_pa
     assert!(!page.contains(&stranger) && !page.contains(&ids[54]), "{page}");
     // No session: nothing.
     assert_eq!(app.post_form(None, "/sfn/load_patient_page", "query=&page=1").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Review finding (pages review): two patients of the same name came in an order that changed
+/// with their record ids; by birth date now (then INS), and by name as a reader sorts it.
+#[tokio::test]
+async fn patients_of_the_same_name_are_listed_by_birth_date() {
+    let app = spawn_app().await;
+    let mut births = Vec::new();
+    for n in 0..2 {
+        let mut report = demo_report(n, 0);
+        let patient = report.header.patient.as_mut().unwrap();
+        patient.name.family = Some("HOMONYME".into());
+        patient.name.given = vec!["Camille".into()];
+        births.push((patient.birth_date.unwrap().date_string(), bioviewer_core::demo::patient_ins(n)));
+        import_bytes(app.store.as_ref(), "lab.xml", xml_of(&report), DocumentSource::Operator).await.unwrap();
+    }
+    app.create_account("gp", Role::Professional, None, None).await;
+    for (_, ins) in &births {
+        app.relate("gp", ins, "attending_gp").await;
+    }
+    app.use_session_of("gp").await;
+    births.sort();
+    assert_ne!(births[0].0, births[1].0, "two birth dates to order by");
+    for _ in 0..3 {
+        let (_, page) = app.get("/").await;
+        let first = page.find(&births[0].1).expect("the elder");
+        let second = page.find(&births[1].1).expect("the younger");
+        assert!(first < second, "the elder first, every time");
+    }
 }
 
 /// Review finding (pages review): a value from an uploaded document showed in the cumulative
@@ -4714,4 +4795,9 @@ async fn an_uploaded_value_is_marked_in_the_cumulative_table_and_its_printout() 
         .to_string();
     let (_, page) = app.get(&format!("/patients/{patient}/analytes/{analyte}")).await;
     assert!(page.contains("data-testid=\"point-uploaded\""), "the analyte page marks the uploaded value");
+    // Review finding (seventh session): the summary's cards ("Bilans en un coup d'œil") showed it
+    // like a laboratory's: the card says it too, as the summary's line does.
+    let (_, page) = app.get(&format!("/patients/{patient}/summary")).await;
+    assert!(page.contains("data-testid=\"summary-uploaded\""), "the summary's line");
+    assert!(page.contains("data-testid=\"card-uploaded\""), "the card of the panel shown");
 }
