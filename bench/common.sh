@@ -11,3 +11,19 @@ trap cleanup EXIT
 "$bin" demo-data --patients 7 --years 10 --out "$tmp/demo" >/dev/null
 largest=$(for d in "$tmp"/demo/*/; do echo "$(ls "$d" | wc -l) $d"; done | sort -n | tail -1 | cut -d' ' -f2)
 largest_ins=$(basename "$largest")
+
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Imports the demo into the data folder $tmp (or the database of $BIOVIEWER_DATABASE_URL), creates
+# the demo accounts and relates the demo GP to every demo patient: the pages she reads.
+import_demo_for_the_gp() {
+  "$bin" --data-dir "$tmp" --log-level warn import "$tmp/demo" >/dev/null
+  "$bin" --data-dir "$tmp" --log-level warn accounts demo >/dev/null
+  local d ins
+  for d in "$tmp"/demo/*/; do
+    ins=$(basename "$d")
+    [[ "$ins" =~ ^[0-9]{15}$ ]] || continue
+    "$bin" --data-dir "$tmp" --log-level error accounts relate --login medecin --patient-ins "$ins" --kind attending_gp >/dev/null 2>&1 || true
+  done
+}

@@ -18,7 +18,6 @@ case "$mode" in sqlite|postgres) ;; *) echo "usage: bench/load.sh [sqlite|postgr
 source bench/common.sh
 site=${BIOVIEWER_SITE_ROOT:-$target/site}
 [ -d bench/load/node_modules/autocannon ] || (cd bench/load && npm install --no-audit --no-fund --loglevel=error >/dev/null)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
 database=""
 stop_all() {
@@ -34,13 +33,7 @@ if [ "$mode" = postgres ]; then
   psql "$PG_URL" -q -c "CREATE DATABASE $database"
   export BIOVIEWER_DATABASE_URL="${PG_URL%/*}/$database"
 fi
-"$bin" --data-dir "$tmp" --log-level warn import "$tmp/demo" >/dev/null
-"$bin" --data-dir "$tmp" --log-level warn accounts demo >/dev/null
-for d in "$tmp"/demo/*/; do
-  ins=$(basename "$d")
-  [[ "$ins" =~ ^[0-9]{15}$ ]] || continue
-  "$bin" --data-dir "$tmp" --log-level error accounts relate --login medecin --patient-ins "$ins" --kind attending_gp >/dev/null 2>&1 || true
-done
+import_demo_for_the_gp
 if [ "$mode" = sqlite ]; then
   port=$(free_port)
   "$bin" --data-dir "$tmp" --log-level warn serve --listen "127.0.0.1:$port" --site-root "$site" >/dev/null &

@@ -8,14 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
 site=${BIOVIEWER_SITE_ROOT:-$target/site}
-"$bin" --data-dir "$tmp" --log-level warn import "$tmp/demo" >/dev/null
-"$bin" --data-dir "$tmp" --log-level warn accounts demo >/dev/null
-for d in "$tmp"/demo/*/; do
-  ins=$(basename "$d")
-  [[ "$ins" =~ ^[0-9]{15}$ ]] || continue
-  "$bin" --data-dir "$tmp" --log-level error accounts relate --login medecin --patient-ins "$ins" --kind attending_gp >/dev/null 2>&1 || true
-done
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+import_demo_for_the_gp
+port=$(free_port)
 "$bin" --data-dir "$tmp" --log-level warn serve --listen "127.0.0.1:$port" --site-root "$site" >/dev/null &
 pid=$!
 base="http://127.0.0.1:$port"
