@@ -1411,10 +1411,11 @@ impl Access {
         }
         let batch: Vec<(AuditRecord, tokio::sync::oneshot::Sender<Result<(), String>>)> =
             std::mem::take(&mut *self.pending_appends.lock().unwrap_or_else(|e| e.into_inner()));
-        let records: Vec<AuditRecord> = batch.iter().map(|(record, _)| record.clone()).collect();
+        let (records, waiting): (Vec<AuditRecord>, Vec<_>) = batch.into_iter().unzip();
+        // Each attempt seals its own copy (a retry starts again from the head it reads).
         let outcome = crate::store::db::retrying(|| self.append_batch(records.clone()), AccessError::is_transient).await;
         let shared = outcome.as_ref().map(|_| ()).map_err(ToString::to_string);
-        for (_, done) in batch {
+        for done in waiting {
             let _ = done.send(shared.clone());
         }
         match written.try_recv() {
