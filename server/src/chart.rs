@@ -526,6 +526,8 @@ enum Swatch {
     Target,
     /// A critical value's ring.
     Critical,
+    /// A value from an uploaded document: its dashed square.
+    Uploaded,
     /// The second analyte's dashed line, with its diamond when it has points.
     Overlay {
         points: bool,
@@ -853,6 +855,9 @@ fn legend_entries(
             class: "bv-legend-critical",
         });
     }
+    if series.points.iter().any(|p| p.plottable().is_some() && is_uploaded(p, options.uploaded)) {
+        entries.push(Entry { swatch: Swatch::Uploaded, text: Msg::ChartUploaded.text(lang).to_string(), class: "bv-legend-uploaded" });
+    }
     // A second analyte asked for but without a result in the period: said, not silently absent.
     if let Some(o) = options.overlay.filter(|o| o.analyte != series.analyte && overlay.is_none()) {
         entries.push(Entry {
@@ -899,6 +904,11 @@ fn draw_swatch<DB: DrawingBackend>(
         Swatch::Critical => {
             dot(MUTED)?;
             area.draw(&Circle::new((x + 12, y + 7), 8, CRITICAL.stroke_width(2))).map_err(drawing)
+        }
+        Swatch::Uploaded => {
+            dot(MUTED)?;
+            hooks.put(area, Hook::Next(vec![("stroke-dasharray", "3 2".into())]))?;
+            area.draw(&Rectangle::new([(x + 5, y), (x + 19, y + 14)], MUTED.stroke_width(2))).map_err(drawing)
         }
         Swatch::Overlay { points } => {
             hooks.put(area, Hook::Next(vec![("stroke-dasharray", "6 4".into())]))?;
@@ -1079,9 +1089,21 @@ fn point_mark(
     } else {
         String::new()
     };
+    // A value from an uploaded document: a dashed square around it (the legend says what it
+    // is, the title says it in words), seen without hovering.
+    let upload_mark = if uploaded.is_empty() {
+        String::new()
+    } else {
+        format!(
+            r#"<rect x="{:.1}" y="{:.1}" width="16" height="16" fill="none" stroke="{fill}" stroke-width="1.5" stroke-dasharray="3 2"/>"#,
+            px - 8.0,
+            py - 8.0
+        )
+    };
     format!(
-        r#"<g class="bv-point{}{}{}" tabindex="0" role="img" aria-label="{t}"><title>{t}</title>{shape}{critical}<circle cx="{px:.1}" cy="{py:.1}" r="12" fill="transparent"/></g>"#,
+        r#"<g class="bv-point{}{}{}{}" tabindex="0" role="img" aria-label="{t}"><title>{t}</title>{shape}{upload_mark}{critical}<circle cx="{px:.1}" cy="{py:.1}" r="12" fill="transparent"/></g>"#,
         if overlay { " bv-overlay" } else { "" },
+        if upload_mark.is_empty() { "" } else { " bv-uploaded" },
         if m.point.critical.is_some() { " bv-critical" } else { "" },
         if m.point.target_flag.is_some() { " bv-target-judged" } else { "" },
         t = escape(&title)

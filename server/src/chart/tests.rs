@@ -476,8 +476,13 @@ fn a_value_from_an_uploaded_document_says_so_in_its_title() {
     let from_that_document =
         series.points.iter().filter(|p| p.plottable().is_some() && p.sources[0].document == last.sources[0].document).count();
     assert!(marked >= 1 && marked <= from_that_document, "{marked} marked for {from_that_document} values of that document");
+    // Review finding (seventh session): only the title said it; the point is marked on the line
+    // (a dashed square) and the legend says what the mark is.
+    assert_eq!(svg.matches("bv-point bv-uploaded").count(), marked, "each uploaded value marked on the line");
+    assert!(svg.contains("bv-legend-uploaded") && svg.contains("valeur téléversée, pas reçue"), "the legend says what the mark is");
     let english = render(&series, Lang::En, &ChartOptions { uploaded: &uploaded, ..Default::default() }).unwrap();
     assert!(english.contains("— uploaded"));
     let none = render(&series, Lang::Fr, &ChartOptions::default()).unwrap();
     assert!(!none.contains("téléversé"), "laboratories' values are never marked");
+    assert!(!none.contains("bv-uploaded") && !none.contains("bv-legend-uploaded"));
 }
