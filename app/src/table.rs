@@ -487,6 +487,23 @@ mod tests {
         TableView::from_query(|k| query.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string()))
     }
 
+    /// Review finding (pages review): "glyc" found the glucose rows but not the glycated
+    /// haemoglobin ("Hémoglobine glyquée"): its English name says "glycated" now, and the search
+    /// reads both languages' names, accents aside.
+    #[test]
+    fn a_search_reads_both_languages_names_of_the_catalogue() {
+        let catalogue = bioviewer_core::catalogue::Catalogue::embedded();
+        let named = |id: &str| {
+            let a = catalogue.by_id(id).unwrap();
+            Series { name_fr: a.name_fr.clone(), name_en: a.name_en.clone(), ..series(id, &a.chapter, vec![point("20250105", "A", None, None)]) }
+        };
+        let all = vec![named("glucose_fasting"), named("hba1c"), named("creatinine")];
+        let rows = |q: &str| view(&[("q", q)]).rows(&all).iter().map(|s| s.analyte.clone()).collect::<Vec<_>>();
+        assert_eq!(rows("glyc"), ["glucose_fasting", "hba1c"]);
+        assert_eq!(rows("GLYQUEE"), ["hba1c"], "accents and case aside");
+        assert_eq!(rows("créat"), ["creatinine"]);
+    }
+
     #[test]
     fn abnormal_only_keeps_rows_abnormal_in_the_period_shown() {
         let all = vec![
