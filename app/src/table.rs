@@ -495,7 +495,11 @@ mod tests {
         let catalogue = bioviewer_core::catalogue::Catalogue::embedded();
         let named = |id: &str| {
             let a = catalogue.by_id(id).unwrap();
-            Series { name_fr: a.name_fr.clone(), name_en: a.name_en.clone(), ..series(id, &a.chapter, vec![point("20250105", "A", None, None)]) }
+            Series {
+                name_fr: a.name_fr.clone(),
+                name_en: a.name_en.clone(),
+                ..series(id, &a.chapter, vec![point("20250105", "A", None, None)])
+            }
         };
         let all = vec![named("glucose_fasting"), named("hba1c"), named("creatinine")];
         let rows = |q: &str| view(&[("q", q)]).rows(&all).iter().map(|s| s.analyte.clone()).collect::<Vec<_>>();
