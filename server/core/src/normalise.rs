@@ -780,7 +780,8 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     }
 
     // 5. Merge what remains: dual-unit siblings, results present in two documents.
-    let candidates = merge(candidates);
+    let trusted_document: Vec<bool> = entries.iter().map(|e| e.provenance.is_trusted()).collect();
+    let candidates = merge(candidates, &trusted_document);
 
     // 6. Series and other results.
     let mut by_analyte: BTreeMap<usize, Vec<Candidate>> = BTreeMap::new();
@@ -799,11 +800,15 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     let trusted_documents: std::collections::HashSet<&str> =
         entries.iter().filter(|e| e.provenance.is_trusted()).map(|e| e.id.as_str()).collect();
     let trusted = |p: &Point| p.sources.iter().any(|s| trusted_documents.contains(&*s.document));
+    // Of results sampled at one time, a laboratory's comes after an uploaded one, whatever their
+    // reports' times and ids: the latest result, the one a page shows first, is never an upload
+    // standing in front of a laboratory's result of the same sampling.
+    let trusted_last = |c: &Candidate| trusted_document[c.document_index];
     let mut series: Vec<Series> = by_analyte
         .into_iter()
         .map(|(index, mut points)| {
             let analyte = &catalogue.analytes()[index];
-            points.sort_by_key(|c| (c.epoch, c.effective_epoch, rank[c.document_index]));
+            points.sort_by_key(|c| (c.epoch, trusted_last(c), c.effective_epoch, rank[c.document_index]));
             let mut loinc: Vec<&str> = points
                 .iter()
                 .flat_map(|c| &c.point.sources)
@@ -831,7 +836,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     let other_results = others
         .into_iter()
         .map(|((code, code_system, label, laboratory), mut points)| {
-            points.sort_by_key(|c| (c.epoch, c.effective_epoch, rank[c.document_index]));
+            points.sort_by_key(|c| (c.epoch, trusted_last(c), c.effective_epoch, rank[c.document_index]));
             // The same result in two reports (one quoting the other, or sent twice) is one
             // point with both sources, as for the catalogue's analytes; two results of one
             // report (two isolates, say) stay two.
@@ -1272,7 +1277,7 @@ fn same_measurement(a: &Point, b: &Point) -> bool {
 
 /// Dual-unit siblings (same document, same analyte, same times) and repeated results (same
 /// analyte, same day, same value, same laboratory) become one point with all their sources.
-fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
+fn merge(candidates: Vec<Candidate>, trusted_document: &[bool]) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::with_capacity(candidates.len());
     // First candidate per hash, and for each kept candidate the next one with the same hash.
     let mut repeats: HashMap<u64, usize, FxBuild> = HashMap::with_capacity_and_hasher(candidates.len(), FxBuild::default());
@@ -1329,6 +1334,12 @@ fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
                 target.point.sources.splice(0..0, old_sources);
                 target.previous = false;
                 target.epoch = c.epoch;
+            } else if target.previous == c.previous && !trusted_document[target.document_index] && trusted_document[c.document_index] {
+                // An uploaded copy of a laboratory's result: the laboratory's is the point, its
+                // source first (what a page reads to say "uploaded"), the upload's beside it.
+                let old_sources = std::mem::take(&mut target.point.sources);
+                *target = c;
+                target.point.sources.extend(old_sources);
             } else {
                 target.point.sources.extend(c.point.sources);
             }

@@ -545,6 +545,45 @@ fn an_uploaded_later_version_never_replaces_the_laboratorys_report() {
     assert_eq!(series(&h, "potassium").points[0].display.as_deref(), Some("4.3"));
 }
 
+/// Review finding (attack review, seventh session): an uploaded report of another set, sampled at
+/// the time of a laboratory's, came after it or before it as their document ids fell, and when
+/// after, it was the "latest" result the summary showed (a critical value the laboratory never
+/// wrote). Of one sampling, the laboratory's result comes last, whatever the ids.
+#[test]
+fn an_upload_of_the_same_sampling_never_comes_after_the_laboratorys_result() {
+    let genuine = report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]));
+    let mut copy = doc("Lab A", "20240105", vec![r("2823-3", q("6.9", "mmol/L"))]);
+    copy.set = "another-set";
+    let copy = report(&copy);
+    let catalogue = Catalogue::embedded();
+    let transcoding = Transcoding::from_tsv(EMBEDDED_TRANSCODING, &catalogue).unwrap();
+    for (lab_id, upload_id) in [("doc-a", "doc-z"), ("doc-z", "doc-a")] {
+        for laboratory_first in [true, false] {
+            let lab = InputDocument { id: lab_id.into(), report: Ok(&genuine), provenance: Provenance::Dmp };
+            let upload = InputDocument { id: upload_id.into(), report: Ok(&copy), provenance: Provenance::Upload };
+            let inputs = if laboratory_first { vec![lab, upload] } else { vec![upload, lab] };
+            let h = normalise(&inputs, &catalogue, &transcoding, &Options::default());
+            let k = series(&h, "potassium");
+            assert_eq!(k.points.len(), 2, "both shown, the upload marked where it shows");
+            assert_eq!(k.points.last().unwrap().display.as_deref(), Some("4.2"), "the laboratory's is the latest ({lab_id}, {upload_id})");
+            assert_eq!(&*k.points.last().unwrap().sources[0].document, lab_id);
+            // A copy of the same value is the laboratory's point, the upload's source beside it:
+            // never read as an uploaded value.
+            let mut same = doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L"))]);
+            same.set = "another-set";
+            let same = report(&same);
+            let lab = InputDocument { id: lab_id.into(), report: Ok(&genuine), provenance: Provenance::Operator };
+            let upload = InputDocument { id: upload_id.into(), report: Ok(&same), provenance: Provenance::Upload };
+            let inputs = if laboratory_first { vec![lab, upload] } else { vec![upload, lab] };
+            let h = normalise(&inputs, &catalogue, &transcoding, &Options::default());
+            let k = series(&h, "potassium");
+            assert_eq!(k.points.len(), 1, "one measurement, two documents");
+            let documents: Vec<&str> = k.points[0].sources.iter().map(|s| &*s.document).collect();
+            assert_eq!(documents, [lab_id, upload_id]);
+        }
+    }
+}
+
 #[test]
 fn uploads_alone_follow_the_version_rule_among_themselves() {
     let first = report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.1", "mmol/L"))]));
