@@ -692,10 +692,18 @@ fn SeriesRow(
         .iter()
         .map(|c| {
             let mut points: Vec<&Point> = series.points.iter().filter(|p| day_of(p).as_deref() == Some(c.day.as_str())).collect();
-            // Several results the same day: the cell shows the day's latest abnormal one, else its
-            // latest, so that an abnormal value is never the one behind "+n"; the others are
-            // listed in the cell's tip.
-            let Some(shown) = points.iter().rposition(|p| is_abnormal(p)).or(points.len().checked_sub(1)) else {
+            // Several results the same day: the cell shows a laboratory's result before an uploaded
+            // one (an upload never stands in front of a laboratory's result), and of those the
+            // day's latest abnormal one, else its latest, so that an abnormal value is never the
+            // one behind "+n"; the others are listed in the cell's tip.
+            let from_laboratory = |p: &&Point| !documents.with_value(|d| p.sources.first().is_some_and(|s| d.uploaded(&s.document)));
+            let Some(shown) = points
+                .iter()
+                .rposition(|p| from_laboratory(p) && is_abnormal(p))
+                .or_else(|| points.iter().rposition(from_laboratory))
+                .or_else(|| points.iter().rposition(|p| is_abnormal(p)))
+                .or(points.len().checked_sub(1))
+            else {
                 return view! { <td class="empty"></td> }.into_any();
             };
             let point = points.remove(shown).clone();

@@ -526,6 +526,58 @@ mod tests {
     }
 
     /// Review finding: two results of the latest sampling showed one as the other's "previous".
+    /// Review finding (attack review, seventh session): an uploaded positive of the moment of a
+    /// laboratory's negative stood in front of it on the summary. The laboratory's result is the
+    /// one read; the upload alone is still read (marked where it shows).
+    #[test]
+    fn an_uploaded_result_never_stands_in_front_of_the_laboratorys_of_the_same_moment() {
+        use bioviewer_core::normalise::{DocumentEntry, DocumentState, Flag, Provenance, Source};
+        let at = |document: &str, code: &str, text: &str| Point {
+            time: Some(CdaTime::parse_hl7("20250105").unwrap()),
+            text: Some(text.into()),
+            flag: Some(Flag { code: code.into(), computed: false }),
+            sources: vec![Source { document: document.into(), ..Source::default() }],
+            ..Default::default()
+        };
+        let upload = DocumentEntry {
+            id: "upload".into(),
+            cda_id: None,
+            set_id: None,
+            version: None,
+            kind: None,
+            report_status: None,
+            laboratory: None,
+            effective_time: None,
+            status: DocumentState::Current,
+            provenance: Provenance::Upload,
+            problems: Vec::new(),
+            problem_codes: Vec::new(),
+        };
+        let history = |points: Vec<Point>| crate::model::History {
+            patient: None,
+            unit_system: UnitSystem::Si,
+            documents: vec![upload.clone()],
+            series: vec![Series {
+                analyte: "covid".into(),
+                name_fr: "Covid".into(),
+                name_en: "Covid".into(),
+                chapter: "microbiology".into(),
+                loinc_seen: Vec::new(),
+                unit: None,
+                decimals: 0,
+                points,
+            }],
+            other_results: Vec::new(),
+            problems: Vec::new(),
+            targets: Vec::new(),
+        };
+        let negative = at("laboratory", "N", "négatif");
+        let positive = at("upload", "POS", "positif");
+        assert!(qualitative_lines(&history(vec![negative.clone(), positive.clone()])).is_empty(), "the laboratory's negative is read");
+        assert!(qualitative_lines(&history(vec![positive.clone(), negative])).is_empty());
+        assert_eq!(qualitative_lines(&history(vec![positive])).len(), 1, "an upload alone is read");
+    }
+
     #[test]
     fn the_previous_value_is_the_previous_sampling() {
         let series = glucose(vec![point("20200912", "7.2", None), point("20210104", "4.89", None), point("20210104", "7.2", None)]);
@@ -608,12 +660,28 @@ fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
             document,
         })
     };
-    // The latest day's result; of several at that time (two reports of one test), the abnormal
-    // one, so that a negative never hides a positive of the same moment.
+    // The latest day's result; of several at that time (two reports of one test), a
+    // laboratory's before an uploaded one (an upload never stands in front of a laboratory's
+    // result), then the abnormal one, so that a negative never hides a positive of the same
+    // moment.
+    let uploaded = |p: &Point| {
+        p.sources.first().is_some_and(|s| {
+            h.documents.iter().any(|d| d.id == *s.document && d.provenance == bioviewer_core::normalise::Provenance::Upload)
+        })
+    };
     let latest = |points: &[Point]| {
         let last = points.iter().rev().find(|p| p.status == PointStatus::Completed)?;
-        let mut same_time = points.iter().rev().filter(|p| p.status == PointStatus::Completed && p.time == last.time);
-        Some(same_time.find(|p| p.flag.as_ref().is_some_and(|f| is_abnormal_flag(&f.code))).unwrap_or(last).clone())
+        let same_time: Vec<&Point> = points.iter().rev().filter(|p| p.status == PointStatus::Completed && p.time == last.time).collect();
+        let abnormal = |p: &&&Point| p.flag.as_ref().is_some_and(|f| is_abnormal_flag(&f.code));
+        let laboratory: Vec<&&Point> = same_time.iter().filter(|p| !uploaded(p)).collect();
+        let shown = laboratory
+            .iter()
+            .copied()
+            .find(abnormal)
+            .or(laboratory.first().copied())
+            .or_else(|| same_time.iter().find(abnormal))
+            .map_or(last, |p| *p);
+        Some(shown.clone())
     };
     let mut lines: Vec<(i64, QualitativeLine)> = h
         .series
