@@ -4717,6 +4717,69 @@ async fn the_patient_list_comes_a_page_at_a_time_and_its_search_reaches_every_pa
     assert_eq!(app.post_form(None, "/sfn/load_patient_page", "query=&page=1").await.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// Review finding (attack review, seventh session): a copy of a laboratory's report uploaded under
+/// another set id, with one value changed and the same sampling time, became the "latest" value
+/// of the summary and the value of the table's cell when its random document id sorted after the
+/// laboratory's. The laboratory's result is what pages show first now, whatever the ids.
+#[tokio::test]
+async fn an_uploaded_copy_with_a_changed_value_never_stands_in_front_of_the_laboratorys_result() {
+    let app = spawn_app().await;
+    let ins = bioviewer_core::demo::patient_ins(0);
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let reports: Vec<_> = bioviewer_core::demo::generate(1, 1, 7, today - 10).into_iter().map(|d| d.report).collect();
+    for report in &reports {
+        import_bytes(app.store.as_ref(), "lab.xml", xml_of(report), DocumentSource::Operator).await.unwrap();
+    }
+    app.create_account("gp", Role::Professional, None, None).await;
+    app.relate("gp", &ins, "attending_gp").await;
+    let gp = app.use_session_of("gp").await;
+    let latest = reports.iter().max_by_key(|r| r.header.effective_time.map(|t| t.epoch_seconds())).unwrap();
+    let (index, changed) = latest
+        .observations
+        .iter()
+        .enumerate()
+        .find_map(|(i, o)| match &o.value {
+            Some(bioviewer_core::cda::Value::Quantity(q)) => Some((i, q.value.as_str().to_string())),
+            _ => None,
+        })
+        .expect("a quantity");
+    let patient = app.store.list_patients().await.unwrap().into_iter().find(|p| p.ins == ins).unwrap().id;
+    // Several set ids: each is a new random document id, before and after the laboratory's.
+    for n in 0..6 {
+        let mut copy = latest.clone();
+        copy.header.set_id =
+            Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.83".into(), extension: Some(format!("copy-{n}")) });
+        copy.header.id = Some(bioviewer_core::cda::InstanceId { root: "1.2.250.1.999.83".into(), extension: Some(format!("copy-{n}-1")) });
+        if let Some(bioviewer_core::cda::Value::Quantity(q)) = &mut copy.observations[index].value {
+            q.value = bioviewer_core::cda::Decimal::parse(&format!("{}9{n}", changed.split('.').next().unwrap())).unwrap();
+        }
+        app.upload(&gp, &[(&format!("copie-{n}.xml"), xml_of(&copy))]).await;
+    }
+    let history = app.page_history(&gp, &patient.to_string()).await;
+    let uploads: Vec<String> = history["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["provenance"] == "upload")
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(uploads.len(), 6);
+    for series in history["series"].as_array().unwrap() {
+        let points = series["points"].as_array().unwrap();
+        let Some(last) = points.last() else { continue };
+        let first_source = last["sources"][0]["document"].as_str().unwrap();
+        assert!(!uploads.iter().any(|u| u == first_source), "{}: the latest is the laboratory's: {last}", series["analyte"]);
+    }
+    let (_, summary) = app.get(&format!("/patients/{patient}/summary")).await;
+    assert!(
+        !summary.contains("data-testid=\"summary-uploaded\"") && !summary.contains("data-testid=\"card-uploaded\""),
+        "no uploaded value in front"
+    );
+    let (_, results) = app.get(&format!("/patients/{patient}/results")).await;
+    assert!(!results.contains("data-testid=\"uploaded-mark\""), "every cell shows the laboratory's value");
+    assert!(results.contains("Autre résultat du même jour"), "the uploaded values are in the cells' tips");
+}
+
 /// Review finding (pages review): two patients of the same name came in an order that changed
 /// with their record ids; by birth date now (then INS), and by name as a reader sorts it.
 #[tokio::test]
