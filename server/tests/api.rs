@@ -2298,6 +2298,67 @@ async fn an_account_refused_again_and_again_is_throttled_and_the_administrator_a
     assert!(!html.contains("BERNARD"), "no patient data");
 }
 
+/// Review finding (attack review, seventh session): refusals sent in parallel bursts over two
+/// instances got 22 to 35 through before the throttle answered; deciding and counting are one
+/// write now, so a burst stops where a sequence does.
+#[tokio::test]
+async fn refusals_in_a_parallel_burst_stop_at_the_limit_as_a_sequence_does() {
+    let t = two_patients().await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let route = format!("/api/patients/{}/history", t.b);
+    let statuses = futures_util::future::join_all((0..60).map(|_| t.app.get_with(Some(&hospital), &route))).await;
+    let refused = statuses.iter().filter(|(status, _)| *status == StatusCode::NOT_FOUND).count();
+    let throttled = statuses.iter().filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((refused, throttled), (21, 39), "twenty-one refusals, then 'too many'");
+    let denied: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE mode = 'denied'").fetch_one(&t.app.pool).await.unwrap();
+    assert_eq!(denied, 21);
+    let alarms: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'alarm'").fetch_one(&t.app.pool).await.unwrap();
+    assert_eq!(alarms, 1);
+}
+
+/// Review findings (attack review, seventh session): the checks a page makes beside its data (the
+/// DMP sync's progress, the previous visit) and the access log asked by a professional were
+/// refused without a trace; a throttled account's refused page answered 404. Every refusal is
+/// recorded now; the access log asked by someone else counts towards the throttle (the page's
+/// side checks do not count again: its data's refusal counts once per page); a throttled
+/// account's refused page answers 429, as its data does.
+#[tokio::test]
+async fn every_refusal_is_recorded_and_a_throttled_accounts_refused_page_says_too_many() {
+    let t = two_patients().await;
+    let hospital = t.app.sign_in("hospital", PASSWORD, None).await.unwrap();
+    let count = |mode: &'static str| {
+        let pool = t.app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_events WHERE mode = $1").bind(mode).fetch_one(&pool).await.unwrap()
+        }
+    };
+    for path in ["/sfn/dmp_sync_status", "/sfn/load_previous_visit"] {
+        let before = count("denied").await;
+        let response = t.app.post_form(Some(&hospital), path, &format!("patient_id={}", t.b)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(count("denied").await, before + 1, "{path}: recorded");
+    }
+    // Someone else's access log, asked by a professional who may see the patient's results: a
+    // refusal too, recorded and counted.
+    let gp = t.app.sign_in("gp", PASSWORD, None).await.unwrap();
+    let before = count("denied").await;
+    let response = t.app.post_form(Some(&gp), "/sfn/load_access_log", &format!("patient_id={}&page=0", t.a)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(count("denied").await, before + 1);
+    let (status, _) = t.app.get_with(Some(&gp), &format!("/patients/{}/access-log", t.a)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the page as its data");
+    // Throttled: the refused page says "too many" in its status as in its words; the account's
+    // own patients stay open.
+    for _ in 0..21 {
+        t.app.get_with(Some(&hospital), &format!("/api/patients/{}/history", t.b)).await;
+    }
+    let (status, body) = t.app.get_with(Some(&hospital), &format!("/patients/{}/summary", t.b)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.contains("Trop de demandes refusées"), "the page says it");
+    let (status, _) = t.app.get_with(Some(&hospital), "/patients/00000000-0000-4000-8000-000000000000/summary").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a patient that does not exist alike");
+}
+
 #[tokio::test]
 async fn refused_break_the_glass_attempts_are_audited_without_the_reason_or_the_ins() {
     let t = two_patients().await;

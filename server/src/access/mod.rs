@@ -223,6 +223,20 @@ impl AccessMode {
     }
 }
 
+/// Whether a refusal counts towards the account's throttle.
+#[derive(Clone, Copy)]
+enum Counted {
+    Yes,
+    No,
+}
+
+/// What counting a refusal found: the account throttled already (not counted), or counted, and
+/// whether this refusal tripped the throttle (with the count).
+struct CountedRefusal {
+    throttled: bool,
+    tripped: Option<usize>,
+}
+
 /// What was done, as the audit trail records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -1035,19 +1049,55 @@ impl Access {
                 }
                 Ok((patient, mode))
             }
-            // An account refused too often lately is throttled: its refusals answer "too many"
-            // for a while. Its own patients stay open to it (a clinician who mistyped a few
-            // links must still see their inpatients, and a patient opened by break-the-glass).
-            None if self.refusal_blocked(principal.account.id).await? => {
-                self.record(entry(Some(MODE_THROTTLED), None)).await?;
-                Err(Refusal::Throttled)
-            }
-            None => {
-                self.record(entry(Some(MODE_DENIED), client)).await?;
-                self.count_refusal(principal).await?;
-                Err(Refusal::NoAccess)
-            }
+            None => Err(self.refused(principal, parsed, action, client, Counted::Yes).await?),
         }
+    }
+
+    /// A request about a patient refused before anything of the patient was read: what only
+    /// the patient may read, asked by someone else. Recorded and counted as
+    /// [`Access::open_patient`] records and counts its refusals.
+    pub async fn refuse(&self, principal: &Principal, patient_id: &str, action: Action) -> Refusal {
+        self.refused(principal, PatientId::parse(patient_id), action, None, Counted::Yes).await.unwrap_or_else(Refusal::Failed)
+    }
+
+    /// A check that opens nothing of the patient (the progress of a DMP sync, the user's own
+    /// previous visit), refused: recorded, and "too many" for a throttled account, but not
+    /// counted again: a page asks for these beside its data, whose refusal counts once per page
+    /// (a clinician who mistyped a link is not throttled three times as fast).
+    pub async fn refuse_check(&self, principal: &Principal, patient_id: &str, action: Action) -> Refusal {
+        self.refused(principal, PatientId::parse(patient_id), action, None, Counted::No).await.unwrap_or_else(Refusal::Failed)
+    }
+
+    /// Records a refusal and counts it. An account refused too often lately is throttled: its
+    /// refusals answer "too many" for a while. Its own patients stay open to it (a clinician who
+    /// mistyped a few links must still see their inpatients, and a patient opened by
+    /// break-the-glass).
+    async fn refused(
+        &self,
+        principal: &Principal,
+        patient: Option<PatientId>,
+        action: Action,
+        detail: Option<String>,
+        counted: Counted,
+    ) -> Result<Refusal, AccessError> {
+        let counted = match counted {
+            Counted::Yes => self.count_refusal(principal).await?,
+            Counted::No => CountedRefusal { throttled: self.refusals_throttled(principal.account.id).await?, tripped: None },
+        };
+        let mode = if counted.throttled { MODE_THROTTLED } else { MODE_DENIED };
+        self.record(AuditEntry {
+            actor: Some(&principal.account),
+            patient,
+            action: Some(action),
+            mode: Some(mode),
+            address: principal.address.as_deref(),
+            detail: if counted.throttled { None } else { detail },
+        })
+        .await?;
+        if let Some(refusals) = counted.tripped {
+            self.alarm_refusals(principal, refusals).await?;
+        }
+        Ok(if counted.throttled { Refusal::Throttled } else { Refusal::NoAccess })
     }
 
     /// The records linked to this one now (their documents show in its history).
@@ -1064,7 +1114,8 @@ impl Access {
     }
 
     /// Whether the account's patient requests are throttled now (it was refused too often).
-    async fn refusal_blocked(&self, account: Uuid) -> Result<bool, AccessError> {
+    /// Whether the account's refusals are throttled now (the status of a refused page says so).
+    pub async fn refusals_throttled(&self, account: Uuid) -> Result<bool, AccessError> {
         let mut conn = self.db.pool().acquire().await.map_err(query_err("reading the refusal throttle"))?;
         Ok(self.refusal_policy.blocked(&self.refusal_state(&mut conn, account).await?, now_millis()))
     }
@@ -1085,14 +1136,19 @@ impl Access {
         })
     }
 
-    /// Counts a refusal against the account; the refusal that trips the throttle raises the
-    /// alarm (an `alarm` record: the account and the count, no patient).
-    async fn count_refusal(&self, principal: &Principal) -> Result<(), AccessError> {
+    /// Counts a refusal against the account, unless it is throttled already, deciding and
+    /// writing in one write transaction: every instance and every concurrent request count
+    /// together, so that a burst of refusals in parallel stops at the limit as a sequence does.
+    async fn count_refusal(&self, principal: &Principal) -> Result<CountedRefusal, AccessError> {
         let account = principal.account.id;
-        // Read, decide and write in one write transaction: every instance counts together.
+        let now = now_millis();
         let mut tx = self.db.begin_write().await.map_err(query_err("counting a refusal"))?;
         let state = self.refusal_state(&mut tx, account).await?;
-        let (state, outcome) = self.refusal_policy.record_refusal(state, now_millis());
+        if self.refusal_policy.blocked(&state, now) {
+            tx.commit().await.map_err(query_err("counting a refusal"))?;
+            return Ok(CountedRefusal { throttled: true, tripped: None });
+        }
+        let (state, outcome) = self.refusal_policy.record_refusal(state, now);
         let refusals = serde_json::to_string(&state.refusals).map_err(|e| AccessError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO refusal_throttle (account_id, refusals, blocked_until) VALUES ($1, $2, $3)
@@ -1105,9 +1161,16 @@ impl Access {
         .await
         .map_err(query_err("counting a refusal"))?;
         tx.commit().await.map_err(query_err("counting a refusal"))?;
-        let RefusalOutcome::Tripped { refusals } = outcome else {
-            return Ok(());
+        let tripped = match outcome {
+            RefusalOutcome::Tripped { refusals } => Some(refusals),
+            _ => None,
         };
+        Ok(CountedRefusal { throttled: false, tripped })
+    }
+
+    /// The refusal that trips the throttle raises the alarm (an `alarm` record: the account and
+    /// the count, no patient).
+    async fn alarm_refusals(&self, principal: &Principal, refusals: usize) -> Result<(), AccessError> {
         let policy = self.refusal_policy;
         tracing::error!(
             account = %principal.account.id,

@@ -65,13 +65,14 @@ fn asset_cache_control(path: &str) -> Option<&'static str> {
 }
 
 /// The FHIR read API (`/fhir/...`), the only routes a bearer token opens.
-/// The patient a page of the interface is about (`/patients/{id}` and the pages under it), for
-/// the status of a refused page.
-fn patient_of_page(path: &str) -> Option<&str> {
+/// The patient a page of the interface is about (`/patients/{id}` and the pages under it), and
+/// whether it is the patient's access log (which only the patient reads), for the status of a
+/// refused page.
+fn patient_of_page(path: &str) -> Option<(&str, bool)> {
     let rest = path.strip_prefix("/patients/")?;
     let (id, page) = rest.split_once('/').unwrap_or((rest, ""));
     let page = page.split('/').next().unwrap_or_default();
-    matches!(page, "" | "summary" | "results" | "documents" | "analytes" | "access-log").then_some(id)
+    matches!(page, "" | "summary" | "results" | "documents" | "analytes" | "access-log").then_some((id, page == "access-log"))
 }
 
 pub(crate) fn is_fhir_api(path: &str) -> bool {
@@ -271,19 +272,29 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
     // (200 or 404 depending on timing), so it is decided here, from the same rule the data's
     // gate applies (this read records nothing; the page's own gate records the refusal).
     let refused_page = match (&principal, patient_of_page(&path)) {
-        (Some(principal), Some(id)) if *request.method() == Method::GET => match crate::domain::PatientId::parse(id) {
+        (Some(principal), Some((id, access_log))) if *request.method() == Method::GET => match crate::domain::PatientId::parse(id) {
             None => true,
-            Some(patient) => matches!(state.access.mode_for(principal, patient).await, Ok(None)),
+            Some(patient) => match state.access.mode_for(principal, patient).await {
+                Ok(None) => true,
+                Ok(Some(mode)) => access_log && mode != crate::access::AccessMode::OwnRecord,
+                Err(_) => false,
+            },
         },
         _ => false,
     };
+    let auth_account = principal.as_ref().map(|p| p.account.id);
     let stale_cookie = token.is_some() && principal.is_none();
     request.extensions_mut().insert(backend);
     request.extensions_mut().insert(RequestAuth { principal, address });
     request.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut response = next.run(request).await;
     if refused_page && response.status() == StatusCode::OK {
-        *response.status_mut() = StatusCode::NOT_FOUND;
+        // As the page's data answered: "too many" once the account's refusals are throttled.
+        let throttled = match &auth_account {
+            Some(account) => state.access.refusals_throttled(*account).await.unwrap_or(false),
+            None => false,
+        };
+        *response.status_mut() = if throttled { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::NOT_FOUND };
     }
     let sets_session = response
         .headers()
@@ -355,11 +366,11 @@ mod tests {
 
     #[test]
     fn the_patient_a_page_is_about() {
-        assert_eq!(patient_of_page("/patients/abc"), Some("abc"));
-        assert_eq!(patient_of_page("/patients/abc/summary"), Some("abc"));
-        assert_eq!(patient_of_page("/patients/abc/documents/d1"), Some("abc"));
-        assert_eq!(patient_of_page("/patients/abc/analytes/tsh"), Some("abc"));
-        assert_eq!(patient_of_page("/patients/abc/access-log"), Some("abc"));
+        assert_eq!(patient_of_page("/patients/abc"), Some(("abc", false)));
+        assert_eq!(patient_of_page("/patients/abc/summary"), Some(("abc", false)));
+        assert_eq!(patient_of_page("/patients/abc/documents/d1"), Some(("abc", false)));
+        assert_eq!(patient_of_page("/patients/abc/analytes/tsh"), Some(("abc", false)));
+        assert_eq!(patient_of_page("/patients/abc/access-log"), Some(("abc", true)));
         assert_eq!(patient_of_page("/patients/abc/targets/tsh"), None, "a form's route answers for itself");
         assert_eq!(patient_of_page("/api/patients/abc/history"), None);
         assert_eq!(patient_of_page("/"), None);

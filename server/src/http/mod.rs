@@ -586,10 +586,10 @@ impl StoreBackend {
         (dmp.state(patient).await.map(|s| sync_status(s, self.time_zone)), None)
     }
 
-    /// The gate of every backend method that touches a patient (decision + audit record).
     /// Whether this user may see this patient, without recording a view: for what is not
     /// itself patient data (the sync's progress, the user's own previous visit). A refusal is
-    /// `NotFound`, as for a patient that does not exist.
+    /// `NotFound`, as for a patient that does not exist, recorded (counted once per page, by the
+    /// page's data: [`crate::access::Access::refuse_check`]).
     async fn may_see(&self, patient_id: &str) -> Result<(&Principal, PatientId), AppError> {
         let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
         let patient = PatientId::parse(patient_id).unwrap_or(PatientId(uuid::Uuid::nil()));
@@ -598,21 +598,30 @@ impl StoreBackend {
             AppError::Unavailable("access".into())
         })?;
         if allowed.is_none() {
-            return Err(AppError::NotFound);
+            return Err(refusal_error(self.access.refuse_check(principal, patient_id, Action::ViewPatient).await));
         }
         Ok((principal, patient))
     }
 
+    /// The gate of every backend method that touches a patient (decision + audit record).
     async fn gate(&self, patient_id: &str, action: Action) -> Result<Option<(PatientId, AccessMode)>, AppError> {
         match self.access.open_patient(self.principal.as_ref(), patient_id, action).await {
             Ok(granted) => Ok(Some(granted)),
-            Err(Refusal::NotSignedIn) => Err(AppError::NotSignedIn),
             Err(Refusal::NoAccess) => Ok(None),
-            Err(Refusal::Throttled) => Err(AppError::TooManyRequests),
-            Err(Refusal::Failed(e)) => {
-                tracing::error!(error = %e, "access check failed");
-                Err(AppError::Unavailable("access".into()))
-            }
+            Err(refusal) => Err(refusal_error(refusal)),
+        }
+    }
+}
+
+/// A refusal as the interface answers it: someone else's patient is a patient that does not exist.
+fn refusal_error(refusal: Refusal) -> AppError {
+    match refusal {
+        Refusal::NotSignedIn => AppError::NotSignedIn,
+        Refusal::NoAccess => AppError::NotFound,
+        Refusal::Throttled => AppError::TooManyRequests,
+        Refusal::Failed(e) => {
+            tracing::error!(error = %e, "access check failed");
+            AppError::Unavailable("access".into())
         }
     }
 }
@@ -861,10 +870,14 @@ impl Backend for StoreBackend {
 
     fn access_log(&self, patient_id: String, page: u32) -> BackendFuture<'_, Option<AccessLog>> {
         Box::pin(async move {
-            // Only the patient reads their access log.
+            // Only the patient reads their access log: anyone else is refused (recorded and
+            // counted as every refusal), whether or not they may see the patient's results.
             let principal = self.principal.as_ref().ok_or(AppError::NotSignedIn)?;
             if principal.account.role != crate::access::Role::Patient {
-                return Ok(None);
+                return match self.access.refuse(principal, &patient_id, Action::ViewAccessLog).await {
+                    Refusal::NoAccess => Ok(None),
+                    refusal => Err(refusal_error(refusal)),
+                };
             }
             let Some((patient, AccessMode::OwnRecord)) = self.gate(&patient_id, Action::ViewAccessLog).await? else { return Ok(None) };
             let failed = |e: crate::access::AccessError| {
