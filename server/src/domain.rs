@@ -21,8 +21,13 @@ macro_rules! uuid_newtype {
                 $t(Uuid::new_v4())
             }
 
+            /// The id as Bioviewer writes it (lowercase, hyphenated) and no other spelling: one
+            /// id, one string, whoever compares them (the guard deciding a page's status reads the
+            /// path as it came, the page reads it decoded; braces, `urn:uuid:`, capitals or spaces
+            /// would make them disagree).
             pub fn parse(s: &str) -> Option<Self> {
-                Uuid::parse_str(s.trim()).ok().map($t)
+                let id = Uuid::try_parse(s).ok()?;
+                (id.hyphenated().to_string() == s).then_some($t(id))
             }
         }
 
@@ -156,5 +161,11 @@ mod tests {
         let id = PatientId::new();
         assert_eq!(PatientId::parse(&id.to_string()), Some(id));
         assert_eq!(PatientId::parse("nope"), None);
+        // Review finding (attack review, seventh session): other spellings of an id were read as
+        // the id by the page but not by the guard deciding its status.
+        let text = id.to_string();
+        for other in [format!("{{{text}}}"), format!("urn:uuid:{text}"), text.to_uppercase(), text.replace('-', ""), format!(" {text}")] {
+            assert_eq!(PatientId::parse(&other), None, "{other}");
+        }
     }
 }

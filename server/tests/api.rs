@@ -2347,6 +2347,13 @@ async fn every_refusal_is_recorded_and_a_throttled_accounts_refused_page_says_to
     assert_eq!(count("denied").await, before + 1);
     let (status, _) = t.app.get_with(Some(&gp), &format!("/patients/{}/access-log", t.a)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the page as its data");
+    // Another spelling of her own patient's id is no id: the page is "not found" as its status
+    // says (it was a 404 showing the patient's results).
+    for other in [format!("%7B{}%7D", t.a), format!("urn:uuid:{}", t.a), t.a.to_uppercase()] {
+        let (status, body) = t.app.get_with(Some(&gp), &format!("/patients/{other}/summary")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{other}");
+        assert!(body.contains("introuvable") && !body.contains("data-testid=\"summary-row\""), "{other}");
+    }
     // Throttled: the refused page says "too many" in its status as in its words; the account's
     // own patients stay open.
     for _ in 0..21 {
