@@ -322,6 +322,7 @@ messages! {
     PlainSignificantRise => "Changement important depuis la dernière fois (en hausse)", "A significant change since last time (up)";
     PlainSignificantFall => "Changement important depuis la dernière fois (en baisse)", "A significant change since last time (down)";
     PlainSmallChange => "Peu de changement depuis la dernière fois", "Little change since last time";
+    PlainNotCompared => "Pas de comparaison possible avec la dernière fois", "No comparison possible with last time";
     PlainFirst => "Premier résultat", "First result";
     PageNotFound => "Page introuvable.", "Page not found.";
     Loading => "Chargement…", "Loading…";
@@ -453,6 +454,7 @@ messages! {
     PreviousValue => "Précédent", "Previous";
     OldResult => "ancien (plus d'un an)", "old (over a year)";
     NoSignificantChange => "sans changement significatif", "no significant change";
+    ChangeNotJudged => "variation non évaluée", "change not assessed";
     SkipChart => "Passer le graphique (aller au tableau des résultats)", "Skip the chart (go to the table of results)";
     ResultsOfSummary => "Voir la synthèse", "See the summary";
     SeeInTable => "dans le tableau", "in the table";

@@ -210,6 +210,7 @@ fn with_points(s: &Series, points: Vec<Point>) -> Series {
         unit: s.unit.clone(),
         decimals: s.decimals,
         points,
+        change_not_judged: s.change_not_judged,
     }
 }
 
@@ -480,6 +481,7 @@ mod tests {
             unit: None,
             decimals: 1,
             points,
+            change_not_judged: false,
         }
     }
 

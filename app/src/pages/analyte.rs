@@ -776,6 +776,7 @@ mod tests {
             unit: None,
             decimals: 1,
             points: dates.iter().map(point).collect(),
+            change_not_judged: false,
         }
     }
 

@@ -148,6 +148,9 @@ enum Trend {
     SignificantRise,
     SignificantFall,
     NoSignificantChange,
+    /// A previous value exists but the change is not judged: no biological variation known for
+    /// the analyte, another laboratory or method, a censored or unconverted value.
+    NotJudged,
 }
 
 /// One line of the summary.
@@ -167,14 +170,22 @@ fn is_abnormal(p: &Point) -> bool {
 }
 
 /// The trend between the previous and the latest value: only a change the normaliser found
-/// significant has a direction; values that cannot be compared (censored, another unit) none.
-fn trend(latest: &Point, previous: Option<&Point>) -> Option<Trend> {
-    previous?.plottable()?;
-    latest.plottable()?;
+/// significant has a direction; "no significant change" only where the normaliser judged it (the
+/// analyte's biological variation known, the same laboratory and method, two exact values in
+/// the display unit); anything else is not judged, never "no change" (review finding: a tenfold
+/// rise of urine red cells, an analyte without a known variation, read "no significant change").
+fn trend(series: &Series, latest: &Point, previous: Option<&Point>) -> Option<Trend> {
+    let previous = previous?;
+    let comparable = previous.plottable().is_some()
+        && latest.plottable().is_some()
+        && !series.change_not_judged
+        && !latest.comparability.laboratory
+        && !latest.comparability.method;
     Some(match latest.significant_change {
         Some(Direction::Up) => Trend::SignificantRise,
         Some(Direction::Down) => Trend::SignificantFall,
-        None => Trend::NoSignificantChange,
+        None if comparable => Trend::NoSignificantChange,
+        None => Trend::NotJudged,
     })
 }
 
@@ -192,7 +203,7 @@ fn line(series: Series, uploaded: &[String]) -> Option<Line> {
     let (latest, previous) = latest_and_previous(&series.points)?;
     let latest = series.points[latest].clone();
     let previous = previous.map(|i| series.points[i].clone());
-    let trend = trend(&latest, previous.as_ref());
+    let trend = trend(&series, &latest, previous.as_ref());
     let attention = is_abnormal(&latest) || latest.significant_change.is_some();
     let uploaded = latest.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
     Some(Line { series, latest, previous, trend, attention, uploaded })
@@ -247,10 +258,11 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                         (Some(Trend::SignificantRise), false) => ("⬆", Msg::SignificantRise),
                         (Some(Trend::SignificantFall), false) => ("⬇", Msg::SignificantFall),
                         (Some(Trend::NoSignificantChange), false) => ("", Msg::NoSignificantChange),
-                        (None, false) if l.previous.is_some() => ("", Msg::NoSignificantChange),
+                        (Some(Trend::NotJudged), false) => ("", Msg::ChangeNotJudged),
                         (None, false) => ("", Msg::NoPrevious),
                         (Some(Trend::SignificantRise), true) => ("⬆", Msg::PlainSignificantRise),
                         (Some(Trend::SignificantFall), true) => ("⬇", Msg::PlainSignificantFall),
+                        (Some(Trend::NotJudged), true) => ("", Msg::PlainNotCompared),
                         (Some(_), true) => ("", Msg::PlainSmallChange),
                         (None, true) => ("", Msg::PlainFirst),
                     };
@@ -475,6 +487,7 @@ mod tests {
             unit: None,
             decimals: 0,
             points: vec![positive("20240101", "d1"), point("20250101", "4.2", None), positive("20250102", "d2")],
+            change_not_judged: false,
         };
         let other = OtherResults {
             code: Some("Y".into()),
@@ -522,6 +535,7 @@ mod tests {
             unit: Some("mmol/L".into()),
             decimals: 2,
             points,
+            change_not_judged: false,
         }
     }
 
@@ -566,6 +580,7 @@ mod tests {
                 unit: None,
                 decimals: 0,
                 points,
+                change_not_judged: false,
             }],
             other_results: Vec::new(),
             problems: Vec::new(),
@@ -604,6 +619,8 @@ mod tests {
 
     #[test]
     fn rising_and_falling_are_said_only_of_significant_changes() {
+        let series = glucose(Vec::new());
+        let trend = |latest: &Point, previous: Option<&Point>| trend(&series, latest, previous);
         let before = point("20240101", "100", None);
         assert_eq!(trend(&point("20250101", "104", None), Some(&before)), Some(Trend::NoSignificantChange), "a small rise is not 'rising'");
         assert_eq!(trend(&point("20250101", "150", Some(Direction::Up)), Some(&before)), Some(Trend::SignificantRise));
@@ -611,7 +628,26 @@ mod tests {
         assert_eq!(trend(&point("20250101", "50", None), None), None, "a first value has no trend");
         let mut censored = point("20250101", "5", None);
         censored.comparator = Some(crate::model::Comparator::Less);
-        assert_eq!(trend(&censored, Some(&before)), None, "a censored value is not compared");
+        assert_eq!(trend(&censored, Some(&before)), Some(Trend::NotJudged), "a censored value is not compared, nor called unchanged");
+    }
+
+    /// Review finding (pages review, seventh session): a tenfold rise of urine red cells (an
+    /// analyte the catalogue has no biological variation for) read "no significant change"; so
+    /// did a change between two laboratories, which the normaliser does not judge.
+    #[test]
+    fn a_change_nobody_judged_is_never_called_no_significant_change() {
+        let before = point("20240101", "200", None);
+        let after = point("20250101", "2000", None);
+        let unjudged = Series { change_not_judged: true, ..glucose(Vec::new()) };
+        assert_eq!(trend(&unjudged, &after, Some(&before)), Some(Trend::NotJudged));
+        let mut other_laboratory = after.clone();
+        other_laboratory.comparability.laboratory = true;
+        assert_eq!(trend(&glucose(Vec::new()), &other_laboratory, Some(&before)), Some(Trend::NotJudged));
+        assert_eq!(
+            trend(&glucose(Vec::new()), &after, Some(&before)),
+            Some(Trend::NoSignificantChange),
+            "judged: no change beyond the RCV"
+        );
     }
 
     #[test]

@@ -436,6 +436,7 @@ mod tests {
                 unit: Some(unit.into()),
                 decimals: 1,
                 points,
+                change_not_judged: false,
             }],
             other_results: Vec::new(),
             problems: Vec::new(),

@@ -344,6 +344,11 @@ pub struct Series {
     pub unit: Option<String>,
     pub decimals: usize,
     pub points: Vec<Point>,
+    /// The catalogue has no biological variation for this analyte (no RCV): a change between
+    /// two results is never judged significant or not, and pages must not say "no significant
+    /// change" of it.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub change_not_judged: bool,
 }
 
 /// Results whose code maps to no analyte, grouped by code and laboratory.
@@ -829,6 +834,7 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
                 unit: analyte.display_unit(options.unit_system).map(str::to_string),
                 decimals: analyte.decimals(options.unit_system),
                 points,
+                change_not_judged: analyte.rcv_percent().is_none(),
             }
         })
         .collect();

@@ -54,6 +54,7 @@ fn made(analyte: &str, decimals: usize, points: &[(&str, &str, &str, Option<&str
                 ..template.clone()
             })
             .collect(),
+        change_not_judged: false,
     }
 }
 

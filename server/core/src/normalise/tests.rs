@@ -545,6 +545,23 @@ fn an_uploaded_later_version_never_replaces_the_laboratorys_report() {
     assert_eq!(series(&h, "potassium").points[0].display.as_deref(), Some("4.3"));
 }
 
+/// A series whose analyte has no known biological variation says so (`change_not_judged`), so
+/// that no page calls a change of it "not significant"; one with an RCV does not.
+#[test]
+fn a_series_without_a_biological_variation_says_its_changes_are_not_judged() {
+    let first = report(&doc("Lab A", "20240105", vec![r("2823-3", q("4.2", "mmol/L")), r("4537-7", q("10", "mm/h"))]));
+    let second = report(&doc("Lab A", "20240205", vec![r("2823-3", q("4.3", "mmol/L")), r("4537-7", q("100", "mm/h"))]));
+    let h = history_from(&[(first, Provenance::Dmp), (second, Provenance::Dmp)], &Options::default());
+    assert!(!series(&h, "potassium").change_not_judged);
+    let esr = series(&h, "esr");
+    assert!(esr.change_not_judged, "no CVI for the ESR");
+    assert!(esr.points.iter().all(|p| p.significant_change.is_none()), "a tenfold rise is not judged either way");
+    let json = serde_json::to_value(&h).unwrap();
+    let by_id = |id: &str| json["series"].as_array().unwrap().iter().find(|s| s["analyte"] == id).unwrap().clone();
+    assert_eq!(by_id("esr")["change_not_judged"], true);
+    assert!(by_id("potassium").get("change_not_judged").is_none(), "said only where it holds");
+}
+
 /// Review finding (attack review, seventh session): an uploaded report of another set, sampled at
 /// the time of a laboratory's, came after it or before it as their document ids fell, and when
 /// after, it was the "latest" result the summary showed (a critical value the laboratory never
