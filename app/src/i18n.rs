@@ -455,6 +455,7 @@ messages! {
     OldResult => "ancien (plus d'un an)", "old (over a year)";
     NoSignificantChange => "sans changement significatif", "no significant change";
     ChangeNotJudged => "variation non évaluée", "change not assessed";
+    SameSamplingResult => "Autre résultat du même prélèvement", "Another result of the same sampling";
     SkipChart => "Passer le graphique (aller au tableau des résultats)", "Skip the chart (go to the table of results)";
     ResultsOfSummary => "Voir la synthèse", "See the summary";
     SeeInTable => "dans le tableau", "in the table";

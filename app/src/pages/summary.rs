@@ -162,6 +162,9 @@ struct Line {
     attention: bool,
     /// The latest value comes from a document a user uploaded (said on its line).
     uploaded: bool,
+    /// Other results of the latest's own sampling (another report, another unit): said beside
+    /// the value, never left for the table's tip alone.
+    same_sampling: Vec<Point>,
 }
 
 fn is_abnormal(p: &Point) -> bool {
@@ -200,13 +203,20 @@ fn is_old(p: &Point, today: Option<Day>) -> bool {
 fn line(series: Series, uploaded: &[String]) -> Option<Line> {
     // Values Bioviewer computed count too (an eGFR from the day's creatinine): they are said to
     // be computed, with the KDIGO stage, never left out of the summary.
-    let (latest, previous) = latest_and_previous(&series.points)?;
-    let latest = series.points[latest].clone();
+    let (at, previous) = latest_and_previous(&series.points)?;
+    let latest = series.points[at].clone();
     let previous = previous.map(|i| series.points[i].clone());
+    let same_sampling = series
+        .points
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| *i != at && p.status == PointStatus::Completed && p.time.is_some() && p.time == latest.time)
+        .map(|(_, p)| p.clone())
+        .collect();
     let trend = trend(&series, &latest, previous.as_ref());
     let attention = is_abnormal(&latest) || latest.significant_change.is_some();
     let uploaded = latest.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
-    Some(Line { series, latest, previous, trend, attention, uploaded })
+    Some(Line { series, latest, previous, trend, attention, uploaded, same_sampling })
 }
 
 #[component]
@@ -282,7 +292,20 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                         <tr class=class data-testid="summary-row">
                             <th scope="row"><a href=href>{name}</a>{help.map(|h| view! { <span class="analyte-help">{h}</span> })}</th>
                             <td class="num"><strong>{value}</strong>" "<span class="unit">{lang.unit(l.series.unit.as_deref())}</span>
-                                {stage.map(|s| view! { <div class="stage" data-testid="kdigo-stage">{s}</div> })}</td>
+                                {stage.map(|s| view! { <div class="stage" data-testid="kdigo-stage">{s}</div> })}
+                                {l.same_sampling.iter().map(|o| {
+                                    let from_upload = o.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
+                                    let text = format!(
+                                        "{}{} {} {} — {}{}",
+                                        Msg::SameSamplingResult.text(lang),
+                                        if lang == Lang::Fr { " :" } else { ":" },
+                                        point_text(o, lang),
+                                        lang.unit(o.unit.as_deref()),
+                                        o.laboratory.as_deref().unwrap_or(""),
+                                        if from_upload { format!(" ({})", Msg::UploadedMark.text(lang)) } else { String::new() },
+                                    );
+                                    view! { <div class="muted same-sampling" data-testid="summary-same-sampling">{text}</div> }
+                                }).collect_view()}</td>
                             <td data-testid="summary-flag">{flag}{laboratory.map(|t| view! { <div class="muted lab-judgement">{t}</div> })}</td>
                             <td class="num muted" data-testid="summary-previous">{previous.unwrap_or_default()}</td>
                             <td data-testid="summary-trend"><span aria-hidden="true">{arrow}</span>" "{words.text(lang)}</td>
@@ -629,6 +652,19 @@ mod tests {
         let mut censored = point("20250101", "5", None);
         censored.comparator = Some(crate::model::Comparator::Less);
         assert_eq!(trend(&censored, Some(&before)), Some(Trend::NotJudged), "a censored value is not compared, nor called unchanged");
+    }
+
+    /// Review finding (pages review, seventh session): one sampling held 200 /mL and 2 /µL
+    /// (2,000 /mL) from two reports; the summary showed one and said nothing of the other.
+    #[test]
+    fn other_results_of_the_latest_sampling_are_said_on_its_line() {
+        let series = glucose(vec![point("20240101", "5.0", None), point("20250101", "6.1", None), point("20250101", "7.9", None)]);
+        let l = line(series, &[]).unwrap();
+        assert_eq!(l.latest.display.as_deref(), Some("7.9"));
+        assert_eq!(l.same_sampling.iter().map(|p| p.display.as_deref()).collect::<Vec<_>>(), [Some("6.1")]);
+        assert_eq!(l.previous.and_then(|p| p.display).as_deref(), Some("5.0"), "the previous sampling, not the other result");
+        let alone = line(glucose(vec![point("20240101", "5.0", None), point("20250101", "6.1", None)]), &[]).unwrap();
+        assert!(alone.same_sampling.is_empty());
     }
 
     /// Review finding (pages review, seventh session): a tenfold rise of urine red cells (an
