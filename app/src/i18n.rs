@@ -122,6 +122,7 @@ messages! {
     StateUnreadable => "Illisible", "Unreadable";
     Unknown => "Inconnu", "Unknown";
     BackToPatients => "← Tous les patients", "← All patients";
+    RecordNotFoundForPatient => "Dossier introuvable : ce lien ne mène pas à votre dossier.", "Record not found: this link does not lead to your record.";
     PatientNotFound => "Patient introuvable, ou vous n'avez pas de relation de soin avec ce patient. En situation d'urgence, utilisez l'accès « bris de glace » depuis la liste des patients.", "Patient not found, or you have no care relationship with this patient. In an emergency, use break-the-glass access from the patient list.";
     PatientsIntroProfessional => "Les patients avec qui vous avez une relation de soin (médecin traitant, séjour hospitalier, prescription) ou un accès en urgence en cours.", "Patients you have a care relationship with (attending doctor, hospital stay, prescription) or an emergency access in progress.";
     PatientsIntroPatient => "Votre dossier de résultats de biologie.", "Your laboratory results record.";

@@ -673,6 +673,13 @@ async fn every_role_is_refused_someone_elses_patient_on_every_route() {
                 // page is a 404, as a page of a patient that does not exist.
                 assert_eq!(status, StatusCode::NOT_FOUND, "{login} on {route}");
                 assert!(body.contains("introuvable"), "{login} on {route}: the page says so");
+                // Review finding (pages review, seventh session): a patient was told of care
+                // relationships and break-the-glass; she is told the link is not to her record.
+                if login == "patient_a" {
+                    assert!(!body.contains("bris de glace"), "{route}");
+                    let says_record = body.contains("ce lien ne mène pas à votre dossier");
+                    assert!(says_record || route.contains("/documents/") || route.ends_with("/access-log"), "{route}");
+                }
                 let other = route.replace(&t.b, "00000000-0000-4000-8000-000000000000");
                 let (other_status, other_body) = t.app.get_with(Some(&session), &other).await;
                 assert_eq!(other_status, status, "{login} on {route}: as a patient that does not exist");

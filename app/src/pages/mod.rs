@@ -37,13 +37,26 @@ pub fn NotFound() -> impl IntoView {
 /// What every page shows when its data cannot be loaded.
 #[component]
 pub fn LoadError(error: crate::api::AppError) -> impl IntoView {
-    let msg = match error {
-        crate::api::AppError::NotFound => Msg::PatientNotFound,
-        crate::api::AppError::NotSignedIn => Msg::SessionExpired,
-        crate::api::AppError::TooManyRequests => Msg::TooManyRequests,
-        _ => Msg::ErrorLoading,
-    };
-    view! { <p class="notice notice-error" role="alert">{tr(msg)}</p> }
+    let notice = |msg: Msg| view! { <p class="notice notice-error" role="alert">{tr(msg)}</p> };
+    match error {
+        // A patient reading a link that is not to her record is told so, without the
+        // professional's care relationship and break-the-glass words (review finding).
+        crate::api::AppError::NotFound => {
+            let viewer = use_viewer();
+            view! {
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let patient = matches!(viewer.await, Ok(Some(v)) if v.role == crate::model::ViewerRole::Patient);
+                        notice(if patient { Msg::RecordNotFoundForPatient } else { Msg::PatientNotFound })
+                    })}
+                </Suspense>
+            }
+            .into_any()
+        }
+        crate::api::AppError::NotSignedIn => notice(Msg::SessionExpired).into_any(),
+        crate::api::AppError::TooManyRequests => notice(Msg::TooManyRequests).into_any(),
+        _ => notice(Msg::ErrorLoading).into_any(),
+    }
 }
 
 /// A patient's name as a title says it: "MARTIN Claire".
