@@ -160,6 +160,35 @@ for (const lang of ["fr", "en"] as Lang[]) {
     });
   });
 
+  test.describe(`the summary on a phone (390 px, ${lang})`, () => {
+    test.use({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+
+    // Review finding (seventh session): the summary's table was cut at the phone's edge (the
+    // previous value, the date, the laboratory unseen) and nothing said it scrolls; its rows'
+    // names now stay in view while the rest scrolls under them.
+    test(`the summary's table scrolls in its own box, each result's name staying in view (${lang})`, async ({ page, context }) => {
+      await useLanguage(context, lang);
+      await signIn(page, "medecin");
+      await page.getByTestId("patient-row").filter({ hasText: "MARTIN" }).getByRole("link").click();
+      await page.goto(page.url() + "/summary");
+      await waitForHydration(page);
+      const table = page.getByTestId("summary-table");
+      const name = table.locator("tbody th[scope=row]").first();
+      await expect(name).toBeVisible();
+      const before = (await name.boundingBox())!;
+      const scrolled = await table.evaluate((e) => {
+        e.scrollLeft = 300;
+        return e.scrollLeft;
+      });
+      expect(scrolled, "wider than the phone: the table's own box scrolls").toBeGreaterThan(100);
+      const after = (await name.boundingBox())!;
+      expect(Math.abs(after.x - before.x), "the result's name does not move").toBeLessThanOrEqual(1);
+      await expect(table.getByTestId("summary-previous").first()).toBeInViewport();
+      await expectFitsWidth(page, "scrolled summary");
+      await page.screenshot({ path: `screenshots/phone/390-${lang}-summary-scrolled.png` });
+    });
+  });
+
   test.describe(`on a desktop (1400 px, ${lang})`, () => {
     test.use({ viewport: { width: 1400, height: 1000 } });
 
