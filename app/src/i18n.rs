@@ -527,7 +527,7 @@ messages! {
     To => "Au", "To";
     NoChart => "Aucune valeur numérique à tracer sur cette période.", "No numeric value to plot in this period.";
     // Trend chart and its controls (analyte page).
-    ChartUploaded => "valeur téléversée, pas reçue d'un laboratoire", "uploaded value, not received from a laboratory";
+    ChartUploaded => "valeur téléversée (hors courbe)", "uploaded value (off the line)";
     ChartReferenceRange => "bande : valeurs de référence du laboratoire", "band: the laboratory's reference range";
     ChartTarget => "Cible", "Target";
     ChartRightAxis => "axe de droite", "right axis";

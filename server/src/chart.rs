@@ -754,7 +754,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
         // Lines (the overlay under the analyte's own), each comparable run its own series.
         let mut points = String::new();
         if let Some((o, o_marks)) = overlay.as_ref() {
-            for run in comparable_runs(o_marks) {
+            for run in comparable_runs(o_marks, options.uploaded) {
                 hooks.put(&root, Hook::Next(vec![("class", "bv-overlay-line".into()), ("stroke-dasharray", "6 4".into())]))?;
                 chart
                     .draw_secondary_series(LineSeries::new(run.iter().map(|m| (m.epoch, m.value)), OVERLAY.stroke_width(2)))
@@ -766,7 +766,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
                 points.push_str(&point_mark(m, secondary.backend_coord(&(m.epoch, m.value)), OVERLAY, Some(o), o.decimals, lang, uploaded));
             }
         }
-        for run in comparable_runs(&marks) {
+        for run in comparable_runs(&marks, options.uploaded) {
             hooks.class(&root, "bv-line")?;
             chart.draw_series(LineSeries::new(run.iter().map(|m| (m.epoch, m.value)), LINE.stroke_width(2))).map_err(drawing)?;
         }
@@ -924,12 +924,14 @@ fn draw_swatch<DB: DrawingBackend>(
 
 /// The runs of points the line joins, broken where comparability changes; censored points are
 /// not joined, nor derived ones among measured ones (a series that is all derived, such as an
-/// eGFR Bioviewer computed, is joined: its points are alike).
-fn comparable_runs<'m, 'p>(marks: &'m [Mark<'p>]) -> Vec<Vec<&'m Mark<'p>>> {
+/// eGFR Bioviewer computed, is joined: its points are alike), nor values from uploaded
+/// documents (review finding: the line ran through an uploaded value, then dropped to the
+/// laboratory's of the same sampling; uploaded values are points, marked, off the line).
+fn comparable_runs<'m, 'p>(marks: &'m [Mark<'p>], uploaded: &[String]) -> Vec<Vec<&'m Mark<'p>>> {
     let all_derived = marks.iter().all(|m| m.point.derived);
     let mut runs: Vec<Vec<&Mark<'_>>> = vec![Vec::new()];
     for m in marks {
-        if m.point.comparator.is_some() || m.point.derived != all_derived {
+        if m.point.comparator.is_some() || m.point.derived != all_derived || is_uploaded(m.point, uploaded) {
             continue;
         }
         if m.point.comparability.any() && runs.last().is_some_and(|s| !s.is_empty()) {

@@ -480,7 +480,18 @@ fn a_value_from_an_uploaded_document_says_so_in_its_title() {
     // Review finding (seventh session): only the title said it; the point is marked on the line
     // (a dashed square) and the legend says what the mark is.
     assert_eq!(svg.matches("bv-point bv-uploaded").count(), marked, "each uploaded value marked on the line");
-    assert!(svg.contains("bv-legend-uploaded") && svg.contains("valeur téléversée, pas reçue"), "the legend says what the mark is");
+    assert!(svg.contains("bv-legend-uploaded") && svg.contains("valeur téléversée (hors courbe)"), "the legend says what the mark is");
+    // Review finding (pages review, seventh session, second round): the line ran through the
+    // uploaded value; it joins the laboratories' values only.
+    let line_points = |svg: &str| -> usize {
+        svg.split("class=\"bv-line\"")
+            .skip(1)
+            .map(|l| l.split("points=\"").nth(1).map_or(0, |p| p.split('"').next().unwrap().split(' ').count()))
+            .sum()
+    };
+    let unmarked = render(&series, Lang::Fr, &ChartOptions::default()).unwrap();
+    assert!(line_points(&unmarked) > 2, "the line found in the picture");
+    assert_eq!(line_points(&svg) + marked, line_points(&unmarked), "each uploaded value off the line");
     let english = render(&series, Lang::En, &ChartOptions { uploaded: &uploaded, ..Default::default() }).unwrap();
     assert!(english.contains("— uploaded"));
     let none = render(&series, Lang::Fr, &ChartOptions::default()).unwrap();
