@@ -54,7 +54,13 @@ pub fn summary_history(history: &crate::model::History) -> crate::model::History
 /// state, comparator) at its time.
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 fn summary_points(points: &[Point]) -> Vec<Point> {
-    let whole_from = latest_and_previous(points).map_or(0, |(latest, previous)| previous.unwrap_or(latest));
+    // From the previous sampling on, and every result of the latest's own sampling (said on the
+    // line beside it; review finding: with no previous sampling, the others were sent slim and
+    // read "—").
+    let whole_from = latest_and_previous(points).map_or(0, |(latest, previous)| {
+        let latest_sampling = points.iter().position(|p| p.time == points[latest].time).unwrap_or(latest);
+        previous.map_or(latest_sampling, |previous| previous.min(latest_sampling))
+    });
     points
         .iter()
         .enumerate()
@@ -533,6 +539,9 @@ mod tests {
         assert_eq!(qualitative_lines(&history).len(), 2);
         assert_eq!(trimmed.series[0].points.len(), 3, "every result: the sparkline draws them all");
         assert!(trimmed.series[0].points.iter().all(|p| p.sources.len() <= 1));
+        // One sampling only, two results of it: both whole (the line says the other one).
+        let single = Series { points: vec![point("20250101", "4.2", None), point("20250101", "9.5", None)], ..series.clone() };
+        assert_eq!(summary_points(&single.points), single.points, "review finding: the other result of the sampling read '—'");
         let [older, previous, latest] = &trimmed.series[0].points[..] else { panic!() };
         assert!(older.sources.is_empty() && older.flag.is_none(), "before the previous sampling: what a sparkline draws");
         assert_eq!((older.time, older.status), (series.points[0].time, series.points[0].status));
