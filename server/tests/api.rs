@@ -4853,6 +4853,9 @@ async fn an_uploaded_copy_with_a_changed_value_never_stands_in_front_of_the_labo
     let (_, results) = app.get(&format!("/patients/{patient}/results")).await;
     assert!(!results.contains("data-testid=\"uploaded-mark\""), "every cell shows the laboratory's value");
     assert!(results.contains("Autre résultat du même jour"), "the uploaded values are in the cells' tips");
+    // Review finding (second round): and said there to come from an uploaded report.
+    let tips: Vec<&str> = results.split("Autre résultat du même jour").skip(1).map(|t| t.split('\n').next().unwrap_or("")).collect();
+    assert!(tips.iter().any(|t| t.contains("téléversé")), "the tip says the value was uploaded: {tips:?}");
 }
 
 /// Review finding (pages review): two patients of the same name came in an order that changed

@@ -778,8 +778,10 @@ fn ResultCell(
             .chain(laboratory.clone())
             .chain(others.iter().map(|o| {
                 let flag = o.shown_flag().map(|_| format!(" ({})", crate::flags::judged_label(o, lang))).unwrap_or_default();
+                // Review finding: an uploaded value of the same day read like a laboratory's here.
+                let source = o.sources.first().map(|s| format!(" — {}", documents.label(&s.document, lang))).unwrap_or_default();
                 format!(
-                    "{}{} {} {}{flag} — {}",
+                    "{}{} {} {}{flag} — {}{source}",
                     Msg::SameDayResult.text(lang),
                     if lang == Lang::Fr { " :" } else { ":" },
                     point_text(o, lang),
