@@ -457,6 +457,7 @@ messages! {
     NoSignificantChange => "sans changement significatif", "no significant change";
     ChangeNotJudged => "variation non évaluée", "change not assessed";
     SameSamplingResult => "Autre résultat du même prélèvement", "Another result of the same sampling";
+    LaterUploadedResult => "Résultat plus récent, téléversé", "More recent result, uploaded";
     SkipChart => "Passer le graphique (aller au tableau des résultats)", "Skip the chart (go to the table of results)";
     ResultsOfSummary => "Voir la synthèse", "See the summary";
     SeeInTable => "dans le tableau", "in the table";

@@ -2356,6 +2356,10 @@ async fn every_refusal_is_recorded_and_a_throttled_accounts_refused_page_says_to
     assert_eq!(status, StatusCode::NOT_FOUND, "the page as its data");
     // Another spelling of her own patient's id is no id: the page is "not found" as its status
     // says (it was a 404 showing the patient's results).
+    // A percent-encoded character of the canonical id is the id (the page decodes it): its page
+    // is hers, with its status (it was a 404 over her patient's page).
+    let encoded = format!("%{:02X}{}", t.a.as_bytes()[0], &t.a[1..]);
+    assert_eq!(t.app.get_with(Some(&gp), &format!("/patients/{encoded}/summary")).await.0, StatusCode::OK);
     for other in [format!("%7B{}%7D", t.a), format!("urn:uuid:{}", t.a), t.a.to_uppercase()] {
         let (status, body) = t.app.get_with(Some(&gp), &format!("/patients/{other}/summary")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{other}");
@@ -4936,9 +4940,13 @@ async fn an_uploaded_value_is_marked_in_the_cumulative_table_and_its_printout() 
         .to_string();
     let (_, page) = app.get(&format!("/patients/{patient}/analytes/{analyte}")).await;
     assert!(page.contains("data-testid=\"point-uploaded\""), "the analyte page marks the uploaded value");
-    // Review finding (seventh session): the summary's cards ("Bilans en un coup d'œil") showed it
-    // like a laboratory's: the card says it too, as the summary's line does.
+    // Review findings (seventh session): the summary's cards showed it like a laboratory's; then a
+    // copy moved by a minute took the headline. The laboratory's latest stays the headline of the
+    // line and the card; the later upload is said on the line, marked.
     let (_, page) = app.get(&format!("/patients/{patient}/summary")).await;
-    assert!(page.contains("data-testid=\"summary-uploaded\""), "the summary's line");
-    assert!(page.contains("data-testid=\"card-uploaded\""), "the card of the panel shown");
+    assert!(!page.contains("data-testid=\"summary-uploaded\"") && !page.contains("data-testid=\"card-uploaded\""), "no upload as headline");
+    let beside: Vec<&str> =
+        page.split("data-testid=\"summary-same-sampling\"").skip(1).map(|t| t.split("</div>").next().unwrap()).collect();
+    assert!(!beside.is_empty());
+    assert!(beside.iter().all(|t| t.contains("Résultat plus récent, téléversé") && t.contains("téléversé)")), "{beside:?}");
 }

@@ -30,6 +30,8 @@ pub fn summary_history(history: &crate::model::History) -> crate::model::History
         })
         .filter(|o| !o.points.is_empty())
         .collect();
+    let uploaded: Vec<String> =
+        history.documents.iter().filter(|d| d.provenance == bioviewer_core::normalise::Provenance::Upload).map(|d| d.id.clone()).collect();
     crate::model::History {
         patient: history.patient.clone(),
         unit_system: history.unit_system,
@@ -42,7 +44,7 @@ pub fn summary_history(history: &crate::model::History) -> crate::model::History
             })
             .cloned()
             .collect(),
-        series: history.series.iter().map(|s| Series { points: summary_points(&s.points), ..s.clone() }).collect(),
+        series: history.series.iter().map(|s| Series { points: summary_points(&s.points, &uploaded), ..s.clone() }).collect(),
         other_results,
         problems: Vec::new(),
         targets: history.targets.clone(),
@@ -53,11 +55,11 @@ pub fn summary_history(history: &crate::model::History) -> crate::model::History
 /// first source; before it, what a sparkline draws ([`Point::plottable`]: status, value, unit
 /// state, comparator) at its time.
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
-fn summary_points(points: &[Point]) -> Vec<Point> {
+fn summary_points(points: &[Point], uploaded: &[String]) -> Vec<Point> {
     // From the previous sampling on, and every result of the latest's own sampling (said on the
     // line beside it; review finding: with no previous sampling, the others were sent slim and
     // read "—").
-    let whole_from = latest_and_previous(points).map_or(0, |(latest, previous)| {
+    let whole_from = latest_and_previous(points, &|p| from_upload(p, uploaded)).map_or(0, |(latest, previous)| {
         let latest_sampling = points.iter().position(|p| p.time == points[latest].time).unwrap_or(latest);
         previous.map_or(latest_sampling, |previous| previous.min(latest_sampling))
     });
@@ -83,18 +85,42 @@ fn summary_points(points: &[Point]) -> Vec<Point> {
 
 /// The latest completed result of a series and the one the summary gives as "previous": the
 /// last completed result sampled before it (a second result of the latest's own sampling is no
-/// "previous"); their indices.
-fn latest_and_previous(points: &[Point]) -> Option<(usize, Option<usize>)> {
-    let latest = points.iter().rposition(|p| p.status == PointStatus::Completed)?;
+/// "previous"); their indices. A laboratory's result (`uploaded` false) is the latest before any
+/// uploaded one, even one sampled minutes later (review finding: a copy of a laboratory's
+/// report moved by a minute, a value changed, took the summary's headline); the uploads after it
+/// are said beside it ([`beside_latest`]). A laboratory's latest is compared with a laboratory's.
+fn latest_and_previous(points: &[Point], uploaded: &dyn Fn(&Point) -> bool) -> Option<(usize, Option<usize>)> {
+    let completed = |p: &Point| p.status == PointStatus::Completed;
+    let latest = points.iter().rposition(|p| completed(p) && !uploaded(p)).or_else(|| points.iter().rposition(|p| completed(p)))?;
+    let from_laboratory = !uploaded(&points[latest]);
     let sampled_at = |p: &Point| p.time.map(|t| t.epoch_seconds());
     let previous = points[..latest].iter().rposition(|p| {
-        p.status == PointStatus::Completed
+        completed(p)
+            && (!from_laboratory || !uploaded(p))
             && match (sampled_at(p), sampled_at(&points[latest])) {
                 (Some(before), Some(latest)) => before < latest,
                 _ => true,
             }
     });
     Some((latest, previous))
+}
+
+/// The other results said beside the latest on its line: those of its own sampling, and the
+/// uploaded ones after it.
+fn beside_latest(points: &[Point], latest: usize) -> Vec<Point> {
+    points
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| {
+            *i != latest && p.status == PointStatus::Completed && (*i > latest || (p.time.is_some() && p.time == points[latest].time))
+        })
+        .map(|(_, p)| p.clone())
+        .collect()
+}
+
+/// Whether a point's value comes from one of these uploaded documents.
+fn from_upload(p: &Point, uploaded: &[String]) -> bool {
+    p.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document))
 }
 
 #[component]
@@ -168,8 +194,8 @@ struct Line {
     attention: bool,
     /// The latest value comes from a document a user uploaded (said on its line).
     uploaded: bool,
-    /// Other results of the latest's own sampling (another report, another unit): said beside
-    /// the value, never left for the table's tip alone.
+    /// Other results of the latest's own sampling (another report, another unit), and uploaded
+    /// ones after it: said beside the value, never left for the table's tip alone.
     same_sampling: Vec<Point>,
 }
 
@@ -209,16 +235,10 @@ fn is_old(p: &Point, today: Option<Day>) -> bool {
 fn line(series: Series, uploaded: &[String]) -> Option<Line> {
     // Values Bioviewer computed count too (an eGFR from the day's creatinine): they are said to
     // be computed, with the KDIGO stage, never left out of the summary.
-    let (at, previous) = latest_and_previous(&series.points)?;
+    let (at, previous) = latest_and_previous(&series.points, &|p| from_upload(p, uploaded))?;
     let latest = series.points[at].clone();
     let previous = previous.map(|i| series.points[i].clone());
-    let same_sampling = series
-        .points
-        .iter()
-        .enumerate()
-        .filter(|(i, p)| *i != at && p.status == PointStatus::Completed && p.time.is_some() && p.time == latest.time)
-        .map(|(_, p)| p.clone())
-        .collect();
+    let same_sampling = beside_latest(&series.points, at);
     let trend = trend(&series, &latest, previous.as_ref());
     let attention = is_abnormal(&latest) || latest.significant_change.is_some();
     let uploaded = latest.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
@@ -301,9 +321,15 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                                 {stage.map(|s| view! { <div class="stage" data-testid="kdigo-stage">{s}</div> })}
                                 {l.same_sampling.iter().map(|o| {
                                     let from_upload = o.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
+                                    let said = if o.time == l.latest.time { Msg::SameSamplingResult } else { Msg::LaterUploadedResult };
+                                    let when = if o.time == l.latest.time {
+                                        String::new()
+                                    } else {
+                                        o.time.map(|t| format!(" ({})", format_datetime(lang, &t.to_string()))).unwrap_or_default()
+                                    };
                                     let text = format!(
-                                        "{}{} {} {} — {}{}",
-                                        Msg::SameSamplingResult.text(lang),
+                                        "{}{when}{} {} {} — {}{}",
+                                        said.text(lang),
                                         if lang == Lang::Fr { " :" } else { ":" },
                                         point_text(o, lang),
                                         lang.unit(o.unit.as_deref()),
@@ -365,10 +391,18 @@ const SPARK_H: f64 = 44.0;
 #[component]
 fn Sparkline(series: Series, patient: String, today: Option<Day>, uploaded: Vec<String>) -> impl IntoView {
     let lang = use_lang();
-    let points: Vec<(f64, f64)> = series.points.iter().filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?))).collect();
+    // The laboratories' values (an upload's are said on the summary's line, as on the chart they
+    // are off the line); an upload's only where there is no laboratory's.
+    let any_laboratory = series.points.iter().any(|p| !from_upload(p, &uploaded));
+    let points: Vec<(f64, f64)> = series
+        .points
+        .iter()
+        .filter(|p| !any_laboratory || !from_upload(p, &uploaded))
+        .filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?)))
+        .collect();
     // The previous sampling, as on the summary's line: a second result of the latest's own
     // sampling is no "previous" value.
-    let (latest, previous) = match latest_and_previous(&series.points) {
+    let (latest, previous) = match latest_and_previous(&series.points, &|p| from_upload(p, &uploaded)) {
         Some((latest, previous)) => (Some(series.points[latest].clone()), previous.map(|i| series.points[i].clone())),
         None => (None, None),
     };
@@ -541,7 +575,7 @@ mod tests {
         assert!(trimmed.series[0].points.iter().all(|p| p.sources.len() <= 1));
         // One sampling only, two results of it: both whole (the line says the other one).
         let single = Series { points: vec![point("20250101", "4.2", None), point("20250101", "9.5", None)], ..series.clone() };
-        assert_eq!(summary_points(&single.points), single.points, "review finding: the other result of the sampling read '—'");
+        assert_eq!(summary_points(&single.points, &[]), single.points, "review finding: the other result of the sampling read '—'");
         let [older, previous, latest] = &trimmed.series[0].points[..] else { panic!() };
         assert!(older.sources.is_empty() && older.flag.is_none(), "before the previous sampling: what a sparkline draws");
         assert_eq!((older.time, older.status), (series.points[0].time, series.points[0].status));
@@ -633,7 +667,8 @@ mod tests {
     }
 
     /// Review finding: an uploaded value, latest of its analyte, showed on the summary like a
-    /// laboratory's: its line says "uploaded" now.
+    /// laboratory's. Its line says "uploaded" where it is the latest (no laboratory's result), and
+    /// beside a laboratory's latest it is said as a more recent uploaded result (second round).
     #[test]
     fn a_latest_value_from_an_upload_is_said_to_be_uploaded() {
         let from = |document: &str, p: Point| Point {
@@ -643,8 +678,12 @@ mod tests {
         };
         let series = glucose(vec![from("lab", point("20240101", "5.0", None)), from("upload", point("20240201", "9.9", None))]);
         let upload = "upload".to_string();
-        assert!(line(series.clone(), &[upload]).unwrap().uploaded);
+        let beside_the_laboratorys = line(series.clone(), std::slice::from_ref(&upload)).unwrap();
+        assert!(!beside_the_laboratorys.uploaded && beside_the_laboratorys.latest.display.as_deref() == Some("5.0"));
+        assert_eq!(beside_the_laboratorys.same_sampling.len(), 1, "the upload said beside");
         assert!(!line(series.clone(), &[]).unwrap().uploaded);
+        let alone = glucose(vec![from("upload", point("20240201", "9.9", None))]);
+        assert!(line(alone, &[upload]).unwrap().uploaded, "an upload alone is the latest, said uploaded");
         let older = series.points[0].sources[0].document.to_string();
         assert!(!line(series, &[older]).unwrap().uploaded, "only the latest value's document counts");
     }
@@ -674,6 +713,38 @@ mod tests {
         assert_eq!(l.previous.and_then(|p| p.display).as_deref(), Some("5.0"), "the previous sampling, not the other result");
         let alone = line(glucose(vec![point("20240101", "5.0", None), point("20250101", "6.1", None)]), &[]).unwrap();
         assert!(alone.same_sampling.is_empty());
+    }
+
+    /// Review finding (attack review, seventh session, second round): a copy of a laboratory's
+    /// report sampled a minute later, a value changed, became the summary's latest value (a
+    /// critical INR, a recomputed eGFR). The laboratory's result stays the headline, compared
+    /// with the laboratory's before it; the later upload is said beside it.
+    #[test]
+    fn a_later_upload_is_said_beside_the_laboratorys_latest_never_in_its_place() {
+        let from = |document: &str, mut p: Point| {
+            p.sources = vec![bioviewer_core::normalise::Source { document: document.into(), ..Default::default() }];
+            p
+        };
+        let series = glucose(vec![
+            from("lab-1", point("20250101", "5.0", None)),
+            from("upload-0", point("20250201", "9.0", None)),
+            from("lab-2", point("202503010800", "5.2", None)),
+            from("upload-1", point("202503010801", "30.0", Some(Direction::Up))),
+        ]);
+        let uploads = ["upload-0".to_string(), "upload-1".to_string()];
+        let l = line(series.clone(), &uploads).unwrap();
+        assert_eq!(l.latest.display.as_deref(), Some("5.2"), "the laboratory's latest");
+        assert_eq!(l.previous.as_ref().and_then(|p| p.display.as_deref()), Some("5.0"), "compared with the laboratory's before it");
+        assert!(!l.uploaded);
+        assert_eq!(l.same_sampling.iter().map(|p| p.display.as_deref()).collect::<Vec<_>>(), [Some("30.0")], "the later upload, beside");
+        // Uploads alone: the latest upload is the latest, said uploaded.
+        let only = glucose(vec![from("upload-0", point("20250201", "9.0", None)), from("upload-1", point("20250301", "9.5", None))]);
+        let l = line(only, &uploads).unwrap();
+        assert_eq!(l.latest.display.as_deref(), Some("9.5"));
+        assert!(l.uploaded);
+        // The payload keeps the later upload whole (the line says it).
+        let sent = summary_points(&series.points, &uploads);
+        assert_eq!(sent[3].display.as_deref(), Some("30.0"));
     }
 
     /// Review finding (pages review, seventh session): a tenfold rise of urine red cells (an
@@ -751,7 +822,9 @@ fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
         })
     };
     let latest = |points: &[Point]| {
-        let last = points.iter().rev().find(|p| p.status == PointStatus::Completed)?;
+        // A laboratory's latest before an upload's, even one sampled later (as on the lines).
+        let completed = |p: &&Point| p.status == PointStatus::Completed;
+        let last = points.iter().rev().filter(completed).find(|p| !uploaded(p)).or_else(|| points.iter().rev().find(completed))?;
         let same_time: Vec<&Point> = points.iter().rev().filter(|p| p.status == PointStatus::Completed && p.time == last.time).collect();
         let abnormal = |p: &&&Point| p.flag.as_ref().is_some_and(|f| is_abnormal_flag(&f.code));
         let laboratory: Vec<&&Point> = same_time.iter().filter(|p| !uploaded(p)).collect();

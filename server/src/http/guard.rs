@@ -272,14 +272,18 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
     // (200 or 404 depending on timing), so it is decided here, from the same rule the data's
     // gate applies (this read records nothing; the page's own gate records the refusal).
     let refused_page = match (&principal, patient_of_page(&path)) {
-        (Some(principal), Some((id, access_log))) if *request.method() == Method::GET => match crate::domain::PatientId::parse(id) {
-            None => true,
-            Some(patient) => match state.access.mode_for(principal, patient).await {
-                Ok(None) => true,
-                Ok(Some(mode)) => access_log && mode != crate::access::AccessMode::OwnRecord,
-                Err(_) => false,
-            },
-        },
+        // The id as the page reads it: percent-decoded (review finding: `%61` for `a` gave a 404
+        // status over the patient's page).
+        (Some(principal), Some((id, access_log))) if *request.method() == Method::GET => {
+            match crate::domain::PatientId::parse(&crate::urlencode::percent_decode(id)) {
+                None => true,
+                Some(patient) => match state.access.mode_for(principal, patient).await {
+                    Ok(None) => true,
+                    Ok(Some(mode)) => access_log && mode != crate::access::AccessMode::OwnRecord,
+                    Err(_) => false,
+                },
+            }
+        }
         _ => false,
     };
     let auth_account = principal.as_ref().map(|p| p.account.id);
