@@ -2356,6 +2356,19 @@ async fn every_refusal_is_recorded_and_a_throttled_accounts_refused_page_says_to
     assert_eq!(status, StatusCode::NOT_FOUND, "the page as its data");
     // Another spelling of her own patient's id is no id: the page is "not found" as its status
     // says (it was a 404 showing the patient's results).
+    // A trailing slash goes to the page's one address.
+    let response = t
+        .app
+        .send(
+            Request::get(format!("/patients/{}/summary/?x=1", t.a))
+                .header("host", HOST)
+                .header("cookie", format!("bv_session={}", gp.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(response.headers()["location"], format!("/patients/{}/summary?x=1", t.a).as_str());
     // A percent-encoded character of the canonical id is the id (the page decodes it): its page
     // is hers, with its status (it was a 404 over her patient's page).
     let encoded = format!("%{:02X}{}", t.a.as_bytes()[0], &t.a[1..]);

@@ -247,6 +247,15 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request<Bo
         security_headers(response.headers_mut(), &nonce, secure);
         return response;
     }
+    // A patient's page asked with a trailing slash goes to its one address (review finding: the
+    // router's fallback answered it 404 over the page, a status the page did not say).
+    if *request.method() == Method::GET && path.len() > 1 && path.ends_with('/') && patient_of_page(path.trim_end_matches('/')).is_some() {
+        let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+        let location = format!("{}{query}", path.trim_end_matches('/'));
+        let mut response = (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response();
+        security_headers(response.headers_mut(), &nonce, secure);
+        return response;
+    }
     // A patient's home is their own summary, not a list of patients.
     if let Some(own) = principal
         .as_ref()
