@@ -276,6 +276,10 @@ pub struct OtherRow {
     /// The code, its laboratory and label; `points` holds its latest result only.
     pub other: OtherResults,
     pub count: usize,
+    /// Its latest result comes from a document a user uploaded (said on its row; review finding:
+    /// an uploaded positive HIV test read here as the laboratory's).
+    #[serde(default)]
+    pub uploaded: bool,
 }
 
 /// Counts for the data-quality panel, over the whole record (not only what a view shows).
@@ -374,8 +378,11 @@ pub fn slice(history: &History, view: &TableView, print: bool) -> TableSlice {
         .map(|mut o| {
             let count = o.points.len();
             let last = o.points.pop();
+            let uploaded = last.as_ref().and_then(|p| p.sources.first()).is_some_and(|s| {
+                history.documents.iter().any(|d| d.id == *s.document && d.provenance == bioviewer_core::normalise::Provenance::Upload)
+            });
             o.points = last.into_iter().collect();
-            OtherRow { other: o, count }
+            OtherRow { other: o, count, uploaded }
         })
         .collect();
     let used: std::collections::HashSet<&str> =
@@ -651,6 +658,46 @@ mod tests {
         assert_eq!(print.columns.len(), in_period);
         assert_eq!(print.rows[0].series.points.len(), in_period);
         assert_eq!(print.pages, page_count(in_period));
+    }
+
+    /// Review finding (third round): an uploaded positive HIV test, a code of no analyte, read in
+    /// the table of other results as the laboratory's. Its row says it is uploaded.
+    #[test]
+    fn an_other_result_from_an_upload_says_so() {
+        use bioviewer_core::normalise::{DocumentEntry, DocumentState, Provenance, Source};
+        let document = |id: &str, provenance: Provenance| DocumentEntry {
+            id: id.into(),
+            cda_id: None,
+            set_id: None,
+            version: None,
+            kind: None,
+            report_status: None,
+            laboratory: None,
+            effective_time: None,
+            status: DocumentState::Current,
+            provenance,
+            problems: Vec::new(),
+            problem_codes: Vec::new(),
+        };
+        let other = |code: &str, from: &str| OtherResults {
+            code: Some(code.into()),
+            code_system: None,
+            label: None,
+            laboratory: Some("A".into()),
+            points: vec![Point { sources: vec![Source { document: from.into(), ..Default::default() }], ..point("20250105", "A", Some("POS"), None) }],
+        };
+        let history = History {
+            patient: None,
+            unit_system: UnitSystem::Si,
+            documents: vec![document("lab", Provenance::Dmp), document("up", Provenance::Upload)],
+            series: Vec::new(),
+            other_results: vec![other("X-1", "lab"), other("X-2", "up")],
+            problems: Vec::new(),
+            targets: Vec::new(),
+        };
+        let s = slice(&history, &TableView::default(), false);
+        let uploaded: Vec<(Option<&str>, bool)> = s.others.iter().map(|o| (o.other.code.as_deref(), o.uploaded)).collect();
+        assert_eq!(uploaded, [(Some("X-1"), false), (Some("X-2"), true)]);
     }
 
     #[test]

@@ -622,7 +622,8 @@ fn OtherResultsLane(others: Vec<OtherRow>, plain: bool) -> impl IntoView {
                             {(!plain).then(|| view! { <td class="mono">{o.code.clone().unwrap_or_default()}</td> })}
                             <td>{o.laboratory.clone().unwrap_or_default()}</td>
                             <td class="num">{row.count}</td>
-                            <td>{latest.unwrap_or_default()}</td>
+                            <td>{latest.unwrap_or_default()}
+                                {row.uploaded.then(|| view! { " " <span class="badge badge-warning" data-testid="other-uploaded">{Msg::UploadedMark.text(lang)}</span> })}</td>
                         </tr>
                     }
                 })

@@ -63,9 +63,13 @@ fn summary_points(points: &[Point], uploaded: &[String]) -> Vec<Point> {
         let latest_sampling = points.iter().position(|p| p.time == points[latest].time).unwrap_or(latest);
         previous.map_or(latest_sampling, |previous| previous.min(latest_sampling))
     });
+    // An older uploaded result is not drawn by a sparkline where a laboratory's exist (it is
+    // off the line, as on the chart); sent slim it would lose the source that says so.
+    let any_laboratory = points.iter().any(|p| !from_upload(p, uploaded));
     points
         .iter()
         .enumerate()
+        .filter(|(i, p)| *i >= whole_from || !any_laboratory || !from_upload(p, uploaded))
         .map(|(i, p)| {
             if i >= whole_from {
                 Point { sources: p.sources.iter().take(1).cloned().collect(), ..p.clone() }
@@ -656,7 +660,10 @@ mod tests {
         let positive = at("upload", "POS", "positif");
         assert!(qualitative_lines(&history(vec![negative.clone(), positive.clone()])).is_empty(), "the laboratory's negative is read");
         assert!(qualitative_lines(&history(vec![positive.clone(), negative])).is_empty());
-        assert_eq!(qualitative_lines(&history(vec![positive])).len(), 1, "an upload alone is read");
+        let alone = qualitative_lines(&history(vec![positive]));
+        assert_eq!(alone.len(), 1, "an upload alone is read");
+        assert!(alone[0].uploaded, "and said to be uploaded (review finding, third round)");
+        assert!(!qualitative_lines(&history(vec![at("laboratory", "POS", "positif")]))[0].uploaded);
     }
 
     #[test]
@@ -745,6 +752,15 @@ mod tests {
         // The payload keeps the later upload whole (the line says it).
         let sent = summary_points(&series.points, &uploads);
         assert_eq!(sent[3].display.as_deref(), Some("30.0"));
+        // An upload older than the previous sampling is not sent slim, unmarked, for the sparkline
+        // to draw (review finding, third round: a spike on the card).
+        let older = glucose(vec![
+            from("upload-0", point("20241201", "25.0", None)),
+            from("lab-1", point("20250101", "5.0", None)),
+            from("lab-2", point("20250301", "5.2", None)),
+        ]);
+        let sent = summary_points(&older.points, &uploads);
+        assert_eq!(sent.iter().map(|p| p.display.as_deref()).collect::<Vec<_>>(), [Some("5.0"), Some("5.2")]);
     }
 
     /// Review finding (pages review, seventh session): a tenfold rise of urine red cells (an
@@ -788,6 +804,9 @@ struct QualitativeLine {
     laboratory: Option<String>,
     document: String,
     point_of_care: bool,
+    /// From a document a user uploaded (review finding: an uploaded positive serology showed
+    /// here as the laboratory's).
+    uploaded: bool,
 }
 
 /// The latest result of every test whose latest result is a text or coded one flagged abnormal
@@ -796,6 +815,8 @@ fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
     use bioviewer_core::report_view::is_abnormal_flag;
     let point_of_care =
         |document: &str| h.documents.iter().any(|d| d.id == document && d.kind == Some(crate::model::DocumentKind::PointOfCareTest));
+    let uploaded_document =
+        |document: &str| h.documents.iter().any(|d| d.id == document && d.provenance == bioviewer_core::normalise::Provenance::Upload);
     let line = |p: &Point, name_fr: String, name_en: String| -> Option<QualitativeLine> {
         let flag = p.flag.as_ref().filter(|f| is_abnormal_flag(&f.code))?;
         let text = p.text.clone().filter(|_| p.display.is_none())?;
@@ -809,6 +830,7 @@ fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
             time: p.time.map(|t| t.to_string()),
             laboratory: p.laboratory.as_deref().map(str::to_string),
             point_of_care: point_of_care(&document),
+            uploaded: uploaded_document(&document),
             document,
         })
     };
@@ -884,6 +906,7 @@ fn QualitativeAbnormal(history: Vec<QualitativeLine>, patient: String) -> impl I
                         <td>
                             {l.laboratory.clone().unwrap_or_default()}
                             {l.point_of_care.then(|| view! { " " <span class="badge" data-testid="point-of-care">{Msg::PointOfCareMark.text(lang)}</span> })}
+                            {l.uploaded.then(|| view! { " " <span class="badge badge-warning" data-testid="qualitative-uploaded">{Msg::UploadedMark.text(lang)}</span> })}
                             " · " <a href=href>{Msg::OpenReport.text(lang)}</a>
                         </td>
                     </tr>
