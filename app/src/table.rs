@@ -373,14 +373,13 @@ pub fn slice(history: &History, view: &TableView, print: bool) -> TableSlice {
     chapters.dedup();
     let mut others = history.other_results.clone();
     view.apply_to_others(&history.series, &mut others);
+    let uploaded_documents = history.uploaded_documents();
     let others = others
         .into_iter()
         .map(|mut o| {
             let count = o.points.len();
             let last = o.points.pop();
-            let uploaded = last.as_ref().and_then(|p| p.sources.first()).is_some_and(|s| {
-                history.documents.iter().any(|d| d.id == *s.document && d.provenance == bioviewer_core::normalise::Provenance::Upload)
-            });
+            let uploaded = last.as_ref().is_some_and(|p| p.first_source_in(&uploaded_documents));
             o.points = last.into_iter().collect();
             OtherRow { other: o, count, uploaded }
         })
@@ -665,20 +664,7 @@ mod tests {
     #[test]
     fn an_other_result_from_an_upload_says_so() {
         use bioviewer_core::normalise::{DocumentEntry, DocumentState, Provenance, Source};
-        let document = |id: &str, provenance: Provenance| DocumentEntry {
-            id: id.into(),
-            cda_id: None,
-            set_id: None,
-            version: None,
-            kind: None,
-            report_status: None,
-            laboratory: None,
-            effective_time: None,
-            status: DocumentState::Current,
-            provenance,
-            problems: Vec::new(),
-            problem_codes: Vec::new(),
-        };
+        let document = |id: &str, provenance: Provenance| DocumentEntry::bare(id, DocumentState::Current, provenance);
         let other = |code: &str, from: &str| OtherResults {
             code: Some(code.into()),
             code_system: None,

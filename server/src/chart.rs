@@ -762,7 +762,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             }
             let secondary = chart.borrow_secondary();
             for m in o_marks {
-                let uploaded = is_uploaded(m.point, options.uploaded);
+                let uploaded = m.point.first_source_in(options.uploaded);
                 points.push_str(&point_mark(m, secondary.backend_coord(&(m.epoch, m.value)), OVERLAY, Some(o), o.decimals, lang, uploaded));
             }
         }
@@ -771,7 +771,7 @@ pub fn render(series: &Series, lang: Lang, options: &ChartOptions<'_>) -> Result
             chart.draw_series(LineSeries::new(run.iter().map(|m| (m.epoch, m.value)), LINE.stroke_width(2))).map_err(drawing)?;
         }
         for m in &marks {
-            let uploaded = is_uploaded(m.point, options.uploaded);
+            let uploaded = m.point.first_source_in(options.uploaded);
             points.push_str(&point_mark(
                 m,
                 chart.backend_coord(&(m.epoch, m.value)),
@@ -855,7 +855,7 @@ fn legend_entries(
             class: "bv-legend-critical",
         });
     }
-    if series.points.iter().any(|p| p.plottable().is_some() && is_uploaded(p, options.uploaded)) {
+    if series.points.iter().any(|p| p.plottable().is_some() && p.first_source_in(options.uploaded)) {
         entries.push(Entry { swatch: Swatch::Uploaded, text: Msg::ChartUploaded.text(lang).to_string(), class: "bv-legend-uploaded" });
     }
     // A second analyte asked for but without a result in the period: said, not silently absent.
@@ -931,7 +931,7 @@ fn comparable_runs<'m, 'p>(marks: &'m [Mark<'p>], uploaded: &[String]) -> Vec<Ve
     let all_derived = marks.iter().all(|m| m.point.derived);
     let mut runs: Vec<Vec<&Mark<'_>>> = vec![Vec::new()];
     for m in marks {
-        if m.point.comparator.is_some() || m.point.derived != all_derived || is_uploaded(m.point, uploaded) {
+        if m.point.comparator.is_some() || m.point.derived != all_derived || m.point.first_source_in(uploaded) {
             continue;
         }
         if m.point.comparability.any() && runs.last().is_some_and(|s| !s.is_empty()) {
@@ -1011,11 +1011,6 @@ fn set_attributes(svg: &mut String, from: usize, attributes: &[(&'static str, St
 /// A focusable mark carrying the point's exact value (as the laboratory wrote it, rounded to the
 /// analyte's precision) in its title and label.
 /// `at` is the point's place as plotters maps it (`backend_coord`), so the mark sits on the line.
-/// Whether a point's value comes from a document a user uploaded.
-fn is_uploaded(point: &Point, uploaded: &[String]) -> bool {
-    point.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document))
-}
-
 fn point_mark(
     m: &Mark<'_>,
     at: (i32, i32),

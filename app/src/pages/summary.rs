@@ -30,8 +30,7 @@ pub fn summary_history(history: &crate::model::History) -> crate::model::History
         })
         .filter(|o| !o.points.is_empty())
         .collect();
-    let uploaded: Vec<String> =
-        history.documents.iter().filter(|d| d.provenance == bioviewer_core::normalise::Provenance::Upload).map(|d| d.id.clone()).collect();
+    let uploaded = history.uploaded_documents();
     crate::model::History {
         patient: history.patient.clone(),
         unit_system: history.unit_system,
@@ -59,17 +58,17 @@ fn summary_points(points: &[Point], uploaded: &[String]) -> Vec<Point> {
     // From the previous sampling on, and every result of the latest's own sampling (said on the
     // line beside it; review finding: with no previous sampling, the others were sent slim and
     // read "—").
-    let whole_from = latest_and_previous(points, &|p| from_upload(p, uploaded)).map_or(0, |(latest, previous)| {
+    let whole_from = latest_and_previous(points, &|p| p.first_source_in(uploaded)).map_or(0, |(latest, previous)| {
         let latest_sampling = points.iter().position(|p| p.time == points[latest].time).unwrap_or(latest);
         previous.map_or(latest_sampling, |previous| previous.min(latest_sampling))
     });
     // An older uploaded result is not drawn by a sparkline where a laboratory's exist (it is
     // off the line, as on the chart); sent slim it would lose the source that says so.
-    let any_laboratory = points.iter().any(|p| !from_upload(p, uploaded));
+    let any_laboratory = points.iter().any(|p| !p.first_source_in(uploaded));
     points
         .iter()
         .enumerate()
-        .filter(|(i, p)| *i >= whole_from || !any_laboratory || !from_upload(p, uploaded))
+        .filter(|(i, p)| *i >= whole_from || !any_laboratory || !p.first_source_in(uploaded))
         .map(|(i, p)| {
             if i >= whole_from {
                 Point { sources: p.sources.iter().take(1).cloned().collect(), ..p.clone() }
@@ -122,11 +121,6 @@ fn beside_latest(points: &[Point], latest: usize) -> Vec<Point> {
         .collect()
 }
 
-/// Whether a point's value comes from one of these uploaded documents.
-fn from_upload(p: &Point, uploaded: &[String]) -> bool {
-    p.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document))
-}
-
 #[component]
 pub fn SummaryPage() -> impl IntoView {
     let params = use_params_map();
@@ -153,12 +147,7 @@ pub fn SummaryPage() -> impl IntoView {
                     match data.await {
                         Ok(h) => {
                             let qualitative = qualitative_lines(&h);
-                            let uploaded: Vec<String> = h
-                                .documents
-                                .iter()
-                                .filter(|d| d.provenance == bioviewer_core::normalise::Provenance::Upload)
-                                .map(|d| d.id.to_string())
-                                .collect();
+                            let uploaded = h.uploaded_documents();
                             view! {
                                 <super::PatientTitle page=Msg::Summary name=h.patient.as_ref().map(super::patient_name)/>
                                 <p class="intro">{tr(intro)}</p>
@@ -239,13 +228,13 @@ fn is_old(p: &Point, today: Option<Day>) -> bool {
 fn line(series: Series, uploaded: &[String]) -> Option<Line> {
     // Values Bioviewer computed count too (an eGFR from the day's creatinine): they are said to
     // be computed, with the KDIGO stage, never left out of the summary.
-    let (at, previous) = latest_and_previous(&series.points, &|p| from_upload(p, uploaded))?;
+    let (at, previous) = latest_and_previous(&series.points, &|p| p.first_source_in(uploaded))?;
     let latest = series.points[at].clone();
     let previous = previous.map(|i| series.points[i].clone());
     let same_sampling = beside_latest(&series.points, at);
     let trend = trend(&series, &latest, previous.as_ref());
     let attention = is_abnormal(&latest) || latest.significant_change.is_some();
-    let uploaded = latest.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
+    let uploaded = latest.first_source_in(uploaded);
     Some(Line { series, latest, previous, trend, attention, uploaded, same_sampling })
 }
 
@@ -324,7 +313,7 @@ fn SummaryTable(series: Vec<Series>, patient: String, plain: bool, today: Option
                             <td class="num"><strong>{value}</strong>" "<span class="unit">{lang.unit(l.series.unit.as_deref())}</span>
                                 {stage.map(|s| view! { <div class="stage" data-testid="kdigo-stage">{s}</div> })}
                                 {l.same_sampling.iter().map(|o| {
-                                    let from_upload = o.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
+                                    let from_upload = o.first_source_in(&uploaded);
                                     let said = if o.time == l.latest.time { Msg::SameSamplingResult } else { Msg::LaterUploadedResult };
                                     let when = if o.time == l.latest.time {
                                         String::new()
@@ -397,22 +386,21 @@ fn Sparkline(series: Series, patient: String, today: Option<Day>, uploaded: Vec<
     let lang = use_lang();
     // The laboratories' values (an upload's are said on the summary's line, as on the chart they
     // are off the line); an upload's only where there is no laboratory's.
-    let any_laboratory = series.points.iter().any(|p| !from_upload(p, &uploaded));
+    let any_laboratory = series.points.iter().any(|p| !p.first_source_in(&uploaded));
     let points: Vec<(f64, f64)> = series
         .points
         .iter()
-        .filter(|p| !any_laboratory || !from_upload(p, &uploaded))
+        .filter(|p| !any_laboratory || !p.first_source_in(&uploaded))
         .filter_map(|p| Some((p.time?.epoch_seconds() as f64, p.plottable()?)))
         .collect();
     // The previous sampling, as on the summary's line: a second result of the latest's own
     // sampling is no "previous" value.
-    let (latest, previous) = match latest_and_previous(&series.points, &|p| from_upload(p, &uploaded)) {
+    let (latest, previous) = match latest_and_previous(&series.points, &|p| p.first_source_in(&uploaded)) {
         Some((latest, previous)) => (Some(series.points[latest].clone()), previous.map(|i| series.points[i].clone())),
         None => (None, None),
     };
-    let is_uploaded = |p: &Point| p.sources.first().is_some_and(|s| uploaded.iter().any(|d| *d == *s.document));
-    let latest_uploaded = latest.as_ref().is_some_and(is_uploaded);
-    let previous_uploaded = previous.as_ref().is_some_and(is_uploaded);
+    let latest_uploaded = latest.as_ref().is_some_and(|p| p.first_source_in(&uploaded));
+    let previous_uploaded = previous.as_ref().is_some_and(|p| p.first_source_in(&uploaded));
     let band = latest.as_ref().and_then(|p| Some((p.reference_low.as_ref().map(|d| d.to_f64()), p.reference_high.as_ref()?.to_f64())));
     let (t0, t1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), (t, _)| (a.min(*t), b.max(*t)));
     let values = points.iter().map(|(_, v)| *v).chain(band.iter().flat_map(|(l, h)| l.iter().copied().chain([*h])));
@@ -510,6 +498,21 @@ mod tests {
     use crate::model::UnitSystem;
     use bioviewer_core::cda::CdaTime;
 
+    /// A qualitative series (a rapid test) with these results.
+    fn covid(points: Vec<Point>) -> Series {
+        Series {
+            analyte: "covid".into(),
+            name_fr: "Covid".into(),
+            name_en: "Covid".into(),
+            chapter: "microbiology".into(),
+            loinc_seen: Vec::new(),
+            unit: None,
+            decimals: 0,
+            points,
+            change_not_judged: false,
+        }
+    }
+
     fn point(date: &str, value: &str, change: Option<Direction>) -> Point {
         Point {
             time: Some(CdaTime::parse_hl7(date).unwrap()),
@@ -545,17 +548,7 @@ mod tests {
             sources: vec![source(document), source("copy")],
             ..Default::default()
         };
-        let series = Series {
-            analyte: "covid".into(),
-            name_fr: "Covid".into(),
-            name_en: "Covid".into(),
-            chapter: "microbiology".into(),
-            loinc_seen: Vec::new(),
-            unit: None,
-            decimals: 0,
-            points: vec![positive("20240101", "d1"), point("20250101", "4.2", None), positive("20250102", "d2")],
-            change_not_judged: false,
-        };
+        let series = covid(vec![positive("20240101", "d1"), point("20250101", "4.2", None), positive("20250102", "d2")]);
         let other = OtherResults {
             code: Some("Y".into()),
             code_system: None,
@@ -623,35 +616,12 @@ mod tests {
             sources: vec![Source { document: document.into(), ..Source::default() }],
             ..Default::default()
         };
-        let upload = DocumentEntry {
-            id: "upload".into(),
-            cda_id: None,
-            set_id: None,
-            version: None,
-            kind: None,
-            report_status: None,
-            laboratory: None,
-            effective_time: None,
-            status: DocumentState::Current,
-            provenance: Provenance::Upload,
-            problems: Vec::new(),
-            problem_codes: Vec::new(),
-        };
+        let upload = DocumentEntry::bare("upload", DocumentState::Current, Provenance::Upload);
         let history = |points: Vec<Point>| crate::model::History {
             patient: None,
             unit_system: UnitSystem::Si,
             documents: vec![upload.clone()],
-            series: vec![Series {
-                analyte: "covid".into(),
-                name_fr: "Covid".into(),
-                name_en: "Covid".into(),
-                chapter: "microbiology".into(),
-                loinc_seen: Vec::new(),
-                unit: None,
-                decimals: 0,
-                points,
-                change_not_judged: false,
-            }],
+            series: vec![covid(points)],
             other_results: Vec::new(),
             problems: Vec::new(),
             targets: Vec::new(),
@@ -815,8 +785,7 @@ fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
     use bioviewer_core::report_view::is_abnormal_flag;
     let point_of_care =
         |document: &str| h.documents.iter().any(|d| d.id == document && d.kind == Some(crate::model::DocumentKind::PointOfCareTest));
-    let uploaded_document =
-        |document: &str| h.documents.iter().any(|d| d.id == document && d.provenance == bioviewer_core::normalise::Provenance::Upload);
+    let uploaded_documents = h.uploaded_documents();
     let line = |p: &Point, name_fr: String, name_en: String| -> Option<QualitativeLine> {
         let flag = p.flag.as_ref().filter(|f| is_abnormal_flag(&f.code))?;
         let text = p.text.clone().filter(|_| p.display.is_none())?;
@@ -830,7 +799,7 @@ fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
             time: p.time.map(|t| t.to_string()),
             laboratory: p.laboratory.as_deref().map(str::to_string),
             point_of_care: point_of_care(&document),
-            uploaded: uploaded_document(&document),
+            uploaded: p.first_source_in(&uploaded_documents),
             document,
         })
     };
@@ -838,11 +807,7 @@ fn qualitative_lines(h: &crate::model::History) -> Vec<QualitativeLine> {
     // laboratory's before an uploaded one (an upload never stands in front of a laboratory's
     // result), then the abnormal one, so that a negative never hides a positive of the same
     // moment.
-    let uploaded = |p: &Point| {
-        p.sources.first().is_some_and(|s| {
-            h.documents.iter().any(|d| d.id == *s.document && d.provenance == bioviewer_core::normalise::Provenance::Upload)
-        })
-    };
+    let uploaded = |p: &Point| p.first_source_in(&uploaded_documents);
     let latest = |points: &[Point]| {
         // A laboratory's latest before an upload's, even one sampled later (as on the lines).
         let completed = |p: &&Point| p.status == PointStatus::Completed;

@@ -166,6 +166,25 @@ pub struct DocumentEntry {
 }
 
 impl DocumentEntry {
+    /// A document of which nothing is known but its id, state and provenance (an unreadable
+    /// one; tests build others field by field from it).
+    pub fn bare(id: impl Into<String>, status: DocumentState, provenance: Provenance) -> DocumentEntry {
+        DocumentEntry {
+            id: id.into(),
+            cda_id: None,
+            set_id: None,
+            version: None,
+            kind: None,
+            report_status: None,
+            laboratory: None,
+            effective_time: None,
+            status,
+            provenance,
+            problems: Vec::new(),
+            problem_codes: Vec::new(),
+        }
+    }
+
     fn problem(&mut self, code: DocumentProblem, words: impl Into<String>) {
         self.problem_codes.push(code);
         self.problems.push(words.into());
@@ -324,6 +343,12 @@ impl Comparability {
 }
 
 impl Point {
+    /// Whether the value is shown as coming from one of these documents (its first source: the
+    /// one pages name), e.g. [`History::uploaded_documents`].
+    pub fn first_source_in(&self, documents: &[String]) -> bool {
+        self.sources.first().is_some_and(|s| documents.iter().any(|d| *d == *s.document))
+    }
+
     /// A numeric value that may be drawn as exact (not censored, converted, performed).
     pub fn plottable(&self) -> Option<f64> {
         if self.status != PointStatus::Completed || self.comparator.is_some() || !self.in_display_unit {
@@ -378,6 +403,13 @@ pub struct History {
     /// its store, [`crate::judge::apply_targets`]; empty from the normaliser).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub targets: Vec<crate::judge::TreatmentTarget>,
+}
+
+impl History {
+    /// The ids of the documents a user uploaded: their values are marked wherever they show.
+    pub fn uploaded_documents(&self) -> Vec<String> {
+        self.documents.iter().filter(|d| d.provenance == Provenance::Upload).map(|d| d.id.clone()).collect()
+    }
 }
 
 /// Monovalent ions: mEq/L is mmol/L.
@@ -559,20 +591,11 @@ pub fn normalise(documents: &[InputDocument<'_>], catalogue: &Catalogue, transco
     let mut entries: Vec<DocumentEntry> = documents
         .iter()
         .map(|d| match &d.report {
-            Err(reason) => DocumentEntry {
-                id: d.id.clone(),
-                cda_id: None,
-                set_id: None,
-                version: None,
-                kind: None,
-                report_status: None,
-                laboratory: None,
-                effective_time: None,
-                status: DocumentState::Unreadable,
-                provenance: d.provenance,
-                problems: vec![reason.clone()],
-                problem_codes: vec![DocumentProblem::Unreadable],
-            },
+            Err(reason) => {
+                let mut entry = DocumentEntry::bare(d.id.clone(), DocumentState::Unreadable, d.provenance);
+                entry.problem(DocumentProblem::Unreadable, reason.clone());
+                entry
+            }
             Ok(r) => DocumentEntry {
                 id: d.id.clone(),
                 cda_id: r.header.id.as_ref().map(ToString::to_string),

@@ -516,12 +516,7 @@ async fn chart_of(
         .iter()
         .find(|t| t.analyte == analyte && t.applies)
         .map(|t| crate::chart::Target { low: t.low.clone(), high: t.high.clone() });
-    let uploaded: Vec<String> = history
-        .documents
-        .iter()
-        .filter(|d| d.provenance == bioviewer_core::normalise::Provenance::Upload)
-        .map(|d| d.id.to_string())
-        .collect();
+    let uploaded = history.uploaded_documents();
     let options = crate::chart::ChartOptions {
         width: view.width.unwrap_or(900),
         target: target.as_ref(),
