@@ -12,8 +12,7 @@ trap cleanup EXIT
 largest=$(for d in "$tmp"/demo/*/; do echo "$(ls "$d" | wc -l) $d"; done | sort -n | tail -1 | cut -d' ' -f2)
 largest_ins=$(basename "$largest")
 
-# A free TCP port on 127.0.0.1.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/serve.sh
 
 # Imports the demo into the data folder $tmp (or the database of $BIOVIEWER_DATABASE_URL), creates
 # the demo accounts and relates the demo GP to every demo patient: the pages she reads.

@@ -9,13 +9,7 @@ cd "$(dirname "$0")/.."
 source bench/common.sh
 site=${BIOVIEWER_SITE_ROOT:-$target/site}
 import_demo_for_the_gp
-port=$(free_port)
-"$bin" --data-dir "$tmp" --log-level warn serve --listen "127.0.0.1:$port" --site-root "$site" >/dev/null &
-pid=$!
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
-jar="$tmp/cookies"
-curl -s -o /dev/null -c "$jar" -H "Origin: $base" -d "login=medecin&password=demo-medecin-2026" "$base/auth/sign-in"
+serve_signed_in_as_gp
 python3 - "$base" "$jar" <<'PY'
 import http.cookiejar, json, sys, urllib.request
 base, jar_file = sys.argv[1], sys.argv[2]

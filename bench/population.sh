@@ -58,13 +58,8 @@ for ins in $(ls "$tmp/demo" | grep -E '^[0-9]{15}$' | head -n "$related"); do
 done
 echo "related the demo GP to $related patients in $(python3 -c "print(f'{$(seconds) - $start:.1f}')") s"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" --data-dir "$tmp" --log-level warn serve --listen "127.0.0.1:$port" --site-root "$site" >/dev/null &
-pid=$!
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
-jar="$tmp/cookies"
-curl -s -o /dev/null -c "$jar" -H "Origin: $base" -d "login=medecin&password=demo-medecin-2026" "$base/auth/sign-in"
+source bench/serve.sh
+serve_signed_in_as_gp
 listed=$(curl -s -b "$jar" -H "Origin: $base" -X POST "$base/sfn/list_patients" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 echo "the GP's list holds $listed patients"
 measure() {
